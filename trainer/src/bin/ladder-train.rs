@@ -1,0 +1,152 @@
+//! `ladder-train`: one process = one job attempt. Events go to stdout, one JSON object per line;
+//! the exit code tells the failure class (see `FailureKind::exit_code`).
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use ladder_trainer::events::{Event, FailureKind};
+use ladder_trainer::tokenizer::Tokenizer;
+use ladder_trainer::{JobConfig, Outcome, TrainerError, checkpoint, data, resolve_job, run};
+
+#[derive(Parser)]
+#[command(
+    name = "ladder-train",
+    version,
+    about = "Train one ladder job attempt (libtorch)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train the job in CONFIG, streaming JSON events to stdout.
+    Train {
+        #[arg(long)]
+        config: PathBuf,
+        /// Resume from this checkpoint folder, or `auto` for the newest in the checkpoint dir.
+        #[arg(long)]
+        resume: Option<String>,
+        /// Override the config's device (cpu, cuda, cuda:N, auto).
+        #[arg(long)]
+        device: Option<String>,
+        /// Override the config's checkpoint folder.
+        #[arg(long)]
+        checkpoint_dir: Option<PathBuf>,
+    },
+    /// Tokenize text files into OUT/train.bin, OUT/val.bin and OUT/meta.json.
+    Prepare {
+        /// byte or gpt2.
+        #[arg(long, default_value = "gpt2")]
+        tokenizer: String,
+        #[arg(long)]
+        out: PathBuf,
+        /// Fraction of each file's tokens kept for validation.
+        #[arg(long, default_value_t = 0.01)]
+        val_fraction: f64,
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+    },
+    /// Print the job's shape and N/FLOPs accounting as JSON.
+    Info {
+        #[arg(long)]
+        config: PathBuf,
+    },
+}
+
+fn print_event(e: &Event) {
+    let mut out = std::io::stdout().lock();
+    // A closed stdout (worker gone) must not panic; the attempt is lost either way.
+    let _ = writeln!(out, "{}", e.to_json_line());
+    let _ = out.flush();
+}
+
+fn classify(e: &TrainerError) -> FailureKind {
+    if e.is_out_of_memory() {
+        FailureKind::OutOfMemory
+    } else if e.is_invalid_input() {
+        FailureKind::InvalidConfig
+    } else {
+        FailureKind::Crashed
+    }
+}
+
+fn train(
+    config: PathBuf,
+    resume: Option<String>,
+    device: Option<String>,
+    ckpt: Option<PathBuf>,
+) -> Result<ExitCode, TrainerError> {
+    let mut cfg = JobConfig::load(&config)?;
+    if let Some(d) = device {
+        cfg.device = d;
+    }
+    if let Some(c) = ckpt {
+        cfg.checkpoint.dir = c;
+    }
+    let job = resolve_job(&cfg)?;
+    let resume_dir = match resume.as_deref() {
+        None => None,
+        Some("auto") => checkpoint::latest(&cfg.checkpoint.dir),
+        Some(p) => Some(PathBuf::from(p)),
+    };
+    match run(&job, resume_dir.as_deref(), &mut print_event)? {
+        Outcome::Finished {
+            step,
+            reason,
+            val_loss,
+        } => {
+            let tokens = step * job.batch_tokens();
+            print_event(&Event::Finished {
+                step,
+                tokens,
+                reason,
+                val_loss,
+            });
+            Ok(ExitCode::SUCCESS)
+        }
+        Outcome::Diverged { step, train_loss } => {
+            let kind = FailureKind::Diverged;
+            print_event(&Event::Failed {
+                kind,
+                message: format!("diverged: loss {train_loss} at step {step}"),
+                step: Some(step),
+            });
+            Ok(ExitCode::from(kind.exit_code()))
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Train { config, resume, device, checkpoint_dir } => train(config, resume, device, checkpoint_dir),
+        Command::Prepare { tokenizer, out, val_fraction, inputs } => Tokenizer::by_name(&tokenizer)
+            .and_then(|tok| data::prepare(&inputs, &tok, val_fraction, &out))
+            .map(|meta| {
+                println!("{}", serde_json::to_string_pretty(&meta).unwrap_or_default());
+                ExitCode::SUCCESS
+            }),
+        Command::Info { config } => JobConfig::load(&config).and_then(|c| resolve_job(&c)).map(|job| {
+            let acct = ladder_trainer::accounting::Accounting::of(&job.shape);
+            let info = serde_json::json!({ "shape": job.shape, "accounting": acct, "total_steps": job.total_steps, "peak_lr": job.peak_lr });
+            println!("{}", serde_json::to_string_pretty(&info).unwrap_or_default());
+            ExitCode::SUCCESS
+        }),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            let kind = classify(&e);
+            eprintln!("ladder-train: error: {e}");
+            print_event(&Event::Failed {
+                kind,
+                message: e.to_string(),
+                step: None,
+            });
+            ExitCode::from(kind.exit_code())
+        }
+    }
+}

@@ -1,0 +1,416 @@
+//! The job config (`job.toml`): one sweep point, parsed strictly and validated into a [`Job`].
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::error::{Result, TrainerError};
+use crate::model::Shape;
+
+/// A job config as written by a user or by the worker.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobConfig {
+    pub model: ModelSpec,
+    pub data: DataSpec,
+    pub train: TrainSpec,
+    pub stop: StopRule,
+    #[serde(default)]
+    pub eval: EvalSpec,
+    #[serde(default)]
+    pub checkpoint: CheckpointSpec,
+    /// `cpu`, `cuda`, `cuda:N` or `auto` (CUDA when present).
+    #[serde(default = "default_device")]
+    pub device: String,
+    /// CPU threads for libtorch; unset keeps libtorch's default.
+    #[serde(default)]
+    pub threads: Option<i32>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSpec {
+    pub n_layer: i64,
+    pub d_model: i64,
+    /// Attention heads; give this or `d_head`.
+    #[serde(default)]
+    pub n_heads: Option<i64>,
+    #[serde(default)]
+    pub d_head: Option<i64>,
+    /// Feed-forward width; 4·d_model when unset.
+    #[serde(default)]
+    pub d_ff: Option<i64>,
+    pub n_ctx: i64,
+    /// Vocabulary size; taken from the dataset's meta.json when unset.
+    #[serde(default)]
+    pub vocab: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataSpec {
+    /// Folder holding `train.bin` and `val.bin` (uint16), and optionally `meta.json`.
+    pub dir: PathBuf,
+    /// D: only the first D training tokens are used; all when unset.
+    #[serde(default, deserialize_with = "opt_count")]
+    pub max_tokens: Option<u64>,
+}
+
+/// Peak learning rate: a number, or `"kaplan"` for Kaplan et al. eq. D.1.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum LrSpec {
+    Value(f64),
+    Rule(LrRule),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LrRule {
+    Kaplan,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Schedule {
+    Cosine,
+    Constant,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainSpec {
+    /// B: tokens per optimizer step; a multiple of n_ctx.
+    #[serde(deserialize_with = "count")]
+    pub batch_tokens: u64,
+    /// Sequences per micro-batch (gradient accumulation); the whole batch when unset.
+    #[serde(default, deserialize_with = "opt_count")]
+    pub micro_batch: Option<u64>,
+    pub lr: LrSpec,
+    #[serde(default, deserialize_with = "count")]
+    pub warmup_steps: u64,
+    #[serde(default = "default_schedule")]
+    pub schedule: Schedule,
+    /// Cosine decays to lr·min_lr_ratio.
+    #[serde(default = "default_min_lr_ratio")]
+    pub min_lr_ratio: f64,
+    #[serde(default = "default_weight_decay")]
+    pub weight_decay: f64,
+    #[serde(default = "default_beta1")]
+    pub beta1: f64,
+    #[serde(default = "default_beta2")]
+    pub beta2: f64,
+    #[serde(default = "default_eps")]
+    pub eps: f64,
+    /// Global gradient-norm clip; 0 disables.
+    #[serde(default = "default_grad_clip")]
+    pub grad_clip: f64,
+    #[serde(default)]
+    pub seed: u64,
+    /// EMA decay of the gradient-noise-scale estimates.
+    #[serde(default = "default_gns_ema")]
+    pub gns_ema: f64,
+}
+
+/// When the attempt ends: the first rule met wins. Steps or tokens is required.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StopRule {
+    #[serde(default, deserialize_with = "opt_count")]
+    pub steps: Option<u64>,
+    #[serde(default, deserialize_with = "opt_count")]
+    pub tokens: Option<u64>,
+    /// Stop once a validation loss is at or below this.
+    #[serde(default)]
+    pub target_val_loss: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvalSpec {
+    /// Validation every k steps (and at the last step).
+    #[serde(default = "default_eval_every", deserialize_with = "count")]
+    pub every: u64,
+    /// Number of fixed held-out windows.
+    #[serde(default = "default_eval_windows", deserialize_with = "count")]
+    pub windows: u64,
+}
+
+impl Default for EvalSpec {
+    fn default() -> Self {
+        Self {
+            every: default_eval_every(),
+            windows: default_eval_windows(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckpointSpec {
+    /// A checkpoint every k steps; 0 writes only the final one.
+    #[serde(default, deserialize_with = "count")]
+    pub every: u64,
+    #[serde(default = "default_checkpoint_dir")]
+    pub dir: PathBuf,
+    /// How many of the newest checkpoints to keep.
+    #[serde(default = "default_keep")]
+    pub keep: usize,
+}
+
+impl Default for CheckpointSpec {
+    fn default() -> Self {
+        Self {
+            every: 0,
+            dir: default_checkpoint_dir(),
+            keep: default_keep(),
+        }
+    }
+}
+
+fn default_device() -> String {
+    "auto".into()
+}
+fn default_schedule() -> Schedule {
+    Schedule::Cosine
+}
+fn default_min_lr_ratio() -> f64 {
+    0.1
+}
+fn default_weight_decay() -> f64 {
+    0.1
+}
+fn default_beta1() -> f64 {
+    0.9
+}
+fn default_beta2() -> f64 {
+    0.95
+}
+fn default_eps() -> f64 {
+    1e-8
+}
+fn default_grad_clip() -> f64 {
+    1.0
+}
+fn default_gns_ema() -> f64 {
+    0.95
+}
+fn default_eval_every() -> u64 {
+    100
+}
+fn default_eval_windows() -> u64 {
+    64
+}
+fn default_checkpoint_dir() -> PathBuf {
+    PathBuf::from("checkpoints")
+}
+fn default_keep() -> usize {
+    2
+}
+
+/// Accepts a count written as an integer or as an integral float (`2e8`).
+fn count<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<u64, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Num {
+        Int(i64),
+        Float(f64),
+    }
+    match Num::deserialize(d)? {
+        Num::Int(i) if i >= 0 => Ok(i as u64),
+        Num::Float(f) if f >= 0.0 && f.fract() == 0.0 && f < 1.8e19 => Ok(f as u64),
+        Num::Int(i) => Err(serde::de::Error::custom(format!(
+            "expected a count >= 0, got {i}"
+        ))),
+        Num::Float(f) => Err(serde::de::Error::custom(format!(
+            "expected a whole count >= 0, got {f}"
+        ))),
+    }
+}
+
+fn opt_count<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<u64>, D::Error> {
+    count(d).map(Some)
+}
+
+impl JobConfig {
+    /// Parses TOML text; `origin` names the source in errors.
+    pub fn from_toml(text: &str, origin: &str) -> Result<Self> {
+        toml::from_str(text).map_err(|e| TrainerError::ConfigParse {
+            path: origin.to_string(),
+            message: e.to_string().trim_end().to_string(),
+        })
+    }
+
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| TrainerError::io(format!("reading config {}", path.display()), e))?;
+        Self::from_toml(&text, &path.display().to_string())
+    }
+
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).unwrap_or_default()
+    }
+
+    /// Validates the config against the dataset vocabulary (when known) and derives the job.
+    pub fn resolve(&self, dataset_vocab: Option<i64>) -> Result<Job> {
+        let m = &self.model;
+        let vocab = match (m.vocab, dataset_vocab) {
+            (Some(v), Some(dv)) if v < dv => {
+                return Err(TrainerError::invalid(
+                    "model.vocab",
+                    format!("{v} is smaller than the dataset's vocabulary {dv}"),
+                ));
+            }
+            (Some(v), _) => v,
+            (None, Some(dv)) => dv,
+            (None, None) => {
+                return Err(TrainerError::invalid(
+                    "model.vocab",
+                    "not set and the dataset has no meta.json giving it",
+                ));
+            }
+        };
+        let n_heads = match (m.n_heads, m.d_head) {
+            (Some(h), Some(dh)) if h * dh != m.d_model => {
+                return Err(TrainerError::invalid(
+                    "model.d_head",
+                    format!("n_heads {h} × d_head {dh} != d_model {}", m.d_model),
+                ));
+            }
+            (Some(h), _) => h,
+            (None, Some(dh)) => {
+                if dh <= 0 || m.d_model % dh != 0 {
+                    return Err(TrainerError::invalid(
+                        "model.d_head",
+                        format!("d_model {} is not divisible by d_head {dh}", m.d_model),
+                    ));
+                }
+                m.d_model / dh
+            }
+            (None, None) => {
+                return Err(TrainerError::invalid(
+                    "model.n_heads",
+                    "give n_heads or d_head",
+                ));
+            }
+        };
+        let shape = Shape {
+            n_layer: m.n_layer,
+            d_model: m.d_model,
+            n_heads,
+            d_ff: m.d_ff.unwrap_or(4 * m.d_model),
+            n_ctx: m.n_ctx,
+            vocab,
+        };
+        shape.validate()?;
+
+        let t = &self.train;
+        let n_ctx = shape.n_ctx as u64;
+        if t.batch_tokens == 0 || t.batch_tokens % n_ctx != 0 {
+            return Err(TrainerError::invalid(
+                "train.batch_tokens",
+                format!(
+                    "{} is not a positive multiple of n_ctx {n_ctx}",
+                    t.batch_tokens
+                ),
+            ));
+        }
+        let batch_seqs = t.batch_tokens / n_ctx;
+        let micro_seqs = t.micro_batch.unwrap_or(batch_seqs);
+        if micro_seqs == 0 || batch_seqs % micro_seqs != 0 {
+            return Err(TrainerError::invalid(
+                "train.micro_batch",
+                format!(
+                    "the batch of {batch_seqs} sequences is not a multiple of the micro-batch {micro_seqs}"
+                ),
+            ));
+        }
+        let lr = match t.lr {
+            LrSpec::Value(v) => v,
+            LrSpec::Rule(LrRule::Kaplan) => crate::optim::kaplan_lr(shape.n_non_embedding() as f64),
+        };
+        check_range("train.lr", lr, 0.0, 1.0, false)?;
+        check_range("train.beta1", t.beta1, 0.0, 1.0, true)?;
+        check_range("train.beta2", t.beta2, 0.0, 1.0, true)?;
+        check_range("train.min_lr_ratio", t.min_lr_ratio, 0.0, 1.0, true)?;
+        check_range("train.gns_ema", t.gns_ema, 0.0, 1.0, true)?;
+        if !(t.weight_decay >= 0.0 && t.eps > 0.0 && t.grad_clip >= 0.0) {
+            return Err(TrainerError::invalid(
+                "train",
+                "weight_decay and grad_clip must be >= 0, eps > 0",
+            ));
+        }
+        let steps_by_tokens = self.stop.tokens.map(|tok| tok.div_ceil(t.batch_tokens));
+        let total_steps = match (self.stop.steps, steps_by_tokens) {
+            (Some(s), Some(k)) => s.min(k),
+            (Some(s), None) | (None, Some(s)) => s,
+            (None, None) => {
+                return Err(TrainerError::invalid(
+                    "stop",
+                    "give steps or tokens (target_val_loss alone may never be met)",
+                ));
+            }
+        };
+        if total_steps == 0 {
+            return Err(TrainerError::invalid("stop", "the run would take 0 steps"));
+        }
+        if self.eval.every == 0 || self.eval.windows == 0 {
+            return Err(TrainerError::invalid(
+                "eval",
+                "every and windows must be >= 1",
+            ));
+        }
+        if let Some(d) = self.data.max_tokens
+            && d <= n_ctx
+        {
+            return Err(TrainerError::invalid(
+                "data.max_tokens",
+                format!("D = {d} leaves no window of n_ctx {n_ctx} + 1 tokens"),
+            ));
+        }
+        crate::device::parse_device(&self.device)?;
+        Ok(Job {
+            config: self.clone(),
+            shape,
+            batch_seqs,
+            micro_seqs,
+            total_steps,
+            peak_lr: lr,
+        })
+    }
+}
+
+fn check_range(key: &str, v: f64, lo: f64, hi: f64, lo_inclusive: bool) -> Result<()> {
+    let ok = v.is_finite() && v < hi && if lo_inclusive { v >= lo } else { v > lo };
+    if ok {
+        Ok(())
+    } else {
+        let open = if lo_inclusive { "[" } else { "(" };
+        Err(TrainerError::invalid(
+            key,
+            format!("{v} is outside {open}{lo}, {hi})"),
+        ))
+    }
+}
+
+/// A validated job with everything derived from its config.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub config: JobConfig,
+    pub shape: Shape,
+    /// Sequences per optimizer step.
+    pub batch_seqs: u64,
+    /// Sequences per micro-batch.
+    pub micro_seqs: u64,
+    pub total_steps: u64,
+    pub peak_lr: f64,
+}
+
+impl Job {
+    pub fn accumulation(&self) -> u64 {
+        self.batch_seqs / self.micro_seqs
+    }
+
+    pub fn batch_tokens(&self) -> u64 {
+        self.config.train.batch_tokens
+    }
+}

@@ -1,0 +1,140 @@
+//! Gradient accumulation that also measures the gradient noise scale at no extra pass
+//! (McCandlish et al. 2018, App. A.1): each micro-batch's gradient norm is taken before
+//! it is folded into the accumulator, the full batch's norm after.
+use serde::{Deserialize, Serialize};
+use tch::{Kind, Tensor};
+
+use crate::error::Result;
+
+/// Accumulates micro-batch gradients of `params` into a buffer of its own.
+pub struct GradAccumulator {
+    params: Vec<Tensor>,
+    acc: Vec<Tensor>,
+    micro_sq: Vec<Tensor>,
+}
+
+impl GradAccumulator {
+    pub fn new(params: Vec<Tensor>) -> Result<Self> {
+        let acc = params
+            .iter()
+            .map(|p| p.f_zeros_like())
+            .collect::<Result<_, _>>()?;
+        Ok(Self {
+            params,
+            acc,
+            micro_sq: Vec::new(),
+        })
+    }
+
+    /// Folds the current `.grad` of every parameter (one micro-batch) into the accumulator,
+    /// records its squared norm, and zeroes the `.grad`s for the next micro-batch.
+    pub fn absorb(&mut self) -> Result<()> {
+        let _guard = tch::no_grad_guard();
+        let first = self.micro_sq.is_empty();
+        let mut sq = Vec::with_capacity(self.params.len());
+        for (p, a) in self.params.iter().zip(self.acc.iter_mut()) {
+            let mut g = p.grad();
+            if !g.defined() {
+                continue;
+            }
+            let flat = g.f_reshape([-1])?;
+            sq.push(flat.f_dot(&flat)?.f_to_kind(Kind::Double)?);
+            if first {
+                a.f_copy_(&g)?;
+            } else {
+                let _ = a.f_add_(&g)?;
+            }
+            let _ = g.f_zero_()?;
+        }
+        self.micro_sq
+            .push(Tensor::f_stack(&sq, 0)?.f_sum(Kind::Double)?);
+        Ok(())
+    }
+
+    /// Ends the step: the accumulator becomes the mean gradient G_big.
+    /// Returns (mean over micro-batches of |G_small|², |G_big|²) as scalar tensors.
+    pub fn finish(&mut self) -> Result<(Tensor, Tensor)> {
+        let _guard = tch::no_grad_guard();
+        let k = self.micro_sq.len().max(1) as f64;
+        let small = Tensor::f_stack(&self.micro_sq, 0)?.f_mean(Kind::Double)?;
+        self.micro_sq.clear();
+        let mut sq = Vec::with_capacity(self.acc.len());
+        for a in &mut self.acc {
+            let _ = a.f_mul_scalar_(1.0 / k)?;
+            let flat = a.f_reshape([-1])?;
+            sq.push(flat.f_dot(&flat)?.f_to_kind(Kind::Double)?);
+        }
+        let big = Tensor::f_stack(&sq, 0)?.f_sum(Kind::Double)?;
+        Ok((small, big))
+    }
+
+    /// The mean gradient after [`finish`](Self::finish), in parameter order.
+    pub fn grads(&mut self) -> &mut [Tensor] {
+        &mut self.acc
+    }
+}
+
+/// One step's measurements.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GnsSample {
+    /// Mean over micro-batches of |G_small|².
+    pub small_sq: f64,
+    /// |G_big|².
+    pub big_sq: f64,
+    /// Micro-batch and full-batch sizes (tokens).
+    pub b_small: f64,
+    pub b_big: f64,
+}
+
+impl GnsSample {
+    /// Unbiased |G|² = (B_big|G_big|² − B_small|G_small|²)/(B_big − B_small).
+    pub fn g_sq(&self) -> Option<f64> {
+        (self.b_big > self.b_small).then(|| {
+            (self.b_big * self.big_sq - self.b_small * self.small_sq) / (self.b_big - self.b_small)
+        })
+    }
+
+    /// Unbiased tr(Σ) = (|G_small|² − |G_big|²)/(1/B_small − 1/B_big).
+    pub fn tr_sigma(&self) -> Option<f64> {
+        (self.b_big > self.b_small)
+            .then(|| (self.small_sq - self.big_sq) / (1.0 / self.b_small - 1.0 / self.b_big))
+    }
+}
+
+/// Separate EMAs of |G|² and tr(Σ); B_simple is their ratio.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct GnsEma {
+    pub decay: f64,
+    pub g_sq: f64,
+    pub tr_sigma: f64,
+    pub updates: u64,
+}
+
+impl GnsEma {
+    pub fn new(decay: f64) -> Self {
+        Self {
+            decay,
+            g_sq: 0.0,
+            tr_sigma: 0.0,
+            updates: 0,
+        }
+    }
+
+    /// Folds in one step; returns the current B_simple (None until defined and positive).
+    pub fn update(&mut self, s: &GnsSample) -> Option<f64> {
+        if let (Some(g), Some(t)) = (s.g_sq(), s.tr_sigma())
+            && g.is_finite()
+            && t.is_finite()
+        {
+            self.g_sq = self.decay * self.g_sq + (1.0 - self.decay) * g;
+            self.tr_sigma = self.decay * self.tr_sigma + (1.0 - self.decay) * t;
+            self.updates += 1;
+        }
+        self.b_simple()
+    }
+
+    /// tr(Σ)/|G|² from the EMAs (their common bias correction cancels).
+    pub fn b_simple(&self) -> Option<f64> {
+        (self.updates > 0 && self.g_sq > 0.0).then(|| self.tr_sigma / self.g_sq)
+    }
+}

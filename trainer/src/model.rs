@@ -1,0 +1,246 @@
+//! The GPT-style decoder-only Transformer: pre-LayerNorm, learned positions, GELU MLP,
+//! causal attention through `scaled_dot_product_attention`, tied unembedding, GPT-2 init.
+//! Parameter names follow nanoGPT so PyTorch loads the safetensors file directly.
+use serde::{Deserialize, Serialize};
+use tch::nn::{Init, Path};
+use tch::{Reduction, Tensor};
+
+use crate::error::{Result, TrainerError};
+
+/// The shape of one model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shape {
+    pub n_layer: i64,
+    pub d_model: i64,
+    pub n_heads: i64,
+    pub d_ff: i64,
+    pub n_ctx: i64,
+    pub vocab: i64,
+}
+
+/// Token files are uint16, so ids must fit.
+pub const MAX_VOCAB: i64 = 1 << 16;
+
+impl Shape {
+    pub fn d_head(&self) -> i64 {
+        self.d_model / self.n_heads
+    }
+
+    pub fn n_non_embedding(&self) -> u64 {
+        crate::accounting::Accounting::of(self).n
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        for (key, v) in [
+            ("model.n_layer", self.n_layer),
+            ("model.d_model", self.d_model),
+            ("model.n_heads", self.n_heads),
+            ("model.d_ff", self.d_ff),
+            ("model.n_ctx", self.n_ctx),
+            ("model.vocab", self.vocab),
+        ] {
+            if v <= 0 {
+                return Err(TrainerError::invalid(
+                    key,
+                    format!("must be positive, got {v}"),
+                ));
+            }
+        }
+        if self.d_model % self.n_heads != 0 {
+            return Err(TrainerError::invalid(
+                "model.n_heads",
+                format!(
+                    "d_model {} is not divisible by n_heads {}",
+                    self.d_model, self.n_heads
+                ),
+            ));
+        }
+        if self.vocab > MAX_VOCAB {
+            return Err(TrainerError::invalid(
+                "model.vocab",
+                format!(
+                    "{} exceeds {MAX_VOCAB}, the most uint16 token files can hold",
+                    self.vocab
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+struct Linear {
+    weight: Tensor,
+    bias: Tensor,
+}
+
+impl Linear {
+    fn new(p: Path, d_in: i64, d_out: i64, std: f64) -> Self {
+        let weight = p.var(
+            "weight",
+            &[d_out, d_in],
+            Init::Randn {
+                mean: 0.0,
+                stdev: std,
+            },
+        );
+        let bias = p.var("bias", &[d_out], Init::Const(0.0));
+        Self { weight, bias }
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        Ok(x.f_linear(&self.weight, Some(&self.bias))?)
+    }
+}
+
+struct LayerNorm {
+    weight: Tensor,
+    bias: Tensor,
+    d: i64,
+}
+
+impl LayerNorm {
+    fn new(p: Path, d: i64) -> Self {
+        Self {
+            weight: p.var("weight", &[d], Init::Const(1.0)),
+            bias: p.var("bias", &[d], Init::Const(0.0)),
+            d,
+        }
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        Ok(x.f_layer_norm([self.d], Some(&self.weight), Some(&self.bias), 1e-5, true)?)
+    }
+}
+
+struct Block {
+    ln_1: LayerNorm,
+    c_attn: Linear,
+    attn_proj: Linear,
+    ln_2: LayerNorm,
+    c_fc: Linear,
+    mlp_proj: Linear,
+    n_heads: i64,
+}
+
+impl Block {
+    fn new(p: Path, s: &Shape) -> Self {
+        // GPT-2: residual projections scaled by 1/sqrt(2·n_layer).
+        let proj_std = 0.02 / (2.0 * s.n_layer as f64).sqrt();
+        let attn = &p / "attn";
+        let mlp = &p / "mlp";
+        Self {
+            ln_1: LayerNorm::new(&p / "ln_1", s.d_model),
+            c_attn: Linear::new(&attn / "c_attn", s.d_model, 3 * s.d_model, 0.02),
+            attn_proj: Linear::new(&attn / "c_proj", s.d_model, s.d_model, proj_std),
+            ln_2: LayerNorm::new(&p / "ln_2", s.d_model),
+            c_fc: Linear::new(&mlp / "c_fc", s.d_model, s.d_ff, 0.02),
+            mlp_proj: Linear::new(&mlp / "c_proj", s.d_ff, s.d_model, proj_std),
+            n_heads: s.n_heads,
+        }
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let (b, t, d) = x.size3()?;
+        let h = self.n_heads;
+        let qkv = self.c_attn.forward(&self.ln_1.forward(x)?)?;
+        let parts = qkv.f_split(d, 2)?;
+        let heads =
+            |t_: &Tensor| -> Result<Tensor> { Ok(t_.f_view([b, t, h, d / h])?.f_transpose(1, 2)?) };
+        let (q, k, v) = (heads(&parts[0])?, heads(&parts[1])?, heads(&parts[2])?);
+        let y = Tensor::f_scaled_dot_product_attention(
+            &q,
+            &k,
+            &v,
+            None::<Tensor>,
+            0.0,
+            true,
+            None,
+            false,
+        )?;
+        let y = y.f_transpose(1, 2)?.f_contiguous()?.f_view([b, t, d])?;
+        let x = x.f_add(&self.attn_proj.forward(&y)?)?;
+        let m = self.c_fc.forward(&self.ln_2.forward(&x)?)?.f_gelu("tanh")?;
+        Ok(x.f_add(&self.mlp_proj.forward(&m)?)?)
+    }
+}
+
+/// The model; its variables live in the caller's `VarStore`.
+pub struct Gpt {
+    wte: Tensor,
+    wpe: Tensor,
+    blocks: Vec<Block>,
+    ln_f: LayerNorm,
+    pub shape: Shape,
+}
+
+impl Gpt {
+    /// Builds the variables under `root` in a fixed order, so a seed fixes the init.
+    pub fn new(root: &Path, shape: Shape) -> Self {
+        let tr = root / "transformer";
+        let wte = (&tr / "wte").var(
+            "weight",
+            &[shape.vocab, shape.d_model],
+            Init::Randn {
+                mean: 0.0,
+                stdev: 0.02,
+            },
+        );
+        let wpe = (&tr / "wpe").var(
+            "weight",
+            &[shape.n_ctx, shape.d_model],
+            Init::Randn {
+                mean: 0.0,
+                stdev: 0.02,
+            },
+        );
+        let h = &tr / "h";
+        let blocks = (0..shape.n_layer)
+            .map(|i| Block::new(&h / i, &shape))
+            .collect();
+        let ln_f = LayerNorm::new(&tr / "ln_f", shape.d_model);
+        Self {
+            wte,
+            wpe,
+            blocks,
+            ln_f,
+            shape,
+        }
+    }
+
+    /// Logits `[B, T, vocab]` for token ids `[B, T]`, T ≤ n_ctx.
+    pub fn forward(&self, idx: &Tensor) -> Result<Tensor> {
+        let (_, t) = idx.size2()?;
+        if t > self.shape.n_ctx {
+            return Err(TrainerError::invalid(
+                "input",
+                format!("sequence of {t} exceeds n_ctx {}", self.shape.n_ctx),
+            ));
+        }
+        let tok = Tensor::f_embedding(&self.wte, idx, -1, false, false)?;
+        let pos = self.wpe.f_narrow(0, 0, t)?;
+        let mut x = tok.f_add(&pos)?;
+        for block in &self.blocks {
+            x = block.forward(&x)?;
+        }
+        let x = self.ln_f.forward(&x)?;
+        Ok(x.f_linear::<&Tensor>(&self.wte, None)?)
+    }
+
+    /// Mean next-token cross-entropy in nats.
+    pub fn loss(&self, idx: &Tensor, targets: &Tensor) -> Result<Tensor> {
+        let logits = self.forward(idx)?;
+        let v = self.shape.vocab;
+        Ok(logits.f_view([-1, v])?.f_cross_entropy_loss::<Tensor>(
+            &targets.f_view([-1])?,
+            None,
+            Reduction::Mean,
+            -100,
+            0.0,
+        )?)
+    }
+}
+
+/// Whether a named parameter gets weight decay: matrices and embeddings do, biases and norms do not.
+pub fn decays(param: &Tensor) -> bool {
+    param.dim() >= 2
+}

@@ -1,0 +1,164 @@
+//! AdamW with decoupled weight decay (PyTorch's update, step for step), the learning-rate
+//! schedule, Kaplan's learning-rate rule, and global-norm gradient clipping.
+use tch::Tensor;
+
+use crate::config::Schedule;
+use crate::error::Result;
+
+/// Kaplan et al. 2020 eq. D.1: LR(N) ≈ 0.003239 − 0.0001395·ln N.
+pub fn kaplan_lr(n: f64) -> f64 {
+    0.003239 - 0.0001395 * n.ln()
+}
+
+/// Learning rate for 0-based `step`: linear warmup, then cosine to peak·min_ratio or constant.
+pub fn lr_at(
+    step: u64,
+    peak: f64,
+    warmup: u64,
+    total: u64,
+    schedule: Schedule,
+    min_ratio: f64,
+) -> f64 {
+    if step < warmup {
+        return peak * (step + 1) as f64 / warmup as f64;
+    }
+    match schedule {
+        Schedule::Constant => peak,
+        Schedule::Cosine => {
+            let span = total.saturating_sub(warmup).max(1) as f64;
+            let progress = ((step - warmup) as f64 / span).min(1.0);
+            let min = peak * min_ratio;
+            min + 0.5 * (1.0 + (std::f64::consts::PI * progress).cos()) * (peak - min)
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct AdamWConfig {
+    pub beta1: f64,
+    pub beta2: f64,
+    pub eps: f64,
+    pub weight_decay: f64,
+}
+
+/// AdamW over named parameters; state tensors are ours, so checkpoints capture them exactly.
+pub struct AdamW {
+    pub cfg: AdamWConfig,
+    params: Vec<Tensor>,
+    decay: Vec<bool>,
+    exp_avg: Vec<Tensor>,
+    exp_avg_sq: Vec<Tensor>,
+    /// Updates taken so far (for bias correction).
+    pub step: u64,
+}
+
+impl AdamW {
+    pub fn new(params: Vec<Tensor>, decay: Vec<bool>, cfg: AdamWConfig) -> Result<Self> {
+        let zeros = |ps: &[Tensor]| {
+            ps.iter()
+                .map(|p| p.f_zeros_like())
+                .collect::<Result<Vec<_>, _>>()
+        };
+        let exp_avg = zeros(&params)?;
+        let exp_avg_sq = zeros(&params)?;
+        Ok(Self {
+            cfg,
+            params,
+            decay,
+            exp_avg,
+            exp_avg_sq,
+            step: 0,
+        })
+    }
+
+    /// One update with gradients `grads` (same order as the parameters).
+    pub fn update(&mut self, grads: &[Tensor], lr: f64) -> Result<()> {
+        let _guard = tch::no_grad_guard();
+        self.step += 1;
+        let c = self.cfg;
+        let bias1 = 1.0 - c.beta1.powi(self.step as i32);
+        let bias2_sqrt = (1.0 - c.beta2.powi(self.step as i32)).sqrt();
+        let step_size = lr / bias1;
+        for i in 0..self.params.len() {
+            let g = &grads[i];
+            let p = &mut self.params[i];
+            if self.decay[i] && c.weight_decay > 0.0 {
+                let _ = p.f_mul_scalar_(1.0 - lr * c.weight_decay)?;
+            }
+            let _ = self.exp_avg[i].f_lerp_(g, 1.0 - c.beta1)?;
+            let v = &mut self.exp_avg_sq[i];
+            let _ = v.f_mul_scalar_(c.beta2)?;
+            let _ = v.f_addcmul_(g, &g.f_mul_scalar(1.0 - c.beta2)?)?;
+            let denom = v
+                .f_sqrt()?
+                .f_div_scalar_(bias2_sqrt)?
+                .f_add_scalar_(c.eps)?;
+            let _ = p.f_addcdiv_(&self.exp_avg[i].f_mul_scalar(-step_size)?, &denom)?;
+        }
+        Ok(())
+    }
+
+    /// State tensors with stable names, for checkpoints.
+    pub fn state(&self, names: &[String]) -> Vec<(String, Tensor)> {
+        let mut out = Vec::with_capacity(2 * names.len());
+        for (i, n) in names.iter().enumerate() {
+            out.push((format!("exp_avg.{n}"), self.exp_avg[i].shallow_clone()));
+            out.push((
+                format!("exp_avg_sq.{n}"),
+                self.exp_avg_sq[i].shallow_clone(),
+            ));
+        }
+        out
+    }
+
+    /// Mutable views of the state, for loading a checkpoint in place.
+    pub fn state_mut(&mut self) -> impl Iterator<Item = (usize, &mut Tensor, &mut Tensor)> {
+        self.exp_avg
+            .iter_mut()
+            .zip(self.exp_avg_sq.iter_mut())
+            .enumerate()
+            .map(|(i, (m, v))| (i, m, v))
+    }
+}
+
+/// Scales `grads` in place so their global norm is at most `max_norm` (PyTorch's
+/// `clip_grad_norm_`: coefficient max_norm/(norm+1e-6), capped at 1). No host sync.
+pub fn clip_grad_norm(grads: &mut [Tensor], norm_sq: &Tensor, max_norm: f64) -> Result<()> {
+    if max_norm <= 0.0 {
+        return Ok(());
+    }
+    let _guard = tch::no_grad_guard();
+    let norm = norm_sq.f_sqrt()?;
+    let coef = norm
+        .f_add_scalar(1e-6)?
+        .f_reciprocal()?
+        .f_mul_scalar(max_norm)?
+        .f_clamp_max(1.0)?;
+    for g in grads {
+        let coef = coef.f_to_kind(g.kind())?;
+        let _ = g.f_mul_(&coef)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedule_warms_up_then_decays_to_floor() {
+        let lr = |s| lr_at(s, 1e-3, 10, 110, Schedule::Cosine, 0.1);
+        assert!((lr(0) - 1e-4).abs() < 1e-15);
+        assert!((lr(9) - 1e-3).abs() < 1e-15);
+        assert!((lr(10) - 1e-3).abs() < 1e-15);
+        assert!((lr(60) - 0.55e-3).abs() < 1e-12); // halfway: mean of peak and floor
+        assert!((lr(110) - 1e-4).abs() < 1e-15);
+        assert_eq!(lr_at(50, 1e-3, 10, 110, Schedule::Constant, 0.1), 1e-3);
+    }
+
+    #[test]
+    fn kaplan_rule_matches_eq_d1() {
+        // N = 1e6: 0.003239 − 0.0001395·ln(1e6) = 0.0013117...
+        assert!((kaplan_lr(1e6) - 0.001311705).abs() < 1e-8);
+    }
+}

@@ -13,10 +13,7 @@ fn main() {
     let libtorch = PathBuf::from(libtorch);
     let include = libtorch.join("include");
     if !include.join("ATen/autocast_mode.h").exists() {
-        panic!(
-            "libtorch headers not found under {}: run scripts/install-libtorch.sh",
-            include.display()
-        );
+        panic!("libtorch headers not found under {}: run scripts/install-libtorch.sh", include.display());
     }
     cc::Build::new()
         .cpp(true)
@@ -33,10 +30,7 @@ fn main() {
     // Keep libtorch_cuda.so in NEEDED even though no symbol of it is used directly:
     // otherwise the CUDA backend never registers (DESIGN.md, libtorch).
     if lib.join("libtorch_cuda.so").exists() {
-        println!(
-            "cargo:rustc-link-arg=-Wl,-L{},--no-as-needed,-ltorch_cuda,--as-needed",
-            lib.display()
-        );
+        println!("cargo:rustc-link-arg=-Wl,-L{},--no-as-needed,-ltorch_cuda,--as-needed", lib.display());
     }
     println!("cargo:rustc-link-arg=-Wl,-rpath,{}", lib.display());
 }

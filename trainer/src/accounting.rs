@@ -29,13 +29,7 @@ pub struct Accounting {
 
 impl Accounting {
     pub fn of(s: &Shape) -> Self {
-        let (l, d, ff, ctx, v) = (
-            s.n_layer as u64,
-            s.d_model as u64,
-            s.d_ff as u64,
-            s.n_ctx as u64,
-            s.vocab as u64,
-        );
+        let (l, d, ff, ctx, v) = (s.n_layer as u64, s.d_model as u64, s.d_ff as u64, s.n_ctx as u64, s.vocab as u64);
         let d_attn = d; // n_heads · d_head = d_model
         let per_layer = 2 * d // ln_1
             + d * 3 * d_attn + 3 * d_attn // c_attn

@@ -48,6 +48,7 @@ struct FileEntry {
 }
 
 /// A verified checkpoint, tensors on the CPU.
+#[derive(Debug)]
 pub struct Loaded {
     pub state: TrainState,
     pub model: Vec<(String, Tensor)>,
@@ -59,9 +60,7 @@ pub fn step_dir(root: &Path, step: u64) -> PathBuf {
 }
 
 fn cpu(ts: &[(String, Tensor)]) -> Result<Vec<(String, Tensor)>> {
-    ts.iter()
-        .map(|(n, t)| Ok((n.clone(), t.f_to_device(Device::Cpu)?.f_contiguous()?)))
-        .collect()
+    ts.iter().map(|(n, t)| Ok((n.clone(), t.f_to_device(Device::Cpu)?.f_contiguous()?))).collect()
 }
 
 /// Writes a checkpoint under `root`; returns its folder and total size.
@@ -80,18 +79,14 @@ pub fn save(
     std::fs::create_dir_all(&tmp).map_err(io(format!("creating {}", tmp.display())))?;
     Tensor::write_safetensors(&cpu(model)?, tmp.join(MODEL_FILE))?;
     Tensor::write_safetensors(&cpu(optimizer)?, tmp.join(OPTIMIZER_FILE))?;
-    let json = serde_json::to_vec_pretty(state).map_err(|e| TrainerError::Json {
-        context: "encoding state.json".into(),
-        source: e,
-    })?;
+    let json = serde_json::to_vec_pretty(state)
+        .map_err(|e| TrainerError::Json { context: "encoding state.json".into(), source: e })?;
     write_atomic(&tmp.join(STATE_FILE), &json)?;
     let mut files = Vec::new();
     for name in [MODEL_FILE, OPTIMIZER_FILE, STATE_FILE] {
         let path = tmp.join(name);
         let bytes = std::fs::read(&path).map_err(io(format!("reading back {}", path.display())))?;
-        std::fs::File::open(&path)
-            .and_then(|f| f.sync_all())
-            .map_err(io(format!("syncing {}", path.display())))?;
+        std::fs::File::open(&path).and_then(|f| f.sync_all()).map_err(io(format!("syncing {}", path.display())))?;
         files.push(FileEntry {
             name: name.into(),
             bytes: bytes.len() as u64,
@@ -99,22 +94,14 @@ pub fn save(
         });
     }
     let total = files.iter().map(|f| f.bytes).sum();
-    let manifest = Manifest {
-        format_version: FORMAT_VERSION,
-        step: state.step,
-        files,
-    };
-    let json = serde_json::to_vec_pretty(&manifest).map_err(|e| TrainerError::Json {
-        context: "encoding manifest".into(),
-        source: e,
-    })?;
+    let manifest = Manifest { format_version: FORMAT_VERSION, step: state.step, files };
+    let json = serde_json::to_vec_pretty(&manifest)
+        .map_err(|e| TrainerError::Json { context: "encoding manifest".into(), source: e })?;
     write_atomic(&tmp.join(MANIFEST), &json)?;
     if final_dir.exists() {
-        std::fs::remove_dir_all(&final_dir)
-            .map_err(io(format!("replacing {}", final_dir.display())))?;
+        std::fs::remove_dir_all(&final_dir).map_err(io(format!("replacing {}", final_dir.display())))?;
     }
-    std::fs::rename(&tmp, &final_dir)
-        .map_err(io(format!("renaming to {}", final_dir.display())))?;
+    std::fs::rename(&tmp, &final_dir).map_err(io(format!("renaming to {}", final_dir.display())))?;
     if let Ok(d) = std::fs::File::open(root) {
         let _ = d.sync_all(); // directory entry durability; best effort on filesystems that refuse
     }
@@ -125,13 +112,9 @@ pub fn save(
 pub fn load(dir: &Path) -> Result<Loaded> {
     let bad = |m: String| TrainerError::checkpoint(dir, m);
     let manifest_path = dir.join(MANIFEST);
-    let text = std::fs::read(&manifest_path).map_err(|e| {
-        bad(format!(
-            "cannot read {MANIFEST} ({e}): not a complete checkpoint"
-        ))
-    })?;
-    let manifest: Manifest =
-        serde_json::from_slice(&text).map_err(|e| bad(format!("{MANIFEST} is corrupt: {e}")))?;
+    let text = std::fs::read(&manifest_path)
+        .map_err(|e| bad(format!("cannot read {MANIFEST} ({e}): not a complete checkpoint")))?;
+    let manifest: Manifest = serde_json::from_slice(&text).map_err(|e| bad(format!("{MANIFEST} is corrupt: {e}")))?;
     if manifest.format_version != FORMAT_VERSION {
         return Err(bad(format!(
             "format version {} is not supported (this build reads {FORMAT_VERSION})",
@@ -144,8 +127,7 @@ pub fn load(dir: &Path) -> Result<Loaded> {
             .iter()
             .find(|f| f.name == name)
             .ok_or_else(|| bad(format!("{MANIFEST} does not list {name}")))?;
-        let bytes =
-            std::fs::read(dir.join(name)).map_err(|e| bad(format!("cannot read {name}: {e}")))?;
+        let bytes = std::fs::read(dir.join(name)).map_err(|e| bad(format!("cannot read {name}: {e}")))?;
         if bytes.len() as u64 != entry.bytes {
             return Err(bad(format!(
                 "{name} has {} bytes, the manifest says {} (truncated?)",
@@ -158,25 +140,16 @@ pub fn load(dir: &Path) -> Result<Loaded> {
         }
     }
     let state: TrainState = serde_json::from_slice(
-        &std::fs::read(dir.join(STATE_FILE))
-            .map_err(|e| bad(format!("cannot read {STATE_FILE}: {e}")))?,
+        &std::fs::read(dir.join(STATE_FILE)).map_err(|e| bad(format!("cannot read {STATE_FILE}: {e}")))?,
     )
     .map_err(|e| bad(format!("{STATE_FILE} is invalid: {e}")))?;
     if state.step != manifest.step {
-        return Err(bad(format!(
-            "state.json says step {}, the manifest step {}",
-            state.step, manifest.step
-        )));
+        return Err(bad(format!("state.json says step {}, the manifest step {}", state.step, manifest.step)));
     }
-    let model = Tensor::read_safetensors(dir.join(MODEL_FILE))
-        .map_err(|e| bad(format!("{MODEL_FILE}: {e}")))?;
-    let optimizer = Tensor::read_safetensors(dir.join(OPTIMIZER_FILE))
-        .map_err(|e| bad(format!("{OPTIMIZER_FILE}: {e}")))?;
-    Ok(Loaded {
-        state,
-        model,
-        optimizer,
-    })
+    let model = Tensor::read_safetensors(dir.join(MODEL_FILE)).map_err(|e| bad(format!("{MODEL_FILE}: {e}")))?;
+    let optimizer =
+        Tensor::read_safetensors(dir.join(OPTIMIZER_FILE)).map_err(|e| bad(format!("{OPTIMIZER_FILE}: {e}")))?;
+    Ok(Loaded { state, model, optimizer })
 }
 
 /// The newest checkpoint under `root` that has a manifest, if any.
@@ -185,10 +158,7 @@ pub fn latest(root: &Path) -> Option<PathBuf> {
         .ok()?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("step-"))
-                && p.join(MANIFEST).exists()
+            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("step-")) && p.join(MANIFEST).exists()
         })
         .collect();
     dirs.sort();
@@ -202,28 +172,18 @@ pub fn prune(root: &Path, keep: usize) -> Result<()> {
     };
     let mut dirs: Vec<PathBuf> = rd
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("step-"))
-        })
+        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("step-")))
         .collect();
     dirs.sort();
     let n = dirs.len().saturating_sub(keep.max(1));
     for d in &dirs[..n] {
-        std::fs::remove_dir_all(d)
-            .map_err(|e| TrainerError::io(format!("pruning {}", d.display()), e))?;
+        std::fs::remove_dir_all(d).map_err(|e| TrainerError::io(format!("pruning {}", d.display()), e))?;
     }
     Ok(())
 }
 
 /// Copies named tensors into the live ones, checking names and shapes.
-pub fn restore_into(
-    dir: &Path,
-    what: &str,
-    live: &mut [(String, Tensor)],
-    saved: &[(String, Tensor)],
-) -> Result<()> {
+pub fn restore_into(dir: &Path, what: &str, live: &mut [(String, Tensor)], saved: &[(String, Tensor)]) -> Result<()> {
     let _guard = tch::no_grad_guard();
     for (name, t) in live.iter_mut() {
         let src = saved
@@ -234,11 +194,7 @@ pub fn restore_into(
         if src.size() != t.size() {
             return Err(TrainerError::checkpoint(
                 dir,
-                format!(
-                    "{what} tensor {name} has shape {:?}, the model needs {:?}",
-                    src.size(),
-                    t.size()
-                ),
+                format!("{what} tensor {name} has shape {:?}, the model needs {:?}", src.size(), t.size()),
             ));
         }
         t.f_copy_(src)?;
@@ -246,11 +202,7 @@ pub fn restore_into(
     if saved.len() != live.len() {
         return Err(TrainerError::checkpoint(
             dir,
-            format!(
-                "{what} has {} tensors, expected {}",
-                saved.len(),
-                live.len()
-            ),
+            format!("{what} has {} tensors, expected {}", saved.len(), live.len()),
         ));
     }
     Ok(())

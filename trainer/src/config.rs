@@ -137,10 +137,7 @@ pub struct EvalSpec {
 
 impl Default for EvalSpec {
     fn default() -> Self {
-        Self {
-            every: default_eval_every(),
-            windows: default_eval_windows(),
-        }
+        Self { every: default_eval_every(), windows: default_eval_windows() }
     }
 }
 
@@ -159,11 +156,7 @@ pub struct CheckpointSpec {
 
 impl Default for CheckpointSpec {
     fn default() -> Self {
-        Self {
-            every: 0,
-            dir: default_checkpoint_dir(),
-            keep: default_keep(),
-        }
+        Self { every: 0, dir: default_checkpoint_dir(), keep: default_keep() }
     }
 }
 
@@ -218,12 +211,8 @@ fn count<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<u64, D::Error> 
     match Num::deserialize(d)? {
         Num::Int(i) if i >= 0 => Ok(i as u64),
         Num::Float(f) if f >= 0.0 && f.fract() == 0.0 && f < 1.8e19 => Ok(f as u64),
-        Num::Int(i) => Err(serde::de::Error::custom(format!(
-            "expected a count >= 0, got {i}"
-        ))),
-        Num::Float(f) => Err(serde::de::Error::custom(format!(
-            "expected a whole count >= 0, got {f}"
-        ))),
+        Num::Int(i) => Err(serde::de::Error::custom(format!("expected a count >= 0, got {i}"))),
+        Num::Float(f) => Err(serde::de::Error::custom(format!("expected a whole count >= 0, got {f}"))),
     }
 }
 
@@ -263,10 +252,7 @@ impl JobConfig {
             (Some(v), _) => v,
             (None, Some(dv)) => dv,
             (None, None) => {
-                return Err(TrainerError::invalid(
-                    "model.vocab",
-                    "not set and the dataset has no meta.json giving it",
-                ));
+                return Err(TrainerError::invalid("model.vocab", "not set and the dataset has no meta.json giving it"));
             }
         };
         let n_heads = match (m.n_heads, m.d_head) {
@@ -287,10 +273,7 @@ impl JobConfig {
                 m.d_model / dh
             }
             (None, None) => {
-                return Err(TrainerError::invalid(
-                    "model.n_heads",
-                    "give n_heads or d_head",
-                ));
+                return Err(TrainerError::invalid("model.n_heads", "give n_heads or d_head"));
             }
         };
         let shape = Shape {
@@ -308,10 +291,7 @@ impl JobConfig {
         if t.batch_tokens == 0 || t.batch_tokens % n_ctx != 0 {
             return Err(TrainerError::invalid(
                 "train.batch_tokens",
-                format!(
-                    "{} is not a positive multiple of n_ctx {n_ctx}",
-                    t.batch_tokens
-                ),
+                format!("{} is not a positive multiple of n_ctx {n_ctx}", t.batch_tokens),
             ));
         }
         let batch_seqs = t.batch_tokens / n_ctx;
@@ -319,9 +299,7 @@ impl JobConfig {
         if micro_seqs == 0 || batch_seqs % micro_seqs != 0 {
             return Err(TrainerError::invalid(
                 "train.micro_batch",
-                format!(
-                    "the batch of {batch_seqs} sequences is not a multiple of the micro-batch {micro_seqs}"
-                ),
+                format!("the batch of {batch_seqs} sequences is not a multiple of the micro-batch {micro_seqs}"),
             ));
         }
         let lr = match t.lr {
@@ -334,10 +312,7 @@ impl JobConfig {
         check_range("train.min_lr_ratio", t.min_lr_ratio, 0.0, 1.0, true)?;
         check_range("train.gns_ema", t.gns_ema, 0.0, 1.0, true)?;
         if !(t.weight_decay >= 0.0 && t.eps > 0.0 && t.grad_clip >= 0.0) {
-            return Err(TrainerError::invalid(
-                "train",
-                "weight_decay and grad_clip must be >= 0, eps > 0",
-            ));
+            return Err(TrainerError::invalid("train", "weight_decay and grad_clip must be >= 0, eps > 0"));
         }
         let steps_by_tokens = self.stop.tokens.map(|tok| tok.div_ceil(t.batch_tokens));
         let total_steps = match (self.stop.steps, steps_by_tokens) {
@@ -354,10 +329,7 @@ impl JobConfig {
             return Err(TrainerError::invalid("stop", "the run would take 0 steps"));
         }
         if self.eval.every == 0 || self.eval.windows == 0 {
-            return Err(TrainerError::invalid(
-                "eval",
-                "every and windows must be >= 1",
-            ));
+            return Err(TrainerError::invalid("eval", "every and windows must be >= 1"));
         }
         if let Some(d) = self.data.max_tokens
             && d <= n_ctx
@@ -368,14 +340,7 @@ impl JobConfig {
             ));
         }
         crate::device::parse_device(&self.device)?;
-        Ok(Job {
-            config: self.clone(),
-            shape,
-            batch_seqs,
-            micro_seqs,
-            total_steps,
-            peak_lr: lr,
-        })
+        Ok(Job { config: self.clone(), shape, batch_seqs, micro_seqs, total_steps, peak_lr: lr })
     }
 }
 
@@ -385,10 +350,7 @@ fn check_range(key: &str, v: f64, lo: f64, hi: f64, lo_inclusive: bool) -> Resul
         Ok(())
     } else {
         let open = if lo_inclusive { "[" } else { "(" };
-        Err(TrainerError::invalid(
-            key,
-            format!("{v} is outside {open}{lo}, {hi})"),
-        ))
+        Err(TrainerError::invalid(key, format!("{v} is outside {open}{lo}, {hi})")))
     }
 }
 

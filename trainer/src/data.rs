@@ -35,17 +35,9 @@ pub struct Source {
 
 /// Tokenizes `inputs` into `out/`. Each file gives its last `val_fraction` of tokens to validation,
 /// so every source is represented in both splits.
-pub fn prepare(
-    inputs: &[PathBuf],
-    tokenizer: &Tokenizer,
-    val_fraction: f64,
-    out: &Path,
-) -> Result<Meta> {
+pub fn prepare(inputs: &[PathBuf], tokenizer: &Tokenizer, val_fraction: f64, out: &Path) -> Result<Meta> {
     if !(val_fraction > 0.0 && val_fraction < 1.0) {
-        return Err(TrainerError::invalid(
-            "val_fraction",
-            format!("{val_fraction} is outside (0, 1)"),
-        ));
+        return Err(TrainerError::invalid("val_fraction", format!("{val_fraction} is outside (0, 1)")));
     }
     if inputs.is_empty() {
         return Err(TrainerError::invalid("inputs", "no text files given"));
@@ -53,11 +45,8 @@ pub fn prepare(
     let (mut train, mut val) = (Vec::<u16>::new(), Vec::<u16>::new());
     let mut sources = Vec::new();
     for path in inputs {
-        let bytes = std::fs::read(path)
-            .map_err(|e| TrainerError::io(format!("reading {}", path.display()), e))?;
-        let mut ids = tokenizer
-            .encode_bytes(&bytes)
-            .map_err(|e| TrainerError::data(path, e.to_string()))?;
+        let bytes = std::fs::read(path).map_err(|e| TrainerError::io(format!("reading {}", path.display()), e))?;
+        let mut ids = tokenizer.encode_bytes(&bytes).map_err(|e| TrainerError::data(path, e.to_string()))?;
         if ids.is_empty() {
             return Err(TrainerError::data(path, "the file is empty"));
         }
@@ -68,16 +57,12 @@ pub fn prepare(
         train.extend(ids[..split].iter().map(|&i| i as u16));
         val.extend(ids[split..].iter().map(|&i| i as u16));
         sources.push(Source {
-            name: path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default(),
+            name: path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
             bytes: bytes.len() as u64,
             sha256: hex::encode(Sha256::digest(&bytes)),
         });
     }
-    std::fs::create_dir_all(out)
-        .map_err(|e| TrainerError::io(format!("creating {}", out.display()), e))?;
+    std::fs::create_dir_all(out).map_err(|e| TrainerError::io(format!("creating {}", out.display()), e))?;
     let train_bytes = to_le_bytes(&train);
     let val_bytes = to_le_bytes(&val);
     let mut h = Sha256::new();
@@ -94,10 +79,8 @@ pub fn prepare(
     };
     write_atomic(&out.join(TRAIN_FILE), &train_bytes)?;
     write_atomic(&out.join(VAL_FILE), &val_bytes)?;
-    let json = serde_json::to_vec_pretty(&meta).map_err(|e| TrainerError::Json {
-        context: "encoding meta.json".into(),
-        source: e,
-    })?;
+    let json = serde_json::to_vec_pretty(&meta)
+        .map_err(|e| TrainerError::Json { context: "encoding meta.json".into(), source: e })?;
     write_atomic(&out.join(META_FILE), &json)?;
     Ok(meta)
 }
@@ -112,31 +95,21 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = path.with_extension("partial");
     let ctx = |what: &str| format!("{what} {}", tmp.display());
     let mut f = std::fs::File::create(&tmp).map_err(|e| TrainerError::io(ctx("creating"), e))?;
-    f.write_all(bytes)
-        .map_err(|e| TrainerError::io(ctx("writing"), e))?;
-    f.sync_all()
-        .map_err(|e| TrainerError::io(ctx("syncing"), e))?;
-    std::fs::rename(&tmp, path)
-        .map_err(|e| TrainerError::io(format!("renaming to {}", path.display()), e))
+    f.write_all(bytes).map_err(|e| TrainerError::io(ctx("writing"), e))?;
+    f.sync_all().map_err(|e| TrainerError::io(ctx("syncing"), e))?;
+    std::fs::rename(&tmp, path).map_err(|e| TrainerError::io(format!("renaming to {}", path.display()), e))
 }
 
 /// Reads a uint16 token file, checking every id against `vocab`.
 pub fn read_tokens(path: &Path, vocab: i64) -> Result<Vec<u16>> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| TrainerError::io(format!("reading {}", path.display()), e))?;
+    let bytes = std::fs::read(path).map_err(|e| TrainerError::io(format!("reading {}", path.display()), e))?;
     if bytes.len() % 2 != 0 {
         return Err(TrainerError::data(
             path,
-            format!(
-                "{} bytes is not a whole number of uint16 tokens (truncated?)",
-                bytes.len()
-            ),
+            format!("{} bytes is not a whole number of uint16 tokens (truncated?)", bytes.len()),
         ));
     }
-    let tokens: Vec<u16> = bytes
-        .chunks_exact(2)
-        .map(|c| u16::from_le_bytes([c[0], c[1]]))
-        .collect();
+    let tokens: Vec<u16> = bytes.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
     if let Some(position) = tokens.iter().position(|&t| i64::from(t) >= vocab) {
         return Err(TrainerError::TokenOutOfRange {
             path: path.to_path_buf(),
@@ -154,8 +127,7 @@ pub fn read_meta(dir: &Path) -> Result<Option<Meta>> {
     if !path.exists() {
         return Ok(None);
     }
-    let text = std::fs::read(&path)
-        .map_err(|e| TrainerError::io(format!("reading {}", path.display()), e))?;
+    let text = std::fs::read(&path).map_err(|e| TrainerError::io(format!("reading {}", path.display()), e))?;
     serde_json::from_slice(&text)
         .map(Some)
         .map_err(|e| TrainerError::data(&path, format!("not a valid meta.json: {e}")))
@@ -182,27 +154,18 @@ impl Dataset {
             if toks.len() < need {
                 return Err(TrainerError::data(
                     dir.join(name),
-                    format!(
-                        "{} tokens (after the D limit) is fewer than one window of n_ctx + 1 = {need}",
-                        toks.len()
-                    ),
+                    format!("{} tokens (after the D limit) is fewer than one window of n_ctx + 1 = {need}", toks.len()),
                 ));
             }
         }
-        Ok(Self {
-            train,
-            val,
-            train_tokens_available: available,
-        })
+        Ok(Self { train, val, train_tokens_available: available })
     }
 
     /// The fixed held-out windows: up to `n` evenly spaced starts in the validation split.
     pub fn eval_starts(&self, n: u64, n_ctx: i64) -> Vec<usize> {
         let span = self.val.len() - n_ctx as usize - 1; // last valid start
         let n = (n as usize).min(span + 1);
-        (0..n)
-            .map(|i| if n == 1 { 0 } else { i * span / (n - 1) })
-            .collect()
+        (0..n).map(|i| if n == 1 { 0 } else { i * span / (n - 1) }).collect()
     }
 }
 
@@ -217,19 +180,11 @@ pub struct Sampler {
 impl Sampler {
     pub fn new(seed: u64) -> Self {
         // Decorrelate from the init seed.
-        Self {
-            rng: SplitMix64::new(seed ^ 0x6C61_6464_6572_0001),
-            windows: 0,
-        }
+        Self { rng: SplitMix64::new(seed ^ 0x6C61_6464_6572_0001), windows: 0 }
     }
 
     /// Inputs and targets, `n_seqs` windows of `n_ctx` tokens each, flattened row-major.
-    pub fn next_batch(
-        &mut self,
-        tokens: &[u16],
-        n_seqs: usize,
-        n_ctx: usize,
-    ) -> (Vec<i64>, Vec<i64>) {
+    pub fn next_batch(&mut self, tokens: &[u16], n_seqs: usize, n_ctx: usize) -> (Vec<i64>, Vec<i64>) {
         let starts = (tokens.len() - n_ctx) as u64; // start s needs tokens s..=s+n_ctx
         let mut x = Vec::with_capacity(n_seqs * n_ctx);
         let mut y = Vec::with_capacity(n_seqs * n_ctx);

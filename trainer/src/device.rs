@@ -18,9 +18,7 @@ fn shim(call: impl FnOnce(*mut c_char, usize) -> c_int) -> Result<()> {
         return Ok(());
     }
     // SAFETY: the shim always NUL-terminates within `buf` on failure.
-    let msg = unsafe { CStr::from_ptr(buf.as_ptr()) }
-        .to_string_lossy()
-        .into_owned();
+    let msg = unsafe { CStr::from_ptr(buf.as_ptr()) }.to_string_lossy().into_owned();
     Err(TrainerError::Torch(tch::TchError::Torch(msg)))
 }
 

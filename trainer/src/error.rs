@@ -21,12 +21,7 @@ pub enum TrainerError {
     Data { path: PathBuf, message: String },
     /// A token id outside the vocabulary.
     #[error("data {path}: token id {id} at position {position} is out of range for vocab {vocab}")]
-    TokenOutOfRange {
-        path: PathBuf,
-        id: u32,
-        position: usize,
-        vocab: i64,
-    },
+    TokenOutOfRange { path: PathBuf, id: u32, position: usize, vocab: i64 },
     /// A tokenizer failed (unknown name, undecodable ids).
     #[error("tokenizer: {0}")]
     Tokenizer(String),
@@ -38,45 +33,27 @@ pub enum TrainerError {
     Torch(#[from] tch::TchError),
     /// A filesystem operation failed.
     #[error("{context}: {source}")]
-    Io {
-        context: String,
-        source: std::io::Error,
-    },
+    Io { context: String, source: std::io::Error },
     /// JSON (de)serialisation failed.
     #[error("{context}: {source}")]
-    Json {
-        context: String,
-        source: serde_json::Error,
-    },
+    Json { context: String, source: serde_json::Error },
 }
 
 impl TrainerError {
     pub(crate) fn invalid(key: impl Into<String>, message: impl Into<String>) -> Self {
-        Self::InvalidConfig {
-            key: key.into(),
-            message: message.into(),
-        }
+        Self::InvalidConfig { key: key.into(), message: message.into() }
     }
 
     pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
-        Self::Io {
-            context: context.into(),
-            source,
-        }
+        Self::Io { context: context.into(), source }
     }
 
     pub(crate) fn checkpoint(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
-        Self::Checkpoint {
-            path: path.into(),
-            message: message.into(),
-        }
+        Self::Checkpoint { path: path.into(), message: message.into() }
     }
 
     pub(crate) fn data(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
-        Self::Data {
-            path: path.into(),
-            message: message.into(),
-        }
+        Self::Data { path: path.into(), message: message.into() }
     }
 
     /// True when libtorch ran out of device memory.

@@ -84,26 +84,15 @@ impl FailureKind {
 pub enum Event {
     Started(RunInfo),
     Metrics(MetricPoint),
-    Checkpoint {
-        step: u64,
-        path: String,
-        bytes: u64,
-    },
-    Finished {
-        step: u64,
-        tokens: u64,
-        reason: StopReason,
-        val_loss: Option<f64>,
-    },
-    Failed {
-        kind: FailureKind,
-        message: String,
-        step: Option<u64>,
-    },
+    Checkpoint { step: u64, path: String, bytes: u64 },
+    Finished { step: u64, tokens: u64, reason: StopReason, val_loss: Option<f64> },
+    Failed { kind: FailureKind, message: String, step: Option<u64> },
 }
 
 impl Event {
     pub fn to_json_line(&self) -> String {
-        serde_json::to_string(self).unwrap_or_else(|e| format!(r#"{{"event":"failed","kind":"crashed","message":"encoding event: {e}","step":null}}"#))
+        serde_json::to_string(self).unwrap_or_else(|e| {
+            format!(r#"{{"event":"failed","kind":"crashed","message":"encoding event: {e}","step":null}}"#)
+        })
     }
 }

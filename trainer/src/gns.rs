@@ -15,15 +15,8 @@ pub struct GradAccumulator {
 
 impl GradAccumulator {
     pub fn new(params: Vec<Tensor>) -> Result<Self> {
-        let acc = params
-            .iter()
-            .map(|p| p.f_zeros_like())
-            .collect::<Result<_, _>>()?;
-        Ok(Self {
-            params,
-            acc,
-            micro_sq: Vec::new(),
-        })
+        let acc = params.iter().map(|p| p.f_zeros_like()).collect::<Result<_, _>>()?;
+        Ok(Self { params, acc, micro_sq: Vec::new() })
     }
 
     /// Folds the current `.grad` of every parameter (one micro-batch) into the accumulator,
@@ -46,8 +39,7 @@ impl GradAccumulator {
             }
             let _ = g.f_zero_()?;
         }
-        self.micro_sq
-            .push(Tensor::f_stack(&sq, 0)?.f_sum(Kind::Double)?);
+        self.micro_sq.push(Tensor::f_stack(&sq, 0)?.f_sum(Kind::Double)?);
         Ok(())
     }
 
@@ -89,15 +81,13 @@ pub struct GnsSample {
 impl GnsSample {
     /// Unbiased |G|² = (B_big|G_big|² − B_small|G_small|²)/(B_big − B_small).
     pub fn g_sq(&self) -> Option<f64> {
-        (self.b_big > self.b_small).then(|| {
-            (self.b_big * self.big_sq - self.b_small * self.small_sq) / (self.b_big - self.b_small)
-        })
+        (self.b_big > self.b_small)
+            .then(|| (self.b_big * self.big_sq - self.b_small * self.small_sq) / (self.b_big - self.b_small))
     }
 
     /// Unbiased tr(Σ) = (|G_small|² − |G_big|²)/(1/B_small − 1/B_big).
     pub fn tr_sigma(&self) -> Option<f64> {
-        (self.b_big > self.b_small)
-            .then(|| (self.small_sq - self.big_sq) / (1.0 / self.b_small - 1.0 / self.b_big))
+        (self.b_big > self.b_small).then(|| (self.small_sq - self.big_sq) / (1.0 / self.b_small - 1.0 / self.b_big))
     }
 }
 
@@ -112,12 +102,7 @@ pub struct GnsEma {
 
 impl GnsEma {
     pub fn new(decay: f64) -> Self {
-        Self {
-            decay,
-            g_sq: 0.0,
-            tr_sigma: 0.0,
-            updates: 0,
-        }
+        Self { decay, g_sq: 0.0, tr_sigma: 0.0, updates: 0 }
     }
 
     /// Folds in one step; returns the current B_simple (None until defined and positive).

@@ -40,28 +40,19 @@ impl Shape {
             ("model.vocab", self.vocab),
         ] {
             if v <= 0 {
-                return Err(TrainerError::invalid(
-                    key,
-                    format!("must be positive, got {v}"),
-                ));
+                return Err(TrainerError::invalid(key, format!("must be positive, got {v}")));
             }
         }
         if self.d_model % self.n_heads != 0 {
             return Err(TrainerError::invalid(
                 "model.n_heads",
-                format!(
-                    "d_model {} is not divisible by n_heads {}",
-                    self.d_model, self.n_heads
-                ),
+                format!("d_model {} is not divisible by n_heads {}", self.d_model, self.n_heads),
             ));
         }
         if self.vocab > MAX_VOCAB {
             return Err(TrainerError::invalid(
                 "model.vocab",
-                format!(
-                    "{} exceeds {MAX_VOCAB}, the most uint16 token files can hold",
-                    self.vocab
-                ),
+                format!("{} exceeds {MAX_VOCAB}, the most uint16 token files can hold", self.vocab),
             ));
         }
         Ok(())
@@ -75,14 +66,7 @@ struct Linear {
 
 impl Linear {
     fn new(p: Path, d_in: i64, d_out: i64, std: f64) -> Self {
-        let weight = p.var(
-            "weight",
-            &[d_out, d_in],
-            Init::Randn {
-                mean: 0.0,
-                stdev: std,
-            },
-        );
+        let weight = p.var("weight", &[d_out, d_in], Init::Randn { mean: 0.0, stdev: std });
         let bias = p.var("bias", &[d_out], Init::Const(0.0));
         Self { weight, bias }
     }
@@ -100,11 +84,7 @@ struct LayerNorm {
 
 impl LayerNorm {
     fn new(p: Path, d: i64) -> Self {
-        Self {
-            weight: p.var("weight", &[d], Init::Const(1.0)),
-            bias: p.var("bias", &[d], Init::Const(0.0)),
-            d,
-        }
+        Self { weight: p.var("weight", &[d], Init::Const(1.0)), bias: p.var("bias", &[d], Init::Const(0.0)), d }
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
@@ -144,19 +124,9 @@ impl Block {
         let h = self.n_heads;
         let qkv = self.c_attn.forward(&self.ln_1.forward(x)?)?;
         let parts = qkv.f_split(d, 2)?;
-        let heads =
-            |t_: &Tensor| -> Result<Tensor> { Ok(t_.f_view([b, t, h, d / h])?.f_transpose(1, 2)?) };
+        let heads = |t_: &Tensor| -> Result<Tensor> { Ok(t_.f_view([b, t, h, d / h])?.f_transpose(1, 2)?) };
         let (q, k, v) = (heads(&parts[0])?, heads(&parts[1])?, heads(&parts[2])?);
-        let y = Tensor::f_scaled_dot_product_attention(
-            &q,
-            &k,
-            &v,
-            None::<Tensor>,
-            0.0,
-            true,
-            None,
-            false,
-        )?;
+        let y = Tensor::f_scaled_dot_product_attention(&q, &k, &v, None::<Tensor>, 0.0, true, None, false)?;
         let y = y.f_transpose(1, 2)?.f_contiguous()?.f_view([b, t, d])?;
         let x = x.f_add(&self.attn_proj.forward(&y)?)?;
         let m = self.c_fc.forward(&self.ln_2.forward(&x)?)?.f_gelu("tanh")?;
@@ -177,44 +147,19 @@ impl Gpt {
     /// Builds the variables under `root` in a fixed order, so a seed fixes the init.
     pub fn new(root: &Path, shape: Shape) -> Self {
         let tr = root / "transformer";
-        let wte = (&tr / "wte").var(
-            "weight",
-            &[shape.vocab, shape.d_model],
-            Init::Randn {
-                mean: 0.0,
-                stdev: 0.02,
-            },
-        );
-        let wpe = (&tr / "wpe").var(
-            "weight",
-            &[shape.n_ctx, shape.d_model],
-            Init::Randn {
-                mean: 0.0,
-                stdev: 0.02,
-            },
-        );
+        let wte = (&tr / "wte").var("weight", &[shape.vocab, shape.d_model], Init::Randn { mean: 0.0, stdev: 0.02 });
+        let wpe = (&tr / "wpe").var("weight", &[shape.n_ctx, shape.d_model], Init::Randn { mean: 0.0, stdev: 0.02 });
         let h = &tr / "h";
-        let blocks = (0..shape.n_layer)
-            .map(|i| Block::new(&h / i, &shape))
-            .collect();
+        let blocks = (0..shape.n_layer).map(|i| Block::new(&h / i, &shape)).collect();
         let ln_f = LayerNorm::new(&tr / "ln_f", shape.d_model);
-        Self {
-            wte,
-            wpe,
-            blocks,
-            ln_f,
-            shape,
-        }
+        Self { wte, wpe, blocks, ln_f, shape }
     }
 
     /// Logits `[B, T, vocab]` for token ids `[B, T]`, T ≤ n_ctx.
     pub fn forward(&self, idx: &Tensor) -> Result<Tensor> {
         let (_, t) = idx.size2()?;
         if t > self.shape.n_ctx {
-            return Err(TrainerError::invalid(
-                "input",
-                format!("sequence of {t} exceeds n_ctx {}", self.shape.n_ctx),
-            ));
+            return Err(TrainerError::invalid("input", format!("sequence of {t} exceeds n_ctx {}", self.shape.n_ctx)));
         }
         let tok = Tensor::f_embedding(&self.wte, idx, -1, false, false)?;
         let pos = self.wpe.f_narrow(0, 0, t)?;

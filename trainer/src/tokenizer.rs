@@ -8,6 +8,12 @@ pub enum Tokenizer {
     Gpt2(Box<CoreBPE>),
 }
 
+impl std::fmt::Debug for Tokenizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Tokenizer({})", self.name())
+    }
+}
+
 /// GPT-2's `<|endoftext|>`.
 pub const GPT2_EOT: u32 = 50256;
 
@@ -18,9 +24,7 @@ impl Tokenizer {
             "gpt2" | "r50k" => tiktoken_rs::r50k_base()
                 .map(|b| Self::Gpt2(Box::new(b)))
                 .map_err(|e| TrainerError::Tokenizer(format!("loading GPT-2 BPE: {e}"))),
-            other => Err(TrainerError::Tokenizer(format!(
-                "unknown tokenizer {other:?}: expected byte or gpt2"
-            ))),
+            other => Err(TrainerError::Tokenizer(format!("unknown tokenizer {other:?}: expected byte or gpt2"))),
         }
     }
 
@@ -51,12 +55,8 @@ impl Tokenizer {
         match self {
             Self::Byte => Ok(bytes.iter().map(|&b| u32::from(b)).collect()),
             Self::Gpt2(bpe) => {
-                let text = std::str::from_utf8(bytes).map_err(|e| {
-                    TrainerError::Tokenizer(format!(
-                        "text is not UTF-8 at byte {}",
-                        e.valid_up_to()
-                    ))
-                })?;
+                let text = std::str::from_utf8(bytes)
+                    .map_err(|e| TrainerError::Tokenizer(format!("text is not UTF-8 at byte {}", e.valid_up_to())))?;
                 Ok(bpe.encode_ordinary(text))
             }
         }
@@ -80,12 +80,9 @@ impl Tokenizer {
         match self {
             Self::Byte => {
                 let bytes: Vec<u8> = ids.iter().map(|&i| i as u8).collect();
-                String::from_utf8(bytes)
-                    .map_err(|e| TrainerError::Tokenizer(format!("bytes are not UTF-8: {e}")))
+                String::from_utf8(bytes).map_err(|e| TrainerError::Tokenizer(format!("bytes are not UTF-8: {e}")))
             }
-            Self::Gpt2(bpe) => bpe
-                .decode(ids)
-                .map_err(|e| TrainerError::Tokenizer(format!("decoding: {e}"))),
+            Self::Gpt2(bpe) => bpe.decode(ids).map_err(|e| TrainerError::Tokenizer(format!("decoding: {e}"))),
         }
     }
 }

@@ -27,7 +27,10 @@ pub enum Outcome {
         val_loss: Option<f64>,
     },
     /// The loss became NaN or infinite at this step.
-    Diverged { step: u64, train_loss: f64 },
+    Diverged {
+        step: u64,
+        train_loss: f64,
+    },
 }
 
 /// Loads a job config's dataset vocabulary and validates the job.
@@ -58,31 +61,17 @@ struct Batches<'a> {
 impl Batches<'_> {
     fn tensors(&self, x: &[i64], y: &[i64]) -> Result<(Tensor, Tensor)> {
         let shape = [-1, self.n_ctx];
-        let x = Tensor::f_from_slice(x)?
-            .f_view(shape)?
-            .f_to_device(self.device)?;
-        let y = Tensor::f_from_slice(y)?
-            .f_view(shape)?
-            .f_to_device(self.device)?;
+        let x = Tensor::f_from_slice(x)?.f_view(shape)?.f_to_device(self.device)?;
+        let y = Tensor::f_from_slice(y)?.f_view(shape)?.f_to_device(self.device)?;
         Ok((x, y))
     }
 }
 
 /// Mean validation loss over the fixed held-out windows.
-fn evaluate(
-    model: &Gpt,
-    data: &Dataset,
-    starts: &[usize],
-    chunk: usize,
-    device: Device,
-) -> Result<f64> {
+fn evaluate(model: &Gpt, data: &Dataset, starts: &[usize], chunk: usize, device: Device) -> Result<f64> {
     let _guard = tch::no_grad_guard();
     let n_ctx = model.shape.n_ctx as usize;
-    let b = Batches {
-        device,
-        n_ctx: n_ctx as i64,
-        tokens: &data.val,
-    };
+    let b = Batches { device, n_ctx: n_ctx as i64, tokens: &data.val };
     let mut parts = Vec::new();
     for group in starts.chunks(chunk.max(1)) {
         let mut x = Vec::with_capacity(group.len() * n_ctx);
@@ -93,14 +82,9 @@ fn evaluate(
         }
         let (xt, yt) = b.tensors(&x, &y)?;
         let loss = autocast(device, || model.loss(&xt, &yt))?;
-        parts.push(
-            loss.f_to_kind(Kind::Double)?
-                .f_mul_scalar(group.len() as f64)?,
-        );
+        parts.push(loss.f_to_kind(Kind::Double)?.f_mul_scalar(group.len() as f64)?);
     }
-    let total = Tensor::f_stack(&parts, 0)?
-        .f_sum(Kind::Double)?
-        .f_double_value(&[])?;
+    let total = Tensor::f_stack(&parts, 0)?.f_sum(Kind::Double)?.f_double_value(&[])?;
     Ok(total / starts.len() as f64)
 }
 
@@ -115,13 +99,9 @@ pub fn run(job: &Job, resume: Option<&Path>, emit: &mut dyn FnMut(&Event)) -> Re
     let shape = job.shape;
     let meta = read_meta(&cfg.data.dir)?;
     let data = Dataset::open(&cfg.data.dir, shape.vocab, shape.n_ctx, cfg.data.max_tokens)?;
-    let data_id = meta.map(|m| m.sha256).unwrap_or_else(|| {
-        format!(
-            "train:{} val:{}",
-            data.train_tokens_available,
-            data.val.len()
-        )
-    });
+    let data_id = meta
+        .map(|m| m.sha256)
+        .unwrap_or_else(|| format!("train:{} val:{}", data.train_tokens_available, data.val.len()));
     let fingerprint = fingerprint(job, &data_id);
     let acct = Accounting::of(&shape);
     let t = &cfg.train;
@@ -135,12 +115,7 @@ pub fn run(job: &Job, resume: Option<&Path>, emit: &mut dyn FnMut(&Event)) -> Re
     let params: Vec<Tensor> = named.iter().map(|(_, p)| p.shallow_clone()).collect();
     let decay: Vec<bool> = params.iter().map(decays).collect();
     let mut acc = GradAccumulator::new(params.iter().map(Tensor::shallow_clone).collect())?;
-    let adam_cfg = AdamWConfig {
-        beta1: t.beta1,
-        beta2: t.beta2,
-        eps: t.eps,
-        weight_decay: t.weight_decay,
-    };
+    let adam_cfg = AdamWConfig { beta1: t.beta1, beta2: t.beta2, eps: t.eps, weight_decay: t.weight_decay };
     let mut opt = AdamW::new(params, decay, adam_cfg)?;
     let mut sampler = Sampler::new(t.seed);
     let mut gns = GnsEma::new(t.gns_ema);
@@ -183,11 +158,7 @@ pub fn run(job: &Job, resume: Option<&Path>, emit: &mut dyn FnMut(&Event)) -> Re
 
     let n_ctx = shape.n_ctx as usize;
     let micro = job.micro_seqs as usize;
-    let batches = Batches {
-        device,
-        n_ctx: shape.n_ctx,
-        tokens: &data.train,
-    };
+    let batches = Batches { device, n_ctx: shape.n_ctx, tokens: &data.train };
     let eval_starts = data.eval_starts(cfg.eval.windows, shape.n_ctx);
     let b_small = job.micro_seqs * shape.n_ctx as u64;
     let b_big = job.batch_tokens();
@@ -212,25 +183,14 @@ pub fn run(job: &Job, resume: Option<&Path>, emit: &mut dyn FnMut(&Event)) -> Re
         };
         let (path, bytes) = checkpoint::save(&ckpt_root, &state, &named, &opt.state(&names))?;
         checkpoint::prune(&ckpt_root, cfg.checkpoint.keep)?;
-        emit(&Event::Checkpoint {
-            step,
-            path: path.display().to_string(),
-            bytes,
-        });
+        emit(&Event::Checkpoint { step, path: path.display().to_string(), bytes });
         Ok(())
     };
 
     let mut last_val = None;
     while step < job.total_steps {
         let started = Instant::now();
-        let lr = lr_at(
-            step,
-            job.peak_lr,
-            t.warmup_steps,
-            job.total_steps,
-            t.schedule,
-            t.min_lr_ratio,
-        );
+        let lr = lr_at(step, job.peak_lr, t.warmup_steps, job.total_steps, t.schedule, t.min_lr_ratio);
         let mut losses = Vec::with_capacity(job.accumulation() as usize);
         for _ in 0..job.accumulation() {
             let (x, y) = sampler.next_batch(batches.tokens, micro, n_ctx);
@@ -248,8 +208,7 @@ pub fn run(job: &Job, resume: Option<&Path>, emit: &mut dyn FnMut(&Event)) -> Re
 
         // One host sync per step.
         let train_loss_t = Tensor::f_stack(&losses, 0)?.f_mean(Kind::Double)?;
-        let stats =
-            Tensor::f_stack(&[train_loss_t, small_sq, big_sq], 0)?.f_to_device(Device::Cpu)?;
+        let stats = Tensor::f_stack(&[train_loss_t, small_sq, big_sq], 0)?.f_to_device(Device::Cpu)?;
         let stats: Vec<f64> = Vec::<f64>::try_from(&stats)?;
         let (train_loss, small, big) = (stats[0], stats[1], stats[2]);
         if !train_loss.is_finite() {
@@ -259,22 +218,14 @@ pub fn run(job: &Job, resume: Option<&Path>, emit: &mut dyn FnMut(&Event)) -> Re
         let val_loss = if step % cfg.eval.every == 0 || last {
             let v = evaluate(&model, &data, &eval_starts, micro, device)?;
             if !v.is_finite() {
-                return Ok(Outcome::Diverged {
-                    step,
-                    train_loss: v,
-                });
+                return Ok(Outcome::Diverged { step, train_loss: v });
             }
             last_val = Some(v);
             Some(v)
         } else {
             None
         };
-        let sample = GnsSample {
-            small_sq: small,
-            big_sq: big,
-            b_small: b_small as f64,
-            b_big: b_big as f64,
-        };
+        let sample = GnsSample { small_sq: small, big_sq: big, b_small: b_small as f64, b_big: b_big as f64 };
         let b_simple = gns.update(&sample);
         emit(&Event::Metrics(MetricPoint {
             step,
@@ -292,33 +243,17 @@ pub fn run(job: &Job, resume: Option<&Path>, emit: &mut dyn FnMut(&Event)) -> Re
             b_simple,
             tokens_per_s: b_big as f64 / started.elapsed().as_secs_f64(),
         }));
-        let hit_target =
-            matches!((val_loss, cfg.stop.target_val_loss), (Some(v), Some(target)) if v <= target);
+        let hit_target = matches!((val_loss, cfg.stop.target_val_loss), (Some(v), Some(target)) if v <= target);
         let periodic = cfg.checkpoint.every > 0 && step % cfg.checkpoint.every == 0;
         if periodic || last || hit_target {
             save(step, tokens, sampler, gns, &opt, emit)?;
         }
         if hit_target {
-            return Ok(Outcome::Finished {
-                step,
-                reason: StopReason::TargetLoss,
-                val_loss,
-            });
+            return Ok(Outcome::Finished { step, reason: StopReason::TargetLoss, val_loss });
         }
     }
-    let by_tokens = cfg
-        .stop
-        .tokens
-        .is_some_and(|tk| job.total_steps * job.batch_tokens() >= tk)
+    let by_tokens = cfg.stop.tokens.is_some_and(|tk| job.total_steps * job.batch_tokens() >= tk)
         && cfg.stop.steps.is_none_or(|s| s > job.total_steps);
-    let reason = if by_tokens {
-        StopReason::Tokens
-    } else {
-        StopReason::Steps
-    };
-    Ok(Outcome::Finished {
-        step,
-        reason,
-        val_loss: last_val,
-    })
+    let reason = if by_tokens { StopReason::Tokens } else { StopReason::Steps };
+    Ok(Outcome::Finished { step, reason, val_loss: last_val })
 }

@@ -10,11 +10,7 @@ use ladder_trainer::tokenizer::Tokenizer;
 use ladder_trainer::{JobConfig, Outcome, TrainerError, checkpoint, data, resolve_job, run};
 
 #[derive(Parser)]
-#[command(
-    name = "ladder-train",
-    version,
-    about = "Train one ladder job attempt (libtorch)"
-)]
+#[command(name = "ladder-train", version, about = "Train one ladder job attempt (libtorch)")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -93,18 +89,9 @@ fn train(
         Some(p) => Some(PathBuf::from(p)),
     };
     match run(&job, resume_dir.as_deref(), &mut print_event)? {
-        Outcome::Finished {
-            step,
-            reason,
-            val_loss,
-        } => {
+        Outcome::Finished { step, reason, val_loss } => {
             let tokens = step * job.batch_tokens();
-            print_event(&Event::Finished {
-                step,
-                tokens,
-                reason,
-                val_loss,
-            });
+            print_event(&Event::Finished { step, tokens, reason, val_loss });
             Ok(ExitCode::SUCCESS)
         }
         Outcome::Diverged { step, train_loss } => {
@@ -141,11 +128,7 @@ fn main() -> ExitCode {
         Err(e) => {
             let kind = classify(&e);
             eprintln!("ladder-train: error: {e}");
-            print_event(&Event::Failed {
-                kind,
-                message: e.to_string(),
-                step: None,
-            });
+            print_event(&Event::Failed { kind, message: e.to_string(), step: None });
             ExitCode::from(kind.exit_code())
         }
     }

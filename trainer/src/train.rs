@@ -211,6 +211,7 @@ pub fn run(job: &Job, resume: Option<&Path>, emit: &mut dyn FnMut(&Event)) -> Re
         let stats = Tensor::f_stack(&[train_loss_t, small_sq, big_sq], 0)?.f_to_device(Device::Cpu)?;
         let stats: Vec<f64> = Vec::<f64>::try_from(&stats)?;
         let (train_loss, small, big) = (stats[0], stats[1], stats[2]);
+        let step_secs = started.elapsed().as_secs_f64(); // training only, evaluation excluded
         if !train_loss.is_finite() {
             return Ok(Outcome::Diverged { step, train_loss });
         }
@@ -241,7 +242,7 @@ pub fn run(job: &Job, resume: Option<&Path>, emit: &mut dyn FnMut(&Event)) -> Re
             b_small,
             b_big,
             b_simple,
-            tokens_per_s: b_big as f64 / started.elapsed().as_secs_f64(),
+            tokens_per_s: b_big as f64 / step_secs,
         }));
         let hit_target = matches!((val_loss, cfg.stop.target_val_loss), (Some(v), Some(target)) if v <= target);
         let periodic = cfg.checkpoint.every > 0 && step % cfg.checkpoint.every == 0;

@@ -34,8 +34,8 @@ pub struct Source {
 }
 
 /// Tokenizes `inputs` into `out/`. Each file gives its last `val_fraction` of tokens to validation,
-/// so every source is represented in both splits.
-pub fn prepare(inputs: &[PathBuf], tokenizer: &Tokenizer, val_fraction: f64, out: &Path) -> Result<Meta> {
+/// so every source is represented in both splits. `lossy` replaces invalid UTF-8 for GPT-2.
+pub fn prepare(inputs: &[PathBuf], tokenizer: &Tokenizer, val_fraction: f64, lossy: bool, out: &Path) -> Result<Meta> {
     if !(val_fraction > 0.0 && val_fraction < 1.0) {
         return Err(TrainerError::invalid("val_fraction", format!("{val_fraction} is outside (0, 1)")));
     }
@@ -46,7 +46,7 @@ pub fn prepare(inputs: &[PathBuf], tokenizer: &Tokenizer, val_fraction: f64, out
     let mut sources = Vec::new();
     for path in inputs {
         let bytes = std::fs::read(path).map_err(|e| TrainerError::io(format!("reading {}", path.display()), e))?;
-        let mut ids = tokenizer.encode_bytes(&bytes).map_err(|e| TrainerError::data(path, e.to_string()))?;
+        let mut ids = tokenizer.encode_bytes(&bytes, lossy).map_err(|e| TrainerError::data(path, e.to_string()))?;
         if ids.is_empty() {
             return Err(TrainerError::data(path, "the file is empty"));
         }

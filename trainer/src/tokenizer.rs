@@ -50,15 +50,19 @@ impl Tokenizer {
         }
     }
 
-    /// Encodes raw bytes; GPT-2 requires UTF-8 and says where it is not.
-    pub fn encode_bytes(&self, bytes: &[u8]) -> Result<Vec<u32>> {
+    /// Encodes raw bytes. GPT-2 needs UTF-8: invalid sequences are an error naming the byte,
+    /// or, with `lossy`, become U+FFFD.
+    pub fn encode_bytes(&self, bytes: &[u8], lossy: bool) -> Result<Vec<u32>> {
         match self {
             Self::Byte => Ok(bytes.iter().map(|&b| u32::from(b)).collect()),
-            Self::Gpt2(bpe) => {
-                let text = std::str::from_utf8(bytes)
-                    .map_err(|e| TrainerError::Tokenizer(format!("text is not UTF-8 at byte {}", e.valid_up_to())))?;
-                Ok(bpe.encode_ordinary(text))
-            }
+            Self::Gpt2(bpe) => match std::str::from_utf8(bytes) {
+                Ok(text) => Ok(bpe.encode_ordinary(text)),
+                Err(_) if lossy => Ok(bpe.encode_ordinary(&String::from_utf8_lossy(bytes))),
+                Err(e) => Err(TrainerError::Tokenizer(format!(
+                    "text is not UTF-8 at byte {} (use --lossy-utf8 to replace invalid bytes)",
+                    e.valid_up_to()
+                ))),
+            },
         }
     }
 

@@ -76,7 +76,7 @@ fn empty_corpus_and_corpus_shorter_than_n_ctx() {
     let empty = tmp.path().join("empty.txt");
     std::fs::write(&empty, "").expect("write");
     let tok = Tokenizer::by_name("byte").expect("byte");
-    let e = data::prepare(std::slice::from_ref(&empty), &tok, 0.1, &tmp.path().join("out"))
+    let e = data::prepare(std::slice::from_ref(&empty), &tok, 0.1, false, &tmp.path().join("out"))
         .expect_err("refused")
         .to_string();
     assert_eq!(e, format!("data {}: the file is empty", empty.display()));
@@ -84,7 +84,7 @@ fn empty_corpus_and_corpus_shorter_than_n_ctx() {
     let short = tmp.path().join("short.txt");
     std::fs::write(&short, "twenty bytes of text").expect("write");
     let out = tmp.path().join("short");
-    data::prepare(&[short], &tok, 0.1, &out).expect("prepare works");
+    data::prepare(&[short], &tok, 0.1, false, &out).expect("prepare works");
     let text = job_text(tmp.path())
         .replace(&tmp.path().join("data").display().to_string(), &out.display().to_string())
         .replace("vocab = 12", "vocab = 256");

@@ -34,3 +34,13 @@ fn unknown_names_and_out_of_range_ids_are_errors() {
     let e = t.decode(&[15496, 60000]).expect_err("out of range").to_string();
     assert!(e.contains("token id 60000 is out of range"), "{e}");
 }
+
+#[test]
+fn gpt2_names_invalid_utf8_unless_lossy() {
+    let t = Tokenizer::by_name("gpt2").expect("gpt2");
+    let latin1 = b"caf\xe9 au lait";
+    let e = t.encode_bytes(latin1, false).expect_err("not UTF-8").to_string();
+    assert!(e.contains("not UTF-8 at byte 3"), "{e}");
+    let ids = t.encode_bytes(latin1, true).expect("lossy");
+    assert_eq!(t.decode(&ids).expect("decode"), "caf\u{FFFD} au lait");
+}

@@ -42,6 +42,9 @@ enum Command {
         /// Fraction of each file's tokens kept for validation.
         #[arg(long, default_value_t = 0.01)]
         val_fraction: f64,
+        /// Replace invalid UTF-8 with U+FFFD instead of refusing the file (GPT-2 tokenizer).
+        #[arg(long)]
+        lossy_utf8: bool,
         #[arg(required = true)]
         inputs: Vec<PathBuf>,
     },
@@ -110,8 +113,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Train { config, resume, device, checkpoint_dir } => train(config, resume, device, checkpoint_dir),
-        Command::Prepare { tokenizer, out, val_fraction, inputs } => Tokenizer::by_name(&tokenizer)
-            .and_then(|tok| data::prepare(&inputs, &tok, val_fraction, &out))
+        Command::Prepare { tokenizer, out, val_fraction, lossy_utf8, inputs } => Tokenizer::by_name(&tokenizer)
+            .and_then(|tok| data::prepare(&inputs, &tok, val_fraction, lossy_utf8, &out))
             .map(|meta| {
                 println!("{}", serde_json::to_string_pretty(&meta).unwrap_or_default());
                 ExitCode::SUCCESS

@@ -22,26 +22,7 @@ fn shim(call: impl FnOnce(*mut c_char, usize) -> c_int) -> Result<()> {
     Err(TrainerError::Torch(tch::TchError::Torch(msg)))
 }
 
-/// A parsed device request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DeviceRequest {
-    Cpu,
-    Cuda(usize),
-    Auto,
-}
-
-pub fn parse_device(s: &str) -> Result<DeviceRequest> {
-    match s.trim() {
-        "cpu" => Ok(DeviceRequest::Cpu),
-        "cuda" => Ok(DeviceRequest::Cuda(0)),
-        "auto" => Ok(DeviceRequest::Auto),
-        other => other
-            .strip_prefix("cuda:")
-            .and_then(|i| i.parse::<usize>().ok())
-            .map(DeviceRequest::Cuda)
-            .ok_or_else(|| TrainerError::UnknownDevice(s.to_string())),
-    }
-}
+pub use ladder_proto::domain::job::{DeviceRequest, parse_device};
 
 /// Resolves a request to a libtorch device, refusing CUDA where none is usable.
 pub fn select_device(s: &str) -> Result<Device> {

@@ -1,18 +1,14 @@
 //! The one error type of `ladder-trainer`; every variant names what is wrong and where.
 use std::path::PathBuf;
 
+use ladder_proto::DomainError;
+
 /// Everything that can go wrong while preparing data or training one attempt.
 #[derive(Debug, thiserror::Error)]
 pub enum TrainerError {
-    /// The job config could not be parsed (message carries line and key).
-    #[error("config {path}: {message}")]
-    ConfigParse { path: String, message: String },
-    /// The job config parsed but is not a valid job.
-    #[error("invalid config: {key}: {message}")]
-    InvalidConfig { key: String, message: String },
-    /// A device string that is neither `cpu`, `cuda`, `cuda:N` nor `auto`.
-    #[error("unknown device {0:?}: expected cpu, cuda, cuda:N or auto")]
-    UnknownDevice(String),
+    /// The job config is unparsable or invalid, or names an unknown device.
+    #[error(transparent)]
+    Domain(#[from] DomainError),
     /// A CUDA device was asked for but none is usable.
     #[error("device {0} requested but CUDA is not available on this machine")]
     DeviceUnavailable(String),
@@ -41,7 +37,7 @@ pub enum TrainerError {
 
 impl TrainerError {
     pub(crate) fn invalid(key: impl Into<String>, message: impl Into<String>) -> Self {
-        Self::InvalidConfig { key: key.into(), message: message.into() }
+        Self::Domain(DomainError::invalid(key, message))
     }
 
     pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
@@ -65,9 +61,7 @@ impl TrainerError {
     pub fn is_invalid_input(&self) -> bool {
         matches!(
             self,
-            Self::ConfigParse { .. }
-                | Self::InvalidConfig { .. }
-                | Self::UnknownDevice(_)
+            Self::Domain(_)
                 | Self::Data { .. }
                 | Self::TokenOutOfRange { .. }
                 | Self::Tokenizer(_)

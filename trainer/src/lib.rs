@@ -1,12 +1,15 @@
 //! `ladder-trainer`: trains one decoder-only Transformer job attempt with libtorch and reports
 //! its loss curve and gradient-noise statistics as events. See DESIGN.md for the data flow.
-pub mod accounting;
+/// N and FLOPs accounting (shared with the coordinator through `ladder-proto`).
+pub use ladder_proto::domain::accounting;
+/// The event stream (shared with the worker through `ladder-proto`).
+pub use ladder_proto::domain::events;
+/// The job config (shared with the coordinator through `ladder-proto`).
+pub use ladder_proto::domain::job as config;
 pub mod checkpoint;
-pub mod config;
 pub mod data;
 pub mod device;
 pub mod error;
-pub mod events;
 pub mod gns;
 pub mod model;
 pub mod optim;

@@ -2,13 +2,10 @@
 //! schedule, Kaplan's learning-rate rule, and global-norm gradient clipping.
 use tch::Tensor;
 
-use crate::config::Schedule;
 use crate::error::Result;
+use ladder_proto::domain::job::Schedule;
 
-/// Kaplan et al. 2020 eq. D.1: LR(N) ≈ 0.003239 − 0.0001395·ln N.
-pub fn kaplan_lr(n: f64) -> f64 {
-    0.003239 - 0.0001395 * n.ln()
-}
+pub use ladder_proto::domain::job::kaplan_lr;
 
 /// Learning rate for 0-based `step`: linear warmup, then cosine to peak·min_ratio or constant.
 pub fn lr_at(step: u64, peak: f64, warmup: u64, total: u64, schedule: Schedule, min_ratio: f64) -> f64 {
@@ -121,11 +118,5 @@ mod tests {
         assert!((lr(60) - 0.55e-3).abs() < 1e-12); // halfway: mean of peak and floor
         assert!((lr(110) - 1e-4).abs() < 1e-15);
         assert_eq!(lr_at(50, 1e-3, 10, 110, Schedule::Constant, 0.1), 1e-3);
-    }
-
-    #[test]
-    fn kaplan_rule_matches_eq_d1() {
-        // N = 1e6: 0.003239 − 0.0001395·ln(1e6) = 0.00131174 (computed independently in Python)
-        assert!((kaplan_lr(1e6) - 0.001_311_736_277).abs() < 1e-11);
     }
 }

@@ -36,7 +36,7 @@ pub enum Outcome {
 /// Loads a job config's dataset vocabulary and validates the job.
 pub fn resolve_job(config: &crate::config::JobConfig) -> Result<Job> {
     let meta = read_meta(&config.data.dir)?;
-    config.resolve(meta.map(|m| m.vocab_size))
+    Ok(config.resolve(meta.map(|m| m.vocab_size))?)
 }
 
 /// Identity of everything that shapes the trajectory; a checkpoint resumes only the same job.

@@ -119,7 +119,7 @@ fn main() -> ExitCode {
                 println!("{}", serde_json::to_string_pretty(&meta).unwrap_or_default());
                 ExitCode::SUCCESS
             }),
-        Command::Info { config } => JobConfig::load(&config).and_then(|c| resolve_job(&c)).map(|job| {
+        Command::Info { config } => JobConfig::load(&config).map_err(TrainerError::from).and_then(|c| resolve_job(&c)).map(|job| {
             let acct = ladder_trainer::accounting::Accounting::of(&job.shape);
             let info = serde_json::json!({ "shape": job.shape, "accounting": acct, "total_steps": job.total_steps, "peak_lr": job.peak_lr });
             println!("{}", serde_json::to_string_pretty(&info).unwrap_or_default());

@@ -1,10 +1,11 @@
 //! The job config (`job.toml`): one sweep point, parsed strictly and validated into a [`Job`].
+//! Shared by the trainer (which runs it) and the coordinator (which writes it).
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::error::{Result, TrainerError};
-use crate::model::Shape;
+use crate::domain::shape::Shape;
+use crate::error::{DomainError, Result};
 
 /// A job config as written by a user or by the worker.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -223,7 +224,7 @@ fn opt_count<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<u64>
 impl JobConfig {
     /// Parses TOML text; `origin` names the source in errors.
     pub fn from_toml(text: &str, origin: &str) -> Result<Self> {
-        toml::from_str(text).map_err(|e| TrainerError::ConfigParse {
+        toml::from_str(text).map_err(|e| DomainError::ConfigParse {
             path: origin.to_string(),
             message: e.to_string().trim_end().to_string(),
         })
@@ -231,7 +232,7 @@ impl JobConfig {
 
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path)
-            .map_err(|e| TrainerError::io(format!("reading config {}", path.display()), e))?;
+            .map_err(|e| DomainError::Io { context: format!("reading config {}", path.display()), source: e })?;
         Self::from_toml(&text, &path.display().to_string())
     }
 
@@ -244,7 +245,7 @@ impl JobConfig {
         let m = &self.model;
         let vocab = match (m.vocab, dataset_vocab) {
             (Some(v), Some(dv)) if v < dv => {
-                return Err(TrainerError::invalid(
+                return Err(DomainError::invalid(
                     "model.vocab",
                     format!("{v} is smaller than the dataset's vocabulary {dv}"),
                 ));
@@ -252,12 +253,12 @@ impl JobConfig {
             (Some(v), _) => v,
             (None, Some(dv)) => dv,
             (None, None) => {
-                return Err(TrainerError::invalid("model.vocab", "not set and the dataset has no meta.json giving it"));
+                return Err(DomainError::invalid("model.vocab", "not set and the dataset has no meta.json giving it"));
             }
         };
         let n_heads = match (m.n_heads, m.d_head) {
             (Some(h), Some(dh)) if h * dh != m.d_model => {
-                return Err(TrainerError::invalid(
+                return Err(DomainError::invalid(
                     "model.d_head",
                     format!("n_heads {h} × d_head {dh} != d_model {}", m.d_model),
                 ));
@@ -265,7 +266,7 @@ impl JobConfig {
             (Some(h), _) => h,
             (None, Some(dh)) => {
                 if dh <= 0 || m.d_model % dh != 0 {
-                    return Err(TrainerError::invalid(
+                    return Err(DomainError::invalid(
                         "model.d_head",
                         format!("d_model {} is not divisible by d_head {dh}", m.d_model),
                     ));
@@ -273,7 +274,7 @@ impl JobConfig {
                 m.d_model / dh
             }
             (None, None) => {
-                return Err(TrainerError::invalid("model.n_heads", "give n_heads or d_head"));
+                return Err(DomainError::invalid("model.n_heads", "give n_heads or d_head"));
             }
         };
         let shape = Shape {
@@ -289,7 +290,7 @@ impl JobConfig {
         let t = &self.train;
         let n_ctx = shape.n_ctx as u64;
         if t.batch_tokens == 0 || t.batch_tokens % n_ctx != 0 {
-            return Err(TrainerError::invalid(
+            return Err(DomainError::invalid(
                 "train.batch_tokens",
                 format!("{} is not a positive multiple of n_ctx {n_ctx}", t.batch_tokens),
             ));
@@ -297,14 +298,14 @@ impl JobConfig {
         let batch_seqs = t.batch_tokens / n_ctx;
         let micro_seqs = t.micro_batch.unwrap_or(batch_seqs);
         if micro_seqs == 0 || batch_seqs % micro_seqs != 0 {
-            return Err(TrainerError::invalid(
+            return Err(DomainError::invalid(
                 "train.micro_batch",
                 format!("the batch of {batch_seqs} sequences is not a multiple of the micro-batch {micro_seqs}"),
             ));
         }
         let lr = match t.lr {
             LrSpec::Value(v) => v,
-            LrSpec::Rule(LrRule::Kaplan) => crate::optim::kaplan_lr(shape.n_non_embedding() as f64),
+            LrSpec::Rule(LrRule::Kaplan) => kaplan_lr(shape.n_non_embedding() as f64),
         };
         check_range("train.lr", lr, 0.0, 1.0, false)?;
         check_range("train.beta1", t.beta1, 0.0, 1.0, true)?;
@@ -312,34 +313,34 @@ impl JobConfig {
         check_range("train.min_lr_ratio", t.min_lr_ratio, 0.0, 1.0, true)?;
         check_range("train.gns_ema", t.gns_ema, 0.0, 1.0, true)?;
         if !(t.weight_decay >= 0.0 && t.eps > 0.0 && t.grad_clip >= 0.0) {
-            return Err(TrainerError::invalid("train", "weight_decay and grad_clip must be >= 0, eps > 0"));
+            return Err(DomainError::invalid("train", "weight_decay and grad_clip must be >= 0, eps > 0"));
         }
         let steps_by_tokens = self.stop.tokens.map(|tok| tok.div_ceil(t.batch_tokens));
         let total_steps = match (self.stop.steps, steps_by_tokens) {
             (Some(s), Some(k)) => s.min(k),
             (Some(s), None) | (None, Some(s)) => s,
             (None, None) => {
-                return Err(TrainerError::invalid(
+                return Err(DomainError::invalid(
                     "stop",
                     "give steps or tokens (target_val_loss alone may never be met)",
                 ));
             }
         };
         if total_steps == 0 {
-            return Err(TrainerError::invalid("stop", "the run would take 0 steps"));
+            return Err(DomainError::invalid("stop", "the run would take 0 steps"));
         }
         if self.eval.every == 0 || self.eval.windows == 0 {
-            return Err(TrainerError::invalid("eval", "every and windows must be >= 1"));
+            return Err(DomainError::invalid("eval", "every and windows must be >= 1"));
         }
         if let Some(d) = self.data.max_tokens
             && d <= n_ctx
         {
-            return Err(TrainerError::invalid(
+            return Err(DomainError::invalid(
                 "data.max_tokens",
                 format!("D = {d} leaves no window of n_ctx {n_ctx} + 1 tokens"),
             ));
         }
-        crate::device::parse_device(&self.device)?;
+        parse_device(&self.device)?;
         Ok(Job { config: self.clone(), shape, batch_seqs, micro_seqs, total_steps, peak_lr: lr })
     }
 }
@@ -350,7 +351,7 @@ fn check_range(key: &str, v: f64, lo: f64, hi: f64, lo_inclusive: bool) -> Resul
         Ok(())
     } else {
         let open = if lo_inclusive { "[" } else { "(" };
-        Err(TrainerError::invalid(key, format!("{v} is outside {open}{lo}, {hi})")))
+        Err(DomainError::invalid(key, format!("{v} is outside {open}{lo}, {hi})")))
     }
 }
 
@@ -374,5 +375,49 @@ impl Job {
 
     pub fn batch_tokens(&self) -> u64 {
         self.config.train.batch_tokens
+    }
+}
+
+/// Kaplan et al. 2020 eq. D.1: LR(N) ≈ 0.003239 − 0.0001395·ln N.
+pub fn kaplan_lr(n: f64) -> f64 {
+    0.003239 - 0.0001395 * n.ln()
+}
+
+/// A parsed device request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceRequest {
+    Cpu,
+    Cuda(usize),
+    Auto,
+}
+
+pub fn parse_device(s: &str) -> Result<DeviceRequest> {
+    match s.trim() {
+        "cpu" => Ok(DeviceRequest::Cpu),
+        "cuda" => Ok(DeviceRequest::Cuda(0)),
+        "auto" => Ok(DeviceRequest::Auto),
+        other => other
+            .strip_prefix("cuda:")
+            .and_then(|i| i.parse::<usize>().ok())
+            .map(DeviceRequest::Cuda)
+            .ok_or_else(|| DomainError::UnknownDevice(s.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kaplan_rule_matches_eq_d1() {
+        // N = 1e6: 0.003239 − 0.0001395·ln(1e6) = 0.00131174 (computed independently in Python).
+        assert!((kaplan_lr(1e6) - 0.001_311_736_277).abs() < 1e-11);
+    }
+
+    #[test]
+    fn devices_parse() {
+        assert_eq!(parse_device("cuda:3").ok(), Some(DeviceRequest::Cuda(3)));
+        assert_eq!(parse_device("cpu").ok(), Some(DeviceRequest::Cpu));
+        assert!(parse_device("cuda:x").is_err());
     }
 }

@@ -1,8 +1,8 @@
 //! The event stream: one JSON object per line on stdout, read by the worker.
 use serde::{Deserialize, Serialize};
 
-use crate::accounting::Accounting;
-use crate::model::Shape;
+use crate::domain::accounting::Accounting;
+use crate::domain::shape::Shape;
 
 /// One point of a loss curve (a completed optimizer step). Flops and tokens are cumulative.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -1,0 +1,128 @@
+//! Sweep specs: expansion over the grid, and one clear error naming line and key per bad spec.
+use ladder_proto::domain::sweep::{DatasetFacts, plan};
+
+const SPEC: &str = r#"name = "kaplan-small"
+dataset = "gutenberg"
+seeds = [0, 1]
+
+[model]
+n_ctx = 256
+d_head = 64
+shapes = [[2, 128], [4, 256], [6, 384]]
+
+[train]
+batch_tokens = [16384, 65536]
+dataset_tokens = ["all", 1e6]
+tokens = 2e7
+lr = "kaplan"
+warmup_steps = 250
+eval_every = 200
+checkpoint_every = 1000
+
+[resources]
+device = "cuda"
+max_restarts = 3
+"#;
+
+fn facts(name: &str) -> Option<DatasetFacts> {
+    (name == "gutenberg").then_some(DatasetFacts { vocab: 50257, train_tokens: 3_000_000 })
+}
+
+fn err(spec: &str) -> String {
+    plan(spec, "spec.toml", facts).expect_err("must be refused").to_string()
+}
+
+/// 1-based line of the first line starting with `prefix`.
+fn line(spec: &str, prefix: &str) -> usize {
+    spec.lines().position(|l| l.starts_with(prefix)).expect("prefix in spec") + 1
+}
+
+#[test]
+fn expands_the_grid_with_derived_n_and_steps() {
+    let p = plan(SPEC, "spec.toml", facts).expect("valid");
+    assert_eq!(p.name, "kaplan-small");
+    assert_eq!(p.max_restarts, 3);
+    assert_eq!(p.jobs.len(), 3 * 2 * 2 * 2); // shapes × D × B × seeds
+    let first = &p.jobs[0];
+    assert_eq!((first.shape.n_layer, first.shape.d_model, first.shape.n_heads), (2, 128, 2));
+    assert_eq!(first.accounting.n_kaplan, 12 * 2 * 128 * 128);
+    assert_eq!(first.total_steps, 20_000_000u64.div_ceil(16384));
+    // Kaplan eq. D.1 on the exact N of 2 × 128.
+    let n = first.accounting.n as f64;
+    assert!((first.lr - (0.003239 - 0.0001395 * n.ln())).abs() < 1e-15);
+    assert_eq!(p.jobs[2].dataset_tokens, None); // order: shape, D, B, lr, seed
+    assert_eq!(p.jobs[4].dataset_tokens, Some(1_000_000));
+    assert_eq!(p.jobs[1].config.train.seed, 1);
+    assert_eq!(p.jobs.last().map(|j| j.shape.d_model), Some(384));
+    // Each job config is a valid trainer config that round-trips through TOML.
+    let text = first.config.to_toml();
+    let back = ladder_proto::domain::job::JobConfig::from_toml(&text, "job").expect("round trip");
+    assert_eq!(back.model.d_model, 128);
+}
+
+#[test]
+fn unknown_key_names_line_and_key() {
+    let spec = SPEC.replace("warmup_steps = 250", "warmup_steps = 250\nwarmup_tokens = 5");
+    let e = err(&spec);
+    assert!(e.contains(&format!("line {}", line(&spec, "warmup_tokens"))), "{e}");
+    assert!(e.contains("unknown field `warmup_tokens`"), "{e}");
+}
+
+#[test]
+fn wrong_type_names_line_and_key() {
+    let spec = SPEC.replace("n_ctx = 256", "n_ctx = \"long\"");
+    let e = err(&spec);
+    assert!(e.contains(&format!("line {}", line(&spec, "n_ctx"))), "{e}");
+    assert!(e.contains("invalid type"), "{e}");
+}
+
+#[test]
+fn d_model_not_dividing_into_heads_names_the_shape() {
+    let spec = SPEC.replace("[4, 256]", "[4, 250]");
+    let e = err(&spec);
+    assert_eq!(
+        e,
+        format!(
+            "spec spec.toml: line {}: model.shapes[1]: d_model 250 is not divisible by d_head 64",
+            line(&spec, "shapes")
+        )
+    );
+}
+
+#[test]
+fn empty_grids_are_refused() {
+    let e = err(&SPEC.replace("shapes = [[2, 128], [4, 256], [6, 384]]", "shapes = []"));
+    assert!(e.contains("model.shapes: the grid is empty"), "{e}");
+    let e = err(&SPEC.replace("seeds = [0, 1]", "seeds = []"));
+    assert!(e.contains("line 3: seeds: the grid is empty"), "{e}");
+    let e = err(&SPEC.replace("batch_tokens = [16384, 65536]", "batch_tokens = []"));
+    assert!(e.contains(&format!("line {}: train.batch_tokens: the grid is empty", line(SPEC, "batch_tokens"))), "{e}");
+}
+
+#[test]
+fn absurd_sizes_are_refused() {
+    let e = err(&SPEC.replace("[6, 384]", "[2000, 65536]"));
+    assert!(e.contains("model.shapes[2]") && e.contains("is absurd here"), "{e}");
+    let e = err(&SPEC.replace("n_ctx = 256", "n_ctx = 10000000"));
+    assert!(e.contains("model.n_ctx: 10000000 is outside 1..=131072"), "{e}");
+    let big = SPEC.replace(
+        "seeds = [0, 1]",
+        &format!("seeds = [{}]", (0..1000).map(|i| i.to_string()).collect::<Vec<_>>().join(", ")),
+    );
+    let e = err(&big);
+    assert!(e.contains("grid: 12000 jobs exceed the limit of 10000"), "{e}");
+    let e = err(&SPEC.replace("1e6", "1e9"));
+    assert!(e.contains("train.dataset_tokens: 1000000000 exceeds the dataset's 3000000 training tokens"), "{e}");
+}
+
+#[test]
+fn unknown_dataset_names_line_and_key() {
+    let e = err(&SPEC.replace("\"gutenberg\"", "\"wikitext\""));
+    assert!(e.starts_with("spec spec.toml: line 2: dataset: unknown dataset \"wikitext\""), "{e}");
+}
+
+#[test]
+fn bad_batch_is_located() {
+    let e = err(&SPEC.replace("16384", "1000"));
+    assert!(e.contains("train.batch_tokens[0]") && e.contains("not a positive multiple of n_ctx 256"), "{e}");
+}

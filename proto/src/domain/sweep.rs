@@ -175,7 +175,7 @@ pub fn line_of(text: &str, offset: usize) -> usize {
 
 /// Parses, validates and expands a spec. `dataset` answers for the dataset the spec names
 /// (None = unknown dataset).
-pub fn plan(text: &str, origin: &str, dataset: impl Fn(&str) -> Option<DatasetFacts>) -> Result<SweepPlan> {
+pub fn plan(text: &str, origin: &str, mut dataset: impl FnMut(&str) -> Option<DatasetFacts>) -> Result<SweepPlan> {
     let src = Source { origin, text };
     let raw: RawSpec = toml::from_str(text).map_err(|e| {
         let line = e.span().map(|s| line_of(text, s.start)).unwrap_or(0);

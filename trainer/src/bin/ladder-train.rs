@@ -57,9 +57,11 @@ enum Command {
 
 fn print_event(e: &Event) {
     let mut out = std::io::stdout().lock();
-    // A closed stdout (worker gone) must not panic; the attempt is lost either way.
-    let _ = writeln!(out, "{}", e.to_json_line());
-    let _ = out.flush();
+    // stdout is the event stream: if its reader (the worker) is gone, so is this attempt.
+    if writeln!(out, "{}", e.to_json_line()).and_then(|()| out.flush()).is_err() {
+        eprintln!("ladder-train: the event stream (stdout) is closed; stopping this attempt");
+        std::process::exit(i32::from(FailureKind::Crashed.exit_code()));
+    }
 }
 
 fn classify(e: &TrainerError) -> FailureKind {

@@ -1,0 +1,92 @@
+//! `ladder-coordinator`: the stateful gRPC server of a ladder cluster.
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Parser)]
+#[command(name = "ladder-coordinator", version, about = "ladder's coordinator: sweeps, jobs, leases, curves")]
+struct Args {
+    /// Address to listen on; port 0 picks a free one (printed on stdout).
+    #[arg(long, env = "LADDER_LISTEN", default_value = "127.0.0.1:7070")]
+    listen: String,
+    /// Folder of the redb store.
+    #[arg(long, env = "LADDER_DATA_DIR", default_value = "ladder-data")]
+    data_dir: PathBuf,
+    /// Lease length without a heartbeat, in milliseconds.
+    #[arg(long, env = "LADDER_LEASE_TTL_MS", default_value_t = 30_000)]
+    lease_ttl_ms: u64,
+    /// Largest checkpoint accepted, in bytes.
+    #[arg(long, env = "LADDER_MAX_CHECKPOINT_BYTES", default_value_t = 8 << 30)]
+    max_checkpoint_bytes: u64,
+    /// Log JSON lines instead of text.
+    #[arg(long, env = "LADDER_LOG_JSON")]
+    log_json: bool,
+}
+
+async fn shutdown_signal(token: CancellationToken) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                token.cancel();
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    token.cancel();
+}
+
+fn init_tracing(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("LADDER_LOG").unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    init_tracing(args.log_json);
+    let store = ladder_coordinator::open_store(&args.data_dir)
+        .with_context(|| format!("opening the store in {}", args.data_dir.display()))?;
+    let listener =
+        tokio::net::TcpListener::bind(&args.listen).await.with_context(|| format!("binding {}", args.listen))?;
+    let addr = listener.local_addr()?;
+    println!("listening on {addr}");
+    tracing::info!(%addr, data_dir = %args.data_dir.display(), "coordinator started");
+    let token = CancellationToken::new();
+    tokio::spawn(shutdown_signal(token.clone()));
+    let cfg = ladder_coordinator::Config {
+        lease_ttl: Duration::from_millis(args.lease_ttl_ms),
+        max_checkpoint_bytes: args.max_checkpoint_bytes,
+        ..Default::default()
+    };
+    ladder_coordinator::serve(store, cfg, listener, token).await?;
+    tracing::info!("coordinator stopped");
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match run(Args::parse()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ladder-coordinator: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

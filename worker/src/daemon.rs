@@ -1,0 +1,127 @@
+//! The worker daemon: registers its slots, keeps its leases alive, and runs one attempt per slot.
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ladder_proto::pb;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::Endpoint;
+
+use crate::attempt::{self, Client, Env, retry};
+use crate::error::Result;
+
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// e.g. `http://127.0.0.1:7070`.
+    pub coordinator: String,
+    pub name: String,
+    /// `cpu`, `cuda:0`, …: one attempt at a time on each.
+    pub slots: Vec<String>,
+    pub work_dir: PathBuf,
+    /// The `ladder-train` binary.
+    pub trainer: PathBuf,
+}
+
+type Running = Arc<Mutex<HashMap<(u64, u32), CancellationToken>>>;
+
+fn running_refs(running: &Running) -> Vec<pb::AttemptRef> {
+    running
+        .lock()
+        .map(|m| m.keys().map(|&(job_id, attempt)| pb::AttemptRef { job_id, attempt }).collect())
+        .unwrap_or_default()
+}
+
+/// Runs until `shutdown`; running children are killed then (their leases expire and requeue).
+pub async fn run(cfg: WorkerConfig, shutdown: CancellationToken) -> Result<()> {
+    let channel = Endpoint::from_shared(cfg.coordinator.clone())?
+        .connect_timeout(Duration::from_secs(3))
+        .tcp_keepalive(Some(Duration::from_secs(10)))
+        .connect_lazy();
+    let client = Client::new(channel).max_decoding_message_size(16 << 20).max_encoding_message_size(16 << 20);
+    let req = pb::RegisterRequest { name: cfg.name.clone(), slots: cfg.slots.clone() };
+    let Some(reg) = retry(&shutdown, || {
+        let mut c = client.clone();
+        let r = req.clone();
+        async move { c.register(r).await.map(|r| r.into_inner()) }
+    })
+    .await?
+    else {
+        return Ok(());
+    };
+    tracing::info!(worker = %reg.worker_id, slots = ?cfg.slots, "registered");
+    let env = Env { worker_id: reg.worker_id.clone(), work_dir: cfg.work_dir.clone(), trainer: cfg.trainer.clone() };
+    let running: Running = Arc::default();
+
+    let beat = {
+        let (mut client, running, shutdown, id) =
+            (client.clone(), running.clone(), shutdown.clone(), reg.worker_id.clone());
+        let period = Duration::from_millis((reg.lease_ttl_ms / 3).max(20));
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(period) => {}
+                }
+                let req = pb::HeartbeatRequest { worker_id: id.clone(), running: running_refs(&running) };
+                match client.heartbeat(req).await {
+                    Ok(resp) => {
+                        for r in resp.into_inner().stop {
+                            if let Some(t) = running.lock().ok().and_then(|m| m.get(&(r.job_id, r.attempt)).cloned()) {
+                                tracing::warn!(job = r.job_id, attempt = r.attempt, "coordinator says stop");
+                                t.cancel();
+                            }
+                        }
+                    }
+                    Err(e) => tracing::warn!("heartbeat failed: {}", e.message()),
+                }
+            }
+        })
+    };
+
+    let mut slots = Vec::new();
+    for slot in cfg.slots.clone() {
+        let (client, env, running, shutdown) = (client.clone(), env.clone(), running.clone(), shutdown.clone());
+        slots.push(tokio::spawn(async move {
+            loop {
+                let req = pb::AcquireRequest { worker_id: env.worker_id.clone(), slot: slot.clone(), wait_ms: 5_000 };
+                let got = retry(&shutdown, || {
+                    let mut c = client.clone();
+                    let r = req.clone();
+                    async move { c.acquire(r).await.map(|r| r.into_inner()) }
+                })
+                .await;
+                let a = match got {
+                    Ok(Some(pb::AcquireResponse { assignment: Some(a) })) => a,
+                    Ok(Some(_)) => continue,
+                    Ok(None) => return,
+                    Err(e) => {
+                        tracing::error!(%slot, "acquire refused: {e}");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        continue;
+                    }
+                };
+                let stop = shutdown.child_token();
+                if let Ok(mut m) = running.lock() {
+                    m.insert((a.job_id, a.attempt), stop.clone());
+                }
+                let key = (a.job_id, a.attempt);
+                if let Err(e) = attempt::run(client.clone(), env.clone(), slot.clone(), a, stop).await {
+                    tracing::error!(%slot, "attempt failed to run: {e}");
+                }
+                if let Ok(mut m) = running.lock() {
+                    m.remove(&key);
+                }
+                if shutdown.is_cancelled() {
+                    return;
+                }
+            }
+        }));
+    }
+    for s in slots {
+        let _ = s.await;
+    }
+    shutdown.cancel();
+    let _ = beat.await;
+    Ok(())
+}

@@ -1,0 +1,83 @@
+//! `ladder-worker`: one per node (or per GPU) of a ladder cluster.
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Parser)]
+#[command(name = "ladder-worker", version, about = "ladder's worker daemon")]
+struct Args {
+    /// The coordinator's URL.
+    #[arg(long, env = "LADDER_COORDINATOR", default_value = "http://127.0.0.1:7070")]
+    coordinator: String,
+    /// A name for this worker (default: the host name).
+    #[arg(long, env = "LADDER_WORKER_NAME")]
+    name: Option<String>,
+    /// Comma-separated slots, one attempt each: cpu, cuda:0, cuda:1, …
+    #[arg(long, env = "LADDER_SLOTS", default_value = "cpu", value_delimiter = ',')]
+    slots: Vec<String>,
+    /// Cache of datasets and scratch space of attempts.
+    #[arg(long, env = "LADDER_WORK_DIR", default_value = "ladder-worker")]
+    work_dir: PathBuf,
+    /// The ladder-train binary (default: beside this one).
+    #[arg(long, env = "LADDER_TRAINER")]
+    trainer: Option<PathBuf>,
+    #[arg(long, env = "LADDER_LOG_JSON")]
+    log_json: bool,
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("LADDER_LOG").unwrap_or_else(|_| "info".into());
+    let fmt = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if args.log_json {
+        fmt.json().init();
+    } else {
+        fmt.init();
+    }
+    let trainer = match args.trainer {
+        Some(t) => t,
+        None => std::env::current_exe().context("locating this binary")?.with_file_name("ladder-train"),
+    };
+    let name = args
+        .name
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok().map(|s| s.trim().to_string()))
+        .unwrap_or_else(|| "worker".into());
+    let token = CancellationToken::new();
+    let t = token.clone();
+    tokio::spawn(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        t.cancel();
+    });
+    #[cfg(unix)]
+    {
+        let t = token.clone();
+        if let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            tokio::spawn(async move {
+                term.recv().await;
+                t.cancel();
+            });
+        }
+    }
+    let cfg = ladder_worker::WorkerConfig {
+        coordinator: args.coordinator,
+        name,
+        slots: args.slots,
+        work_dir: args.work_dir,
+        trainer,
+    };
+    ladder_worker::run(cfg, token).await?;
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match run(Args::parse()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ladder-worker: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -91,6 +91,7 @@ pub fn submit_sweep(txn: &WriteTransaction, spec: &str, now: i64) -> Result<(Swe
             progress: Progress::default(),
             failure: None,
             checkpoint_step: 0,
+            resumed_from_step: 0,
         };
         put_job(txn, &job)?;
         txn.open_table(QUEUE)?.insert(job_id, ())?;
@@ -146,6 +147,7 @@ pub fn claim(
         job.state = JobState::Running;
         job.attempt += 1;
         job.lease = Some(Lease { worker_id: worker_id.to_string(), expires_ms: now + ttl_ms as i64 });
+        job.resumed_from_step = job.checkpoint_step;
         put_job(txn, &job)?;
         return Ok(Some(pb::Assignment {
             job_id: job.id,

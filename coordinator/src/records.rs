@@ -114,6 +114,9 @@ pub struct JobRecord {
     pub progress: Progress,
     pub failure: Option<(Failure, String)>,
     pub checkpoint_step: u64,
+    /// The checkpoint step the current attempt resumed from; 0 = fresh.
+    #[serde(default)]
+    pub resumed_from_step: u64,
 }
 
 impl JobRecord {
@@ -154,6 +157,7 @@ impl JobRecord {
             failure: self.failure.as_ref().map_or(pb::FailureKind::Unspecified, |f| f.0.to_pb()) as i32,
             failure_message: self.failure.as_ref().map(|f| f.1.clone()).unwrap_or_default(),
             checkpoint_step: self.checkpoint_step,
+            resumed_from_step: self.resumed_from_step,
         }
     }
 }

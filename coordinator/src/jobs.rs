@@ -273,6 +273,13 @@ pub fn report(
                 job.lease = None;
                 job.failure = None;
             }
+            Some(pb::attempt_event::Kind::Released(_)) if !ended => {
+                ended = true;
+                job.state = JobState::Queued;
+                job.lease = None;
+                txn.open_table(QUEUE)?.insert(job.id, ())?;
+                requeued = true;
+            }
             Some(pb::attempt_event::Kind::Failed(f)) if !ended => {
                 ended = true;
                 let kind = Failure::from_pb(pb::FailureKind::try_from(f.kind).unwrap_or(pb::FailureKind::Crashed));

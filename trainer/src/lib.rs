@@ -20,4 +20,4 @@ pub mod train;
 pub use config::{Job, JobConfig};
 pub use error::{Result, TrainerError};
 pub use events::{Event, FailureKind, MetricPoint};
-pub use train::{Outcome, resolve_job, run};
+pub use train::{Outcome, resolve_job, run, run_until};

@@ -1,6 +1,7 @@
 //! The training loop of one attempt: builds the model, optionally resumes, runs accumulated
 //! steps with gradient-noise measurement, evaluates, checkpoints, and reports events.
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use sha2::{Digest, Sha256};
@@ -30,6 +31,10 @@ pub enum Outcome {
     Diverged {
         step: u64,
         train_loss: f64,
+    },
+    /// `stop` was raised (SIGTERM): checkpointed at `step` and returned early.
+    Preempted {
+        step: u64,
     },
 }
 
@@ -90,6 +95,12 @@ fn evaluate(model: &Gpt, data: &Dataset, starts: &[usize], chunk: usize, device:
 
 /// Runs one attempt. `resume` names a checkpoint folder. Events go to `emit` as they happen.
 pub fn run(job: &Job, resume: Option<&Path>, emit: &mut dyn FnMut(&Event)) -> Result<Outcome> {
+    run_until(job, resume, &AtomicBool::new(false), emit)
+}
+
+/// [`run`], checking `stop` after every step: once raised, the attempt checkpoints and returns
+/// [`Outcome::Preempted`], so a later attempt resumes exactly where this one stopped.
+pub fn run_until(job: &Job, resume: Option<&Path>, stop: &AtomicBool, emit: &mut dyn FnMut(&Event)) -> Result<Outcome> {
     let cfg = &job.config;
     let device = select_device(&cfg.device)?;
     configure_precision(device)?;
@@ -246,11 +257,15 @@ pub fn run(job: &Job, resume: Option<&Path>, emit: &mut dyn FnMut(&Event)) -> Re
         }));
         let hit_target = matches!((val_loss, cfg.stop.target_val_loss), (Some(v), Some(target)) if v <= target);
         let periodic = cfg.checkpoint.every > 0 && step % cfg.checkpoint.every == 0;
-        if periodic || last || hit_target {
+        let preempted = stop.load(Ordering::SeqCst) && !last && !hit_target;
+        if periodic || last || hit_target || preempted {
             save(step, tokens, sampler, gns, &opt, emit)?;
         }
         if hit_target {
             return Ok(Outcome::Finished { step, reason: StopReason::TargetLoss, val_loss });
+        }
+        if preempted {
+            return Ok(Outcome::Preempted { step });
         }
     }
     let by_tokens = cfg.stop.tokens.is_some_and(|tk| job.total_steps * job.batch_tokens() >= tk)

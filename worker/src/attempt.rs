@@ -216,15 +216,26 @@ async fn reporter(
     }
 }
 
-/// Runs one assignment to its end. `stop` is cancelled when the coordinator says the attempt is
-/// no longer current, or on shutdown; then the child is killed and nothing more is reported.
-pub async fn run(client: Client, env: Env, slot: String, a: pb::Assignment, stop: CancellationToken) -> Result<()> {
+/// How long a trainer may take to checkpoint after SIGTERM before it is killed.
+pub const GRACE: Duration = Duration::from_secs(60);
+
+/// Runs one assignment to its end. `stop` (fencing: the coordinator says the attempt is no
+/// longer current) kills the child and reports nothing more. `shutdown` sends the child SIGTERM:
+/// it checkpoints, the checkpoint is uploaded, and the lease is released.
+pub async fn run(
+    client: Client,
+    env: Env,
+    slot: String,
+    a: pb::Assignment,
+    stop: CancellationToken,
+    shutdown: CancellationToken,
+) -> Result<()> {
     let dir = env.work_dir.join("attempts").join(format!("job-{}-a{}", a.job_id, a.attempt));
     std::fs::create_dir_all(&dir).map_err(|e| WorkerError::io(format!("creating {}", dir.display()), e))?;
     let (tx, rx) = mpsc::unbounded_channel();
     let reporting =
         tokio::spawn(reporter(client.clone(), env.worker_id.clone(), a.job_id, a.attempt, rx, stop.clone()));
-    let outcome = run_child(client.clone(), &env, &slot, &a, &dir, &stop, &tx).await;
+    let outcome = run_child(client.clone(), &env, &slot, &a, &dir, &stop, &shutdown, &tx).await;
     match outcome {
         Ok(Some(last)) => {
             let _ = tx.send(last);
@@ -247,6 +258,7 @@ pub async fn run(client: Client, env: Env, slot: String, a: pb::Assignment, stop
 }
 
 /// Returns the final event to report, or None when stopped.
+#[allow(clippy::too_many_arguments)]
 async fn run_child(
     mut client: Client,
     env: &Env,
@@ -254,6 +266,7 @@ async fn run_child(
     a: &pb::Assignment,
     dir: &Path,
     stop: &CancellationToken,
+    shutdown: &CancellationToken,
     tx: &mpsc::UnboundedSender<pb::AttemptEvent>,
 ) -> Result<Option<pb::AttemptEvent>> {
     let Some(data) = ensure_dataset(&client, env, &a.dataset_sha256, stop).await? else { return Ok(None) };
@@ -284,11 +297,26 @@ async fn run_child(
     let stdout = child.stdout.take().ok_or_else(|| WorkerError::Corrupt("child has no stdout".into()))?;
     let mut lines = BufReader::new(stdout).lines();
     let mut last = None;
+    let mut grace: Option<tokio::time::Instant> = None;
     loop {
         let line = tokio::select! {
             _ = stop.cancelled() => {
                 let _ = child.kill().await;
                 tracing::warn!(job = a.job_id, attempt = a.attempt, "attempt stopped");
+                return Ok(None);
+            }
+            _ = shutdown.cancelled(), if grace.is_none() => {
+                if let Some(pid) = child.id() {
+                    // SAFETY: plain kill(2) on our own child's pid.
+                    unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
+                }
+                tracing::info!(job = a.job_id, attempt = a.attempt, "asked the trainer to checkpoint and stop");
+                grace = Some(tokio::time::Instant::now() + GRACE);
+                continue;
+            }
+            _ = tokio::time::sleep_until(grace.unwrap_or_else(tokio::time::Instant::now)), if grace.is_some() => {
+                let _ = child.kill().await;
+                tracing::warn!(job = a.job_id, "the trainer did not stop within {GRACE:?}; killed");
                 return Ok(None);
             }
             l = lines.next_line() => l.map_err(|e| WorkerError::io("reading the trainer's stdout", e))?,
@@ -335,12 +363,17 @@ async fn run_child(
                 });
             }
             Event::Failed { kind, message, .. } => last = Some(failed(failure(kind), message)),
+            Event::Preempted { step } => {
+                last = Some(pb::AttemptEvent {
+                    kind: Some(pb::attempt_event::Kind::Released(pb::AttemptReleased { step })),
+                });
+            }
             Event::Started(info) => tracing::debug!(job = a.job_id, device = %info.device, "trainer started"),
         }
     }
     let status = child.wait().await.map_err(|e| WorkerError::io("waiting for the trainer", e))?;
-    if stop.is_cancelled() {
-        return Ok(None);
+    if stop.is_cancelled() || (grace.is_some() && last.is_none()) {
+        return Ok(None); // fenced, or killed during shutdown: the lease expires and requeues
     }
     Ok(Some(last.unwrap_or_else(|| {
         let tail = std::fs::read_to_string(dir.join("stderr.log")).unwrap_or_default();

@@ -32,7 +32,8 @@ fn running_refs(running: &Running) -> Vec<pb::AttemptRef> {
         .unwrap_or_default()
 }
 
-/// Runs until `shutdown`; running children are killed then (their leases expire and requeue).
+/// Runs until `shutdown`; running children are then asked to checkpoint (SIGTERM), their
+/// checkpoints uploaded and their leases released before this returns.
 pub async fn run(cfg: WorkerConfig, shutdown: CancellationToken) -> Result<()> {
     let channel = Endpoint::from_shared(cfg.coordinator.clone())?
         .connect_timeout(Duration::from_secs(3))
@@ -53,9 +54,11 @@ pub async fn run(cfg: WorkerConfig, shutdown: CancellationToken) -> Result<()> {
     let env = Env { worker_id: reg.worker_id.clone(), work_dir: cfg.work_dir.clone(), trainer: cfg.trainer.clone() };
     let running: Running = Arc::default();
 
+    // Heartbeats outlive the slots: leases stay alive while shutdown checkpoints upload.
+    let beats_done = CancellationToken::new();
     let beat = {
         let (mut client, running, shutdown, id) =
-            (client.clone(), running.clone(), shutdown.clone(), reg.worker_id.clone());
+            (client.clone(), running.clone(), beats_done.clone(), reg.worker_id.clone());
         let period = Duration::from_millis((reg.lease_ttl_ms / 3).max(20));
         tokio::spawn(async move {
             loop {
@@ -101,12 +104,13 @@ pub async fn run(cfg: WorkerConfig, shutdown: CancellationToken) -> Result<()> {
                         continue;
                     }
                 };
-                let stop = shutdown.child_token();
+                let stop = CancellationToken::new();
                 if let Ok(mut m) = running.lock() {
                     m.insert((a.job_id, a.attempt), stop.clone());
                 }
                 let key = (a.job_id, a.attempt);
-                if let Err(e) = attempt::run(client.clone(), env.clone(), slot.clone(), a, stop).await {
+                if let Err(e) = attempt::run(client.clone(), env.clone(), slot.clone(), a, stop, shutdown.clone()).await
+                {
                     tracing::error!(%slot, "attempt failed to run: {e}");
                 }
                 if let Ok(mut m) = running.lock() {
@@ -121,7 +125,7 @@ pub async fn run(cfg: WorkerConfig, shutdown: CancellationToken) -> Result<()> {
     for s in slots {
         let _ = s.await;
     }
-    shutdown.cancel();
+    beats_done.cancel();
     let _ = beat.await;
     Ok(())
 }

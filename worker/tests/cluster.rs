@@ -103,8 +103,12 @@ async fn register_markov(users: &mut LadderClient<Channel>) {
     };
     let msgs = vec![
         pb::DatasetUpload { part: Some(pb::dataset_upload::Part::Header(header)) },
-        pb::DatasetUpload { part: Some(pb::dataset_upload::Part::Bytes(pb::DatasetBytes { file: "train".into(), data: train })) },
-        pb::DatasetUpload { part: Some(pb::dataset_upload::Part::Bytes(pb::DatasetBytes { file: "val".into(), data: val })) },
+        pb::DatasetUpload {
+            part: Some(pb::dataset_upload::Part::Bytes(pb::DatasetBytes { file: "train".into(), data: train })),
+        },
+        pb::DatasetUpload {
+            part: Some(pb::dataset_upload::Part::Bytes(pb::DatasetBytes { file: "val".into(), data: val })),
+        },
     ];
     let mut delay = Duration::from_millis(50);
     for _ in 0..40 {
@@ -153,7 +157,13 @@ async fn jobs(users: &mut LadderClient<Channel>, sweep: &str) -> Vec<pb::Job> {
 }
 
 /// Polls until `done` holds for the sweep's jobs, tolerating an unreachable coordinator.
-async fn wait_for(users: &mut LadderClient<Channel>, sweep: &str, secs: u64, what: &str, done: impl Fn(&[pb::Job]) -> bool) -> Vec<pb::Job> {
+async fn wait_for(
+    users: &mut LadderClient<Channel>,
+    sweep: &str,
+    secs: u64,
+    what: &str,
+    done: impl Fn(&[pb::Job]) -> bool,
+) -> Vec<pb::Job> {
     let deadline = Instant::now() + Duration::from_secs(secs);
     loop {
         let js = jobs(users, sweep).await;
@@ -281,4 +291,40 @@ async fn coordinator_killed_and_restarted_loses_nothing_acknowledged() {
             assert_eq!(after[(p.step - 1) as usize], *p, "job {} step {} changed across the restart", j.id, p.step);
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_checkpoints_uploads_and_releases_the_lease() {
+    let _serial = SERIAL.lock().await;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let port = free_port();
+    let _c = coordinator(&tmp.path().join("coord"), port);
+    let mut users = connect(port).await;
+    register_markov(&mut users).await;
+    let mut w1 = worker(port, &tmp.path().join("w1"), "w1");
+    // No periodic checkpoints: any checkpoint comes from the SIGTERM.
+    let text = spec("sigterm", "[[2, 32]]", "[0]", 300).replace("checkpoint_every = 25", "checkpoint_every = 100000");
+    submit(&mut users, &text).await;
+    wait_for(&mut users, "sigterm", 120, "progress", |js| js[0].step >= 20).await;
+    let pid = w1.0.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().expect("kill").success());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(st) = w1.0.try_wait().expect("wait") {
+            break st;
+        }
+        assert!(Instant::now() < deadline, "the worker did not exit after SIGTERM");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(status.success(), "worker exit {status:?}");
+    let js = jobs(&mut users, "sigterm").await;
+    let j = &js[0];
+    assert_eq!(j.state, pb::JobState::Queued as i32, "released, not lost: {j:?}");
+    assert_eq!(j.failure, pb::FailureKind::Unspecified as i32, "a release is not a failure: {j:?}");
+    assert!(j.checkpoint_step >= 20 && j.checkpoint_step == j.step, "checkpoint at the stop: {j:?}");
+    let released_at = j.checkpoint_step;
+    let _w2 = worker(port, &tmp.path().join("w2"), "w2");
+    let js = wait_for(&mut users, "sigterm", 240, "the job to finish after the release", all_succeeded).await;
+    assert_eq!((js[0].attempt, js[0].resumed_from_step), (2, released_at));
+    assert_whole_curve(&mut users, &js[0]).await;
 }

@@ -67,6 +67,9 @@ pub enum FailureKind {
     Crashed,
 }
 
+/// The exit code of an attempt that was preempted after checkpointing.
+pub const PREEMPTED_EXIT_CODE: u8 = 5;
+
 impl FailureKind {
     /// The process exit code the binary uses for this failure.
     pub fn exit_code(self) -> u8 {
@@ -84,9 +87,26 @@ impl FailureKind {
 pub enum Event {
     Started(RunInfo),
     Metrics(MetricPoint),
-    Checkpoint { step: u64, path: String, bytes: u64 },
-    Finished { step: u64, tokens: u64, reason: StopReason, val_loss: Option<f64> },
-    Failed { kind: FailureKind, message: String, step: Option<u64> },
+    Checkpoint {
+        step: u64,
+        path: String,
+        bytes: u64,
+    },
+    Finished {
+        step: u64,
+        tokens: u64,
+        reason: StopReason,
+        val_loss: Option<f64>,
+    },
+    Failed {
+        kind: FailureKind,
+        message: String,
+        step: Option<u64>,
+    },
+    /// Asked to stop (SIGTERM): checkpointed at `step` and exited without finishing.
+    Preempted {
+        step: u64,
+    },
 }
 
 impl Event {

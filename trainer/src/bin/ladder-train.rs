@@ -5,9 +5,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use ladder_trainer::events::{Event, FailureKind};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use ladder_trainer::events::{Event, FailureKind, PREEMPTED_EXIT_CODE};
 use ladder_trainer::tokenizer::Tokenizer;
-use ladder_trainer::{JobConfig, Outcome, TrainerError, checkpoint, data, resolve_job, run};
+use ladder_trainer::{JobConfig, Outcome, TrainerError, checkpoint, data, resolve_job, run_until};
 
 #[derive(Parser)]
 #[command(name = "ladder-train", version, about = "Train one ladder job attempt (libtorch)")]
@@ -93,7 +96,15 @@ fn train(
         Some("auto") => checkpoint::latest(&cfg.checkpoint.dir),
         Some(p) => Some(PathBuf::from(p)),
     };
-    match run(&job, resume_dir.as_deref(), &mut print_event)? {
+    // SIGTERM asks for a checkpoint at the next step boundary, then a clean exit.
+    let stop = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGTERM, stop.clone())
+        .map_err(|e| TrainerError::Io { context: "installing the SIGTERM handler".into(), source: e })?;
+    match run_until(&job, resume_dir.as_deref(), &stop, &mut print_event)? {
+        Outcome::Preempted { step } => {
+            print_event(&Event::Preempted { step });
+            Ok(ExitCode::from(PREEMPTED_EXIT_CODE))
+        }
         Outcome::Finished { step, reason, val_loss } => {
             let tokens = step * job.batch_tokens();
             print_event(&Event::Finished { step, tokens, reason, val_loss });

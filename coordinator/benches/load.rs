@@ -105,7 +105,8 @@ async fn run_load(workers: usize, secs: u64) -> Outcome {
     ];
     users.register_dataset(tokio_stream::iter(msgs)).await.expect("dataset");
     // Enough jobs that no worker waits for one: each lasts STEPS_PER_JOB steps.
-    let jobs_needed = workers as u64 * secs * 10 / STEPS_PER_JOB * 12 / 10 + workers as u64;
+    // A worker reports BATCH points every 100 ms, so it needs 10·BATCH/STEPS_PER_JOB jobs a second.
+    let jobs_needed = workers as u64 * secs * 10 * BATCH / STEPS_PER_JOB * 12 / 10 + workers as u64;
     let mut submitted = 0;
     let mut k = 0;
     while submitted < jobs_needed {

@@ -87,6 +87,7 @@ pub fn submit_sweep(txn: &WriteTransaction, spec: &str, now: i64) -> Result<(Swe
             dataset_tokens: jp.dataset_tokens,
             seed: jp.config.train.seed,
             dataset_sha256: dataset.sha256.clone(),
+            device: jp.config.device.clone(),
             lease: None,
             progress: Progress::default(),
             failure: None,
@@ -112,13 +113,12 @@ pub fn submit_sweep(txn: &WriteTransaction, spec: &str, now: i64) -> Result<(Swe
 }
 
 /// Whether a job with device request `want` may run on `slot`.
-fn slot_fits(config_toml: &str, slot: &str) -> bool {
-    let want =
-        ladder_proto::domain::job::JobConfig::from_toml(config_toml, "job").map(|c| c.device).unwrap_or_default();
-    match want.as_str() {
+fn slot_fits(want: &str, slot: &str) -> bool {
+    match want {
         "cpu" => slot == "cpu",
         "cuda" => slot.starts_with("cuda"),
-        _ => true,
+        "auto" | "" => true,
+        exact => exact == slot,
     }
 }
 
@@ -140,7 +140,7 @@ pub fn claim(
             txn.open_table(QUEUE)?.remove(id)?;
             continue;
         }
-        if !slot_fits(&job.config_toml, slot) {
+        if !slot_fits(&job.device, slot) {
             continue;
         }
         txn.open_table(QUEUE)?.remove(id)?;
@@ -243,6 +243,12 @@ pub fn report(
 ) -> Result<Reported> {
     let mut job = get_job_w(txn, job_id)?;
     current(&job, worker_id, attempt)?;
+    // Checked at the boundary, before anything is written.
+    for ev in events {
+        if let Some(pb::attempt_event::Kind::Metrics(m)) = &ev.kind {
+            ladder_proto::domain::events::MetricPoint::try_from(m)?;
+        }
+    }
     let mut stored = 0;
     let mut requeued = false;
     let mut ended = false;

@@ -110,6 +110,9 @@ pub struct JobRecord {
     pub dataset_tokens: Option<u64>,
     pub seed: u64,
     pub dataset_sha256: String,
+    /// The job's device request (`auto`, `cpu`, `cuda`, `cuda:N`), matched against slots.
+    #[serde(default)]
+    pub device: String,
     pub lease: Option<Lease>,
     pub progress: Progress,
     pub failure: Option<(Failure, String)>,

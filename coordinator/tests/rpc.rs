@@ -169,6 +169,12 @@ async fn stale_attempts_are_fenced_and_replays_change_nothing() {
     let e = s.workers.upload_checkpoint(tokio_stream::iter(up)).await.expect_err("fenced");
     assert_eq!(e.code(), Code::FailedPrecondition);
 
+    // An impossible point is invalid_argument, and nothing of its batch is stored.
+    let e =
+        s.workers.report_events(report(&w2, &a2, vec![point(3, 2.0), point(4, f64::INFINITY)])).await.expect_err("inf");
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert!(e.message().contains("metric_point.train_loss: inf at step 4 is not finite"), "{}", e.message());
+
     // The current attempt writes; the curve keeps the first value of step 2.
     s.workers.report_events(report(&w2, &a2, vec![point(3, 2.0)])).await.expect("current attempt");
     let curve =
@@ -293,5 +299,33 @@ async fn acknowledged_writes_survive_reopening_the_store() {
     assert_eq!(curve.points.len(), 1);
     let job = s.users.get_job(pb::GetJobRequest { job_id }).await.expect("job").into_inner();
     assert_eq!((job.state, job.attempt, job.worker_id.as_str()), (pb::JobState::Running as i32, 1, w.as_str()));
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn cancelling_a_sweep_stops_running_attempts_and_empties_the_queue() {
+    let mut s = start(Store::in_memory().expect("store"), Duration::from_secs(30)).await;
+    register_dataset(&mut s.users).await;
+    s.users.submit_sweep(pb::SubmitSweepRequest { spec_toml: SPEC.into() }).await.expect("submit");
+    let w = s
+        .workers
+        .register(pb::RegisterRequest { name: "w".into(), slots: vec!["cpu".into()] })
+        .await
+        .expect("reg")
+        .into_inner()
+        .worker_id;
+    let a = acquire(&mut s.workers, &w).await.expect("job");
+    let sweep =
+        s.users.cancel_sweep(pb::CancelSweepRequest { sweep: "fence".into() }).await.expect("cancel").into_inner();
+    assert_eq!((sweep.state, sweep.jobs_cancelled), (pb::SweepState::Cancelled as i32, 2));
+    let hb = pb::HeartbeatRequest {
+        worker_id: w.clone(),
+        running: vec![pb::AttemptRef { job_id: a.job_id, attempt: a.attempt }],
+    };
+    let stop = s.workers.heartbeat(hb).await.expect("heartbeat").into_inner().stop;
+    assert_eq!(stop.len(), 1, "the running attempt is told to stop");
+    assert!(acquire(&mut s.workers, &w).await.is_none(), "nothing left to lease");
+    let e = s.workers.report_events(report(&w, &a, vec![point(1, 3.0)])).await.expect_err("fenced");
+    assert_eq!(e.code(), Code::FailedPrecondition);
     s.shutdown().await;
 }

@@ -146,26 +146,6 @@ async fn upload_checkpoint(
     Ok(client.upload_checkpoint(tokio_stream::iter(msgs)).await?.into_inner())
 }
 
-fn to_pb(m: &ladder_proto::domain::events::MetricPoint) -> pb::MetricPoint {
-    pb::MetricPoint {
-        step: m.step,
-        tokens: m.tokens,
-        flops: m.flops,
-        flops_exact: m.flops_exact,
-        train_loss: m.train_loss,
-        val_loss: m.val_loss,
-        lr: m.lr,
-        grad_norm: m.grad_norm,
-        gns_small_sq: m.gns_small_sq,
-        gns_big_sq: m.gns_big_sq,
-        b_small: m.b_small,
-        b_big: m.b_big,
-        b_simple: m.b_simple,
-        tokens_per_s: m.tokens_per_s,
-        attempt: 0,
-    }
-}
-
 fn failure(kind: FailureKind) -> pb::FailureKind {
     match kind {
         FailureKind::Diverged => pb::FailureKind::Diverged,
@@ -328,7 +308,8 @@ async fn run_child(
         };
         match ev {
             Event::Metrics(m) => {
-                let _ = tx.send(pb::AttemptEvent { kind: Some(pb::attempt_event::Kind::Metrics(to_pb(&m))) });
+                let _ = tx
+                    .send(pb::AttemptEvent { kind: Some(pb::attempt_event::Kind::Metrics(pb::MetricPoint::from(&m))) });
             }
             Event::Checkpoint { step, path, .. } => {
                 let blob = archive::pack(Path::new(&path))?;

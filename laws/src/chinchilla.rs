@@ -1,0 +1,227 @@
+//! Chinchilla's parametric loss L(N, D) = E + A/N^α + B/D^β, fitted as Hoffmann et al. 2022
+//! App. D.2 and Besiroglu et al. 2024 do: the Huber loss (δ = 1e-3) of log L against
+//! LSE(a − α log N, b − β log D, e), with A, B, E = exp(a), exp(b), exp(e), minimised by L-BFGS
+//! from every point of a grid of starts; the best result wins.
+use argmin::core::{CostFunction, Error as ArgminError, Executor, Gradient, State};
+use argmin::solver::linesearch::MoreThuenteLineSearch;
+use argmin::solver::quasinewton::LBFGS;
+
+use crate::error::{LawsError, Result};
+
+const LAW: &str = "chinchilla";
+
+/// One training run: N parameters, D tokens, final loss (nats).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Run {
+    pub n: f64,
+    pub d: f64,
+    pub loss: f64,
+}
+
+/// The fitted constants and the objective they reach (Huber summed over runs).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ChinchillaFit {
+    pub e: f64,
+    pub a: f64,
+    pub b: f64,
+    pub alpha: f64,
+    pub beta: f64,
+    pub objective: f64,
+    pub runs: usize,
+}
+
+impl ChinchillaFit {
+    pub fn predict(&self, n: f64, d: f64) -> f64 {
+        self.e + self.a / n.powf(self.alpha) + self.b / d.powf(self.beta)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ChinchillaOptions {
+    pub huber_delta: f64,
+    /// Starting values of α, β, e, a, b; every combination is tried.
+    pub alpha_grid: Vec<f64>,
+    pub beta_grid: Vec<f64>,
+    pub e_grid: Vec<f64>,
+    pub a_grid: Vec<f64>,
+    pub b_grid: Vec<f64>,
+    pub max_iters: u64,
+}
+
+fn steps(lo: f64, hi: f64, step: f64) -> Vec<f64> {
+    let n = ((hi - lo) / step).round() as usize;
+    (0..=n).map(|i| lo + step * i as f64).collect()
+}
+
+impl Default for ChinchillaOptions {
+    /// Hoffmann et al.'s grid: α, β ∈ {0, 0.5, …, 2}, e ∈ {−1, −0.5, …, 1}, a, b ∈ {0, 5, …, 25}.
+    fn default() -> Self {
+        Self {
+            huber_delta: 1e-3,
+            alpha_grid: steps(0.0, 2.0, 0.5),
+            beta_grid: steps(0.0, 2.0, 0.5),
+            e_grid: steps(-1.0, 1.0, 0.5),
+            a_grid: steps(0.0, 25.0, 5.0),
+            b_grid: steps(0.0, 25.0, 5.0),
+            max_iters: 1000,
+        }
+    }
+}
+
+/// The objective over precomputed logs; parameters are [a, b, e, α, β].
+#[derive(Clone)]
+struct Objective {
+    log_n: Vec<f64>,
+    log_d: Vec<f64>,
+    log_l: Vec<f64>,
+    delta: f64,
+}
+
+impl Objective {
+    fn eval(&self, p: &[f64], grad: Option<&mut [f64; 5]>) -> f64 {
+        let (a, b, e, alpha, beta) = (p[0], p[1], p[2], p[3], p[4]);
+        let mut total = 0.0;
+        let mut g = [0.0; 5];
+        for i in 0..self.log_n.len() {
+            let t = [a - alpha * self.log_n[i], b - beta * self.log_d[i], e];
+            let m = t[0].max(t[1]).max(t[2]);
+            let w = [(t[0] - m).exp(), (t[1] - m).exp(), (t[2] - m).exp()];
+            let z = w[0] + w[1] + w[2];
+            let r = m + z.ln() - self.log_l[i];
+            let (h, dh) = if r.abs() <= self.delta {
+                (0.5 * r * r, r)
+            } else {
+                (self.delta * (r.abs() - 0.5 * self.delta), self.delta * r.signum())
+            };
+            total += h;
+            let (s0, s1, s2) = (w[0] / z, w[1] / z, w[2] / z);
+            g[0] += dh * s0;
+            g[1] += dh * s1;
+            g[2] += dh * s2;
+            g[3] -= dh * s0 * self.log_n[i];
+            g[4] -= dh * s1 * self.log_d[i];
+        }
+        if let Some(out) = grad {
+            *out = g;
+        }
+        total
+    }
+}
+
+impl CostFunction for Objective {
+    type Param = Vec<f64>;
+    type Output = f64;
+
+    fn cost(&self, p: &Self::Param) -> Result<f64, ArgminError> {
+        Ok(self.eval(p, None))
+    }
+}
+
+impl Gradient for Objective {
+    type Param = Vec<f64>;
+    type Gradient = Vec<f64>;
+
+    fn gradient(&self, p: &Self::Param) -> Result<Vec<f64>, ArgminError> {
+        let mut g = [0.0; 5];
+        self.eval(p, Some(&mut g));
+        Ok(g.to_vec())
+    }
+}
+
+fn minimise(obj: &Objective, start: Vec<f64>, max_iters: u64) -> Option<(Vec<f64>, f64)> {
+    let solver = LBFGS::new(MoreThuenteLineSearch::new(), 10)
+        .with_tolerance_grad(1e-12)
+        .ok()?
+        .with_tolerance_cost(1e-15)
+        .ok()?;
+    let res = Executor::new(obj.clone(), solver).configure(|s| s.param(start).max_iters(max_iters)).run().ok()?;
+    let state = res.state();
+    let cost = state.get_best_cost();
+    let best = state.get_best_param()?.clone();
+    (cost.is_finite() && best.iter().all(|v| v.is_finite())).then_some((best, cost))
+}
+
+/// Fits L = E + A/N^α + B/D^β to `runs` (all of them: exclude outliers before calling).
+pub fn fit_chinchilla(runs: &[Run], opts: &ChinchillaOptions) -> Result<ChinchillaFit> {
+    if runs.len() < 6 {
+        return Err(LawsError::TooFewPoints { law: LAW, got: runs.len(), need: 6 });
+    }
+    for (index, r) in runs.iter().enumerate() {
+        for (field, value) in [("N", r.n), ("D", r.d), ("loss", r.loss)] {
+            if !(value.is_finite() && value > 0.0) {
+                return Err(LawsError::BadPoint { law: LAW, index, field, value });
+            }
+        }
+    }
+    let obj = Objective {
+        log_n: runs.iter().map(|r| r.n.ln()).collect(),
+        log_d: runs.iter().map(|r| r.d.ln()).collect(),
+        log_l: runs.iter().map(|r| r.loss.ln()).collect(),
+        delta: opts.huber_delta,
+    };
+    let mut starts = Vec::new();
+    for &alpha in &opts.alpha_grid {
+        for &beta in &opts.beta_grid {
+            for &e in &opts.e_grid {
+                for &a in &opts.a_grid {
+                    for &b in &opts.b_grid {
+                        starts.push(vec![a, b, e, alpha, beta]);
+                    }
+                }
+            }
+        }
+    }
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(starts.len().max(1));
+    let chunk = starts.len().div_ceil(threads);
+    let best = std::thread::scope(|scope| {
+        let handles: Vec<_> = starts
+            .chunks(chunk)
+            .map(|part| {
+                let obj = &obj;
+                scope.spawn(move || {
+                    part.iter()
+                        .filter_map(|s| minimise(obj, s.clone(), opts.max_iters))
+                        .min_by(|x, y| x.1.total_cmp(&y.1))
+                })
+            })
+            .collect();
+        handles.into_iter().filter_map(|h| h.join().ok().flatten()).min_by(|x, y| x.1.total_cmp(&y.1))
+    });
+    let (p, objective) =
+        best.ok_or_else(|| LawsError::NoSolution { law: LAW, message: "no start converged".into() })?;
+    Ok(ChinchillaFit {
+        a: p[0].exp(),
+        b: p[1].exp(),
+        e: p[2].exp(),
+        alpha: p[3],
+        beta: p[4],
+        objective,
+        runs: runs.len(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gradient_matches_finite_differences() {
+        let obj = Objective {
+            log_n: vec![18.0, 20.0, 22.0, 19.5],
+            log_d: vec![21.0, 23.0, 24.0, 22.5],
+            log_l: vec![1.2, 1.0, 0.8, 0.95],
+            delta: 1e-3,
+        };
+        let p = [6.0, 7.0, 0.5, 0.34, 0.28];
+        let mut g = [0.0; 5];
+        obj.eval(&p, Some(&mut g));
+        for i in 0..5 {
+            let h = 1e-6;
+            let (mut up, mut dn) = (p, p);
+            up[i] += h;
+            dn[i] -= h;
+            let fd = (obj.eval(&up, None) - obj.eval(&dn, None)) / (2.0 * h);
+            assert!((fd - g[i]).abs() < 1e-6 * (1.0 + fd.abs()), "param {i}: analytic {} vs numeric {fd}", g[i]);
+        }
+    }
+}

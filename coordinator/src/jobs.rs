@@ -122,14 +122,15 @@ fn slot_fits(want: &str, slot: &str) -> bool {
     }
 }
 
-/// Leases the lowest queued job that fits `slot` to `worker_id`, as a new attempt.
+/// Leases the lowest queued job that fits `slot` to `worker_id`, as a new attempt; returns the
+/// assignment and the job as now stored.
 pub fn claim(
     txn: &WriteTransaction,
     worker_id: &str,
     slot: &str,
     ttl_ms: u64,
     now: i64,
-) -> Result<Option<pb::Assignment>> {
+) -> Result<Option<(pb::Assignment, JobRecord)>> {
     let queued: Vec<u64> = {
         let q = txn.open_table(QUEUE)?;
         q.iter()?.map(|r| r.map(|(k, _)| k.value())).collect::<Result<_, _>>()?
@@ -149,14 +150,15 @@ pub fn claim(
         job.lease = Some(Lease { worker_id: worker_id.to_string(), expires_ms: now + ttl_ms as i64 });
         job.resumed_from_step = job.checkpoint_step;
         put_job(txn, &job)?;
-        return Ok(Some(pb::Assignment {
+        let assignment = pb::Assignment {
             job_id: job.id,
             attempt: job.attempt,
             config_toml: job.config_toml.clone(),
             dataset_sha256: job.dataset_sha256.clone(),
             resume_step: job.checkpoint_step,
             lease_ttl_ms: ttl_ms,
-        }));
+        };
+        return Ok(Some((assignment, job)));
     }
     Ok(None)
 }

@@ -370,11 +370,9 @@ impl WorkerService for Coordinator {
             tokio::pin!(notified);
             notified.as_mut().enable(); // registered before the claim: no wake-up is lost
             let (w, s) = (q.worker_id.clone(), q.slot.clone());
-            if let Some(a) = self.store.write(move |txn| jobs::claim(txn, &w, &s, ttl, now_ms())).await? {
+            if let Some((a, job)) = self.store.write(move |txn| jobs::claim(txn, &w, &s, ttl, now_ms())).await? {
                 tracing::info!(job = a.job_id, attempt = a.attempt, worker = %q.worker_id, "leased");
-                if let Ok(j) = jobs::get_job(&self.store.read()?, a.job_id) {
-                    let _ = self.updates.send(j.to_pb());
-                }
+                let _ = self.updates.send(job.to_pb());
                 return Ok(Response::new(pb::AcquireResponse { assignment: Some(a) }));
             }
             tokio::select! {

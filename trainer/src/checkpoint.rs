@@ -152,29 +152,25 @@ pub fn load(dir: &Path) -> Result<Loaded> {
     Ok(Loaded { state, model, optimizer })
 }
 
-/// The newest checkpoint under `root` that has a manifest, if any.
-pub fn latest(root: &Path) -> Option<PathBuf> {
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(root)
-        .ok()?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("step-")) && p.join(MANIFEST).exists()
-        })
-        .collect();
-    dirs.sort();
-    dirs.pop()
-}
-
-/// Deletes all but the newest `keep` checkpoints under `root`.
-pub fn prune(root: &Path, keep: usize) -> Result<()> {
-    let Ok(rd) = std::fs::read_dir(root) else {
-        return Ok(());
-    };
+/// The `step-*` folders under `root`, oldest first (zero-padded names sort by step).
+fn step_dirs(root: &Path) -> Vec<PathBuf> {
+    let Ok(rd) = std::fs::read_dir(root) else { return Vec::new() };
     let mut dirs: Vec<PathBuf> = rd
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("step-")))
         .collect();
     dirs.sort();
+    dirs
+}
+
+/// The newest checkpoint under `root` that has a manifest, if any.
+pub fn latest(root: &Path) -> Option<PathBuf> {
+    step_dirs(root).into_iter().rev().find(|p| p.join(MANIFEST).exists())
+}
+
+/// Deletes all but the newest `keep` checkpoints under `root`.
+pub fn prune(root: &Path, keep: usize) -> Result<()> {
+    let dirs = step_dirs(root);
     let n = dirs.len().saturating_sub(keep.max(1));
     for d in &dirs[..n] {
         std::fs::remove_dir_all(d).map_err(|e| TrainerError::io(format!("pruning {}", d.display()), e))?;

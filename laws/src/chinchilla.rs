@@ -6,6 +6,7 @@ use argmin::core::{CostFunction, Error as ArgminError, Executor, Gradient, State
 use argmin::solver::linesearch::MoreThuenteLineSearch;
 use argmin::solver::quasinewton::LBFGS;
 
+use crate::bootstrap::{Bootstrap, Estimate, intervals};
 use crate::error::{LawsError, Result};
 
 const LAW: &str = "chinchilla";
@@ -19,7 +20,7 @@ pub struct Run {
 }
 
 /// The fitted constants and the objective they reach (Huber summed over runs).
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct ChinchillaFit {
     pub e: f64,
     pub a: f64,
@@ -198,6 +199,32 @@ pub fn fit_chinchilla(runs: &[Run], opts: &ChinchillaOptions) -> Result<Chinchil
         objective,
         runs: runs.len(),
     })
+}
+
+/// Bootstrap intervals on E, A, B, α, β: each resample is refitted by L-BFGS from the full
+/// fit's optimum (the grid search is for the full data; resamples sit near it).
+pub fn chinchilla_intervals(runs: &[Run], fit: &ChinchillaFit, boot: &Bootstrap) -> [Estimate; 5] {
+    let opts = ChinchillaOptions {
+        alpha_grid: vec![fit.alpha],
+        beta_grid: vec![fit.beta],
+        e_grid: vec![fit.e.ln()],
+        a_grid: vec![fit.a.ln()],
+        b_grid: vec![fit.b.ln()],
+        ..ChinchillaOptions::default()
+    };
+    let value = [fit.e, fit.a, fit.b, fit.alpha, fit.beta];
+    let est = intervals(runs.len(), &value, boot, |idx| {
+        let sample: Vec<Run> = idx.iter().map(|&i| runs[i].clone()).collect();
+        fit_chinchilla(&sample, &opts).ok().map(|f| vec![f.e, f.a, f.b, f.alpha, f.beta])
+    });
+    [est[0], est[1], est[2], est[3], est[4]]
+}
+
+/// Hoffmann et al. eq. 4: the N and D that minimise L(N, D) under C = 6·N·D.
+pub fn compute_optimal(fit: &ChinchillaFit, compute: f64) -> (f64, f64) {
+    let g = (fit.alpha * fit.a / (fit.beta * fit.b)).powf(1.0 / (fit.alpha + fit.beta));
+    let n = g * (compute / 6.0).powf(fit.beta / (fit.alpha + fit.beta));
+    (n, compute / (6.0 * n))
 }
 
 #[cfg(test)]

@@ -1,7 +1,20 @@
 //! `ladder-laws`: the pure mathematics of scaling laws: fits of Hoffmann et al. 2022
-//! (Chinchilla) and Kaplan et al. 2020 to measured runs. No I/O, no RPC, no libtorch.
+//! (Chinchilla) and Kaplan et al. 2020 to measured runs, with bootstrap confidence intervals.
+//! No I/O, no RPC, no libtorch.
+pub mod bcrit;
+pub mod bootstrap;
 pub mod chinchilla;
 pub mod error;
+pub mod frontier;
+pub mod kaplan;
+mod optimize;
+pub mod power;
 
-pub use chinchilla::{ChinchillaFit, ChinchillaOptions, Run, fit_chinchilla};
+pub use bcrit::{BcritAtLoss, BcritLaw, c_min, fit_bcrit_at, fit_bcrit_law, s_min, steps_to_loss};
+pub use bootstrap::{Bootstrap, Estimate, SplitMix64};
+pub use chinchilla::{ChinchillaFit, ChinchillaOptions, Run, chinchilla_intervals, compute_optimal, fit_chinchilla};
 pub use error::LawsError;
+pub use frontier::{ComputeCurve, Frontier, FrontierPoint, IsoFlop, fit_frontier, loss_at};
+pub use kaplan::{TwoVarLaw, fit_l_nd, fit_l_ns, published};
+pub use optimize::r_squared;
+pub use power::{PowerLaw, fit_power_law};

@@ -118,8 +118,11 @@ pub fn run_until(job: &Job, resume: Option<&Path>, stop: &AtomicBool, emit: &mut
     let t = &cfg.train;
 
     tch::manual_seed(t.seed as i64);
-    let vs = VarStore::new(device);
+    // Initialised on the CPU generator, then moved: the same seed gives the same weights on
+    // every device.
+    let mut vs = VarStore::new(Device::Cpu);
     let model = Gpt::new(&vs.root(), shape);
+    vs.set_device(device);
     let mut named: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
     named.sort_by(|a, b| a.0.cmp(&b.0));
     let names: Vec<String> = named.iter().map(|(n, _)| n.clone()).collect();

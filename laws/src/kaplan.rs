@@ -1,0 +1,145 @@
+//! Kaplan et al. 2020's two-variable laws, eq. 1.5 L(N, D) and eq. 1.6 L(N, S_min), and the
+//! constants that paper published, for printing beside a fit.
+use serde::Serialize;
+
+use crate::bootstrap::{Bootstrap, Estimate, intervals};
+use crate::error::{LawsError, Result};
+use crate::optimize::{minimise, r_squared};
+use crate::power::check;
+
+/// Kaplan et al. 2020's published constants (WebText2, GPT-2 tokens; C in PF-days).
+pub mod published {
+    /// L(N): α_N, N_c (eq. 1.1).
+    pub const L_N: (f64, f64) = (0.076, 8.8e13);
+    /// L(D): α_D, D_c (eq. 1.2).
+    pub const L_D: (f64, f64) = (0.095, 5.4e13);
+    /// L(C_min): α_C^min, C_c^min in PF-days (eq. 1.3).
+    pub const L_CMIN: (f64, f64) = (0.050, 3.1e8);
+    /// L(N, D): α_N, α_D, N_c, D_c (eq. 1.5, Table 2).
+    pub const L_ND: (f64, f64, f64, f64) = (0.076, 0.103, 6.4e13, 1.8e13);
+    /// L(N, S): α_N, α_S, N_c, S_c (eq. 1.6, Table 3).
+    pub const L_NS: (f64, f64, f64, f64) = (0.077, 0.76, 6.5e13, 2.1e3);
+    /// B_crit(L) = B*/L^(1/α_B): B* in tokens, α_B (eq. 1.4).
+    pub const B_CRIT: (f64, f64) = (2.0e8, 0.21);
+    /// N_opt ∝ C_min^0.73, B_opt ∝ C_min^0.24, S ∝ C_min^0.03 (eq. 1.7).
+    pub const FRONTIER_N: f64 = 0.73;
+    pub const FRONTIER_B: f64 = 0.24;
+    /// FLOPs in one PF-day.
+    pub const PF_DAY: f64 = 8.64e19;
+}
+
+/// A fitted two-variable law: α_1, α_2, c_1, c_2 with intervals.
+#[derive(Debug, Clone, Serialize)]
+pub struct TwoVarLaw {
+    pub law: &'static str,
+    /// α_N.
+    pub alpha_n: Estimate,
+    /// α_D (eq. 1.5) or α_S (eq. 1.6).
+    pub alpha_2: Estimate,
+    pub n_c: Estimate,
+    /// D_c or S_c.
+    pub c_2: Estimate,
+    pub r2: f64,
+    pub points: usize,
+}
+
+#[derive(Clone, Copy)]
+enum Form {
+    /// L = [(N_c/N)^(α_N/α_D) + D_c/D]^α_D.
+    ND,
+    /// L = (N_c/N)^α_N + (S_c/S)^α_S.
+    NS,
+}
+
+fn lse(a: f64, b: f64) -> f64 {
+    let m = a.max(b);
+    m + ((a - m).exp() + (b - m).exp()).ln()
+}
+
+/// log L̂ with p = [α_N, α_2, ln N_c, ln c_2].
+fn log_pred(form: Form, p: &[f64], ln: f64, l2: f64) -> f64 {
+    match form {
+        Form::ND => p[1] * lse(p[0] / p[1] * (p[2] - ln), p[3] - l2),
+        Form::NS => lse(p[0] * (p[2] - ln), p[1] * (p[3] - l2)),
+    }
+}
+
+impl TwoVarLaw {
+    pub fn predict(&self, n: f64, x2: f64) -> f64 {
+        let form = if self.law == LAW_ND { Form::ND } else { Form::NS };
+        let p = [self.alpha_n.value, self.alpha_2.value, self.n_c.value.ln(), self.c_2.value.ln()];
+        log_pred(form, &p, n.ln(), x2.ln()).exp()
+    }
+}
+
+const LAW_ND: &str = "L(N,D)";
+const LAW_NS: &str = "L(N,S)";
+
+fn fit_raw(form: Form, ln: &[f64], l2: &[f64], ll: &[f64]) -> Option<Vec<f64>> {
+    let obj = |p: &[f64]| -> f64 {
+        if p[1] <= 1e-4 || p[0] <= 1e-4 {
+            return f64::MAX;
+        }
+        (0..ll.len()).map(|i| (log_pred(form, p, ln[i], l2[i]) - ll[i]).powi(2)).sum()
+    };
+    let med = |v: &[f64]| {
+        let mut s = v.to_vec();
+        s.sort_by(f64::total_cmp);
+        s[s.len() / 2]
+    };
+    let (mn, m2, ml) = (med(ln), med(l2), med(ll).exp());
+    let mut starts = Vec::new();
+    for a1 in [0.05, 0.1, 0.3, 0.7] {
+        for a2 in [0.05, 0.1, 0.3, 0.7, 1.0] {
+            for share in [0.25, 0.5, 0.75] {
+                // Each term is `share` / 1 − share of the median loss at the median point.
+                let p = match form {
+                    Form::ND => {
+                        let inner = ml.powf(1.0 / a2);
+                        vec![a1, a2, mn + (share * inner).ln() * a2 / a1, m2 + ((1.0 - share) * inner).ln()]
+                    }
+                    Form::NS => vec![a1, a2, mn + (share * ml).ln() / a1, m2 + ((1.0 - share) * ml).ln() / a2],
+                };
+                if p.iter().all(|v| v.is_finite()) {
+                    starts.push(p);
+                }
+            }
+        }
+    }
+    minimise(&obj, &starts, &[0.02, 0.02, 1.0, 1.0], 6000).map(|(p, _)| p)
+}
+
+fn fit_two(form: Form, law: &'static str, n: &[f64], x2: &[f64], loss: &[f64], boot: &Bootstrap) -> Result<TwoVarLaw> {
+    if n.len() != x2.len() || n.len() != loss.len() || n.len() < 6 {
+        return Err(LawsError::TooFewPoints { law, got: n.len().min(x2.len()).min(loss.len()), need: 6 });
+    }
+    check(law, "N", n)?;
+    check(law, if matches!(form, Form::ND) { "D" } else { "S" }, x2)?;
+    check(law, "loss", loss)?;
+    let ln: Vec<f64> = n.iter().map(|v| v.ln()).collect();
+    let l2: Vec<f64> = x2.iter().map(|v| v.ln()).collect();
+    let ll: Vec<f64> = loss.iter().map(|v| v.ln()).collect();
+    let natural = |p: Vec<f64>| vec![p[0], p[1], p[2].exp(), p[3].exp()];
+    let p = fit_raw(form, &ln, &l2, &ll)
+        .ok_or_else(|| LawsError::NoSolution { law, message: "no start converged".into() })?;
+    let value = natural(p);
+    let est = intervals(n.len(), &value, boot, |idx| {
+        let pick = |v: &[f64]| idx.iter().map(|&i| v[i]).collect::<Vec<f64>>();
+        fit_raw(form, &pick(&ln), &pick(&l2), &pick(&ll)).map(natural)
+    });
+    let mut out =
+        TwoVarLaw { law, alpha_n: est[0], alpha_2: est[1], n_c: est[2], c_2: est[3], r2: 0.0, points: n.len() };
+    let pred: Vec<f64> = (0..n.len()).map(|i| out.predict(n[i], x2[i]).ln()).collect();
+    out.r2 = r_squared(&ll, &pred);
+    Ok(out)
+}
+
+/// Eq. 1.5: L(N, D) = [(N_c/N)^(α_N/α_D) + D_c/D]^α_D.
+pub fn fit_l_nd(n: &[f64], d: &[f64], loss: &[f64], boot: &Bootstrap) -> Result<TwoVarLaw> {
+    fit_two(Form::ND, LAW_ND, n, d, loss, boot)
+}
+
+/// Eq. 1.6: L(N, S_min) = (N_c/N)^α_N + (S_c/S_min)^α_S.
+pub fn fit_l_ns(n: &[f64], s_min: &[f64], loss: &[f64], boot: &Bootstrap) -> Result<TwoVarLaw> {
+    fit_two(Form::NS, LAW_NS, n, s_min, loss, boot)
+}

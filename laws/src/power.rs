@@ -1,0 +1,101 @@
+//! One-variable power laws: L(N) = (N_c/N)^α_N, L(D) = (D_c/D)^α_D, L(C_min) = (C_c/C)^α_C,
+//! each with an optional irreducible term E (L = E + (x_c/x)^α). Fitted by least squares on log L.
+use serde::Serialize;
+
+use crate::bootstrap::{Bootstrap, Estimate, intervals};
+use crate::error::{LawsError, Result};
+use crate::optimize::{linear, minimise, r_squared};
+
+/// A fitted power law with bootstrap intervals.
+#[derive(Debug, Clone, Serialize)]
+pub struct PowerLaw {
+    pub law: &'static str,
+    pub alpha: Estimate,
+    /// x_c: the scale at which the reducible term equals 1.
+    pub x_c: Estimate,
+    /// Irreducible loss, when fitted.
+    pub e: Option<Estimate>,
+    /// On log L.
+    pub r2: f64,
+    pub points: usize,
+}
+
+impl PowerLaw {
+    pub fn predict(&self, x: f64) -> f64 {
+        self.e.map_or(0.0, |e| e.value) + (self.x_c.value / x).powf(self.alpha.value)
+    }
+}
+
+pub(crate) fn check(law: &'static str, field: &'static str, xs: &[f64]) -> Result<()> {
+    match xs.iter().position(|v| !(v.is_finite() && *v > 0.0)) {
+        Some(index) => Err(LawsError::BadPoint { law, index, field, value: xs[index] }),
+        None => Ok(()),
+    }
+}
+
+/// (α, ln x_c) of L = (x_c/x)^α: a line in log–log.
+fn pure(lx: &[f64], ll: &[f64]) -> Option<Vec<f64>> {
+    let (a, b) = linear(lx, ll)?;
+    let alpha = -b;
+    (alpha != 0.0).then(|| vec![alpha, a / alpha])
+}
+
+fn with_floor(lx: &[f64], ll: &[f64]) -> Option<Vec<f64>> {
+    let obj = |p: &[f64]| -> f64 {
+        let (alpha, lxc, le) = (p[0], p[1], p[2]);
+        lx.iter()
+            .zip(ll)
+            .map(|(x, l)| {
+                let t = alpha * (lxc - x);
+                let m = t.max(le);
+                (m + ((t - m).exp() + (le - m).exp()).ln() - l).powi(2)
+            })
+            .sum()
+    };
+    let lmin = ll.iter().copied().fold(f64::INFINITY, f64::min);
+    let mid = lx.len() / 2;
+    let mut order: Vec<usize> = (0..lx.len()).collect();
+    order.sort_by(|&a, &b| lx[a].total_cmp(&lx[b]));
+    let (xm, lm) = (lx[order[mid]], ll[order[mid]]);
+    let mut starts = Vec::new();
+    for alpha in [0.05, 0.1, 0.2, 0.4, 0.8, 1.5] {
+        for frac in [0.3, 0.6, 0.85, 0.95] {
+            let le = lmin + f64::ln(frac);
+            let rest = lm.exp() - le.exp();
+            if rest > 0.0 {
+                starts.push(vec![alpha, xm + rest.ln() / alpha, le]);
+            }
+        }
+    }
+    minimise(&obj, &starts, &[0.05, 1.0, 0.1], 4000).map(|(p, _)| p)
+}
+
+/// Fits L = (x_c/x)^α (`floor` false) or L = E + (x_c/x)^α (`floor` true).
+pub fn fit_power_law(law: &'static str, x: &[f64], loss: &[f64], floor: bool, boot: &Bootstrap) -> Result<PowerLaw> {
+    let need = if floor { 4 } else { 3 };
+    if x.len() != loss.len() || x.len() < need {
+        return Err(LawsError::TooFewPoints { law, got: x.len().min(loss.len()), need });
+    }
+    check(law, "x", x)?;
+    check(law, "loss", loss)?;
+    let lx: Vec<f64> = x.iter().map(|v| v.ln()).collect();
+    let ll: Vec<f64> = loss.iter().map(|v| v.ln()).collect();
+    let fit = |lx: &[f64], ll: &[f64]| if floor { with_floor(lx, ll) } else { pure(lx, ll) };
+    let p = fit(&lx, &ll).ok_or_else(|| LawsError::NoSolution { law, message: "degenerate data".into() })?;
+    let natural = |p: &[f64]| -> Vec<f64> {
+        let mut v = vec![p[0], p[1].exp()];
+        if floor {
+            v.push(p[2].exp());
+        }
+        v
+    };
+    let value = natural(&p);
+    let est = intervals(x.len(), &value, boot, |idx| {
+        let (bx, bl): (Vec<f64>, Vec<f64>) = idx.iter().map(|&i| (lx[i], ll[i])).unzip();
+        fit(&bx, &bl).map(|p| natural(&p))
+    });
+    let mut out = PowerLaw { law, alpha: est[0], x_c: est[1], e: floor.then(|| est[2]), r2: 0.0, points: x.len() };
+    let predicted: Vec<f64> = x.iter().map(|&v| out.predict(v).ln()).collect();
+    out.r2 = r_squared(&ll, &predicted);
+    Ok(out)
+}

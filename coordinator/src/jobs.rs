@@ -427,6 +427,23 @@ pub fn register_worker(txn: &WriteTransaction, name: &str, slots: &[String], now
 
 // ---------- reads ----------
 
+pub fn list_workers(r: &ReadTransaction) -> Result<Vec<pb::WorkerInfo>> {
+    let mut running: std::collections::HashMap<String, Vec<u64>> = Default::default();
+    for row in r.open_table(JOBS)?.iter()? {
+        let job: JobRecord = from_json(row?.1.value())?;
+        if let (JobState::Running, Some(lease)) = (job.state, job.lease.as_ref()) {
+            running.entry(lease.worker_id.clone()).or_default().push(job.id);
+        }
+    }
+    let mut out = Vec::new();
+    for row in r.open_table(WORKERS)?.iter()? {
+        let w: WorkerRecord = from_json(row?.1.value())?;
+        let running_jobs = running.remove(&w.id).unwrap_or_default();
+        out.push(pb::WorkerInfo { id: w.id, name: w.name, slots: w.slots, last_seen_ms: w.last_seen_ms, running_jobs });
+    }
+    Ok(out)
+}
+
 pub fn find_sweep(r: &ReadTransaction, key: &str) -> Result<SweepRecord> {
     let id = find_sweep_id(&r.open_table(SWEEP_NAMES)?, key)?;
     let t = r.open_table(SWEEPS)?;

@@ -1,5 +1,6 @@
 //! `ladder-coordinator`: turns sweep specs into jobs, leases them to workers, fences stale
 //! attempts, and keeps sweeps, curves, checkpoints and datasets durably in redb.
+pub mod auth;
 pub mod error;
 pub mod jobs;
 pub mod records;

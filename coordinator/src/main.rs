@@ -22,6 +22,9 @@ struct Args {
     /// Largest checkpoint accepted, in bytes.
     #[arg(long, env = "LADDER_MAX_CHECKPOINT_BYTES", default_value_t = 8 << 30)]
     max_checkpoint_bytes: u64,
+    /// Require this bearer token on every RPC (prefer the environment variable to the flag).
+    #[arg(long, env = "LADDER_TOKEN", hide_env_values = true)]
+    token: Option<String>,
     /// Log JSON lines instead of text.
     #[arg(long, env = "LADDER_LOG_JSON")]
     log_json: bool,
@@ -73,6 +76,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let cfg = ladder_coordinator::Config {
         lease_ttl: Duration::from_millis(args.lease_ttl_ms),
         max_checkpoint_bytes: args.max_checkpoint_bytes,
+        token: args.token,
         ..Default::default()
     };
     ladder_coordinator::serve(store, cfg, listener, token).await?;

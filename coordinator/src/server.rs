@@ -6,7 +6,9 @@ use ladder_proto::pb::worker_service_server::WorkerServiceServer;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
+use tonic::service::interceptor::InterceptedService;
 
+use crate::auth::Auth;
 use crate::error::{CoordError, Result};
 use crate::service::{Config, Coordinator};
 use crate::store::Store;
@@ -23,6 +25,7 @@ pub fn open_store(data_dir: &Path) -> Result<Store> {
 
 /// Serves until `shutdown` is cancelled.
 pub async fn serve(store: Store, cfg: Config, listener: TcpListener, shutdown: CancellationToken) -> Result<()> {
+    let auth = Auth::new(cfg.token.as_deref());
     let coord = Coordinator::new(store, cfg, shutdown.clone());
     let reaper = tokio::spawn(coord.clone().reap_loop());
     let users = LadderServer::new(coord.clone())
@@ -32,8 +35,8 @@ pub async fn serve(store: Store, cfg: Config, listener: TcpListener, shutdown: C
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
     let result = tonic::transport::Server::builder()
-        .add_service(users)
-        .add_service(workers)
+        .add_service(InterceptedService::new(users, auth.clone()))
+        .add_service(InterceptedService::new(workers, auth))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown.clone().cancelled_owned())
         .await
         .map_err(|e| CoordError::Storage(format!("server: {e}")));

@@ -29,6 +29,8 @@ pub struct Config {
     pub max_checkpoint_bytes: u64,
     /// Largest dataset accepted per registration.
     pub max_dataset_bytes: u64,
+    /// When set, every RPC must carry `authorization: Bearer <token>`.
+    pub token: Option<String>,
 }
 
 impl Default for Config {
@@ -38,6 +40,7 @@ impl Default for Config {
             max_wait: Duration::from_secs(30),
             max_checkpoint_bytes: 8 << 30,
             max_dataset_bytes: 16 << 30,
+            token: None,
         }
     }
 }
@@ -278,6 +281,14 @@ impl Ladder for Coordinator {
     ) -> Result<Response<pb::ListDatasetsResponse>, Status> {
         let datasets = jobs::list_datasets(&self.store.read()?)?.iter().map(DatasetRecord::to_pb).collect();
         Ok(Response::new(pb::ListDatasetsResponse { datasets }))
+    }
+
+    async fn list_workers(
+        &self,
+        _: Request<pb::ListWorkersRequest>,
+    ) -> Result<Response<pb::ListWorkersResponse>, Status> {
+        let workers = jobs::list_workers(&self.store.read()?)?;
+        Ok(Response::new(pb::ListWorkersResponse { workers }))
     }
 }
 

@@ -51,7 +51,7 @@ fn hyperbola(inv_b: &[f64], s: &[f64]) -> Option<Vec<f64>> {
     let my = w.iter().zip(s).map(|(w, y)| w * y).sum::<f64>() / sw;
     let sxx: f64 = (0..s.len()).map(|i| w[i] * (inv_b[i] - mx).powi(2)).sum();
     let sxy: f64 = (0..s.len()).map(|i| w[i] * (inv_b[i] - mx) * (s[i] - my)).sum();
-    if !(sxx > 0.0) {
+    if sxx.is_nan() || sxx <= 0.0 {
         return None;
     }
     let e_min = sxy / sxx;

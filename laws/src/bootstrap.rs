@@ -29,7 +29,7 @@ pub struct Bootstrap {
 
 impl Default for Bootstrap {
     fn default() -> Self {
-        Bootstrap { resamples: 200, level: 0.95, seed: 0x1add_e5 }
+        Bootstrap { resamples: 200, level: 0.95, seed: 0x001a_dde5 }
     }
 }
 
@@ -72,6 +72,14 @@ pub fn intervals<F>(n: usize, point: &[f64], cfg: &Bootstrap, fit: F) -> Vec<Est
 where
     F: Fn(&[usize]) -> Option<Vec<f64>> + Sync,
 {
+    intervals_and_draws(n, point, cfg, fit).0
+}
+
+/// [`intervals`], also returning the successful resamples' constants (for prediction bands).
+pub fn intervals_and_draws<F>(n: usize, point: &[f64], cfg: &Bootstrap, fit: F) -> (Vec<Estimate>, Vec<Vec<f64>>)
+where
+    F: Fn(&[usize]) -> Option<Vec<f64>> + Sync,
+{
     let threads = std::thread::available_parallelism().map_or(1, |t| t.get()).clamp(1, 4);
     let per = cfg.resamples.div_ceil(threads);
     let draws: Vec<Vec<f64>> = std::thread::scope(|scope| {
@@ -96,7 +104,7 @@ where
     });
     let ok = draws.len() * 2 >= cfg.resamples && n > 0;
     let tail = (1.0 - cfg.level) / 2.0;
-    point
+    let est = point
         .iter()
         .enumerate()
         .map(|(k, &value)| {
@@ -107,5 +115,17 @@ where
             col.sort_by(f64::total_cmp);
             Estimate { value, lo: percentile(&col, tail), hi: percentile(&col, 1.0 - tail) }
         })
-        .collect()
+        .collect();
+    (est, if ok { draws } else { Vec::new() })
+}
+
+/// The central `level` interval of `values` (NaN when empty).
+pub fn central(mut values: Vec<f64>, level: f64) -> (f64, f64) {
+    values.retain(|v| v.is_finite());
+    if values.is_empty() {
+        return (f64::NAN, f64::NAN);
+    }
+    values.sort_by(f64::total_cmp);
+    let tail = (1.0 - level) / 2.0;
+    (percentile(&values, tail), percentile(&values, 1.0 - tail))
 }

@@ -214,7 +214,7 @@ pub fn chinchilla_intervals(runs: &[Run], fit: &ChinchillaFit, boot: &Bootstrap)
     };
     let value = [fit.e, fit.a, fit.b, fit.alpha, fit.beta];
     let est = intervals(runs.len(), &value, boot, |idx| {
-        let sample: Vec<Run> = idx.iter().map(|&i| runs[i].clone()).collect();
+        let sample: Vec<Run> = idx.iter().map(|&i| runs[i]).collect();
         fit_chinchilla(&sample, &opts).ok().map(|f| vec![f.e, f.a, f.b, f.alpha, f.beta])
     });
     [est[0], est[1], est[2], est[3], est[4]]

@@ -2,7 +2,7 @@
 //! each with an optional irreducible term E (L = E + (x_c/x)^α). Fitted by least squares on log L.
 use serde::Serialize;
 
-use crate::bootstrap::{Bootstrap, Estimate, intervals};
+use crate::bootstrap::{Bootstrap, Estimate, central, intervals_and_draws};
 use crate::error::{LawsError, Result};
 use crate::optimize::{linear, minimise, r_squared};
 
@@ -18,11 +18,23 @@ pub struct PowerLaw {
     /// On log L.
     pub r2: f64,
     pub points: usize,
+    /// Bootstrap resamples' constants (α, x_c[, E]), for the prediction band.
+    #[serde(skip)]
+    pub draws: Vec<Vec<f64>>,
+}
+
+fn eval(p: &[f64], x: f64) -> f64 {
+    p.get(2).copied().unwrap_or(0.0) + (p[1] / x).powf(p[0])
 }
 
 impl PowerLaw {
     pub fn predict(&self, x: f64) -> f64 {
         self.e.map_or(0.0, |e| e.value) + (self.x_c.value / x).powf(self.alpha.value)
+    }
+
+    /// The 95% bootstrap band of the prediction at `x` (NaN without resamples).
+    pub fn band(&self, x: f64) -> (f64, f64) {
+        central(self.draws.iter().map(|p| eval(p, x)).collect(), 0.95)
     }
 }
 
@@ -90,11 +102,12 @@ pub fn fit_power_law(law: &'static str, x: &[f64], loss: &[f64], floor: bool, bo
         v
     };
     let value = natural(&p);
-    let est = intervals(x.len(), &value, boot, |idx| {
+    let (est, draws) = intervals_and_draws(x.len(), &value, boot, |idx| {
         let (bx, bl): (Vec<f64>, Vec<f64>) = idx.iter().map(|&i| (lx[i], ll[i])).unzip();
         fit(&bx, &bl).map(|p| natural(&p))
     });
-    let mut out = PowerLaw { law, alpha: est[0], x_c: est[1], e: floor.then(|| est[2]), r2: 0.0, points: x.len() };
+    let mut out =
+        PowerLaw { law, alpha: est[0], x_c: est[1], e: floor.then(|| est[2]), r2: 0.0, points: x.len(), draws };
     let predicted: Vec<f64> = x.iter().map(|&v| out.predict(v).ln()).collect();
     out.r2 = r_squared(&ll, &predicted);
     Ok(out)

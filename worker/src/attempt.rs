@@ -15,12 +15,11 @@ use tokio::sync::mpsc;
 use tokio_stream::StreamExt;
 use tokio_util::sync::CancellationToken;
 use tonic::Code;
-use tonic::transport::Channel;
 
 use crate::archive;
 use crate::error::{Result, WorkerError};
 
-pub type Client = WorkerServiceClient<Channel>;
+pub type Client = WorkerServiceClient<ladder_proto::auth::AuthChannel>;
 
 const CHUNK: usize = 1 << 20;
 

@@ -21,6 +21,8 @@ pub struct WorkerConfig {
     pub work_dir: PathBuf,
     /// The `ladder-train` binary.
     pub trainer: PathBuf,
+    /// Bearer token, when the coordinator requires one.
+    pub token: Option<String>,
 }
 
 type Running = Arc<Mutex<HashMap<(u64, u32), CancellationToken>>>;
@@ -39,7 +41,10 @@ pub async fn run(cfg: WorkerConfig, shutdown: CancellationToken) -> Result<()> {
         .connect_timeout(Duration::from_secs(3))
         .tcp_keepalive(Some(Duration::from_secs(10)))
         .connect_lazy();
-    let client = Client::new(channel).max_decoding_message_size(16 << 20).max_encoding_message_size(16 << 20);
+    let bearer = ladder_proto::auth::Bearer::new(cfg.token.as_deref())?;
+    let client = Client::new(tonic::service::interceptor::InterceptedService::new(channel, bearer))
+        .max_decoding_message_size(16 << 20)
+        .max_encoding_message_size(16 << 20);
     let req = pb::RegisterRequest { name: cfg.name.clone(), slots: cfg.slots.clone() };
     let Some(reg) = retry(&shutdown, || {
         let mut c = client.clone();

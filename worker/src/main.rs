@@ -24,6 +24,9 @@ struct Args {
     /// The ladder-train binary (default: beside this one).
     #[arg(long, env = "LADDER_TRAINER")]
     trainer: Option<PathBuf>,
+    /// Bearer token for the coordinator (prefer the environment variable to the flag).
+    #[arg(long, env = "LADDER_TOKEN", hide_env_values = true)]
+    token: Option<String>,
     #[arg(long, env = "LADDER_LOG_JSON")]
     log_json: bool,
 }
@@ -66,6 +69,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         slots: args.slots,
         work_dir: args.work_dir,
         trainer,
+        token: args.token,
     };
     ladder_worker::run(cfg, token).await?;
     Ok(())

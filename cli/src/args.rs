@@ -1,0 +1,169 @@
+//! The command line, declared with clap.
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Parser, Debug)]
+#[command(name = "ladder", version, about = "Scaling-law sweeps: submit, watch, fit, plot", propagate_version = true)]
+pub struct Cli {
+    /// The coordinator's address.
+    #[arg(long, global = true, env = "LADDER_COORDINATOR", default_value = "http://127.0.0.1:7070")]
+    pub coordinator: String,
+    /// Bearer token, when the coordinator requires one (prefer the environment variable).
+    #[arg(long, global = true, env = "LADDER_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Output format of listings and reports.
+    #[arg(long, global = true, value_enum, default_value_t = Output::Table)]
+    pub output: Output,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Output {
+    Table,
+    Json,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Csv,
+    Jsonl,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tokenizer {
+    Byte,
+    Gpt2,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Submit a sweep spec (TOML).
+    Submit {
+        spec: PathBuf,
+        /// Then watch it until it ends.
+        #[arg(long)]
+        watch: bool,
+    },
+    /// Sweeps, or one sweep with its jobs.
+    Status { sweep: Option<String> },
+    /// The jobs of a sweep: state, attempt, step, tokens, losses, tokens/s, ETA.
+    Jobs { sweep: String },
+    /// Live progress of a sweep's jobs; returns when the sweep ends.
+    Watch { sweep: String },
+    /// One job's curve.
+    Curves {
+        job: u64,
+        #[arg(long, value_enum, default_value_t = Format::Csv)]
+        format: Format,
+        /// Write here instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Every curve of a sweep, one row per point, with each job's coordinates.
+    Export {
+        sweep: String,
+        #[arg(long, value_enum, default_value_t = Format::Csv)]
+        format: Format,
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Cancel every job of a sweep that has not ended.
+    Cancel { sweep: String },
+    /// Registered workers.
+    Workers,
+    /// Datasets.
+    #[command(subcommand)]
+    Data(DataCommand),
+    /// Fit the scaling laws to a sweep, or to points in a CSV file.
+    Fit(FitArgs),
+    /// Write the plots of a sweep (SVG and PNG).
+    Plot {
+        sweep: String,
+        /// Folder for the plots.
+        #[arg(long, default_value = "plots")]
+        out: PathBuf,
+    },
+    /// Run a coordinator and a worker in this process; without a spec, the built-in demo.
+    Local(LocalArgs),
+    /// Print a shell completion script.
+    Completions { shell: clap_complete::Shell },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DataCommand {
+    /// Register a dataset: text files to tokenize, or a folder with nanoGPT train.bin/val.bin.
+    Add {
+        name: String,
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        #[arg(long, value_enum, default_value_t = Tokenizer::Gpt2)]
+        tokenizer: Tokenizer,
+        /// Share of each text held out for validation.
+        #[arg(long, default_value_t = 0.005)]
+        val_fraction: f64,
+        /// Replace invalid UTF-8 instead of refusing it.
+        #[arg(long)]
+        lossy_utf8: bool,
+        /// Vocabulary of plain .bin files without meta.json.
+        #[arg(long)]
+        vocab: Option<u32>,
+        /// The ladder-train binary that tokenizes (default: beside this one).
+        #[arg(long, env = "LADDER_TRAINER")]
+        trainer: Option<PathBuf>,
+    },
+    /// Registered datasets.
+    List,
+}
+
+#[derive(Args, Debug, Default, Clone)]
+pub struct FitArgs {
+    /// The sweep to fit (name or id).
+    pub sweep: Option<String>,
+    /// Fit points from a CSV file instead: columns N and loss, plus D, C, B or S.
+    #[arg(long, conflicts_with = "sweep")]
+    pub csv: Option<PathBuf>,
+    /// Extrapolate the fitted laws, e.g. N=1e9,D=2e10.
+    #[arg(long)]
+    pub predict: Option<String>,
+    /// Compute-optimal N, D and B for this many FLOPs, e.g. 1e21.
+    #[arg(long)]
+    pub budget: Option<f64>,
+    /// Fit the one-variable laws with an irreducible term E (L = E + (x_c/x)^α).
+    #[arg(long)]
+    pub floor: bool,
+    /// Leave out the K highest-loss points from the Chinchilla fit.
+    #[arg(long, default_value_t = 0)]
+    pub exclude_top: usize,
+    /// Bootstrap resamples for the intervals.
+    #[arg(long, default_value_t = 200)]
+    pub bootstrap: usize,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct LocalArgs {
+    /// A sweep spec; without one, the built-in demo.
+    pub spec: Option<PathBuf>,
+    /// State folder (default: ladder/local in the user's data directory).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Worker slots: cpu, cuda:0, …
+    #[arg(long, default_value = "cpu", value_delimiter = ',')]
+    pub slots: Vec<String>,
+    /// The ladder-train binary (default: beside this one).
+    #[arg(long, env = "LADDER_TRAINER")]
+    pub trainer: Option<PathBuf>,
+    /// Folder for the plots (default: plots/ in the data dir).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Demo only: the Moby-Dick text folder, instead of fetching it with scripts/fetch-corpus.sh.
+    #[arg(long)]
+    pub corpus: Option<PathBuf>,
+    /// Keep serving after the sweep ends (Ctrl-C stops), so other `ladder` commands can attach.
+    #[arg(long)]
+    pub serve: bool,
+    /// Listen address of the embedded coordinator.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub listen: String,
+}

@@ -1,0 +1,188 @@
+//! `ladder local [SPEC]`: a coordinator and a worker embedded in this process, the state in the
+//! user's data directory. Without a spec it runs the built-in demo: fetch Moby-Dick with the
+//! project's script, tokenize it byte-level, sweep model sizes on the CPU, fit and plot.
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ladder_proto::pb;
+use tokio_util::sync::CancellationToken;
+
+use crate::args::{FitArgs, LocalArgs, Output, Tokenizer};
+use crate::client::{Client, connect};
+use crate::error::{CliError, Result};
+use crate::views::job_state;
+
+/// The demo sweep: 5 sizes spanning 1.8 decades of N, byte-level, a fixed token budget each.
+pub const DEMO_SPEC: &str = include_str!("../demo/demo.toml");
+const DEMO_DATASET: &str = "moby-dick-bytes";
+
+fn data_dir(explicit: Option<&Path>) -> Result<PathBuf> {
+    match explicit {
+        Some(p) => Ok(p.to_path_buf()),
+        None => dirs::data_dir()
+            .map(|d| d.join("ladder").join("local"))
+            .ok_or_else(|| CliError::input("--data-dir", "no user data directory here: pass --data-dir")),
+    }
+}
+
+/// The project's corpus script: `$LADDER_REPO/scripts/…`, else the checkout this was built from.
+fn fetch_script() -> Option<PathBuf> {
+    let from_env = std::env::var_os("LADDER_REPO").map(|r| PathBuf::from(r).join("scripts/fetch-corpus.sh"));
+    let built = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/fetch-corpus.sh");
+    from_env.into_iter().chain([built]).find(|p| p.is_file())
+}
+
+async fn fetch_corpus() -> Result<PathBuf> {
+    let script = fetch_script().ok_or_else(|| {
+        CliError::input("demo corpus", "scripts/fetch-corpus.sh not found: set LADDER_REPO or pass --corpus DIR")
+    })?;
+    eprintln!("demo: fetching Moby-Dick with {}", script.display());
+    let out = tokio::process::Command::new("bash")
+        .arg(&script)
+        .arg("moby-dick")
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .await
+        .map_err(|e| CliError::io(format!("running {}", script.display()), e))?;
+    if !out.status.success() {
+        return Err(CliError::Other(format!("{} failed ({})", script.display(), out.status)));
+    }
+    Ok(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
+}
+
+async fn demo_dataset(client: &mut Client, args: &LocalArgs, trainer: &Path, dir: &Path) -> Result<()> {
+    let have = client.list_datasets(pb::ListDatasetsRequest {}).await?.into_inner().datasets;
+    if have.iter().any(|d| d.name == DEMO_DATASET) {
+        return Ok(());
+    }
+    let corpus = match &args.corpus {
+        Some(c) => c.clone(),
+        None => fetch_corpus().await?,
+    };
+    let text = corpus.join("data.txt");
+    if !text.is_file() {
+        return Err(CliError::input(corpus.display().to_string(), "no data.txt here (the Moby-Dick package's text)"));
+    }
+    let out = dir.join("demo-data");
+    eprintln!("demo: tokenizing {} (byte-level)", text.display());
+    crate::data::prepare(trainer, &[text], Tokenizer::Byte, 0.02, false, &out).await?;
+    let ds = crate::data::upload(client, DEMO_DATASET, &out, None).await?;
+    eprintln!("demo: registered {} ({} train tokens, {} val)", ds.name, ds.train_tokens, ds.val_tokens);
+    Ok(())
+}
+
+async fn connect_retrying(addr: &str) -> Result<Client> {
+    let mut last = None;
+    for _ in 0..50 {
+        match connect(addr, None).await {
+            Ok(c) => return Ok(c),
+            Err(e) => last = Some(e),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(last.unwrap_or_else(|| CliError::Other("connecting to the embedded coordinator".into())))
+}
+
+pub async fn local(args: &LocalArgs, output: Output) -> Result<()> {
+    let dir = data_dir(args.data_dir.as_deref())?;
+    std::fs::create_dir_all(&dir).map_err(|e| CliError::io(format!("creating {}", dir.display()), e))?;
+    let trainer = crate::data::trainer_path(args.trainer.as_deref())?;
+    let store = ladder_coordinator::open_store(&dir.join("coordinator"))
+        .map_err(|e| CliError::Other(format!("opening the store in {}: {e}", dir.display())))?;
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .map_err(|e| CliError::io(format!("binding {}", args.listen), e))?;
+    let addr = listener.local_addr().map_err(|e| CliError::io("reading the bound address", e))?;
+    let shutdown = CancellationToken::new();
+    {
+        let s = shutdown.clone();
+        tokio::spawn(async move {
+            let _ = tokio::signal::ctrl_c().await;
+            s.cancel();
+        });
+    }
+    let cfg = ladder_coordinator::Config { lease_ttl: Duration::from_secs(20), ..Default::default() };
+    let server = tokio::spawn(ladder_coordinator::serve(store, cfg, listener, shutdown.clone()));
+    let url = format!("http://{addr}");
+    let worker_cfg = ladder_worker::WorkerConfig {
+        coordinator: url.clone(),
+        name: "local".into(),
+        slots: args.slots.clone(),
+        work_dir: dir.join("worker"),
+        trainer: trainer.clone(),
+        token: None,
+    };
+    let worker = tokio::spawn(ladder_worker::run(worker_cfg, shutdown.clone()));
+    eprintln!("ladder local: coordinator at {url}, state in {}", dir.display());
+
+    let result = drive(args, output, &url, &trainer, &dir, &shutdown).await;
+    if result.is_ok() && args.serve {
+        eprintln!("ladder local: serving at {url} (LADDER_COORDINATOR={url} ladder status); Ctrl-C stops");
+        shutdown.cancelled().await;
+    }
+    shutdown.cancel();
+    if let Ok(Err(e)) = worker.await {
+        eprintln!("ladder local: worker: {e}");
+    }
+    if let Ok(Err(e)) = server.await {
+        eprintln!("ladder local: coordinator: {e}");
+    }
+    result
+}
+
+async fn drive(
+    args: &LocalArgs,
+    output: Output,
+    url: &str,
+    trainer: &Path,
+    dir: &Path,
+    shutdown: &CancellationToken,
+) -> Result<()> {
+    let mut client = connect_retrying(url).await?;
+    let (spec_text, origin) = match &args.spec {
+        Some(p) => (crate::commands::read_text(p)?, p.display().to_string()),
+        None => {
+            demo_dataset(&mut client, args, trainer, dir).await?;
+            (DEMO_SPEC.to_string(), "the built-in demo spec".to_string())
+        }
+    };
+    let sweep = client
+        .submit_sweep(pb::SubmitSweepRequest { spec_toml: spec_text })
+        .await
+        .map_err(|s| {
+            if s.code() == tonic::Code::InvalidArgument {
+                CliError::input(origin.clone(), s.message())
+            } else {
+                s.into()
+            }
+        })?
+        .into_inner()
+        .sweep
+        .ok_or_else(|| CliError::Other("the coordinator returned no sweep".into()))?;
+    eprintln!("ladder local: sweep {} ({} jobs) on {}", sweep.name, sweep.jobs_total, args.slots.join(","));
+    let started = std::time::Instant::now();
+    let jobs = tokio::select! {
+        r = crate::watch::watch(&mut client, &sweep.name) => r?,
+        _ = shutdown.cancelled() => return Err(CliError::Other("interrupted; the sweep resumes on the next `ladder local`".into())),
+    };
+    eprintln!("ladder local: sweep ended after {:.0} s", started.elapsed().as_secs_f64());
+    let (_, _, inputs) = crate::inputs::from_sweep(&mut client, &sweep.name).await?;
+    let fit_args = FitArgs { bootstrap: 200, ..Default::default() };
+    let report = crate::fit::fit_all(&inputs, &fit_args)?;
+    match output {
+        Output::Json => crate::commands::emit(output, &report, String::new)?,
+        Output::Table => print!("{}", crate::report::text(&report)),
+    }
+    let out = args.out.clone().unwrap_or_else(|| dir.join("plots").join(&sweep.name));
+    let files = crate::plot::plot_all(&inputs, &report, &out)?;
+    eprintln!("ladder local: wrote {} plots to {}", files.len(), out.display());
+    let bad: Vec<String> = jobs
+        .iter()
+        .filter(|j| job_state(j.state) != "succeeded")
+        .map(|j| format!("job {} {}", j.id, job_state(j.state)))
+        .collect();
+    if !bad.is_empty() {
+        return Err(CliError::JobsFailed(format!("sweep {}: {}", sweep.name, bad.join(", "))));
+    }
+    Ok(())
+}

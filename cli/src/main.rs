@@ -1,0 +1,30 @@
+//! `ladder`: the command line of ladder. Errors print as `ladder: error: …` with the exit codes
+//! of [`ladder_cli::error::exit`].
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser};
+use ladder_cli::args::{Cli, Command};
+
+fn init_tracing() {
+    // The embedded coordinator and worker of `ladder local` log here; warnings only by default.
+    let filter = tracing_subscriber::EnvFilter::try_from_env("LADDER_LOG").unwrap_or_else(|_| "warn".into());
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Command::Completions { shell } = &cli.command {
+        clap_complete::generate(*shell, &mut Cli::command(), "ladder", &mut std::io::stdout());
+        return ExitCode::SUCCESS;
+    }
+    init_tracing();
+    match ladder_cli::run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let code = e.exit_code();
+            eprintln!("ladder: error: {:#}", anyhow::Error::new(e));
+            ExitCode::from(code)
+        }
+    }
+}

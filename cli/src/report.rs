@@ -1,0 +1,245 @@
+//! Printing a fit report: each law's constants with their intervals, Kaplan's published
+//! constants beside them, which jobs fed the fits and why others were left out; predictions
+//! and compute-optimal allocations from the fitted laws.
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use ladder_laws::{Estimate, PowerLaw, TwoVarLaw, compute_optimal, published};
+use serde::Serialize;
+
+use crate::error::{CliError, Result};
+use crate::fit::Report;
+
+fn num(v: f64) -> String {
+    if !v.is_finite() {
+        "-".into()
+    } else if v != 0.0 && (v.abs() >= 1e4 || v.abs() < 1e-3) {
+        format!("{v:.3e}")
+    } else {
+        format!("{v:.4}")
+    }
+}
+
+fn est(e: &Estimate) -> String {
+    if e.lo.is_finite() { format!("{:<10} [{}, {}]", num(e.value), num(e.lo), num(e.hi)) } else { num(e.value) }
+}
+
+fn row(out: &mut String, name: &str, e: &Estimate, kaplan: Option<f64>) {
+    let _ = writeln!(out, "  {name:<8} {:<38} {}", est(e), kaplan.map_or(String::new(), num));
+}
+
+fn power(out: &mut String, f: &PowerLaw, var: &str, kaplan: Option<(f64, f64)>) {
+    let form = if f.e.is_some() { format!("E + ({var}_c/{var})^α") } else { format!("({var}_c/{var})^α") };
+    let _ = writeln!(
+        out,
+        "\n{} = {form}{:>w$}",
+        f.law,
+        "Kaplan 2020",
+        w = 52usize.saturating_sub(form.len() + f.law.len())
+    );
+    row(out, "α", &f.alpha, kaplan.map(|k| k.0));
+    row(out, &format!("{var}_c"), &f.x_c, kaplan.map(|k| k.1));
+    if let Some(e) = &f.e {
+        row(out, "E", e, None);
+    }
+    let _ = writeln!(out, "  R² on log L = {:.4}, {} points", f.r2, f.points);
+}
+
+fn two(out: &mut String, f: &TwoVarLaw, form: &str, var: &str, kaplan: (f64, f64, f64, f64)) {
+    let _ = writeln!(
+        out,
+        "\n{} = {form}{:>w$}",
+        f.law,
+        "Kaplan 2020",
+        w = 52usize.saturating_sub(form.len() + f.law.len())
+    );
+    row(out, "α_N", &f.alpha_n, Some(kaplan.0));
+    row(out, &format!("α_{var}"), &f.alpha_2, Some(kaplan.1));
+    row(out, "N_c", &f.n_c, Some(kaplan.2));
+    row(out, &format!("{var}_c"), &f.c_2, Some(kaplan.3));
+    let _ = writeln!(out, "  R² on log L = {:.4}, {} points", f.r2, f.points);
+}
+
+pub fn text(r: &Report) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "Fits to {} ({} runs; intervals: 95% bootstrap)", r.source, r.runs);
+    if !r.used_jobs.is_empty() {
+        let ids: Vec<String> = r.used_jobs.iter().map(u64::to_string).collect();
+        let _ = writeln!(out, "  jobs used: {}", ids.join(", "));
+    }
+    for e in &r.excluded {
+        let _ = writeln!(out, "  left out: job {}: {}", e.job, e.reason);
+    }
+    if let Some(f) = &r.l_n {
+        power(&mut out, f, "N", Some(published::L_N));
+    }
+    if let Some(f) = &r.l_d {
+        power(&mut out, f, "D", Some(published::L_D));
+    }
+    if let Some(f) = &r.l_c {
+        power(&mut out, f, "C", None);
+    }
+    if let Some(f) = &r.l_nd {
+        two(&mut out, f, "[(N_c/N)^(α_N/α_D) + D_c/D]^α_D", "D", published::L_ND);
+    }
+    if let Some(f) = &r.l_ns {
+        two(&mut out, f, "(N_c/N)^α_N + (S_c/S_min)^α_S", "S", published::L_NS);
+        if let Some(src) = r.l_ns_bcrit {
+            let _ = writeln!(out, "  S_min by Kaplan eq. 5.4 with B_crit from the {src}");
+        }
+    }
+    if let Some(fr) = &r.frontier {
+        let c_pf = published::L_CMIN.1 * published::PF_DAY;
+        power(&mut out, &fr.l_cmin, "C", Some((published::L_CMIN.0, c_pf)));
+        let _ = writeln!(out, "  (C in FLOPs; Kaplan's C_c = 3.1e8 PF-days)");
+        let _ = writeln!(out, "\nN_opt = k·C^a{:>44}", "Kaplan 2020");
+        row(&mut out, "a", &fr.n_opt_exponent, Some(published::FRONTIER_N));
+        row(&mut out, "k", &fr.n_opt_coeff, None);
+        for iso in fr.isoflops.iter().filter(|i| i.n_opt.is_some()) {
+            let _ = writeln!(
+                out,
+                "  IsoFLOP at C = {}: N_opt ≈ {} ({} sizes)",
+                num(iso.compute),
+                num(iso.n_opt.unwrap_or(f64::NAN)),
+                iso.profile.len()
+            );
+        }
+    }
+    if !r.bcrit_at.is_empty() {
+        let _ = writeln!(out, "\nB_crit = E_min/S_min from S = S_min + E_min/B");
+        for b in &r.bcrit_at {
+            let _ = writeln!(
+                out,
+                "  at L = {:.4}: B_crit {} tokens, S_min {}",
+                b.target_loss,
+                est(&b.b_crit),
+                est(&b.s_min)
+            );
+        }
+    }
+    if let Some(b) = &r.bcrit_law {
+        let _ = writeln!(out, "\nB_crit(L) = B*/L^(1/α_B){:>34}", "Kaplan 2020");
+        row(&mut out, "B*", &b.b_star, Some(published::B_CRIT.0));
+        row(&mut out, "α_B", &b.alpha_b, Some(published::B_CRIT.1));
+        let _ = writeln!(out, "  R² on log B = {:.4}, {} points", b.r2, b.points);
+    }
+    if !r.b_simple.is_empty() {
+        let _ = writeln!(out, "\nB_simple (streamed, median of the last tenth of each run), tokens:");
+        for b in &r.b_simple {
+            let _ = writeln!(out, "  job {}: {} at L = {:.4}", b.job.unwrap_or(0), num(b.b_simple), b.loss);
+        }
+    }
+    if let Some(c) = &r.chinchilla {
+        let _ = writeln!(
+            out,
+            "\nChinchilla L = E + A/N^α + B/D^β (Huber δ=1e-3 on log L, L-BFGS from Hoffmann's grid){:>8}",
+            "Hoffmann 2022"
+        );
+        let names = ["E", "A", "B", "α", "β"];
+        let published = [1.69, 406.4, 410.7, 0.34, 0.28];
+        for (i, e) in c.intervals.iter().enumerate() {
+            row(&mut out, names[i], e, Some(published[i]));
+        }
+        let _ = writeln!(
+            out,
+            "  Huber objective {:.5e}, {} runs ({} highest-loss left out)",
+            c.fit.objective, c.fit.runs, c.excluded_highest_loss
+        );
+    }
+    if !r.skipped.is_empty() {
+        let _ = writeln!(out, "\nNot fitted:");
+        for s in &r.skipped {
+            let _ = writeln!(out, "  {}: {}", s.law, s.reason);
+        }
+    }
+    out
+}
+
+/// `--predict N=…,D=…`: the fitted laws evaluated there.
+pub fn predict(r: &Report, spec: &str) -> Result<BTreeMap<String, f64>> {
+    let mut at: BTreeMap<String, f64> = BTreeMap::new();
+    for part in spec.split(',').filter(|p| !p.trim().is_empty()) {
+        let (k, v) = part
+            .split_once('=')
+            .ok_or_else(|| CliError::input("--predict", format!("{part:?}: expected KEY=VALUE, e.g. N=1e9")))?;
+        let key = k.trim().to_ascii_uppercase();
+        if !["N", "D", "C", "S"].contains(&key.as_str()) {
+            return Err(CliError::input("--predict", format!("{k:?}: the keys are N, D, C and S")));
+        }
+        let v: f64 =
+            v.trim().parse().map_err(|_| CliError::input("--predict", format!("{part:?}: {v:?} is not a number")))?;
+        if !(v.is_finite() && v > 0.0) {
+            return Err(CliError::input("--predict", format!("{part:?}: must be positive")));
+        }
+        at.insert(key, v);
+    }
+    let mut out = BTreeMap::new();
+    let (n, d, c, s) = (at.get("N"), at.get("D"), at.get("C"), at.get("S"));
+    if let (Some(f), Some(&n)) = (&r.l_n, n) {
+        out.insert("L(N)".into(), f.predict(n));
+    }
+    if let (Some(f), Some(&d)) = (&r.l_d, d) {
+        out.insert("L(D)".into(), f.predict(d));
+    }
+    if let (Some(f), Some(&n), Some(&d)) = (&r.l_nd, n, d) {
+        out.insert("L(N,D)".into(), f.predict(n, d));
+    }
+    if let (Some(f), Some(&n), Some(&s)) = (&r.l_ns, n, s) {
+        out.insert("L(N,S)".into(), f.predict(n, s));
+    }
+    if let (Some(f), Some(&c)) = (&r.frontier, c) {
+        out.insert("L(C_min)".into(), f.l_cmin.predict(c));
+    }
+    if let (Some(ch), Some(&n), Some(&d)) = (&r.chinchilla, n, d) {
+        out.insert("Chinchilla".into(), ch.fit.predict(n, d));
+    }
+    if out.is_empty() {
+        return Err(CliError::NoFit(format!("no fitted law takes the variables given in --predict {spec:?}")));
+    }
+    Ok(out)
+}
+
+#[derive(Debug, Serialize)]
+pub struct Allocation {
+    pub compute: f64,
+    pub n: f64,
+    pub d: f64,
+    pub loss: Option<f64>,
+    /// B_crit at that loss, tokens.
+    pub batch_tokens: Option<f64>,
+    pub from: &'static str,
+}
+
+/// `--budget C`: compute-optimal N and D (Chinchilla's closed form when fitted, else the
+/// frontier's N_opt ∝ C^a) and B = B_crit at the loss expected there.
+pub fn budget(r: &Report, c: f64) -> Result<Allocation> {
+    if !(c.is_finite() && c > 0.0) {
+        return Err(CliError::input("--budget", format!("{c} must be a positive number of FLOPs")));
+    }
+    let (n, d, loss, from) = if let Some(ch) = &r.chinchilla {
+        let (n, d) = compute_optimal(&ch.fit, c);
+        (n, d, Some(ch.fit.predict(n, d)), "Chinchilla fit")
+    } else if let Some(fr) = &r.frontier {
+        let n = fr.n_opt_coeff.value * c.powf(fr.n_opt_exponent.value);
+        (n, c / (6.0 * n), Some(fr.l_cmin.predict(c)), "compute frontier")
+    } else {
+        return Err(CliError::NoFit("--budget needs a Chinchilla fit or a compute frontier".into()));
+    };
+    let batch_tokens = match (&r.bcrit_law, loss) {
+        (Some(b), Some(l)) => Some(b.predict(l)),
+        _ => None,
+    };
+    Ok(Allocation { compute: c, n, d, loss, batch_tokens, from })
+}
+
+pub fn allocation_text(a: &Allocation) -> String {
+    format!(
+        "\nCompute-optimal at C = {} FLOPs (from the {}): N = {}, D = {} tokens, L ≈ {}, B ≈ {}\n",
+        num(a.compute),
+        a.from,
+        num(a.n),
+        num(a.d),
+        a.loss.map_or("-".into(), num),
+        a.batch_tokens.map_or("- (no B_crit(L) fit)".into(), |b| format!("{} tokens", num(b)))
+    )
+}

@@ -163,6 +163,12 @@ pub struct LocalArgs {
     /// Keep serving after the sweep ends (Ctrl-C stops), so other `ladder` commands can attach.
     #[arg(long)]
     pub serve: bool,
+    /// Register a dataset first: NAME=PATH, PATH a text file or a prepared folder (repeatable).
+    #[arg(long = "dataset", value_name = "NAME=PATH")]
+    pub datasets: Vec<String>,
+    /// Tokenizer for --dataset text files.
+    #[arg(long, value_enum, default_value_t = Tokenizer::Gpt2)]
+    pub tokenizer: Tokenizer,
     /// Listen address of the embedded coordinator.
     #[arg(long, default_value = "127.0.0.1:0")]
     pub listen: String,

@@ -139,6 +139,15 @@ async fn drive(
     shutdown: &CancellationToken,
 ) -> Result<()> {
     let mut client = connect_retrying(url).await?;
+    for d in &args.datasets {
+        let (name, path) = d
+            .split_once('=')
+            .filter(|(n, p)| !n.is_empty() && !p.is_empty())
+            .ok_or_else(|| CliError::input("--dataset", format!("{d:?}: expected NAME=PATH")))?;
+        let paths = [PathBuf::from(path)];
+        let ds = crate::data::add(&mut client, name, &paths, args.tokenizer, 0.05, false, None, Some(trainer)).await?;
+        eprintln!("ladder local: dataset {} ({} train tokens)", ds.name, ds.train_tokens);
+    }
     let (spec_text, origin) = match &args.spec {
         Some(p) => (crate::commands::read_text(p)?, p.display().to_string()),
         None => {

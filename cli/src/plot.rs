@@ -346,7 +346,8 @@ pub fn plot_all(inputs: &Inputs, report: &Report, dir: &Path) -> Result<Vec<Path
         });
     }
     let mut written = Vec::new();
-    for c in &charts {
+    // A chart with no positive points (e.g. B_simple without gradient accumulation) is skipped.
+    for c in charts.iter().filter(|c| c.series.iter().any(|s| s.points.iter().any(positive))) {
         written.extend(write(dir, c)?);
     }
     Ok(written)

@@ -57,7 +57,10 @@ pub struct JobView {
     pub n_layer: u32,
     pub d_model: u32,
     pub n_ctx: u32,
+    /// Exact non-embedding parameters.
     pub n: u64,
+    /// Kaplan's 12·n_layer·d_model².
+    pub n_kaplan: u64,
     pub n_total: u64,
     pub batch_tokens: u64,
     pub dataset_tokens: Option<u64>,
@@ -91,6 +94,7 @@ impl From<&pb::Job> for JobView {
             d_model: j.d_model,
             n_ctx: j.n_ctx,
             n: j.n_params,
+            n_kaplan: j.n_kaplan,
             n_total: j.n_total,
             batch_tokens: j.batch_tokens,
             dataset_tokens: (j.dataset_tokens > 0).then_some(j.dataset_tokens),

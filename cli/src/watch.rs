@@ -13,7 +13,8 @@ use crate::table::{duration, loss, si};
 use crate::views::{eta_s, failure, is_final, job_state};
 
 fn message(j: &pb::Job) -> String {
-    let mut m = format!("{:<9} train {} val {}", job_state(j.state), loss(j.train_loss), loss(j.val_loss));
+    let train = if j.step > 0 { j.train_loss } else { f64::NAN };
+    let mut m = format!("{:<9} train {} val {}", job_state(j.state), loss(train), loss(j.val_loss));
     if j.tokens_per_s > 0.0 && !is_final(j) {
         m.push_str(&format!(" {} tok/s eta {}", si(j.tokens_per_s), duration(eta_s(j))));
     }

@@ -4,6 +4,7 @@
 use std::path::Path;
 use std::process::Output;
 
+use ladder_coordinator::auth::Role;
 use ladder_coordinator::{Config, Store, serve};
 use tokio_util::sync::CancellationToken;
 
@@ -37,7 +38,8 @@ async fn coordinator(token: Option<&str>) -> (String, CancellationToken) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let stop = CancellationToken::new();
-    let cfg = Config { token: token.map(str::to_string), ..Config::default() };
+    let tokens = token.map(|t| (Role::Admin, t.to_string())).into_iter().collect();
+    let cfg = Config { tokens, ..Config::default() };
     let s = stop.clone();
     let store = Store::in_memory().expect("store");
     tokio::spawn(async move { serve(store, cfg, listener, s).await.expect("serve") });

@@ -1,34 +1,100 @@
-//! Bearer-token authentication for every RPC once a token is configured. Tokens are compared
-//! as SHA-256 digests with a branch-free fold, so timing reveals neither content nor length.
+//! Bearer tokens with roles. Once any token is configured, every RPC of both services must carry
+//! `authorization: Bearer <token>`: `admin` may call everything, `user` the `Ladder` service,
+//! `worker` the `WorkerService` (workers cannot submit sweeps; users cannot acquire jobs or
+//! write curves). Tokens are compared as SHA-256 digests against every configured token with a
+//! branch-free fold, so timing reveals neither which token matched nor its length. The health
+//! service is served without this check.
+use std::sync::Arc;
+
 use sha2::{Digest, Sha256};
 use tonic::service::Interceptor;
 use tonic::{Request, Status};
 
 use ladder_proto::auth::AUTHORIZATION;
 
-/// Checks `authorization: Bearer <token>`; with no token configured, lets every call through.
-#[derive(Clone)]
-pub struct Auth {
-    digest: Option<[u8; 32]>,
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Admin,
+    User,
+    Worker,
 }
+
+impl Role {
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::User => "user",
+            Role::Worker => "worker",
+        }
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "admin" => Ok(Role::Admin),
+            "user" => Ok(Role::User),
+            "worker" => Ok(Role::Worker),
+            _ => Err(format!("unknown role {s:?}: admin, user or worker")),
+        }
+    }
+}
+
+/// Who may call a service.
+pub const USERS: &[Role] = &[Role::Admin, Role::User];
+pub const WORKERS: &[Role] = &[Role::Admin, Role::Worker];
+pub const ANY: &[Role] = &[Role::Admin, Role::User, Role::Worker];
 
 fn digest(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }
 
-fn same(a: &[u8; 32], b: &[u8; 32]) -> bool {
-    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
-    std::hint::black_box(diff) == 0
+/// The configured tokens.
+#[derive(Debug, Default)]
+pub struct Tokens(Vec<([u8; 32], Role)>);
+
+impl Tokens {
+    pub fn new<'a>(list: impl IntoIterator<Item = (Role, &'a str)>) -> Self {
+        Tokens(list.into_iter().map(|(r, t)| (digest(t.trim()), r)).collect())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The role of `presented`, comparing against every token without early exit.
+    fn role_of(&self, presented: &str) -> Option<Role> {
+        let got = digest(presented.trim());
+        let mut found = None;
+        for (want, role) in &self.0 {
+            let diff = want.iter().zip(&got).fold(0u8, |acc, (x, y)| acc | (x ^ y));
+            if std::hint::black_box(diff) == 0 {
+                found = Some(*role);
+            }
+        }
+        found
+    }
+}
+
+/// The check in front of one service.
+#[derive(Clone)]
+pub struct Auth {
+    tokens: Arc<Tokens>,
+    allowed: &'static [Role],
+    service: &'static str,
 }
 
 impl Auth {
-    pub fn new(token: Option<&str>) -> Self {
-        Auth { digest: token.map(str::trim).filter(|t| !t.is_empty()).map(digest) }
+    pub fn new(tokens: Arc<Tokens>, service: &'static str, allowed: &'static [Role]) -> Self {
+        Auth { tokens, allowed, service }
     }
 
     /// Whether `req` may proceed.
     pub fn check<T>(&self, req: &Request<T>) -> Result<(), Status> {
-        let Some(want) = &self.digest else { return Ok(()) };
+        if self.tokens.is_empty() {
+            return Ok(());
+        }
         let header = req.metadata().get(AUTHORIZATION).ok_or_else(|| {
             Status::unauthenticated("this coordinator requires a token: pass --token or set LADDER_TOKEN")
         })?;
@@ -37,7 +103,16 @@ impl Auth {
             .ok()
             .and_then(|h| h.strip_prefix("Bearer "))
             .ok_or_else(|| Status::unauthenticated("the authorization header must be `Bearer <token>`"))?;
-        if same(&digest(presented.trim()), want) { Ok(()) } else { Err(Status::unauthenticated("invalid token")) }
+        let role = self.tokens.role_of(presented).ok_or_else(|| Status::unauthenticated("invalid token"))?;
+        if self.allowed.contains(&role) {
+            Ok(())
+        } else {
+            Err(Status::permission_denied(format!(
+                "the {} role may not call the {} service",
+                role.name(),
+                self.service
+            )))
+        }
     }
 }
 

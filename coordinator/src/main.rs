@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
+use ladder_coordinator::auth::Role;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
@@ -22,9 +23,15 @@ struct Args {
     /// Largest checkpoint accepted, in bytes.
     #[arg(long, env = "LADDER_MAX_CHECKPOINT_BYTES", default_value_t = 8 << 30)]
     max_checkpoint_bytes: u64,
-    /// Require this bearer token on every RPC (prefer the environment variable to the flag).
+    /// Admin bearer token: may call every RPC (prefer the environment variable to the flag).
     #[arg(long, env = "LADDER_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// Token of the `user` role: the Ladder service only (submit, watch, fit, …).
+    #[arg(long, env = "LADDER_USER_TOKEN", hide_env_values = true)]
+    user_token: Option<String>,
+    /// Token of the `worker` role: the WorkerService only.
+    #[arg(long, env = "LADDER_WORKER_TOKEN", hide_env_values = true)]
+    worker_token: Option<String>,
     /// Log JSON lines instead of text.
     #[arg(long, env = "LADDER_LOG_JSON")]
     log_json: bool,
@@ -76,7 +83,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let cfg = ladder_coordinator::Config {
         lease_ttl: Duration::from_millis(args.lease_ttl_ms),
         max_checkpoint_bytes: args.max_checkpoint_bytes,
-        token: args.token,
+        tokens: [(Role::Admin, args.token), (Role::User, args.user_token), (Role::Worker, args.worker_token)]
+            .into_iter()
+            .filter_map(|(r, t)| t.filter(|t| !t.trim().is_empty()).map(|t| (r, t)))
+            .collect(),
         ..Default::default()
     };
     ladder_coordinator::serve(store, cfg, listener, token).await?;

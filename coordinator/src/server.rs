@@ -1,5 +1,6 @@
 //! Runs the coordinator: both services on one listener, the lease reaper, graceful shutdown.
 use std::path::Path;
+use std::sync::Arc;
 
 use ladder_proto::pb::ladder_server::LadderServer;
 use ladder_proto::pb::worker_service_server::WorkerServiceServer;
@@ -8,7 +9,7 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 use tonic::service::interceptor::InterceptedService;
 
-use crate::auth::Auth;
+use crate::auth::{ANY, Auth, Tokens, USERS, WORKERS};
 use crate::error::{CoordError, Result};
 use crate::service::{Config, Coordinator};
 use crate::store::Store;
@@ -25,7 +26,7 @@ pub fn open_store(data_dir: &Path) -> Result<Store> {
 
 /// Serves until `shutdown` is cancelled.
 pub async fn serve(store: Store, cfg: Config, listener: TcpListener, shutdown: CancellationToken) -> Result<()> {
-    let auth = Auth::new(cfg.token.as_deref());
+    let tokens = Arc::new(Tokens::new(cfg.tokens.iter().map(|(r, t)| (*r, t.as_str()))));
     let coord = Coordinator::new(store, cfg, shutdown.clone());
     let reaper = tokio::spawn(coord.clone().reap_loop());
     let users = LadderServer::new(coord.clone())
@@ -34,9 +35,20 @@ pub async fn serve(store: Store, cfg: Config, listener: TcpListener, shutdown: C
     let workers = WorkerServiceServer::new(coord)
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
+    // Health answers without a token (probes); reflection needs one of any role.
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_serving::<LadderServer<Coordinator>>().await;
+    health.set_serving::<WorkerServiceServer<Coordinator>>().await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(ladder_proto::pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(|e| CoordError::Storage(format!("reflection: {e}")))?;
     let result = tonic::transport::Server::builder()
-        .add_service(InterceptedService::new(users, auth.clone()))
-        .add_service(InterceptedService::new(workers, auth))
+        .add_service(health_service)
+        .add_service(InterceptedService::new(reflection, Auth::new(tokens.clone(), "reflection", ANY)))
+        .add_service(InterceptedService::new(users, Auth::new(tokens.clone(), "Ladder", USERS)))
+        .add_service(InterceptedService::new(workers, Auth::new(tokens, "WorkerService", WORKERS)))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown.clone().cancelled_owned())
         .await
         .map_err(|e| CoordError::Storage(format!("server: {e}")));

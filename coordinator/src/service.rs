@@ -29,8 +29,8 @@ pub struct Config {
     pub max_checkpoint_bytes: u64,
     /// Largest dataset accepted per registration.
     pub max_dataset_bytes: u64,
-    /// When set, every RPC must carry `authorization: Bearer <token>`.
-    pub token: Option<String>,
+    /// Bearer tokens and their roles; when any is set, every RPC must carry one.
+    pub tokens: Vec<(crate::auth::Role, String)>,
 }
 
 impl Default for Config {
@@ -40,7 +40,7 @@ impl Default for Config {
             max_wait: Duration::from_secs(30),
             max_checkpoint_bytes: 8 << 30,
             max_dataset_bytes: 16 << 30,
-            token: None,
+            tokens: Vec::new(),
         }
     }
 }

@@ -9,6 +9,9 @@ pub mod error;
 /// Generated code for package `ladder.v1`.
 pub mod pb {
     tonic::include_proto!("ladder.v1");
+
+    /// The encoded `FileDescriptorSet` of `ladder.v1`, served by gRPC reflection.
+    pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/ladder_descriptor.bin"));
 }
 
 pub use error::DomainError;

@@ -12,6 +12,14 @@ pub struct Cli {
     /// Bearer token, when the coordinator requires one (prefer the environment variable).
     #[arg(long, global = true, env = "LADDER_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// CA (PEM) of the coordinator's TLS certificate (for https:// addresses).
+    #[arg(long, global = true, env = "LADDER_TLS_CA")]
+    pub tls_ca: Option<PathBuf>,
+    /// Client certificate and key (PEM), when the coordinator requires mTLS.
+    #[arg(long, global = true, env = "LADDER_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    #[arg(long, global = true, env = "LADDER_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
     /// Output format of listings and reports.
     #[arg(long, global = true, value_enum, default_value_t = Output::Table)]
     pub output: Output,

@@ -30,7 +30,7 @@ async fn fit_cmd(cli: &Cli, a: &args::FitArgs, plot_to: Option<&std::path::Path>
     let inputs = match (&a.sweep, &a.csv) {
         (_, Some(path)) => csvin::read(path)?,
         (Some(key), None) => {
-            let mut c = client::connect(&cli.coordinator, cli.token.as_deref()).await?;
+            let mut c = client::connect(&cli.coordinator, cli.token.as_deref(), &tls(cli)).await?;
             inputs::from_sweep(&mut c, key).await?.2
         }
         (None, None) => return Err(CliError::input("ladder fit", "name a sweep, or pass --csv FILE")),
@@ -63,9 +63,19 @@ async fn fit_cmd(cli: &Cli, a: &args::FitArgs, plot_to: Option<&std::path::Path>
     }
 }
 
+fn tls(cli: &Cli) -> ladder_proto::tls::ClientTls {
+    ladder_proto::tls::ClientTls {
+        ca: cli.tls_ca.clone(),
+        cert: cli.tls_cert.clone(),
+        key: cli.tls_key.clone(),
+        domain: None,
+    }
+}
+
 /// Runs one command.
 pub async fn run(cli: Cli) -> Result<()> {
-    let connect = || client::connect(&cli.coordinator, cli.token.as_deref());
+    let tls = tls(&cli);
+    let connect = || client::connect(&cli.coordinator, cli.token.as_deref(), &tls);
     match &cli.command {
         Command::Submit { spec, watch } => {
             let mut c = connect().await?;

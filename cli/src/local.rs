@@ -74,7 +74,7 @@ async fn demo_dataset(client: &mut Client, args: &LocalArgs, trainer: &Path, dir
 async fn connect_retrying(addr: &str) -> Result<Client> {
     let mut last = None;
     for _ in 0..50 {
-        match connect(addr, None).await {
+        match connect(addr, None, &Default::default()).await {
             Ok(c) => return Ok(c),
             Err(e) => last = Some(e),
         }
@@ -111,6 +111,7 @@ pub async fn local(args: &LocalArgs, output: Output) -> Result<()> {
         work_dir: dir.join("worker"),
         trainer: trainer.clone(),
         token: None,
+        tls: Default::default(),
     };
     let worker = tokio::spawn(ladder_worker::run(worker_cfg, shutdown.clone()));
     eprintln!("ladder local: coordinator at {url}, state in {}", dir.display());

@@ -32,6 +32,14 @@ struct Args {
     /// Token of the `worker` role: the WorkerService only.
     #[arg(long, env = "LADDER_WORKER_TOKEN", hide_env_values = true)]
     worker_token: Option<String>,
+    /// TLS certificate (PEM); with --tls-key, the coordinator serves TLS only.
+    #[arg(long, env = "LADDER_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    #[arg(long, env = "LADDER_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// CA (PEM) that client certificates must chain to: mTLS.
+    #[arg(long, env = "LADDER_TLS_CLIENT_CA", requires = "tls_cert")]
+    tls_client_ca: Option<PathBuf>,
     /// Log JSON lines instead of text.
     #[arg(long, env = "LADDER_LOG_JSON")]
     log_json: bool,
@@ -69,6 +77,17 @@ fn init_tracing(json: bool) {
     }
 }
 
+fn server_tls(args: &Args) -> anyhow::Result<Option<tonic::transport::ServerTlsConfig>> {
+    use tonic::transport::{Certificate, Identity, ServerTlsConfig};
+    let read = |p: &PathBuf| std::fs::read(p).with_context(|| format!("reading {}", p.display()));
+    let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) else { return Ok(None) };
+    let mut tls = ServerTlsConfig::new().identity(Identity::from_pem(read(cert)?, read(key)?));
+    if let Some(ca) = &args.tls_client_ca {
+        tls = tls.client_ca_root(Certificate::from_pem(read(ca)?));
+    }
+    Ok(Some(tls))
+}
+
 async fn run(args: Args) -> anyhow::Result<()> {
     init_tracing(args.log_json);
     let store = ladder_coordinator::open_store(&args.data_dir)
@@ -80,7 +99,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
     tracing::info!(%addr, data_dir = %args.data_dir.display(), "coordinator started");
     let token = CancellationToken::new();
     tokio::spawn(shutdown_signal(token.clone()));
+    let tls = server_tls(&args)?;
     let cfg = ladder_coordinator::Config {
+        tls,
         lease_ttl: Duration::from_millis(args.lease_ttl_ms),
         max_checkpoint_bytes: args.max_checkpoint_bytes,
         tokens: [(Role::Admin, args.token), (Role::User, args.user_token), (Role::Worker, args.worker_token)]

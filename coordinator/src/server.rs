@@ -27,6 +27,7 @@ pub fn open_store(data_dir: &Path) -> Result<Store> {
 /// Serves until `shutdown` is cancelled.
 pub async fn serve(store: Store, cfg: Config, listener: TcpListener, shutdown: CancellationToken) -> Result<()> {
     let tokens = Arc::new(Tokens::new(cfg.tokens.iter().map(|(r, t)| (*r, t.as_str()))));
+    let tls = cfg.tls.clone();
     let coord = Coordinator::new(store, cfg, shutdown.clone());
     let reaper = tokio::spawn(coord.clone().reap_loop());
     let users = LadderServer::new(coord.clone())
@@ -44,7 +45,11 @@ pub async fn serve(store: Store, cfg: Config, listener: TcpListener, shutdown: C
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()
         .map_err(|e| CoordError::Storage(format!("reflection: {e}")))?;
-    let result = tonic::transport::Server::builder()
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = tls {
+        builder = builder.tls_config(tls).map_err(|e| CoordError::Storage(format!("TLS: {e}")))?;
+    }
+    let result = builder
         .add_service(health_service)
         .add_service(InterceptedService::new(reflection, Auth::new(tokens.clone(), "reflection", ANY)))
         .add_service(InterceptedService::new(users, Auth::new(tokens.clone(), "Ladder", USERS)))

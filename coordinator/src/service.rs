@@ -31,6 +31,8 @@ pub struct Config {
     pub max_dataset_bytes: u64,
     /// Bearer tokens and their roles; when any is set, every RPC must carry one.
     pub tokens: Vec<(crate::auth::Role, String)>,
+    /// TLS (rustls); with a client CA root, clients must present a certificate (mTLS).
+    pub tls: Option<tonic::transport::ServerTlsConfig>,
 }
 
 impl Default for Config {
@@ -41,6 +43,7 @@ impl Default for Config {
             max_checkpoint_bytes: 8 << 30,
             max_dataset_bytes: 16 << 30,
             tokens: Vec::new(),
+            tls: None,
         }
     }
 }

@@ -23,6 +23,8 @@ pub struct WorkerConfig {
     pub trainer: PathBuf,
     /// Bearer token, when the coordinator requires one.
     pub token: Option<String>,
+    /// TLS to the coordinator (CA, and for mTLS this worker's certificate).
+    pub tls: ladder_proto::tls::ClientTls,
 }
 
 type Running = Arc<Mutex<HashMap<(u64, u32), CancellationToken>>>;
@@ -37,10 +39,12 @@ fn running_refs(running: &Running) -> Vec<pb::AttemptRef> {
 /// Runs until `shutdown`; running children are then asked to checkpoint (SIGTERM), their
 /// checkpoints uploaded and their leases released before this returns.
 pub async fn run(cfg: WorkerConfig, shutdown: CancellationToken) -> Result<()> {
-    let channel = Endpoint::from_shared(cfg.coordinator.clone())?
-        .connect_timeout(Duration::from_secs(3))
-        .tcp_keepalive(Some(Duration::from_secs(10)))
-        .connect_lazy();
+    let mut endpoint = Endpoint::from_shared(cfg.coordinator.clone())?;
+    if let Some(tls) = cfg.tls.config(cfg.coordinator.starts_with("https://"))? {
+        endpoint = endpoint.tls_config(tls)?;
+    }
+    let channel =
+        endpoint.connect_timeout(Duration::from_secs(3)).tcp_keepalive(Some(Duration::from_secs(10))).connect_lazy();
     let bearer = ladder_proto::auth::Bearer::new(cfg.token.as_deref())?;
     let client = Client::new(tonic::service::interceptor::InterceptedService::new(channel, bearer))
         .max_decoding_message_size(16 << 20)

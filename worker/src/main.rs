@@ -27,6 +27,14 @@ struct Args {
     /// Bearer token for the coordinator (prefer the environment variable to the flag).
     #[arg(long, env = "LADDER_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// CA (PEM) of the coordinator's certificate.
+    #[arg(long, env = "LADDER_TLS_CA")]
+    tls_ca: Option<PathBuf>,
+    /// This worker's certificate and key (PEM), for mTLS.
+    #[arg(long, env = "LADDER_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    #[arg(long, env = "LADDER_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     #[arg(long, env = "LADDER_LOG_JSON")]
     log_json: bool,
 }
@@ -70,6 +78,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         work_dir: args.work_dir,
         trainer,
         token: args.token,
+        tls: ladder_proto::tls::ClientTls { ca: args.tls_ca, cert: args.tls_cert, key: args.tls_key, domain: None },
     };
     ladder_worker::run(cfg, token).await?;
     Ok(())

@@ -1,0 +1,42 @@
+//! Client-side TLS (rustls): the CA that signs the coordinator's certificate and, for mTLS, this
+//! client's own certificate and key, all PEM files.
+use std::path::{Path, PathBuf};
+
+use tonic::transport::{Certificate, ClientTlsConfig, Identity};
+
+use crate::DomainError;
+
+#[derive(Debug, Clone, Default)]
+pub struct ClientTls {
+    pub ca: Option<PathBuf>,
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    /// The name the server's certificate must carry (default: the URL's host).
+    pub domain: Option<String>,
+}
+
+fn read(what: &str, p: &Path) -> Result<Vec<u8>, DomainError> {
+    std::fs::read(p).map_err(|e| DomainError::message(what, format!("{}: {e}", p.display())))
+}
+
+impl ClientTls {
+    /// None when no TLS option is set (plaintext, unless the URL is https).
+    pub fn config(&self, https: bool) -> Result<Option<ClientTlsConfig>, DomainError> {
+        if !https && self.ca.is_none() && self.cert.is_none() && self.key.is_none() {
+            return Ok(None);
+        }
+        let mut cfg = ClientTlsConfig::new();
+        if let Some(ca) = &self.ca {
+            cfg = cfg.ca_certificate(Certificate::from_pem(read("--tls-ca", ca)?));
+        }
+        match (&self.cert, &self.key) {
+            (Some(c), Some(k)) => cfg = cfg.identity(Identity::from_pem(read("--tls-cert", c)?, read("--tls-key", k)?)),
+            (None, None) => {}
+            _ => return Err(DomainError::message("--tls-cert/--tls-key", "give both, or neither")),
+        }
+        if let Some(d) = &self.domain {
+            cfg = cfg.domain_name(d.clone());
+        }
+        Ok(Some(cfg))
+    }
+}

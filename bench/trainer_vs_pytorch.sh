@@ -9,5 +9,6 @@ corpus=$(bash scripts/fetch-corpus.sh moby-dick)
 cargo build --release -p ladder-trainer --quiet
 data=${LADDER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ladder}/bench/moby-byte
 [ -f "$data/meta.json" ] || ./target/release/ladder-train prepare --tokenizer byte --val-fraction 0.02 --out "$data" "$corpus/data.txt" >/dev/null
-export PYTHONPATH="$(readlink -f .libtorch)${PYTHONPATH:+:$PYTHONPATH}"
+PYTHONPATH="$(readlink -f .libtorch)${PYTHONPATH:+:$PYTHONPATH}"
+export PYTHONPATH
 python3 bench/trainer_vs_pytorch.py --bin target/release/ladder-train --data "$data" --device cpu --threads "$(nproc)" "$@"

@@ -112,6 +112,7 @@ pub async fn local(args: &LocalArgs, output: Output) -> Result<()> {
         trainer: trainer.clone(),
         token: None,
         tls: Default::default(),
+        metrics_listen: None,
     };
     let worker = tokio::spawn(ladder_worker::run(worker_cfg, shutdown.clone()));
     eprintln!("ladder local: coordinator at {url}, state in {}", dir.display());

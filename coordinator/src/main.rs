@@ -40,6 +40,9 @@ struct Args {
     /// CA (PEM) that client certificates must chain to: mTLS.
     #[arg(long, env = "LADDER_TLS_CLIENT_CA", requires = "tls_cert")]
     tls_client_ca: Option<PathBuf>,
+    /// Serve Prometheus metrics on this address (GET /metrics, GET /healthz).
+    #[arg(long, env = "LADDER_METRICS_LISTEN")]
+    metrics_listen: Option<String>,
     /// Log JSON lines instead of text.
     #[arg(long, env = "LADDER_LOG_JSON")]
     log_json: bool,
@@ -110,7 +113,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
             .collect(),
         ..Default::default()
     };
-    ladder_coordinator::serve(store, cfg, listener, token).await?;
+    let metrics = match &args.metrics_listen {
+        Some(a) => Some(tokio::net::TcpListener::bind(a).await.with_context(|| format!("binding {a}"))?),
+        None => None,
+    };
+    ladder_coordinator::serve_with_metrics(store, cfg, listener, metrics, token).await?;
     tracing::info!("coordinator stopped");
     Ok(())
 }

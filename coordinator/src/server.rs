@@ -2,6 +2,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use ladder_proto::metrics::{Render, serve_metrics};
 use ladder_proto::pb::ladder_server::LadderServer;
 use ladder_proto::pb::worker_service_server::WorkerServiceServer;
 use tokio::net::TcpListener;
@@ -26,10 +27,27 @@ pub fn open_store(data_dir: &Path) -> Result<Store> {
 
 /// Serves until `shutdown` is cancelled.
 pub async fn serve(store: Store, cfg: Config, listener: TcpListener, shutdown: CancellationToken) -> Result<()> {
+    serve_with_metrics(store, cfg, listener, None, shutdown).await
+}
+
+/// [`serve`], plus Prometheus metrics on `metrics` (GET /metrics).
+pub async fn serve_with_metrics(
+    store: Store,
+    cfg: Config,
+    listener: TcpListener,
+    metrics: Option<TcpListener>,
+    shutdown: CancellationToken,
+) -> Result<()> {
     let tokens = Arc::new(Tokens::new(cfg.tokens.iter().map(|(r, t)| (*r, t.as_str()))));
     let tls = cfg.tls.clone();
     let coord = Coordinator::new(store, cfg, shutdown.clone());
     let reaper = tokio::spawn(coord.clone().reap_loop());
+    if let Some(m) = metrics {
+        let (store, counters, ttl) =
+            (coord.store.clone(), coord.counters.clone(), coord.cfg.lease_ttl.as_millis() as u64);
+        let render: Render = Arc::new(move || crate::metrics::render(&store, &counters, ttl));
+        tokio::spawn(serve_metrics(m, render, shutdown.clone()));
+    }
     let users = LadderServer::new(coord.clone())
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);

@@ -56,6 +56,7 @@ pub struct Coordinator {
     work: Arc<Notify>,
     updates: broadcast::Sender<pb::Job>,
     shutdown: CancellationToken,
+    pub counters: Arc<crate::metrics::Counters>,
 }
 
 type Stream_<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
@@ -63,7 +64,7 @@ type Stream_<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 impl Coordinator {
     pub fn new(store: Store, cfg: Config, shutdown: CancellationToken) -> Self {
         let (updates, _) = broadcast::channel(4096);
-        Self { store, cfg, work: Arc::new(Notify::new()), updates, shutdown }
+        Self { store, cfg, work: Arc::new(Notify::new()), updates, shutdown, counters: Arc::default() }
     }
 
     fn ttl_ms(&self) -> u64 {
@@ -89,6 +90,7 @@ impl Coordinator {
             }
             match self.store.write(|txn| jobs::reap(txn, now_ms())).await {
                 Ok(changed) if !changed.is_empty() => {
+                    self.counters.lease_expiries.fetch_add(changed.len() as u64, std::sync::atomic::Ordering::Relaxed);
                     for j in &changed {
                         tracing::warn!(job = j.id, attempt = j.attempt, state = ?j.state, "lease expired");
                     }
@@ -406,6 +408,7 @@ impl WorkerService for Coordinator {
         if out.job.state != JobState::Running {
             tracing::info!(job = out.job.id, state = ?out.job.state, failure = ?out.job.failure, "attempt ended");
         }
+        self.counters.points.fetch_add(u64::from(out.stored), std::sync::atomic::Ordering::Relaxed);
         self.publish(std::slice::from_ref(&out.job));
         if out.requeued {
             self.work.notify_waiters();
@@ -447,7 +450,9 @@ impl WorkerService for Coordinator {
                 h.job_id, h.step
             )));
         }
+        let bytes = blob.len() as u64;
         let (info, job) = self.store.write(move |txn| jobs::put_checkpoint(txn, &h, &blob)).await?;
+        self.counters.checkpoint_bytes.fetch_add(bytes, std::sync::atomic::Ordering::Relaxed);
         self.publish(std::slice::from_ref(&job));
         Ok(Response::new(info))
     }

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod convert;
 pub mod domain;
 pub mod error;
+pub mod metrics;
 pub mod tls;
 
 /// Generated code for package `ladder.v1`.

@@ -3,6 +3,8 @@
 //! checkpoints, and report how it ended. A fenced (stale) attempt is killed and reports nothing more.
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use ladder_proto::domain::events::{Event, FailureKind};
@@ -29,6 +31,32 @@ pub struct Env {
     pub worker_id: String,
     pub work_dir: PathBuf,
     pub trainer: PathBuf,
+    pub stats: Arc<WorkerStats>,
+}
+
+/// What the worker's /metrics reports.
+#[derive(Debug, Default)]
+pub struct WorkerStats {
+    /// Attempts with a live (or starting) `ladder-train` child.
+    pub children: AtomicI64,
+    /// Events read from children and not yet acknowledged by the coordinator.
+    pub backlog_events: AtomicI64,
+    /// Checkpoint bytes packed and not yet uploaded.
+    pub backlog_checkpoint_bytes: AtomicI64,
+}
+
+/// An attempt's event queue; what is queued counts in the upload backlog until sent.
+pub struct Outbox {
+    tx: mpsc::UnboundedSender<pb::AttemptEvent>,
+    stats: Arc<WorkerStats>,
+}
+
+impl Outbox {
+    fn send(&self, e: pb::AttemptEvent) {
+        if self.tx.send(e).is_ok() {
+            self.stats.backlog_events.fetch_add(1, Ordering::Relaxed);
+        }
+    }
 }
 
 /// Errors worth retrying: the coordinator is away or restarting.
@@ -161,11 +189,10 @@ fn failed(kind: pb::FailureKind, message: String) -> pb::AttemptEvent {
 /// Sends batches of events in order; stops (and cancels the attempt) once fenced.
 async fn reporter(
     client: Client,
-    worker_id: String,
-    job_id: u64,
-    attempt: u32,
+    (worker_id, job_id, attempt): (String, u64, u32),
     mut rx: mpsc::UnboundedReceiver<pb::AttemptEvent>,
     fenced: CancellationToken,
+    stats: Arc<WorkerStats>,
 ) {
     let never = CancellationToken::new();
     while let Some(first) = rx.recv().await {
@@ -176,6 +203,7 @@ async fn reporter(
                 Err(_) => break,
             }
         }
+        let batch = events.len() as i64;
         let req = pb::ReportEventsRequest { worker_id: worker_id.clone(), job_id, attempt, events };
         let sent = retry(&never, || {
             let mut c = client.clone();
@@ -183,6 +211,7 @@ async fn reporter(
             async move { c.report_events(r).await }
         })
         .await;
+        stats.backlog_events.fetch_sub(batch, Ordering::Relaxed);
         match sent {
             Ok(_) => {}
             Err(WorkerError::Rpc(s)) if s.code() == Code::FailedPrecondition => {
@@ -212,12 +241,15 @@ pub async fn run(
     let dir = env.work_dir.join("attempts").join(format!("job-{}-a{}", a.job_id, a.attempt));
     std::fs::create_dir_all(&dir).map_err(|e| WorkerError::io(format!("creating {}", dir.display()), e))?;
     let (tx, rx) = mpsc::unbounded_channel();
-    let reporting =
-        tokio::spawn(reporter(client.clone(), env.worker_id.clone(), a.job_id, a.attempt, rx, stop.clone()));
+    let tx = Outbox { tx, stats: env.stats.clone() };
+    let ids = (env.worker_id.clone(), a.job_id, a.attempt);
+    let reporting = tokio::spawn(reporter(client.clone(), ids, rx, stop.clone(), env.stats.clone()));
+    env.stats.children.fetch_add(1, Ordering::Relaxed);
     let outcome = run_child(client.clone(), &env, &slot, &a, &dir, &stop, &shutdown, &tx).await;
+    env.stats.children.fetch_sub(1, Ordering::Relaxed);
     match outcome {
         Ok(Some(last)) => {
-            let _ = tx.send(last);
+            tx.send(last);
         }
         Ok(None) => {} // stopped: report nothing
         Err(e) => {
@@ -227,7 +259,7 @@ pub async fn run(
             } else {
                 pb::FailureKind::Crashed
             };
-            let _ = tx.send(failed(kind, format!("worker {}: {e}", env.worker_id)));
+            tx.send(failed(kind, format!("worker {}: {e}", env.worker_id)));
         }
     }
     drop(tx);
@@ -246,7 +278,7 @@ async fn run_child(
     dir: &Path,
     stop: &CancellationToken,
     shutdown: &CancellationToken,
-    tx: &mpsc::UnboundedSender<pb::AttemptEvent>,
+    tx: &Outbox,
 ) -> Result<Option<pb::AttemptEvent>> {
     let Some(data) = ensure_dataset(&client, env, &a.dataset_sha256, stop).await? else { return Ok(None) };
     let mut cfg = JobConfig::from_toml(&a.config_toml, "assignment")?;
@@ -307,8 +339,7 @@ async fn run_child(
         };
         match ev {
             Event::Metrics(m) => {
-                let _ = tx
-                    .send(pb::AttemptEvent { kind: Some(pb::attempt_event::Kind::Metrics(pb::MetricPoint::from(&m))) });
+                tx.send(pb::AttemptEvent { kind: Some(pb::attempt_event::Kind::Metrics(pb::MetricPoint::from(&m))) });
             }
             Event::Checkpoint { step, path, .. } => {
                 let blob = archive::pack(Path::new(&path))?;
@@ -320,12 +351,15 @@ async fn run_child(
                     total_bytes: blob.len() as u64,
                     sha256: hex::encode(Sha256::digest(&blob)),
                 };
+                let bytes = blob.len() as i64;
+                env.stats.backlog_checkpoint_bytes.fetch_add(bytes, Ordering::Relaxed);
                 let sent = retry(stop, || {
                     let mut c = client.clone();
                     let (h, b) = (header.clone(), blob.clone());
                     async move { upload_checkpoint(&mut c, h, b).await }
                 })
                 .await;
+                env.stats.backlog_checkpoint_bytes.fetch_sub(bytes, Ordering::Relaxed);
                 match sent {
                     Ok(Some(_)) => tracing::info!(job = a.job_id, step, "checkpoint uploaded"),
                     Ok(None) => {}

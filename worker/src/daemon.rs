@@ -25,6 +25,21 @@ pub struct WorkerConfig {
     pub token: Option<String>,
     /// TLS to the coordinator (CA, and for mTLS this worker's certificate).
     pub tls: ladder_proto::tls::ClientTls,
+    /// Serve Prometheus metrics here (GET /metrics).
+    pub metrics_listen: Option<String>,
+}
+
+fn metrics_text(s: &attempt::WorkerStats, slots: usize) -> String {
+    use std::sync::atomic::Ordering::Relaxed;
+    let mut e = ladder_proto::metrics::Exposition::default();
+    e.gauge("ladder_worker_slots", "Slots this worker runs attempts on.", slots as f64);
+    e.gauge("ladder_worker_children", "Attempts with a live ladder-train child.", s.children.load(Relaxed) as f64);
+    let backlog: [(&[(&str, &str)], f64); 2] = [
+        (&[("kind", "events")], s.backlog_events.load(Relaxed) as f64),
+        (&[("kind", "checkpoint_bytes")], s.backlog_checkpoint_bytes.load(Relaxed) as f64),
+    ];
+    e.family("ladder_worker_upload_backlog", "Events and checkpoint bytes not yet acknowledged.", "gauge", &backlog);
+    e.finish()
 }
 
 type Running = Arc<Mutex<HashMap<(u64, u32), CancellationToken>>>;
@@ -60,7 +75,17 @@ pub async fn run(cfg: WorkerConfig, shutdown: CancellationToken) -> Result<()> {
         return Ok(());
     };
     tracing::info!(worker = %reg.worker_id, slots = ?cfg.slots, "registered");
-    let env = Env { worker_id: reg.worker_id.clone(), work_dir: cfg.work_dir.clone(), trainer: cfg.trainer.clone() };
+    let stats = Arc::new(attempt::WorkerStats::default());
+    if let Some(addr) = &cfg.metrics_listen {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| crate::error::WorkerError::io(format!("binding metrics on {addr}"), e))?;
+        let (stats, slots) = (stats.clone(), cfg.slots.len());
+        let render: ladder_proto::metrics::Render = Arc::new(move || metrics_text(&stats, slots));
+        tokio::spawn(ladder_proto::metrics::serve_metrics(listener, render, shutdown.clone()));
+    }
+    let env =
+        Env { worker_id: reg.worker_id.clone(), work_dir: cfg.work_dir.clone(), trainer: cfg.trainer.clone(), stats };
     let running: Running = Arc::default();
 
     // Heartbeats outlive the slots: leases stay alive while shutdown checkpoints upload.

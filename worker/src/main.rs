@@ -35,6 +35,9 @@ struct Args {
     tls_cert: Option<PathBuf>,
     #[arg(long, env = "LADDER_TLS_KEY", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// Serve Prometheus metrics on this address (GET /metrics, GET /healthz).
+    #[arg(long, env = "LADDER_METRICS_LISTEN")]
+    metrics_listen: Option<String>,
     #[arg(long, env = "LADDER_LOG_JSON")]
     log_json: bool,
 }
@@ -79,6 +82,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         trainer,
         token: args.token,
         tls: ladder_proto::tls::ClientTls { ca: args.tls_ca, cert: args.tls_cert, key: args.tls_key, domain: None },
+        metrics_listen: args.metrics_listen,
     };
     ladder_worker::run(cfg, token).await?;
     Ok(())

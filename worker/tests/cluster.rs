@@ -60,10 +60,15 @@ fn coordinator(data: &Path, port: u16) -> Proc {
 }
 
 fn worker(port: u16, dir: &Path, name: &str) -> Proc {
+    worker_with(port, dir, name, &[])
+}
+
+fn worker_with(port: u16, dir: &Path, name: &str, extra: &[&str]) -> Proc {
     std::fs::create_dir_all(dir).expect("mkdir");
     let log = std::fs::File::create(dir.join("worker.log")).expect("log");
     let child = Command::new(bin("ladder-worker"))
         .args(["--coordinator", &format!("http://127.0.0.1:{port}"), "--slots", "cpu", "--name", name])
+        .args(extra)
         .arg("--work-dir")
         .arg(dir)
         .arg("--trainer")
@@ -73,6 +78,16 @@ fn worker(port: u16, dir: &Path, name: &str) -> Proc {
         .spawn()
         .expect("spawn worker");
     Proc(child)
+}
+
+/// GET /metrics over a plain socket; None while nothing listens yet.
+fn scrape(addr: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).ok()?;
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    out.starts_with("HTTP/1.1 200").then_some(out)
 }
 
 async fn connect(port: u16) -> LadderClient<Channel> {
@@ -208,12 +223,30 @@ async fn sweep_on_two_workers_completes_with_whole_curves() {
     let tmp = tempfile::tempdir().expect("tmp");
     let port = free_port();
     let _c = coordinator(&tmp.path().join("coord"), port);
-    let _w1 = worker(port, &tmp.path().join("w1"), "w1");
+    let metrics_port = free_port();
+    let maddr = format!("127.0.0.1:{metrics_port}");
+    let _w1 = worker_with(port, &tmp.path().join("w1"), "w1", &["--metrics-listen", &maddr]);
     let _w2 = worker(port, &tmp.path().join("w2"), "w2");
     let mut users = connect(port).await;
     register_markov(&mut users).await;
     submit(&mut users, &spec("four", "[[1, 32], [2, 32]]", "[0, 1]", 40)).await;
+    // The worker's /metrics shows its slot and, while it trains, its child.
+    let mut saw_child = false;
+    for _ in 0..600 {
+        if let Some(m) = scrape(&maddr) {
+            assert!(m.contains("ladder_worker_slots 1"), "{m}");
+            if m.contains("ladder_worker_children 1") {
+                saw_child = true;
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(saw_child, "w1's /metrics never showed a running child");
     let js = wait_for(&mut users, "four", 240, "4 jobs to succeed", all_succeeded).await;
+    let m = scrape(&maddr).expect("scrape after the sweep");
+    assert!(m.contains("ladder_worker_children 0"), "{m}");
+    assert!(m.contains("ladder_worker_upload_backlog{kind=\"events\"} 0"), "{m}");
     assert_eq!(js.len(), 4);
     for j in &js {
         let pts = assert_whole_curve(&mut users, j).await;

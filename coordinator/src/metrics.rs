@@ -1,0 +1,79 @@
+//! The coordinator's Prometheus metrics: jobs by state, sweeps, workers, and counters of points
+//! ingested, lease expiries and checkpoint bytes (rates are Prometheus' `rate()` of these).
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use ladder_proto::metrics::Exposition;
+use redb::{ReadableTable, ReadableTableMetadata};
+
+use crate::records::{JobRecord, JobState, WorkerRecord, now_ms};
+use crate::store::{JOBS, SWEEPS, Store, WORKERS};
+
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub points: AtomicU64,
+    pub lease_expiries: AtomicU64,
+    pub checkpoint_bytes: AtomicU64,
+}
+
+fn state_name(s: JobState) -> &'static str {
+    match s {
+        JobState::Queued => "queued",
+        JobState::Running => "running",
+        JobState::Succeeded => "succeeded",
+        JobState::Failed => "failed",
+        JobState::Cancelled => "cancelled",
+    }
+}
+
+/// One scrape. Store errors leave the gauges out rather than failing the scrape.
+pub fn render(store: &Store, c: &Counters, lease_ttl_ms: u64) -> String {
+    let mut e = Exposition::default();
+    let mut by_state = [0u64; 5];
+    let (mut sweeps, mut workers, mut active) = (0u64, 0u64, 0u64);
+    let states = [JobState::Queued, JobState::Running, JobState::Succeeded, JobState::Failed, JobState::Cancelled];
+    if let Ok(r) = store.read() {
+        if let Ok(t) = r.open_table(JOBS)
+            && let Ok(rows) = t.iter()
+        {
+            for (_, v) in rows.flatten() {
+                if let Ok(j) = serde_json::from_slice::<JobRecord>(v.value())
+                    && let Some(i) = states.iter().position(|s| *s == j.state)
+                {
+                    by_state[i] += 1;
+                }
+            }
+        }
+        sweeps = r.open_table(SWEEPS).ok().and_then(|t| t.len().ok()).unwrap_or(0);
+        if let Ok(t) = r.open_table(WORKERS)
+            && let Ok(rows) = t.iter()
+        {
+            let now = now_ms();
+            for (_, v) in rows.flatten() {
+                workers += 1;
+                if let Ok(w) = serde_json::from_slice::<WorkerRecord>(v.value())
+                    && now - w.last_seen_ms <= 2 * lease_ttl_ms as i64
+                {
+                    active += 1;
+                }
+            }
+        }
+    }
+    let labels: Vec<[(&str, &str); 1]> = states.iter().map(|s| [("state", state_name(*s))]).collect();
+    let samples: Vec<(&[(&str, &str)], f64)> = labels.iter().zip(by_state).map(|(l, n)| (&l[..], n as f64)).collect();
+    e.family("ladder_jobs", "Jobs by state.", "gauge", &samples);
+    e.gauge("ladder_sweeps", "Sweeps submitted.", sweeps as f64);
+    e.gauge("ladder_workers", "Workers registered.", workers as f64);
+    e.gauge("ladder_workers_active", "Workers heard from within two lease lengths.", active as f64);
+    e.counter("ladder_points_ingested_total", "Metric points stored.", c.points.load(Ordering::Relaxed) as f64);
+    e.counter(
+        "ladder_lease_expiries_total",
+        "Leases that expired without a heartbeat.",
+        c.lease_expiries.load(Ordering::Relaxed) as f64,
+    );
+    e.counter(
+        "ladder_checkpoint_bytes_total",
+        "Checkpoint bytes received.",
+        c.checkpoint_bytes.load(Ordering::Relaxed) as f64,
+    );
+    e.finish()
+}

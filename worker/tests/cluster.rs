@@ -361,3 +361,169 @@ async fn sigterm_checkpoints_uploads_and_releases_the_lease() {
     assert_eq!((js[0].attempt, js[0].resumed_from_step), (2, released_at));
     assert_whole_curve(&mut users, &js[0]).await;
 }
+
+/// Three network namespaces joined by veth pairs: the coordinator's host C, and worker hosts W1
+/// and W2, each on its own link to C; the test talks to C over a link from the root namespace.
+struct Hosts {
+    names: [String; 3],
+    links: [String; 2],
+    root_link: String,
+}
+
+fn ip(args: &[&str]) -> Result<(), String> {
+    let out = Command::new("ip").args(args).output().map_err(|e| format!("ip: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!("ip {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr)))
+    }
+}
+
+impl Hosts {
+    fn new() -> Result<Hosts, String> {
+        let s = std::process::id() % 100_000;
+        let names = [format!("lc{s}"), format!("lw1{s}"), format!("lw2{s}")];
+        // A root-side link left by an interrupted run would shadow this run's subnet.
+        let listing = Command::new("ip").args(["-br", "addr"]).output().map_err(|e| format!("ip: {e}"))?;
+        for line in String::from_utf8_lossy(&listing.stdout).lines().filter(|l| l.contains("10.213.3.2/")) {
+            let stale = line.split(['@', ' ']).next().unwrap_or_default();
+            let _ = ip(&["link", "del", stale]);
+        }
+        let hosts =
+            Hosts { names: names.clone(), links: [format!("l1{s}"), format!("l2{s}")], root_link: format!("lr{s}") };
+        let [c, w1, w2] = &names;
+        for n in &names {
+            ip(&["netns", "add", n])?;
+            ip(&["-n", n, "link", "set", "lo", "up"])?;
+        }
+        let (lr, lcr) = (format!("lr{s}"), format!("lcr{s}"));
+        ip(&["link", "add", &lr, "type", "veth", "peer", "name", &lcr, "netns", c])?;
+        ip(&["addr", "add", "10.213.3.2/24", "dev", &lr])?;
+        ip(&["link", "set", &lr, "up"])?;
+        ip(&["-n", c, "addr", "add", "10.213.3.1/24", "dev", &lcr])?;
+        ip(&["-n", c, "link", "set", &lcr, "up"])?;
+        for (k, w) in [(1, w1), (2, w2)] {
+            let (cside, wside) = (format!("lc{k}{s}"), hosts.links[k - 1].clone());
+            ip(&["-n", c, "link", "add", &cside, "type", "veth", "peer", "name", &wside, "netns", w])?;
+            ip(&["-n", c, "addr", "add", &format!("10.213.{k}.1/24"), "dev", &cside])?;
+            ip(&["-n", c, "link", "set", &cside, "up"])?;
+            ip(&["-n", w, "addr", "add", &format!("10.213.{k}.2/24"), "dev", &wside])?;
+            ip(&["-n", w, "link", "set", &wside, "up"])?;
+        }
+        Ok(hosts)
+    }
+
+    /// Takes worker `k`'s (1 or 2) link down or up, from its own side.
+    fn link(&self, k: usize, up: bool) {
+        ip(&["-n", &self.names[k], "link", "set", &self.links[k - 1], if up { "up" } else { "down" }]).expect("link");
+    }
+}
+
+impl Drop for Hosts {
+    fn drop(&mut self) {
+        // Deleting a namespace deletes the veth ends inside it, and so their peers, once the
+        // last process in it has gone; the root-side end is deleted here in any case.
+        let _ = ip(&["link", "del", &self.root_link]);
+        for n in &self.names {
+            let _ = ip(&["netns", "del", n]);
+        }
+    }
+}
+
+fn in_ns(ns: &str, program: &Path) -> Command {
+    let mut c = Command::new("ip");
+    c.args(["netns", "exec", ns]).arg(program);
+    c
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multi_host_link_cut_moves_the_job_and_fences_the_cut_attempt() {
+    let _serial = SERIAL.lock().await;
+    let hosts = match Hosts::new() {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!(
+                "skipping multi_host_link_cut_moves_the_job_and_fences_the_cut_attempt: network namespaces unavailable here (needs root and iproute2): {e}"
+            );
+            return;
+        }
+    };
+    let tmp = tempfile::tempdir().expect("tmp");
+    let data = tmp.path().join("coord");
+    std::fs::create_dir_all(&data).expect("mkdir");
+    let mut child = in_ns(&hosts.names[0], &bin("ladder-coordinator"))
+        .args(["--listen", "0.0.0.0:7070", "--lease-ttl-ms", "2000", "--data-dir"])
+        .arg(&data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(std::fs::File::create(data.join("coordinator.log")).expect("log")))
+        .spawn()
+        .expect("coordinator");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("read");
+    assert!(line.starts_with("listening on"), "{line:?}");
+    let _c = Proc(child);
+    let mut workers = Vec::new();
+    for k in 1..=2 {
+        let dir = tmp.path().join(format!("w{k}"));
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let child = in_ns(&hosts.names[k], &bin("ladder-worker"))
+            .args(["--coordinator", &format!("http://10.213.{k}.1:7070"), "--slots", "cpu", "--name", &format!("w{k}")])
+            .arg("--work-dir")
+            .arg(&dir)
+            .arg("--trainer")
+            .arg(bin("ladder-train"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(std::fs::File::create(dir.join("worker.log")).expect("log")))
+            .spawn()
+            .expect("worker");
+        workers.push(Proc(child));
+    }
+    let channel = Channel::from_shared("http://10.213.3.1:7070").expect("url").connect_lazy();
+    let mut users = LadderClient::new(channel);
+    register_markov(&mut users).await;
+
+    // A sweep completes across the two hosts.
+    submit(&mut users, &spec("hosts", "[[1, 32], [2, 32]]", "[0]", 40)).await;
+    let js = wait_for(&mut users, "hosts", 240, "the sweep across hosts", all_succeeded).await;
+    for j in &js {
+        assert_whole_curve(&mut users, j).await;
+    }
+
+    // One long job; cut its worker's link once it has a checkpoint.
+    submit(&mut users, &spec("cut", "[[2, 32]]", "[0]", 500)).await;
+    let running = wait_for(&mut users, "cut", 120, "a checkpoint", |js| js[0].checkpoint_step >= 25).await;
+    let holder = &running[0].worker_id;
+    let k = if holder.starts_with("w1-") { 1 } else { 2 };
+    hosts.link(k, false);
+    let moved = wait_for(&mut users, "cut", 120, "the job to move", |js| {
+        js[0].attempt >= 2 && js[0].worker_id != *holder && !js[0].worker_id.is_empty()
+    })
+    .await;
+    assert!(moved[0].resumed_from_step >= 25, "resumed from {}", moved[0].resumed_from_step);
+    let done = wait_for(&mut users, "cut", 300, "the moved job to finish", all_succeeded).await;
+    let pts = assert_whole_curve(&mut users, &done[0]).await;
+    let last_attempt = done[0].attempt;
+    // Points are keyed by step: the cut attempt's points up to its last acknowledged report stay
+    // (the resumed attempt recomputes the same steps), and every later point is the new attempt's.
+    let cut_last = pts.iter().filter(|p| p.attempt < last_attempt).map(|p| p.step).max().unwrap_or(0);
+    assert!(cut_last >= 25 && cut_last < done[0].total_steps, "the cut attempt reported up to {cut_last}");
+    assert!(pts.iter().filter(|p| p.step > cut_last).all(|p| p.attempt == last_attempt));
+
+    // The link returns: the cut-off attempt is fenced, and nothing it sends changes the curve.
+    hosts.link(k, true);
+    let log = tmp.path().join(format!("w{k}")).join("worker.log");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.contains("fenced by the coordinator") || text.contains("coordinator says stop") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "w{k} never learned it was fenced:\n{text}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let after =
+        users.get_curve(pb::GetCurveRequest { job_id: done[0].id, after_step: 0 }).await.expect("curve").into_inner();
+    assert_eq!(after.points, pts, "the fenced attempt changed the curve");
+    let job = users.get_job(pb::GetJobRequest { job_id: done[0].id }).await.expect("job").into_inner();
+    assert_eq!((job.state, job.attempt), (pb::JobState::Succeeded as i32, last_attempt));
+}

@@ -76,8 +76,18 @@ fn tick_base(r: (f64, f64)) -> f64 {
     if ratio >= 100.0 { 10.0 } else { ratio.powf(1.0 / 6.0) }
 }
 
+/// Tick labels: powers of ten as 1e4, others with four significant digits, no trailing zeros.
 fn sci(v: &f64) -> String {
-    if *v >= 1e4 || *v < 1e-2 { format!("{v:.0e}") } else { format!("{v:.3}") }
+    let v = *v;
+    if v >= 1e4 || v < 1e-2 {
+        let s = format!("{v:.2e}");
+        let (m, e) = s.split_once('e').unwrap_or((&s, "0"));
+        let m = m.trim_end_matches('0').trim_end_matches('.');
+        return format!("{m}e{e}");
+    }
+    let decimals = (3 - v.log10().floor() as i32).clamp(0, 5) as usize;
+    let s = format!("{v:.decimals$}");
+    if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s }
 }
 
 fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, c: &Chart) -> std::result::Result<(), String>

@@ -8,7 +8,10 @@ use ladder_cli::args::{Cli, Command};
 fn init_tracing() {
     // The embedded coordinator and worker of `ladder local` log here; warnings only by default.
     let filter = tracing_subscriber::EnvFilter::try_from_env("LADDER_LOG").unwrap_or_else(|_| "warn".into());
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let fmt = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // LADDER_LOG_JSON=1: JSON lines, as the coordinator's and the worker's --log-json.
+    let json = std::env::var("LADDER_LOG_JSON").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false");
+    let _ = if json { fmt.json().try_init() } else { fmt.try_init() };
 }
 
 #[tokio::main]

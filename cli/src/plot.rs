@@ -79,7 +79,7 @@ fn tick_base(r: (f64, f64)) -> f64 {
 /// Tick labels: powers of ten as 1e4, others with four significant digits, no trailing zeros.
 fn sci(v: &f64) -> String {
     let v = *v;
-    if v >= 1e4 || v < 1e-2 {
+    if !(1e-2..1e4).contains(&v) {
         let s = format!("{v:.2e}");
         let (m, e) = s.split_once('e').unwrap_or((&s, "0"));
         let m = m.trim_end_matches('0').trim_end_matches('.');

@@ -44,10 +44,15 @@ fn free_port() -> u16 {
 }
 
 fn coordinator(data: &Path, port: u16) -> Proc {
+    coordinator_in(Command::new(bin("ladder-coordinator")), data, &format!("127.0.0.1:{port}"), 1500)
+}
+
+/// Starts the coordinator through `cmd` (the binary, or a wrapper such as `ip netns exec`).
+fn coordinator_in(mut cmd: Command, data: &Path, listen: &str, lease_ttl_ms: u64) -> Proc {
     std::fs::create_dir_all(data).expect("mkdir");
     let log = std::fs::OpenOptions::new().create(true).append(true).open(data.join("coordinator.log")).expect("log");
-    let mut child = Command::new(bin("ladder-coordinator"))
-        .args(["--listen", &format!("127.0.0.1:{port}"), "--lease-ttl-ms", "1500", "--data-dir"])
+    let mut child = cmd
+        .args(["--listen", listen, "--lease-ttl-ms", &lease_ttl_ms.to_string(), "--data-dir"])
         .arg(data)
         .stdout(Stdio::piped())
         .stderr(Stdio::from(log))
@@ -64,10 +69,15 @@ fn worker(port: u16, dir: &Path, name: &str) -> Proc {
 }
 
 fn worker_with(port: u16, dir: &Path, name: &str, extra: &[&str]) -> Proc {
+    worker_in(Command::new(bin("ladder-worker")), &format!("http://127.0.0.1:{port}"), dir, name, extra)
+}
+
+/// Starts a worker through `cmd` (the binary, or a wrapper such as `ip netns exec`).
+fn worker_in(mut cmd: Command, coordinator: &str, dir: &Path, name: &str, extra: &[&str]) -> Proc {
     std::fs::create_dir_all(dir).expect("mkdir");
     let log = std::fs::File::create(dir.join("worker.log")).expect("log");
-    let child = Command::new(bin("ladder-worker"))
-        .args(["--coordinator", &format!("http://127.0.0.1:{port}"), "--slots", "cpu", "--name", name])
+    let child = cmd
+        .args(["--coordinator", coordinator, "--slots", "cpu", "--name", name])
         .args(extra)
         .arg("--work-dir")
         .arg(dir)
@@ -449,34 +459,13 @@ async fn multi_host_link_cut_moves_the_job_and_fences_the_cut_attempt() {
         }
     };
     let tmp = tempfile::tempdir().expect("tmp");
-    let data = tmp.path().join("coord");
-    std::fs::create_dir_all(&data).expect("mkdir");
-    let mut child = in_ns(&hosts.names[0], &bin("ladder-coordinator"))
-        .args(["--listen", "0.0.0.0:7070", "--lease-ttl-ms", "2000", "--data-dir"])
-        .arg(&data)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::from(std::fs::File::create(data.join("coordinator.log")).expect("log")))
-        .spawn()
-        .expect("coordinator");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("read");
-    assert!(line.starts_with("listening on"), "{line:?}");
-    let _c = Proc(child);
+    let coord = in_ns(&hosts.names[0], &bin("ladder-coordinator"));
+    let _c = coordinator_in(coord, &tmp.path().join("coord"), "0.0.0.0:7070", 2000);
     let mut workers = Vec::new();
     for k in 1..=2 {
-        let dir = tmp.path().join(format!("w{k}"));
-        std::fs::create_dir_all(&dir).expect("mkdir");
-        let child = in_ns(&hosts.names[k], &bin("ladder-worker"))
-            .args(["--coordinator", &format!("http://10.213.{k}.1:7070"), "--slots", "cpu", "--name", &format!("w{k}")])
-            .arg("--work-dir")
-            .arg(&dir)
-            .arg("--trainer")
-            .arg(bin("ladder-train"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(std::fs::File::create(dir.join("worker.log")).expect("log")))
-            .spawn()
-            .expect("worker");
-        workers.push(Proc(child));
+        let cmd = in_ns(&hosts.names[k], &bin("ladder-worker"));
+        let url = format!("http://10.213.{k}.1:7070");
+        workers.push(worker_in(cmd, &url, &tmp.path().join(format!("w{k}")), &format!("w{k}"), &[]));
     }
     let channel = Channel::from_shared("http://10.213.3.1:7070").expect("url").connect_lazy();
     let mut users = LadderClient::new(channel);

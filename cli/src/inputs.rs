@@ -97,7 +97,9 @@ fn exclusion(j: &pb::Job, points: &[pb::MetricPoint]) -> Option<String> {
         "failed" => return Some(format!("failed: {}", failure(j.failure))),
         _ => {}
     }
-    let first = points.first().map(|p| p.train_loss)?;
+    let Some(first) = points.first().map(|p| p.train_loss) else {
+        return Some("no metric points".into());
+    };
     let min_val = points.iter().filter_map(|p| p.val_loss).fold(f64::INFINITY, f64::min);
     if !min_val.is_finite() {
         return Some("no validation loss".into());

@@ -28,15 +28,15 @@ fn row(out: &mut String, name: &str, e: &Estimate, kaplan: Option<f64>) {
     let _ = writeln!(out, "  {name:<8} {:<38} {}", est(e), kaplan.map_or(String::new(), num));
 }
 
+/// `LAW = FORM`, with "Kaplan 2020" right-aligned above the published-constants column.
+fn header(out: &mut String, law: &str, form: &str) {
+    let w = 52usize.saturating_sub(form.len() + law.len());
+    let _ = writeln!(out, "\n{law} = {form}{:>w$}", "Kaplan 2020");
+}
+
 fn power(out: &mut String, f: &PowerLaw, var: &str, kaplan: Option<(f64, f64)>) {
     let form = if f.e.is_some() { format!("E + ({var}_c/{var})^α") } else { format!("({var}_c/{var})^α") };
-    let _ = writeln!(
-        out,
-        "\n{} = {form}{:>w$}",
-        f.law,
-        "Kaplan 2020",
-        w = 52usize.saturating_sub(form.len() + f.law.len())
-    );
+    header(out, f.law, &form);
     row(out, "α", &f.alpha, kaplan.map(|k| k.0));
     row(out, &format!("{var}_c"), &f.x_c, kaplan.map(|k| k.1));
     if let Some(e) = &f.e {
@@ -46,13 +46,7 @@ fn power(out: &mut String, f: &PowerLaw, var: &str, kaplan: Option<(f64, f64)>) 
 }
 
 fn two(out: &mut String, f: &TwoVarLaw, form: &str, var: &str, kaplan: (f64, f64, f64, f64)) {
-    let _ = writeln!(
-        out,
-        "\n{} = {form}{:>w$}",
-        f.law,
-        "Kaplan 2020",
-        w = 52usize.saturating_sub(form.len() + f.law.len())
-    );
+    header(out, f.law, form);
     row(out, "α_N", &f.alpha_n, Some(kaplan.0));
     row(out, &format!("α_{var}"), &f.alpha_2, Some(kaplan.1));
     row(out, "N_c", &f.n_c, Some(kaplan.2));

@@ -44,7 +44,7 @@ pub async fn watch(client: &mut Client, sweep: &str) -> Result<Vec<pb::Job>> {
     let mut jobs: BTreeMap<u64, pb::Job> = BTreeMap::new();
     let mut bars: BTreeMap<u64, ProgressBar> = BTreeMap::new();
     // The stream starts with every job of the sweep, then sends changes.
-    let total = commands_total(client, sweep).await?;
+    let total = crate::commands::sweep(client, sweep).await?.jobs_total as usize;
     while let Some(item) = stream.next().await {
         let j = item?;
         let prev_state = jobs.get(&j.id).map(|p| p.state);
@@ -72,8 +72,4 @@ pub async fn watch(client: &mut Client, sweep: &str) -> Result<Vec<pb::Job>> {
         return Err(CliError::Other("the coordinator closed the watch before the sweep ended".into()));
     }
     Ok(jobs.into_values().collect())
-}
-
-async fn commands_total(client: &mut Client, sweep: &str) -> Result<usize> {
-    Ok(crate::commands::sweep(client, sweep).await?.jobs_total as usize)
 }

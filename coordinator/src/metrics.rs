@@ -6,7 +6,7 @@ use ladder_proto::metrics::Exposition;
 use redb::{ReadableTable, ReadableTableMetadata};
 
 use crate::records::{JobRecord, JobState, WorkerRecord, now_ms};
-use crate::store::{JOBS, SWEEPS, Store, WORKERS};
+use crate::store::{JOBS, SWEEPS, Store, WORKERS, from_json};
 
 #[derive(Debug, Default)]
 pub struct Counters {
@@ -36,7 +36,7 @@ pub fn render(store: &Store, c: &Counters, lease_ttl_ms: u64) -> String {
             && let Ok(rows) = t.iter()
         {
             for (_, v) in rows.flatten() {
-                if let Ok(j) = serde_json::from_slice::<JobRecord>(v.value())
+                if let Ok(j) = from_json::<JobRecord>(v.value())
                     && let Some(i) = states.iter().position(|s| *s == j.state)
                 {
                     by_state[i] += 1;
@@ -50,7 +50,7 @@ pub fn render(store: &Store, c: &Counters, lease_ttl_ms: u64) -> String {
             let now = now_ms();
             for (_, v) in rows.flatten() {
                 workers += 1;
-                if let Ok(w) = serde_json::from_slice::<WorkerRecord>(v.value())
+                if let Ok(w) = from_json::<WorkerRecord>(v.value())
                     && now - w.last_seen_ms <= 2 * lease_ttl_ms as i64
                 {
                     active += 1;

@@ -126,3 +126,75 @@ fn bad_batch_is_located() {
     let e = err(&SPEC.replace("16384", "1000"));
     assert!(e.contains("train.batch_tokens[0]") && e.contains("not a positive multiple of n_ctx 256"), "{e}");
 }
+
+const GRIDS: &str = r#"name = "three-axes"
+dataset = "gutenberg"
+
+[model]
+n_ctx = 128
+d_head = 32
+shapes = [[1, 64], [2, 64], [2, 128], [4, 128]]
+
+[train]
+batch_tokens = 4096
+tokens = 1e6
+lr = 3e-3
+
+[[grid]]                                   # N axis
+
+[[grid]]                                   # B axis at two sizes
+shapes = [[2, 64], [2, 128]]
+batch_tokens = [1024, 2048, 4096, 8192]
+
+[[grid]]                                   # D axis at two sizes, trained longer
+shapes = [[2, 64], [4, 128]]
+dataset_tokens = [1e5, 3e5, 1e6]
+tokens = 2e6
+"#;
+
+#[test]
+fn grid_blocks_are_a_union_without_duplicates() {
+    let p = plan(GRIDS, "spec.toml", facts).expect("valid");
+    let key = |j: &ladder_proto::domain::sweep::JobPlan| {
+        (j.shape.n_layer, j.shape.d_model, j.config.train.batch_tokens, j.dataset_tokens, j.config.stop.tokens)
+    };
+    let keys: Vec<_> = p.jobs.iter().map(key).collect();
+    // 4 (N axis) + 4·2 − 2 shared with the N axis (B = 4096) + 3·2 = 16.
+    assert_eq!(keys.len(), 16, "{keys:?}");
+    assert_eq!(keys[0], (1, 64, 4096, None, Some(1_000_000)));
+    assert!(keys.contains(&(2, 128, 1024, None, Some(1_000_000))));
+    assert!(keys.contains(&(4, 128, 4096, Some(100_000), Some(2_000_000))));
+    let b_at_2x64: Vec<u64> = keys.iter().filter(|k| (k.0, k.1, k.3) == (2, 64, None)).map(|k| k.2).collect::<Vec<_>>();
+    assert_eq!(b_at_2x64, vec![4096, 1024, 2048, 8192]);
+    // The D-axis jobs run their own token budget: 2e6 / 4096 steps.
+    let d_job = p.jobs.iter().find(|j| j.dataset_tokens == Some(300_000)).expect("D job");
+    assert_eq!(d_job.total_steps, 2_000_000u64.div_ceil(4096));
+}
+
+#[test]
+fn grid_block_errors_name_the_block_and_key() {
+    let bad = GRIDS.replace("batch_tokens = [1024, 2048, 4096, 8192]", "batch_tokens = [1024, -1]");
+    let e = err(&bad);
+    assert!(e.contains("grid[1].batch_tokens"), "{e}");
+    assert!(e.contains(&format!("line {}", line(&bad, "batch_tokens = [1024, -1]"))), "{e}");
+    let bad = GRIDS.replace("dataset_tokens = [1e5, 3e5, 1e6]", "dataset_tokens = [1e5, 3e7]");
+    let e = err(&bad);
+    assert!(e.contains("grid[2].dataset_tokens") && e.contains("exceeds"), "{e}");
+    let bad = GRIDS.replace("[[grid]]                                   # N axis", "[[grid]]\nwidth = 3");
+    assert!(err(&bad).contains("width"), "unknown keys in a block are refused");
+}
+
+#[test]
+fn a_grid_whose_job_count_overflows_is_refused_before_expansion() {
+    // 4 lists of 65,536 entries: 2^64 jobs, which wraps a usize to 0. It must be refused.
+    let many = |k: usize| format!("[{}]", (1..=k).map(|i| i.to_string()).collect::<Vec<_>>().join(", "));
+    let spec = format!(
+        "name = \"huge\"\ndataset = \"gutenberg\"\nseeds = {}\n[model]\nn_ctx = 8\nd_head = 8\nshapes = [[1, 8]]\n[train]\nbatch_tokens = {}\ndataset_tokens = {}\nlr = [{}]\ntokens = 1e6\n",
+        many(65_536),
+        many(65_536),
+        many(65_536),
+        (1..=65_536).map(|i| format!("{}", 1e-6 * i as f64)).collect::<Vec<_>>().join(", ")
+    );
+    let e = err(&spec);
+    assert!(e.contains("the job count overflows; the limit is 10000"), "{e}");
+}

@@ -92,6 +92,18 @@ impl GnsSample {
 }
 
 /// Separate EMAs of |G|² and tr(Σ); B_simple is their ratio.
+///
+/// The window grows with the step: the decay at step t is min(`decay`, 1 − [`WINDOW_FRACTION`]/t),
+/// so the average spans about the last t/8 steps, up to (1 + decay)/(1 − decay). A fixed
+/// per-step decay let the first steps, whose |G|² is 10–100× larger, hold the ratio flat for a
+/// hundred steps; a window proportional to t forgets that transient at the same rate in log-steps.
+///
+/// Variance: with k micro-batches of b tokens (B_big = k·b) and Gaussian gradient noise,
+/// one step's estimate of |G|² has Var = 4·GᵀΣG/B_big + 2k·tr(Σ²)/((k−1)·B_big²), so its relative
+/// standard deviation is about √(2k/(k−1)/p)·B_simple/B_big once B_big ≪ B_simple, where
+/// p = tr(Σ)²/tr(Σ²) is the effective dimension of the noise; tr(Σ)'s is √(2/((k−1)p)). The |G|²
+/// term dominates late in training: a window of w steps divides its variance by about w, and
+/// `b_simple` stays None while the averaged |G|² is not positive.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct GnsEma {
     pub decay: f64,
@@ -100,9 +112,18 @@ pub struct GnsEma {
     pub updates: u64,
 }
 
+/// The averaging window is about this fraction of the steps so far.
+pub const WINDOW_FRACTION: f64 = 0.125;
+
 impl GnsEma {
     pub fn new(decay: f64) -> Self {
         Self { decay, g_sq: 0.0, tr_sigma: 0.0, updates: 0 }
+    }
+
+    /// The decay applied at the next update: 0 for the first (the EMA starts at that sample).
+    fn current_decay(&self) -> f64 {
+        let t = (self.updates + 1) as f64;
+        self.decay.min(1.0 - 1.0 / (WINDOW_FRACTION * t).max(1.0))
     }
 
     /// Folds in one step; returns the current B_simple (None until defined and positive).
@@ -111,14 +132,15 @@ impl GnsEma {
             && g.is_finite()
             && t.is_finite()
         {
-            self.g_sq = self.decay * self.g_sq + (1.0 - self.decay) * g;
-            self.tr_sigma = self.decay * self.tr_sigma + (1.0 - self.decay) * t;
+            let d = self.current_decay();
+            self.g_sq = d * self.g_sq + (1.0 - d) * g;
+            self.tr_sigma = d * self.tr_sigma + (1.0 - d) * t;
             self.updates += 1;
         }
         self.b_simple()
     }
 
-    /// tr(Σ)/|G|² from the EMAs (their common bias correction cancels).
+    /// tr(Σ)/|G|² from the averages (None until |G|² is positive).
     pub fn b_simple(&self) -> Option<f64> {
         (self.updates > 0 && self.g_sq > 0.0).then(|| self.tr_sigma / self.g_sq)
     }

@@ -11,6 +11,7 @@ pub mod data;
 pub mod device;
 pub mod error;
 pub mod gns;
+pub mod gns_probe;
 pub mod model;
 pub mod optim;
 pub mod rng;

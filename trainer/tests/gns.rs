@@ -67,3 +67,27 @@ fn b_simple_is_undefined_without_two_batch_sizes() {
     let s = GnsSample { small_sq: 2.0, big_sq: 2.0, b_small: 64.0, b_big: 64.0 };
     assert_eq!(ema.update(&s), None);
 }
+
+/// Exact per-step samples of a run whose |G|² falls 50× over its first 20 steps while tr(Σ)
+/// stays put: B_simple goes from 10 to 500 tokens and then holds.
+fn transient_sample(step: u64) -> GnsSample {
+    let (b_small, b_big) = (512.0, 4096.0);
+    let tr_sigma = 1000.0;
+    let g_sq = if step < 20 { 100.0 * 0.5f64.powf(step as f64 * 5.64 / 20.0) } else { 2.0 };
+    // |G_small|² = |G|² + tr(Σ)/B_small, |G_big|² = |G|² + tr(Σ)/B_big, in expectation.
+    GnsSample { small_sq: g_sq + tr_sigma / b_small, big_sq: g_sq + tr_sigma / b_big, b_small, b_big }
+}
+
+#[test]
+fn b_simple_forgets_the_early_transient() {
+    let mut ema = GnsEma::new(0.99);
+    let mut at = Vec::new();
+    for step in 0..200 {
+        at.push(ema.update(&transient_sample(step)).expect("defined"));
+    }
+    // A fixed decay of 0.95 read 150 at step 40 and 283 at step 60: the plateau of the old demo.
+    for (step, tolerance) in [(30usize, 0.02), (40, 0.002), (60, 1e-4), (199, 1e-6)] {
+        let rel = (at[step] - 500.0).abs() / 500.0;
+        assert!(rel < tolerance, "step {step}: B_simple {} vs 500", at[step]);
+    }
+}

@@ -185,8 +185,11 @@ fn default_eps() -> f64 {
 fn default_grad_clip() -> f64 {
     1.0
 }
+/// EMA decay of the gradient-noise-scale estimates when a spec sets none.
+pub const DEFAULT_GNS_EMA: f64 = 0.99;
+
 fn default_gns_ema() -> f64 {
-    0.95
+    DEFAULT_GNS_EMA
 }
 fn default_eval_every() -> u64 {
     100

@@ -1,5 +1,10 @@
 //! Sweep specs (TOML): parsed strictly, validated with the line and key of every error, and
 //! expanded into one trainer [`JobConfig`] per grid point: shapes × D × B × learning rates × seeds.
+//!
+//! A spec may hold several `[[grid]]` blocks instead of one cross product: each names the axes
+//! it sweeps (the rest default to `[model]` and `[train]`), and the sweep is the union of their
+//! products with duplicates dropped. That is how a scaling study is laid out: an N axis, a batch
+//! size axis at a few sizes, a data axis at a few sizes.
 use std::ops::Range;
 use std::path::PathBuf;
 
@@ -29,6 +34,28 @@ struct RawSpec {
     train: RawTrain,
     #[serde(default)]
     resources: Option<RawResources>,
+    #[serde(default)]
+    grid: Vec<RawGrid>,
+}
+
+/// One block of `[[grid]]`: the axes it sweeps; absent keys take `[model]`'s and `[train]`'s.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGrid {
+    #[serde(default)]
+    shapes: Option<Spanned<Vec<Spanned<Vec<i64>>>>>,
+    #[serde(default)]
+    batch_tokens: Option<Spanned<OneOrMany<Num>>>,
+    #[serde(default)]
+    dataset_tokens: Option<Spanned<OneOrMany<DTokens>>>,
+    #[serde(default)]
+    lr: Option<Spanned<OneOrMany<LrItem>>>,
+    #[serde(default)]
+    seeds: Option<Spanned<Vec<u64>>>,
+    #[serde(default)]
+    tokens: Option<Spanned<Num>>,
+    #[serde(default)]
+    steps: Option<Spanned<Num>>,
 }
 
 #[derive(Deserialize)]
@@ -214,42 +241,7 @@ pub fn plan(text: &str, origin: &str, mut dataset: impl FnMut(&str) -> Option<Da
         let span = m.ff_mult.as_ref().map_or(0..0, |f| f.span());
         return Err(src.err(span, "model.ff_mult", "must be positive"));
     }
-    if m.shapes.get_ref().is_empty() {
-        return Err(src.err(
-            m.shapes.span(),
-            "model.shapes",
-            "the grid is empty: give at least one [n_layer, d_model]",
-        ));
-    }
-    let mut shapes = Vec::new();
-    for (i, s) in m.shapes.get_ref().iter().enumerate() {
-        let key = format!("model.shapes[{i}]");
-        let &[n_layer, d_model] = s.get_ref().as_slice() else {
-            return Err(src.err(s.span(), &key, "expected [n_layer, d_model]"));
-        };
-        let n_heads = match (&m.n_heads, &m.d_head) {
-            (Some(h), _) => *h.get_ref(),
-            (None, Some(dh)) => {
-                let dh = *dh.get_ref();
-                if dh <= 0 || d_model % dh != 0 {
-                    return Err(src.err(s.span(), &key, format!("d_model {d_model} is not divisible by d_head {dh}")));
-                }
-                d_model / dh
-            }
-            (None, None) => return Err(src.err(m.shapes.span(), "model", "give n_heads or d_head")),
-        };
-        let shape = Shape { n_layer, d_model, n_heads, d_ff: ff_mult * d_model, n_ctx, vocab: facts.vocab };
-        shape.validate().map_err(|e| src.err(s.span(), &key, strip_invalid(e)))?;
-        let acct = Accounting::of(&shape);
-        if acct.n_total > MAX_N_TOTAL {
-            return Err(src.err(
-                s.span(),
-                &key,
-                format!("{} parameters is absurd here (limit {MAX_N_TOTAL})", acct.n_total),
-            ));
-        }
-        shapes.push((shape, acct));
-    }
+    let shape_rule = ShapeRule { model: m, n_ctx, ff_mult, vocab: facts.vocab };
 
     let t = &raw.train;
     let count = |v: &Option<Spanned<Num>>, key: &str| -> Result<Option<u64>> {
@@ -258,52 +250,6 @@ pub fn plan(text: &str, origin: &str, mut dataset: impl FnMut(&str) -> Option<Da
             Some(n) => n.get_ref().count().map(Some).ok_or_else(|| src.err(n.span(), key, "expected a positive count")),
         }
     };
-    let batches = spanned_counts(&src, &t.batch_tokens, "train.batch_tokens")?;
-    let d_list: Vec<Option<u64>> = match &t.dataset_tokens {
-        None => vec![None],
-        Some(d) => {
-            let mut out = Vec::new();
-            for item in d.get_ref().iter_items() {
-                match item {
-                    DTokens::Word(w) if w == "all" => out.push(None),
-                    DTokens::Num(n) if n.count().is_some() => out.push(n.count()),
-                    _ => return Err(src.err(d.span(), "train.dataset_tokens", "expected \"all\" or token counts")),
-                }
-            }
-            out
-        }
-    };
-    if let (Some(d), Some(&Some(bad))) =
-        (&t.dataset_tokens, d_list.iter().find(|x| x.is_some_and(|v| v > facts.train_tokens)))
-    {
-        return Err(src.err(
-            d.span(),
-            "train.dataset_tokens",
-            format!("{bad} exceeds the dataset's {} training tokens", facts.train_tokens),
-        ));
-    }
-    let mut lrs = Vec::new();
-    for item in t.lr.get_ref().iter_items() {
-        lrs.push(match item {
-            LrItem::Word(w) if w == "kaplan" => LrSpec::Rule(LrRule::Kaplan),
-            LrItem::Value(v) if *v > 0.0 && *v < 1.0 => LrSpec::Value(*v),
-            _ => return Err(src.err(t.lr.span(), "train.lr", "expected \"kaplan\" or numbers in (0, 1)")),
-        });
-    }
-    let tokens = count(&t.tokens, "train.tokens")?;
-    let steps = count(&t.steps, "train.steps")?;
-    if tokens.is_none() && steps.is_none() {
-        return Err(src.err(0..0, "train", "give tokens or steps: the length of each job"));
-    }
-    let seeds = raw.seeds.as_ref().map_or_else(|| vec![0], |s| s.get_ref().clone());
-    if seeds.is_empty() {
-        let span = raw.seeds.as_ref().map_or(0..0, |s| s.span());
-        return Err(src.err(span, "seeds", "the grid is empty: give at least one seed"));
-    }
-    let n_jobs = shapes.len() * d_list.len() * batches.len() * lrs.len() * seeds.len();
-    if n_jobs > MAX_JOBS {
-        return Err(src.err(0..0, "grid", format!("{n_jobs} jobs exceed the limit of {MAX_JOBS} per sweep")));
-    }
     let res = raw.resources.as_ref();
     let device = res.and_then(|r| r.device.as_ref()).map_or_else(|| "auto".to_string(), |d| d.get_ref().clone());
     if let Some(d) = res.and_then(|r| r.device.as_ref()) {
@@ -318,62 +264,266 @@ pub fn plan(text: &str, origin: &str, mut dataset: impl FnMut(&str) -> Option<Da
     let checkpoint_every = count(&t.checkpoint_every, "train.checkpoint_every")?.unwrap_or(0);
     let warmup = count(&t.warmup_steps, "train.warmup_steps")?.unwrap_or(0);
 
-    let mut jobs = Vec::with_capacity(n_jobs);
-    for (shape, acct) in &shapes {
-        for d in &d_list {
-            for (bi, b) in batches.iter().enumerate() {
-                for lr in &lrs {
-                    for seed in &seeds {
-                        let config = JobConfig {
-                            model: ModelSpec {
-                                n_layer: shape.n_layer,
-                                d_model: shape.d_model,
-                                n_heads: Some(shape.n_heads),
-                                d_head: None,
-                                d_ff: Some(shape.d_ff),
-                                n_ctx,
-                                vocab: Some(facts.vocab),
-                            },
-                            data: DataSpec { dir: PathBuf::new(), max_tokens: *d },
-                            train: TrainSpec {
-                                batch_tokens: *b,
-                                micro_batch: micro,
-                                lr: *lr,
-                                warmup_steps: warmup,
-                                schedule: t.schedule.unwrap_or(Schedule::Cosine),
-                                min_lr_ratio: 0.1,
-                                weight_decay: t.weight_decay.unwrap_or(0.1),
-                                beta1: 0.9,
-                                beta2: 0.95,
-                                eps: 1e-8,
-                                grad_clip: t.grad_clip.unwrap_or(1.0),
-                                seed: *seed,
-                                gns_ema: 0.95,
-                            },
-                            stop: StopRule { steps, tokens, target_val_loss: t.target_val_loss },
-                            eval: eval.clone(),
-                            checkpoint: CheckpointSpec { every: checkpoint_every, dir: PathBuf::new(), keep: 2 },
-                            device: device.clone(),
-                            threads: res.and_then(|r| r.threads),
-                        };
-                        let job = config.resolve(Some(facts.vocab)).map_err(|e| {
-                            let span = t.batch_tokens.span();
-                            src.err(span, &format!("train.batch_tokens[{bi}]"), strip_invalid(e))
-                        })?;
-                        jobs.push(JobPlan {
-                            config,
-                            shape: *shape,
-                            accounting: *acct,
-                            total_steps: job.total_steps,
-                            lr: job.peak_lr,
-                            dataset_tokens: *d,
-                        });
+    // Each block's axes, validated before anything is expanded; the job count is checked
+    // arithmetic, so no product of list lengths can wrap past MAX_JOBS.
+    let default_grid = RawGrid {
+        shapes: None,
+        batch_tokens: None,
+        dataset_tokens: None,
+        lr: None,
+        seeds: None,
+        tokens: None,
+        steps: None,
+    };
+    let blocks: Vec<(String, &RawGrid)> = if raw.grid.is_empty() {
+        vec![(String::new(), &default_grid)]
+    } else {
+        raw.grid.iter().enumerate().map(|(i, g)| (format!("grid[{i}]."), g)).collect()
+    };
+    let mut axes_list = Vec::with_capacity(blocks.len());
+    let mut n_jobs: usize = 0;
+    for (prefix, g) in &blocks {
+        let key = |field: &str, section: &str| {
+            if prefix.is_empty() { format!("{section}.{field}") } else { format!("{prefix}{field}") }
+        };
+        let shapes = match &g.shapes {
+            Some(list) => shape_rule.parse(&src, list, &key("shapes", "model"))?,
+            None => shape_rule.parse(&src, &m.shapes, "model.shapes")?,
+        };
+        let batches = match &g.batch_tokens {
+            Some(b) => spanned_counts(&src, b, &key("batch_tokens", "train"))?,
+            None => spanned_counts(&src, &t.batch_tokens, "train.batch_tokens")?,
+        };
+        let d_list = match &g.dataset_tokens {
+            Some(d) => dataset_tokens(&src, Some(d), &key("dataset_tokens", "train"), facts.train_tokens)?,
+            None => dataset_tokens(&src, t.dataset_tokens.as_ref(), "train.dataset_tokens", facts.train_tokens)?,
+        };
+        let lrs = match &g.lr {
+            Some(l) => learning_rates(&src, l, &key("lr", "train"))?,
+            None => learning_rates(&src, &t.lr, "train.lr")?,
+        };
+        let (tokens, steps) = if g.tokens.is_some() || g.steps.is_some() {
+            (count(&g.tokens, &key("tokens", "train"))?, count(&g.steps, &key("steps", "train"))?)
+        } else {
+            (count(&t.tokens, "train.tokens")?, count(&t.steps, "train.steps")?)
+        };
+        if tokens.is_none() && steps.is_none() {
+            return Err(src.err(0..0, "train", "give tokens or steps: the length of each job"));
+        }
+        let seeds_src = g.seeds.as_ref().or(raw.seeds.as_ref());
+        let seeds = seeds_src.map_or_else(|| vec![0], |s| s.get_ref().clone());
+        if seeds.is_empty() {
+            let span = seeds_src.map_or(0..0, |s| s.span());
+            let key = if prefix.is_empty() { "seeds".to_string() } else { format!("{prefix}seeds") };
+            return Err(src.err(span, &key, "the grid is empty: give at least one seed"));
+        }
+        // Saturating: a product of list lengths that wraps must not pass the limit.
+        let block_jobs = [d_list.len(), batches.len(), lrs.len(), seeds.len()]
+            .iter()
+            .fold(shapes.len(), |acc, &k| acc.saturating_mul(k));
+        n_jobs = n_jobs.saturating_add(block_jobs);
+        if n_jobs > MAX_JOBS {
+            let message = if n_jobs == usize::MAX {
+                format!("the job count overflows; the limit is {MAX_JOBS} per sweep")
+            } else {
+                format!("{n_jobs} jobs exceed the limit of {MAX_JOBS} per sweep")
+            };
+            return Err(src.err(0..0, "grid", message));
+        }
+        axes_list.push(Axes {
+            shapes,
+            d_list,
+            batches,
+            lrs,
+            seeds,
+            tokens,
+            steps,
+            key_batch: key("batch_tokens", "train"),
+        });
+    }
+
+    let mut jobs: Vec<JobPlan> = Vec::with_capacity(n_jobs);
+    let mut seen = std::collections::HashSet::new();
+    for axes in &axes_list {
+        for (shape, acct) in &axes.shapes {
+            for d in &axes.d_list {
+                for (bi, b) in axes.batches.iter().enumerate() {
+                    for lr in &axes.lrs {
+                        for seed in &axes.seeds {
+                            let config = JobConfig {
+                                model: ModelSpec {
+                                    n_layer: shape.n_layer,
+                                    d_model: shape.d_model,
+                                    n_heads: Some(shape.n_heads),
+                                    d_head: None,
+                                    d_ff: Some(shape.d_ff),
+                                    n_ctx,
+                                    vocab: Some(facts.vocab),
+                                },
+                                data: DataSpec { dir: PathBuf::new(), max_tokens: *d },
+                                train: TrainSpec {
+                                    batch_tokens: *b,
+                                    micro_batch: micro,
+                                    lr: *lr,
+                                    warmup_steps: warmup,
+                                    schedule: t.schedule.unwrap_or(Schedule::Cosine),
+                                    min_lr_ratio: 0.1,
+                                    weight_decay: t.weight_decay.unwrap_or(0.1),
+                                    beta1: 0.9,
+                                    beta2: 0.95,
+                                    eps: 1e-8,
+                                    grad_clip: t.grad_clip.unwrap_or(1.0),
+                                    seed: *seed,
+                                    gns_ema: crate::domain::job::DEFAULT_GNS_EMA,
+                                },
+                                stop: StopRule {
+                                    steps: axes.steps,
+                                    tokens: axes.tokens,
+                                    target_val_loss: t.target_val_loss,
+                                },
+                                eval: eval.clone(),
+                                checkpoint: CheckpointSpec { every: checkpoint_every, dir: PathBuf::new(), keep: 2 },
+                                device: device.clone(),
+                                threads: res.and_then(|r| r.threads),
+                            };
+                            // A point that two blocks share runs once.
+                            if !seen.insert(config.to_toml()) {
+                                continue;
+                            }
+                            let job = config
+                                .resolve(Some(facts.vocab))
+                                .map_err(|e| src.err(0..0, &format!("{}[{bi}]", axes.key_batch), strip_invalid(e)))?;
+                            jobs.push(JobPlan {
+                                config,
+                                shape: *shape,
+                                accounting: *acct,
+                                total_steps: job.total_steps,
+                                lr: job.peak_lr,
+                                dataset_tokens: *d,
+                            });
+                        }
                     }
                 }
             }
         }
     }
     Ok(SweepPlan { name, dataset: ds_name, max_restarts: res.and_then(|r| r.max_restarts).unwrap_or(3), jobs })
+}
+
+/// One block's validated axes.
+struct Axes {
+    shapes: Vec<(Shape, Accounting)>,
+    d_list: Vec<Option<u64>>,
+    batches: Vec<u64>,
+    lrs: Vec<LrSpec>,
+    seeds: Vec<u64>,
+    tokens: Option<u64>,
+    steps: Option<u64>,
+    key_batch: String,
+}
+
+/// How `[n_layer, d_model]` pairs become shapes: heads, d_ff and vocab from `[model]`.
+struct ShapeRule<'a> {
+    model: &'a RawModel,
+    n_ctx: i64,
+    ff_mult: i64,
+    vocab: i64,
+}
+
+impl ShapeRule<'_> {
+    fn parse(
+        &self,
+        src: &Source<'_>,
+        list: &Spanned<Vec<Spanned<Vec<i64>>>>,
+        key: &str,
+    ) -> Result<Vec<(Shape, Accounting)>> {
+        let m = self.model;
+        if list.get_ref().is_empty() {
+            return Err(src.err(list.span(), key, "the grid is empty: give at least one [n_layer, d_model]"));
+        }
+        let mut shapes = Vec::new();
+        for (i, s) in list.get_ref().iter().enumerate() {
+            let key = format!("{key}[{i}]");
+            let &[n_layer, d_model] = s.get_ref().as_slice() else {
+                return Err(src.err(s.span(), &key, "expected [n_layer, d_model]"));
+            };
+            let n_heads = match (&m.n_heads, &m.d_head) {
+                (Some(h), _) => *h.get_ref(),
+                (None, Some(dh)) => {
+                    let dh = *dh.get_ref();
+                    if dh <= 0 || d_model % dh != 0 {
+                        return Err(src.err(
+                            s.span(),
+                            &key,
+                            format!("d_model {d_model} is not divisible by d_head {dh}"),
+                        ));
+                    }
+                    d_model / dh
+                }
+                (None, None) => return Err(src.err(list.span(), "model", "give n_heads or d_head")),
+            };
+            let d_ff = self.ff_mult.checked_mul(d_model).ok_or_else(|| src.err(s.span(), &key, "d_ff overflows"))?;
+            let shape = Shape { n_layer, d_model, n_heads, d_ff, n_ctx: self.n_ctx, vocab: self.vocab };
+            shape.validate().map_err(|e| src.err(s.span(), &key, strip_invalid(e)))?;
+            let acct = Accounting::of(&shape);
+            if acct.n_total > MAX_N_TOTAL {
+                return Err(src.err(
+                    s.span(),
+                    &key,
+                    format!("{} parameters is absurd here (limit {MAX_N_TOTAL})", acct.n_total),
+                ));
+            }
+            shapes.push((shape, acct));
+        }
+        Ok(shapes)
+    }
+}
+
+/// D values: "all" (None) or token counts no larger than the dataset.
+fn dataset_tokens(
+    src: &Source<'_>,
+    d: Option<&Spanned<OneOrMany<DTokens>>>,
+    key: &str,
+    available: u64,
+) -> Result<Vec<Option<u64>>> {
+    let Some(d) = d else { return Ok(vec![None]) };
+    let mut out = Vec::new();
+    for item in d.get_ref().iter_items() {
+        match item {
+            DTokens::Word(w) if w == "all" => out.push(None),
+            DTokens::Num(n) => match n.count() {
+                Some(v) if v > available => {
+                    return Err(src.err(
+                        d.span(),
+                        key,
+                        format!("{v} exceeds the dataset's {available} training tokens"),
+                    ));
+                }
+                Some(v) => out.push(Some(v)),
+                None => return Err(src.err(d.span(), key, "expected \"all\" or token counts")),
+            },
+            _ => return Err(src.err(d.span(), key, "expected \"all\" or token counts")),
+        }
+    }
+    if out.is_empty() {
+        return Err(src.err(d.span(), key, "the grid is empty"));
+    }
+    Ok(out)
+}
+
+fn learning_rates(src: &Source<'_>, v: &Spanned<OneOrMany<LrItem>>, key: &str) -> Result<Vec<LrSpec>> {
+    let mut lrs = Vec::new();
+    for item in v.get_ref().iter_items() {
+        lrs.push(match item {
+            LrItem::Word(w) if w == "kaplan" => LrSpec::Rule(LrRule::Kaplan),
+            LrItem::Value(x) if *x > 0.0 && *x < 1.0 => LrSpec::Value(*x),
+            _ => return Err(src.err(v.span(), key, "expected \"kaplan\" or numbers in (0, 1)")),
+        });
+    }
+    if lrs.is_empty() {
+        return Err(src.err(v.span(), key, "the grid is empty"));
+    }
+    Ok(lrs)
 }
 
 impl<T> OneOrMany<T> {

@@ -51,6 +51,19 @@ enum Command {
         #[arg(required = true)]
         inputs: Vec<PathBuf>,
     },
+    /// Measure the gradient noise scale B_simple directly at a checkpoint's weights, from many
+    /// independent micro-batch gradients (no training step), and print it as JSON.
+    Gns {
+        #[arg(long)]
+        config: PathBuf,
+        /// The checkpoint folder (a `step-…` folder).
+        #[arg(long)]
+        checkpoint: PathBuf,
+        #[arg(long, default_value_t = 256)]
+        micro_batches: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
     /// Print the job's shape and N/FLOPs accounting as JSON.
     Info {
         #[arg(long)]
@@ -130,6 +143,14 @@ fn main() -> ExitCode {
             .and_then(|tok| data::prepare(&inputs, &tok, val_fraction, lossy_utf8, &out))
             .map(|meta| {
                 println!("{}", serde_json::to_string_pretty(&meta).unwrap_or_default());
+                ExitCode::SUCCESS
+            }),
+        Command::Gns { config, checkpoint, micro_batches, seed } => JobConfig::load(&config)
+            .map_err(TrainerError::from)
+            .and_then(|c| resolve_job(&c))
+            .and_then(|job| ladder_trainer::gns_probe::probe(&job, &checkpoint, micro_batches, seed))
+            .map(|p| {
+                println!("{}", serde_json::to_string_pretty(&p).unwrap_or_default());
                 ExitCode::SUCCESS
             }),
         Command::Info { config } => JobConfig::load(&config).map_err(TrainerError::from).and_then(|c| resolve_job(&c)).map(|job| {

@@ -7,6 +7,7 @@ use crate::bootstrap::{Bootstrap, Estimate, intervals};
 use crate::error::{LawsError, Result};
 use crate::optimize::{linear, r_squared};
 use crate::power::check;
+use crate::range::FitRange;
 
 /// Steps to first reach `target` on a curve of (step, loss), from its running minimum,
 /// interpolated in log loss between the two points around the crossing.
@@ -89,8 +90,11 @@ pub struct BcritLaw {
     /// Tokens.
     pub b_star: Estimate,
     pub alpha_b: Estimate,
+    /// On log B_crit.
     pub r2: f64,
     pub points: usize,
+    /// The target losses the law was fitted on.
+    pub loss_range: FitRange,
 }
 
 impl BcritLaw {
@@ -120,7 +124,8 @@ pub fn fit_bcrit_law(loss: &[f64], b_crit: &[f64], boot: &Bootstrap) -> Result<B
         let (a, b): (Vec<f64>, Vec<f64>) = idx.iter().map(|&i| (ll[i], lb[i])).unzip();
         bcrit_line(&a, &b)
     });
-    let mut out = BcritLaw { b_star: est[0], alpha_b: est[1], r2: 0.0, points: loss.len() };
+    let mut out =
+        BcritLaw { b_star: est[0], alpha_b: est[1], r2: 0.0, points: loss.len(), loss_range: FitRange::of(loss) };
     let pred: Vec<f64> = loss.iter().map(|&l| out.predict(l).ln()).collect();
     out.r2 = r_squared(&lb, &pred);
     Ok(out)

@@ -6,8 +6,10 @@ use argmin::core::{CostFunction, Error as ArgminError, Executor, Gradient, State
 use argmin::solver::linesearch::MoreThuenteLineSearch;
 use argmin::solver::quasinewton::LBFGS;
 
-use crate::bootstrap::{Bootstrap, Estimate, intervals};
+use crate::bootstrap::{Bootstrap, Estimate, central, intervals_and_draws};
 use crate::error::{LawsError, Result};
+use crate::optimize::r_squared;
+use crate::range::FitRange;
 
 const LAW: &str = "chinchilla";
 
@@ -29,6 +31,11 @@ pub struct ChinchillaFit {
     pub beta: f64,
     pub objective: f64,
     pub runs: usize,
+    /// The N and D of the runs fitted.
+    pub n_range: FitRange,
+    pub d_range: FitRange,
+    /// On log L, over the runs fitted.
+    pub r2: f64,
 }
 
 impl ChinchillaFit {
@@ -190,7 +197,7 @@ pub fn fit_chinchilla(runs: &[Run], opts: &ChinchillaOptions) -> Result<Chinchil
     });
     let (p, objective) =
         best.ok_or_else(|| LawsError::NoSolution { law: LAW, message: "no start converged".into() })?;
-    Ok(ChinchillaFit {
+    let mut fit = ChinchillaFit {
         a: p[0].exp(),
         b: p[1].exp(),
         e: p[2].exp(),
@@ -198,12 +205,34 @@ pub fn fit_chinchilla(runs: &[Run], opts: &ChinchillaOptions) -> Result<Chinchil
         beta: p[4],
         objective,
         runs: runs.len(),
-    })
+        n_range: FitRange::of(&runs.iter().map(|r| r.n).collect::<Vec<_>>()),
+        d_range: FitRange::of(&runs.iter().map(|r| r.d).collect::<Vec<_>>()),
+        r2: f64::NAN,
+    };
+    let predicted: Vec<f64> = runs.iter().map(|r| fit.predict(r.n, r.d).ln()).collect();
+    fit.r2 = r_squared(&obj.log_l, &predicted);
+    Ok(fit)
 }
 
 /// Bootstrap intervals on E, A, B, α, β: each resample is refitted by L-BFGS from the full
 /// fit's optimum (the grid search is for the full data; resamples sit near it).
 pub fn chinchilla_intervals(runs: &[Run], fit: &ChinchillaFit, boot: &Bootstrap) -> [Estimate; 5] {
+    chinchilla_bootstrap(runs, fit, boot).0
+}
+
+/// The successful resamples' fits of [`chinchilla_intervals`], for [`chinchilla_band`]. Each
+/// keeps its own objective and R² but carries the full fit's ranges (the data it drew from).
+pub fn chinchilla_draws(runs: &[Run], fit: &ChinchillaFit, boot: &Bootstrap) -> Vec<ChinchillaFit> {
+    chinchilla_bootstrap(runs, fit, boot).1
+}
+
+/// [`chinchilla_intervals`] and [`chinchilla_draws`] from one set of resamples (half the work
+/// of calling both).
+pub fn chinchilla_bootstrap(
+    runs: &[Run],
+    fit: &ChinchillaFit,
+    boot: &Bootstrap,
+) -> ([Estimate; 5], Vec<ChinchillaFit>) {
     let opts = ChinchillaOptions {
         alpha_grid: vec![fit.alpha],
         beta_grid: vec![fit.beta],
@@ -212,12 +241,32 @@ pub fn chinchilla_intervals(runs: &[Run], fit: &ChinchillaFit, boot: &Bootstrap)
         b_grid: vec![fit.b.ln()],
         ..ChinchillaOptions::default()
     };
-    let value = [fit.e, fit.a, fit.b, fit.alpha, fit.beta];
-    let est = intervals(runs.len(), &value, boot, |idx| {
+    // The last two columns (objective, R²) ride along so that each draw is a whole fit.
+    let value = [fit.e, fit.a, fit.b, fit.alpha, fit.beta, fit.objective, fit.r2];
+    let (est, draws) = intervals_and_draws(runs.len(), &value, boot, |idx| {
         let sample: Vec<Run> = idx.iter().map(|&i| runs[i]).collect();
-        fit_chinchilla(&sample, &opts).ok().map(|f| vec![f.e, f.a, f.b, f.alpha, f.beta])
+        fit_chinchilla(&sample, &opts).ok().map(|f| vec![f.e, f.a, f.b, f.alpha, f.beta, f.objective, f.r2])
     });
-    [est[0], est[1], est[2], est[3], est[4]]
+    let fits = draws
+        .iter()
+        .map(|v| ChinchillaFit {
+            e: v[0],
+            a: v[1],
+            b: v[2],
+            alpha: v[3],
+            beta: v[4],
+            objective: v[5],
+            r2: v[6],
+            runs: runs.len(),
+            ..*fit
+        })
+        .collect();
+    ([est[0], est[1], est[2], est[3], est[4]], fits)
+}
+
+/// The 95% band of the resamples' predictions at (N, D) (NaN without resamples).
+pub fn chinchilla_band(draws: &[ChinchillaFit], n: f64, d: f64) -> (f64, f64) {
+    central(draws.iter().map(|f| f.predict(n, d)).collect(), 0.95)
 }
 
 /// Hoffmann et al. eq. 4: the N and D that minimise L(N, D) under C = 6·N·D.

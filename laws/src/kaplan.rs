@@ -2,10 +2,11 @@
 //! constants that paper published, for printing beside a fit.
 use serde::Serialize;
 
-use crate::bootstrap::{Bootstrap, Estimate, intervals};
+use crate::bootstrap::{Bootstrap, Estimate, central, intervals_and_draws};
 use crate::error::{LawsError, Result};
 use crate::optimize::{minimise, r_squared};
 use crate::power::check;
+use crate::range::FitRange;
 
 /// Kaplan et al. 2020's published constants (WebText2, GPT-2 tokens; C in PF-days).
 pub mod published {
@@ -39,8 +40,15 @@ pub struct TwoVarLaw {
     pub n_c: Estimate,
     /// D_c or S_c.
     pub c_2: Estimate,
+    /// On log L.
     pub r2: f64,
     pub points: usize,
+    /// The N and the D (or S) the law was fitted on.
+    pub n_range: FitRange,
+    pub x2_range: FitRange,
+    /// Bootstrap resamples' constants (α_N, α_2, N_c, c_2), for the prediction band.
+    #[serde(skip)]
+    pub draws: Vec<Vec<f64>>,
 }
 
 #[derive(Clone, Copy)]
@@ -64,11 +72,25 @@ fn log_pred(form: Form, p: &[f64], ln: f64, l2: f64) -> f64 {
     }
 }
 
+/// L̂ from natural constants c = [α_N, α_2, N_c, c_2].
+fn eval(form: Form, c: &[f64], n: f64, x2: f64) -> f64 {
+    log_pred(form, &[c[0], c[1], c[2].ln(), c[3].ln()], n.ln(), x2.ln()).exp()
+}
+
 impl TwoVarLaw {
+    fn form(&self) -> Form {
+        if self.law == LAW_ND { Form::ND } else { Form::NS }
+    }
+
     pub fn predict(&self, n: f64, x2: f64) -> f64 {
-        let form = if self.law == LAW_ND { Form::ND } else { Form::NS };
-        let p = [self.alpha_n.value, self.alpha_2.value, self.n_c.value.ln(), self.c_2.value.ln()];
-        log_pred(form, &p, n.ln(), x2.ln()).exp()
+        let c = [self.alpha_n.value, self.alpha_2.value, self.n_c.value, self.c_2.value];
+        eval(self.form(), &c, n, x2)
+    }
+
+    /// The 95% bootstrap band of the prediction at (N, D or S) (NaN without resamples).
+    pub fn band(&self, n: f64, x2: f64) -> (f64, f64) {
+        let form = self.form();
+        central(self.draws.iter().map(|c| eval(form, c, n, x2)).collect(), 0.95)
     }
 }
 
@@ -123,12 +145,22 @@ fn fit_two(form: Form, law: &'static str, n: &[f64], x2: &[f64], loss: &[f64], b
     let p = fit_raw(form, &ln, &l2, &ll)
         .ok_or_else(|| LawsError::NoSolution { law, message: "no start converged".into() })?;
     let value = natural(p);
-    let est = intervals(n.len(), &value, boot, |idx| {
+    let (est, draws) = intervals_and_draws(n.len(), &value, boot, |idx| {
         let pick = |v: &[f64]| idx.iter().map(|&i| v[i]).collect::<Vec<f64>>();
         fit_raw(form, &pick(&ln), &pick(&l2), &pick(&ll)).map(natural)
     });
-    let mut out =
-        TwoVarLaw { law, alpha_n: est[0], alpha_2: est[1], n_c: est[2], c_2: est[3], r2: 0.0, points: n.len() };
+    let mut out = TwoVarLaw {
+        law,
+        alpha_n: est[0],
+        alpha_2: est[1],
+        n_c: est[2],
+        c_2: est[3],
+        r2: 0.0,
+        points: n.len(),
+        n_range: FitRange::of(n),
+        x2_range: FitRange::of(x2),
+        draws,
+    };
     let pred: Vec<f64> = (0..n.len()).map(|i| out.predict(n[i], x2[i]).ln()).collect();
     out.r2 = r_squared(&ll, &pred);
     Ok(out)

@@ -4,17 +4,26 @@
 pub mod bcrit;
 pub mod bootstrap;
 pub mod chinchilla;
+pub mod contradiction;
 pub mod error;
 pub mod frontier;
+pub mod holdout;
 pub mod kaplan;
 mod optimize;
 pub mod power;
+pub mod range;
 
 pub use bcrit::{BcritAtLoss, BcritLaw, c_min, fit_bcrit_at, fit_bcrit_law, s_min, steps_to_loss};
 pub use bootstrap::{Bootstrap, Estimate, SplitMix64};
-pub use chinchilla::{ChinchillaFit, ChinchillaOptions, Run, chinchilla_intervals, compute_optimal, fit_chinchilla};
+pub use chinchilla::{
+    ChinchillaFit, ChinchillaOptions, Run, chinchilla_band, chinchilla_bootstrap, chinchilla_draws,
+    chinchilla_intervals, compute_optimal, fit_chinchilla,
+};
+pub use contradiction::{Contradiction, contradiction};
 pub use error::LawsError;
 pub use frontier::{ComputeCurve, Frontier, FrontierPoint, IsoFlop, fit_frontier, loss_at};
+pub use holdout::{HoldoutError, relative_error};
 pub use kaplan::{TwoVarLaw, fit_l_nd, fit_l_ns, published};
 pub use optimize::r_squared;
 pub use power::{PowerLaw, fit_power_law};
+pub use range::FitRange;

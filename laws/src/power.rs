@@ -5,6 +5,7 @@ use serde::Serialize;
 use crate::bootstrap::{Bootstrap, Estimate, central, intervals_and_draws};
 use crate::error::{LawsError, Result};
 use crate::optimize::{linear, minimise, r_squared};
+use crate::range::FitRange;
 
 /// A fitted power law with bootstrap intervals.
 #[derive(Debug, Clone, Serialize)]
@@ -18,6 +19,8 @@ pub struct PowerLaw {
     /// On log L.
     pub r2: f64,
     pub points: usize,
+    /// The x the law was fitted on.
+    pub x_range: FitRange,
     /// Bootstrap resamples' constants (α, x_c[, E]), for the prediction band.
     #[serde(skip)]
     pub draws: Vec<Vec<f64>>,
@@ -28,6 +31,20 @@ fn eval(p: &[f64], x: f64) -> f64 {
 }
 
 impl PowerLaw {
+    /// A law from given constants (e.g. published ones): no intervals, no resamples, no range.
+    pub fn new_point(law: &'static str, alpha: f64, x_c: f64, e: Option<f64>) -> PowerLaw {
+        PowerLaw {
+            law,
+            alpha: Estimate::point(alpha),
+            x_c: Estimate::point(x_c),
+            e: e.map(Estimate::point),
+            r2: f64::NAN,
+            points: 0,
+            x_range: FitRange::of(&[]),
+            draws: Vec::new(),
+        }
+    }
+
     pub fn predict(&self, x: f64) -> f64 {
         self.e.map_or(0.0, |e| e.value) + (self.x_c.value / x).powf(self.alpha.value)
     }
@@ -106,8 +123,16 @@ pub fn fit_power_law(law: &'static str, x: &[f64], loss: &[f64], floor: bool, bo
         let (bx, bl): (Vec<f64>, Vec<f64>) = idx.iter().map(|&i| (lx[i], ll[i])).unzip();
         fit(&bx, &bl).map(|p| natural(&p))
     });
-    let mut out =
-        PowerLaw { law, alpha: est[0], x_c: est[1], e: floor.then(|| est[2]), r2: 0.0, points: x.len(), draws };
+    let mut out = PowerLaw {
+        law,
+        alpha: est[0],
+        x_c: est[1],
+        e: floor.then(|| est[2]),
+        r2: 0.0,
+        points: x.len(),
+        x_range: FitRange::of(x),
+        draws,
+    };
     let predicted: Vec<f64> = x.iter().map(|&v| out.predict(v).ln()).collect();
     out.r2 = r_squared(&ll, &predicted);
     Ok(out)

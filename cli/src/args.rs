@@ -147,6 +147,14 @@ pub struct FitArgs {
     /// Bootstrap resamples for the intervals.
     #[arg(long, default_value_t = 200)]
     pub bootstrap: usize,
+    /// Fit each law on all but the K largest model sizes (the frontier: below their compute) and
+    /// report the prediction error on the held-out runs: the check before trusting an extrapolation.
+    #[arg(long)]
+    pub holdout: Option<usize>,
+    /// Laws that must be fitted (n, d, c, nd, ns, bcrit, frontier, chinchilla); one the data
+    /// cannot support is an error instead of a line under "Not fitted".
+    #[arg(long, value_delimiter = ',')]
+    pub law: Vec<String>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -156,8 +164,9 @@ pub struct LocalArgs {
     /// State folder (default: ladder/local in the user's data directory).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
-    /// Worker slots: cpu, cuda:0, …
-    #[arg(long, default_value = "cpu", value_delimiter = ',')]
+    /// Worker slots: cpu, cuda:0, … (default: one `cpu` slot; the demo, one per core, since
+    /// single-thread jobs side by side beat one job on every core for its small models).
+    #[arg(long, value_delimiter = ',')]
     pub slots: Vec<String>,
     /// The ladder-train binary (default: beside this one).
     #[arg(long, env = "LADDER_TRAINER")]

@@ -1,9 +1,9 @@
 //! `ladder fit`: every law the data supports, with bootstrap intervals, which runs fed it and
 //! which were left out and why; laws the data cannot support are listed with the reason.
 use ladder_laws::{
-    BcritAtLoss, BcritLaw, Bootstrap, ChinchillaFit, ChinchillaOptions, ComputeCurve, Estimate, Frontier, PowerLaw,
-    Run, TwoVarLaw, chinchilla_intervals, fit_bcrit_at, fit_bcrit_law, fit_chinchilla, fit_frontier, fit_l_nd,
-    fit_l_ns, fit_power_law, s_min, steps_to_loss,
+    BcritAtLoss, BcritLaw, Bootstrap, ChinchillaFit, ChinchillaOptions, ComputeCurve, Contradiction, Estimate,
+    Frontier, HoldoutError, PowerLaw, Run, TwoVarLaw, chinchilla_bootstrap, contradiction, fit_bcrit_at, fit_bcrit_law,
+    fit_chinchilla, fit_frontier, fit_l_nd, fit_l_ns, fit_power_law, s_min, steps_to_loss,
 };
 use serde::Serialize;
 
@@ -17,6 +17,20 @@ pub struct ChinchillaReport {
     /// E, A, B, α, β.
     pub intervals: [Estimate; 5],
     pub excluded_highest_loss: usize,
+    /// Bootstrap refits, for prediction bands.
+    #[serde(skip)]
+    pub draws: Vec<ChinchillaFit>,
+}
+
+/// The streamed B_simple beside the batch sweep's B_crit at one target loss.
+#[derive(Debug, Clone, Serialize)]
+pub struct BcritVsSimple {
+    pub group: String,
+    pub target_loss: f64,
+    pub b_crit: f64,
+    /// Median over the group's runs of the streamed B_simple where each first reached the loss.
+    pub b_simple: f64,
+    pub ratio: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -50,7 +64,14 @@ pub struct Report {
     pub bcrit_at: Vec<BcritAtLoss>,
     pub bcrit_law: Option<BcritLaw>,
     pub b_simple: Vec<BSimple>,
+    pub bcrit_vs_simple: Vec<BcritVsSimple>,
     pub chinchilla: Option<ChinchillaReport>,
+    /// Kaplan §6.3: where L(C_min) meets L(D) along the frontier's data use.
+    pub contradiction: Option<Contradiction>,
+    /// The batch size of the runs behind L(N) and L(D) (the one most sizes share).
+    pub base_batch: Option<f64>,
+    /// `--holdout K`: each law refitted without the K largest sizes, scored on them.
+    pub holdout: Vec<HoldoutError>,
     pub skipped: Vec<Skipped>,
 }
 
@@ -98,15 +119,22 @@ pub fn fit_all(inputs: &Inputs, args: &FitArgs) -> Result<Report> {
     let mut ctx = Ctx { boot, floor: args.floor, skipped: &mut skipped };
     let runs = &inputs.runs;
 
-    // L(N): at the largest D limit, the best loss per N.
-    let max_d = runs.iter().filter(|r| r.n.is_some()).map(|r| r.d_limit).fold(0.0, f64::max);
-    let at_max_d: Vec<&RunPoint> = runs.iter().filter(|r| r.n.is_some() && r.d_limit == max_d).collect();
+    // L(N) and L(D) compare runs that differ in one variable: at the batch size most sizes share.
+    let base_batch = base_batch(runs);
+    let at_base: Vec<&RunPoint> = runs.iter().filter(|r| base_batch.is_none() || r.b == base_batch).collect();
+
+    // L(N): at the largest D, the best loss per N.
+    let max_d = at_base.iter().filter(|r| r.n.is_some()).map(|r| r.d_limit).fold(0.0, f64::max);
+    let at_max_d: Vec<&RunPoint> = at_base.iter().copied().filter(|r| r.n.is_some() && r.d_limit == max_d).collect();
     let (n, l) = best_per(&at_max_d, |r| r.n);
     let l_n = if n.len() >= 3 { ctx.power("L(N)", &n, &l) } else { ctx_skip(&mut ctx, "L(N)", "N", n.len()) };
 
-    // L(D): at the largest N, the best loss per D.
-    let max_n = runs.iter().filter_map(|r| r.n).fold(0.0, f64::max);
-    let at_max_n: Vec<&RunPoint> = runs.iter().filter(|r| r.d.is_some() && r.n.is_none_or(|v| v == max_n)).collect();
+    // L(D): at the largest N that has a data axis (≥ 3 distinct D), the best loss per D.
+    let d_count = |n: f64| distinct(at_base.iter().filter(|r| r.n == Some(n)).filter_map(|r| r.d));
+    let with_axis = at_base.iter().filter_map(|r| r.n).filter(|&n| d_count(n) >= 3).reduce(f64::max);
+    let max_n = with_axis.or_else(|| runs.iter().filter_map(|r| r.n).reduce(f64::max));
+    let at_max_n: Vec<&RunPoint> =
+        at_base.iter().copied().filter(|r| r.d.is_some() && (r.n.is_none() || r.n == max_n)).collect();
     let (d, l) = best_per(&at_max_n, |r| r.d);
     let l_d = if d.len() >= 3 { ctx.power("L(D)", &d, &l) } else { ctx_skip(&mut ctx, "L(D)", "D", d.len()) };
 
@@ -133,7 +161,7 @@ pub fn fit_all(inputs: &Inputs, args: &FitArgs) -> Result<Report> {
     };
 
     // B_crit: per batch-size group, at target losses all its runs reach.
-    let (bcrit_at, bcrit_law) = bcrit(inputs, &mut ctx);
+    let (bcrit_at, bcrit_law, bcrit_vs_simple) = bcrit(inputs, &mut ctx);
 
     // L(N, S_min), eq. 1.6.
     let (l_ns, l_ns_bcrit) = l_ns(inputs, bcrit_law.as_ref(), &mut ctx);
@@ -173,23 +201,20 @@ pub fn fit_all(inputs: &Inputs, args: &FitArgs) -> Result<Report> {
         })
         .collect();
 
-    // Chinchilla on (N, tokens trained, loss).
+    // Chinchilla on (N, D, loss), D the unique tokens seen: a run that repeats a small data set
+    // gets no credit for its repeats.
     let mut ch: Vec<Run> =
-        runs.iter().filter_map(|r| Some(Run { n: r.n?, d: r.tokens.or(r.d)?, loss: r.loss })).collect();
+        runs.iter().filter_map(|r| Some(Run { n: r.n?, d: r.d.or(r.tokens)?, loss: r.loss })).collect();
     ch.sort_by(|a, b| a.loss.total_cmp(&b.loss));
     ch.truncate(ch.len().saturating_sub(args.exclude_top));
     let chinchilla = if ch.len() >= 6 && distinct(ch.iter().map(|r| r.d)) >= 2 && distinct(ch.iter().map(|r| r.n)) >= 2
     {
         match fit_chinchilla(&ch, &ChinchillaOptions::default()) {
-            Ok(fit) => Some(ChinchillaReport {
-                intervals: chinchilla_intervals(
-                    &ch,
-                    &fit,
-                    &Bootstrap { resamples: ctx.boot.resamples.min(100), ..ctx.boot },
-                ),
-                fit,
-                excluded_highest_loss: args.exclude_top,
-            }),
+            Ok(fit) => {
+                let (intervals, draws) =
+                    chinchilla_bootstrap(&ch, &fit, &Bootstrap { resamples: ctx.boot.resamples.min(100), ..ctx.boot });
+                Some(ChinchillaReport { fit, intervals, excluded_highest_loss: args.exclude_top, draws })
+            }
             Err(e) => {
                 ctx.skip("Chinchilla", e.to_string());
                 None
@@ -200,7 +225,11 @@ pub fn fit_all(inputs: &Inputs, args: &FitArgs) -> Result<Report> {
         None
     };
 
-    let report = Report {
+    let contradiction = match (&frontier, &l_d) {
+        (Some(fr), Some(ld)) => contradiction(&fr.l_cmin, ld, fr.n_opt_coeff.value, fr.n_opt_exponent.value),
+        _ => None,
+    };
+    let mut report = Report {
         source: inputs.source.clone(),
         runs: runs.len(),
         used_jobs: runs.iter().filter_map(|r| r.job).collect(),
@@ -215,9 +244,17 @@ pub fn fit_all(inputs: &Inputs, args: &FitArgs) -> Result<Report> {
         bcrit_at,
         bcrit_law,
         b_simple,
+        bcrit_vs_simple,
         chinchilla,
+        contradiction,
+        base_batch,
+        holdout: Vec::new(),
         skipped,
     };
+    if let Some(k) = args.holdout {
+        report.holdout = crate::holdout::holdout(inputs, &report, args, k)?;
+    }
+    required(&report, inputs, &args.law)?;
     let any = report.l_n.is_some()
         || report.l_d.is_some()
         || report.l_c.is_some()
@@ -257,8 +294,9 @@ fn unzip3(it: impl Iterator<Item = (f64, f64, f64)>) -> (Vec<f64>, Vec<f64>, Vec
 }
 
 /// B_crit at several target losses per group of runs that differ only in B, then B_crit(L).
-fn bcrit(inputs: &Inputs, ctx: &mut Ctx) -> (Vec<BcritAtLoss>, Option<BcritLaw>) {
+fn bcrit(inputs: &Inputs, ctx: &mut Ctx) -> (Vec<BcritAtLoss>, Option<BcritLaw>, Vec<BcritVsSimple>) {
     let mut at = Vec::new();
+    let mut vs = Vec::new();
     if inputs.curves.is_empty() {
         // CSV: rows with B, S and loss; one fit per distinct loss (the target).
         let rows: Vec<&RunPoint> = inputs.runs.iter().filter(|r| r.b.is_some() && r.s.is_some()).collect();
@@ -301,7 +339,25 @@ fn bcrit(inputs: &Inputs, ctx: &mut Ctx) -> (Vec<BcritAtLoss>, Option<BcritLaw>)
                     })
                     .unzip();
                 match fit_bcrit_at(target, &b, &s, &ctx.boot) {
-                    Ok(f) => at.push(f),
+                    Ok(f) => {
+                        let mut streamed: Vec<f64> = curves
+                            .iter()
+                            .filter_map(|c| c.points.iter().find(|p| p.smooth <= target).and_then(|p| p.b_simple))
+                            .filter(|v| v.is_finite() && *v > 0.0)
+                            .collect();
+                        streamed.sort_by(f64::total_cmp);
+                        if let Some(&mid) = streamed.get(streamed.len() / 2) {
+                            let b_crit = f.b_crit.value;
+                            vs.push(BcritVsSimple {
+                                group: group.clone(),
+                                target_loss: target,
+                                b_crit,
+                                b_simple: mid,
+                                ratio: mid / b_crit,
+                            });
+                        }
+                        at.push(f);
+                    }
                     Err(e) => ctx.skip("B_crit", format!("{group}: {e}")),
                 }
             }
@@ -319,7 +375,62 @@ fn bcrit(inputs: &Inputs, ctx: &mut Ctx) -> (Vec<BcritAtLoss>, Option<BcritLaw>)
         }
         None
     };
-    (at, law)
+    (at, law, vs)
+}
+
+/// The batch size shared by the most distinct model sizes (ties: the smallest B); None when no
+/// run has one.
+fn base_batch(runs: &[RunPoint]) -> Option<f64> {
+    let mut bs: Vec<f64> = runs.iter().filter_map(|r| r.b).collect();
+    bs.sort_by(f64::total_cmp);
+    bs.dedup();
+    let sizes = |x: f64| distinct(runs.iter().filter(|r| r.b == Some(x)).filter_map(|r| r.n));
+    bs.into_iter().max_by(|a, b| sizes(*a).cmp(&sizes(*b)).then(b.total_cmp(a)))
+}
+
+/// `--law`: every law named must have been fitted.
+fn required(r: &Report, inputs: &Inputs, laws: &[String]) -> Result<()> {
+    for name in laws {
+        let (fitted, label) = match name.trim().to_ascii_lowercase().as_str() {
+            "n" => (r.l_n.is_some(), "L(N)"),
+            "d" => (r.l_d.is_some(), "L(D)"),
+            "c" => (r.l_c.is_some(), "L(C)"),
+            "nd" => (r.l_nd.is_some(), "L(N,D)"),
+            "ns" => (r.l_ns.is_some(), "L(N,S)"),
+            "frontier" => (r.frontier.is_some(), "frontier"),
+            "chinchilla" => (r.chinchilla.is_some(), "Chinchilla"),
+            "bcrit" => {
+                let mut bs: Vec<f64> = inputs.runs.iter().filter_map(|x| x.b).collect();
+                bs.sort_by(f64::total_cmp);
+                bs.dedup();
+                if bs.len() < 3 {
+                    let list: Vec<String> = bs.iter().map(|b| format!("{b}")).collect();
+                    return Err(CliError::input(
+                        "--law bcrit",
+                        format!(
+                            "{} has {} batch size(s) ({}): B_crit needs a batch-size axis of ≥ 3 values among runs that differ only in B",
+                            r.source,
+                            bs.len(),
+                            list.join(", ")
+                        ),
+                    ));
+                }
+                (!r.bcrit_at.is_empty(), "B_crit")
+            }
+            other => {
+                return Err(CliError::input(
+                    "--law",
+                    format!("{other:?}: the laws are n, d, c, nd, ns, bcrit, frontier and chinchilla"),
+                ));
+            }
+        };
+        if !fitted {
+            let why: Vec<&str> =
+                r.skipped.iter().filter(|s| s.law.starts_with(label)).map(|s| s.reason.as_str()).collect();
+            return Err(CliError::NoFit(format!("{label} was asked for and could not be fitted: {}", why.join("; "))));
+        }
+    }
+    Ok(())
 }
 
 /// L(N, S_min): val points past warmup (and the first tenth of training), S adjusted by eq. 5.4

@@ -7,6 +7,7 @@ pub mod data;
 pub mod error;
 pub mod export;
 pub mod fit;
+pub mod holdout;
 pub mod inputs;
 pub mod local;
 pub mod plot;
@@ -24,6 +25,8 @@ struct FitOutput<'a> {
     report: &'a fit::Report,
     predictions: Option<std::collections::BTreeMap<String, f64>>,
     budget: Option<report::Allocation>,
+    /// Predictions outside the ranges the laws were fitted over.
+    warnings: Vec<String>,
 }
 
 async fn fit_cmd(cli: &Cli, a: &args::FitArgs, plot_to: Option<&std::path::Path>) -> Result<()> {
@@ -38,6 +41,13 @@ async fn fit_cmd(cli: &Cli, a: &args::FitArgs, plot_to: Option<&std::path::Path>
     let report = fit::fit_all(&inputs, a)?;
     let predictions = a.predict.as_deref().map(|p| report::predict(&report, p)).transpose()?;
     let budget = a.budget.map(|c| report::budget(&report, c)).transpose()?;
+    let mut warnings = match a.predict.as_deref() {
+        Some(p) => report::predict_warnings(&report, p)?,
+        None => Vec::new(),
+    };
+    if let Some(b) = &budget {
+        warnings.extend(report::budget_warnings(&report, b));
+    }
     if let Some(dir) = plot_to {
         let files = plot::plot_all(&inputs, &report, dir)?;
         for f in &files {
@@ -46,7 +56,9 @@ async fn fit_cmd(cli: &Cli, a: &args::FitArgs, plot_to: Option<&std::path::Path>
         return Ok(());
     }
     match cli.output {
-        Output::Json => commands::emit(cli.output, &FitOutput { report: &report, predictions, budget }, String::new),
+        Output::Json => {
+            commands::emit(cli.output, &FitOutput { report: &report, predictions, budget, warnings }, String::new)
+        }
         Output::Table => {
             print!("{}", report::text(&report));
             if let Some(p) = predictions {
@@ -57,6 +69,9 @@ async fn fit_cmd(cli: &Cli, a: &args::FitArgs, plot_to: Option<&std::path::Path>
             }
             if let Some(b) = budget {
                 print!("{}", report::allocation_text(&b));
+            }
+            for w in &warnings {
+                eprintln!("ladder: warning: {w}");
             }
             Ok(())
         }

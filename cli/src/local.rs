@@ -83,6 +83,15 @@ async fn connect_retrying(addr: &str) -> Result<Client> {
     Err(last.unwrap_or_else(|| CliError::Other("connecting to the embedded coordinator".into())))
 }
 
+/// The worker's slots: as given, else one `cpu` slot, or one per core for the demo.
+fn slots(args: &LocalArgs) -> Vec<String> {
+    if !args.slots.is_empty() {
+        return args.slots.clone();
+    }
+    let n = if args.spec.is_none() { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { 1 };
+    vec!["cpu".to_string(); n]
+}
+
 pub async fn local(args: &LocalArgs, output: Output) -> Result<()> {
     let dir = data_dir(args.data_dir.as_deref())?;
     std::fs::create_dir_all(&dir).map_err(|e| CliError::io(format!("creating {}", dir.display()), e))?;
@@ -107,7 +116,7 @@ pub async fn local(args: &LocalArgs, output: Output) -> Result<()> {
     let worker_cfg = ladder_worker::WorkerConfig {
         coordinator: url.clone(),
         name: "local".into(),
-        slots: args.slots.clone(),
+        slots: slots(args),
         work_dir: dir.join("worker"),
         trainer: trainer.clone(),
         token: None,
@@ -170,7 +179,7 @@ async fn drive(
         .into_inner()
         .sweep
         .ok_or_else(|| CliError::Other("the coordinator returned no sweep".into()))?;
-    eprintln!("ladder local: sweep {} ({} jobs) on {}", sweep.name, sweep.jobs_total, args.slots.join(","));
+    eprintln!("ladder local: sweep {} ({} jobs) on {}", sweep.name, sweep.jobs_total, slots(args).join(","));
     let started = std::time::Instant::now();
     let jobs = tokio::select! {
         r = crate::watch::watch(&mut client, &sweep.name) => r?,
@@ -178,7 +187,8 @@ async fn drive(
     };
     eprintln!("ladder local: sweep ended after {:.0} s", started.elapsed().as_secs_f64());
     let (_, _, inputs) = crate::inputs::from_sweep(&mut client, &sweep.name).await?;
-    let fit_args = FitArgs { bootstrap: 200, ..Default::default() };
+    // The demo checks its own extrapolation: every law refitted without the largest model.
+    let fit_args = FitArgs { bootstrap: 200, holdout: args.spec.is_none().then_some(1), ..Default::default() };
     let report = crate::fit::fit_all(&inputs, &fit_args)?;
     match output {
         Output::Json => crate::commands::emit(output, &report, String::new)?,

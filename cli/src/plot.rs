@@ -197,7 +197,7 @@ pub fn plot_all(inputs: &Inputs, report: &Report, dir: &Path) -> Result<Vec<Path
     };
     if !inputs.curves.is_empty() {
         charts.push(Chart {
-            file: "loss_vs_tokens",
+            file: "fig2_loss_vs_tokens",
             title: "Training loss against tokens".into(),
             x: "tokens",
             y: "train loss (nats/token, smoothed)",
@@ -221,7 +221,7 @@ pub fn plot_all(inputs: &Inputs, report: &Report, dir: &Path) -> Result<Vec<Path
             });
         }
         charts.push(Chart {
-            file: "loss_vs_compute",
+            file: "fig1_loss_vs_compute",
             title: "Loss against compute, and the compute-efficient frontier".into(),
             x: "compute C = 6·N·tokens (FLOPs)",
             y: "train loss (smoothed)",
@@ -242,13 +242,13 @@ pub fn plot_all(inputs: &Inputs, report: &Report, dir: &Path) -> Result<Vec<Path
     };
     for (file, title, var, law, pts) in [
         (
-            "l_of_n",
+            "fig1_l_of_n",
             "L(N): loss against non-embedding parameters",
             "N (non-embedding parameters)",
             &report.l_n,
             points(&|r| r.n),
         ),
-        ("l_of_d", "L(D): loss against unique training tokens", "D (tokens)", &report.l_d, points(&|r| r.d)),
+        ("fig1_l_of_d", "L(D): loss against unique training tokens", "D (tokens)", &report.l_d, points(&|r| r.d)),
     ] {
         if pts.is_empty() {
             continue;
@@ -308,7 +308,7 @@ pub fn plot_all(inputs: &Inputs, report: &Report, dir: &Path) -> Result<Vec<Path
             }
         }
         charts.push(Chart {
-            file: "frontier",
+            file: "fig3_n_opt",
             title: "Compute-optimal model size".into(),
             x: "compute (FLOPs)",
             y: "N",
@@ -337,6 +337,14 @@ pub fn plot_all(inputs: &Inputs, report: &Report, dir: &Path) -> Result<Vec<Path
             color: RGBColor(0, 0, 0),
         });
     }
+    if !report.bcrit_vs_simple.is_empty() {
+        bseries.push(Series {
+            name: "B_simple (streamed) where the runs reached each L".into(),
+            points: report.bcrit_vs_simple.iter().map(|v| (v.target_loss, v.b_simple)).collect(),
+            mark: Mark::Points,
+            color: color(2),
+        });
+    }
     if !report.b_simple.is_empty() {
         bseries.push(Series {
             name: "B_simple (streamed, end of run)".into(),
@@ -347,7 +355,7 @@ pub fn plot_all(inputs: &Inputs, report: &Report, dir: &Path) -> Result<Vec<Path
     }
     if !bseries.is_empty() {
         charts.push(Chart {
-            file: "b_crit",
+            file: "fig10_b_crit",
             title: "Critical batch size against loss".into(),
             x: "loss",
             y: "batch (tokens)",
@@ -355,10 +363,113 @@ pub fn plot_all(inputs: &Inputs, report: &Report, dir: &Path) -> Result<Vec<Path
             band: vec![],
         });
     }
+    charts.extend(kaplan_nd(inputs, report));
+    charts.extend(c_vs_cmin(inputs, report));
     let mut written = Vec::new();
     // A chart with no positive points (e.g. B_simple without gradient accumulation) is skipped.
     for c in charts.iter().filter(|c| c.series.iter().any(|s| s.points.iter().any(positive))) {
         written.extend(write(dir, c)?);
     }
     Ok(written)
+}
+
+/// Figs. 4 (left) and 9: early-stopped loss against D for each N with L(N, D), and the
+/// overfitting view L/L(N, ∞) − 1 against N^(α_N/α_D)/D, on which all sizes fall on one curve.
+fn kaplan_nd(inputs: &Inputs, report: &Report) -> Vec<Chart> {
+    let Some(f) = &report.l_nd else { return vec![] };
+    let mut sizes: Vec<f64> = inputs.runs.iter().filter(|r| r.d.is_some()).filter_map(|r| r.n).collect();
+    sizes.sort_by(f64::total_cmp);
+    sizes.dedup();
+    let (d_lo, d_hi) = (f.x2_range.lo, f.x2_range.hi);
+    let mut by_d = Vec::new();
+    for (i, &n) in sizes.iter().enumerate() {
+        let pts: Vec<(f64, f64)> =
+            inputs.runs.iter().filter(|r| r.n == Some(n)).filter_map(|r| r.d.map(|d| (d, r.loss))).collect();
+        by_d.push(Series { name: format!("N = {n:.3e}"), points: pts, mark: Mark::Points, color: color(i) });
+        by_d.push(Series {
+            name: String::new(),
+            points: logspace(d_lo / 2.0, d_hi * 2.0, 40).into_iter().map(|d| (d, f.predict(n, d))).collect(),
+            mark: Mark::Dashed,
+            color: color(i),
+        });
+    }
+    let ratio = f.alpha_n.value / f.alpha_2.value;
+    let l_inf = |n: f64| (f.n_c.value / n).powf(f.alpha_n.value);
+    let pts: Vec<(f64, f64)> =
+        inputs.runs.iter().filter_map(|r| Some((r.n?.powf(ratio) / r.d?, r.loss / l_inf(r.n?) - 1.0))).collect();
+    let (x_lo, x_hi) = pts.iter().fold((f64::INFINITY, 0.0f64), |(a, b), p| (a.min(p.0), b.max(p.0)));
+    // Eq. 1.5 in these coordinates: L/L(N,∞) − 1 = (1 + x·D_c/N_c^(α_N/α_D))^α_D − 1.
+    let scale = f.c_2.value / f.n_c.value.powf(ratio);
+    let curve: Vec<(f64, f64)> = logspace(x_lo / 2.0, x_hi * 2.0, 60)
+        .into_iter()
+        .map(|x| (x, (1.0 + x * scale).powf(f.alpha_2.value) - 1.0))
+        .collect();
+    vec![
+        Chart {
+            file: "fig4_l_of_n_d",
+            title: format!("L(N, D): early-stopped loss against D (fit R² {:.3})", f.r2),
+            x: "D (unique tokens)",
+            y: "best val loss",
+            series: by_d,
+            band: vec![],
+        },
+        Chart {
+            file: "fig9_overfitting",
+            title: format!("Overfitting: L/L(N,∞) − 1 against N^{ratio:.2}/D"),
+            x: "N^(α_N/α_D) / D",
+            y: "L / L(N, ∞) − 1",
+            series: vec![
+                Series { name: "runs".into(), points: pts, mark: Mark::Points, color: color(0) },
+                Series { name: "L(N, D) fit".into(), points: curve, mark: Mark::Dashed, color: RGBColor(0, 0, 0) },
+            ],
+            band: vec![],
+        },
+    ]
+}
+
+/// Fig. 13: the frontier against C, and against C_min = C/(1 + B/B_crit(L)) (eq. 5.5): the
+/// compute each point would have needed at a batch size far below B_crit.
+fn c_vs_cmin(inputs: &Inputs, report: &Report) -> Vec<Chart> {
+    let Some(law) = &report.bcrit_law else { return vec![] };
+    let curves = |adjust: bool| -> Vec<Vec<(f64, f64)>> {
+        inputs
+            .curves
+            .iter()
+            .map(|c| {
+                c.points
+                    .iter()
+                    .map(|p| {
+                        let x = if adjust { p.flops / (1.0 + c.b / law.predict(p.smooth)) } else { p.flops };
+                        (x, p.smooth)
+                    })
+                    .collect()
+            })
+            .collect()
+    };
+    let envelope = |cs: &[Vec<(f64, f64)>]| -> Vec<(f64, f64)> {
+        let lo = cs.iter().filter_map(|c| c.first().map(|p| p.0)).fold(f64::INFINITY, f64::min);
+        let hi = cs.iter().filter_map(|c| c.last().map(|p| p.0)).fold(0.0, f64::max);
+        if !(lo.is_finite() && hi > lo) {
+            return vec![];
+        }
+        logspace(lo, hi, 40)
+            .into_iter()
+            .filter_map(|x| {
+                let best = cs.iter().filter_map(|c| ladder_laws::loss_at(c, x)).fold(f64::INFINITY, f64::min);
+                best.is_finite().then_some((x, best))
+            })
+            .collect()
+    };
+    let (c, cmin) = (envelope(&curves(false)), envelope(&curves(true)));
+    vec![Chart {
+        file: "fig13_c_vs_cmin",
+        title: "Frontier against C and against C_min = C/(1 + B/B_crit(L))".into(),
+        x: "compute (FLOPs)",
+        y: "loss (smoothed train)",
+        series: vec![
+            Series { name: "L(C): as trained".into(), points: c, mark: Mark::Dashed, color: color(0) },
+            Series { name: "L(C_min): batch-adjusted".into(), points: cmin, mark: Mark::Line, color: color(3) },
+        ],
+        band: vec![],
+    }]
 }

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use ladder_laws::{Estimate, PowerLaw, TwoVarLaw, compute_optimal, published};
+use ladder_laws::{Estimate, FitRange, PowerLaw, TwoVarLaw, compute_optimal, published};
 use serde::Serialize;
 
 use crate::error::{CliError, Result};
@@ -34,6 +34,10 @@ fn header(out: &mut String, law: &str, form: &str) {
     let _ = writeln!(out, "\n{law} = {form}{:>w$}", "Kaplan 2020");
 }
 
+fn span(r: &FitRange) -> String {
+    format!("[{}, {}]", num(r.lo), num(r.hi))
+}
+
 fn power(out: &mut String, f: &PowerLaw, var: &str, kaplan: Option<(f64, f64)>) {
     let form = if f.e.is_some() { format!("E + ({var}_c/{var})^α") } else { format!("({var}_c/{var})^α") };
     header(out, f.law, &form);
@@ -42,7 +46,7 @@ fn power(out: &mut String, f: &PowerLaw, var: &str, kaplan: Option<(f64, f64)>) 
     if let Some(e) = &f.e {
         row(out, "E", e, None);
     }
-    let _ = writeln!(out, "  R² on log L = {:.4}, {} points", f.r2, f.points);
+    let _ = writeln!(out, "  R² on log L = {:.4}, {} points, {var} in {}", f.r2, f.points, span(&f.x_range));
 }
 
 fn two(out: &mut String, f: &TwoVarLaw, form: &str, var: &str, kaplan: (f64, f64, f64, f64)) {
@@ -51,7 +55,14 @@ fn two(out: &mut String, f: &TwoVarLaw, form: &str, var: &str, kaplan: (f64, f64
     row(out, &format!("α_{var}"), &f.alpha_2, Some(kaplan.1));
     row(out, "N_c", &f.n_c, Some(kaplan.2));
     row(out, &format!("{var}_c"), &f.c_2, Some(kaplan.3));
-    let _ = writeln!(out, "  R² on log L = {:.4}, {} points", f.r2, f.points);
+    let _ = writeln!(
+        out,
+        "  R² on log L = {:.4}, {} points, N in {}, {var} in {}",
+        f.r2,
+        f.points,
+        span(&f.n_range),
+        span(&f.x2_range)
+    );
 }
 
 pub fn text(r: &Report) -> String {
@@ -63,6 +74,10 @@ pub fn text(r: &Report) -> String {
     }
     for e in &r.excluded {
         let _ = writeln!(out, "  left out: job {}: {}", e.job, e.reason);
+    }
+    if let Some(b) = r.base_batch {
+        let _ =
+            writeln!(out, "  L(N) and L(D) use the runs at B = {} tokens (the batch size most sizes share)", num(b));
     }
     if let Some(f) = &r.l_n {
         power(&mut out, f, "N", Some(published::L_N));
@@ -115,7 +130,30 @@ pub fn text(r: &Report) -> String {
         let _ = writeln!(out, "\nB_crit(L) = B*/L^(1/α_B){:>34}", "Kaplan 2020");
         row(&mut out, "B*", &b.b_star, Some(published::B_CRIT.0));
         row(&mut out, "α_B", &b.alpha_b, Some(published::B_CRIT.1));
-        let _ = writeln!(out, "  R² on log B = {:.4}, {} points", b.r2, b.points);
+        let _ = writeln!(out, "  R² on log B = {:.4}, {} points, L in {}", b.r2, b.points, span(&b.loss_range));
+    }
+    if !r.bcrit_vs_simple.is_empty() {
+        let _ = writeln!(out, "\nB_simple (streamed, where each run first reached L) beside B_crit (batch sweep):");
+        for v in &r.bcrit_vs_simple {
+            let _ = writeln!(
+                out,
+                "  {} at L = {:.4}: B_simple {} / B_crit {} = {:.2}",
+                v.group,
+                v.target_loss,
+                num(v.b_simple),
+                num(v.b_crit),
+                v.ratio
+            );
+        }
+        let mut logs: Vec<f64> = r.bcrit_vs_simple.iter().map(|v| v.ratio.ln()).collect();
+        logs.sort_by(f64::total_cmp);
+        let within = r.bcrit_vs_simple.iter().filter(|v| (0.5..=2.0).contains(&v.ratio)).count();
+        let _ = writeln!(
+            out,
+            "  geometric mean ratio {:.2}; {within} of {} within a factor of 2 (McCandlish et al. and Kaplan: B_crit ≈ B_simple)",
+            (logs.iter().sum::<f64>() / logs.len() as f64).exp(),
+            logs.len()
+        );
     }
     if !r.b_simple.is_empty() {
         let _ = writeln!(out, "\nB_simple (streamed, median of the last tenth of each run), tokens:");
@@ -139,6 +177,40 @@ pub fn text(r: &Report) -> String {
             "  Huber objective {:.5e}, {} runs ({} highest-loss left out)",
             c.fit.objective, c.fit.runs, c.excluded_highest_loss
         );
+        let _ = writeln!(
+            out,
+            "  R² on log L = {:.4}, N in {}, D in {}",
+            c.fit.r2,
+            span(&c.fit.n_range),
+            span(&c.fit.d_range)
+        );
+    }
+    if let Some(c) = &r.contradiction {
+        let _ = writeln!(
+            out,
+            "\nKaplan §6.3 contradiction point, where L(C_min) meets L(D) at the frontier's D(C) = C/(6·N_opt):\n  C* = {} FLOPs ({} PF-days), N* = {}, D* = {} tokens, L* = {:.4}  (Kaplan: C* ~ 1e4 PF-days, N* ~ 1e12, D* ~ 1e12, L* ~ 1.7)",
+            num(c.compute),
+            num(c.compute / published::PF_DAY),
+            num(c.n),
+            num(c.d),
+            c.loss
+        );
+    }
+    if !r.holdout.is_empty() {
+        let _ = writeln!(out, "\nHold-out: each law refitted without the largest size(s), predicting them:");
+        for h in &r.holdout {
+            let _ = writeln!(
+                out,
+                "  {:<26} at {:<10} measured {:.4}, predicted {:.4}: error {:+.2}% [{:+.2}%, {:+.2}%]",
+                h.label,
+                num(h.x),
+                h.actual,
+                h.predicted,
+                100.0 * h.error.value,
+                100.0 * h.error.lo,
+                100.0 * h.error.hi
+            );
+        }
     }
     if !r.skipped.is_empty() {
         let _ = writeln!(out, "\nNot fitted:");
@@ -149,8 +221,63 @@ pub fn text(r: &Report) -> String {
     out
 }
 
-/// `--predict N=…,D=…`: the fitted laws evaluated there.
-pub fn predict(r: &Report, spec: &str) -> Result<BTreeMap<String, f64>> {
+/// A warning when `x` lies outside the range `law` was fitted over.
+fn beyond(warnings: &mut Vec<String>, law: &str, var: &str, x: f64, r: &FitRange) {
+    if let Some(dec) = r.decades_beyond(x) {
+        let side = if x > r.hi { "above" } else { "below" };
+        warnings.push(format!(
+            "{law}: {var} = {} is {dec:.2} decades {side} the fitted range {}; an extrapolation",
+            num(x),
+            span(r)
+        ));
+    }
+}
+
+/// Extrapolation warnings for `--predict` at the given variables.
+pub fn predict_warnings(r: &Report, spec: &str) -> Result<Vec<String>> {
+    let at = parse_at(spec)?;
+    let (n, d, c, s) = (at.get("N"), at.get("D"), at.get("C"), at.get("S"));
+    let mut w = Vec::new();
+    if let (Some(f), Some(&n)) = (&r.l_n, n) {
+        beyond(&mut w, "L(N)", "N", n, &f.x_range);
+    }
+    if let (Some(f), Some(&d)) = (&r.l_d, d) {
+        beyond(&mut w, "L(D)", "D", d, &f.x_range);
+    }
+    if let (Some(f), Some(&n), Some(&d)) = (&r.l_nd, n, d) {
+        beyond(&mut w, "L(N,D)", "N", n, &f.n_range);
+        beyond(&mut w, "L(N,D)", "D", d, &f.x2_range);
+    }
+    if let (Some(f), Some(&n), Some(&s)) = (&r.l_ns, n, s) {
+        beyond(&mut w, "L(N,S)", "N", n, &f.n_range);
+        beyond(&mut w, "L(N,S)", "S", s, &f.x2_range);
+    }
+    if let (Some(f), Some(&c)) = (&r.frontier, c) {
+        beyond(&mut w, "L(C_min)", "C", c, &f.l_cmin.x_range);
+    }
+    if let (Some(ch), Some(&n), Some(&d)) = (&r.chinchilla, n, d) {
+        beyond(&mut w, "Chinchilla", "N", n, &ch.fit.n_range);
+        beyond(&mut w, "Chinchilla", "D", d, &ch.fit.d_range);
+    }
+    Ok(w)
+}
+
+/// Extrapolation warnings for a `--budget` allocation.
+pub fn budget_warnings(r: &Report, a: &Allocation) -> Vec<String> {
+    let mut w = Vec::new();
+    if let Some(ch) = &r.chinchilla {
+        beyond(&mut w, "Chinchilla", "N", a.n, &ch.fit.n_range);
+        beyond(&mut w, "Chinchilla", "D", a.d, &ch.fit.d_range);
+    } else if let Some(fr) = &r.frontier {
+        beyond(&mut w, "L(C_min)", "C", a.compute, &fr.l_cmin.x_range);
+    }
+    if let (Some(b), Some(l)) = (&r.bcrit_law, a.loss) {
+        beyond(&mut w, "B_crit(L)", "L", l, &b.loss_range);
+    }
+    w
+}
+
+fn parse_at(spec: &str) -> Result<BTreeMap<String, f64>> {
     let mut at: BTreeMap<String, f64> = BTreeMap::new();
     for part in spec.split(',').filter(|p| !p.trim().is_empty()) {
         let (k, v) = part
@@ -167,6 +294,12 @@ pub fn predict(r: &Report, spec: &str) -> Result<BTreeMap<String, f64>> {
         }
         at.insert(key, v);
     }
+    Ok(at)
+}
+
+/// `--predict N=…,D=…`: the fitted laws evaluated there.
+pub fn predict(r: &Report, spec: &str) -> Result<BTreeMap<String, f64>> {
+    let at = parse_at(spec)?;
     let mut out = BTreeMap::new();
     let (n, d, c, s) = (at.get("N"), at.get("D"), at.get("C"), at.get("S"));
     if let (Some(f), Some(&n)) = (&r.l_n, n) {

@@ -263,10 +263,40 @@ async fn local_runs_a_spec_end_to_end_fits_and_plots() {
     assert_eq!(o.status.code(), Some(0), "stdout {out}\nstderr {err}");
     assert!(out.contains("jobs used: 1, 2, 3, 4"), "{out}");
     assert!(out.contains("L(N) = (N_c/N)^α"), "{out}");
-    for name in ["loss_vs_tokens", "loss_vs_compute", "l_of_n", "b_simple", "frontier"] {
+    for name in ["fig2_loss_vs_tokens", "fig1_loss_vs_compute", "fig1_l_of_n", "b_simple", "fig3_n_opt"] {
         let png = std::fs::read(plots.join(format!("{name}.png"))).unwrap_or_else(|e| panic!("{name}.png: {e}"));
         assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "{name}.png is a PNG");
         let svg = std::fs::read_to_string(plots.join(format!("{name}.svg"))).expect("svg");
         assert!(svg.contains("<svg") && svg.contains("<text"), "{name}.svg has labels");
     }
+}
+
+#[tokio::test]
+async fn holdout_scores_the_largest_size_and_warns_beyond_the_fitted_range() {
+    let dir = tempfile::tempdir().expect("tmp");
+    // An exact power law: refitted without the largest N, it still predicts that N exactly.
+    let mut body = String::from("N,B,S,loss\n");
+    for k in 0..8 {
+        let n = 1e5 * 10f64.powf(k as f64 * 0.5);
+        body.push_str(&format!("{n},4096,1000,{}\n", (8.8e13 / n).powf(0.076)));
+    }
+    let p = write(dir.path(), "ln.csv", &body);
+    let args = ["--output", "json", "fit", "--csv", &p, "--holdout", "1", "--predict", "N=1e10", "--bootstrap", "50"];
+    let o = ladder(&args).await;
+    assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    let h = &v["report"]["holdout"][0];
+    assert_eq!(h["label"], "L(N)");
+    assert!((h["x"].as_f64().expect("x") / (1e5 * 10f64.powf(3.5)) - 1.0).abs() < 1e-9, "{h}");
+    assert!(h["error"]["value"].as_f64().expect("error").abs() < 1e-9, "{h}");
+    // 1e10 is 1.5 decades above the largest N fitted (10^8.5).
+    let w = v["warnings"][0].as_str().expect("a warning");
+    assert!(w.contains("L(N)") && w.contains("1.50 decades above"), "{w}");
+
+    let o = ladder(&["fit", "--csv", &p, "--holdout", "8"]).await;
+    refused(&o, 2, "must leave at least one of the 8 model sizes");
+    let o = ladder(&["fit", "--csv", &p, "--law", "bcrit"]).await;
+    refused(&o, 2, "1 batch size(s) (4096): B_crit needs a batch-size axis");
+    let o = ladder(&["fit", "--csv", &p, "--law", "nd"]).await;
+    refused(&o, 6, "L(N,D) was asked for and could not be fitted");
 }

@@ -1,0 +1,75 @@
+//! `ladder fit --holdout K`: every law refitted without the runs of the K largest model sizes,
+//! then scored on them: the relative error of its prediction for each held-out run, with the
+//! interval that the refit's bootstrap band gives. The check to run before trusting an
+//! extrapolation.
+use ladder_laws::{HoldoutError, chinchilla_band};
+
+use crate::args::FitArgs;
+use crate::error::{CliError, Result};
+use crate::fit::{Report, fit_all};
+use crate::inputs::Inputs;
+
+/// Refits without the K largest sizes and scores each law on the runs left out.
+pub fn holdout(inputs: &Inputs, full: &Report, args: &FitArgs, k: usize) -> Result<Vec<HoldoutError>> {
+    let mut sizes: Vec<f64> = inputs.runs.iter().filter_map(|r| r.n).collect();
+    sizes.sort_by(f64::total_cmp);
+    sizes.dedup();
+    if k == 0 || k >= sizes.len() {
+        return Err(CliError::input(
+            "--holdout",
+            format!(
+                "{k} must leave at least one of the {} model sizes of {} to fit: give 1 to {}",
+                sizes.len(),
+                inputs.source,
+                sizes.len().saturating_sub(1)
+            ),
+        ));
+    }
+    let held = &sizes[sizes.len() - k..];
+    let is_held = |n: Option<f64>| n.is_some_and(|n| held.contains(&n));
+    let sub = Inputs {
+        source: format!("{} without its {k} largest size(s)", inputs.source),
+        runs: inputs.runs.iter().filter(|r| !is_held(r.n)).cloned().collect(),
+        curves: inputs.curves.iter().filter(|c| !held.contains(&c.n)).cloned().collect(),
+        excluded: Vec::new(),
+    };
+    let sub_args = FitArgs { holdout: None, law: Vec::new(), predict: None, budget: None, ..args.clone() };
+    let fit = fit_all(&sub, &sub_args).map_err(|e| match e {
+        CliError::NoFit(m) => CliError::NoFit(format!("--holdout {k}: {m}")),
+        other => other,
+    })?;
+
+    let mut out = Vec::new();
+    let held_runs: Vec<_> = inputs.runs.iter().filter(|r| is_held(r.n)).collect();
+    if let Some(law) = &fit.l_n {
+        for &n in held {
+            // The point L(N) would have used: the base batch size, the largest D, the best loss.
+            let at_n: Vec<_> = held_runs
+                .iter()
+                .filter(|r| r.n == Some(n) && (full.base_batch.is_none() || r.b == full.base_batch))
+                .collect();
+            let max_d = at_n.iter().map(|r| r.d_limit).fold(0.0, f64::max);
+            let best = at_n.iter().filter(|r| r.d_limit == max_d).map(|r| r.loss).fold(f64::INFINITY, f64::min);
+            if best.is_finite() {
+                out.push(HoldoutError::new("L(N)", n, best, law.predict(n), law.band(n)));
+            }
+        }
+    }
+    for r in &held_runs {
+        let (Some(n), Some(d)) = (r.n, r.d) else { continue };
+        if let Some(law) = &fit.l_nd {
+            out.push(HoldoutError::new(format!("L(N,D) at D={d:.3e}"), n, r.loss, law.predict(n, d), law.band(n, d)));
+        }
+        if let Some(ch) = &fit.chinchilla {
+            let band = chinchilla_band(&ch.draws, n, d);
+            out.push(HoldoutError::new(format!("Chinchilla at D={d:.3e}"), n, r.loss, ch.fit.predict(n, d), band));
+        }
+    }
+    if let (Some(all), Some(part)) = (&full.frontier, &fit.frontier)
+        && let Some(last) = all.envelope.last()
+    {
+        let c = last.compute;
+        out.push(HoldoutError::new("L(C_min)", c, last.loss, part.l_cmin.predict(c), part.l_cmin.band(c)));
+    }
+    Ok(out)
+}

@@ -198,3 +198,41 @@ fn a_grid_whose_job_count_overflows_is_refused_before_expansion() {
     let e = err(&spec);
     assert!(e.contains("the job count overflows; the limit is 10000"), "{e}");
 }
+
+#[test]
+fn the_shipped_demo_specs_plan_three_axes() {
+    let demo = |vocab, train_tokens| move |_: &str| Some(DatasetFacts { vocab, train_tokens });
+    for (path, vocab, train_tokens, sizes) in
+        [("../cli/demo/demo.toml", 256, 1_180_897, 5usize), ("../cli/demo/gpu.toml", 50257, 2_900_000, 7)]
+    {
+        let text = std::fs::read_to_string(path).expect("spec");
+        let p = plan(&text, path, demo(vocab, train_tokens)).expect("plans");
+        let mut n: Vec<u64> = p.jobs.iter().map(|j| j.accounting.n).collect();
+        n.sort();
+        n.dedup();
+        assert_eq!(n.len(), sizes, "{path}");
+        let decades = (*n.last().expect("n") as f64 / n[0] as f64).log10();
+        assert!(decades >= if sizes == 7 { 2.0 } else { 1.5 }, "{path}: {decades} decades of N");
+        // A batch axis of ≥ 4 values spanning ≥ 8x, and a data axis of ≥ 3 values over ≥ 1
+        // decade, each at ≥ 2 sizes.
+        let mut b_sizes = 0;
+        let mut d_sizes = 0;
+        for &size in &n {
+            let at: Vec<_> = p.jobs.iter().filter(|j| j.accounting.n == size).collect();
+            let mut b: Vec<u64> =
+                at.iter().filter(|j| j.dataset_tokens.is_none()).map(|j| j.config.train.batch_tokens).collect();
+            b.sort();
+            b.dedup();
+            if b.len() >= 4 && b[b.len() - 1] >= 8 * b[0] {
+                b_sizes += 1;
+            }
+            let mut d: Vec<u64> = at.iter().filter_map(|j| j.dataset_tokens).collect();
+            d.sort();
+            d.dedup();
+            if d.len() >= 3 && d[d.len() - 1] >= 10 * d[0] {
+                d_sizes += 1;
+            }
+        }
+        assert!(b_sizes >= 2 && d_sizes >= 2, "{path}: B axis at {b_sizes} sizes, D axis at {d_sizes}");
+    }
+}

@@ -60,6 +60,8 @@ pub struct Report {
     pub l_ns: Option<TwoVarLaw>,
     /// Where L(N,S)'s B_crit came from.
     pub l_ns_bcrit: Option<&'static str>,
+    /// The compute axis of the frontier.
+    pub frontier_compute: &'static str,
     pub frontier: Option<Frontier>,
     pub bcrit_at: Vec<BcritAtLoss>,
     pub bcrit_law: Option<BcritLaw>,
@@ -148,7 +150,9 @@ pub fn fit_all(inputs: &Inputs, args: &FitArgs) -> Result<Report> {
     };
 
     // L(N, D), eq. 1.5.
-    let nd: Vec<&RunPoint> = runs.iter().filter(|r| r.n.is_some() && r.d.is_some()).collect();
+    // L(N, D) and Chinchilla, like L(N) and L(D), at the shared batch size: runs that differ only
+    // in B have one (N, D) and different losses, which neither law describes.
+    let nd: Vec<&RunPoint> = at_base.iter().copied().filter(|r| r.n.is_some() && r.d.is_some()).collect();
     let l_nd = if nd.len() >= 6
         && distinct(nd.iter().filter_map(|r| r.d)) >= 2
         && distinct(nd.iter().filter_map(|r| r.n)) >= 2
@@ -164,20 +168,28 @@ pub fn fit_all(inputs: &Inputs, args: &FitArgs) -> Result<Report> {
     let (bcrit_at, bcrit_law, bcrit_vs_simple) = bcrit(inputs, &mut ctx);
 
     // L(N, S_min), eq. 1.6.
-    let (l_ns, l_ns_bcrit) = l_ns(inputs, bcrit_law.as_ref(), &mut ctx);
+    let (l_ns, l_ns_bcrit) = l_ns(inputs, bcrit_law.as_ref(), base_batch, &mut ctx);
 
-    // Compute frontier over the curves, each without its early transient: the points before its
-    // smoothed loss first fell below the geometric mean of its first and last values.
+    // Compute frontier over the curves of runs with all the data, each without its early
+    // transient (the points before its smoothed loss first fell below the geometric mean of its
+    // first and last values), against C_min = C/(1 + B/B_crit(L)) (Kaplan eq. 5.5) when B_crit(L)
+    // is fitted: the compute each point would have needed at a batch far below B_crit.
+    let c_min = |c: &crate::inputs::RunCurve, p: &crate::inputs::CurvePoint| match &bcrit_law {
+        Some(law) => p.flops / (1.0 + c.b / law.predict_within(p.smooth)),
+        None => p.flops,
+    };
     let curves: Vec<ComputeCurve> = inputs
         .curves
         .iter()
+        .filter(|c| !c.data_limited)
         .filter_map(|c| {
             let (first, last) = (c.points.first()?.smooth, c.points.last()?.smooth);
             let mid = (first * last).sqrt();
             let start = c.points.iter().position(|p| p.smooth <= mid)?;
-            Some(ComputeCurve { n: c.n, points: c.points[start..].iter().map(|p| (p.flops, p.smooth)).collect() })
+            Some(ComputeCurve { n: c.n, points: c.points[start..].iter().map(|p| (c_min(c, p), p.smooth)).collect() })
         })
         .collect();
+    let frontier_compute = if bcrit_law.is_some() { "C_min = C/(1 + B/B_crit(L))" } else { "C = 6·N·tokens" };
     let frontier = if distinct(curves.iter().map(|c| c.n)) >= 2 {
         fit_frontier(&curves, 30, ctx.floor, &ctx.boot).map_err(|e| ctx.skip("frontier", e.to_string())).ok()
     } else {
@@ -204,7 +216,7 @@ pub fn fit_all(inputs: &Inputs, args: &FitArgs) -> Result<Report> {
     // Chinchilla on (N, D, loss), D the unique tokens seen: a run that repeats a small data set
     // gets no credit for its repeats.
     let mut ch: Vec<Run> =
-        runs.iter().filter_map(|r| Some(Run { n: r.n?, d: r.d.or(r.tokens)?, loss: r.loss })).collect();
+        at_base.iter().filter_map(|r| Some(Run { n: r.n?, d: r.d.or(r.tokens)?, loss: r.loss })).collect();
     ch.sort_by(|a, b| a.loss.total_cmp(&b.loss));
     ch.truncate(ch.len().saturating_sub(args.exclude_top));
     let chinchilla = if ch.len() >= 6 && distinct(ch.iter().map(|r| r.d)) >= 2 && distinct(ch.iter().map(|r| r.n)) >= 2
@@ -240,6 +252,7 @@ pub fn fit_all(inputs: &Inputs, args: &FitArgs) -> Result<Report> {
         l_nd,
         l_ns,
         l_ns_bcrit,
+        frontier_compute,
         frontier,
         bcrit_at,
         bcrit_law,
@@ -293,6 +306,10 @@ fn unzip3(it: impl Iterator<Item = (f64, f64, f64)>) -> (Vec<f64>, Vec<f64>, Vec
     (a, b, c)
 }
 
+/// Target losses per batch-size group, log-spaced between the loss every run reached and the
+/// loss every run had passed a tenth of the way through.
+const BCRIT_TARGETS: usize = 7;
+
 /// B_crit at several target losses per group of runs that differ only in B, then B_crit(L).
 fn bcrit(inputs: &Inputs, ctx: &mut Ctx) -> (Vec<BcritAtLoss>, Option<BcritLaw>, Vec<BcritVsSimple>) {
     let mut at = Vec::new();
@@ -322,15 +339,15 @@ fn bcrit(inputs: &Inputs, ctx: &mut Ctx) -> (Vec<BcritAtLoss>, Option<BcritLaw>,
                 .fold(0.0, f64::max);
             let ceil = curves
                 .iter()
-                .map(|c| c.points.get(c.points.len() / 5).map_or(f64::INFINITY, |p| p.smooth))
+                .map(|c| c.points.get(c.points.len() / 10).map_or(f64::INFINITY, |p| p.smooth))
                 .fold(f64::INFINITY, f64::min);
             let (lo, hi) = (floor * 1.01, ceil);
             if hi.partial_cmp(&lo) != Some(std::cmp::Ordering::Greater) {
                 ctx.skip("B_crit", format!("{group}: the runs share no range of loss"));
                 continue;
             }
-            for k in 0..5 {
-                let target = (lo.ln() + (hi.ln() - lo.ln()) * k as f64 / 4.0).exp();
+            for k in 0..BCRIT_TARGETS {
+                let target = (lo.ln() + (hi.ln() - lo.ln()) * k as f64 / (BCRIT_TARGETS - 1) as f64).exp();
                 let (b, s): (Vec<f64>, Vec<f64>) = curves
                     .iter()
                     .filter_map(|c| {
@@ -433,11 +450,20 @@ fn required(r: &Report, inputs: &Inputs, laws: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// L(N, S_min): val points past warmup (and the first tenth of training), S adjusted by eq. 5.4
-/// with B_crit(L) when fitted, else with the run's streamed B_simple.
-fn l_ns(inputs: &Inputs, law: Option<&BcritLaw>, ctx: &mut Ctx) -> (Option<TwoVarLaw>, Option<&'static str>) {
+/// L(N, S_min) (eq. 1.6) over the validation points of the runs at the shared batch size, past
+/// warmup and the first tenth of training. Those runs share one schedule length: a cosine anneals
+/// at its run's end, so curves of other lengths (the batch axis) would bend at other S. S_min by
+/// eq. 5.4 with the streamed B_simple at each point; where a point has none, B_crit(L) held
+/// inside the loss range it was fitted over (beyond it, its power law runs off: on the demo,
+/// α_B = 0.05 made S_min collapse 50-fold at the lowest losses and R² fall to 0.12).
+fn l_ns(
+    inputs: &Inputs,
+    law: Option<&BcritLaw>,
+    base_batch: Option<f64>,
+    ctx: &mut Ctx,
+) -> (Option<TwoVarLaw>, Option<&'static str>) {
     let (mut n, mut s, mut l) = (vec![], vec![], vec![]);
-    let source = if law.is_some() { "B_crit(L) fit" } else { "streamed B_simple" };
+    let source = if law.is_some() { "streamed B_simple (B_crit(L) where none)" } else { "streamed B_simple" };
     if inputs.curves.is_empty() {
         for r in inputs.runs.iter().filter(|r| r.b.is_none()) {
             if let (Some(nn), Some(ss)) = (r.n, r.s) {
@@ -447,19 +473,19 @@ fn l_ns(inputs: &Inputs, law: Option<&BcritLaw>, ctx: &mut Ctx) -> (Option<TwoVa
             }
         }
     } else {
-        for c in &inputs.curves {
+        // Eq. 1.6 describes runs that are not data-limited: an overfitting curve is left out.
+        let at_base = |c: &&crate::inputs::RunCurve| !c.data_limited && base_batch.is_none_or(|b| c.b == b);
+        for c in inputs.curves.iter().filter(at_base) {
             let last = c.points.last().map_or(0.0, |p| p.step);
             for p in &c.points {
                 let Some(v) = p.val else { continue };
                 if p.step <= c.warmup_steps.max(0.1 * last) {
                     continue;
                 }
-                let bc = match law {
-                    Some(law) => law.predict(v),
-                    None => match p.b_simple {
-                        Some(b) if b.is_finite() && b > 0.0 => b,
-                        _ => continue,
-                    },
+                let bc = match (p.b_simple.filter(|b| b.is_finite() && *b > 0.0), law) {
+                    (Some(b), _) => b,
+                    (None, Some(law)) => law.predict_within(v),
+                    (None, None) => continue,
                 };
                 n.push(c.n);
                 s.push(s_min(p.step, c.b, bc));

@@ -52,6 +52,8 @@ pub struct RunCurve {
     pub n: f64,
     pub b: f64,
     pub warmup_steps: f64,
+    /// Trained on fewer unique tokens than the dataset holds (it repeats data and may overfit).
+    pub data_limited: bool,
     pub points: Vec<CurvePoint>,
 }
 
@@ -162,6 +164,7 @@ pub async fn from_sweep(client: &mut Client, key: &str) -> Result<(pb::Sweep, Ve
             n,
             b: j.batch_tokens as f64,
             warmup_steps: warmup_of(&j.config_toml),
+            data_limited: d_limit < all_tokens.unwrap_or(f64::INFINITY),
             points: cps,
         });
     }

@@ -207,7 +207,7 @@ pub fn plot_all(inputs: &Inputs, report: &Report, dir: &Path) -> Result<Vec<Path
         let mut series = per_run(&|p| Some((p.flops, p.smooth)));
         if let Some(fr) = &report.frontier {
             series.push(Series {
-                name: "frontier (envelope)".into(),
+                name: format!("frontier envelope (against {})", report.frontier_compute),
                 points: fr.envelope.iter().map(|p| (p.compute, p.loss)).collect(),
                 mark: Mark::Points,
                 color: RGBColor(0, 0, 0),
@@ -377,14 +377,16 @@ pub fn plot_all(inputs: &Inputs, report: &Report, dir: &Path) -> Result<Vec<Path
 /// overfitting view L/L(N, ∞) − 1 against N^(α_N/α_D)/D, on which all sizes fall on one curve.
 fn kaplan_nd(inputs: &Inputs, report: &Report) -> Vec<Chart> {
     let Some(f) = &report.l_nd else { return vec![] };
-    let mut sizes: Vec<f64> = inputs.runs.iter().filter(|r| r.d.is_some()).filter_map(|r| r.n).collect();
+    // The runs the fit used: those at the shared batch size.
+    let runs: Vec<_> = inputs.runs.iter().filter(|r| report.base_batch.is_none() || r.b == report.base_batch).collect();
+    let mut sizes: Vec<f64> = runs.iter().filter(|r| r.d.is_some()).filter_map(|r| r.n).collect();
     sizes.sort_by(f64::total_cmp);
     sizes.dedup();
     let (d_lo, d_hi) = (f.x2_range.lo, f.x2_range.hi);
     let mut by_d = Vec::new();
     for (i, &n) in sizes.iter().enumerate() {
         let pts: Vec<(f64, f64)> =
-            inputs.runs.iter().filter(|r| r.n == Some(n)).filter_map(|r| r.d.map(|d| (d, r.loss))).collect();
+            runs.iter().filter(|r| r.n == Some(n)).filter_map(|r| r.d.map(|d| (d, r.loss))).collect();
         by_d.push(Series { name: format!("N = {n:.3e}"), points: pts, mark: Mark::Points, color: color(i) });
         by_d.push(Series {
             name: String::new(),
@@ -396,7 +398,7 @@ fn kaplan_nd(inputs: &Inputs, report: &Report) -> Vec<Chart> {
     let ratio = f.alpha_n.value / f.alpha_2.value;
     let l_inf = |n: f64| (f.n_c.value / n).powf(f.alpha_n.value);
     let pts: Vec<(f64, f64)> =
-        inputs.runs.iter().filter_map(|r| Some((r.n?.powf(ratio) / r.d?, r.loss / l_inf(r.n?) - 1.0))).collect();
+        runs.iter().filter_map(|r| Some((r.n?.powf(ratio) / r.d?, r.loss / l_inf(r.n?) - 1.0))).collect();
     let (x_lo, x_hi) = pts.iter().fold((f64::INFINITY, 0.0f64), |(a, b), p| (a.min(p.0), b.max(p.0)));
     // Eq. 1.5 in these coordinates: L/L(N,∞) − 1 = (1 + x·D_c/N_c^(α_N/α_D))^α_D − 1.
     let scale = f.c_2.value / f.n_c.value.powf(ratio);
@@ -435,11 +437,12 @@ fn c_vs_cmin(inputs: &Inputs, report: &Report) -> Vec<Chart> {
         inputs
             .curves
             .iter()
+            .filter(|c| !c.data_limited)
             .map(|c| {
                 c.points
                     .iter()
                     .map(|p| {
-                        let x = if adjust { p.flops / (1.0 + c.b / law.predict(p.smooth)) } else { p.flops };
+                        let x = if adjust { p.flops / (1.0 + c.b / law.predict_within(p.smooth)) } else { p.flops };
                         (x, p.smooth)
                     })
                     .collect()

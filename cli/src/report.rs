@@ -94,13 +94,13 @@ pub fn text(r: &Report) -> String {
     if let Some(f) = &r.l_ns {
         two(&mut out, f, "(N_c/N)^α_N + (S_c/S_min)^α_S", "S", published::L_NS);
         if let Some(src) = r.l_ns_bcrit {
-            let _ = writeln!(out, "  S_min by Kaplan eq. 5.4 with B_crit from the {src}");
+            let _ = writeln!(out, "  S_min by Kaplan eq. 5.4 with B_crit from the {src}, at the shared batch size");
         }
     }
     if let Some(fr) = &r.frontier {
         let c_pf = published::L_CMIN.1 * published::PF_DAY;
         power(&mut out, &fr.l_cmin, "C", Some((published::L_CMIN.0, c_pf)));
-        let _ = writeln!(out, "  (C in FLOPs; Kaplan's C_c = 3.1e8 PF-days)");
+        let _ = writeln!(out, "  (compute: {} in FLOPs; Kaplan's C_c = 3.1e8 PF-days)", r.frontier_compute);
         let _ = writeln!(out, "\nN_opt = k·C^a{:>44}", "Kaplan 2020");
         row(&mut out, "a", &fr.n_opt_exponent, Some(published::FRONTIER_N));
         row(&mut out, "k", &fr.n_opt_coeff, None);

@@ -101,6 +101,12 @@ impl BcritLaw {
     pub fn predict(&self, loss: f64) -> f64 {
         self.b_star.value / loss.powf(1.0 / self.alpha_b.value)
     }
+
+    /// B_crit at `loss` held inside the losses it was fitted over: a power law with a small α_B
+    /// runs off by orders of magnitude a little beyond them (eq. 5.4-5.5 conversions use this).
+    pub fn predict_within(&self, loss: f64) -> f64 {
+        self.predict(loss.clamp(self.loss_range.lo, self.loss_range.hi))
+    }
 }
 
 fn bcrit_line(ll: &[f64], lb: &[f64]) -> Option<Vec<f64>> {

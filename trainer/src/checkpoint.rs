@@ -31,6 +31,11 @@ pub struct TrainState {
     pub sampler: Sampler,
     pub gns: GnsEma,
     pub adam_step: u64,
+    /// Early stopping's memory: the best validation loss so far and evaluations since it.
+    #[serde(default)]
+    pub best_val: Option<f64>,
+    #[serde(default)]
+    pub evals_since_best: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

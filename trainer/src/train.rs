@@ -134,6 +134,8 @@ pub fn run_until(job: &Job, resume: Option<&Path>, stop: &AtomicBool, emit: &mut
     let mut sampler = Sampler::new(t.seed);
     let mut gns = GnsEma::new(t.gns_ema);
     let (mut step, mut tokens) = (0u64, 0u64);
+    let mut best_val: Option<f64> = None;
+    let mut evals_since_best = 0u64;
 
     let mut resumed_from_step = None;
     if let Some(dir) = resume {
@@ -152,6 +154,8 @@ pub fn run_until(job: &Job, resume: Option<&Path>, stop: &AtomicBool, emit: &mut
         gns = ck.state.gns;
         step = ck.state.step;
         tokens = ck.state.tokens;
+        best_val = ck.state.best_val;
+        evals_since_best = ck.state.evals_since_best;
         resumed_from_step = Some(step);
     }
 
@@ -181,6 +185,7 @@ pub fn run_until(job: &Job, resume: Option<&Path>, stop: &AtomicBool, emit: &mut
                 tokens: u64,
                 sampler: Sampler,
                 gns: GnsEma,
+                (best_val, evals_since_best): (Option<f64>, u64),
                 opt: &AdamW,
                 emit: &mut dyn FnMut(&Event)|
      -> Result<()> {
@@ -194,6 +199,8 @@ pub fn run_until(job: &Job, resume: Option<&Path>, stop: &AtomicBool, emit: &mut
             sampler,
             gns,
             adam_step: opt.step,
+            best_val,
+            evals_since_best,
         };
         let (path, bytes) = checkpoint::save(&ckpt_root, &state, &named, &opt.state(&names))?;
         checkpoint::prune(&ckpt_root, cfg.checkpoint.keep)?;
@@ -236,6 +243,12 @@ pub fn run_until(job: &Job, resume: Option<&Path>, stop: &AtomicBool, emit: &mut
                 return Ok(Outcome::Diverged { step, train_loss: v });
             }
             last_val = Some(v);
+            if best_val.is_none_or(|b| v < b) {
+                best_val = Some(v);
+                evals_since_best = 0;
+            } else {
+                evals_since_best += 1;
+            }
             Some(v)
         } else {
             None
@@ -259,13 +272,17 @@ pub fn run_until(job: &Job, resume: Option<&Path>, stop: &AtomicBool, emit: &mut
             tokens_per_s: b_big as f64 / step_secs,
         }));
         let hit_target = matches!((val_loss, cfg.stop.target_val_loss), (Some(v), Some(target)) if v <= target);
+        let stalled = val_loss.is_some() && cfg.stop.patience.is_some_and(|p| evals_since_best >= p) && !last;
         let periodic = cfg.checkpoint.every > 0 && step % cfg.checkpoint.every == 0;
-        let preempted = stop.load(Ordering::SeqCst) && !last && !hit_target;
-        if periodic || last || hit_target || preempted {
-            save(step, tokens, sampler, gns, &opt, emit)?;
+        let preempted = stop.load(Ordering::SeqCst) && !last && !hit_target && !stalled;
+        if periodic || last || hit_target || stalled || preempted {
+            save(step, tokens, sampler, gns, (best_val, evals_since_best), &opt, emit)?;
         }
         if hit_target {
             return Ok(Outcome::Finished { step, reason: StopReason::TargetLoss, val_loss });
+        }
+        if stalled {
+            return Ok(Outcome::Finished { step, reason: StopReason::EarlyStopped, val_loss });
         }
         if preempted {
             return Ok(Outcome::Preempted { step });

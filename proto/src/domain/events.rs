@@ -55,6 +55,8 @@ pub enum StopReason {
     Steps,
     Tokens,
     TargetLoss,
+    /// `stop.patience` evaluations without a new best validation loss.
+    EarlyStopped,
 }
 
 /// How an attempt failed; only `Crashed` is worth retrying.

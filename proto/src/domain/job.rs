@@ -123,6 +123,10 @@ pub struct StopRule {
     /// Stop once a validation loss is at or below this.
     #[serde(default)]
     pub target_val_loss: Option<f64>,
+    /// Early stopping: stop after this many evaluations in a row without a new best validation
+    /// loss (a data-limited run that has begun to overfit).
+    #[serde(default, deserialize_with = "opt_count")]
+    pub patience: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -56,6 +56,8 @@ struct RawGrid {
     tokens: Option<Spanned<Num>>,
     #[serde(default)]
     steps: Option<Spanned<Num>>,
+    #[serde(default)]
+    patience: Option<Spanned<Num>>,
 }
 
 #[derive(Deserialize)]
@@ -123,6 +125,8 @@ struct RawTrain {
     steps: Option<Spanned<Num>>,
     #[serde(default)]
     target_val_loss: Option<f64>,
+    #[serde(default)]
+    patience: Option<Spanned<Num>>,
     lr: Spanned<OneOrMany<LrItem>>,
     #[serde(default)]
     warmup_steps: Option<Spanned<Num>>,
@@ -274,6 +278,7 @@ pub fn plan(text: &str, origin: &str, mut dataset: impl FnMut(&str) -> Option<Da
         seeds: None,
         tokens: None,
         steps: None,
+        patience: None,
     };
     let blocks: Vec<(String, &RawGrid)> = if raw.grid.is_empty() {
         vec![(String::new(), &default_grid)]
@@ -310,6 +315,10 @@ pub fn plan(text: &str, origin: &str, mut dataset: impl FnMut(&str) -> Option<Da
         if tokens.is_none() && steps.is_none() {
             return Err(src.err(0..0, "train", "give tokens or steps: the length of each job"));
         }
+        let patience = match &g.patience {
+            Some(_) => count(&g.patience, &key("patience", "train"))?,
+            None => count(&t.patience, "train.patience")?,
+        };
         let seeds_src = g.seeds.as_ref().or(raw.seeds.as_ref());
         let seeds = seeds_src.map_or_else(|| vec![0], |s| s.get_ref().clone());
         if seeds.is_empty() {
@@ -338,6 +347,7 @@ pub fn plan(text: &str, origin: &str, mut dataset: impl FnMut(&str) -> Option<Da
             seeds,
             tokens,
             steps,
+            patience,
             key_batch: key("batch_tokens", "train"),
         });
     }
@@ -380,6 +390,7 @@ pub fn plan(text: &str, origin: &str, mut dataset: impl FnMut(&str) -> Option<Da
                                     steps: axes.steps,
                                     tokens: axes.tokens,
                                     target_val_loss: t.target_val_loss,
+                                    patience: axes.patience,
                                 },
                                 eval: eval.clone(),
                                 checkpoint: CheckpointSpec { every: checkpoint_every, dir: PathBuf::new(), keep: 2 },
@@ -419,6 +430,7 @@ struct Axes {
     seeds: Vec<u64>,
     tokens: Option<u64>,
     steps: Option<u64>,
+    patience: Option<u64>,
     key_batch: String,
 }
 

@@ -236,3 +236,14 @@ fn the_shipped_demo_specs_plan_three_axes() {
         assert!(b_sizes >= 2 && d_sizes >= 2, "{path}: B axis at {b_sizes} sizes, D axis at {d_sizes}");
     }
 }
+
+#[test]
+fn patience_is_set_per_block_and_must_be_a_count() {
+    let spec = GRIDS.replace("tokens = 2e6\n", "tokens = 2e6\npatience = 4\n");
+    let p = plan(&spec, "spec.toml", facts).expect("valid");
+    let patience: Vec<Option<u64>> = p.jobs.iter().map(|j| j.config.stop.patience).collect();
+    assert_eq!(patience.iter().filter(|x| **x == Some(4)).count(), 6, "the D block's 6 jobs: {patience:?}");
+    assert_eq!(patience.iter().filter(|x| x.is_none()).count(), 10);
+    let e = err(&spec.replace("patience = 4", "patience = 0"));
+    assert!(e.contains("grid[2].patience") && e.contains("positive count"), "{e}");
+}

@@ -28,7 +28,7 @@ pub struct FrontierPoint {
 pub struct IsoFlop {
     pub compute: f64,
     pub profile: Vec<(f64, f64)>,
-    /// Vertex of the parabola in log N, when it opens upward.
+    /// Vertex of the parabola in log N, when it opens upward and lies within the sizes measured.
     pub n_opt: Option<f64>,
 }
 
@@ -132,10 +132,12 @@ pub fn fit_frontier(curves: &[ComputeCurve], grid: usize, floor: bool, boot: &Bo
             let c = budget(k, 5);
             let profile: Vec<(f64, f64)> =
                 curves.iter().filter_map(|cv| loss_at(&cv.points, c).map(|l| (cv.n, l))).collect();
+            // A vertex outside the sizes measured is an extrapolation of a parabola, not an optimum.
             let n_opt = (profile.len() >= 3)
                 .then(|| {
                     let (u, l): (Vec<f64>, Vec<f64>) = profile.iter().map(|p| (p.0.ln(), p.1)).unzip();
-                    parabola_vertex(&u, &l).map(f64::exp)
+                    let (lo, hi) = u.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| (a.min(x), b.max(x)));
+                    parabola_vertex(&u, &l).filter(|v| (lo..=hi).contains(v)).map(f64::exp)
                 })
                 .flatten();
             IsoFlop { compute: c, profile, n_opt }

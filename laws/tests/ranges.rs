@@ -110,3 +110,32 @@ fn holdout_error_is_relative_to_the_actual_value() {
     let bare = HoldoutError::new(String::from("C"), 1.0, 4.0, 3.0, (f64::NAN, f64::NAN));
     assert!(close(bare.error.value, -0.25) && bare.error.lo.is_nan() && bare.error.hi.is_nan());
 }
+
+/// Loss-vs-compute curves, loss[i]·(C/1e9)^−0.01 for size n[i]: at every budget the sizes keep
+/// the ratios of `loss`, so an IsoFLOP parabola's vertex stays where `loss` puts it.
+fn flat_curves(n: &[f64], loss: &[f64]) -> Vec<ladder_laws::ComputeCurve> {
+    n.iter()
+        .zip(loss)
+        .map(|(&n, &l)| ladder_laws::ComputeCurve {
+            n,
+            points: (0..20).map(|k| (1e9 * 10f64.powf(k as f64 * 0.15), l * 10f64.powf(-0.0015 * k as f64))).collect(),
+        })
+        .collect()
+}
+
+#[test]
+fn isoflop_vertices_outside_the_measured_sizes_are_not_reported() {
+    let boot = ladder_laws::Bootstrap { resamples: 0, ..Default::default() };
+    // Convex and still falling at the largest size: the parabola's vertex sits near N = 1e7.
+    let beyond = ladder_laws::fit_frontier(&flat_curves(&[1e4, 1e5, 1e6], &[3.0, 2.5, 2.2]), 10, false, &boot)
+        .expect("frontier");
+    assert!(beyond.isoflops.iter().filter(|i| i.profile.len() == 3).count() >= 3, "{:?}", beyond.isoflops);
+    assert!(beyond.isoflops.iter().all(|i| i.n_opt.is_none()), "{:?}", beyond.isoflops);
+    // A minimum inside: the vertex is reported, between the neighbours of the best size.
+    let inside = ladder_laws::fit_frontier(&flat_curves(&[1e4, 1e5, 1e6], &[2.6, 2.4, 2.5]), 10, false, &boot)
+        .expect("frontier");
+    for iso in inside.isoflops.iter().filter(|i| i.profile.len() == 3) {
+        let n = iso.n_opt.expect("vertex inside");
+        assert!((1e4..1e6).contains(&n), "{n}");
+    }
+}

@@ -8,15 +8,14 @@
 use std::path::Path;
 
 use serde::Serialize;
-use tch::nn::VarStore;
-use tch::{Device, Kind, Tensor};
+use tch::{Kind, Tensor};
 
 use crate::checkpoint;
 use crate::config::Job;
 use crate::data::{Dataset, Sampler};
-use crate::device::{autocast, configure_precision, select_device};
+use crate::device::autocast;
 use crate::error::{Result, TrainerError};
-use crate::model::Gpt;
+use crate::train::{Batches, build_model, prepare_device};
 
 const GROUPS: usize = 8;
 
@@ -62,18 +61,10 @@ pub fn probe(job: &Job, dir: &Path, micro_batches: usize, seed: u64) -> Result<G
         ));
     }
     let cfg = &job.config;
-    let device = select_device(&cfg.device)?;
-    configure_precision(device)?;
-    if let Some(t) = cfg.threads {
-        tch::set_num_threads(t);
-    }
+    let device = prepare_device(cfg)?;
     let shape = job.shape;
     let data = Dataset::open(&cfg.data.dir, shape.vocab, shape.n_ctx, cfg.data.max_tokens)?;
-    let mut vs = VarStore::new(Device::Cpu);
-    let model = Gpt::new(&vs.root(), shape);
-    vs.set_device(device);
-    let mut named: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
-    named.sort_by(|a, b| a.0.cmp(&b.0));
+    let (_vs, model, mut named) = build_model(shape, device);
     let ck = checkpoint::load(dir)?;
     checkpoint::restore_into(dir, "model.safetensors", &mut named, &ck.model)?;
     let params: Vec<Tensor> = named.iter().map(|(_, p)| p.shallow_clone()).collect();
@@ -81,12 +72,12 @@ pub fn probe(job: &Job, dir: &Path, micro_batches: usize, seed: u64) -> Result<G
     let n_ctx = shape.n_ctx as usize;
     let micro = job.micro_seqs as usize;
     let b_small = job.micro_seqs * shape.n_ctx as u64;
+    let batches = Batches { device, n_ctx: shape.n_ctx, tokens: &data.train };
     let mut sampler = Sampler::new(seed);
     let mut groups: Vec<Sums> = Vec::with_capacity(GROUPS);
     for i in 0..micro_batches {
-        let (x, y) = sampler.next_batch(&data.train, micro, n_ctx);
-        let xt = Tensor::f_from_slice(&x)?.f_view([-1, shape.n_ctx])?.f_to_device(device)?;
-        let yt = Tensor::f_from_slice(&y)?.f_view([-1, shape.n_ctx])?.f_to_device(device)?;
+        let (x, y) = sampler.next_batch(batches.tokens, micro, n_ctx);
+        let (xt, yt) = batches.tensors(&x, &y)?;
         for p in &params {
             let mut g = p.grad();
             if g.defined() {

@@ -57,14 +57,36 @@ pub fn fingerprint(job: &Job, data_id: &str) -> String {
     hex::encode(Sha256::digest(key.to_string().as_bytes()))
 }
 
-struct Batches<'a> {
-    device: Device,
-    n_ctx: i64,
-    tokens: &'a [u16],
+/// Windows of a token stream as (inputs, targets) tensors on the job's device.
+pub(crate) struct Batches<'a> {
+    pub(crate) device: Device,
+    pub(crate) n_ctx: i64,
+    pub(crate) tokens: &'a [u16],
+}
+
+/// The job's device, with its precision and thread count applied.
+pub(crate) fn prepare_device(cfg: &crate::config::JobConfig) -> Result<Device> {
+    let device = select_device(&cfg.device)?;
+    configure_precision(device)?;
+    if let Some(t) = cfg.threads {
+        tch::set_num_threads(t);
+    }
+    Ok(device)
+}
+
+/// A model initialised on the CPU generator and then moved, so that a seed gives the same
+/// weights on every device; its variables in name order. The store must outlive the model.
+pub(crate) fn build_model(shape: crate::model::Shape, device: Device) -> (VarStore, Gpt, Vec<(String, Tensor)>) {
+    let mut vs = VarStore::new(Device::Cpu);
+    let model = Gpt::new(&vs.root(), shape);
+    vs.set_device(device);
+    let mut named: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
+    named.sort_by(|a, b| a.0.cmp(&b.0));
+    (vs, model, named)
 }
 
 impl Batches<'_> {
-    fn tensors(&self, x: &[i64], y: &[i64]) -> Result<(Tensor, Tensor)> {
+    pub(crate) fn tensors(&self, x: &[i64], y: &[i64]) -> Result<(Tensor, Tensor)> {
         let shape = [-1, self.n_ctx];
         let x = Tensor::f_from_slice(x)?.f_view(shape)?.f_to_device(self.device)?;
         let y = Tensor::f_from_slice(y)?.f_view(shape)?.f_to_device(self.device)?;
@@ -102,11 +124,7 @@ pub fn run(job: &Job, resume: Option<&Path>, emit: &mut dyn FnMut(&Event)) -> Re
 /// [`Outcome::Preempted`], so a later attempt resumes exactly where this one stopped.
 pub fn run_until(job: &Job, resume: Option<&Path>, stop: &AtomicBool, emit: &mut dyn FnMut(&Event)) -> Result<Outcome> {
     let cfg = &job.config;
-    let device = select_device(&cfg.device)?;
-    configure_precision(device)?;
-    if let Some(t) = cfg.threads {
-        tch::set_num_threads(t);
-    }
+    let device = prepare_device(cfg)?;
     let shape = job.shape;
     let meta = read_meta(&cfg.data.dir)?;
     let data = Dataset::open(&cfg.data.dir, shape.vocab, shape.n_ctx, cfg.data.max_tokens)?;
@@ -118,13 +136,7 @@ pub fn run_until(job: &Job, resume: Option<&Path>, stop: &AtomicBool, emit: &mut
     let t = &cfg.train;
 
     tch::manual_seed(t.seed as i64);
-    // Initialised on the CPU generator, then moved: the same seed gives the same weights on
-    // every device.
-    let mut vs = VarStore::new(Device::Cpu);
-    let model = Gpt::new(&vs.root(), shape);
-    vs.set_device(device);
-    let mut named: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
-    named.sort_by(|a, b| a.0.cmp(&b.0));
+    let (_vs, model, mut named) = build_model(shape, device);
     let names: Vec<String> = named.iter().map(|(n, _)| n.clone()).collect();
     let params: Vec<Tensor> = named.iter().map(|(_, p)| p.shallow_clone()).collect();
     let decay: Vec<bool> = params.iter().map(decays).collect();

@@ -54,6 +54,9 @@ pub struct Report {
     pub used_jobs: Vec<u64>,
     pub excluded: Vec<Excluded>,
     pub l_n: Option<PowerLaw>,
+    /// The (N, loss) points L(N) was fitted to, and L(D)'s (D, loss).
+    pub l_n_points: Vec<(f64, f64)>,
+    pub l_d_points: Vec<(f64, f64)>,
     pub l_d: Option<PowerLaw>,
     pub l_c: Option<PowerLaw>,
     pub l_nd: Option<TwoVarLaw>,
@@ -130,6 +133,7 @@ pub fn fit_all(inputs: &Inputs, args: &FitArgs) -> Result<Report> {
     let at_max_d: Vec<&RunPoint> = at_base.iter().copied().filter(|r| r.n.is_some() && r.d_limit == max_d).collect();
     let (n, l) = best_per(&at_max_d, |r| r.n);
     let l_n = if n.len() >= 3 { ctx.power("L(N)", &n, &l) } else { ctx_skip(&mut ctx, "L(N)", "N", n.len()) };
+    let l_n_points: Vec<(f64, f64)> = n.into_iter().zip(l).collect();
 
     // L(D): at the largest N that has a data axis (≥ 3 distinct D), the best loss per D.
     let d_count = |n: f64| distinct(at_base.iter().filter(|r| r.n == Some(n)).filter_map(|r| r.d));
@@ -139,6 +143,7 @@ pub fn fit_all(inputs: &Inputs, args: &FitArgs) -> Result<Report> {
         at_base.iter().copied().filter(|r| r.d.is_some() && (r.n.is_none() || r.n == max_n)).collect();
     let (d, l) = best_per(&at_max_n, |r| r.d);
     let l_d = if d.len() >= 3 { ctx.power("L(D)", &d, &l) } else { ctx_skip(&mut ctx, "L(D)", "D", d.len()) };
+    let l_d_points: Vec<(f64, f64)> = d.into_iter().zip(l).collect();
 
     // L(C) from CSV points with C (a sweep's compute law is the frontier below).
     let with_c: Vec<&RunPoint> = runs.iter().filter(|r| r.c.is_some() && r.job.is_none()).collect();
@@ -247,6 +252,8 @@ pub fn fit_all(inputs: &Inputs, args: &FitArgs) -> Result<Report> {
         used_jobs: runs.iter().filter_map(|r| r.job).collect(),
         excluded: inputs.excluded.clone(),
         l_n,
+        l_n_points,
+        l_d_points,
         l_d,
         l_c,
         l_nd,

@@ -160,7 +160,10 @@ pub async fn from_sweep(client: &mut Client, key: &str) -> Result<(pb::Sweep, Ve
         });
         inputs.curves.push(RunCurve {
             job: j.id,
-            label: format!("{}x{} B={}", j.n_layer, j.d_model, j.batch_tokens),
+            label: match j.dataset_tokens {
+                0 => format!("{}x{} B={}", j.n_layer, j.d_model, j.batch_tokens),
+                d => format!("{}x{} B={} D={d:.0e}", j.n_layer, j.d_model, j.batch_tokens),
+            },
             n,
             b: j.batch_tokens as f64,
             warmup_steps: warmup_of(&j.config_toml),

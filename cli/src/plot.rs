@@ -233,12 +233,17 @@ pub fn plot_all(inputs: &Inputs, report: &Report, dir: &Path) -> Result<Vec<Path
             title: "Gradient noise scale B_simple over training".into(),
             x: "step",
             y: "B_simple (tokens)",
-            series: per_run(&|p| p.b_simple.map(|b| (p.step, b))),
+            series: b_simple_segments(inputs),
             band: vec![],
         });
     }
-    let points = |x: &dyn Fn(&crate::inputs::RunPoint) -> Option<f64>| -> Vec<(f64, f64)> {
-        inputs.runs.iter().filter_map(|r| x(r).map(|v| (v, r.loss))).collect()
+    // The points a law was fitted to; every run's when it was not fitted.
+    let fitted = |used: &[(f64, f64)], x: &dyn Fn(&crate::inputs::RunPoint) -> Option<f64>| -> Vec<(f64, f64)> {
+        if used.is_empty() {
+            inputs.runs.iter().filter_map(|r| x(r).map(|v| (v, r.loss))).collect()
+        } else {
+            used.to_vec()
+        }
     };
     for (file, title, var, law, pts) in [
         (
@@ -246,15 +251,21 @@ pub fn plot_all(inputs: &Inputs, report: &Report, dir: &Path) -> Result<Vec<Path
             "L(N): loss against non-embedding parameters",
             "N (non-embedding parameters)",
             &report.l_n,
-            points(&|r| r.n),
+            fitted(&report.l_n_points, &|r| r.n),
         ),
-        ("fig1_l_of_d", "L(D): loss against unique training tokens", "D (tokens)", &report.l_d, points(&|r| r.d)),
+        (
+            "fig1_l_of_d",
+            "L(D): loss against unique training tokens",
+            "D (tokens)",
+            &report.l_d,
+            fitted(&report.l_d_points, &|r| r.d),
+        ),
     ] {
         if pts.is_empty() {
             continue;
         }
         let mut series = vec![Series {
-            name: "runs (best val loss)".into(),
+            name: "runs fitted (best val loss)".into(),
             points: pts.clone(),
             mark: Mark::Points,
             color: color(0),
@@ -475,4 +486,24 @@ fn c_vs_cmin(inputs: &Inputs, report: &Report) -> Vec<Chart> {
         ],
         band: vec![],
     }]
+}
+
+/// Each run's streamed B_simple as line segments, broken where it is undefined (the averaged
+/// |G|² not yet positive): a line drawn across such a gap would show a plateau that was never
+/// measured.
+fn b_simple_segments(inputs: &Inputs) -> Vec<Series> {
+    let mut out = Vec::new();
+    for (i, c) in inputs.curves.iter().enumerate() {
+        let mut first = true;
+        for segment in c.points.split(|p| p.b_simple.is_none()).filter(|s| !s.is_empty()) {
+            out.push(Series {
+                name: if first { format!("{} N={:.3e}", c.label, c.n) } else { String::new() },
+                points: segment.iter().filter_map(|p| p.b_simple.map(|b| (p.step, b))).collect(),
+                mark: Mark::Line,
+                color: color(i),
+            });
+            first = false;
+        }
+    }
+    out
 }

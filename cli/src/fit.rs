@@ -80,11 +80,16 @@ pub struct Report {
     pub skipped: Vec<Skipped>,
 }
 
-fn distinct(v: impl Iterator<Item = f64>) -> usize {
+/// The distinct values, ascending.
+pub(crate) fn distinct_values(v: impl Iterator<Item = f64>) -> Vec<f64> {
     let mut xs: Vec<f64> = v.collect();
     xs.sort_by(f64::total_cmp);
     xs.dedup();
-    xs.len()
+    xs
+}
+
+fn distinct(v: impl Iterator<Item = f64>) -> usize {
+    distinct_values(v).len()
 }
 
 /// Best (lowest) loss per distinct x among `runs`.
@@ -154,8 +159,7 @@ pub fn fit_all(inputs: &Inputs, args: &FitArgs) -> Result<Report> {
         None
     };
 
-    // L(N, D), eq. 1.5.
-    // L(N, D) and Chinchilla, like L(N) and L(D), at the shared batch size: runs that differ only
+    // L(N, D) (eq. 1.5) and Chinchilla, like L(N) and L(D), at the shared batch size: runs that differ only
     // in B have one (N, D) and different losses, which neither law describes.
     let nd: Vec<&RunPoint> = at_base.iter().copied().filter(|r| r.n.is_some() && r.d.is_some()).collect();
     let l_nd = if nd.len() >= 6
@@ -405,9 +409,7 @@ fn bcrit(inputs: &Inputs, ctx: &mut Ctx) -> (Vec<BcritAtLoss>, Option<BcritLaw>,
 /// The batch size shared by the most distinct model sizes (ties: the smallest B); None when no
 /// run has one.
 fn base_batch(runs: &[RunPoint]) -> Option<f64> {
-    let mut bs: Vec<f64> = runs.iter().filter_map(|r| r.b).collect();
-    bs.sort_by(f64::total_cmp);
-    bs.dedup();
+    let bs = distinct_values(runs.iter().filter_map(|r| r.b));
     let sizes = |x: f64| distinct(runs.iter().filter(|r| r.b == Some(x)).filter_map(|r| r.n));
     bs.into_iter().max_by(|a, b| sizes(*a).cmp(&sizes(*b)).then(b.total_cmp(a)))
 }
@@ -424,9 +426,7 @@ fn required(r: &Report, inputs: &Inputs, laws: &[String]) -> Result<()> {
             "frontier" => (r.frontier.is_some(), "frontier"),
             "chinchilla" => (r.chinchilla.is_some(), "Chinchilla"),
             "bcrit" => {
-                let mut bs: Vec<f64> = inputs.runs.iter().filter_map(|x| x.b).collect();
-                bs.sort_by(f64::total_cmp);
-                bs.dedup();
+                let bs = distinct_values(inputs.runs.iter().filter_map(|x| x.b));
                 if bs.len() < 3 {
                     let list: Vec<String> = bs.iter().map(|b| format!("{b}")).collect();
                     return Err(CliError::input(

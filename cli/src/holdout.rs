@@ -6,14 +6,12 @@ use ladder_laws::{HoldoutError, chinchilla_band};
 
 use crate::args::FitArgs;
 use crate::error::{CliError, Result};
-use crate::fit::{Report, fit_all};
+use crate::fit::{Report, distinct_values, fit_all};
 use crate::inputs::Inputs;
 
 /// Refits without the K largest sizes and scores each law on the runs left out.
 pub fn holdout(inputs: &Inputs, full: &Report, args: &FitArgs, k: usize) -> Result<Vec<HoldoutError>> {
-    let mut sizes: Vec<f64> = inputs.runs.iter().filter_map(|r| r.n).collect();
-    sizes.sort_by(f64::total_cmp);
-    sizes.dedup();
+    let sizes = distinct_values(inputs.runs.iter().filter_map(|r| r.n));
     if k == 0 || k >= sizes.len() {
         return Err(CliError::input(
             "--holdout",
@@ -40,21 +38,15 @@ pub fn holdout(inputs: &Inputs, full: &Report, args: &FitArgs, k: usize) -> Resu
     })?;
 
     let mut out = Vec::new();
-    let held_runs: Vec<_> = inputs.runs.iter().filter(|r| is_held(r.n)).collect();
     if let Some(law) = &fit.l_n {
-        for &n in held {
-            // The point L(N) would have used: the base batch size, the largest D, the best loss.
-            let at_n: Vec<_> = held_runs
-                .iter()
-                .filter(|r| r.n == Some(n) && (full.base_batch.is_none() || r.b == full.base_batch))
-                .collect();
-            let max_d = at_n.iter().map(|r| r.d_limit).fold(0.0, f64::max);
-            let best = at_n.iter().filter(|r| r.d_limit == max_d).map(|r| r.loss).fold(f64::INFINITY, f64::min);
-            if best.is_finite() {
-                out.push(HoldoutError::new("L(N)", n, best, law.predict(n), law.band(n)));
-            }
+        // The held-out sizes' points of the full L(N) fit: what the refit should predict.
+        for &(n, loss) in full.l_n_points.iter().filter(|p| held.contains(&p.0)) {
+            out.push(HoldoutError::new("L(N)", n, loss, law.predict(n), law.band(n)));
         }
     }
+    // L(N, D) and Chinchilla describe the runs at the shared batch size, as they were fitted.
+    let held_runs: Vec<_> =
+        inputs.runs.iter().filter(|r| is_held(r.n) && (full.base_batch.is_none() || r.b == full.base_batch)).collect();
     for r in &held_runs {
         let (Some(n), Some(d)) = (r.n, r.d) else { continue };
         if let Some(law) = &fit.l_nd {

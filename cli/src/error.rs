@@ -53,8 +53,8 @@ impl From<tonic::Status> for CliError {
     }
 }
 
-impl From<ladder_proto::DomainError> for CliError {
-    fn from(e: ladder_proto::DomainError) -> Self {
+impl From<ladder_core::DomainError> for CliError {
+    fn from(e: ladder_core::DomainError) -> Self {
         CliError::Input { what: "input".into(), message: e.to_string() }
     }
 }

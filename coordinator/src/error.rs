@@ -1,5 +1,5 @@
 //! The one error type of `ladder-coordinator`, and its single mapping to gRPC status codes.
-use ladder_proto::DomainError;
+use ladder_core::DomainError;
 use tonic::Status;
 
 #[derive(Debug, thiserror::Error)]

@@ -1,6 +1,6 @@
 //! Sweeps, jobs, leases and curves as operations on a transaction. Write operations check
 //! before they write (so a refused one leaves its batch untouched); fencing lives in [`current`].
-use ladder_proto::domain::sweep::{self, DatasetFacts};
+use ladder_core::sweep::{self, DatasetFacts};
 use ladder_proto::pb;
 use prost::Message;
 use redb::{ReadTransaction, ReadableTable, WriteTransaction};
@@ -248,7 +248,7 @@ pub fn report(
     // Checked at the boundary, before anything is written.
     for ev in events {
         if let Some(pb::attempt_event::Kind::Metrics(m)) = &ev.kind {
-            ladder_proto::domain::events::MetricPoint::try_from(m)?;
+            ladder_core::events::MetricPoint::try_from(m)?;
         }
     }
     let mut stored = 0;
@@ -290,7 +290,7 @@ pub fn report(
             }
             Some(pb::attempt_event::Kind::Failed(f)) if !ended => {
                 ended = true;
-                let kind = Failure::from_pb(pb::FailureKind::try_from(f.kind).unwrap_or(pb::FailureKind::Crashed));
+                let kind = ladder_proto::convert::failure_kind(f.kind);
                 requeued = fail_attempt(txn, &mut job, kind, f.message.clone())?;
             }
             _ => {}

@@ -1,6 +1,6 @@
 //! What the store keeps per sweep, job, checkpoint, dataset and worker, and its wire form.
-use ladder_proto::domain::accounting::Accounting;
-use ladder_proto::domain::shape::Shape;
+use ladder_core::accounting::Accounting;
+use ladder_core::shape::Shape;
 use ladder_proto::pb;
 use serde::{Deserialize, Serialize};
 
@@ -23,56 +23,7 @@ pub struct SweepRecord {
     pub job_ids: Vec<u64>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum JobState {
-    Queued,
-    Running,
-    Succeeded,
-    Failed,
-    Cancelled,
-}
-
-impl JobState {
-    pub fn is_final(self) -> bool {
-        matches!(self, Self::Succeeded | Self::Failed | Self::Cancelled)
-    }
-}
-
-/// Why an attempt failed. Only `Crashed` and `Lost` are retried.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Failure {
-    Diverged,
-    OutOfMemory,
-    InvalidConfig,
-    Crashed,
-    Lost,
-}
-
-impl Failure {
-    pub fn retriable(self) -> bool {
-        matches!(self, Self::Crashed | Self::Lost)
-    }
-
-    pub fn to_pb(self) -> pb::FailureKind {
-        match self {
-            Self::Diverged => pb::FailureKind::Diverged,
-            Self::OutOfMemory => pb::FailureKind::OutOfMemory,
-            Self::InvalidConfig => pb::FailureKind::InvalidConfig,
-            Self::Crashed => pb::FailureKind::Crashed,
-            Self::Lost => pb::FailureKind::Lost,
-        }
-    }
-
-    pub fn from_pb(k: pb::FailureKind) -> Self {
-        match k {
-            pb::FailureKind::Diverged => Self::Diverged,
-            pb::FailureKind::OutOfMemory => Self::OutOfMemory,
-            pb::FailureKind::InvalidConfig => Self::InvalidConfig,
-            pb::FailureKind::Lost => Self::Lost,
-            pb::FailureKind::Crashed | pb::FailureKind::Unspecified => Self::Crashed,
-        }
-    }
-}
+pub use ladder_core::{FailureKind as Failure, JobState};
 
 /// The current attempt's hold on a job.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -124,13 +75,7 @@ pub struct JobRecord {
 
 impl JobRecord {
     pub fn to_pb(&self) -> pb::Job {
-        let state = match self.state {
-            JobState::Queued => pb::JobState::Queued,
-            JobState::Running => pb::JobState::Running,
-            JobState::Succeeded => pb::JobState::Succeeded,
-            JobState::Failed => pb::JobState::Failed,
-            JobState::Cancelled => pb::JobState::Cancelled,
-        };
+        let state = pb::JobState::from(self.state);
         pb::Job {
             id: self.id,
             sweep_id: self.sweep_id,
@@ -157,7 +102,7 @@ impl JobRecord {
             val_loss: self.progress.val_loss.unwrap_or(f64::NAN),
             tokens_per_s: self.progress.tokens_per_s,
             worker_id: self.lease.as_ref().map(|l| l.worker_id.clone()).unwrap_or_default(),
-            failure: self.failure.as_ref().map_or(pb::FailureKind::Unspecified, |f| f.0.to_pb()) as i32,
+            failure: self.failure.as_ref().map_or(pb::FailureKind::Unspecified, |f| f.0.into()) as i32,
             failure_message: self.failure.as_ref().map(|f| f.1.clone()).unwrap_or_default(),
             checkpoint_step: self.checkpoint_step,
             resumed_from_step: self.resumed_from_step,

@@ -300,7 +300,7 @@ impl Ladder for Coordinator {
 /// Checks a dataset upload (sizes, uint16 token ids below the vocabulary) and identifies it.
 fn dataset_record(h: &pb::DatasetHeader, train: &[u8], val: &[u8]) -> Result<DatasetRecord> {
     let bad =
-        |m: String| CoordError::Invalid(ladder_proto::DomainError::message("dataset", format!("{:?}: {m}", h.name)));
+        |m: String| CoordError::Invalid(ladder_core::DomainError::message("dataset", format!("{:?}: {m}", h.name)));
     if h.name.is_empty()
         || h.name.len() > 128
         || !h.name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
@@ -360,8 +360,7 @@ impl WorkerService for Coordinator {
             return Err(Status::invalid_argument("register: a worker needs at least one slot"));
         }
         for s in &q.slots {
-            ladder_proto::domain::job::parse_device(s)
-                .map_err(|e| Status::invalid_argument(format!("register: slot {e}")))?;
+            ladder_core::job::parse_device(s).map_err(|e| Status::invalid_argument(format!("register: slot {e}")))?;
         }
         let (name, slots) = (q.name.clone(), q.slots.clone());
         let id = self.store.write(move |txn| jobs::register_worker(txn, &name, &slots, now_ms())).await?;

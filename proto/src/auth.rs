@@ -6,7 +6,7 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 use tonic::{Request, Status};
 
-use crate::DomainError;
+use ladder_core::DomainError;
 
 /// The metadata key that carries the token.
 pub const AUTHORIZATION: &str = "authorization";

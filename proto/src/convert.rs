@@ -1,8 +1,66 @@
 //! Proto ↔ domain conversions. Wire input is checked here, once: whatever fails becomes a
 //! [`DomainError`], which the coordinator answers with `invalid_argument`.
-use crate::domain::events::MetricPoint;
-use crate::error::{DomainError, Result};
+use ladder_core::events::MetricPoint;
+use ladder_core::{DomainError, FailureKind, JobState, Result};
+
 use crate::pb;
+
+impl From<FailureKind> for pb::FailureKind {
+    fn from(k: FailureKind) -> Self {
+        match k {
+            FailureKind::Diverged => Self::Diverged,
+            FailureKind::OutOfMemory => Self::OutOfMemory,
+            FailureKind::InvalidConfig => Self::InvalidConfig,
+            FailureKind::Crashed => Self::Crashed,
+            FailureKind::Lost => Self::Lost,
+        }
+    }
+}
+
+/// A worker's failure report. An unknown or unset kind counts as a crash: retried, never lost.
+impl From<pb::FailureKind> for FailureKind {
+    fn from(k: pb::FailureKind) -> Self {
+        match k {
+            pb::FailureKind::Diverged => Self::Diverged,
+            pb::FailureKind::OutOfMemory => Self::OutOfMemory,
+            pb::FailureKind::InvalidConfig => Self::InvalidConfig,
+            pb::FailureKind::Lost => Self::Lost,
+            pb::FailureKind::Crashed | pb::FailureKind::Unspecified => Self::Crashed,
+        }
+    }
+}
+
+/// A failure kind from the wire's `i32`; values this build does not know count as a crash.
+pub fn failure_kind(v: i32) -> FailureKind {
+    pb::FailureKind::try_from(v).unwrap_or(pb::FailureKind::Crashed).into()
+}
+
+impl From<JobState> for pb::JobState {
+    fn from(s: JobState) -> Self {
+        match s {
+            JobState::Queued => Self::Queued,
+            JobState::Running => Self::Running,
+            JobState::Succeeded => Self::Succeeded,
+            JobState::Failed => Self::Failed,
+            JobState::Cancelled => Self::Cancelled,
+        }
+    }
+}
+
+impl TryFrom<pb::JobState> for JobState {
+    type Error = DomainError;
+
+    fn try_from(s: pb::JobState) -> Result<Self> {
+        match s {
+            pb::JobState::Queued => Ok(Self::Queued),
+            pb::JobState::Running => Ok(Self::Running),
+            pb::JobState::Succeeded => Ok(Self::Succeeded),
+            pb::JobState::Failed => Ok(Self::Failed),
+            pb::JobState::Cancelled => Ok(Self::Cancelled),
+            pb::JobState::Unspecified => Err(DomainError::message("job.state", "unspecified")),
+        }
+    }
+}
 
 impl From<&MetricPoint> for pb::MetricPoint {
     fn from(m: &MetricPoint) -> Self {

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use tonic::transport::{Certificate, ClientTlsConfig, Identity};
 
-use crate::DomainError;
+use ladder_core::DomainError;
 
 #[derive(Debug, Clone, Default)]
 pub struct ClientTls {

@@ -22,7 +22,7 @@ fn shim(call: impl FnOnce(*mut c_char, usize) -> c_int) -> Result<()> {
     Err(TrainerError::Torch(tch::TchError::Torch(msg)))
 }
 
-pub use ladder_proto::domain::job::{DeviceRequest, parse_device};
+pub use ladder_core::job::{DeviceRequest, parse_device};
 
 /// Resolves a request to a libtorch device, refusing CUDA where none is usable.
 pub fn select_device(s: &str) -> Result<Device> {

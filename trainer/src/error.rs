@@ -1,7 +1,7 @@
 //! The one error type of `ladder-trainer`; every variant names what is wrong and where.
 use std::path::PathBuf;
 
-use ladder_proto::DomainError;
+use ladder_core::DomainError;
 
 /// Everything that can go wrong while preparing data or training one attempt.
 #[derive(Debug, thiserror::Error)]

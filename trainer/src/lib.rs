@@ -1,11 +1,11 @@
 //! `ladder-trainer`: trains one decoder-only Transformer job attempt with libtorch and reports
 //! its loss curve and gradient-noise statistics as events. See DESIGN.md for the data flow.
 /// N and FLOPs accounting (shared with the coordinator through `ladder-proto`).
-pub use ladder_proto::domain::accounting;
+pub use ladder_core::accounting;
 /// The event stream (shared with the worker through `ladder-proto`).
-pub use ladder_proto::domain::events;
+pub use ladder_core::events;
 /// The job config (shared with the coordinator through `ladder-proto`).
-pub use ladder_proto::domain::job as config;
+pub use ladder_core::job as config;
 pub mod checkpoint;
 pub mod data;
 pub mod device;

@@ -4,7 +4,7 @@
 use tch::nn::{Init, Path};
 use tch::{Reduction, Tensor};
 
-pub use ladder_proto::domain::shape::{MAX_VOCAB, Shape};
+pub use ladder_core::shape::{MAX_VOCAB, Shape};
 
 use crate::error::{Result, TrainerError};
 

@@ -3,9 +3,9 @@
 use tch::Tensor;
 
 use crate::error::Result;
-use ladder_proto::domain::job::Schedule;
+use ladder_core::job::Schedule;
 
-pub use ladder_proto::domain::job::kaplan_lr;
+pub use ladder_core::job::kaplan_lr;
 
 /// Learning rate for 0-based `step`: linear warmup, then cosine to peak·min_ratio or constant.
 pub fn lr_at(step: u64, peak: f64, warmup: u64, total: u64, schedule: Schedule, min_ratio: f64) -> f64 {

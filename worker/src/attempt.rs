@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
-use ladder_proto::domain::events::{Event, FailureKind};
-use ladder_proto::domain::job::JobConfig;
+use ladder_core::events::Event;
+use ladder_core::job::JobConfig;
 use ladder_proto::pb;
 use ladder_proto::pb::worker_service_client::WorkerServiceClient;
 use sha2::{Digest, Sha256};
@@ -171,15 +171,6 @@ async fn upload_checkpoint(
         msgs.push(pb::CheckpointUpload { part: Some(pb::checkpoint_upload::Part::Data(c.to_vec())) });
     }
     Ok(client.upload_checkpoint(tokio_stream::iter(msgs)).await?.into_inner())
-}
-
-fn failure(kind: FailureKind) -> pb::FailureKind {
-    match kind {
-        FailureKind::Diverged => pb::FailureKind::Diverged,
-        FailureKind::OutOfMemory => pb::FailureKind::OutOfMemory,
-        FailureKind::InvalidConfig => pb::FailureKind::InvalidConfig,
-        FailureKind::Crashed => pb::FailureKind::Crashed,
-    }
 }
 
 fn failed(kind: pb::FailureKind, message: String) -> pb::AttemptEvent {
@@ -376,7 +367,7 @@ async fn run_child(
                     kind: Some(pb::attempt_event::Kind::Finished(pb::AttemptFinished { step, reason })),
                 });
             }
-            Event::Failed { kind, message, .. } => last = Some(failed(failure(kind), message)),
+            Event::Failed { kind, message, .. } => last = Some(failed(kind.into(), message)),
             Event::Preempted { step } => {
                 last = Some(pb::AttemptEvent {
                     kind: Some(pb::attempt_event::Kind::Released(pb::AttemptReleased { step })),

@@ -10,7 +10,7 @@ pub enum WorkerError {
     #[error("{0}")]
     Corrupt(String),
     #[error(transparent)]
-    Domain(#[from] ladder_proto::DomainError),
+    Domain(#[from] ladder_core::DomainError),
 }
 
 impl WorkerError {

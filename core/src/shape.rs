@@ -23,7 +23,7 @@ impl Shape {
     }
 
     pub fn n_non_embedding(&self) -> u64 {
-        crate::domain::accounting::Accounting::of(self).n
+        crate::accounting::Accounting::of(self).n
     }
 
     pub fn validate(&self) -> Result<()> {

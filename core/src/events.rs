@@ -1,8 +1,8 @@
 //! The event stream: one JSON object per line on stdout, read by the worker.
 use serde::{Deserialize, Serialize};
 
-use crate::domain::accounting::Accounting;
-use crate::domain::shape::Shape;
+use crate::accounting::Accounting;
+use crate::shape::Shape;
 
 /// One point of a loss curve (a completed optimizer step). Flops and tokens are cumulative.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -59,30 +59,10 @@ pub enum StopReason {
     EarlyStopped,
 }
 
-/// How an attempt failed; only `Crashed` is worth retrying.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FailureKind {
-    Diverged,
-    OutOfMemory,
-    InvalidConfig,
-    Crashed,
-}
+pub use crate::state::FailureKind;
 
 /// The exit code of an attempt that was preempted after checkpointing.
 pub const PREEMPTED_EXIT_CODE: u8 = 5;
-
-impl FailureKind {
-    /// The process exit code the binary uses for this failure.
-    pub fn exit_code(self) -> u8 {
-        match self {
-            Self::Crashed => 1,
-            Self::InvalidConfig => 2,
-            Self::Diverged => 3,
-            Self::OutOfMemory => 4,
-        }
-    }
-}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]

@@ -1,7 +1,7 @@
 //! Parameter and FLOP accounting (Kaplan et al. 2020, Table 1), recorded with every run.
 use serde::{Deserialize, Serialize};
 
-use crate::domain::shape::Shape;
+use crate::shape::Shape;
 
 /// Counts for one shape. FLOPs count a multiply-add as 2.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

@@ -4,8 +4,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::domain::shape::Shape;
 use crate::error::{DomainError, Result};
+use crate::shape::Shape;
 
 /// A job config as written by a user or by the worker.
 #[derive(Debug, Clone, Serialize, Deserialize)]

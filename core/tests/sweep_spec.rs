@@ -1,5 +1,5 @@
 //! Sweep specs: expansion over the grid, and one clear error naming line and key per bad spec.
-use ladder_proto::domain::sweep::{DatasetFacts, plan};
+use ladder_core::sweep::{DatasetFacts, plan};
 
 const SPEC: &str = r#"name = "kaplan-small"
 dataset = "gutenberg"
@@ -56,7 +56,7 @@ fn expands_the_grid_with_derived_n_and_steps() {
     assert_eq!(p.jobs.last().map(|j| j.shape.d_model), Some(384));
     // Each job config is a valid trainer config that round-trips through TOML.
     let text = first.config.to_toml();
-    let back = ladder_proto::domain::job::JobConfig::from_toml(&text, "job").expect("round trip");
+    let back = ladder_core::job::JobConfig::from_toml(&text, "job").expect("round trip");
     assert_eq!(back.model.d_model, 128);
 }
 
@@ -155,7 +155,7 @@ tokens = 2e6
 #[test]
 fn grid_blocks_are_a_union_without_duplicates() {
     let p = plan(GRIDS, "spec.toml", facts).expect("valid");
-    let key = |j: &ladder_proto::domain::sweep::JobPlan| {
+    let key = |j: &ladder_core::sweep::JobPlan| {
         (j.shape.n_layer, j.shape.d_model, j.config.train.batch_tokens, j.dataset_tokens, j.config.stop.tokens)
     };
     let keys: Vec<_> = p.jobs.iter().map(key).collect();

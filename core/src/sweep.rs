@@ -11,12 +11,12 @@ use std::path::PathBuf;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::domain::accounting::Accounting;
-use crate::domain::job::{
+use crate::accounting::Accounting;
+use crate::error::{DomainError, Result};
+use crate::job::{
     CheckpointSpec, DataSpec, EvalSpec, JobConfig, LrRule, LrSpec, ModelSpec, Schedule, StopRule, TrainSpec,
 };
-use crate::domain::shape::Shape;
-use crate::error::{DomainError, Result};
+use crate::shape::Shape;
 
 /// Limits that keep a typo from scheduling the impossible.
 pub const MAX_JOBS: usize = 10_000;
@@ -257,8 +257,7 @@ pub fn plan(text: &str, origin: &str, mut dataset: impl FnMut(&str) -> Option<Da
     let res = raw.resources.as_ref();
     let device = res.and_then(|r| r.device.as_ref()).map_or_else(|| "auto".to_string(), |d| d.get_ref().clone());
     if let Some(d) = res.and_then(|r| r.device.as_ref()) {
-        crate::domain::job::parse_device(d.get_ref())
-            .map_err(|e| src.err(d.span(), "resources.device", e.to_string()))?;
+        crate::job::parse_device(d.get_ref()).map_err(|e| src.err(d.span(), "resources.device", e.to_string()))?;
     }
     let micro = count(&t.micro_batch, "train.micro_batch")?;
     let eval = EvalSpec {
@@ -384,7 +383,7 @@ pub fn plan(text: &str, origin: &str, mut dataset: impl FnMut(&str) -> Option<Da
                                     eps: 1e-8,
                                     grad_clip: t.grad_clip.unwrap_or(1.0),
                                     seed: *seed,
-                                    gns_ema: crate::domain::job::DEFAULT_GNS_EMA,
+                                    gns_ema: crate::job::DEFAULT_GNS_EMA,
                                 },
                                 stop: StopRule {
                                     steps: axes.steps,

@@ -89,6 +89,56 @@ pub enum Event {
     Preempted {
         step: u64,
     },
+    /// Where the attempt's wall time went; sent once at its end (a fused run's phases are
+    /// shared by its members).
+    Profile(PhaseTimes),
+}
+
+/// Seconds an attempt spent in each phase. On the CPU every phase is exact; on CUDA the kernels
+/// run asynchronously, so their time lands in `sync` (the one host wait per step), and a captured
+/// step (CUDA graph) is all `replay`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PhaseTimes {
+    /// From the start of the run to its first step: dataset, model, resume.
+    pub startup: f64,
+    /// Drawing windows and building input tensors.
+    pub data: f64,
+    pub forward: f64,
+    pub backward: f64,
+    /// Gradient accumulation and the noise-scale norms.
+    pub gns: f64,
+    /// Clipping and AdamW.
+    pub optimizer: f64,
+    /// CUDA graph replays of whole steps.
+    pub replay: f64,
+    /// The per-step host wait for the loss and the norms.
+    pub sync: f64,
+    pub eval: f64,
+    pub checkpoint: f64,
+    /// Writing events.
+    pub emit: f64,
+    /// Steps this attempt ran, and whether they ran as a captured CUDA graph.
+    pub steps: u64,
+    pub captured: bool,
+}
+
+impl PhaseTimes {
+    /// The phases and their seconds, in a fixed order.
+    pub fn phases(&self) -> [(&'static str, f64); 11] {
+        [
+            ("startup", self.startup),
+            ("data", self.data),
+            ("forward", self.forward),
+            ("backward", self.backward),
+            ("gns", self.gns),
+            ("optimizer", self.optimizer),
+            ("replay", self.replay),
+            ("sync", self.sync),
+            ("eval", self.eval),
+            ("checkpoint", self.checkpoint),
+            ("emit", self.emit),
+        ]
+    }
 }
 
 impl Event {
@@ -96,5 +146,47 @@ impl Event {
         serde_json::to_string(self).unwrap_or_else(|e| {
             format!(r#"{{"event":"failed","kind":"crashed","message":"encoding event: {e}","step":null}}"#)
         })
+    }
+}
+
+/// One line of a fused run's stream: an event of member `member` (0-based, in the order the
+/// configs were given). A single run's lines carry no member and read as member 0.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MemberEvent {
+    #[serde(default)]
+    pub member: usize,
+    #[serde(flatten)]
+    pub event: Event,
+}
+
+impl MemberEvent {
+    pub fn to_json_line(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|e| {
+            format!(
+                r#"{{"member":{},"event":"failed","kind":"crashed","message":"encoding event: {e}","step":null}}"#,
+                self.member
+            )
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn member_lines_round_trip_and_plain_lines_read_as_member_zero() {
+        let ev = Event::Preempted { step: 7 };
+        let line = MemberEvent { member: 3, event: ev.clone() }.to_json_line();
+        assert_eq!(line, r#"{"member":3,"event":"preempted","step":7}"#);
+        let back: MemberEvent = serde_json::from_str(&line).expect("parses");
+        assert_eq!((back.member, back.event), (3, ev.clone()));
+        let plain: MemberEvent = serde_json::from_str(&ev.to_json_line()).expect("parses");
+        assert_eq!((plain.member, plain.event), (0, ev));
+        // Floats survive the flattened form bit for bit.
+        let p = Event::Finished { step: 1, tokens: 2, reason: StopReason::Steps, val_loss: Some(0.1 + 0.2) };
+        let back: MemberEvent =
+            serde_json::from_str(&MemberEvent { member: 1, event: p.clone() }.to_json_line()).expect("parses");
+        assert_eq!(back.event, p);
     }
 }

@@ -6,40 +6,49 @@ use tch::{Kind, Tensor};
 
 use crate::error::Result;
 
-/// Accumulates micro-batch gradients of `params` into a buffer of its own.
+/// Accumulates micro-batch gradients into buffers of its own, one per parameter.
 pub struct GradAccumulator {
-    params: Vec<Tensor>,
     acc: Vec<Tensor>,
     micro_sq: Vec<Tensor>,
 }
 
 impl GradAccumulator {
-    pub fn new(params: Vec<Tensor>) -> Result<Self> {
+    /// Buffers shaped like `params` (or like one member's views of a fused stack).
+    pub fn new(params: &[Tensor]) -> Result<Self> {
         let acc = params.iter().map(|p| p.f_zeros_like()).collect::<Result<_, _>>()?;
-        Ok(Self { params, acc, micro_sq: Vec::new() })
+        Ok(Self { acc, micro_sq: Vec::new() })
     }
 
-    /// Folds the current `.grad` of every parameter (one micro-batch) into the accumulator,
-    /// records its squared norm, and zeroes the `.grad`s for the next micro-batch.
-    pub fn absorb(&mut self) -> Result<()> {
+    /// Folds one micro-batch's gradients (in parameter order; an undefined one is skipped) into
+    /// the accumulator and records their squared norm. The caller zeroes the `.grad`s afterwards.
+    pub fn absorb(&mut self, grads: &[Tensor]) -> Result<()> {
         let _guard = tch::no_grad_guard();
         let first = self.micro_sq.is_empty();
-        let mut sq = Vec::with_capacity(self.params.len());
-        for (p, a) in self.params.iter().zip(self.acc.iter_mut()) {
-            let mut g = p.grad();
+        let mut sq = Vec::with_capacity(grads.len());
+        for (g, a) in grads.iter().zip(self.acc.iter_mut()) {
             if !g.defined() {
                 continue;
             }
             let flat = g.f_reshape([-1])?;
             sq.push(flat.f_dot(&flat)?.f_to_kind(Kind::Double)?);
             if first {
-                a.f_copy_(&g)?;
+                a.f_copy_(g)?;
             } else {
-                let _ = a.f_add_(&g)?;
+                let _ = a.f_add_(g)?;
             }
-            let _ = g.f_zero_()?;
         }
         self.micro_sq.push(Tensor::f_stack(&sq, 0)?.f_sum(Kind::Double)?);
+        Ok(())
+    }
+
+    /// [`absorb`](Self::absorb) from the `.grad` of each of `params`, then zeroes them.
+    pub fn absorb_params(&mut self, params: &[Tensor]) -> Result<()> {
+        let grads: Vec<Tensor> = params.iter().map(Tensor::grad).collect();
+        self.absorb(&grads)?;
+        let _guard = tch::no_grad_guard();
+        for mut g in grads.into_iter().filter(Tensor::defined) {
+            let _ = g.f_zero_()?;
+        }
         Ok(())
     }
 

@@ -50,6 +50,12 @@ impl AdamW {
         Ok(Self { cfg, params, decay, exp_avg, exp_avg_sq, step: 0 })
     }
 
+    /// Points the optimizer at other tensors holding the same parameters (a fused stack that
+    /// was rebuilt without a member); the state stays.
+    pub fn set_params(&mut self, params: Vec<Tensor>) {
+        self.params = params;
+    }
+
     /// One update with gradients `grads` (same order as the parameters).
     pub fn update(&mut self, grads: &[Tensor], lr: f64) -> Result<()> {
         let _guard = tch::no_grad_guard();

@@ -19,7 +19,7 @@ fn estimates_b_simple_of_linear_regression_within_10_percent() {
     let truth = (d + 1) as f64 + sigma * sigma * d as f64;
 
     let (b_small, k) = (8i64, 8usize);
-    let mut acc = GradAccumulator::new(vec![w.shallow_clone()]).expect("accumulator");
+    let mut acc = GradAccumulator::new(&[w.shallow_clone()]).expect("accumulator");
     let mut ema = GnsEma::new(0.995);
     let mut estimate = None;
     for _ in 0..4000 {
@@ -29,7 +29,7 @@ fn estimates_b_simple_of_linear_regression_within_10_percent() {
             let r = x.matmul(&w) - y;
             let loss = (&r * &r).mean(Kind::Double) * 0.5;
             loss.backward();
-            acc.absorb().expect("absorb");
+            acc.absorb_params(&[w.shallow_clone()]).expect("absorb");
         }
         let (small, big) = acc.finish().expect("finish");
         let sample = GnsSample {
@@ -49,11 +49,11 @@ fn estimates_b_simple_of_linear_regression_within_10_percent() {
 #[test]
 fn accumulated_gradient_is_the_mean_of_micro_batches() {
     let w = Tensor::from_slice(&[1.0f64, -2.0]).set_requires_grad(true);
-    let mut acc = GradAccumulator::new(vec![w.shallow_clone()]).expect("accumulator");
+    let mut acc = GradAccumulator::new(&[w.shallow_clone()]).expect("accumulator");
     // Micro-batch gradients: (3, 4) then (1, 0).
     for g in [[3.0f64, 4.0], [1.0, 0.0]] {
         (&w * Tensor::from_slice(&g)).sum(Kind::Double).backward();
-        acc.absorb().expect("absorb");
+        acc.absorb_params(&[w.shallow_clone()]).expect("absorb");
     }
     let (small, big) = acc.finish().expect("finish");
     assert_eq!(small.double_value(&[]), (25.0 + 1.0) / 2.0);

@@ -374,6 +374,10 @@ async fn run_child(
                 });
             }
             Event::Started(info) => tracing::debug!(job = a.job_id, device = %info.device, "trainer started"),
+            Event::Profile(p) => {
+                let phases: Vec<String> = p.phases().iter().map(|(n, s)| format!("{n} {s:.2}s")).collect();
+                tracing::info!(job = a.job_id, steps = p.steps, "attempt profile: {}", phases.join(", "));
+            }
         }
     }
     let status = child.wait().await.map_err(|e| WorkerError::io("waiting for the trainer", e))?;

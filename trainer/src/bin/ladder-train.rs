@@ -6,11 +6,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 
-use ladder_trainer::events::{Event, FailureKind, PREEMPTED_EXIT_CODE};
+use ladder_trainer::events::{Event, FailureKind, MemberEvent, PREEMPTED_EXIT_CODE};
 use ladder_trainer::tokenizer::Tokenizer;
-use ladder_trainer::{JobConfig, Outcome, TrainerError, checkpoint, data, resolve_job, run_until};
+use ladder_trainer::{
+    Controls, JobConfig, Outcome, TrainerError, checkpoint, data, outcome_event, resolve_job, run_fused, run_until,
+};
 
 #[derive(Parser)]
 #[command(name = "ladder-train", version, about = "Train one ladder job attempt (libtorch)")]
@@ -21,19 +22,27 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Train the job in CONFIG, streaming JSON events to stdout.
+    /// Train the job in CONFIG, streaming JSON events to stdout. Several --config train those
+    /// jobs as one fused batched model (same shape and batch); each line then names its member.
     Train {
+        #[arg(long, required = true)]
+        config: Vec<PathBuf>,
+        /// Resume from this checkpoint folder, or `auto` for the newest in the checkpoint dir;
+        /// with several configs, one per config in the same order (`none` for a fresh member).
         #[arg(long)]
-        config: PathBuf,
-        /// Resume from this checkpoint folder, or `auto` for the newest in the checkpoint dir.
-        #[arg(long)]
-        resume: Option<String>,
+        resume: Vec<String>,
         /// Override the config's device (cpu, cuda, cuda:N, auto).
         #[arg(long)]
         device: Option<String>,
-        /// Override the config's checkpoint folder.
+        /// Override the config's checkpoint folder (single config only).
         #[arg(long)]
         checkpoint_dir: Option<PathBuf>,
+        /// Intra-op CPU threads to start with (the config's `threads` wins when set).
+        #[arg(long)]
+        threads: Option<i32>,
+        /// Read control commands (JSON lines: threads, drop, stop) from stdin.
+        #[arg(long, value_parser = ["stdin"])]
+        control: Option<String>,
     },
     /// Tokenize text files into OUT/train.bin, OUT/val.bin and OUT/meta.json.
     Prepare {
@@ -72,9 +81,13 @@ enum Command {
 }
 
 fn print_event(e: &Event) {
+    print_line(&e.to_json_line());
+}
+
+fn print_line(line: &str) {
     let mut out = std::io::stdout().lock();
     // stdout is the event stream: if its reader (the worker) is gone, so is this attempt.
-    if writeln!(out, "{}", e.to_json_line()).and_then(|()| out.flush()).is_err() {
+    if writeln!(out, "{line}").and_then(|()| out.flush()).is_err() {
         eprintln!("ladder-train: the event stream (stdout) is closed; stopping this attempt");
         std::process::exit(i32::from(FailureKind::Crashed.exit_code()));
     }
@@ -90,55 +103,91 @@ fn classify(e: &TrainerError) -> FailureKind {
     }
 }
 
-fn train(
-    config: PathBuf,
-    resume: Option<String>,
+struct TrainArgs {
+    config: Vec<PathBuf>,
+    resume: Vec<String>,
     device: Option<String>,
     ckpt: Option<PathBuf>,
-) -> Result<ExitCode, TrainerError> {
-    let mut cfg = JobConfig::load(&config)?;
-    if let Some(d) = device {
-        cfg.device = d;
-    }
-    if let Some(c) = ckpt {
-        cfg.checkpoint.dir = c;
-    }
-    let job = resolve_job(&cfg)?;
-    let resume_dir = match resume.as_deref() {
-        None => None,
+    threads: Option<i32>,
+    control: Option<String>,
+}
+
+fn resume_dir(arg: Option<&str>, cfg: &JobConfig) -> Option<PathBuf> {
+    match arg {
+        None | Some("none") => None,
         Some("auto") => checkpoint::latest(&cfg.checkpoint.dir),
         Some(p) => Some(PathBuf::from(p)),
-    };
-    // SIGTERM asks for a checkpoint at the next step boundary, then a clean exit.
-    let stop = Arc::new(AtomicBool::new(false));
-    signal_hook::flag::register(signal_hook::consts::SIGTERM, stop.clone())
-        .map_err(|e| TrainerError::Io { context: "installing the SIGTERM handler".into(), source: e })?;
-    match run_until(&job, resume_dir.as_deref(), &stop, &mut print_event)? {
-        Outcome::Preempted { step } => {
-            print_event(&Event::Preempted { step });
-            Ok(ExitCode::from(PREEMPTED_EXIT_CODE))
-        }
-        Outcome::Finished { step, reason, val_loss } => {
-            let tokens = step * job.batch_tokens();
-            print_event(&Event::Finished { step, tokens, reason, val_loss });
-            Ok(ExitCode::SUCCESS)
-        }
-        Outcome::Diverged { step, train_loss } => {
-            let kind = FailureKind::Diverged;
-            print_event(&Event::Failed {
-                kind,
-                message: format!("diverged: loss {train_loss} at step {step}"),
-                step: Some(step),
-            });
-            Ok(ExitCode::from(kind.exit_code()))
-        }
     }
+}
+
+fn train(a: TrainArgs) -> Result<ExitCode, TrainerError> {
+    let fused = a.config.len() > 1;
+    if fused && a.ckpt.is_some() {
+        return Err(TrainerError::Domain(ladder_core::DomainError::invalid(
+            "--checkpoint-dir",
+            "applies to a single config; fused members keep their configs' folders",
+        )));
+    }
+    if a.resume.len() > a.config.len() || (fused && !a.resume.is_empty() && a.resume.len() != a.config.len()) {
+        return Err(TrainerError::Domain(ladder_core::DomainError::invalid(
+            "--resume",
+            format!(
+                "{} given for {} configs: give one per config, in order (`none` for a fresh one)",
+                a.resume.len(),
+                a.config.len()
+            ),
+        )));
+    }
+    let mut jobs = Vec::with_capacity(a.config.len());
+    let mut resumes = Vec::with_capacity(a.config.len());
+    for (i, path) in a.config.iter().enumerate() {
+        let mut cfg = JobConfig::load(path)?;
+        if let Some(d) = &a.device {
+            cfg.device = d.clone();
+        }
+        if let Some(c) = &a.ckpt {
+            cfg.checkpoint.dir = c.clone();
+        }
+        if cfg.threads.is_none()
+            && let Some(t) = a.threads
+        {
+            cfg.threads = Some(t);
+        }
+        resumes.push(resume_dir(a.resume.get(i).map(String::as_str), &cfg));
+        jobs.push(resolve_job(&cfg)?);
+    }
+    // SIGTERM asks for a checkpoint at the next step boundary, then a clean exit.
+    let controls = Arc::new(Controls::default());
+    signal_hook::flag::register(signal_hook::consts::SIGTERM, controls.stop.clone())
+        .map_err(|e| TrainerError::Io { context: "installing the SIGTERM handler".into(), source: e })?;
+    if a.control.is_some() {
+        controls
+            .listen_stdin()
+            .map_err(|e| TrainerError::Io { context: "starting the control reader".into(), source: e })?;
+    }
+    if fused {
+        let outcomes = run_fused(&jobs, &resumes, &controls, &mut |member, event| {
+            print_line(&MemberEvent { member, event: event.clone() }.to_json_line())
+        })?;
+        let preempted = outcomes.iter().any(|o| matches!(o, Some(Outcome::Preempted { .. })));
+        return Ok(if preempted { ExitCode::from(PREEMPTED_EXIT_CODE) } else { ExitCode::SUCCESS });
+    }
+    let job = &jobs[0];
+    let outcome = run_until(job, resumes[0].as_deref(), &controls, &mut print_event)?;
+    print_event(&outcome_event(&outcome, job.batch_tokens()));
+    Ok(match outcome {
+        Outcome::Preempted { .. } => ExitCode::from(PREEMPTED_EXIT_CODE),
+        Outcome::Finished { .. } => ExitCode::SUCCESS,
+        Outcome::Diverged { .. } => ExitCode::from(FailureKind::Diverged.exit_code()),
+    })
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Train { config, resume, device, checkpoint_dir } => train(config, resume, device, checkpoint_dir),
+        Command::Train { config, resume, device, checkpoint_dir, threads, control } => {
+            train(TrainArgs { config, resume, device, ckpt: checkpoint_dir, threads, control })
+        }
         Command::Prepare { tokenizer, out, val_fraction, lossy_utf8, inputs } => Tokenizer::by_name(&tokenizer)
             .and_then(|tok| data::prepare(&inputs, &tok, val_fraction, lossy_utf8, &out))
             .map(|meta| {

@@ -7,5 +7,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-libtorch.sh
-cargo build --quiet -p ladder-cli -p ladder-trainer --bins
-exec ./target/debug/ladder local "$@"
+cargo build --release --quiet -p ladder-cli -p ladder-trainer --bins
+exec ./target/release/ladder local "$@"

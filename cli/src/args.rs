@@ -164,10 +164,13 @@ pub struct LocalArgs {
     /// State folder (default: ladder/local in the user's data directory).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
-    /// Worker slots: cpu, cuda:0, … (default: one `cpu` slot; the demo, one per core, since
-    /// single-thread jobs side by side beat one job on every core for its small models).
+    /// Worker slots: cpu, cuda:0, … (default: one `cpu` slot per core; CPU jobs that fix no
+    /// `threads` share the cores and grow as others finish).
     #[arg(long, value_delimiter = ',')]
     pub slots: Vec<String>,
+    /// Most jobs one slot trains at once as one fused model (for sweeps with `resources.fuse`).
+    #[arg(long, default_value_t = 1)]
+    pub fuse: u32,
     /// The ladder-train binary (default: beside this one).
     #[arg(long, env = "LADDER_TRAINER")]
     pub trainer: Option<PathBuf>,

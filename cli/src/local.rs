@@ -83,16 +83,17 @@ async fn connect_retrying(addr: &str) -> Result<Client> {
     Err(last.unwrap_or_else(|| CliError::Other("connecting to the embedded coordinator".into())))
 }
 
-/// The worker's slots: as given, else one `cpu` slot, or one per core for the demo.
+/// The worker's slots: as given, else one `cpu` slot per core. CPU attempts share the cores: a
+/// job that fixes no `threads` gets its share and grows as others finish.
 fn slots(args: &LocalArgs) -> Vec<String> {
     if !args.slots.is_empty() {
         return args.slots.clone();
     }
-    let n = if args.spec.is_none() { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { 1 };
-    vec!["cpu".to_string(); n]
+    vec!["cpu".to_string(); std::thread::available_parallelism().map_or(1, |n| n.get())]
 }
 
 pub async fn local(args: &LocalArgs, output: Output) -> Result<()> {
+    let began = std::time::Instant::now();
     let dir = data_dir(args.data_dir.as_deref())?;
     std::fs::create_dir_all(&dir).map_err(|e| CliError::io(format!("creating {}", dir.display()), e))?;
     let trainer = crate::data::trainer_path(args.trainer.as_deref())?;
@@ -113,20 +114,13 @@ pub async fn local(args: &LocalArgs, output: Output) -> Result<()> {
     let cfg = ladder_coordinator::Config { lease_ttl: Duration::from_secs(20), ..Default::default() };
     let server = tokio::spawn(ladder_coordinator::serve(store, cfg, listener, shutdown.clone()));
     let url = format!("http://{addr}");
-    let worker_cfg = ladder_worker::WorkerConfig {
-        coordinator: url.clone(),
-        name: "local".into(),
-        slots: slots(args),
-        work_dir: dir.join("worker"),
-        trainer: trainer.clone(),
-        token: None,
-        tls: Default::default(),
-        metrics_listen: None,
-    };
+    let mut worker_cfg =
+        ladder_worker::WorkerConfig::new(url.clone(), "local".into(), slots(args), dir.join("worker"), trainer.clone());
+    worker_cfg.fuse = args.fuse;
     let worker = tokio::spawn(ladder_worker::run(worker_cfg, shutdown.clone()));
     eprintln!("ladder local: coordinator at {url}, state in {}", dir.display());
 
-    let result = drive(args, output, &url, &trainer, &dir, &shutdown).await;
+    let result = drive(args, output, &url, &trainer, &dir, &shutdown, began).await;
     if result.is_ok() && args.serve {
         eprintln!("ladder local: serving at {url} (LADDER_COORDINATOR={url} ladder status); Ctrl-C stops");
         shutdown.cancelled().await;
@@ -148,6 +142,7 @@ async fn drive(
     trainer: &Path,
     dir: &Path,
     shutdown: &CancellationToken,
+    began: std::time::Instant,
 ) -> Result<()> {
     let mut client = connect_retrying(url).await?;
     for d in &args.datasets {
@@ -185,7 +180,11 @@ async fn drive(
         r = crate::watch::watch(&mut client, &sweep.name) => r?,
         _ = shutdown.cancelled() => return Err(CliError::Other("interrupted; the sweep resumes on the next `ladder local`".into())),
     };
-    eprintln!("ladder local: sweep ended after {:.0} s", started.elapsed().as_secs_f64());
+    eprintln!(
+        "ladder local: sweep ended after {:.0} s ({:.1} s since ladder started)",
+        started.elapsed().as_secs_f64(),
+        began.elapsed().as_secs_f64()
+    );
     let (_, _, inputs) = crate::inputs::from_sweep(&mut client, &sweep.name).await?;
     // The demo checks its own extrapolation: every law refitted without the largest model.
     let fit_args = FitArgs { bootstrap: 200, holdout: args.spec.is_none().then_some(1), ..Default::default() };

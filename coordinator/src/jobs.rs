@@ -93,9 +93,17 @@ pub fn submit_sweep(txn: &WriteTransaction, spec: &str, now: i64) -> Result<(Swe
             failure: None,
             checkpoint_step: 0,
             resumed_from_step: 0,
+            cost_flops: 3.0
+                * jp.accounting.fwd_flops_per_token_exact
+                * jp.total_steps as f64
+                * jp.config.train.batch_tokens as f64,
+            memory_bytes: ladder_core::memory::MemoryEstimate::training(&jp.shape, micro_seqs(&jp.config, &jp.shape), 1)
+                .total(),
+            fuse_class: jp.fuse_class,
+            fuse: plan.fuse,
         };
         put_job(txn, &job)?;
-        txn.open_table(QUEUE)?.insert(job_id, ())?;
+        enqueue(txn, &job)?;
     }
     let rec = SweepRecord {
         id,
@@ -112,6 +120,39 @@ pub fn submit_sweep(txn: &WriteTransaction, spec: &str, now: i64) -> Result<(Swe
     Ok((rec, true))
 }
 
+/// Sequences per micro-batch of a planned job.
+fn micro_seqs(c: &ladder_core::job::JobConfig, s: &ladder_core::shape::Shape) -> u64 {
+    c.train.micro_batch.unwrap_or(c.train.batch_tokens / (s.n_ctx.max(1) as u64))
+}
+
+/// A job's place in the queue: the costliest first, then by id.
+pub fn rank(job: &JobRecord) -> u64 {
+    // In MFLOPs, so 1e24-FLOP jobs still order; a NaN or negative cost ranks last.
+    let mflops = if job.cost_flops.is_finite() && job.cost_flops > 0.0 { job.cost_flops / 1e6 } else { 0.0 };
+    u64::MAX - (mflops.min(u64::MAX as f64 / 2.0) as u64)
+}
+
+fn enqueue(txn: &WriteTransaction, job: &JobRecord) -> Result<()> {
+    txn.open_table(QUEUE)?.insert((rank(job), job.id), ())?;
+    Ok(())
+}
+
+fn dequeue(txn: &WriteTransaction, job: &JobRecord) -> Result<()> {
+    txn.open_table(QUEUE)?.remove((rank(job), job.id))?;
+    Ok(())
+}
+
+/// What a slot asks for.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SlotAsk<'a> {
+    pub worker_id: &'a str,
+    pub slot: &'a str,
+    /// Most jobs it trains fused; 0 or 1 = one.
+    pub max_jobs: u32,
+    /// Device memory it can give, by estimate; 0 = no limit.
+    pub memory_bytes: u64,
+}
+
 /// Whether a job with device request `want` may run on `slot`.
 fn slot_fits(want: &str, slot: &str) -> bool {
     match want {
@@ -122,32 +163,63 @@ fn slot_fits(want: &str, slot: &str) -> bool {
     }
 }
 
-/// Leases the lowest queued job that fits `slot` to `worker_id`, as a new attempt; returns the
-/// assignment and the job as now stored.
-pub fn claim(
-    txn: &WriteTransaction,
-    worker_id: &str,
-    slot: &str,
-    ttl_ms: u64,
-    now: i64,
-) -> Result<Option<(pb::Assignment, JobRecord)>> {
-    let queued: Vec<u64> = {
+/// Leases the first queued job (costliest first) that fits the slot, as a new attempt, and up to
+/// `max_jobs − 1` more that may train fused with it (the same sweep and fusing class, resuming
+/// from the same step, within the slot's memory together); returns the assignments and the jobs
+/// as now stored, the first one first.
+pub fn claim(txn: &WriteTransaction, ask: SlotAsk<'_>, ttl_ms: u64, now: i64) -> Result<Vec<(pb::Assignment, JobRecord)>> {
+    let queued: Vec<(u64, u64)> = {
         let q = txn.open_table(QUEUE)?;
         q.iter()?.map(|r| r.map(|(k, _)| k.value())).collect::<Result<_, _>>()?
     };
-    for id in queued {
-        let mut job = get_job_w(txn, id)?;
+    let mut picked: Vec<JobRecord> = Vec::new();
+    let mut memory = 0u64;
+    for (rank_key, id) in queued {
+        let job = match get_job_w(txn, id) {
+            Ok(j) => j,
+            Err(CoordError::NotFound(_)) => {
+                txn.open_table(QUEUE)?.remove((rank_key, id))?;
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         if job.state != JobState::Queued {
-            txn.open_table(QUEUE)?.remove(id)?;
+            txn.open_table(QUEUE)?.remove((rank_key, id))?;
             continue;
         }
-        if !slot_fits(&job.device, slot) {
+        if !slot_fits(&job.device, ask.slot) {
             continue;
         }
-        txn.open_table(QUEUE)?.remove(id)?;
+        let fits_memory = ask.memory_bytes == 0 || memory.saturating_add(job.memory_bytes) <= ask.memory_bytes;
+        match picked.first() {
+            None => {
+                if !fits_memory {
+                    continue;
+                }
+            }
+            Some(lead) => {
+                let same = lead.sweep_id == job.sweep_id
+                    && lead.fuse_class.is_some()
+                    && lead.fuse_class == job.fuse_class
+                    && lead.checkpoint_step == job.checkpoint_step;
+                if !same || !fits_memory {
+                    continue;
+                }
+            }
+        }
+        memory = memory.saturating_add(job.memory_bytes);
+        let limit = ask.max_jobs.max(1).min(job.fuse.max(1)) as usize;
+        picked.push(job);
+        if picked.len() >= limit {
+            break;
+        }
+    }
+    let mut out = Vec::with_capacity(picked.len());
+    for mut job in picked {
+        dequeue(txn, &job)?;
         job.state = JobState::Running;
         job.attempt += 1;
-        job.lease = Some(Lease { worker_id: worker_id.to_string(), expires_ms: now + ttl_ms as i64 });
+        job.lease = Some(Lease { worker_id: ask.worker_id.to_string(), expires_ms: now + ttl_ms as i64 });
         job.resumed_from_step = job.checkpoint_step;
         put_job(txn, &job)?;
         let assignment = pb::Assignment {
@@ -158,9 +230,9 @@ pub fn claim(
             resume_step: job.checkpoint_step,
             lease_ttl_ms: ttl_ms,
         };
-        return Ok(Some((assignment, job)));
+        out.push((assignment, job));
     }
-    Ok(None)
+    Ok(out)
 }
 
 /// Fencing: the job's current attempt must be `attempt`, leased to `worker_id`.
@@ -227,7 +299,7 @@ fn fail_attempt(txn: &WriteTransaction, job: &mut JobRecord, kind: Failure, mess
         job.restarts += 1;
         job.state = JobState::Queued;
         job.failure = Some((kind, message));
-        txn.open_table(QUEUE)?.insert(job.id, ())?;
+        enqueue(txn, job)?;
         return Ok(true);
     }
     job.state = JobState::Failed;
@@ -285,7 +357,7 @@ pub fn report(
                 ended = true;
                 job.state = JobState::Queued;
                 job.lease = None;
-                txn.open_table(QUEUE)?.insert(job.id, ())?;
+                enqueue(txn, &job)?;
                 requeued = true;
             }
             Some(pb::attempt_event::Kind::Failed(f)) if !ended => {
@@ -368,7 +440,7 @@ pub fn cancel_sweep(txn: &WriteTransaction, key: &str) -> Result<(SweepRecord, V
         if !j.state.is_final() {
             j.state = JobState::Cancelled;
             j.lease = None;
-            txn.open_table(QUEUE)?.remove(*jid)?;
+            dequeue(txn, &j)?;
             put_job(txn, &j)?;
             changed.push(j);
         }

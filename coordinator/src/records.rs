@@ -71,6 +71,18 @@ pub struct JobRecord {
     /// The checkpoint step the current attempt resumed from; 0 = fresh.
     #[serde(default)]
     pub resumed_from_step: u64,
+    /// Training FLOPs the whole job runs (3 × exact forward FLOPs per token × tokens): the
+    /// queue runs the costliest first.
+    #[serde(default)]
+    pub cost_flops: f64,
+    /// Device memory one attempt needs, by estimate (`ladder_core::memory`).
+    #[serde(default)]
+    pub memory_bytes: u64,
+    /// Jobs of this sweep with the same class may train fused, up to `fuse` at once.
+    #[serde(default)]
+    pub fuse_class: Option<u64>,
+    #[serde(default)]
+    pub fuse: u32,
 }
 
 impl JobRecord {

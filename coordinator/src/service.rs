@@ -384,15 +384,29 @@ impl WorkerService for Coordinator {
             let notified = self.work.notified();
             tokio::pin!(notified);
             notified.as_mut().enable(); // registered before the claim: no wake-up is lost
-            let (w, s) = (q.worker_id.clone(), q.slot.clone());
-            if let Some((a, job)) = self.store.write(move |txn| jobs::claim(txn, &w, &s, ttl, now_ms())).await? {
-                tracing::info!(job = a.job_id, attempt = a.attempt, worker = %q.worker_id, "leased");
-                let _ = self.updates.send(job.to_pb());
-                return Ok(Response::new(pb::AcquireResponse { assignment: Some(a) }));
+            let (w, s, max_jobs, memory_bytes) = (q.worker_id.clone(), q.slot.clone(), q.max_jobs, q.memory_bytes);
+            let claimed = self
+                .store
+                .write(move |txn| {
+                    let ask = jobs::SlotAsk { worker_id: &w, slot: &s, max_jobs, memory_bytes };
+                    jobs::claim(txn, ask, ttl, now_ms())
+                })
+                .await?;
+            if !claimed.is_empty() {
+                let mut assignments = Vec::with_capacity(claimed.len());
+                for (a, job) in claimed {
+                    tracing::info!(job = a.job_id, attempt = a.attempt, worker = %q.worker_id, "leased");
+                    let _ = self.updates.send(job.to_pb());
+                    assignments.push(a);
+                }
+                let first = assignments.remove(0);
+                return Ok(Response::new(pb::AcquireResponse { assignment: Some(first), fused: assignments }));
             }
             tokio::select! {
                 _ = &mut notified => {}
-                _ = tokio::time::sleep_until(deadline) => return Ok(Response::new(pb::AcquireResponse { assignment: None })),
+                _ = tokio::time::sleep_until(deadline) => {
+                    return Ok(Response::new(pb::AcquireResponse { assignment: None, fused: Vec::new() }));
+                }
                 _ = self.shutdown.cancelled() => return Err(CoordError::Shutdown.into()),
             }
         }
@@ -412,7 +426,7 @@ impl WorkerService for Coordinator {
         if out.requeued {
             self.work.notify_waiters();
         }
-        Ok(Response::new(pb::ReportEventsResponse { stored: out.stored }))
+        Ok(Response::new(pb::ReportEventsResponse { stored: out.stored, refused: 0 }))
     }
 
     async fn upload_checkpoint(

@@ -10,8 +10,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::error::{CoordError, Result};
 
-/// Bumped whenever a table's key or value layout changes.
-pub const FORMAT_VERSION: u64 = 1;
+/// Bumped whenever a table's key or value layout changes; [`migrate`] carries older stores forward.
+pub const FORMAT_VERSION: u64 = 2;
 
 /// "format_version", "next_sweep_id", "next_job_id".
 pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
@@ -21,8 +21,11 @@ pub const SWEEPS: TableDefinition<u64, &[u8]> = TableDefinition::new("sweeps");
 pub const SWEEP_NAMES: TableDefinition<&str, u64> = TableDefinition::new("sweep_names");
 /// job id → JobRecord (JSON).
 pub const JOBS: TableDefinition<u64, &[u8]> = TableDefinition::new("jobs");
-/// Queued job ids, lowest first.
-pub const QUEUE: TableDefinition<u64, ()> = TableDefinition::new("queue");
+/// Queued jobs as (rank, job id): the costliest first (longest processing time first keeps a
+/// sweep's makespan short), then by id. See [`crate::jobs::rank`].
+pub const QUEUE: TableDefinition<(u64, u64), ()> = TableDefinition::new("queue_by_cost");
+/// Format 1's queue: job ids, lowest first.
+const QUEUE_V1: TableDefinition<u64, ()> = TableDefinition::new("queue");
 /// (job id, step) → pb::MetricPoint (protobuf). One point per step, whatever the replays.
 pub const CURVES: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("curves");
 /// (job id, step) → CheckpointRecord (JSON), written once every chunk is in.
@@ -75,9 +78,14 @@ impl Store {
                     meta.insert("format_version", FORMAT_VERSION)?;
                 }
                 Some(v) if v == FORMAT_VERSION => {}
+                Some(v) if v < FORMAT_VERSION => {
+                    drop(meta);
+                    migrate(&txn, v)?;
+                    txn.open_table(META)?.insert("format_version", FORMAT_VERSION)?;
+                }
                 Some(v) => {
                     return Err(CoordError::Storage(format!(
-                        "store format version {v}; this build reads version {FORMAT_VERSION}"
+                        "store format version {v}; this build reads versions up to {FORMAT_VERSION}"
                     )));
                 }
             }
@@ -154,6 +162,29 @@ fn writer(db: Arc<Database>, mut rx: mpsc::Receiver<Op>) {
             cb(shared.clone().map_err(CoordError::Storage));
         }
     }
+}
+
+/// Carries a store of format `from` forward to [`FORMAT_VERSION`], in the same transaction.
+fn migrate(txn: &WriteTransaction, from: u64) -> Result<()> {
+    if from < 2 {
+        // 1 → 2: the queue is ordered by cost instead of by id.
+        let ids: Vec<u64> = {
+            let old = txn.open_table(QUEUE_V1)?;
+            old.iter()?.map(|r| r.map(|(k, _)| k.value())).collect::<Result<_, _>>()?
+        };
+        let mut queue = txn.open_table(QUEUE)?;
+        let jobs = txn.open_table(JOBS)?;
+        for id in ids {
+            if let Some(v) = jobs.get(id)? {
+                let job: crate::records::JobRecord = from_json(v.value())?;
+                queue.insert((crate::jobs::rank(&job), id), ())?;
+            }
+        }
+        drop((queue, jobs));
+        txn.delete_table(QUEUE_V1)?;
+        tracing::info!("store migrated from format {from} to {FORMAT_VERSION}");
+    }
+    Ok(())
 }
 
 pub fn to_json<T: Serialize>(v: &T) -> Result<Vec<u8>> {

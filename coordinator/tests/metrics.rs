@@ -73,7 +73,7 @@ async fn metrics_move_as_a_sweep_runs() {
 
     let reg = pb::RegisterRequest { name: "w".into(), slots: vec!["cpu".into()] };
     let wid = workers.register(reg).await.expect("register").into_inner().worker_id;
-    let acq = pb::AcquireRequest { worker_id: wid.clone(), slot: "cpu".into(), wait_ms: 500 };
+    let acq = pb::AcquireRequest { worker_id: wid.clone(), slot: "cpu".into(), wait_ms: 500, ..Default::default() };
     let a = workers.acquire(acq).await.expect("acquire").into_inner().assignment.expect("a job");
     let m = scrape(maddr).await;
     assert_eq!(value(&m, "ladder_jobs{state=\"running\"}"), 1.0);

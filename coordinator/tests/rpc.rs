@@ -88,7 +88,7 @@ fn report(worker: &str, a: &pb::Assignment, events: Vec<pb::AttemptEvent>) -> pb
 }
 
 async fn acquire(w: &mut WorkerServiceClient<Channel>, id: &str) -> Option<pb::Assignment> {
-    let req = pb::AcquireRequest { worker_id: id.into(), slot: "cpu".into(), wait_ms: 200 };
+    let req = pb::AcquireRequest { worker_id: id.into(), slot: "cpu".into(), wait_ms: 200, ..Default::default() };
     w.acquire(req).await.expect("acquire").into_inner().assignment
 }
 

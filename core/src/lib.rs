@@ -5,6 +5,7 @@ pub mod accounting;
 pub mod error;
 pub mod events;
 pub mod job;
+pub mod memory;
 pub mod shape;
 pub mod state;
 pub mod sweep;

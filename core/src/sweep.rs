@@ -155,7 +155,14 @@ struct RawResources {
     max_restarts: Option<u32>,
     #[serde(default)]
     threads: Option<i32>,
+    /// Most jobs trained at once as one fused batched model: jobs that differ only in seed or
+    /// learning rate (same shape, batch, data, length) may share one process on one device.
+    #[serde(default)]
+    fuse: Option<Spanned<i64>>,
 }
+
+/// Most members one fused model may hold.
+pub const MAX_FUSE: u32 = 64;
 
 /// A validated sweep: its metadata and its jobs in expansion order.
 #[derive(Debug, Clone)]
@@ -163,6 +170,8 @@ pub struct SweepPlan {
     pub name: String,
     pub dataset: String,
     pub max_restarts: u32,
+    /// Most jobs per fused model (1 = no fusing).
+    pub fuse: u32,
     pub jobs: Vec<JobPlan>,
 }
 
@@ -177,6 +186,22 @@ pub struct JobPlan {
     pub lr: f64,
     /// D; None = all tokens.
     pub dataset_tokens: Option<u64>,
+    /// Jobs of one sweep with the same class may be fused: the same config but for seed and
+    /// learning rate. None when the sweep does not fuse.
+    pub fuse_class: Option<u64>,
+}
+
+/// FNV-1a, 64 bits: a stable hash for grouping (not for security).
+pub fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+}
+
+/// The fusing class of a job config: its TOML with the seed and learning rate blanked.
+pub fn fuse_class(config: &JobConfig) -> u64 {
+    let mut c = config.clone();
+    c.train.seed = 0;
+    c.train.lr = LrSpec::Value(0.0);
+    fnv1a(c.to_toml().as_bytes())
 }
 
 /// What the coordinator knows of the named dataset.
@@ -259,6 +284,13 @@ pub fn plan(text: &str, origin: &str, mut dataset: impl FnMut(&str) -> Option<Da
     if let Some(d) = res.and_then(|r| r.device.as_ref()) {
         crate::job::parse_device(d.get_ref()).map_err(|e| src.err(d.span(), "resources.device", e.to_string()))?;
     }
+    let fuse = match res.and_then(|r| r.fuse.as_ref()) {
+        None => 1,
+        Some(f) => match u32::try_from(*f.get_ref()) {
+            Ok(k) if (1..=MAX_FUSE).contains(&k) => k,
+            _ => return Err(src.err(f.span(), "resources.fuse", format!("expected 1..={MAX_FUSE} jobs per fused model"))),
+        },
+    };
     let micro = count(&t.micro_batch, "train.micro_batch")?;
     let eval = EvalSpec {
         every: count(&t.eval_every, "train.eval_every")?.unwrap_or(EvalSpec::default().every),
@@ -404,6 +436,7 @@ pub fn plan(text: &str, origin: &str, mut dataset: impl FnMut(&str) -> Option<Da
                                 .resolve(Some(facts.vocab))
                                 .map_err(|e| src.err(0..0, &format!("{}[{bi}]", axes.key_batch), strip_invalid(e)))?;
                             jobs.push(JobPlan {
+                                fuse_class: (fuse > 1).then(|| fuse_class(&config)),
                                 config,
                                 shape: *shape,
                                 accounting: *acct,
@@ -417,7 +450,7 @@ pub fn plan(text: &str, origin: &str, mut dataset: impl FnMut(&str) -> Option<Da
             }
         }
     }
-    Ok(SweepPlan { name, dataset: ds_name, max_restarts: res.and_then(|r| r.max_restarts).unwrap_or(3), jobs })
+    Ok(SweepPlan { name, dataset: ds_name, max_restarts: res.and_then(|r| r.max_restarts).unwrap_or(3), fuse, jobs })
 }
 
 /// One block's validated axes.

@@ -8,8 +8,10 @@ use ladder_proto::pb;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Endpoint;
 
-use crate::attempt::{self, Client, Env, retry};
+use crate::attempt::{self, Client, Env};
+use crate::cpu::CpuPool;
 use crate::error::Result;
+use crate::transfer::retry;
 
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
@@ -27,6 +29,28 @@ pub struct WorkerConfig {
     pub tls: ladder_proto::tls::ClientTls,
     /// Serve Prometheus metrics here (GET /metrics).
     pub metrics_listen: Option<String>,
+    /// Cores shared by the CPU slots (default: all this machine has).
+    pub cpu_cores: Option<usize>,
+    /// Most jobs a slot trains at once as one fused model (jobs of sweeps that allow it).
+    pub fuse: u32,
+}
+
+impl WorkerConfig {
+    /// A worker with defaults for everything but where it connects, what it runs and where.
+    pub fn new(coordinator: String, name: String, slots: Vec<String>, work_dir: PathBuf, trainer: PathBuf) -> Self {
+        Self {
+            coordinator,
+            name,
+            slots,
+            work_dir,
+            trainer,
+            token: None,
+            tls: Default::default(),
+            metrics_listen: None,
+            cpu_cores: None,
+            fuse: 1,
+        }
+    }
 }
 
 fn metrics_text(s: &attempt::WorkerStats, slots: usize) -> String {
@@ -84,8 +108,14 @@ pub async fn run(cfg: WorkerConfig, shutdown: CancellationToken) -> Result<()> {
         let render: ladder_proto::metrics::Render = Arc::new(move || metrics_text(&stats, slots));
         tokio::spawn(ladder_proto::metrics::serve_metrics(listener, render, shutdown.clone()));
     }
-    let env =
-        Env { worker_id: reg.worker_id.clone(), work_dir: cfg.work_dir.clone(), trainer: cfg.trainer.clone(), stats };
+    let cores = cfg.cpu_cores.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let env = Env {
+        worker_id: reg.worker_id.clone(),
+        work_dir: cfg.work_dir.clone(),
+        trainer: cfg.trainer.clone(),
+        stats,
+        cpu: CpuPool::new(cores),
+    };
     let running: Running = Arc::default();
 
     // Heartbeats outlive the slots: leases stay alive while shutdown checkpoints upload.
@@ -119,17 +149,33 @@ pub async fn run(cfg: WorkerConfig, shutdown: CancellationToken) -> Result<()> {
     let mut slots = Vec::new();
     for slot in cfg.slots.clone() {
         let (client, env, running, shutdown) = (client.clone(), env.clone(), running.clone(), shutdown.clone());
+        let max_jobs = cfg.fuse.max(1);
         slots.push(tokio::spawn(async move {
             loop {
-                let req = pb::AcquireRequest { worker_id: env.worker_id.clone(), slot: slot.clone(), wait_ms: 5_000 };
+                // CPU slots take work only while a core is to spare, one slot at a time.
+                let turn = if slot == "cpu" {
+                    tokio::select! {
+                        g = env.cpu.turn() => Some(g),
+                        _ = shutdown.cancelled() => return,
+                    }
+                } else {
+                    None
+                };
+                let req = pb::AcquireRequest {
+                    worker_id: env.worker_id.clone(),
+                    slot: slot.clone(),
+                    wait_ms: 5_000,
+                    max_jobs,
+                    memory_bytes: 0,
+                };
                 let got = retry(&shutdown, || {
                     let mut c = client.clone();
                     let r = req.clone();
                     async move { c.acquire(r).await.map(|r| r.into_inner()) }
                 })
                 .await;
-                let a = match got {
-                    Ok(Some(pb::AcquireResponse { assignment: Some(a) })) => a,
+                let (a, fused) = match got {
+                    Ok(Some(pb::AcquireResponse { assignment: Some(a), fused })) => (a, fused),
                     Ok(Some(_)) => continue,
                     Ok(None) => return,
                     Err(e) => {
@@ -138,17 +184,29 @@ pub async fn run(cfg: WorkerConfig, shutdown: CancellationToken) -> Result<()> {
                         continue;
                     }
                 };
-                let stop = CancellationToken::new();
+                let members: Vec<(pb::Assignment, CancellationToken)> =
+                    std::iter::once(a).chain(fused).map(|a| (a, CancellationToken::new())).collect();
+                let share = turn.is_some().then(|| {
+                    let assignments: Vec<pb::Assignment> = members.iter().map(|(a, _)| a.clone()).collect();
+                    let (fixed, wanted) = attempt::cpu_demand(&assignments, env.cpu.cores());
+                    env.cpu.join(fixed, wanted)
+                });
+                drop(turn);
+                let keys: Vec<(u64, u32)> = members.iter().map(|(a, _)| (a.job_id, a.attempt)).collect();
                 if let Ok(mut m) = running.lock() {
-                    m.insert((a.job_id, a.attempt), stop.clone());
+                    for (a, stop) in &members {
+                        m.insert((a.job_id, a.attempt), stop.clone());
+                    }
                 }
-                let key = (a.job_id, a.attempt);
-                if let Err(e) = attempt::run(client.clone(), env.clone(), slot.clone(), a, stop, shutdown.clone()).await
+                if let Err(e) =
+                    attempt::run(client.clone(), env.clone(), slot.clone(), members, share, shutdown.clone()).await
                 {
                     tracing::error!(%slot, "attempt failed to run: {e}");
                 }
                 if let Ok(mut m) = running.lock() {
-                    m.remove(&key);
+                    for k in &keys {
+                        m.remove(k);
+                    }
                 }
                 if shutdown.is_cancelled() {
                     return;

@@ -38,6 +38,14 @@ struct Args {
     /// Serve Prometheus metrics on this address (GET /metrics, GET /healthz).
     #[arg(long, env = "LADDER_METRICS_LISTEN")]
     metrics_listen: Option<String>,
+    /// Cores the CPU slots share (default: all of this machine's). Jobs that fix no `threads`
+    /// split them evenly and grow as others finish.
+    #[arg(long, env = "LADDER_CPU_CORES")]
+    cpu_cores: Option<usize>,
+    /// Most jobs one slot trains at once as one fused batched model (jobs of a sweep whose spec
+    /// sets `resources.fuse`; same shape and batch, differing in seed or learning rate).
+    #[arg(long, env = "LADDER_FUSE", default_value_t = 1)]
+    fuse: u32,
     #[arg(long, env = "LADDER_LOG_JSON")]
     log_json: bool,
 }
@@ -83,6 +91,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
         token: args.token,
         tls: ladder_proto::tls::ClientTls { ca: args.tls_ca, cert: args.tls_cert, key: args.tls_key, domain: None },
         metrics_listen: args.metrics_listen,
+        cpu_cores: args.cpu_cores,
+        fuse: args.fuse,
     };
     ladder_worker::run(cfg, token).await?;
     Ok(())

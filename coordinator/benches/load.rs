@@ -141,7 +141,12 @@ async fn run_load(workers: usize, secs: u64) -> Outcome {
             while Instant::now() < deadline {
                 let t = Instant::now();
                 let a = client
-                    .acquire(pb::AcquireRequest { worker_id: id.clone(), slot: "cpu".into(), wait_ms: 1000, ..Default::default() })
+                    .acquire(pb::AcquireRequest {
+                        worker_id: id.clone(),
+                        slot: "cpu".into(),
+                        wait_ms: 1000,
+                        ..Default::default()
+                    })
                     .await
                     .expect("acquire")
                     .into_inner()

@@ -97,8 +97,12 @@ pub fn submit_sweep(txn: &WriteTransaction, spec: &str, now: i64) -> Result<(Swe
                 * jp.accounting.fwd_flops_per_token_exact
                 * jp.total_steps as f64
                 * jp.config.train.batch_tokens as f64,
-            memory_bytes: ladder_core::memory::MemoryEstimate::training(&jp.shape, micro_seqs(&jp.config, &jp.shape), 1)
-                .total(),
+            memory_bytes: ladder_core::memory::MemoryEstimate::training(
+                &jp.shape,
+                micro_seqs(&jp.config, &jp.shape),
+                1,
+            )
+            .total(),
             fuse_class: jp.fuse_class,
             fuse: plan.fuse,
         };
@@ -167,7 +171,12 @@ fn slot_fits(want: &str, slot: &str) -> bool {
 /// `max_jobs − 1` more that may train fused with it (the same sweep and fusing class, resuming
 /// from the same step, within the slot's memory together); returns the assignments and the jobs
 /// as now stored, the first one first.
-pub fn claim(txn: &WriteTransaction, ask: SlotAsk<'_>, ttl_ms: u64, now: i64) -> Result<Vec<(pb::Assignment, JobRecord)>> {
+pub fn claim(
+    txn: &WriteTransaction,
+    ask: SlotAsk<'_>,
+    ttl_ms: u64,
+    now: i64,
+) -> Result<Vec<(pb::Assignment, JobRecord)>> {
     let queued: Vec<(u64, u64)> = {
         let q = txn.open_table(QUEUE)?;
         q.iter()?.map(|r| r.map(|(k, _)| k.value())).collect::<Result<_, _>>()?

@@ -88,7 +88,12 @@ fn rpcs() -> Vec<(&'static str, bool, Call)> {
         ("Acquire", true, |mut c| {
             Box::pin(async move {
                 ok(c.workers
-                    .acquire(pb::AcquireRequest { worker_id: "none".into(), slot: "cpu".into(), wait_ms: 1, ..Default::default() })
+                    .acquire(pb::AcquireRequest {
+                        worker_id: "none".into(),
+                        slot: "cpu".into(),
+                        wait_ms: 1,
+                        ..Default::default()
+                    })
                     .await)
             })
         }),

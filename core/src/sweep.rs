@@ -288,7 +288,13 @@ pub fn plan(text: &str, origin: &str, mut dataset: impl FnMut(&str) -> Option<Da
         None => 1,
         Some(f) => match u32::try_from(*f.get_ref()) {
             Ok(k) if (1..=MAX_FUSE).contains(&k) => k,
-            _ => return Err(src.err(f.span(), "resources.fuse", format!("expected 1..={MAX_FUSE} jobs per fused model"))),
+            _ => {
+                return Err(src.err(
+                    f.span(),
+                    "resources.fuse",
+                    format!("expected 1..={MAX_FUSE} jobs per fused model"),
+                ));
+            }
         },
     };
     let micro = count(&t.micro_batch, "train.micro_batch")?;

@@ -94,11 +94,8 @@ pub async fn run(
     env.stats.children.fetch_sub(1, Ordering::Relaxed);
     if let Err(e) = outcome {
         tracing::error!(jobs = ?members.iter().map(|m| m.a.job_id).collect::<Vec<_>>(), "attempt could not run: {e}");
-        let kind = if matches!(e, WorkerError::Domain(_)) {
-            pb::FailureKind::InvalidConfig
-        } else {
-            pb::FailureKind::Crashed
-        };
+        let kind =
+            if matches!(e, WorkerError::Domain(_)) { pb::FailureKind::InvalidConfig } else { pb::FailureKind::Crashed };
         for m in members.iter_mut().filter(|m| !m.dropped && m.last.is_none()) {
             m.last = Some(failed(kind, format!("worker {}: {e}", env.worker_id)));
         }
@@ -137,7 +134,8 @@ fn stage(src: &Path, dst: &Path) -> Result<()> {
         }
         let to = dst.join(e.file_name());
         if std::fs::hard_link(e.path(), &to).is_err() {
-            std::fs::copy(e.path(), &to).map_err(|err| WorkerError::io(format!("copying {}", e.path().display()), err))?;
+            std::fs::copy(e.path(), &to)
+                .map_err(|err| WorkerError::io(format!("copying {}", e.path().display()), err))?;
         }
     }
     Ok(())
@@ -304,7 +302,8 @@ async fn run_child(
         first_event.get_or_insert_with(|| began.elapsed().as_secs_f64());
         match event {
             Event::Metrics(p) => {
-                m.outbox.send(pb::AttemptEvent { kind: Some(pb::attempt_event::Kind::Metrics(pb::MetricPoint::from(&p))) });
+                m.outbox
+                    .send(pb::AttemptEvent { kind: Some(pb::attempt_event::Kind::Metrics(pb::MetricPoint::from(&p))) });
             }
             Event::Checkpoint { step, path, .. } => {
                 if !upload(&client, env, m, step, Path::new(&path)).await? && drop_member(members, i, &control) {

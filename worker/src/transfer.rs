@@ -129,4 +129,3 @@ pub async fn upload_checkpoint(
     }
     Ok(client.upload_checkpoint(tokio_stream::iter(msgs)).await?.into_inner())
 }
-

@@ -25,6 +25,22 @@ pub struct JobConfig {
     /// CPU threads for libtorch; unset keeps libtorch's default.
     #[serde(default)]
     pub threads: Option<i32>,
+    /// On CUDA, run each training step as a captured CUDA graph after a few eager warm-up steps
+    /// (eager where capture fails). False: eager steps.
+    #[serde(default = "default_true", skip_serializing_if = "is_true")]
+    pub cuda_graphs: bool,
+    /// Measure the gradient noise scale from the micro-batches (default). False skips the
+    /// per-micro-batch norms; points then carry no B_simple (for measuring what it costs).
+    #[serde(default = "default_true", skip_serializing_if = "is_true")]
+    pub gns: bool,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -288,7 +304,13 @@ impl JobConfig {
             n_layer: m.n_layer,
             d_model: m.d_model,
             n_heads,
-            d_ff: m.d_ff.unwrap_or(4 * m.d_model),
+            d_ff: match m.d_ff {
+                Some(f) => f,
+                None => m
+                    .d_model
+                    .checked_mul(4)
+                    .ok_or_else(|| DomainError::invalid("model.d_model", format!("{} is too large", m.d_model)))?,
+            },
             n_ctx: m.n_ctx,
             vocab,
         };

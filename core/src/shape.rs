@@ -26,6 +26,20 @@ impl Shape {
         crate::accounting::Accounting::of(self).n
     }
 
+    /// N_total with checked arithmetic: None when any product overflows.
+    pub fn checked_n_total(&self) -> Option<u64> {
+        let u = |v: i64| u64::try_from(v).ok();
+        let (l, d, ff, ctx, v) = (u(self.n_layer)?, u(self.d_model)?, u(self.d_ff)?, u(self.n_ctx)?, u(self.vocab)?);
+        let dd = d.checked_mul(d)?;
+        let per_layer = dd
+            .checked_mul(4)?
+            .checked_add(d.checked_mul(ff)?.checked_mul(2)?)?
+            .checked_add(d.checked_mul(9)?)?
+            .checked_add(ff)?;
+        let n = l.checked_mul(per_layer)?.checked_add(d.checked_mul(2)?)?;
+        n.checked_add(v.checked_mul(d)?)?.checked_add(ctx.checked_mul(d)?)
+    }
+
     pub fn validate(&self) -> Result<()> {
         for (key, v) in [
             ("model.n_layer", self.n_layer),
@@ -43,6 +57,23 @@ impl Shape {
             return Err(DomainError::invalid(
                 "model.n_heads",
                 format!("d_model {} is not divisible by n_heads {}", self.d_model, self.n_heads),
+            ));
+        }
+        // Sizes from input: every product is checked before Accounting multiplies them.
+        match self.checked_n_total() {
+            Some(n) if n <= crate::sweep::MAX_N_TOTAL => {}
+            Some(n) => {
+                return Err(DomainError::invalid(
+                    "model",
+                    format!("{n} parameters exceed the limit of {}", crate::sweep::MAX_N_TOTAL),
+                ));
+            }
+            None => return Err(DomainError::invalid("model", "the parameter count overflows 64 bits")),
+        }
+        if self.n_ctx > crate::sweep::MAX_N_CTX {
+            return Err(DomainError::invalid(
+                "model.n_ctx",
+                format!("{} exceeds the limit of {}", self.n_ctx, crate::sweep::MAX_N_CTX),
             ));
         }
         if self.vocab > MAX_VOCAB {

@@ -159,6 +159,9 @@ struct RawResources {
     /// learning rate (same shape, batch, data, length) may share one process on one device.
     #[serde(default)]
     fuse: Option<Spanned<i64>>,
+    /// On CUDA, capture each step as a CUDA graph (default true).
+    #[serde(default)]
+    cuda_graphs: Option<bool>,
 }
 
 /// Most members one fused model may hold.
@@ -433,6 +436,8 @@ pub fn plan(text: &str, origin: &str, mut dataset: impl FnMut(&str) -> Option<Da
                                 checkpoint: CheckpointSpec { every: checkpoint_every, dir: PathBuf::new(), keep: 2 },
                                 device: device.clone(),
                                 threads: res.and_then(|r| r.threads),
+                                cuda_graphs: res.and_then(|r| r.cuda_graphs).unwrap_or(true),
+                                gns: true,
                             };
                             // A point that two blocks share runs once.
                             if !seen.insert(config.to_toml()) {

@@ -102,7 +102,7 @@ fn empty_grids_are_refused() {
 #[test]
 fn absurd_sizes_are_refused() {
     let e = err(&SPEC.replace("[6, 384]", "[2000, 65536]"));
-    assert!(e.contains("model.shapes[2]") && e.contains("is absurd here"), "{e}");
+    assert!(e.contains("model.shapes[2]") && e.contains("parameters exceed the limit of 1000000000000"), "{e}");
     let e = err(&SPEC.replace("n_ctx = 256", "n_ctx = 10000000"));
     assert!(e.contains("model.n_ctx: 10000000 is outside 1..=131072"), "{e}");
     let big = SPEC.replace(
@@ -246,4 +246,36 @@ fn patience_is_set_per_block_and_must_be_a_count() {
     assert_eq!(patience.iter().filter(|x| x.is_none()).count(), 10);
     let e = err(&spec.replace("patience = 4", "patience = 0"));
     assert!(e.contains("grid[2].patience") && e.contains("positive count"), "{e}");
+}
+
+#[test]
+fn sizes_whose_products_overflow_are_refused_without_a_panic() {
+    // d_model² alone overflows 64 bits: a checked error, not a wrapped count.
+    let e = err(&SPEC.replace("[6, 384]", "[6, 5000000000]"));
+    assert!(e.contains("model.shapes[2]") && e.contains("overflows"), "{e}");
+    let job = ladder_core::job::JobConfig::from_toml(
+        "[model]\nn_layer = 2\nd_model = 4611686018427387904\nn_heads = 1\nn_ctx = 8\nvocab = 16\n[data]\ndir = \"d\"\n[train]\nbatch_tokens = 8\nlr = 0.001\n[stop]\nsteps = 1\n",
+        "job.toml",
+    )
+    .expect("parses");
+    let e = job.resolve(None).expect_err("refused").to_string();
+    assert!(e.contains("model.d_model") && e.contains("too large"), "{e}");
+}
+
+#[test]
+fn fuse_groups_jobs_that_differ_only_in_seed_or_learning_rate() {
+    let spec = SPEC.replace("[resources]", "[resources]\nfuse = 4");
+    let p = plan(&spec, "spec.toml", facts).expect("plans");
+    assert_eq!(p.fuse, 4);
+    let mut classes = std::collections::HashMap::new();
+    for j in &p.jobs {
+        let c = j.fuse_class.expect("a class");
+        let k = (j.shape.n_layer, j.shape.d_model, j.config.train.batch_tokens, j.dataset_tokens);
+        assert_eq!(*classes.entry(k).or_insert(c), c, "one class per shape, batch and D");
+    }
+    let distinct: std::collections::HashSet<u64> = classes.values().copied().collect();
+    assert_eq!(distinct.len(), classes.len(), "different shapes or batches never share a class");
+    let e = err(&SPEC.replace("[resources]", "[resources]\nfuse = 0"));
+    assert!(e.contains("resources.fuse: expected 1..=64"), "{e}");
+    assert!(plan(SPEC, "spec.toml", facts).expect("plans").jobs.iter().all(|j| j.fuse_class.is_none()));
 }

@@ -92,15 +92,23 @@ impl TryFrom<&pb::MetricPoint> for MetricPoint {
         if p.step == 0 {
             return Err(bad("step", "steps count from 1".into()));
         }
-        for (field, v) in [("train_loss", p.train_loss), ("lr", p.lr), ("grad_norm", p.grad_norm), ("flops", p.flops)] {
+        // Every float is checked: one NaN stored would make the record unreadable (JSON null).
+        let floats = [
+            ("train_loss", p.train_loss),
+            ("lr", p.lr),
+            ("grad_norm", p.grad_norm),
+            ("flops", p.flops),
+            ("flops_exact", p.flops_exact),
+            ("gns_small_sq", p.gns_small_sq),
+            ("gns_big_sq", p.gns_big_sq),
+            ("tokens_per_s", p.tokens_per_s),
+        ];
+        for (field, v) in
+            floats.into_iter().chain(p.val_loss.map(|v| ("val_loss", v))).chain(p.b_simple.map(|v| ("b_simple", v)))
+        {
             if !v.is_finite() {
                 return Err(bad(field, format!("{v} at step {} is not finite", p.step)));
             }
-        }
-        if let Some(v) = p.val_loss
-            && !v.is_finite()
-        {
-            return Err(bad("val_loss", format!("{v} at step {} is not finite", p.step)));
         }
         if p.b_small > p.b_big {
             return Err(bad("b_small", format!("B_small {} exceeds B_big {}", p.b_small, p.b_big)));

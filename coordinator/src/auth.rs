@@ -46,6 +46,26 @@ pub const USERS: &[Role] = &[Role::Admin, Role::User];
 pub const WORKERS: &[Role] = &[Role::Admin, Role::Worker];
 pub const ANY: &[Role] = &[Role::Admin, Role::User, Role::Worker];
 
+/// Placeholders of example manifests, refused as tokens so that none is deployed by accident.
+pub const PLACEHOLDERS: &[&str] =
+    &["change-me", "changeme", "replace-me", "replace-with-a-secret", "ladder-token", "secret", "token", "example"];
+
+/// Refuses a token too short to be secret or an example's placeholder.
+pub fn check_token(t: &str) -> Result<(), String> {
+    let t = t.trim();
+    let lowered = t.to_ascii_lowercase();
+    if PLACEHOLDERS.iter().any(|p| lowered.contains(p)) {
+        return Err(format!("is an example's placeholder ({t:?}); generate one, e.g. `openssl rand -hex 32`"));
+    }
+    if t.len() < 16 {
+        return Err(format!("has {} characters; use at least 16 (e.g. `openssl rand -hex 32`)", t.len()));
+    }
+    if t.chars().any(|c| !c.is_ascii_graphic()) {
+        return Err("holds characters other than printable ASCII".into());
+    }
+    Ok(())
+}
+
 fn digest(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }

@@ -14,6 +14,12 @@ pub enum CoordError {
     /// A write from an attempt that is no longer current.
     #[error("stale attempt: {0}")]
     Stale(String),
+    /// A checkpoint ahead of the curve stored before it.
+    #[error("{0}")]
+    Ahead(String),
+    /// A caller acting for a worker it did not register.
+    #[error("{0}")]
+    Forbidden(String),
     #[error("storage: {0}")]
     Storage(String),
     #[error("shutting down")]
@@ -52,6 +58,8 @@ impl From<CoordError> for Status {
             CoordError::NotFound(m) => Status::not_found(m),
             CoordError::AlreadyExists(m) => Status::already_exists(m),
             CoordError::Stale(m) => Status::failed_precondition(format!("stale attempt: {m}")),
+            CoordError::Ahead(m) => Status::aborted(m),
+            CoordError::Forbidden(m) => Status::permission_denied(m),
             CoordError::Storage(m) => Status::internal(format!("storage: {m}")),
             CoordError::Shutdown => Status::unavailable("coordinator shutting down"),
         }

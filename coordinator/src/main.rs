@@ -17,9 +17,13 @@ struct Args {
     /// Folder of the redb store.
     #[arg(long, env = "LADDER_DATA_DIR", default_value = "ladder-data")]
     data_dir: PathBuf,
-    /// Lease length without a heartbeat, in milliseconds.
-    #[arg(long, env = "LADDER_LEASE_TTL_MS", default_value_t = 30_000)]
+    /// Lease length without a heartbeat, in milliseconds (at least 100).
+    #[arg(long, env = "LADDER_LEASE_TTL_MS", default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(100..))]
     lease_ttl_ms: u64,
+    /// Leases found at start are renewed to now + this many milliseconds (default: three lease
+    /// lengths), so the coordinator's own downtime charges no restart.
+    #[arg(long, env = "LADDER_STARTUP_GRACE_MS")]
+    startup_grace_ms: Option<u64>,
     /// Largest checkpoint accepted, in bytes.
     #[arg(long, env = "LADDER_MAX_CHECKPOINT_BYTES", default_value_t = 8 << 30)]
     max_checkpoint_bytes: u64,
@@ -32,6 +36,10 @@ struct Args {
     /// Token of the `worker` role: the WorkerService only.
     #[arg(long, env = "LADDER_WORKER_TOKEN", hide_env_values = true)]
     worker_token: Option<String>,
+    /// A file of worker tokens, one per line: give each worker its own, and a worker id stays
+    /// bound to the token that registered it.
+    #[arg(long, env = "LADDER_WORKER_TOKENS_FILE")]
+    worker_tokens_file: Option<PathBuf>,
     /// TLS certificate (PEM); with --tls-key, the coordinator serves TLS only.
     #[arg(long, env = "LADDER_TLS_CERT", requires = "tls_key")]
     tls_cert: Option<PathBuf>,
@@ -103,14 +111,33 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let token = CancellationToken::new();
     tokio::spawn(shutdown_signal(token.clone()));
     let tls = server_tls(&args)?;
+    let mut tokens: Vec<(Role, String)> = [
+        (Role::Admin, args.token.clone()),
+        (Role::User, args.user_token.clone()),
+        (Role::Worker, args.worker_token.clone()),
+    ]
+    .into_iter()
+    .filter_map(|(r, t)| t.filter(|t| !t.trim().is_empty()).map(|t| (r, t)))
+    .collect();
+    if let Some(f) = &args.worker_tokens_file {
+        let text = std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
+        tokens.extend(
+            text.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(|t| (Role::Worker, t.to_string())),
+        );
+    }
+    for (role, t) in &tokens {
+        ladder_coordinator::auth::check_token(t).map_err(|why| anyhow::anyhow!("the {} token {why}", role.name()))?;
+    }
+    let ttl = Duration::from_millis(args.lease_ttl_ms);
     let cfg = ladder_coordinator::Config {
         tls,
-        lease_ttl: Duration::from_millis(args.lease_ttl_ms),
+        lease_ttl: ttl,
+        startup_grace: args.startup_grace_ms.map_or(3 * ttl, Duration::from_millis),
         max_checkpoint_bytes: args.max_checkpoint_bytes,
-        tokens: [(Role::Admin, args.token), (Role::User, args.user_token), (Role::Worker, args.worker_token)]
-            .into_iter()
-            .filter_map(|(r, t)| t.filter(|t| !t.trim().is_empty()).map(|t| (r, t)))
-            .collect(),
+        tokens,
         ..Default::default()
     };
     let metrics = match &args.metrics_listen {

@@ -11,6 +11,8 @@ use crate::store::{JOBS, SWEEPS, Store, WORKERS, from_json};
 #[derive(Debug, Default)]
 pub struct Counters {
     pub points: AtomicU64,
+    /// Events refused as invalid (the rest of their batches were stored).
+    pub refused: AtomicU64,
     pub lease_expiries: AtomicU64,
     pub checkpoint_bytes: AtomicU64,
 }
@@ -65,6 +67,7 @@ pub fn render(store: &Store, c: &Counters, lease_ttl_ms: u64) -> String {
     e.gauge("ladder_workers", "Workers registered.", workers as f64);
     e.gauge("ladder_workers_active", "Workers heard from within two lease lengths.", active as f64);
     e.counter("ladder_points_ingested_total", "Metric points stored.", c.points.load(Ordering::Relaxed) as f64);
+    e.counter("ladder_events_refused_total", "Events refused as invalid.", c.refused.load(Ordering::Relaxed) as f64);
     e.counter(
         "ladder_lease_expiries_total",
         "Leases that expired without a heartbeat.",

@@ -30,6 +30,9 @@ pub use ladder_core::{FailureKind as Failure, JobState};
 pub struct Lease {
     pub worker_id: String,
     pub expires_ms: i64,
+    /// When the lease was granted (0 in records written before this was kept).
+    #[serde(default)]
+    pub granted_ms: i64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -86,39 +89,26 @@ pub struct JobRecord {
 }
 
 impl JobRecord {
-    pub fn to_pb(&self) -> pb::Job {
-        let state = pb::JobState::from(self.state);
-        pb::Job {
-            id: self.id,
-            sweep_id: self.sweep_id,
-            index: self.index,
-            state: state as i32,
-            attempt: self.attempt,
-            max_restarts: self.max_restarts,
-            config_toml: self.config_toml.clone(),
-            n_layer: self.shape.n_layer as u32,
-            d_model: self.shape.d_model as u32,
-            n_ctx: self.shape.n_ctx as u32,
-            batch_tokens: self.batch_tokens,
-            dataset_tokens: self.dataset_tokens.unwrap_or(0),
-            seed: self.seed,
-            lr: self.lr,
-            n_params: self.accounting.n,
-            n_kaplan: self.accounting.n_kaplan,
-            n_total: self.accounting.n_total,
-            fwd_flops_per_token: self.accounting.fwd_flops_per_token,
-            total_steps: self.total_steps,
-            step: self.progress.step,
-            tokens: self.progress.tokens,
-            train_loss: self.progress.train_loss,
-            val_loss: self.progress.val_loss.unwrap_or(f64::NAN),
-            tokens_per_s: self.progress.tokens_per_s,
-            worker_id: self.lease.as_ref().map(|l| l.worker_id.clone()).unwrap_or_default(),
-            failure: self.failure.as_ref().map_or(pb::FailureKind::Unspecified, |f| f.0.into()) as i32,
-            failure_message: self.failure.as_ref().map(|f| f.1.clone()).unwrap_or_default(),
-            checkpoint_step: self.checkpoint_step,
-            resumed_from_step: self.resumed_from_step,
-        }
+    /// The job `id`; NotFound when absent, Storage when its record does not read.
+    pub fn load<R: crate::store::Reader>(r: &R, id: u64) -> crate::error::Result<Self> {
+        use redb::ReadableTable;
+        let t = r.table(crate::store::JOBS)?;
+        let v = t.get(id)?.ok_or_else(|| crate::error::CoordError::NotFound(format!("job {id}")))?;
+        crate::store::from_json(v.value())
+            .map_err(|e| crate::error::CoordError::Storage(format!("job {id}: its record does not read: {e}")))
+    }
+
+    pub fn save(&self, txn: &redb::WriteTransaction) -> crate::error::Result<()> {
+        txn.open_table(crate::store::JOBS)?.insert(self.id, crate::store::to_json(self)?.as_slice())?;
+        Ok(())
+    }
+
+    /// Sequences per micro-batch, from the stored config (the whole batch when unset).
+    pub fn micro_seqs(&self) -> u64 {
+        ladder_core::job::JobConfig::from_toml(&self.config_toml, "job")
+            .ok()
+            .and_then(|c| c.train.micro_batch)
+            .unwrap_or(self.batch_tokens / (self.shape.n_ctx.max(1) as u64))
     }
 }
 
@@ -142,25 +132,51 @@ pub struct DatasetRecord {
     pub chunks: [u32; 2],
 }
 
-impl DatasetRecord {
-    pub fn to_pb(&self) -> pb::Dataset {
-        pb::Dataset {
-            name: self.name.clone(),
-            sha256: self.sha256.clone(),
-            train_tokens: self.train_bytes / 2,
-            val_tokens: self.val_bytes / 2,
-            vocab: self.vocab,
-            tokenizer: self.tokenizer.clone(),
-        }
-    }
-}
-
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct WorkerRecord {
     pub id: String,
     pub name: String,
     pub slots: Vec<String>,
     pub last_seen_ms: i64,
+    /// sha256 of the bearer token the worker registered with ("" without tokens): every later
+    /// call for this worker id must carry the same credential.
+    #[serde(default)]
+    pub credential: String,
+}
+
+/// One stored point of a curve and the attempt that wrote it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredPoint {
+    pub point: ladder_core::events::MetricPoint,
+    pub attempt: u32,
+}
+
+impl StoredPoint {
+    /// The on-disk form: the protobuf MetricPoint, attempt included.
+    pub fn encode(&self) -> Vec<u8> {
+        use prost::Message;
+        let mut p = pb::MetricPoint::from(&self.point);
+        p.attempt = self.attempt;
+        p.encode_to_vec()
+    }
+
+    pub fn decode(bytes: &[u8]) -> crate::error::Result<Self> {
+        use prost::Message;
+        let p = pb::MetricPoint::decode(bytes).map_err(crate::error::CoordError::storage)?;
+        let point = ladder_core::events::MetricPoint::try_from(&p).map_err(crate::error::CoordError::storage)?;
+        Ok(Self { point, attempt: p.attempt })
+    }
+}
+
+/// A stored checkpoint, as listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckpointInfo {
+    pub job_id: u64,
+    pub step: u64,
+    pub attempt: u32,
+    pub bytes: u64,
+    pub sha256: String,
+    pub chunks: u32,
 }
 
 pub fn now_ms() -> i64 {

@@ -6,7 +6,6 @@ use ladder_proto::metrics::{Render, serve_metrics};
 use ladder_proto::pb::ladder_server::LadderServer;
 use ladder_proto::pb::worker_service_server::WorkerServiceServer;
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 use tonic::service::interceptor::InterceptedService;
 
@@ -17,6 +16,53 @@ use crate::store::Store;
 
 /// Largest gRPC message accepted (chunks are 1 MiB).
 pub const MAX_MESSAGE_BYTES: usize = 16 << 20;
+
+/// Requests served at once on one connection (HTTP/2 streams); more wait.
+pub const MAX_STREAMS_PER_CONNECTION: usize = 64;
+
+/// The accepted connections that sent the 24 bytes of a preface (or a ClientHello) within
+/// `deadline` ([`Config::first_bytes`]): a silent connection holds nothing for long.
+fn guarded(
+    listener: TcpListener,
+    deadline: std::time::Duration,
+    shutdown: CancellationToken,
+) -> tokio_stream::wrappers::ReceiverStream<std::io::Result<tokio::net::TcpStream>> {
+    let (tx, rx) = tokio::sync::mpsc::channel(64);
+    tokio::spawn(async move {
+        loop {
+            let (sock, peer) = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                a = listener.accept() => match a {
+                    Ok(a) => a,
+                    Err(e) => {
+                        tracing::warn!("accepting a connection: {e}");
+                        continue;
+                    }
+                },
+            };
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let mut buf = [0u8; 24];
+                let ready = tokio::time::timeout(deadline, async {
+                    loop {
+                        match sock.peek(&mut buf).await {
+                            Ok(n) if n >= buf.len() => return true,
+                            Ok(0) | Err(_) => return false,
+                            Ok(_) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+                        }
+                    }
+                })
+                .await;
+                if matches!(ready, Ok(true)) {
+                    let _ = tx.send(Ok(sock)).await;
+                } else {
+                    tracing::debug!(%peer, "closed a connection that sent no preface within {deadline:?}");
+                }
+            });
+        }
+    });
+    tokio_stream::wrappers::ReceiverStream::new(rx)
+}
 
 /// Opens (or creates) the store in `data_dir`.
 pub fn open_store(data_dir: &Path) -> Result<Store> {
@@ -40,7 +86,13 @@ pub async fn serve_with_metrics(
 ) -> Result<()> {
     let tokens = Arc::new(Tokens::new(cfg.tokens.iter().map(|(r, t)| (*r, t.as_str()))));
     let tls = cfg.tls.clone();
-    let coord = Coordinator::new(store, cfg, shutdown.clone());
+    let first_bytes = cfg.first_bytes;
+    let coord = Coordinator::new(store.clone(), cfg, shutdown.clone());
+    // Leases found at start get a grace period: the coordinator's own downtime charges no restart.
+    let renewed = coord.grace_leases().await?;
+    if renewed > 0 {
+        tracing::info!(leases = renewed, grace = ?coord.cfg.startup_grace, "renewed the leases found at start");
+    }
     let reaper = tokio::spawn(coord.clone().reap_loop());
     if let Some(m) = metrics {
         let (store, counters, ttl) =
@@ -65,17 +117,43 @@ pub async fn serve_with_metrics(
         .map_err(|e| CoordError::Storage(format!("reflection: {e}")))?;
     let mut builder = tonic::transport::Server::builder();
     if let Some(tls) = tls {
-        builder = builder.tls_config(tls).map_err(|e| CoordError::Storage(format!("TLS: {e}")))?;
+        builder = builder.tls_config(tls.timeout(first_bytes)).map_err(|e| CoordError::Storage(format!("TLS: {e}")))?;
     }
+    // A failed commit: health turns NOT_SERVING and the server stops (the process exits non-zero).
+    let storage_down = {
+        let (failed, health, stop, store) = (store.failed(), health.clone(), shutdown.clone(), store.clone());
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = failed.cancelled() => {}
+                _ = stop.cancelled() => return None,
+            }
+            health.set_not_serving::<LadderServer<Coordinator>>().await;
+            health.set_not_serving::<WorkerServiceServer<Coordinator>>().await;
+            let why = store.failure().unwrap_or_else(|| "a commit failed".into());
+            tracing::error!("storage failed ({why}); the coordinator stops");
+            stop.cancel();
+            Some(why)
+        })
+    };
     let result = builder
+        .concurrency_limit_per_connection(MAX_STREAMS_PER_CONNECTION)
+        .max_concurrent_streams(Some(MAX_STREAMS_PER_CONNECTION as u32))
         .add_service(health_service)
         .add_service(InterceptedService::new(reflection, Auth::new(tokens.clone(), "reflection", ANY)))
         .add_service(InterceptedService::new(users, Auth::new(tokens.clone(), "Ladder", USERS)))
         .add_service(InterceptedService::new(workers, Auth::new(tokens, "WorkerService", WORKERS)))
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown.clone().cancelled_owned())
+        .serve_with_incoming_shutdown(
+            guarded(listener, first_bytes, shutdown.clone()),
+            shutdown.clone().cancelled_owned(),
+        )
         .await
         .map_err(|e| CoordError::Storage(format!("server: {e}")));
     shutdown.cancel();
     let _ = reaper.await;
+    let storage_failure = storage_down.await.ok().flatten();
+    store.close().await;
+    if let Some(why) = storage_failure {
+        return Err(CoordError::Storage(why));
+    }
     result
 }

@@ -42,7 +42,9 @@ fn rpcs() -> Vec<(&'static str, bool, Call)> {
         ("GetSweep", false, |mut c| {
             Box::pin(async move { ok(c.users.get_sweep(pb::GetSweepRequest { sweep: "none".into() }).await) })
         }),
-        ("ListSweeps", false, |mut c| Box::pin(async move { ok(c.users.list_sweeps(pb::ListSweepsRequest {}).await) })),
+        ("ListSweeps", false, |mut c| {
+            Box::pin(async move { ok(c.users.list_sweeps(pb::ListSweepsRequest::default()).await) })
+        }),
         ("CancelSweep", false, |mut c| {
             Box::pin(async move { ok(c.users.cancel_sweep(pb::CancelSweepRequest { sweep: "none".into() }).await) })
         }),
@@ -54,7 +56,9 @@ fn rpcs() -> Vec<(&'static str, bool, Call)> {
             Box::pin(async move { ok(c.users.watch_jobs(pb::WatchJobsRequest { sweep: "none".into() }).await) })
         }),
         ("GetCurve", false, |mut c| {
-            Box::pin(async move { ok(c.users.get_curve(pb::GetCurveRequest { job_id: 99, after_step: 0 }).await) })
+            Box::pin(
+                async move { ok(c.users.get_curve(pb::GetCurveRequest { job_id: 99, after_step: 0, limit: 0 }).await) },
+            )
         }),
         ("ListCheckpoints", false, |mut c| {
             Box::pin(async move { ok(c.users.list_checkpoints(pb::ListCheckpointsRequest { job_id: 99 }).await) })

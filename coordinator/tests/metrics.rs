@@ -18,7 +18,7 @@ async fn scrape(addr: std::net::SocketAddr) -> String {
     let mut out = String::new();
     s.read_to_string(&mut out).await.expect("read");
     assert!(out.starts_with("HTTP/1.1 200 OK"), "{out}");
-    assert!(out.contains("Content-Type: text/plain; version=0.0.4"), "{out}");
+    assert!(out.to_ascii_lowercase().contains("content-type: application/openmetrics-text; version=1.0.0"), "{out}");
     out
 }
 

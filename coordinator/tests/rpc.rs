@@ -1,96 +1,12 @@
 //! The coordinator over real gRPC on 127.0.0.1:0: submission, leases, fencing, replays.
+mod common;
+
 use std::time::Duration;
 
-use ladder_coordinator::{Config, Store, serve};
+use common::*;
+use ladder_coordinator::Store;
 use ladder_proto::pb;
-use ladder_proto::pb::ladder_client::LadderClient;
-use ladder_proto::pb::worker_service_client::WorkerServiceClient;
-use tokio_util::sync::CancellationToken;
 use tonic::Code;
-use tonic::transport::Channel;
-
-struct Server {
-    users: LadderClient<Channel>,
-    workers: WorkerServiceClient<Channel>,
-    stop: CancellationToken,
-    task: tokio::task::JoinHandle<()>,
-}
-
-async fn start(store: Store, lease_ttl: Duration) -> Server {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let stop = CancellationToken::new();
-    let cfg = Config { lease_ttl, max_wait: Duration::from_secs(2), ..Config::default() };
-    let s = stop.clone();
-    let task = tokio::spawn(async move { serve(store, cfg, listener, s).await.expect("serve") });
-    let channel = Channel::from_shared(format!("http://{addr}")).expect("url").connect_lazy();
-    Server { users: LadderClient::new(channel.clone()), workers: WorkerServiceClient::new(channel), stop, task }
-}
-
-impl Server {
-    async fn shutdown(self) {
-        self.stop.cancel();
-        let _ = self.task.await;
-    }
-}
-
-async fn register_dataset(users: &mut LadderClient<Channel>) -> pb::Dataset {
-    let tokens: Vec<u8> = (0..4000u16).flat_map(|i| (i % 50).to_le_bytes()).collect();
-    let val: Vec<u8> = (0..1000u16).flat_map(|i| (i % 50).to_le_bytes()).collect();
-    let header = pb::DatasetHeader {
-        name: "tiny".into(),
-        meta_json: String::new(),
-        train_bytes: tokens.len() as u64,
-        val_bytes: val.len() as u64,
-        vocab: 64,
-    };
-    let msgs = vec![
-        pb::DatasetUpload { part: Some(pb::dataset_upload::Part::Header(header)) },
-        pb::DatasetUpload {
-            part: Some(pb::dataset_upload::Part::Bytes(pb::DatasetBytes { file: "train".into(), data: tokens })),
-        },
-        pb::DatasetUpload {
-            part: Some(pb::dataset_upload::Part::Bytes(pb::DatasetBytes { file: "val".into(), data: val })),
-        },
-    ];
-    users.register_dataset(tokio_stream::iter(msgs)).await.expect("register").into_inner()
-}
-
-const SPEC: &str = r#"name = "fence"
-dataset = "tiny"
-seeds = [0, 1]
-[model]
-n_ctx = 16
-d_head = 8
-shapes = [[1, 16]]
-[train]
-batch_tokens = 64
-steps = 5
-lr = 0.01
-[resources]
-device = "cpu"
-max_restarts = 1
-"#;
-
-fn point(step: u64, loss: f64) -> pb::AttemptEvent {
-    pb::AttemptEvent {
-        kind: Some(pb::attempt_event::Kind::Metrics(pb::MetricPoint {
-            step,
-            tokens: step * 64,
-            train_loss: loss,
-            ..Default::default()
-        })),
-    }
-}
-
-fn report(worker: &str, a: &pb::Assignment, events: Vec<pb::AttemptEvent>) -> pb::ReportEventsRequest {
-    pb::ReportEventsRequest { worker_id: worker.into(), job_id: a.job_id, attempt: a.attempt, events }
-}
-
-async fn acquire(w: &mut WorkerServiceClient<Channel>, id: &str) -> Option<pb::Assignment> {
-    let req = pb::AcquireRequest { worker_id: id.into(), slot: "cpu".into(), wait_ms: 200, ..Default::default() };
-    w.acquire(req).await.expect("acquire").into_inner().assignment
-}
 
 #[tokio::test]
 async fn stale_attempts_are_fenced_and_replays_change_nothing() {
@@ -169,16 +85,20 @@ async fn stale_attempts_are_fenced_and_replays_change_nothing() {
     let e = s.workers.upload_checkpoint(tokio_stream::iter(up)).await.expect_err("fenced");
     assert_eq!(e.code(), Code::FailedPrecondition);
 
-    // An impossible point is invalid_argument, and nothing of its batch is stored.
-    let e =
-        s.workers.report_events(report(&w2, &a2, vec![point(3, 2.0), point(4, f64::INFINITY)])).await.expect_err("inf");
-    assert_eq!(e.code(), Code::InvalidArgument);
-    assert!(e.message().contains("metric_point.train_loss: inf at step 4 is not finite"), "{}", e.message());
+    // An impossible point is refused alone; the rest of its batch is stored.
+    let r =
+        s.workers.report_events(report(&w2, &a2, vec![point(3, 2.0), point(4, f64::INFINITY)])).await.expect("report");
+    assert_eq!((r.get_ref().stored, r.get_ref().refused), (1, 1));
 
-    // The current attempt writes; the curve keeps the first value of step 2.
-    s.workers.report_events(report(&w2, &a2, vec![point(3, 2.0)])).await.expect("current attempt");
-    let curve =
-        s.users.get_curve(pb::GetCurveRequest { job_id: a1.job_id, after_step: 0 }).await.expect("curve").into_inner();
+    // A replay by the current attempt stores nothing; the curve keeps the first value of step 2.
+    let r = s.workers.report_events(report(&w2, &a2, vec![point(3, 2.0)])).await.expect("current attempt");
+    assert_eq!(r.get_ref().stored, 0);
+    let curve = s
+        .users
+        .get_curve(pb::GetCurveRequest { job_id: a1.job_id, after_step: 0, limit: 0 })
+        .await
+        .expect("curve")
+        .into_inner();
     let steps: Vec<(u64, f64, u32)> = curve.points.iter().map(|p| (p.step, p.train_loss, p.attempt)).collect();
     assert_eq!(steps, vec![(1, 3.0, 1), (2, 2.5, 1), (3, 2.0, 2)]);
 
@@ -236,7 +156,7 @@ async fn bad_specs_are_invalid_argument_with_line_and_key_and_store_nothing() {
         assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
         assert!(e.message().contains(want), "{} lacks {want}", e.message());
     }
-    let sweeps = s.users.list_sweeps(pb::ListSweepsRequest {}).await.expect("list").into_inner().sweeps;
+    let sweeps = s.users.list_sweeps(pb::ListSweepsRequest::default()).await.expect("list").into_inner().sweeps;
     assert!(sweeps.is_empty());
     s.shutdown().await;
 }
@@ -295,7 +215,8 @@ async fn acknowledged_writes_survive_reopening_the_store() {
         reopened = Store::open(&path);
     }
     let mut s = start(reopened.expect("reopen"), Duration::from_secs(30)).await;
-    let curve = s.users.get_curve(pb::GetCurveRequest { job_id, after_step: 0 }).await.expect("curve").into_inner();
+    let curve =
+        s.users.get_curve(pb::GetCurveRequest { job_id, after_step: 0, limit: 0 }).await.expect("curve").into_inner();
     assert_eq!(curve.points.len(), 1);
     let job = s.users.get_job(pb::GetJobRequest { job_id }).await.expect("job").into_inner();
     assert_eq!((job.state, job.attempt, job.worker_id.as_str()), (pb::JobState::Running as i32, 1, w.as_str()));

@@ -56,7 +56,7 @@ async fn list(port: u16, tls: Option<ClientTlsConfig>) -> Result<usize, String> 
     }
     let channel = ep.connect().await.map_err(|e| format!("connect: {e:?}"))?;
     LadderClient::new(channel)
-        .list_sweeps(pb::ListSweepsRequest {})
+        .list_sweeps(pb::ListSweepsRequest::default())
         .await
         .map(|r| r.into_inner().sweeps.len())
         .map_err(|s| format!("rpc: {s:?}"))

@@ -1,0 +1,239 @@
+//! Attempts: fencing, heartbeats, and the events an attempt reports. Points are keyed by
+//! (job, step); a point a newer attempt reports beyond the step it resumed from replaces what a
+//! dead attempt left there, so a resumed curve is one trajectory. A job finishes only with its
+//! whole curve, steps 1..S each once.
+use redb::{ReadableTable, WriteTransaction};
+
+use crate::error::{CoordError, Result};
+use crate::queue::{fail_attempt, release};
+use crate::records::*;
+use crate::store::*;
+
+/// Fencing: the job's current attempt must be `attempt`, leased to `worker_id`.
+pub fn current(job: &JobRecord, worker_id: &str, attempt: u32) -> Result<()> {
+    let held = job.state == JobState::Running
+        && job.attempt == attempt
+        && job.lease.as_ref().is_some_and(|l| l.worker_id == worker_id);
+    if held {
+        Ok(())
+    } else {
+        Err(CoordError::Stale(format!(
+            "job {} attempt {attempt} from worker {worker_id}: the current attempt is {} ({:?})",
+            job.id, job.attempt, job.state
+        )))
+    }
+}
+
+/// What a heartbeat did: the (job, attempt) pairs that must stop, and the jobs it released.
+pub type Beat = (Vec<(u64, u32)>, Vec<JobRecord>);
+
+/// Renews the leases of attempts that are still current; returns those that must stop. A job
+/// leased to this worker half a lease length ago that its heartbeats do not list (the Acquire
+/// reply was lost) goes back to the queue, before its lease would expire, without a restart
+/// charged.
+pub fn heartbeat(
+    txn: &WriteTransaction,
+    worker_id: &str,
+    running: &[(u64, u32)],
+    ttl_ms: u64,
+    now: i64,
+) -> Result<Beat> {
+    let mut stop = Vec::new();
+    for &(job_id, attempt) in running {
+        let mut job = match JobRecord::load(txn, job_id) {
+            Ok(j) => j,
+            Err(CoordError::NotFound(_)) => {
+                stop.push((job_id, attempt));
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        if current(&job, worker_id, attempt).is_err() {
+            stop.push((job_id, attempt));
+            continue;
+        }
+        if let Some(l) = job.lease.as_mut() {
+            l.expires_ms = now + ttl_ms as i64;
+        }
+        job.save(txn)?;
+    }
+    // Leases this worker holds by the index but does not run.
+    let mut released = Vec::new();
+    let held: Vec<u64> = {
+        let t = txn.open_table(LEASES)?;
+        t.range((worker_id, 0)..=(worker_id, u64::MAX))?
+            .map(|r| r.map(|(k, _)| k.value().1))
+            .collect::<Result<_, _>>()?
+    };
+    for job_id in held {
+        if running.iter().any(|&(j, _)| j == job_id) {
+            continue;
+        }
+        let mut job = match JobRecord::load(txn, job_id) {
+            Ok(j) => j,
+            Err(CoordError::NotFound(_)) | Err(CoordError::Storage(_)) => {
+                txn.open_table(LEASES)?.remove((worker_id, job_id))?;
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        let unclaimed = job.state == JobState::Running
+            && job.lease.as_ref().is_some_and(|l| l.worker_id == worker_id && l.granted_ms + (ttl_ms as i64) / 2 < now);
+        if unclaimed {
+            tracing::warn!(job = job.id, attempt = job.attempt, worker = worker_id, "lease never taken up; requeued");
+            release(txn, &mut job)?;
+            job.save(txn)?;
+            released.push(job);
+        } else if job.state != JobState::Running || job.lease.as_ref().is_none_or(|l| l.worker_id != worker_id) {
+            txn.open_table(LEASES)?.remove((worker_id, job_id))?;
+        }
+    }
+    let mut workers = txn.open_table(WORKERS)?;
+    let known = workers.get(worker_id)?.map(|v| v.value().to_vec());
+    if let Some(w) = known {
+        let mut w: WorkerRecord = from_json(&w)?;
+        w.last_seen_ms = now;
+        workers.insert(worker_id, to_json(&w)?.as_slice())?;
+    }
+    Ok((stop, released))
+}
+
+/// An event of an attempt, checked at the wire boundary.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AttemptEvent {
+    Point(ladder_core::events::MetricPoint),
+    Started { resumed_from_step: u64 },
+    Finished { step: u64 },
+    Failed { kind: Failure, message: String },
+    Released { step: u64 },
+}
+
+/// What a report changed.
+#[derive(Debug)]
+pub struct Reported {
+    /// Points newly stored (replays of the same attempt are not counted).
+    pub stored: u32,
+    pub job: JobRecord,
+    pub requeued: bool,
+}
+
+/// Points stored for `job_id` at steps 1..=`step`, and the first step missing (if any).
+fn coverage<R: Reader>(r: &R, job_id: u64, step: u64) -> Result<(u64, Option<u64>)> {
+    let t = r.table(CURVES)?;
+    let (mut n, mut expect, mut hole) = (0u64, 1u64, None);
+    for row in t.range((job_id, 1)..=(job_id, step))? {
+        let (k, _) = row?;
+        let s = k.value().1;
+        if s != expect && hole.is_none() {
+            hole = Some(expect);
+        }
+        expect = s + 1;
+        n += 1;
+    }
+    if hole.is_none() && expect <= step {
+        hole = Some(expect);
+    }
+    Ok((n, hole))
+}
+
+/// Stores an attempt's events. Stale attempts are refused before anything is written.
+pub fn report(
+    txn: &WriteTransaction,
+    worker_id: &str,
+    job_id: u64,
+    attempt: u32,
+    events: &[AttemptEvent],
+) -> Result<Reported> {
+    let mut job = JobRecord::load(txn, job_id)?;
+    current(&job, worker_id, attempt)?;
+    let mut stored = 0;
+    let mut requeued = false;
+    let mut ended = false;
+    for ev in events {
+        if ended {
+            break;
+        }
+        match ev {
+            AttemptEvent::Point(m) => {
+                let mut curves = txn.open_table(CURVES)?;
+                let old_attempt =
+                    curves.get((job_id, m.step))?.map(|v| StoredPoint::decode(v.value()).map_or(0, |p| p.attempt));
+                // A dead attempt's point past this attempt's resume point is replaced.
+                let write = match old_attempt {
+                    None => true,
+                    Some(a) => a < attempt && m.step > job.resumed_from_step,
+                };
+                if write {
+                    let p = StoredPoint { point: m.clone(), attempt };
+                    curves.insert((job_id, m.step), p.encode().as_slice())?;
+                    stored += 1;
+                }
+                if m.step >= job.progress.step {
+                    let val = m.val_loss.or(job.progress.val_loss);
+                    job.progress = Progress {
+                        step: m.step,
+                        tokens: m.tokens,
+                        train_loss: m.train_loss,
+                        val_loss: val,
+                        tokens_per_s: m.tokens_per_s,
+                    };
+                }
+            }
+            AttemptEvent::Started { resumed_from_step } => {
+                job.resumed_from_step = *resumed_from_step;
+            }
+            AttemptEvent::Finished { step } => {
+                ended = true;
+                let (n, hole) = coverage(txn, job_id, *step)?;
+                if let Some(missing) = hole {
+                    let msg = format!(
+                        "attempt {attempt} finished at step {step} but the curve holds {n} of its {step} points (step {missing} is missing)"
+                    );
+                    tracing::error!(job = job_id, "{msg}");
+                    requeued = fail_attempt(txn, &mut job, Failure::Crashed, msg)?;
+                } else {
+                    job.state = JobState::Succeeded;
+                    job.lease = None;
+                    job.failure = None;
+                }
+            }
+            AttemptEvent::Released { .. } => {
+                ended = true;
+                release(txn, &mut job)?;
+                requeued = true;
+            }
+            AttemptEvent::Failed { kind, message } => {
+                ended = true;
+                requeued = fail_attempt(txn, &mut job, *kind, message.clone())?;
+            }
+        }
+    }
+    if ended {
+        crate::queue::unindex_lease_of(txn, worker_id, job_id)?;
+    }
+    job.save(txn)?;
+    if ended {
+        crate::sweeps::settle(txn, job.sweep_id)?;
+    }
+    Ok(Reported { stored, job, requeued })
+}
+
+/// Points of a job with step > `after_step`, at most `limit`; the second value is the step to
+/// ask after when more follow.
+pub fn curve<R: Reader>(r: &R, job_id: u64, after_step: u64, limit: usize) -> Result<(Vec<StoredPoint>, Option<u64>)> {
+    let t = r.table(CURVES)?;
+    let mut out = Vec::new();
+    let mut more = None;
+    for row in t.range((job_id, after_step.saturating_add(1))..=(job_id, u64::MAX))? {
+        let (k, v) = row?;
+        if out.len() == limit {
+            more = out.last().map(|p: &StoredPoint| p.point.step);
+            break;
+        }
+        match StoredPoint::decode(v.value()) {
+            Ok(p) => out.push(p),
+            Err(e) => tracing::error!(job = job_id, step = k.value().1, "a stored point does not read: {e}"),
+        }
+    }
+    Ok((out, more))
+}

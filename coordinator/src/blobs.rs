@@ -1,0 +1,210 @@
+//! Checkpoints and datasets, chunk by chunk: an upload lands in a staging table one chunk per
+//! write, and one last operation checks it whole and moves it into place, so no upload is ever
+//! held in memory whole and a half-received one is never visible. Downloads read one chunk at a
+//! time from a read transaction.
+use redb::{ReadableTable, WriteTransaction};
+
+use crate::attempts::current;
+use crate::error::{CoordError, Result};
+use crate::records::*;
+use crate::store::*;
+
+/// Where a checkpoint upload is staged: (job, attempt, step).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckpointKey {
+    pub job_id: u64,
+    pub attempt: u32,
+    pub step: u64,
+}
+
+/// Refuses a checkpoint the job may not take: a stale attempt, or a step past the last point
+/// stored (its curve would have a hole before the resume point).
+pub fn check_checkpoint(job: &JobRecord, worker_id: &str, k: CheckpointKey) -> Result<()> {
+    current(job, worker_id, k.attempt)?;
+    if k.step > job.progress.step {
+        return Err(CoordError::Ahead(format!(
+            "checkpoint of job {} at step {} is past its last stored point (step {}): send the points first",
+            k.job_id, k.step, job.progress.step
+        )));
+    }
+    Ok(())
+}
+
+/// Stages chunk `index` of an upload.
+pub fn stage_checkpoint_chunk(
+    txn: &WriteTransaction,
+    worker_id: &str,
+    k: CheckpointKey,
+    index: u32,
+    data: &[u8],
+) -> Result<()> {
+    let job = JobRecord::load(txn, k.job_id)?;
+    current(&job, worker_id, k.attempt)?;
+    txn.open_table(CHECKPOINT_STAGING)?.insert((k.job_id, k.attempt, k.step, index), data)?;
+    Ok(())
+}
+
+/// Makes a fully staged upload of `chunks` chunks the job's checkpoint at its step, replacing an
+/// older upload of the same step (its surplus chunks included). Returns the record and the job.
+pub fn commit_checkpoint(
+    txn: &WriteTransaction,
+    worker_id: &str,
+    k: CheckpointKey,
+    chunks: u32,
+    bytes: u64,
+    sha256: &str,
+) -> Result<(CheckpointInfo, JobRecord)> {
+    let mut job = JobRecord::load(txn, k.job_id)?;
+    check_checkpoint(&job, worker_id, k)?;
+    let mut staging = txn.open_table(CHECKPOINT_STAGING)?;
+    let mut table = txn.open_table(CHECKPOINT_CHUNKS)?;
+    for i in 0..chunks {
+        let data = staging.remove((k.job_id, k.attempt, k.step, i))?.ok_or_else(|| {
+            CoordError::storage(format!("checkpoint of job {} step {}: chunk {i} was not staged", k.job_id, k.step))
+        })?;
+        table.insert((k.job_id, k.step, i), data.value())?;
+    }
+    // A smaller re-upload of this step leaves nothing of the old one behind.
+    let stale: Vec<u32> = table
+        .range((k.job_id, k.step, chunks)..=(k.job_id, k.step, u32::MAX))?
+        .map(|r| r.map(|(key, _)| key.value().2))
+        .collect::<Result<_, _>>()?;
+    for i in stale {
+        table.remove((k.job_id, k.step, i))?;
+    }
+    drop((staging, table));
+    let rec = CheckpointRecord { attempt: k.attempt, bytes, sha256: sha256.to_string(), chunks };
+    txn.open_table(CHECKPOINTS)?.insert((k.job_id, k.step), to_json(&rec)?.as_slice())?;
+    if k.step > job.checkpoint_step {
+        job.checkpoint_step = k.step;
+        job.save(txn)?;
+    }
+    let info = CheckpointInfo { job_id: k.job_id, step: k.step, attempt: k.attempt, bytes, sha256: rec.sha256, chunks };
+    Ok((info, job))
+}
+
+/// Drops what earlier attempts of `job_id` left staged (their uploads can no longer finish).
+pub fn clear_staged(txn: &WriteTransaction, job_id: u64, current_attempt: u32) -> Result<()> {
+    let mut t = txn.open_table(CHECKPOINT_STAGING)?;
+    let keys: Vec<(u64, u32, u64, u32)> = t
+        .range((job_id, 0, 0, 0)..(job_id, current_attempt, 0, 0))?
+        .map(|r| r.map(|(k, _)| k.value()))
+        .collect::<Result<_, _>>()?;
+    for k in keys {
+        t.remove(k)?;
+    }
+    Ok(())
+}
+
+/// The checkpoints of a job, oldest first.
+pub fn checkpoints<R: Reader>(r: &R, job_id: u64) -> Result<Vec<CheckpointInfo>> {
+    let t = r.table(CHECKPOINTS)?;
+    let mut out = Vec::new();
+    for row in t.range((job_id, 0)..=(job_id, u64::MAX))? {
+        let (k, v) = row?;
+        let rec: CheckpointRecord = from_json(v.value())?;
+        out.push(CheckpointInfo {
+            job_id,
+            step: k.value().1,
+            attempt: rec.attempt,
+            bytes: rec.bytes,
+            sha256: rec.sha256,
+            chunks: rec.chunks,
+        });
+    }
+    Ok(out)
+}
+
+/// A checkpoint of a job; `step` 0 = the newest.
+pub fn checkpoint<R: Reader>(r: &R, job_id: u64, step: u64) -> Result<CheckpointInfo> {
+    let all = checkpoints(r, job_id)?;
+    if step == 0 { all.last().cloned() } else { all.into_iter().find(|c| c.step == step) }
+        .ok_or_else(|| CoordError::NotFound(format!("checkpoint of job {job_id} at step {step}")))
+}
+
+/// Chunk `index` of a stored checkpoint.
+pub fn checkpoint_chunk<R: Reader>(r: &R, job_id: u64, step: u64, index: u32) -> Result<Vec<u8>> {
+    let t = r.table(CHECKPOINT_CHUNKS)?;
+    let v = t.get((job_id, step, index))?.ok_or_else(|| {
+        CoordError::storage(format!("checkpoint of job {job_id} step {step}: chunk {index} is missing"))
+    })?;
+    Ok(v.value().to_vec())
+}
+
+/// Stages chunk `index` of `file` (0 train, 1 val) of dataset upload `upload`.
+pub fn stage_dataset_chunk(txn: &WriteTransaction, upload: u64, file: u8, index: u32, data: &[u8]) -> Result<()> {
+    txn.open_table(DATASET_STAGING)?.insert((upload, file, index), data)?;
+    Ok(())
+}
+
+/// Makes a staged dataset upload the dataset `rec` (stored once by content hash; the name points
+/// at its newest content).
+pub fn commit_dataset(txn: &WriteTransaction, upload: u64, rec: &DatasetRecord) -> Result<()> {
+    let exists = txn.open_table(DATASETS)?.get(rec.sha256.as_str())?.is_some();
+    let mut staging = txn.open_table(DATASET_STAGING)?;
+    {
+        let mut chunks = txn.open_table(DATASET_CHUNKS)?;
+        for (file, n) in [(0u8, rec.chunks[0]), (1u8, rec.chunks[1])] {
+            for i in 0..n {
+                let data = staging.remove((upload, file, i))?.ok_or_else(|| {
+                    CoordError::storage(format!("dataset {:?}: chunk {i} of file {file} was not staged", rec.name))
+                })?;
+                if !exists {
+                    chunks.insert((rec.sha256.as_str(), file, i), data.value())?;
+                }
+            }
+        }
+    }
+    drop(staging);
+    if !exists {
+        txn.open_table(DATASETS)?.insert(rec.sha256.as_str(), to_json(rec)?.as_slice())?;
+    }
+    txn.open_table(DATASET_NAMES)?.insert(rec.name.as_str(), rec.sha256.as_str())?;
+    Ok(())
+}
+
+/// Drops a dataset upload that will not finish.
+pub fn abandon_dataset(txn: &WriteTransaction, upload: u64) -> Result<()> {
+    let mut t = txn.open_table(DATASET_STAGING)?;
+    let keys: Vec<(u64, u8, u32)> = t
+        .range((upload, 0, 0)..=(upload, u8::MAX, u32::MAX))?
+        .map(|r| r.map(|(k, _)| k.value()))
+        .collect::<Result<_, _>>()?;
+    for k in keys {
+        t.remove(k)?;
+    }
+    Ok(())
+}
+
+pub fn dataset_by_name<R: Reader>(r: &R, name: &str) -> Result<Option<DatasetRecord>> {
+    let names = r.table(DATASET_NAMES)?;
+    let Some(sha) = names.get(name)?.map(|v| v.value().to_string()) else { return Ok(None) };
+    dataset_by_sha(r, &sha)
+}
+
+pub fn dataset_by_sha<R: Reader>(r: &R, sha: &str) -> Result<Option<DatasetRecord>> {
+    let t = r.table(DATASETS)?;
+    t.get(sha)?.map(|v| from_json(v.value())).transpose()
+}
+
+pub fn list_datasets<R: Reader>(r: &R) -> Result<Vec<DatasetRecord>> {
+    let t = r.table(DATASETS)?;
+    let mut out = Vec::new();
+    for row in t.iter()? {
+        let (k, v) = row?;
+        match from_json(v.value()) {
+            Ok(d) => out.push(d),
+            Err(e) => tracing::error!(sha = k.value(), "a dataset record does not read: {e}"),
+        }
+    }
+    Ok(out)
+}
+
+/// Chunk `index` of `file` (0 train, 1 val) of a stored dataset.
+pub fn dataset_chunk<R: Reader>(r: &R, sha: &str, file: u8, index: u32) -> Result<Vec<u8>> {
+    let t = r.table(DATASET_CHUNKS)?;
+    let v = t
+        .get((sha, file, index))?
+        .ok_or_else(|| CoordError::storage(format!("dataset {sha}: chunk {index} of file {file} is missing")))?;
+    Ok(v.value().to_vec())
+}

@@ -1,0 +1,246 @@
+//! The queue and leases: the costliest queued job first (longest processing time first keeps a
+//! sweep's makespan short), gang leases of jobs that train fused, the reaper of expired leases,
+//! and the grace a restarted coordinator gives the leases it finds.
+use redb::{ReadableTable, WriteTransaction};
+
+use crate::error::{CoordError, Result};
+use crate::records::*;
+use crate::store::*;
+
+/// A job's place in the queue: the costliest first, then by id.
+pub fn rank(job: &JobRecord) -> u64 {
+    // In MFLOPs, so 1e24-FLOP jobs still order; a NaN or negative cost ranks last.
+    let mflops = if job.cost_flops.is_finite() && job.cost_flops > 0.0 { job.cost_flops / 1e6 } else { 0.0 };
+    u64::MAX - (mflops.min(u64::MAX as f64 / 2.0) as u64)
+}
+
+pub fn enqueue(txn: &WriteTransaction, job: &JobRecord) -> Result<()> {
+    txn.open_table(QUEUE)?.insert((rank(job), job.id), ())?;
+    Ok(())
+}
+
+pub fn dequeue(txn: &WriteTransaction, job: &JobRecord) -> Result<()> {
+    txn.open_table(QUEUE)?.remove((rank(job), job.id))?;
+    Ok(())
+}
+
+/// Records that `job`'s current lease is held by its worker (the index heartbeats and listings
+/// read instead of scanning every job).
+pub fn index_lease(txn: &WriteTransaction, job: &JobRecord) -> Result<()> {
+    if let Some(l) = &job.lease {
+        txn.open_table(LEASES)?.insert((l.worker_id.as_str(), job.id), job.attempt)?;
+    }
+    Ok(())
+}
+
+/// Removes `job`'s lease from the index (call before the lease is cleared).
+pub fn unindex_lease(txn: &WriteTransaction, job: &JobRecord) -> Result<()> {
+    if let Some(l) = &job.lease {
+        txn.open_table(LEASES)?.remove((l.worker_id.as_str(), job.id))?;
+    }
+    Ok(())
+}
+
+pub fn unindex_lease_of(txn: &WriteTransaction, worker_id: &str, job_id: u64) -> Result<()> {
+    txn.open_table(LEASES)?.remove((worker_id, job_id))?;
+    Ok(())
+}
+
+/// What a slot asks for.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SlotAsk<'a> {
+    pub worker_id: &'a str,
+    pub slot: &'a str,
+    /// Most jobs it trains fused; 0 or 1 = one.
+    pub max_jobs: u32,
+    /// Device memory it can give, by estimate; 0 = no limit.
+    pub memory_bytes: u64,
+    /// The most memory any GPU slot has offered lately (its whole device); a job needing more
+    /// can run nowhere and fails at once. 0 = unknown: nothing fails for memory.
+    pub largest_device_bytes: u64,
+}
+
+/// Whether a job with device request `want` may run on `slot`.
+fn slot_fits(want: &str, slot: &str) -> bool {
+    match want.trim() {
+        "cpu" => slot == "cpu",
+        "cuda" => slot.starts_with("cuda"),
+        "auto" | "" => true,
+        exact => exact == slot.trim(),
+    }
+}
+
+/// What a claim did: the jobs leased (the first first, the rest fused with it) and the jobs it
+/// failed because no device can hold them.
+#[derive(Debug, Default)]
+pub struct Claimed {
+    pub leased: Vec<JobRecord>,
+    pub failed: Vec<JobRecord>,
+}
+
+/// Leases the first queued job that fits the slot, as a new attempt, and up to `max_jobs − 1`
+/// more that may train fused with it (the same sweep and fusing class, resuming from the same
+/// step, within the slot's memory together). An unreadable record leaves the queue with an error
+/// logged; it never stops the claim.
+pub fn claim(txn: &WriteTransaction, ask: SlotAsk<'_>, ttl_ms: u64, now: i64) -> Result<Claimed> {
+    let queued: Vec<(u64, u64)> = {
+        let q = txn.open_table(QUEUE)?;
+        q.iter()?.map(|r| r.map(|(k, _)| k.value())).collect::<Result<_, _>>()?
+    };
+    let mut out = Claimed::default();
+    let mut memory = 0u64;
+    for (rank_key, id) in queued {
+        let job = match JobRecord::load(txn, id) {
+            Ok(j) => j,
+            Err(CoordError::NotFound(_)) => {
+                txn.open_table(QUEUE)?.remove((rank_key, id))?;
+                continue;
+            }
+            Err(CoordError::Storage(e)) => {
+                tracing::error!(job = id, "dropped from the queue: {e}");
+                txn.open_table(QUEUE)?.remove((rank_key, id))?;
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        if job.state != JobState::Queued {
+            txn.open_table(QUEUE)?.remove((rank_key, id))?;
+            continue;
+        }
+        if !slot_fits(&job.device, ask.slot) {
+            continue;
+        }
+        if ask.slot.starts_with("cuda") && ask.largest_device_bytes > 0 && job.memory_bytes > ask.largest_device_bytes {
+            let mut job = job;
+            let need = ladder_core::memory::MemoryEstimate::training(&job.shape, job.micro_seqs(), 1);
+            let gib = |b: u64| b as f64 / (1u64 << 30) as f64;
+            let msg = format!(
+                "needs {need} of device memory by estimate; the largest GPU offered has {:.2} GiB: lower train.micro_batch or the model size",
+                gib(ask.largest_device_bytes)
+            );
+            tracing::warn!(job = job.id, "{msg}");
+            txn.open_table(QUEUE)?.remove((rank_key, id))?;
+            job.state = JobState::Failed;
+            job.failure = Some((Failure::InvalidConfig, msg));
+            job.save(txn)?;
+            crate::sweeps::settle(txn, job.sweep_id)?;
+            out.failed.push(job);
+            continue;
+        }
+        let fits_memory = ask.memory_bytes == 0 || memory.saturating_add(job.memory_bytes) <= ask.memory_bytes;
+        match out.leased.first() {
+            None if !fits_memory => continue,
+            None => {}
+            Some(lead) => {
+                let same = lead.sweep_id == job.sweep_id
+                    && lead.fuse_class.is_some()
+                    && lead.fuse_class == job.fuse_class
+                    && lead.checkpoint_step == job.checkpoint_step;
+                if !same || !fits_memory {
+                    continue;
+                }
+            }
+        }
+        memory = memory.saturating_add(job.memory_bytes);
+        let limit = ask.max_jobs.max(1).min(job.fuse.max(1)) as usize;
+        out.leased.push(job);
+        if out.leased.len() >= limit {
+            break;
+        }
+    }
+    for job in out.leased.iter_mut() {
+        dequeue(txn, job)?;
+        job.state = JobState::Running;
+        job.attempt += 1;
+        job.lease =
+            Some(Lease { worker_id: ask.worker_id.to_string(), expires_ms: now + ttl_ms as i64, granted_ms: now });
+        job.resumed_from_step = job.checkpoint_step;
+        job.save(txn)?;
+        index_lease(txn, job)?;
+        crate::blobs::clear_staged(txn, job.id, job.attempt)?;
+    }
+    Ok(out)
+}
+
+/// Ends an attempt as failed: requeued if retriable and restarts remain, else failed for good.
+/// Returns whether it was requeued.
+pub fn fail_attempt(txn: &WriteTransaction, job: &mut JobRecord, kind: Failure, message: String) -> Result<bool> {
+    unindex_lease(txn, job)?;
+    job.lease = None;
+    if kind.retriable() && job.restarts < job.max_restarts {
+        job.restarts += 1;
+        job.state = JobState::Queued;
+        job.failure = Some((kind, message));
+        enqueue(txn, job)?;
+        return Ok(true);
+    }
+    job.state = JobState::Failed;
+    job.failure = Some((kind, message));
+    Ok(false)
+}
+
+/// Gives a job back to the queue without charging a restart (its worker released it, or never
+/// got the lease).
+pub fn release(txn: &WriteTransaction, job: &mut JobRecord) -> Result<()> {
+    unindex_lease(txn, job)?;
+    job.state = JobState::Queued;
+    job.lease = None;
+    enqueue(txn, job)
+}
+
+/// Requeues (or fails) every running job whose lease expired before `now`. A record that does
+/// not read is logged and skipped: no one record stops the reaper.
+pub fn reap(txn: &WriteTransaction, now: i64) -> Result<Vec<JobRecord>> {
+    let running: Vec<JobRecord> = {
+        let t = txn.open_table(JOBS)?;
+        let mut out = Vec::new();
+        for r in t.iter()? {
+            let (k, v) = r?;
+            match from_json::<JobRecord>(v.value()) {
+                Ok(j) if j.state == JobState::Running && j.lease.as_ref().is_some_and(|l| l.expires_ms < now) => {
+                    out.push(j)
+                }
+                Ok(_) => {}
+                Err(e) => tracing::error!(job = k.value(), "reaper skips a record that does not read: {e}"),
+            }
+        }
+        out
+    };
+    let mut changed = Vec::new();
+    for mut job in running {
+        let holder = job.lease.as_ref().map(|l| l.worker_id.clone()).unwrap_or_default();
+        let msg = format!("lease of attempt {} on worker {holder} expired", job.attempt);
+        fail_attempt(txn, &mut job, Failure::Lost, msg)?;
+        job.save(txn)?;
+        crate::sweeps::settle(txn, job.sweep_id)?;
+        changed.push(job);
+    }
+    Ok(changed)
+}
+
+/// At start: every lease is renewed to `now + grace`, so an outage of the coordinator itself
+/// does not expire the attempts that kept running meanwhile. Returns how many were renewed.
+pub fn grace(txn: &WriteTransaction, now: i64, grace_ms: u64) -> Result<usize> {
+    let held: Vec<JobRecord> = {
+        let t = txn.open_table(JOBS)?;
+        let mut out = Vec::new();
+        for r in t.iter()? {
+            let (_, v) = r?;
+            if let Ok(j) = from_json::<JobRecord>(v.value())
+                && j.state == JobState::Running
+                && j.lease.is_some()
+            {
+                out.push(j);
+            }
+        }
+        out
+    };
+    let n = held.len();
+    for mut job in held {
+        if let Some(l) = job.lease.as_mut() {
+            l.expires_ms = l.expires_ms.max(now + grace_ms as i64);
+        }
+        job.save(txn)?;
+    }
+    Ok(n)
+}

@@ -1,0 +1,259 @@
+//! Sweeps: submission (the spec planned against the datasets held, stored with its jobs in one
+//! operation), lookup, listing by page, cancellation, and settling once every job has ended.
+use ladder_core::sweep::{self, DatasetFacts};
+use redb::{ReadableTable, WriteTransaction};
+
+use crate::error::{CoordError, Result};
+use crate::queue::enqueue;
+use crate::records::*;
+use crate::store::*;
+
+/// Sweep names become folder names (plots, exports): a plain word, no path.
+pub fn check_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 128
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        && !name.starts_with('.');
+    if ok {
+        Ok(())
+    } else {
+        Err(CoordError::Invalid(ladder_core::DomainError::invalid(
+            "name",
+            format!("{name:?}: a sweep name is 1-128 of [A-Za-z0-9._-], not starting with '.'"),
+        )))
+    }
+}
+
+fn dataset_facts<R: Reader>(r: &R, name: &str) -> Result<Option<(DatasetRecord, DatasetFacts)>> {
+    let names = r.table(DATASET_NAMES)?;
+    let Some(sha) = names.get(name)?.map(|v| v.value().to_string()) else { return Ok(None) };
+    let t = r.table(DATASETS)?;
+    let Some(rec) = t.get(sha.as_str())? else { return Ok(None) };
+    let rec: DatasetRecord = from_json(rec.value())?;
+    let facts = DatasetFacts { vocab: i64::from(rec.vocab), train_tokens: rec.train_bytes / 2 };
+    Ok(Some((rec, facts)))
+}
+
+/// Sequences per micro-batch of a planned job.
+fn micro_seqs(c: &ladder_core::job::JobConfig, s: &ladder_core::shape::Shape) -> u64 {
+    c.train.micro_batch.unwrap_or(c.train.batch_tokens / (s.n_ctx.max(1) as u64))
+}
+
+/// Validates and stores a sweep with its jobs. Same name and same spec: the existing sweep,
+/// `created = false`. Same name, other spec: refused.
+pub fn submit(txn: &WriteTransaction, spec: &str, now: i64) -> Result<(SweepRecord, bool)> {
+    // Validate against the datasets we hold; nothing is written unless the whole spec is valid.
+    let mut dataset: Option<DatasetRecord> = None;
+    let mut lookup_err = None;
+    let plan = sweep::plan(spec, "spec", |name| match dataset_facts(txn, name) {
+        Ok(Some((rec, facts))) => {
+            dataset = Some(rec);
+            Some(facts)
+        }
+        Ok(None) => None,
+        Err(e) => {
+            lookup_err = Some(e);
+            None
+        }
+    });
+    if let Some(e) = lookup_err {
+        return Err(e);
+    }
+    let plan = plan?;
+    check_name(&plan.name)?;
+    let dataset = dataset.ok_or_else(|| CoordError::NotFound(format!("dataset {}", plan.dataset)))?;
+    let existing = txn.open_table(SWEEP_NAMES)?.get(plan.name.as_str())?.map(|v| v.value());
+    if let Some(id) = existing {
+        let rec: SweepRecord = from_json(
+            txn.open_table(SWEEPS)?.get(id)?.ok_or_else(|| CoordError::storage("dangling sweep name"))?.value(),
+        )?;
+        if rec.spec_toml == spec {
+            return Ok((rec, false));
+        }
+        return Err(CoordError::AlreadyExists(format!(
+            "a different sweep named {:?} exists (id {id}); rename this one or cancel that one",
+            plan.name
+        )));
+    }
+    let id = next_id(txn, "next_sweep_id")?;
+    let mut job_ids = Vec::with_capacity(plan.jobs.len());
+    for (index, jp) in plan.jobs.iter().enumerate() {
+        let job_id = next_id(txn, "next_job_id")?;
+        job_ids.push(job_id);
+        let job = JobRecord {
+            id: job_id,
+            sweep_id: id,
+            index: u32::try_from(index).map_err(|_| CoordError::storage("job index overflows"))?,
+            state: JobState::Queued,
+            attempt: 0,
+            restarts: 0,
+            max_restarts: plan.max_restarts,
+            config_toml: jp.config.to_toml(),
+            shape: jp.shape,
+            accounting: jp.accounting,
+            total_steps: jp.total_steps,
+            lr: jp.lr,
+            batch_tokens: jp.config.train.batch_tokens,
+            dataset_tokens: jp.dataset_tokens,
+            seed: jp.config.train.seed,
+            dataset_sha256: dataset.sha256.clone(),
+            // Canonical form, so " cuda " and "cuda" match the same slots.
+            device: jp.config.device.trim().to_string(),
+            lease: None,
+            progress: Progress::default(),
+            failure: None,
+            checkpoint_step: 0,
+            resumed_from_step: 0,
+            cost_flops: 3.0
+                * jp.accounting.fwd_flops_per_token_exact
+                * jp.total_steps as f64
+                * jp.config.train.batch_tokens as f64,
+            memory_bytes: ladder_core::memory::MemoryEstimate::training(
+                &jp.shape,
+                micro_seqs(&jp.config, &jp.shape),
+                1,
+            )
+            .total(),
+            fuse_class: jp.fuse_class,
+            fuse: plan.fuse,
+        };
+        job.save(txn)?;
+        enqueue(txn, &job)?;
+    }
+    let rec = SweepRecord {
+        id,
+        name: plan.name.clone(),
+        spec_toml: spec.to_string(),
+        dataset: plan.dataset.clone(),
+        dataset_sha256: dataset.sha256.clone(),
+        state: SweepState::Running,
+        created_ms: now,
+        job_ids,
+    };
+    txn.open_table(SWEEPS)?.insert(id, to_json(&rec)?.as_slice())?;
+    txn.open_table(SWEEP_NAMES)?.insert(plan.name.as_str(), id)?;
+    Ok((rec, true))
+}
+
+/// Marks a sweep done once every job has ended.
+pub fn settle(txn: &WriteTransaction, sweep_id: u64) -> Result<()> {
+    let Some(raw) = txn.open_table(SWEEPS)?.get(sweep_id)?.map(|v| v.value().to_vec()) else { return Ok(()) };
+    let mut s: SweepRecord = from_json(&raw)?;
+    if s.state != SweepState::Running {
+        return Ok(());
+    }
+    for id in &s.job_ids {
+        match JobRecord::load(txn, *id) {
+            Ok(j) if !j.state.is_final() => return Ok(()),
+            Ok(_) => {}
+            // An unreadable job cannot run again; it does not hold its sweep open.
+            Err(CoordError::Storage(e)) => tracing::error!(job = id, "settling sweep {sweep_id}: {e}"),
+            Err(e) => return Err(e),
+        }
+    }
+    s.state = SweepState::Done;
+    txn.open_table(SWEEPS)?.insert(sweep_id, to_json(&s)?.as_slice())?;
+    Ok(())
+}
+
+fn find_id<R: Reader>(r: &R, key: &str) -> Result<u64> {
+    if let Some(id) = r.table(SWEEP_NAMES)?.get(key)? {
+        return Ok(id.value());
+    }
+    key.parse::<u64>().map_err(|_| CoordError::NotFound(format!("sweep {key:?}")))
+}
+
+/// A sweep by name or id.
+pub fn find<R: Reader>(r: &R, key: &str) -> Result<SweepRecord> {
+    let id = find_id(r, key)?;
+    let t = r.table(SWEEPS)?;
+    let v = t.get(id)?.ok_or_else(|| CoordError::NotFound(format!("sweep {key:?}")))?;
+    from_json(v.value())
+}
+
+/// Cancels a sweep: queued and running jobs become cancelled (running attempts stop at their
+/// next heartbeat).
+pub fn cancel(txn: &WriteTransaction, key: &str) -> Result<(SweepRecord, Vec<JobRecord>)> {
+    let mut s = find(txn, key)?;
+    let mut changed = Vec::new();
+    for jid in &s.job_ids {
+        let mut j = match JobRecord::load(txn, *jid) {
+            Ok(j) => j,
+            Err(CoordError::Storage(e)) => {
+                tracing::error!(job = jid, "cancelling: {e}");
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        if !j.state.is_final() {
+            crate::queue::dequeue(txn, &j)?;
+            crate::queue::unindex_lease(txn, &j)?;
+            j.state = JobState::Cancelled;
+            j.lease = None;
+            j.save(txn)?;
+            changed.push(j);
+        }
+    }
+    if s.state == SweepState::Running {
+        s.state = SweepState::Cancelled;
+        txn.open_table(SWEEPS)?.insert(s.id, to_json(&s)?.as_slice())?;
+    }
+    Ok((s, changed))
+}
+
+/// The jobs of a sweep that read; unreadable ones are logged and left out.
+pub fn jobs_of<R: Reader>(r: &R, s: &SweepRecord) -> Result<Vec<JobRecord>> {
+    let mut out = Vec::with_capacity(s.job_ids.len());
+    for id in &s.job_ids {
+        match JobRecord::load(r, *id) {
+            Ok(j) => out.push(j),
+            Err(CoordError::Storage(e)) => tracing::error!(job = id, "listing sweep {}: {e}", s.id),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(out)
+}
+
+/// How many of a sweep's jobs are in each state.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Counts {
+    pub total: u32,
+    pub queued: u32,
+    pub running: u32,
+    pub succeeded: u32,
+    pub failed: u32,
+    pub cancelled: u32,
+}
+
+pub fn counts<R: Reader>(r: &R, s: &SweepRecord) -> Result<Counts> {
+    let mut c = Counts { total: s.job_ids.len() as u32, ..Default::default() };
+    for j in jobs_of(r, s)? {
+        match j.state {
+            JobState::Queued => c.queued += 1,
+            JobState::Running => c.running += 1,
+            JobState::Succeeded => c.succeeded += 1,
+            JobState::Failed => c.failed += 1,
+            JobState::Cancelled => c.cancelled += 1,
+        }
+    }
+    Ok(c)
+}
+
+/// Sweeps with id > `after_id`, at most `limit`; the second value is the last id when more follow.
+pub fn list<R: Reader>(r: &R, after_id: u64, limit: usize) -> Result<(Vec<SweepRecord>, Option<u64>)> {
+    let t = r.table(SWEEPS)?;
+    let mut out = Vec::new();
+    let mut more = None;
+    for row in t.range(after_id.saturating_add(1)..)? {
+        let (k, v) = row?;
+        if out.len() == limit {
+            more = out.last().map(|s: &SweepRecord| s.id);
+            break;
+        }
+        match from_json::<SweepRecord>(v.value()) {
+            Ok(s) => out.push(s),
+            Err(e) => tracing::error!(sweep = k.value(), "listing sweeps: its record does not read: {e}"),
+        }
+    }
+    Ok((out, more))
+}

@@ -56,7 +56,16 @@ struct SweepWithJobs {
 pub async fn status(client: &mut Client, key: Option<&str>, output: Output) -> Result<()> {
     match key {
         None => {
-            let sweeps = client.list_sweeps(pb::ListSweepsRequest {}).await?.into_inner().sweeps;
+            let mut sweeps = Vec::new();
+            let mut after_id = 0;
+            loop {
+                let page = client.list_sweeps(pb::ListSweepsRequest { page_size: 0, after_id }).await?.into_inner();
+                sweeps.extend(page.sweeps);
+                if page.next_after_id == 0 {
+                    break;
+                }
+                after_id = page.next_after_id;
+            }
             let views: Vec<SweepView> = sweeps.iter().map(SweepView::from).collect();
             emit(output, &views, || sweeps_table(&sweeps))
         }

@@ -15,22 +15,34 @@ pub fn read(path: &Path) -> Result<Inputs> {
 
 pub fn parse(text: &str, origin: &str) -> Result<Inputs> {
     let bad = |line: usize, msg: String| CliError::input(format!("{origin}:{line}"), msg);
-    let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty() && !l.trim_start().starts_with('#'));
-    let Some((hline, header)) = lines.next() else {
-        return Err(CliError::input(origin.to_string(), "empty file: expected a header row such as `N,loss`"));
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .comment(Some(b'#'))
+        .from_reader(text.as_bytes());
+    let mut records = reader.records().filter(|r| r.as_ref().map_or(true, |r| !r.iter().all(str::is_empty)));
+    let line_of = |r: &csv::StringRecord| r.position().map_or(0, |p| p.line() as usize);
+    let header = match records.next() {
+        None => return Err(CliError::input(origin.to_string(), "empty file: expected a header row such as `N,loss`")),
+        Some(Err(e)) => return Err(CliError::input(origin.to_string(), format!("not CSV: {e}"))),
+        Some(Ok(h)) => h,
     };
-    let names: Vec<String> = header.split(',').map(|h| h.trim().to_ascii_lowercase()).collect();
+    let hline = line_of(&header);
+    let header_text = header.iter().collect::<Vec<_>>().join(",");
+    let names: Vec<String> = header.iter().map(|h| h.to_ascii_lowercase()).collect();
     let col = |k: &str| names.iter().position(|n| n == k);
     let Some(loss_col) = col("loss") else {
-        return Err(bad(hline + 1, format!("no `loss` column in the header {header:?}")));
+        return Err(bad(hline, format!("no `loss` column in the header {header_text:?}")));
     };
     if !KNOWN[..5].iter().any(|k| col(k).is_some()) {
-        return Err(bad(hline + 1, format!("the header {header:?} has none of the columns N, D, C, B, S")));
+        return Err(bad(hline, format!("the header {header_text:?} has none of the columns N, D, C, B, S")));
     }
     let mut runs = Vec::new();
-    for (i, line) in lines {
-        let lineno = i + 1;
-        let fields: Vec<&str> = line.split(',').map(str::trim).collect();
+    for record in records {
+        let record = record.map_err(|e| CliError::input(origin.to_string(), format!("not CSV: {e}")))?;
+        let lineno = line_of(&record);
+        let fields: Vec<&str> = record.iter().collect();
         if fields.len() != names.len() {
             return Err(bad(lineno, format!("{} fields, the header has {}", fields.len(), names.len())));
         }

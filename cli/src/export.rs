@@ -33,10 +33,18 @@ pub struct Row {
     pub tokens_per_s: f64,
 }
 
-const HEADER: &str = "job,n_layer,d_model,n,batch_tokens,dataset_tokens,seed,attempt,step,tokens,flops,train_loss,val_loss,lr,grad_norm,b_simple,tokens_per_s";
-
+/// A job's whole curve, page by page.
 pub async fn curve(client: &mut Client, job_id: u64) -> Result<Vec<pb::MetricPoint>> {
-    Ok(client.get_curve(pb::GetCurveRequest { job_id, after_step: 0 }).await?.into_inner().points)
+    let mut points = Vec::new();
+    let mut after_step = 0;
+    loop {
+        let page = client.get_curve(pb::GetCurveRequest { job_id, after_step, limit: 0 }).await?.into_inner();
+        points.extend(page.points);
+        if page.next_after_step == 0 {
+            return Ok(points);
+        }
+        after_step = page.next_after_step;
+    }
 }
 
 fn rows(job: &pb::Job, points: &[pb::MetricPoint]) -> Vec<Row> {
@@ -64,44 +72,23 @@ fn rows(job: &pb::Job, points: &[pb::MetricPoint]) -> Vec<Row> {
         .collect()
 }
 
-fn opt(v: Option<f64>) -> String {
-    v.map(|x| x.to_string()).unwrap_or_default()
-}
-
 fn write_rows(out: &mut dyn Write, rows: &[Row], format: Format, header: bool) -> std::io::Result<()> {
-    if format == Format::Csv && header {
-        writeln!(out, "{HEADER}")?;
-    }
-    for r in rows {
-        match format {
-            Format::Csv => writeln!(
-                out,
-                "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
-                r.job,
-                r.n_layer,
-                r.d_model,
-                r.n,
-                r.batch_tokens,
-                r.dataset_tokens,
-                r.seed,
-                r.attempt,
-                r.step,
-                r.tokens,
-                r.flops,
-                r.train_loss,
-                opt(r.val_loss),
-                r.lr,
-                r.grad_norm,
-                opt(r.b_simple),
-                r.tokens_per_s
-            )?,
-            Format::Jsonl => {
-                let line = serde_json::to_string(r).map_err(std::io::Error::other)?;
-                writeln!(out, "{line}")?
+    match format {
+        Format::Csv => {
+            let mut w = csv::WriterBuilder::new().has_headers(header).from_writer(out);
+            for r in rows {
+                w.serialize(r).map_err(std::io::Error::other)?;
             }
+            w.flush()
+        }
+        Format::Jsonl => {
+            for r in rows {
+                let line = serde_json::to_string(r).map_err(std::io::Error::other)?;
+                writeln!(out, "{line}")?;
+            }
+            Ok(())
         }
     }
-    Ok(())
 }
 
 fn sink(out: Option<&Path>) -> Result<Box<dyn Write>> {

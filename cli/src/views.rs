@@ -54,6 +54,8 @@ pub struct JobView {
     pub sweep_id: u64,
     pub state: &'static str,
     pub attempt: u32,
+    /// Restarts charged (failed attempts retried).
+    pub restarts: u32,
     pub n_layer: u32,
     pub d_model: u32,
     pub n_ctx: u32,
@@ -77,6 +79,8 @@ pub struct JobView {
     pub failure: &'static str,
     pub failure_message: String,
     pub checkpoint_step: u64,
+    /// The checkpoint step the current attempt resumed from; 0 = it started fresh.
+    pub resumed_from_step: u64,
 }
 
 fn finite(v: f64) -> Option<f64> {
@@ -90,6 +94,7 @@ impl From<&pb::Job> for JobView {
             sweep_id: j.sweep_id,
             state: job_state(j.state),
             attempt: j.attempt,
+            restarts: j.restarts,
             n_layer: j.n_layer,
             d_model: j.d_model,
             n_ctx: j.n_ctx,
@@ -111,6 +116,7 @@ impl From<&pb::Job> for JobView {
             failure: failure(j.failure),
             failure_message: j.failure_message.clone(),
             checkpoint_step: j.checkpoint_step,
+            resumed_from_step: j.resumed_from_step,
         }
     }
 }

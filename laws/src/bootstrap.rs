@@ -1,4 +1,5 @@
 //! Percentile bootstrap: refit on resampled points to put a confidence interval on every constant.
+use rayon::prelude::*;
 use serde::Serialize;
 
 /// A fitted constant and its bootstrap interval (NaN bounds when the bootstrap could not run).
@@ -86,26 +87,24 @@ where
 {
     let threads = std::thread::available_parallelism().map_or(1, |t| t.get()).clamp(1, 4);
     let per = cfg.resamples.div_ceil(threads);
-    let draws: Vec<Vec<f64>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads)
-            .map(|t| {
-                let fit = &fit;
-                scope.spawn(move || {
-                    let mut rng = SplitMix64::new(cfg.seed ^ (t as u64).wrapping_mul(0xA24B_AED4_963E_E407));
-                    let mut out = Vec::new();
-                    for _ in 0..per.min(cfg.resamples.saturating_sub(t * per)) {
-                        let idx: Vec<usize> = (0..n).map(|_| (rng.next_u64() % n as u64) as usize).collect();
-                        if let Some(v) = fit(&idx).filter(|v| v.len() == point.len() && v.iter().all(|x| x.is_finite()))
-                        {
-                            out.push(v);
-                        }
-                    }
-                    out
-                })
-            })
-            .collect();
-        handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
-    });
+    // One stream of resamples per share, so the draws do not depend on how rayon schedules them.
+    let draws: Vec<Vec<f64>> = (0..threads)
+        .into_par_iter()
+        .map(|t| {
+            let mut rng = SplitMix64::new(cfg.seed ^ (t as u64).wrapping_mul(0xA24B_AED4_963E_E407));
+            let mut out = Vec::new();
+            for _ in 0..per.min(cfg.resamples.saturating_sub(t * per)) {
+                let idx: Vec<usize> = (0..n).map(|_| (rng.next_u64() % n as u64) as usize).collect();
+                if let Some(v) = fit(&idx).filter(|v| v.len() == point.len() && v.iter().all(|x| x.is_finite())) {
+                    out.push(v);
+                }
+            }
+            out
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .flatten()
+        .collect();
     let ok = draws.len() * 2 >= cfg.resamples && n > 0;
     let tail = (1.0 - cfg.level) / 2.0;
     let est = point

@@ -5,6 +5,7 @@
 use argmin::core::{CostFunction, Error as ArgminError, Executor, Gradient, State};
 use argmin::solver::linesearch::MoreThuenteLineSearch;
 use argmin::solver::quasinewton::LBFGS;
+use rayon::prelude::*;
 
 use crate::bootstrap::{Bootstrap, Estimate, central, intervals_and_draws};
 use crate::error::{LawsError, Result};
@@ -197,20 +198,14 @@ pub fn fit_chinchilla(runs: &[Run], opts: &ChinchillaOptions) -> Result<Chinchil
     }
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(starts.len().max(1));
     let chunk = starts.len().div_ceil(threads);
-    let best = std::thread::scope(|scope| {
-        let handles: Vec<_> = starts
-            .chunks(chunk)
-            .map(|part| {
-                let obj = &obj;
-                scope.spawn(move || {
-                    part.iter()
-                        .filter_map(|s| minimise(obj, s.clone(), opts.max_iters))
-                        .min_by(|x, y| x.1.total_cmp(&y.1))
-                })
-            })
-            .collect();
-        handles.into_iter().filter_map(|h| h.join().ok().flatten()).min_by(|x, y| x.1.total_cmp(&y.1))
-    });
+    let best = starts
+        .par_chunks(chunk)
+        .filter_map(|part| {
+            part.iter().filter_map(|s| minimise(&obj, s.clone(), opts.max_iters)).min_by(|x, y| x.1.total_cmp(&y.1))
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .min_by(|x, y| x.1.total_cmp(&y.1));
     let (p, objective) =
         best.ok_or_else(|| LawsError::NoSolution { law: LAW, message: "no start converged".into() })?;
     let mut fit = ChinchillaFit {

@@ -13,7 +13,6 @@ use ladder_core::events::{Event, MemberEvent};
 use ladder_core::job::JobConfig;
 use ladder_proto::pb;
 use ladder_proto::pb::worker_service_client::WorkerServiceClient;
-use sha2::{Digest, Sha256};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -36,6 +35,8 @@ pub struct Env {
     pub stats: Arc<WorkerStats>,
     /// The cores CPU attempts share.
     pub cpu: CpuPool,
+    /// The GPUs' memory, and what running attempts hold of it.
+    pub gpu: crate::gpu::GpuPool,
 }
 
 /// What the worker's /metrics reports.
@@ -86,7 +87,8 @@ pub async fn run(
         let dir = env.work_dir.join("attempts").join(format!("job-{}-a{}", a.job_id, a.attempt));
         std::fs::create_dir_all(&dir).map_err(|e| WorkerError::io(format!("creating {}", dir.display()), e))?;
         let ids = (env.worker_id.clone(), a.job_id, a.attempt);
-        let (outbox, reporting) = report::start(client.clone(), ids, stop.clone(), env.stats.clone());
+        let spill = dir.join("events.spill");
+        let (outbox, reporting) = report::start(client.clone(), ids, stop.clone(), env.stats.clone(), spill);
         members.push(Member { a, dir, outbox, reporting, stop, last: None, dropped: false });
     }
     env.stats.children.fetch_add(1, Ordering::Relaxed);
@@ -122,23 +124,36 @@ fn write_config(m: &Member, data: &Path) -> Result<(PathBuf, JobConfig)> {
 }
 
 /// Copies a checkpoint folder aside (hard links where possible) so the trainer's pruning cannot
-/// remove files while they are packed.
-fn stage(src: &Path, dst: &Path) -> Result<()> {
+/// remove files while they are packed. Ok(false): the trainer pruned it first (a newer one
+/// follows), and nothing is staged.
+fn stage(src: &Path, dst: &Path) -> Result<bool> {
+    let gone = |e: &std::io::Error| e.kind() == std::io::ErrorKind::NotFound;
     let _ = std::fs::remove_dir_all(dst);
     std::fs::create_dir_all(dst).map_err(|e| WorkerError::io(format!("creating {}", dst.display()), e))?;
-    let entries = std::fs::read_dir(src).map_err(|e| WorkerError::io(format!("listing {}", src.display()), e))?;
+    let entries = match std::fs::read_dir(src) {
+        Ok(d) => d,
+        Err(e) if gone(&e) => return Ok(false),
+        Err(e) => return Err(WorkerError::io(format!("listing {}", src.display()), e)),
+    };
     for e in entries {
-        let e = e.map_err(|e| WorkerError::io(format!("listing {}", src.display()), e))?;
+        let e = match e {
+            Ok(e) => e,
+            Err(e) if gone(&e) => return Ok(false),
+            Err(e) => return Err(WorkerError::io(format!("listing {}", src.display()), e)),
+        };
         if !e.file_type().is_ok_and(|t| t.is_file()) {
             continue;
         }
         let to = dst.join(e.file_name());
         if std::fs::hard_link(e.path(), &to).is_err() {
-            std::fs::copy(e.path(), &to)
-                .map_err(|err| WorkerError::io(format!("copying {}", e.path().display()), err))?;
+            match std::fs::copy(e.path(), &to) {
+                Ok(_) => {}
+                Err(err) if gone(&err) => return Ok(false),
+                Err(err) => return Err(WorkerError::io(format!("copying {}", e.path().display()), err)),
+            }
         }
     }
-    Ok(())
+    Ok(true)
 }
 
 /// Drops member `i` from the child; true when none is left.
@@ -150,6 +165,64 @@ fn drop_member(members: &mut [Member], i: usize, control: &mpsc::UnboundedSender
         let _ = control.send(format!("{{\"drop\":{i}}}"));
     }
     members.iter().all(|m| m.dropped)
+}
+
+/// Where member `m` resumes: the newest of its checkpoints (at most its assignment's resume step)
+/// that downloads and verifies (`ladder-train verify`), falling back to older ones; None = fresh.
+async fn resume_point(
+    client: &Client,
+    env: &Env,
+    m: &Member,
+    stop: &CancellationToken,
+) -> Result<Option<(u64, PathBuf)>> {
+    if m.a.resume_step == 0 {
+        return Ok(None);
+    }
+    let mut steps: Vec<u64> = m.a.checkpoint_steps.iter().copied().filter(|&s| s <= m.a.resume_step).collect();
+    if !steps.contains(&m.a.resume_step) {
+        steps.push(m.a.resume_step);
+    }
+    steps.sort_unstable();
+    steps.dedup();
+    let config = m.dir.join("job.toml");
+    for step in steps.into_iter().rev() {
+        let dir = m.dir.join(format!("resume-{step}"));
+        let got = retry(stop, || {
+            let mut c = client.clone();
+            let dir = dir.clone();
+            async move {
+                download_checkpoint(&mut c, m.a.job_id, step, &dir).await.map_err(|e| match e {
+                    WorkerError::Rpc(s) => s,
+                    other => tonic::Status::data_loss(other.to_string()),
+                })
+            }
+        })
+        .await;
+        match got {
+            Ok(Some(())) => {}
+            Ok(None) => return Ok(None),
+            Err(e) => {
+                tracing::warn!(job = m.a.job_id, step, "checkpoint does not download ({e}); trying an older one");
+                continue;
+            }
+        }
+        let out = tokio::process::Command::new(&env.trainer)
+            .arg("verify")
+            .arg("--config")
+            .arg(&config)
+            .arg("--checkpoint")
+            .arg(&dir)
+            .output()
+            .await
+            .map_err(|e| WorkerError::io(format!("running {} verify", env.trainer.display()), e))?;
+        if out.status.success() {
+            return Ok(Some((step, dir)));
+        }
+        let why = String::from_utf8_lossy(&out.stderr).trim().to_string();
+        tracing::warn!(job = m.a.job_id, step, "checkpoint does not verify ({why}); trying an older one");
+    }
+    tracing::warn!(job = m.a.job_id, "no checkpoint verifies; the attempt starts fresh");
+    Ok(None)
 }
 
 /// What a CPU attempt of these jobs asks of the worker's cores: the `threads` a job fixes, and
@@ -201,15 +274,31 @@ async fn run_child(
         fixed_threads = fixed_threads.or(cfg.threads);
         cmd.arg("--config").arg(path);
     }
-    let mut dl = client.clone();
+    let mut resumes = Vec::with_capacity(members.len());
     for m in members.iter() {
-        if m.a.resume_step > 0 {
-            let resume = m.dir.join("resume");
-            download_checkpoint(&mut dl, m.a.job_id, m.a.resume_step, &resume).await?;
-            cmd.arg("--resume").arg(&resume);
-        } else if members.len() > 1 {
-            cmd.arg("--resume").arg("none");
+        resumes.push(resume_point(&client, env, m, &all_stopped).await?);
+    }
+    // Fused members move in lockstep: one that cannot resume where the others do starts them
+    // all over from the same (earliest) point.
+    if members.len() > 1 && resumes.iter().any(|r| r.as_ref().map(|(s, _)| *s) != resumes[0].as_ref().map(|(s, _)| *s))
+    {
+        tracing::warn!("fused members resume at different steps; all start fresh");
+        resumes.iter_mut().for_each(|r| *r = None);
+    }
+    for (m, r) in members.iter().zip(&resumes) {
+        match r {
+            Some((_, dir)) => {
+                cmd.arg("--resume").arg(dir);
+            }
+            None if members.len() > 1 => {
+                cmd.arg("--resume").arg("none");
+            }
+            None => {}
         }
+        let step = r.as_ref().map_or(0, |(s, _)| *s);
+        m.outbox.send(pb::AttemptEvent {
+            kind: Some(pb::attempt_event::Kind::Started(pb::AttemptStarted { resumed_from_step: step })),
+        });
     }
     // CPU attempts share the worker's cores; an elastic one hears of a new share on stdin.
     if let Some((_, threads)) = &share
@@ -306,7 +395,20 @@ async fn run_child(
                     .send(pb::AttemptEvent { kind: Some(pb::attempt_event::Kind::Metrics(pb::MetricPoint::from(&p))) });
             }
             Event::Checkpoint { step, path, .. } => {
-                if !upload(&client, env, m, step, Path::new(&path)).await? && drop_member(members, i, &control) {
+                // Staged (hard links) right away, before the trainer's pruning can take the files.
+                let staged = m.dir.join(format!("upload-{step}"));
+                if !stage(Path::new(&path), &staged)? {
+                    let _ = std::fs::remove_dir_all(&staged);
+                    tracing::info!(
+                        job = m.a.job_id,
+                        step,
+                        "checkpoint pruned before it was staged; a newer one follows"
+                    );
+                    continue;
+                }
+                let ok = upload(&client, env, m, step, &staged).await;
+                let _ = std::fs::remove_dir_all(&staged);
+                if !ok? && drop_member(members, i, &control) {
                     let _ = child.kill().await;
                     return Ok(());
                 }
@@ -354,33 +456,37 @@ async fn run_child(
     Ok(())
 }
 
-/// Uploads member `m`'s checkpoint at `step` once every earlier point is durable. Returns false
-/// when the coordinator says the attempt is no longer current.
-async fn upload(client: &Client, env: &Env, m: &mut Member, step: u64, path: &Path) -> Result<bool> {
+/// Uploads member `m`'s checkpoint at `step` (staged in `staged`) once every earlier point is
+/// durable. Returns false when the coordinator says the attempt is no longer current.
+async fn upload(client: &Client, env: &Env, m: &mut Member, step: u64, staged: &Path) -> Result<bool> {
     if !m.outbox.flush().await {
         return Ok(false);
     }
-    let staged = m.dir.join("upload");
-    stage(path, &staged)?;
-    let blob = archive::pack(&staged)?;
-    let _ = std::fs::remove_dir_all(&staged);
+    let tar = m.dir.join(format!("upload-{step}.tar"));
+    let (bytes, sha) = {
+        let (staged, tar) = (staged.to_path_buf(), tar.clone());
+        tokio::task::spawn_blocking(move || archive::pack(&staged, &tar))
+            .await
+            .map_err(|e| WorkerError::Corrupt(format!("packing the checkpoint: {e}")))??
+    };
     let header = pb::CheckpointHeader {
         worker_id: env.worker_id.clone(),
         job_id: m.a.job_id,
         attempt: m.a.attempt,
         step,
-        total_bytes: blob.len() as u64,
-        sha256: hex::encode(Sha256::digest(&blob)),
+        total_bytes: bytes,
+        sha256: sha,
     };
-    let bytes = blob.len() as i64;
-    env.stats.backlog_checkpoint_bytes.fetch_add(bytes, Ordering::Relaxed);
+    let held = i64::try_from(bytes).unwrap_or(i64::MAX);
+    env.stats.backlog_checkpoint_bytes.fetch_add(held, Ordering::Relaxed);
     let sent = retry(&m.stop, || {
         let mut c = client.clone();
-        let (h, b) = (header.clone(), blob.clone());
-        async move { upload_checkpoint(&mut c, h, b).await }
+        let (h, t) = (header.clone(), tar.clone());
+        async move { upload_checkpoint(&mut c, h, t).await }
     })
     .await;
-    env.stats.backlog_checkpoint_bytes.fetch_sub(bytes, Ordering::Relaxed);
+    env.stats.backlog_checkpoint_bytes.fetch_sub(held, Ordering::Relaxed);
+    let _ = std::fs::remove_file(&tar);
     match sent {
         Ok(Some(_)) => tracing::info!(job = m.a.job_id, step, "checkpoint uploaded"),
         Ok(None) => {}
@@ -388,4 +494,22 @@ async fn upload(client: &Client, env: &Env, m: &mut Member, step: u64, path: &Pa
         Err(e) => tracing::error!(job = m.a.job_id, step, "checkpoint upload failed: {e}"),
     }
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::stage;
+
+    #[test]
+    fn a_checkpoint_pruned_before_staging_is_skipped_not_fatal() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let src = tmp.path().join("step-000000100");
+        std::fs::create_dir_all(&src).expect("mkdir");
+        std::fs::write(src.join("model.safetensors"), b"weights").expect("write");
+        let dst = tmp.path().join("upload-100");
+        assert!(stage(&src, &dst).expect("stage"));
+        assert_eq!(std::fs::read(dst.join("model.safetensors")).expect("staged"), b"weights");
+        std::fs::remove_dir_all(&src).expect("prune");
+        assert!(!stage(&src, &dst).expect("a pruned checkpoint is no error"));
+    }
 }

@@ -33,6 +33,9 @@ pub struct WorkerConfig {
     pub cpu_cores: Option<usize>,
     /// Most jobs a slot trains at once as one fused model (jobs of sweeps that allow it).
     pub fuse: u32,
+    /// How long the first registration may wait for an unreachable coordinator before the
+    /// worker gives up (a later outage is waited out without limit).
+    pub register_timeout: Duration,
 }
 
 impl WorkerConfig {
@@ -49,6 +52,7 @@ impl WorkerConfig {
             metrics_listen: None,
             cpu_cores: None,
             fuse: 1,
+            register_timeout: Duration::from_secs(120),
         }
     }
 }
@@ -89,13 +93,31 @@ pub async fn run(cfg: WorkerConfig, shutdown: CancellationToken) -> Result<()> {
         .max_decoding_message_size(16 << 20)
         .max_encoding_message_size(16 << 20);
     let req = pb::RegisterRequest { name: cfg.name.clone(), slots: cfg.slots.clone() };
-    let Some(reg) = retry(&shutdown, || {
+    let last = Arc::new(Mutex::new(String::new()));
+    let registering = retry(&shutdown, || {
         let mut c = client.clone();
         let r = req.clone();
-        async move { c.register(r).await.map(|r| r.into_inner()) }
-    })
-    .await?
-    else {
+        let last = last.clone();
+        async move {
+            let out = c.register(r).await.map(|r| r.into_inner());
+            if let (Err(e), Ok(mut l)) = (&out, last.lock()) {
+                *l = e.message().to_string();
+            }
+            out
+        }
+    });
+    let reg = match tokio::time::timeout(cfg.register_timeout, registering).await {
+        Ok(r) => r?,
+        Err(_) => {
+            let why = last.lock().map(|l| l.clone()).unwrap_or_default();
+            return Err(crate::error::WorkerError::Unreachable {
+                address: cfg.coordinator.clone(),
+                secs: cfg.register_timeout.as_secs_f64(),
+                last: why,
+            });
+        }
+    };
+    let Some(reg) = reg else {
         return Ok(());
     };
     tracing::info!(worker = %reg.worker_id, slots = ?cfg.slots, "registered");
@@ -109,12 +131,14 @@ pub async fn run(cfg: WorkerConfig, shutdown: CancellationToken) -> Result<()> {
         tokio::spawn(ladder_proto::metrics::serve_metrics(listener, render, shutdown.clone()));
     }
     let cores = cfg.cpu_cores.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let gpu = crate::gpu::GpuPool::probe(&cfg.trainer, &cfg.slots).await?;
     let env = Env {
         worker_id: reg.worker_id.clone(),
         work_dir: cfg.work_dir.clone(),
         trainer: cfg.trainer.clone(),
         stats,
         cpu: CpuPool::new(cores),
+        gpu,
     };
     let running: Running = Arc::default();
 
@@ -125,14 +149,20 @@ pub async fn run(cfg: WorkerConfig, shutdown: CancellationToken) -> Result<()> {
             (client.clone(), running.clone(), beats_done.clone(), reg.worker_id.clone());
         let period = Duration::from_millis((reg.lease_ttl_ms / 3).max(20));
         tokio::spawn(async move {
+            // After a failed heartbeat the next one comes soon (backing off up to the period), so
+            // leases survive a coordinator restart that lasts less than their length.
+            let mut next = period;
+            let mut delays = crate::transfer::backoff();
             loop {
                 tokio::select! {
                     _ = shutdown.cancelled() => return,
-                    _ = tokio::time::sleep(period) => {}
+                    _ = tokio::time::sleep(next) => {}
                 }
                 let req = pb::HeartbeatRequest { worker_id: id.clone(), running: running_refs(&running) };
                 match client.heartbeat(req).await {
                     Ok(resp) => {
+                        next = period;
+                        delays = crate::transfer::backoff();
                         for r in resp.into_inner().stop {
                             if let Some(t) = running.lock().ok().and_then(|m| m.get(&(r.job_id, r.attempt)).cloned()) {
                                 tracing::warn!(job = r.job_id, attempt = r.attempt, "coordinator says stop");
@@ -140,7 +170,10 @@ pub async fn run(cfg: WorkerConfig, shutdown: CancellationToken) -> Result<()> {
                             }
                         }
                     }
-                    Err(e) => tracing::warn!("heartbeat failed: {}", e.message()),
+                    Err(e) => {
+                        next = delays.next().unwrap_or(period).min(period);
+                        tracing::warn!("heartbeat failed ({}); again in {next:?}", e.message());
+                    }
                 }
             }
         })
@@ -161,12 +194,14 @@ pub async fn run(cfg: WorkerConfig, shutdown: CancellationToken) -> Result<()> {
                 } else {
                     None
                 };
+                let (memory_bytes, memory_total_bytes) = env.gpu.offer(&slot);
                 let req = pb::AcquireRequest {
                     worker_id: env.worker_id.clone(),
                     slot: slot.clone(),
                     wait_ms: 5_000,
                     max_jobs,
-                    memory_bytes: 0,
+                    memory_bytes,
+                    memory_total_bytes,
                 };
                 let got = retry(&shutdown, || {
                     let mut c = client.clone();
@@ -192,6 +227,8 @@ pub async fn run(cfg: WorkerConfig, shutdown: CancellationToken) -> Result<()> {
                     env.cpu.join(fixed, wanted)
                 });
                 drop(turn);
+                let held: u64 = members.iter().map(|(a, _)| a.memory_bytes).sum();
+                let _reservation = env.gpu.reserve(&slot, held);
                 let keys: Vec<(u64, u32)> = members.iter().map(|(a, _)| (a.job_id, a.attempt)).collect();
                 if let Ok(mut m) = running.lock() {
                     for (a, stop) in &members {

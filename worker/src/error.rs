@@ -9,6 +9,8 @@ pub enum WorkerError {
     Io { context: String, source: std::io::Error },
     #[error("{0}")]
     Corrupt(String),
+    #[error("no coordinator answered at {address} within {secs} s (last error: {last})")]
+    Unreachable { address: String, secs: f64, last: String },
     #[error(transparent)]
     Domain(#[from] ladder_core::DomainError),
 }

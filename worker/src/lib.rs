@@ -5,6 +5,7 @@ pub mod attempt;
 pub mod cpu;
 pub mod daemon;
 pub mod error;
+pub mod gpu;
 pub mod report;
 pub mod transfer;
 

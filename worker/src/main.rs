@@ -46,6 +46,10 @@ struct Args {
     /// sets `resources.fuse`; same shape and batch, differing in seed or learning rate).
     #[arg(long, env = "LADDER_FUSE", default_value_t = 1)]
     fuse: u32,
+    /// Seconds the first registration waits for an unreachable coordinator before this worker
+    /// exits with an error (later outages are waited out).
+    #[arg(long, env = "LADDER_REGISTER_TIMEOUT", default_value_t = 120.0)]
+    register_timeout: f64,
     #[arg(long, env = "LADDER_LOG_JSON")]
     log_json: bool,
 }
@@ -93,6 +97,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
         metrics_listen: args.metrics_listen,
         cpu_cores: args.cpu_cores,
         fuse: args.fuse,
+        register_timeout: std::time::Duration::try_from_secs_f64(args.register_timeout)
+            .context("--register-timeout must be a number of seconds ≥ 0")?,
     };
     ladder_worker::run(cfg, token).await?;
     Ok(())

@@ -1,0 +1,253 @@
+//! The harness of the worker's end-to-end tests: real coordinator, worker and trainer processes
+//! on loopback.
+#![allow(dead_code)]
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use ladder_proto::pb;
+use ladder_proto::pb::ladder_client::LadderClient;
+use tonic::transport::Channel;
+
+/// The cluster tests share two cores: one at a time.
+pub static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+pub fn bin(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_BIN_EXE_ladder-worker")).parent().expect("bin dir").to_path_buf();
+    let path = dir.join(name);
+    if !path.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace");
+        let st = Command::new(cargo)
+            .current_dir(root)
+            .args(["build", "--bins", "-p", "ladder-coordinator", "-p", "ladder-trainer"])
+            .status()
+            .expect("cargo build");
+        assert!(st.success(), "building the other binaries failed");
+    }
+    path
+}
+
+/// A child process killed (SIGKILL) when dropped.
+pub struct Proc(pub Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
+pub fn coordinator(data: &Path, port: u16) -> Proc {
+    coordinator_in(Command::new(bin("ladder-coordinator")), data, &format!("127.0.0.1:{port}"), 1500)
+}
+
+/// Starts the coordinator through `cmd` (the binary, or a wrapper such as `ip netns exec`).
+pub fn coordinator_in(mut cmd: Command, data: &Path, listen: &str, lease_ttl_ms: u64) -> Proc {
+    std::fs::create_dir_all(data).expect("mkdir");
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(data.join("coordinator.log")).expect("log");
+    let mut child = cmd
+        .args(["--listen", listen, "--lease-ttl-ms", &lease_ttl_ms.to_string(), "--data-dir"])
+        .arg(data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(log))
+        .spawn()
+        .expect("spawn coordinator");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("read");
+    assert!(line.starts_with("listening on"), "coordinator said {line:?}");
+    Proc(child)
+}
+
+pub fn worker(port: u16, dir: &Path, name: &str) -> Proc {
+    worker_with(port, dir, name, &[])
+}
+
+pub fn worker_with(port: u16, dir: &Path, name: &str, extra: &[&str]) -> Proc {
+    worker_in(Command::new(bin("ladder-worker")), &format!("http://127.0.0.1:{port}"), dir, name, extra)
+}
+
+/// Starts a worker through `cmd` (the binary, or a wrapper such as `ip netns exec`).
+pub fn worker_in(mut cmd: Command, coordinator: &str, dir: &Path, name: &str, extra: &[&str]) -> Proc {
+    std::fs::create_dir_all(dir).expect("mkdir");
+    let log = std::fs::File::create(dir.join("worker.log")).expect("log");
+    let child = cmd
+        .args(["--coordinator", coordinator, "--slots", "cpu", "--name", name])
+        .args(extra)
+        .arg("--work-dir")
+        .arg(dir)
+        .arg("--trainer")
+        .arg(bin("ladder-train"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(log))
+        .spawn()
+        .expect("spawn worker");
+    Proc(child)
+}
+
+/// GET /metrics over a plain socket; None while nothing listens yet.
+pub fn scrape(addr: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).ok()?;
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    out.starts_with("HTTP/1.1 200").then_some(out)
+}
+
+pub async fn connect(port: u16) -> LadderClient<Channel> {
+    let channel = Channel::from_shared(format!("http://127.0.0.1:{port}")).expect("url").connect_lazy();
+    LadderClient::new(channel)
+}
+
+/// A first-order Markov source over 32 symbols, registered as dataset "markov".
+pub async fn register_markov(users: &mut LadderClient<Channel>) {
+    let mut s = 7u64;
+    let mut tok = 0u16;
+    let mut sample = |n: usize| -> Vec<u8> {
+        (0..n)
+            .flat_map(|_| {
+                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                tok = ((u64::from(tok) * 7 + (s >> 61)) % 32) as u16;
+                tok.to_le_bytes()
+            })
+            .collect()
+    };
+    let (train, val) = (sample(60_000), sample(4_000));
+    let header = pb::DatasetHeader {
+        name: "markov".into(),
+        meta_json: String::new(),
+        train_bytes: train.len() as u64,
+        val_bytes: val.len() as u64,
+        vocab: 32,
+    };
+    let msgs = vec![
+        pb::DatasetUpload { part: Some(pb::dataset_upload::Part::Header(header)) },
+        pb::DatasetUpload {
+            part: Some(pb::dataset_upload::Part::Bytes(pb::DatasetBytes { file: "train".into(), data: train })),
+        },
+        pb::DatasetUpload {
+            part: Some(pb::dataset_upload::Part::Bytes(pb::DatasetBytes { file: "val".into(), data: val })),
+        },
+    ];
+    let mut delay = Duration::from_millis(50);
+    for _ in 0..40 {
+        match users.register_dataset(tokio_stream::iter(msgs.clone())).await {
+            Ok(_) => return,
+            Err(_) => tokio::time::sleep(delay).await,
+        }
+        delay = (delay * 2).min(Duration::from_millis(500));
+    }
+    panic!("could not register the dataset");
+}
+
+pub fn spec(name: &str, shapes: &str, seeds: &str, steps: u64) -> String {
+    format!(
+        r#"name = "{name}"
+dataset = "markov"
+seeds = {seeds}
+[model]
+n_ctx = 32
+d_head = 16
+shapes = {shapes}
+[train]
+batch_tokens = 512
+micro_batch = 4
+steps = {steps}
+lr = 0.01
+warmup_steps = 5
+eval_every = 20
+eval_windows = 16
+checkpoint_every = 25
+[resources]
+device = "cpu"
+max_restarts = 3
+threads = 1
+"#
+    )
+}
+
+pub async fn submit(users: &mut LadderClient<Channel>, spec: &str) -> pb::Sweep {
+    let r = users.submit_sweep(pb::SubmitSweepRequest { spec_toml: spec.into() }).await.expect("submit");
+    r.into_inner().sweep.expect("sweep")
+}
+
+pub async fn jobs(users: &mut LadderClient<Channel>, sweep: &str) -> Vec<pb::Job> {
+    users.list_jobs(pb::ListJobsRequest { sweep: sweep.into() }).await.map(|r| r.into_inner().jobs).unwrap_or_default()
+}
+
+/// Polls until `done` holds for the sweep's jobs, tolerating an unreachable coordinator.
+pub async fn wait_for(
+    users: &mut LadderClient<Channel>,
+    sweep: &str,
+    secs: u64,
+    what: &str,
+    done: impl Fn(&[pb::Job]) -> bool,
+) -> Vec<pb::Job> {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let js = jobs(users, sweep).await;
+        if !js.is_empty() && done(&js) {
+            return js;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}: {js:#?}");
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+}
+
+pub fn all_succeeded(js: &[pb::Job]) -> bool {
+    js.iter().all(|j| j.state == pb::JobState::Succeeded as i32)
+}
+
+/// Every step 1..=total exactly once.
+pub async fn assert_whole_curve(users: &mut LadderClient<Channel>, job: &pb::Job) -> Vec<pb::MetricPoint> {
+    let points = curve(users, job.id).await;
+    let steps: Vec<u64> = points.iter().map(|p| p.step).collect();
+    assert_eq!(steps, (1..=job.total_steps).collect::<Vec<_>>(), "job {} curve", job.id);
+    assert!(points.iter().all(|p| p.train_loss.is_finite()));
+    points
+}
+
+pub fn trainer_pids(job_id: u64) -> Vec<u32> {
+    let needle = format!("job-{job_id}-a");
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+        let cmd = String::from_utf8_lossy(&cmd);
+        if cmd.contains("ladder-train") && cmd.contains(&needle) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+/// A job's whole curve, page by page.
+pub async fn curve(users: &mut LadderClient<Channel>, job_id: u64) -> Vec<pb::MetricPoint> {
+    let mut out = Vec::new();
+    let mut after_step = 0;
+    loop {
+        let page =
+            users.get_curve(pb::GetCurveRequest { job_id, after_step, limit: 0 }).await.expect("curve").into_inner();
+        out.extend(page.points);
+        if page.next_after_step == 0 {
+            return out;
+        }
+        after_step = page.next_after_step;
+    }
+}
+
+/// A scratch dir for one test; kept for a post-mortem when `LADDER_KEEP_TMP` is set.
+pub fn scratch() -> tempfile::TempDir {
+    let mut dir = tempfile::tempdir().expect("tmp");
+    if std::env::var_os("LADDER_KEEP_TMP").is_some() {
+        dir.disable_cleanup(true);
+        eprintln!("keeping {}", dir.path().display());
+    }
+    dir
+}

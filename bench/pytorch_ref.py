@@ -135,6 +135,9 @@ def main():
     ap.add_argument("--config", required=True)
     ap.add_argument("--device", default=None)
     ap.add_argument("--check-checkpoint", default=None)
+    ap.add_argument("--mode", choices=["ref", "eager", "compile"], default="ref",
+                    help="ref: ladder-train's exact steps, noise-scale bookkeeping included; eager: the plain fast "
+                         "loop (fused AdamW on CUDA, clip_grad_norm_, no noise scale); compile: eager under torch.compile")
     args = ap.parse_args()
     cfg = tomllib.load(open(args.config, "rb"))
     m, tr, stop = cfg["model"], cfg["train"], cfg["stop"]
@@ -210,6 +213,9 @@ def main():
     print(json.dumps({"event": "started", "device": str(device), "total_steps": total, "batch_tokens": batch_tokens,
                       "n_params": sum(p.numel() for p in params)}), flush=True)
     val_loss = None
+    if args.mode != "ref":
+        return fast_loop(args, model, params, decay, no_decay, tr, ev, train, n_ctx, batch_tokens, micro, k, total, peak,
+                         clip, device, cuda, rng, starts_n, evaluate, autocast)
     for step in range(total):
         t0 = time.perf_counter()
         lr = lr_at(step, peak, tr.get("warmup_steps", 0), total, tr.get("schedule", "cosine"), tr.get("min_lr_ratio", 0.1))
@@ -261,6 +267,45 @@ def main():
         print(json.dumps({"event": "metrics", "step": step, "tokens": step * batch_tokens, "train_loss": stats[0],
                           "val_loss": val_loss if evaluated else None, "lr": lr, "grad_norm": math.sqrt(stats[2]),
                           "tokens_per_s": batch_tokens / secs}), flush=True)
+    print(json.dumps({"event": "finished", "step": total, "val_loss": val_loss}), flush=True)
+
+
+def fast_loop(args, model, params, decay, no_decay, tr, ev, train, n_ctx, batch_tokens, micro, k, total, peak, clip,
+              device, cuda, rng, starts_n, evaluate, autocast):
+    """The loop a practitioner writes for speed: fused AdamW (CUDA), gradients accumulated in .grad,
+    clip_grad_norm_, one host sync per step; with --mode compile, the loss under torch.compile."""
+    opt = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": tr.get("weight_decay", 0.1)}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=peak, betas=(tr.get("beta1", 0.9), tr.get("beta2", 0.95)), eps=tr.get("eps", 1e-8), fused=cuda)
+    loss_fn = torch.compile(model.loss) if args.mode == "compile" else model.loss
+    val_loss = None
+    for step in range(total):
+        t0 = time.perf_counter()
+        lr = lr_at(step, peak, tr.get("warmup_steps", 0), total, tr.get("schedule", "cosine"), tr.get("min_lr_ratio", 0.1))
+        for g in opt.param_groups:
+            g["lr"] = lr
+        total_loss = torch.zeros((), device=device)
+        for _ in range(k):
+            st = [rng.below(starts_n) for _ in range(micro)]
+            x = torch.stack([train[a:a + n_ctx] for a in st]).to(device, non_blocking=True)
+            y = torch.stack([train[a + 1:a + n_ctx + 1] for a in st]).to(device, non_blocking=True)
+            with autocast():
+                loss = loss_fn(x, y)
+            (loss / k).backward()
+            total_loss += loss.detach()
+        if clip > 0:
+            torch.nn.utils.clip_grad_norm_(params, clip)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        train_loss = (total_loss / k).item()
+        secs = time.perf_counter() - t0
+        step += 1
+        evaluated = step % int(ev.get("every", 100)) == 0 or step == total
+        if evaluated:
+            val_loss = evaluate()
+        print(json.dumps({"event": "metrics", "step": step, "tokens": step * batch_tokens, "train_loss": train_loss,
+                          "val_loss": val_loss if evaluated else None, "lr": lr, "tokens_per_s": batch_tokens / secs}),
+              flush=True)
     print(json.dumps({"event": "finished", "step": total, "val_loss": val_loss}), flush=True)
 
 

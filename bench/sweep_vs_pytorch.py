@@ -63,7 +63,8 @@ def run_ladder(a, tmp, round_):
     # The sweep's wall time: from the process start to the sweep's end (the fits come after).
     m = re.search(r"sweep ended after \d+ s \(([0-9.]+) s since ladder started\)", p.stderr)
     report = json.loads(p.stdout)
-    with open(os.path.join(tmp, f"ladder-{round_}.log"), "w") as f:
+    logs = os.path.dirname(os.path.abspath(a.out)) if a.out else tmp
+    with open(os.path.join(logs, f"ladder-{round_}.log"), "w") as f:
         f.write(p.stderr)
     profiles = [l for l in p.stderr.splitlines() if "attempt profile" in l]
     return {"sweep_s": float(m.group(1)) if m else None, "process_s": total, "l_n": law(report),

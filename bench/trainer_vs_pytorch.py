@@ -45,8 +45,13 @@ def main():
     ap.add_argument("--rounds", type=int, default=2, help="alternating runs of each, to cancel drift")
     ap.add_argument("--skip", type=int, default=3, help="warm-up steps left out of tokens/s")
     ap.add_argument("--peak-tflops", type=float, default=0.0, help="dense peak for MFU, e.g. 989 (H100 bf16)")
+    ap.add_argument("--baselines", default="ref",
+                    help="comma list of pytorch_ref.py modes to race: ref (the exact mirror), eager, compile")
+    ap.add_argument("--gns-cost", action="store_true", help="also run ladder-train with the noise scale off")
+    ap.add_argument("--vocab", type=int, default=0, help="model vocabulary (default: the dataset's)")
     ap.add_argument("--out", default=None)
     a = ap.parse_args()
+    baselines = [b for b in a.baselines.split(",") if b]
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -60,6 +65,7 @@ n_layer = {n_layer}
 d_model = {d_model}
 d_head = {min(a.d_head, d_model)}
 n_ctx = {a.n_ctx}
+{f"vocab = {a.vocab}" if a.vocab else ""}
 [data]
 dir = "{a.data}"
 [train]
@@ -75,17 +81,21 @@ windows = {4 * a.micro}
 [checkpoint]
 dir = "{tmp}/ckpt-{shape}"
 """)
-            ladder, torch_ref = [], []
+            cfg_nogns = cfg.replace(".toml", "-nogns.toml")
+            with open(cfg) as src, open(cfg_nogns, "w") as dst:
+                dst.write("gns = false\n" + src.read())
+            ladder, nogns, base = [], [], {b: [] for b in baselines}
             for _ in range(a.rounds):
                 ladder.append(run([a.bin, "train", "--config", cfg]))
-                torch_ref.append(run([sys.executable, os.path.join(HERE, "pytorch_ref.py"), "--config", cfg]))
+                if a.gns_cost:
+                    nogns.append(run([a.bin, "train", "--config", cfg_nogns]))
+                for b in baselines:
+                    base[b].append(run([sys.executable, os.path.join(HERE, "pytorch_ref.py"), "--config", cfg, "--mode", b]))
             started = next(e for e in ladder[0] if e["event"] == "started")
+            profile = next((e for e in ladder[0] if e["event"] == "profile"), {})
             l_rate = statistics.median(steady_tokens_per_s(ev, a.skip) for ev in ladder)
-            t_rate = statistics.median(steady_tokens_per_s(ev, a.skip) for ev in torch_ref)
             l_curve = [e["train_loss"] for e in ladder[0] if e["event"] == "metrics"]
-            t_curve = [e["train_loss"] for e in torch_ref[0] if e["event"] == "metrics"]
             l_val = next(e for e in ladder[0] if e["event"] == "finished")["val_loss"]
-            t_val = next(e for e in torch_ref[0] if e["event"] == "finished")["val_loss"]
             ckpt = next(e for e in ladder[0] if e["event"] == "checkpoint")["path"]
             # The final checkpoint as written by the last ladder run of this shape.
             ckpt = sorted(os.path.join(os.path.dirname(ckpt), d) for d in os.listdir(os.path.dirname(ckpt)))[-1]
@@ -93,29 +103,54 @@ dir = "{tmp}/ckpt-{shape}"
             fpt = 3 * started["accounting"]["fwd_flops_per_token_exact"]
             row = {
                 "shape": shape, "n": started["accounting"]["n"], "n_total": started["accounting"]["n_total"],
-                "device": started["device"], "ladder_tokens_per_s": l_rate, "pytorch_tokens_per_s": t_rate,
-                "ratio": l_rate / t_rate, "ladder_val_loss": l_val, "pytorch_val_loss": t_val,
-                "val_loss_diff": abs(l_val - t_val),
-                "max_train_loss_diff": max(abs(x - y) for x, y in zip(l_curve, t_curve)),
+                "device": started["device"], "ladder_tokens_per_s": l_rate, "ladder_val_loss": l_val,
+                "ladder_captured": profile.get("captured", False),
                 "pytorch_val_loss_of_ladder_weights": cross[-1]["val_loss"],
             }
+            if a.gns_cost:
+                g_rate = statistics.median(steady_tokens_per_s(ev, a.skip) for ev in nogns)
+                row["ladder_no_gns_tokens_per_s"] = g_rate
+                row["gns_cost"] = 1.0 - l_rate / g_rate
+            for b in baselines:
+                t_rate = statistics.median(steady_tokens_per_s(ev, a.skip) for ev in base[b])
+                t_curve = [e["train_loss"] for e in base[b][0] if e["event"] == "metrics"]
+                row[f"{b}_tokens_per_s"] = t_rate
+                row[f"ratio_vs_{b}"] = l_rate / t_rate
+                row[f"{b}_val_loss"] = next(e for e in base[b][0] if e["event"] == "finished")["val_loss"]
+                row[f"max_train_loss_diff_vs_{b}"] = max(abs(x - y) for x, y in zip(l_curve, t_curve))
+                if a.peak_tflops:
+                    row[f"{b}_mfu"] = fpt * t_rate / (a.peak_tflops * 1e12)
             if a.peak_tflops:
                 row["ladder_mfu"] = fpt * l_rate / (a.peak_tflops * 1e12)
-                row["pytorch_mfu"] = fpt * t_rate / (a.peak_tflops * 1e12)
+            # The names the CPU benchmark always reported.
+            if "ref" in baselines:
+                row["pytorch_tokens_per_s"] = row["ref_tokens_per_s"]
+                row["ratio"] = row["ratio_vs_ref"]
+                row["pytorch_val_loss"] = row["ref_val_loss"]
+                row["val_loss_diff"] = abs(l_val - row["ref_val_loss"])
+                row["max_train_loss_diff"] = row["max_train_loss_diff_vs_ref"]
             rows.append(row)
             print(json.dumps(row), flush=True)
 
     print()
-    hdr = f"{'shape':>7} {'N':>11} {'ladder tok/s':>13} {'torch tok/s':>12} {'ratio':>6} {'ladder val':>10} {'torch val':>10} {'|Δval|':>8} {'max|Δtrain|':>11}"
+    hdr = f"{'shape':>7} {'N':>12} {'ladder tok/s':>13}"
+    for b in baselines:
+        hdr += f" {b + ' tok/s':>14} {'x ' + b:>10}"
+    if a.gns_cost:
+        hdr += f" {'GNS cost':>9}"
     if a.peak_tflops:
-        hdr += f" {'MFU ladder':>10} {'MFU torch':>9}"
+        hdr += f" {'MFU':>6}"
+    hdr += f" {'graph':>6}"
     print(hdr)
     for r in rows:
-        line = (f"{r['shape']:>7} {r['n']:>11,} {r['ladder_tokens_per_s']:>13,.0f} {r['pytorch_tokens_per_s']:>12,.0f} "
-                f"{r['ratio']:>6.3f} {r['ladder_val_loss']:>10.4f} {r['pytorch_val_loss']:>10.4f} {r['val_loss_diff']:>8.4f} "
-                f"{r['max_train_loss_diff']:>11.2e}")
+        line = f"{r['shape']:>7} {r['n']:>12,} {r['ladder_tokens_per_s']:>13,.0f}"
+        for b in baselines:
+            line += f" {r[b + '_tokens_per_s']:>14,.0f} {r['ratio_vs_' + b]:>10.3f}"
+        if a.gns_cost:
+            line += f" {100 * r['gns_cost']:>8.1f}%"
         if a.peak_tflops:
-            line += f" {r['ladder_mfu']:>10.3f} {r['pytorch_mfu']:>9.3f}"
+            line += f" {r['ladder_mfu']:>6.3f}"
+        line += f" {str(r['ladder_captured']):>6}"
         print(line)
     if a.out:
         with open(a.out, "w") as f:

@@ -53,3 +53,232 @@ int ladder_autocast_cuda_exit(char* err, size_t n) {
   }
 }
 }
+
+// ---------------------------------------------------------------------------------------------
+// CUDA: device memory, fused AdamW, and CUDA graphs of whole training steps. Built with
+// LADDER_CUDA where libtorch has its CUDA part and the CUDA runtime headers are present; without
+// it every function answers that this build has no CUDA, and the trainer runs eagerly.
+#include <ATen/Functions.h>
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <vector>
+
+#ifdef LADDER_CUDA
+#include <ATen/cuda/CUDAGraph.h>
+#include <c10/cuda/CUDAEvent.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+#include <cuda_runtime_api.h>
+
+namespace {
+// A captured step: its graph and the side stream it is captured and replayed on.
+struct LadderGraph {
+  at::cuda::CUDAGraph graph;
+  c10::cuda::CUDAStream side;
+  std::optional<c10::cuda::CUDAStream> prev;
+  explicit LadderGraph(c10::DeviceIndex device) : side(c10::cuda::getStreamFromPool(false, device)) {}
+
+  // The side stream becomes current once it has waited for the current one.
+  void enter() {
+    prev = c10::cuda::getCurrentCUDAStream(side.device_index());
+    c10::cuda::CUDAEvent ev;
+    ev.record(*prev);
+    ev.block(side);
+    c10::cuda::setCurrentCUDAStream(side);
+  }
+
+  // The previous stream becomes current again, waiting for the side stream's work.
+  void exit() {
+    if (!prev) return;
+    c10::cuda::CUDAEvent ev;
+    ev.record(side);
+    ev.block(*prev);
+    c10::cuda::setCurrentCUDAStream(*prev);
+    prev.reset();
+  }
+};
+}  // namespace
+#endif
+
+namespace {
+int fail_msg(const char* what, char* err, size_t n) {
+  if (n > 0) {
+    std::strncpy(err, what, n - 1);
+    err[n - 1] = '\0';
+  }
+  return 1;
+}
+}  // namespace
+
+extern "C" {
+
+// 1 when this build can capture CUDA graphs and query CUDA memory.
+int ladder_cuda_built() {
+#ifdef LADDER_CUDA
+  return 1;
+#else
+  return 0;
+#endif
+}
+
+// Free and total bytes of CUDA device `index`.
+int ladder_cuda_mem_info(int index, uint64_t* free_bytes, uint64_t* total_bytes, char* err, size_t n) {
+#ifdef LADDER_CUDA
+  try {
+    c10::cuda::CUDAGuard guard(static_cast<c10::DeviceIndex>(index));
+    size_t f = 0, t = 0;
+    C10_CUDA_CHECK(cudaMemGetInfo(&f, &t));
+    *free_bytes = f;
+    *total_bytes = t;
+    return 0;
+  } catch (const std::exception& e) {
+    return fail(e, err, n);
+  }
+#else
+  (void)index, (void)free_bytes, (void)total_bytes;
+  return fail_msg("this ladder-train was built without CUDA", err, n);
+#endif
+}
+
+// autocast's cast-weight cache: off while a step is captured (its casts must be part of the graph).
+int ladder_autocast_cache(int enabled, char* err, size_t n) {
+  try {
+    at::autocast::set_autocast_cache_enabled(enabled != 0);
+    return 0;
+  } catch (const std::exception& e) {
+    return fail(e, err, n);
+  }
+}
+
+// AdamW over `count` parameters in one multi-tensor kernel (PyTorch's fused=True). `step` is the
+// shared float32 step count on the device, already incremented for this update; `lr` a float32
+// device scalar, so a captured update reads the learning rate of each replay.
+int ladder_fused_adamw(at::Tensor** params, at::Tensor** grads, at::Tensor** exp_avgs, at::Tensor** exp_avg_sqs,
+                       size_t count, const at::Tensor* step, const at::Tensor* lr, double beta1, double beta2,
+                       double weight_decay, double eps, char* err, size_t n) {
+  try {
+    std::vector<at::Tensor> p, g, m, v, s;
+    p.reserve(count), g.reserve(count), m.reserve(count), v.reserve(count), s.reserve(count);
+    for (size_t i = 0; i < count; ++i) {
+      p.push_back(*params[i]);
+      g.push_back(*grads[i]);
+      m.push_back(*exp_avgs[i]);
+      v.push_back(*exp_avg_sqs[i]);
+      s.push_back(*step);
+    }
+    at::_fused_adamw_(p, g, m, v, {}, s, *lr, beta1, beta2, weight_decay, eps, /*amsgrad=*/false,
+                      /*maximize=*/false, std::nullopt, std::nullopt);
+    return 0;
+  } catch (const std::exception& e) {
+    return fail(e, err, n);
+  }
+}
+
+// A new graph handle for CUDA device `device`.
+int ladder_graph_new(int device, void** out, char* err, size_t n) {
+#ifdef LADDER_CUDA
+  try {
+    *out = new LadderGraph(static_cast<c10::DeviceIndex>(device));
+    return 0;
+  } catch (const std::exception& e) {
+    return fail(e, err, n);
+  }
+#else
+  (void)device, (void)out;
+  return fail_msg("this ladder-train was built without CUDA", err, n);
+#endif
+}
+
+void ladder_graph_free(void* h) {
+#ifdef LADDER_CUDA
+  delete static_cast<LadderGraph*>(h);
+#else
+  (void)h;
+#endif
+}
+
+// Runs what follows on the graph's side stream (warm-up steps before a capture).
+int ladder_graph_side_enter(void* h, char* err, size_t n) {
+#ifdef LADDER_CUDA
+  try {
+    static_cast<LadderGraph*>(h)->enter();
+    return 0;
+  } catch (const std::exception& e) {
+    return fail(e, err, n);
+  }
+#else
+  (void)h;
+  return fail_msg("this ladder-train was built without CUDA", err, n);
+#endif
+}
+
+int ladder_graph_side_exit(void* h, char* err, size_t n) {
+#ifdef LADDER_CUDA
+  try {
+    static_cast<LadderGraph*>(h)->exit();
+    return 0;
+  } catch (const std::exception& e) {
+    return fail(e, err, n);
+  }
+#else
+  (void)h;
+  return fail_msg("this ladder-train was built without CUDA", err, n);
+#endif
+}
+
+// Starts capturing on the side stream, into the graph's private memory pool.
+int ladder_graph_capture_begin(void* h, char* err, size_t n) {
+#ifdef LADDER_CUDA
+  auto* g = static_cast<LadderGraph*>(h);
+  try {
+    g->enter();
+    g->graph.capture_begin();
+    return 0;
+  } catch (const std::exception& e) {
+    g->exit();
+    return fail(e, err, n);
+  }
+#else
+  (void)h;
+  return fail_msg("this ladder-train was built without CUDA", err, n);
+#endif
+}
+
+// Ends the capture; on failure the stream is back to normal and the graph unusable.
+int ladder_graph_capture_end(void* h, char* err, size_t n) {
+#ifdef LADDER_CUDA
+  auto* g = static_cast<LadderGraph*>(h);
+  try {
+    g->graph.capture_end();
+    g->exit();
+    return 0;
+  } catch (const std::exception& e) {
+    g->exit();
+    return fail(e, err, n);
+  }
+#else
+  (void)h;
+  return fail_msg("this ladder-train was built without CUDA", err, n);
+#endif
+}
+
+// Replays the captured step on the side stream, ordered after the current stream's work.
+int ladder_graph_replay(void* h, char* err, size_t n) {
+#ifdef LADDER_CUDA
+  auto* g = static_cast<LadderGraph*>(h);
+  try {
+    g->enter();
+    g->graph.replay();
+    g->exit();
+    return 0;
+  } catch (const std::exception& e) {
+    g->exit();
+    return fail(e, err, n);
+  }
+#else
+  (void)h;
+  return fail_msg("this ladder-train was built without CUDA", err, n);
+#endif
+}
+}

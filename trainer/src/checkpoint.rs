@@ -103,6 +103,8 @@ pub fn save(
     let json = serde_json::to_vec_pretty(&manifest)
         .map_err(|e| TrainerError::Json { context: "encoding manifest".into(), source: e })?;
     write_atomic(&tmp.join(MANIFEST), &json)?;
+    // The folder's entries are durable before it takes its final name.
+    std::fs::File::open(&tmp).and_then(|d| d.sync_all()).map_err(io(format!("syncing {}", tmp.display())))?;
     if final_dir.exists() {
         std::fs::remove_dir_all(&final_dir).map_err(io(format!("replacing {}", final_dir.display())))?;
     }

@@ -12,7 +12,9 @@ unsafe extern "C" {
     fn ladder_autocast_cuda_exit(err: *mut c_char, n: usize) -> c_int;
 }
 
-fn shim(call: impl FnOnce(*mut c_char, usize) -> c_int) -> Result<()> {
+/// Calls a shim function that writes a NUL-terminated message into `err` and returns non-zero on
+/// failure.
+pub(crate) fn shim(call: impl FnOnce(*mut c_char, usize) -> c_int) -> Result<()> {
     let mut buf = [0 as c_char; 512];
     if call(buf.as_mut_ptr(), buf.len()) == 0 {
         return Ok(());

@@ -10,13 +10,25 @@ use crate::error::Result;
 pub struct GradAccumulator {
     acc: Vec<Tensor>,
     micro_sq: Vec<Tensor>,
+    /// Whether micro-batch norms are measured (the noise scale); without, |G_small|² reads as |G_big|².
+    measure: bool,
 }
 
 impl GradAccumulator {
     /// Buffers shaped like `params` (or like one member's views of a fused stack).
     pub fn new(params: &[Tensor]) -> Result<Self> {
         let acc = params.iter().map(|p| p.f_zeros_like()).collect::<Result<_, _>>()?;
-        Ok(Self { acc, micro_sq: Vec::new() })
+        Ok(Self { acc, micro_sq: Vec::new(), measure: true })
+    }
+
+    /// Stops measuring micro-batch norms (the noise scale's cost, for benchmarks).
+    pub fn without_noise_scale(mut self) -> Self {
+        self.measure = false;
+        self
+    }
+
+    pub fn measures(&self) -> bool {
+        self.measure
     }
 
     /// Folds one micro-batch's gradients (in parameter order; an undefined one is skipped) into
@@ -29,16 +41,27 @@ impl GradAccumulator {
             if !g.defined() {
                 continue;
             }
-            let flat = g.f_reshape([-1])?;
-            sq.push(flat.f_dot(&flat)?.f_to_kind(Kind::Double)?);
+            if self.measure {
+                let flat = g.f_reshape([-1])?;
+                sq.push(flat.f_dot(&flat)?.f_to_kind(Kind::Double)?);
+            }
             if first {
                 a.f_copy_(g)?;
             } else {
                 let _ = a.f_add_(g)?;
             }
         }
-        self.micro_sq.push(Tensor::f_stack(&sq, 0)?.f_sum(Kind::Double)?);
+        let total = if self.measure {
+            Tensor::f_stack(&sq, 0)?.f_sum(Kind::Double)?
+        } else {
+            Tensor::f_zeros([], (Kind::Double, self.device()))?
+        };
+        self.micro_sq.push(total);
         Ok(())
+    }
+
+    fn device(&self) -> tch::Device {
+        self.acc.first().map_or(tch::Device::Cpu, Tensor::device)
     }
 
     /// [`absorb`](Self::absorb) from the `.grad` of each of `params`, then zeroes them.
@@ -66,6 +89,9 @@ impl GradAccumulator {
             sq.push(flat.f_dot(&flat)?.f_to_kind(Kind::Double)?);
         }
         let big = Tensor::f_stack(&sq, 0)?.f_sum(Kind::Double)?;
+        if !self.measure {
+            return Ok((big.shallow_clone(), big));
+        }
         Ok((small, big))
     }
 

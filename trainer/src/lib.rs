@@ -8,6 +8,7 @@ pub use ladder_core::events;
 pub use ladder_core::job as config;
 pub mod checkpoint;
 pub mod control;
+pub mod cuda;
 pub mod data;
 pub mod device;
 pub mod error;
@@ -20,6 +21,7 @@ pub mod optim;
 pub mod rng;
 pub mod tokenizer;
 pub mod train;
+pub mod train_cuda;
 pub mod train_fused;
 
 pub use config::{Job, JobConfig};

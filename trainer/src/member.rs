@@ -55,6 +55,7 @@ impl<'a> Member<'a> {
         let params: Vec<Tensor> = named.iter().map(|(_, p)| p.shallow_clone()).collect();
         let decay = params.iter().map(decays).collect();
         let acc = GradAccumulator::new(&params)?;
+        let acc = if job.config.gns { acc } else { acc.without_noise_scale() };
         let cfg = AdamWConfig { beta1: t.beta1, beta2: t.beta2, eps: t.eps, weight_decay: t.weight_decay };
         let opt = AdamW::new(params, decay, cfg)?;
         Ok(Self {
@@ -91,7 +92,7 @@ impl<'a> Member<'a> {
         let mut live_opt = self.opt.state(&self.names);
         checkpoint::restore_into(dir, "optimizer.safetensors", &mut live_opt, &ck.optimizer)?;
         let s = ck.state;
-        self.opt.step = s.adam_step;
+        self.opt.set_step(s.adam_step)?;
         self.sampler = s.sampler;
         self.gns = s.gns;
         self.step = s.step;
@@ -130,7 +131,11 @@ impl<'a> Member<'a> {
         lr_at(self.step, self.job.peak_lr, t.warmup_steps, self.job.total_steps, t.schedule, t.min_lr_ratio)
     }
 
+    /// B_small; equal to B_big when the noise scale is not measured (B_simple is then undefined).
     pub fn b_small(&self) -> u64 {
+        if !self.acc.measures() {
+            return self.job.batch_tokens();
+        }
         self.job.micro_seqs * self.job.shape.n_ctx as u64
     }
 
@@ -149,6 +154,23 @@ impl<'a> Member<'a> {
         self.step += 1;
         self.tokens += self.job.batch_tokens();
         Ok((small_sq, big_sq))
+    }
+
+    /// The device half of [`Member::update`] on CUDA with the fused optimizer: accumulation's end,
+    /// norms, clipping and AdamW, touching no host state (so it can be captured and replayed).
+    /// Returns (mean |G_small|², |G_big|²) as device scalars.
+    pub fn update_device(&mut self) -> Result<(Tensor, Tensor)> {
+        let (small_sq, big_sq) = self.acc.finish()?;
+        clip_grad_norm(self.acc.grads(), &big_sq, self.job.config.train.grad_clip)?;
+        self.opt.update_device(self.acc.grads())?;
+        Ok((small_sq, big_sq))
+    }
+
+    /// The host half: counts the step [`Member::update_device`] (or its replay) ran.
+    pub fn advance(&mut self) {
+        self.opt.step += 1;
+        self.step += 1;
+        self.tokens += self.job.batch_tokens();
     }
 
     /// Whether this step is evaluated: every `eval.every` steps and at the last.
@@ -229,7 +251,7 @@ impl<'a> Member<'a> {
     pub fn finished(&self) -> Outcome {
         let job = self.job;
         let cfg = &job.config;
-        let by_tokens = cfg.stop.tokens.is_some_and(|tk| job.total_steps * job.batch_tokens() >= tk)
+        let by_tokens = cfg.stop.tokens.is_some_and(|tk| job.total_steps.saturating_mul(job.batch_tokens()) >= tk)
             && cfg.stop.steps.is_none_or(|s| s > job.total_steps);
         let reason = if by_tokens { StopReason::Tokens } else { StopReason::Steps };
         Outcome::Finished { step: self.step, reason, val_loss: self.last_val }

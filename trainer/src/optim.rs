@@ -32,6 +32,9 @@ pub struct AdamWConfig {
 }
 
 /// AdamW over named parameters; state tensors are ours, so checkpoints capture them exactly.
+/// On the CPU the update runs op by op (bit-identical to PyTorch's single-tensor AdamW); on CUDA,
+/// after [`AdamW::use_fused`], as one fused kernel per weight-decay group that reads its step and
+/// learning rate from device scalars, so it can be captured in a CUDA graph.
 pub struct AdamW {
     pub cfg: AdamWConfig,
     params: Vec<Tensor>,
@@ -40,6 +43,13 @@ pub struct AdamW {
     exp_avg_sq: Vec<Tensor>,
     /// Updates taken so far (for bias correction).
     pub step: u64,
+    fused: Option<Fused>,
+}
+
+/// The device scalars of the fused update.
+struct Fused {
+    step: Tensor,
+    lr: Tensor,
 }
 
 impl AdamW {
@@ -47,7 +57,68 @@ impl AdamW {
         let zeros = |ps: &[Tensor]| ps.iter().map(|p| p.f_zeros_like()).collect::<Result<Vec<_>, _>>();
         let exp_avg = zeros(&params)?;
         let exp_avg_sq = zeros(&params)?;
-        Ok(Self { cfg, params, decay, exp_avg, exp_avg_sq, step: 0 })
+        Ok(Self { cfg, params, decay, exp_avg, exp_avg_sq, step: 0, fused: None })
+    }
+
+    /// Switches to the fused CUDA update (`_fused_adamw_`); its step scalar starts at `self.step`.
+    pub fn use_fused(&mut self) -> Result<()> {
+        let device = self.params.first().map_or(tch::Device::Cpu, Tensor::device);
+        let opts = (tch::Kind::Float, device);
+        let step = Tensor::f_full([], self.step as f64, opts)?;
+        let lr = Tensor::f_zeros([], opts)?;
+        self.fused = Some(Fused { step, lr });
+        Ok(())
+    }
+
+    pub fn is_fused(&self) -> bool {
+        self.fused.is_some()
+    }
+
+    /// Sets the update count (a resumed checkpoint's), on the device too.
+    pub fn set_step(&mut self, step: u64) -> Result<()> {
+        self.step = step;
+        if let Some(f) = &mut self.fused {
+            let _guard = tch::no_grad_guard();
+            let _ = f.step.f_fill_(step as f64)?;
+        }
+        Ok(())
+    }
+
+    /// Sets the learning rate the next fused update reads (outside a captured step).
+    pub fn set_lr(&mut self, lr: f64) -> Result<()> {
+        if let Some(f) = &mut self.fused {
+            let _guard = tch::no_grad_guard();
+            let _ = f.lr.f_fill_(lr)?;
+        }
+        Ok(())
+    }
+
+    /// The device half of a fused update: bumps the device step and runs the kernels, touching no
+    /// host state, so it may be captured once and replayed. Call [`AdamW::set_lr`] before and
+    /// count the step on the host after ([`AdamW::step`] += 1).
+    pub fn update_device(&mut self, grads: &[Tensor]) -> Result<()> {
+        let Some(f) = &mut self.fused else {
+            return Err(crate::error::TrainerError::invalid("optimizer", "update_device needs use_fused first"));
+        };
+        let _guard = tch::no_grad_guard();
+        let _ = f.step.f_add_scalar_(1.0)?;
+        let c = self.cfg;
+        for decayed in [true, false] {
+            let idx: Vec<usize> = (0..self.params.len()).filter(|&i| self.decay[i] == decayed).collect();
+            let pick = |v: &[Tensor]| idx.iter().map(|&i| v[i].shallow_clone()).collect::<Vec<_>>();
+            let wd = if decayed { c.weight_decay } else { 0.0 };
+            let args = crate::cuda::AdamWArgs { beta1: c.beta1, beta2: c.beta2, weight_decay: wd, eps: c.eps };
+            crate::cuda::fused_adamw(
+                &pick(&self.params),
+                &pick(grads),
+                &pick(&self.exp_avg),
+                &pick(&self.exp_avg_sq),
+                &f.step,
+                &f.lr,
+                args,
+            )?;
+        }
+        Ok(())
     }
 
     /// Points the optimizer at other tensors holding the same parameters (a fused stack that
@@ -58,6 +129,12 @@ impl AdamW {
 
     /// One update with gradients `grads` (same order as the parameters).
     pub fn update(&mut self, grads: &[Tensor], lr: f64) -> Result<()> {
+        if self.fused.is_some() {
+            self.set_lr(lr)?;
+            self.update_device(grads)?;
+            self.step += 1;
+            return Ok(());
+        }
         let _guard = tch::no_grad_guard();
         self.step += 1;
         let c = self.cfg;

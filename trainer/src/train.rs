@@ -15,6 +15,7 @@ use crate::error::Result;
 use crate::events::{Event, PhaseTimes, StopReason};
 use crate::member::{Member, StepStats};
 use crate::model::Gpt;
+use crate::train_cuda::CudaStep;
 
 /// How an attempt ended without an error.
 #[derive(Debug, Clone, PartialEq)]
@@ -52,6 +53,27 @@ pub fn fingerprint(job: &Job, data_id: &str) -> String {
         "data": data_id,
     });
     hex::encode(Sha256::digest(key.to_string().as_bytes()))
+}
+
+/// The content identity a fingerprint names: meta.json's sha256, else the token counts.
+pub(crate) fn data_id(meta: Option<crate::data::Meta>, data: &Dataset) -> String {
+    meta.map(|m| m.sha256).unwrap_or_else(|| format!("train:{} val:{}", data.train_tokens_available, data.val.len()))
+}
+
+/// Checks that the checkpoint in `dir` is whole and was written by `job` over its dataset;
+/// returns its step.
+pub fn verify_checkpoint(job: &Job, dir: &Path) -> Result<u64> {
+    let cfg = &job.config;
+    let meta = read_meta(&cfg.data.dir)?;
+    let data = Dataset::open(&cfg.data.dir, job.shape.vocab, job.shape.n_ctx, cfg.data.max_tokens)?;
+    let ck = crate::checkpoint::load(dir)?;
+    if ck.state.fingerprint != fingerprint(job, &data_id(meta, &data)) {
+        return Err(crate::error::TrainerError::checkpoint(
+            dir,
+            "written by a different job config or dataset (fingerprint differs)",
+        ));
+    }
+    Ok(ck.state.step)
 }
 
 /// Windows of a token stream as (inputs, targets) tensors on the job's device.
@@ -142,9 +164,7 @@ pub fn run_until(
     let shape = job.shape;
     let meta = read_meta(&cfg.data.dir)?;
     let data = Dataset::open(&cfg.data.dir, shape.vocab, shape.n_ctx, cfg.data.max_tokens)?;
-    let data_id = meta
-        .map(|m| m.sha256)
-        .unwrap_or_else(|| format!("train:{} val:{}", data.train_tokens_available, data.val.len()));
+    let data_id = data_id(meta, &data);
 
     tch::manual_seed(job.config.train.seed as i64);
     let (_vs, model, named) = build_model(shape, device);
@@ -158,6 +178,13 @@ pub fn run_until(
     let batches = Batches { device, n_ctx: shape.n_ctx, tokens: &data.train };
     let eval_starts = data.eval_starts(cfg.eval.windows, shape.n_ctx);
     let micro = job.micro_seqs as usize;
+    // CUDA: fused AdamW, static input buffers and (after warm-up) a captured step.
+    let mut cuda = if device.is_cuda() {
+        m.opt.use_fused()?;
+        Some(CudaStep::new(&m, device)?)
+    } else {
+        None
+    };
     times.startup = began.elapsed().as_secs_f64();
     let mut clock = Clock::default();
     let outcome = loop {
@@ -167,24 +194,36 @@ pub fn run_until(
         controls.apply_threads(&mut threads);
         let started = Instant::now();
         let lr = m.lr();
-        let mut losses = Vec::with_capacity(job.accumulation() as usize);
-        for _ in 0..job.accumulation() {
+        let stats = if let Some(c) = cuda.as_mut() {
             clock.lap();
-            let (x, y) = m.next_inputs();
-            let (xt, yt) = batches.tensors(&x, &y)?;
-            times.data += clock.lap();
-            let loss = autocast(device, || model.loss(&xt, &yt))?;
-            times.forward += clock.lap();
-            loss.f_backward()?;
-            times.backward += clock.lap();
-            losses.push(loss.f_detach()?.f_to_kind(Kind::Double)?);
-            m.acc.absorb_params(&params)?;
-            times.gns += clock.lap();
-        }
-        let (small_sq, big_sq) = m.update(lr)?;
-        times.optimizer += clock.lap();
-        let stats = read_stats(&losses, small_sq, big_sq)?; // one host sync per step
-        times.sync += clock.lap();
+            let stats = c.step(&mut m, &model, &params, lr)?; // one host sync per step
+            if c.captured() {
+                times.replay += clock.lap();
+            } else {
+                times.sync += clock.lap();
+            }
+            stats
+        } else {
+            let mut losses = Vec::with_capacity(job.accumulation() as usize);
+            for _ in 0..job.accumulation() {
+                clock.lap();
+                let (x, y) = m.next_inputs();
+                let (xt, yt) = batches.tensors(&x, &y)?;
+                times.data += clock.lap();
+                let loss = autocast(device, || model.loss(&xt, &yt))?;
+                times.forward += clock.lap();
+                loss.f_backward()?;
+                times.backward += clock.lap();
+                losses.push(loss.f_detach()?.f_to_kind(Kind::Double)?);
+                m.acc.absorb_params(&params)?;
+                times.gns += clock.lap();
+            }
+            let (small_sq, big_sq) = m.update(lr)?;
+            times.optimizer += clock.lap();
+            let stats = read_stats(&losses, small_sq, big_sq)?; // one host sync per step
+            times.sync += clock.lap();
+            stats
+        };
         times.steps += 1;
         let step_secs = started.elapsed().as_secs_f64(); // training only, evaluation excluded
         if !stats.train_loss.is_finite() {
@@ -212,6 +251,10 @@ pub fn run_until(
             break out;
         }
     };
+    times.captured = cuda.as_ref().is_some_and(CudaStep::captured);
+    if let Some(why) = cuda.as_ref().and_then(|c| c.fallback.as_ref()) {
+        eprintln!("ladder-train: steps ran eagerly: {why}");
+    }
     emit(&Event::Profile(times));
     Ok(outcome)
 }
@@ -220,7 +263,7 @@ pub fn run_until(
 pub fn outcome_event(o: &Outcome, batch_tokens: u64) -> Event {
     match *o {
         Outcome::Finished { step, reason, val_loss } => {
-            Event::Finished { step, tokens: step * batch_tokens, reason, val_loss }
+            Event::Finished { step, tokens: step.saturating_mul(batch_tokens), reason, val_loss }
         }
         Outcome::Diverged { step, train_loss } => Event::Failed {
             kind: crate::events::FailureKind::Diverged,

@@ -129,9 +129,7 @@ pub fn run_fused(
     let shape = first.shape;
     let meta = read_meta(&cfg.data.dir)?;
     let data = Dataset::open(&cfg.data.dir, shape.vocab, shape.n_ctx, None)?;
-    let data_id = meta
-        .map(|m| m.sha256)
-        .unwrap_or_else(|| format!("train:{} val:{}", data.train_tokens_available, data.val.len()));
+    let data_id = crate::train::data_id(meta, &data);
     let need = shape.n_ctx as usize + 1;
     let mut inits = Vec::with_capacity(jobs.len());
     for j in jobs {
@@ -155,6 +153,11 @@ pub fn run_fused(
             m.resume(dir)?;
         }
         members.push(m);
+    }
+    if device.is_cuda() {
+        for m in members.iter_mut() {
+            m.opt.use_fused()?;
+        }
     }
     if let Some(m) = members.iter().find(|m| m.step != members[0].step) {
         return Err(TrainerError::invalid(

@@ -37,3 +37,91 @@ fn cuda_bf16_training_learns_and_matches_cpu_at_step_one() {
     let last = *gpu_val.last().expect("evaluated");
     assert!(last - chain.entropy_rate() < 0.1, "cuda val {last} vs entropy rate {}", chain.entropy_rate());
 }
+
+fn skip(name: &str) -> bool {
+    if tch::Cuda::is_available() {
+        return false;
+    }
+    eprintln!("skipping {name}: no CUDA device on this machine");
+    true
+}
+
+/// Train loss, gradient norm and noise-scale sums of every step, as bit patterns, and the profile.
+fn bits(text: &str) -> (Vec<[u64; 4]>, Option<ladder_trainer::events::PhaseTimes>) {
+    let job = resolve_job(&common::parse(text)).expect("job");
+    let (mut out, mut profile) = (Vec::new(), None);
+    run(&job, None, &mut |e| match e {
+        Event::Metrics(m) => {
+            out.push([m.train_loss.to_bits(), m.grad_norm.to_bits(), m.gns_small_sq.to_bits(), m.gns_big_sq.to_bits()])
+        }
+        Event::Profile(p) => profile = Some(p.clone()),
+        _ => {}
+    })
+    .expect("runs");
+    (out, profile)
+}
+
+#[test]
+fn captured_steps_equal_eager_steps_bit_for_bit() {
+    if skip("captured_steps_equal_eager_steps_bit_for_bit") {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("markov");
+    common::markov_dataset(&data, 12, 100_000, 8_192);
+    let text = common::tiny_job(&data, &tmp.path().join("ckpt"), 12, 12, "[eval]\nevery = 100\nwindows = 16\n")
+        .replace("device = \"cpu\"", "device = \"cuda\"");
+    let (eager, p_eager) = bits(&text.replace("device = \"cuda\"", "device = \"cuda\"\ncuda_graphs = false"));
+    let (graph, p_graph) = bits(&text);
+    assert!(!p_eager.expect("profile").captured);
+    assert!(p_graph.expect("profile").captured, "the step was captured");
+    assert_eq!(eager.len(), 12);
+    assert_eq!(eager, graph, "replayed steps compute what eager steps do");
+}
+
+#[test]
+fn fused_adamw_on_cuda_matches_the_cpu_update() {
+    if skip("fused_adamw_on_cuda_matches_the_cpu_update") {
+        return;
+    }
+    use ladder_trainer::optim::{AdamW, AdamWConfig};
+    use tch::{Device, Kind, Tensor};
+    tch::manual_seed(0);
+    let cfg = AdamWConfig { beta1: 0.9, beta2: 0.95, eps: 1e-8, weight_decay: 0.1 };
+    let p0 = Tensor::randn([64, 32], (Kind::Float, Device::Cpu));
+    let b0 = Tensor::randn([32], (Kind::Float, Device::Cpu));
+    let grads: Vec<Vec<Tensor>> = (0..5)
+        .map(|_| {
+            vec![Tensor::randn([64, 32], (Kind::Float, Device::Cpu)), Tensor::randn([32], (Kind::Float, Device::Cpu))]
+        })
+        .collect();
+    let on = |device: Device, fused: bool| -> Vec<Tensor> {
+        let params = [p0.to_device(device), b0.to_device(device)];
+        let mut opt =
+            AdamW::new(params.iter().map(Tensor::shallow_clone).collect(), vec![true, false], cfg).expect("opt");
+        if fused {
+            opt.use_fused().expect("fused");
+        }
+        for (i, g) in grads.iter().enumerate() {
+            let g: Vec<Tensor> = g.iter().map(|t| t.to_device(device)).collect();
+            opt.update(&g, 1e-2 * (i + 1) as f64).expect("update");
+        }
+        params.iter().map(|p| p.to_device(Device::Cpu)).collect()
+    };
+    let cpu = on(Device::Cpu, false);
+    let gpu = on(Device::Cuda(0), true);
+    for (a, b) in cpu.iter().zip(&gpu) {
+        let d = (a - b).abs().max().double_value(&[]);
+        assert!(d < 1e-5, "fused update differs by {d}");
+    }
+}
+
+#[test]
+fn devices_report_their_memory() {
+    if skip("devices_report_their_memory") {
+        return;
+    }
+    let (free, total) = ladder_trainer::cuda::mem_info(0).expect("memory");
+    assert!(total > 1 << 30 && free <= total, "free {free}, total {total}");
+    assert!(ladder_trainer::cuda::built(), "a CUDA machine's build has the graph shim");
+}

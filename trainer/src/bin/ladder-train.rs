@@ -78,6 +78,17 @@ enum Command {
         #[arg(long)]
         config: PathBuf,
     },
+    /// Check that a checkpoint folder is whole (every file against its manifest) and was written
+    /// by the job in CONFIG over its dataset; exit 0, or 2 with the reason.
+    Verify {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        checkpoint: PathBuf,
+    },
+    /// Print the CUDA devices as JSON: index, free and total memory in bytes, and whether this
+    /// build captures CUDA graphs (an empty list without CUDA).
+    Devices,
 }
 
 fn print_event(e: &Event) {
@@ -182,6 +193,19 @@ fn train(a: TrainArgs) -> Result<ExitCode, TrainerError> {
     })
 }
 
+fn devices() -> Result<ExitCode, TrainerError> {
+    let mut list = Vec::new();
+    if tch::Cuda::is_available() {
+        for i in 0..tch::Cuda::device_count() as usize {
+            let (free, total) = ladder_trainer::cuda::mem_info(i)?;
+            list.push(serde_json::json!({ "index": i, "free_bytes": free, "total_bytes": total }));
+        }
+    }
+    let out = serde_json::json!({ "cuda_graphs": ladder_trainer::cuda::built(), "devices": list });
+    println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+    Ok(ExitCode::SUCCESS)
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -200,6 +224,15 @@ fn main() -> ExitCode {
             .and_then(|job| ladder_trainer::gns_probe::probe(&job, &checkpoint, micro_batches, seed))
             .map(|p| {
                 println!("{}", serde_json::to_string_pretty(&p).unwrap_or_default());
+                ExitCode::SUCCESS
+            }),
+        Command::Devices => devices(),
+        Command::Verify { config, checkpoint } => JobConfig::load(&config)
+            .map_err(TrainerError::from)
+            .and_then(|c| resolve_job(&c))
+            .and_then(|job| ladder_trainer::train::verify_checkpoint(&job, &checkpoint))
+            .map(|step| {
+                println!("{}", serde_json::json!({ "step": step }));
                 ExitCode::SUCCESS
             }),
         Command::Info { config } => JobConfig::load(&config).map_err(TrainerError::from).and_then(|c| resolve_job(&c)).map(|job| {

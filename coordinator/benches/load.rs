@@ -1,23 +1,36 @@
-//! Load benchmark: simulated workers on loopback against an in-process coordinator with an
-//! on-disk store. Reports durable metric points/s ingested and p50/p99 latency of Acquire and
-//! Heartbeat at 100 and 1000 workers, beside raw redb batched-insert throughput measured in the
-//! same run on the same disk. Run: `cargo bench -p ladder-coordinator --bench load`.
+//! Load benchmark: the real `ladder-coordinator` process with an on-disk store, and simulated
+//! workers on loopback in this process (the same cores). Beside raw redb batched inserts measured
+//! in the same run on the same disk, it reports:
+//!
+//! - **paced**: W workers, each with its own connection, a 1 Hz heartbeat and 10 points/s (one
+//!   report of 10 points a second), jobs of 100 steps (so W/10 Acquires and Finisheds a second):
+//!   durable points/s, p50/p99 of Acquire, Heartbeat and ReportEvents, the coordinator's CPU share
+//!   (of one core) and its memory (RSS) over the run;
+//! - **saturated**: W workers sending reports of 10 points back to back: the most durable
+//!   points/s the coordinator ingests, as a fraction of raw redb's rate.
+//!
+//! `cargo bench -p ladder-coordinator --bench load` (or `bash bench/coordinator_load.sh`);
+//! LADDER_BENCH_SECS sets the seconds of the paced run (default 30; 600 for the memory check),
+//! LADDER_BENCH_WORKERS the worker count (default 1000), LADDER_BENCH_COORDINATOR another
+//! coordinator binary (an older commit's, for a before/after table). Under `cargo test` it runs a 2-second
+//! smoke pass at 20 workers.
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use ladder_coordinator::{Config, Store, serve};
 use ladder_proto::pb;
 use ladder_proto::pb::ladder_client::LadderClient;
 use ladder_proto::pb::worker_service_client::WorkerServiceClient;
 use prost::Message;
 use redb::{Database, TableDefinition};
 use tokio::sync::Mutex;
-use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
 
 const POINTS: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("points");
 const STEPS_PER_JOB: u64 = 100;
+/// Points per report; one report a second per worker.
 const BATCH: u64 = 10;
 
 fn sample_point(step: u64) -> pb::MetricPoint {
@@ -42,6 +55,7 @@ fn sample_point(step: u64) -> pb::MetricPoint {
 
 /// Raw redb: durable commits of `batch` points each, the same key and value shapes as curves.
 fn raw_redb(dir: &std::path::Path, total: u64, batch: u64) -> f64 {
+    std::fs::create_dir_all(dir).expect("mkdir");
     let db = Database::create(dir.join("raw.redb")).expect("create");
     let value = sample_point(1).encode_to_vec();
     let start = Instant::now();
@@ -65,24 +79,75 @@ fn pct(v: &mut [f64], p: f64) -> f64 {
     if v.is_empty() { f64::NAN } else { v[((v.len() - 1) as f64 * p).round() as usize] }
 }
 
-struct Outcome {
-    points_per_s: f64,
-    acquire_ms: Vec<f64>,
-    heartbeat_ms: Vec<f64>,
+/// The coordinator under test, as its own process (its CPU and memory are its own).
+struct Coordinator {
+    child: Child,
+    addr: String,
+    _dir: tempfile::TempDir,
 }
 
-async fn run_load(workers: usize, secs: u64) -> Outcome {
-    let tmp = tempfile::tempdir().expect("tmp");
-    let store = Store::open(&tmp.path().join("ladder.redb")).expect("store");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let stop = CancellationToken::new();
-    let cfg = Config { lease_ttl: Duration::from_secs(60), ..Config::default() };
-    let server = tokio::spawn(serve(store, cfg, listener, stop.clone()));
-    // Workers share a pool of connections (HTTP/2 multiplexes each).
-    let channels: Vec<Channel> =
-        (0..32).map(|_| Channel::from_shared(format!("http://{addr}")).expect("url").connect_lazy()).collect();
-    let mut users = LadderClient::new(channels[0].clone());
+impl Coordinator {
+    fn start() -> Self {
+        let dir = tempfile::tempdir().expect("tmp");
+        // LADDER_BENCH_COORDINATOR: another build to measure (an older commit's, for before/after).
+        let bin = std::env::var("LADDER_BENCH_COORDINATOR")
+            .unwrap_or_else(|_| env!("CARGO_BIN_EXE_ladder-coordinator").into());
+        let mut child = Command::new(bin)
+            .args(["--listen", "127.0.0.1:0", "--lease-ttl-ms", "60000", "--data-dir"])
+            .arg(dir.path())
+            .env("LADDER_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn ladder-coordinator");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("read");
+        let addr = line.trim().strip_prefix("listening on ").expect("listening line").to_string();
+        Coordinator { child, addr, _dir: dir }
+    }
+
+    fn stat(&self, key: &str) -> f64 {
+        let s = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
+        s.lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+            .map_or(f64::NAN, |kb| kb / 1024.0)
+    }
+
+    /// Resident memory now and at its peak, MiB.
+    fn rss_mib(&self) -> (f64, f64) {
+        (self.stat("VmRSS:"), self.stat("VmHWM:"))
+    }
+
+    /// CPU seconds (user + system) so far.
+    fn cpu_s(&self) -> f64 {
+        cpu_s(&self.child.id().to_string())
+    }
+}
+
+impl Drop for Coordinator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// CPU seconds (user + system) of process `pid` ("self": this one).
+fn cpu_s(pid: &str) -> f64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = s.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(f64::NAN);
+    (ticks(11) + ticks(12)) / 100.0 // utime, stime: fields 14 and 15, in USER_HZ (100)
+}
+
+fn channel(addr: &str) -> Channel {
+    Channel::from_shared(format!("http://{addr}")).expect("url").connect_lazy()
+}
+
+/// Registers the dataset and submits enough 100-step jobs for `jobs` leases.
+async fn prepare(addr: &str, jobs: u64) {
+    let mut users = LadderClient::new(channel(addr));
     let tokens: Vec<u8> = (0..10_000u16).flat_map(|i| (i % 100).to_le_bytes()).collect();
     let header = pb::DatasetHeader {
         name: "bench".into(),
@@ -91,26 +156,16 @@ async fn run_load(workers: usize, secs: u64) -> Outcome {
         val_bytes: 20_000,
         vocab: 128,
     };
-    let msgs = vec![
-        pb::DatasetUpload { part: Some(pb::dataset_upload::Part::Header(header)) },
-        pb::DatasetUpload {
-            part: Some(pb::dataset_upload::Part::Bytes(pb::DatasetBytes {
-                file: "train".into(),
-                data: tokens.clone(),
-            })),
-        },
-        pb::DatasetUpload {
-            part: Some(pb::dataset_upload::Part::Bytes(pb::DatasetBytes { file: "val".into(), data: tokens })),
-        },
-    ];
+    let bytes = |file: &str| pb::DatasetUpload {
+        part: Some(pb::dataset_upload::Part::Bytes(pb::DatasetBytes { file: file.into(), data: tokens.clone() })),
+    };
+    let msgs =
+        vec![pb::DatasetUpload { part: Some(pb::dataset_upload::Part::Header(header)) }, bytes("train"), bytes("val")];
     users.register_dataset(tokio_stream::iter(msgs)).await.expect("dataset");
-    // Enough jobs that no worker waits for one: each lasts STEPS_PER_JOB steps.
-    // A worker reports BATCH points every 100 ms, so it needs 10·BATCH/STEPS_PER_JOB jobs a second.
-    let jobs_needed = workers as u64 * secs * 10 * BATCH / STEPS_PER_JOB * 12 / 10 + workers as u64;
     let mut submitted = 0;
     let mut k = 0;
-    while submitted < jobs_needed {
-        let seeds = (jobs_needed - submitted).min(5000);
+    while submitted < jobs {
+        let seeds = (jobs - submitted).min(5000);
         let seeds_list: Vec<String> = (0..seeds).map(|s| s.to_string()).collect();
         let spec = format!(
             "name = \"load-{k}\"\ndataset = \"bench\"\nseeds = [{}]\n[model]\nn_ctx = 64\nd_head = 16\nshapes = [[1, 32]]\n[train]\nbatch_tokens = 1024\nsteps = {STEPS_PER_JOB}\nlr = 0.001\n[resources]\ndevice = \"cpu\"\n",
@@ -120,132 +175,221 @@ async fn run_load(workers: usize, secs: u64) -> Outcome {
         submitted += seeds;
         k += 1;
     }
+}
 
+#[derive(Default)]
+struct Latencies {
+    acquire: Vec<f64>,
+    heartbeat: Vec<f64>,
+    report: Vec<f64>,
+}
+
+struct Paced {
+    points_per_s: f64,
+    lat: Latencies,
+    cpu_share: f64,
+    /// The load generator's (this process's) CPU, cores.
+    generator_cpu: f64,
+    /// RSS (MiB) sampled through the run: (seconds since start, MiB).
+    rss: Vec<(f64, f64)>,
+    peak_mib: f64,
+}
+
+fn ms(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1e3
+}
+
+async fn register(client: &mut WorkerServiceClient<Channel>, w: usize) -> String {
+    client
+        .register(pb::RegisterRequest { name: format!("sim{w}"), slots: vec!["cpu".into()] })
+        .await
+        .expect("register")
+        .into_inner()
+        .worker_id
+}
+
+async fn acquire(client: &mut WorkerServiceClient<Channel>, id: &str) -> Option<pb::Assignment> {
+    let req = pb::AcquireRequest { worker_id: id.to_string(), slot: "cpu".into(), wait_ms: 1000, ..Default::default() };
+    client.acquire(req).await.expect("acquire").into_inner().assignment
+}
+
+fn points(id: &str, a: &pb::Assignment, from: u64) -> pb::ReportEventsRequest {
+    let events = (from..from + BATCH)
+        .map(|s| pb::AttemptEvent { kind: Some(pb::attempt_event::Kind::Metrics(sample_point(s))) })
+        .collect();
+    pb::ReportEventsRequest { worker_id: id.to_string(), job_id: a.job_id, attempt: a.attempt, events }
+}
+
+fn finished(id: &str, a: &pb::Assignment, step: u64) -> pb::ReportEventsRequest {
+    let fin = pb::AttemptFinished { step, reason: "steps".into() };
+    let events = vec![pb::AttemptEvent { kind: Some(pb::attempt_event::Kind::Finished(fin)) }];
+    pb::ReportEventsRequest { worker_id: id.to_string(), job_id: a.job_id, attempt: a.attempt, events }
+}
+
+async fn paced(workers: usize, secs: u64) -> Paced {
+    let coord = Coordinator::start();
+    // Each worker finishes a job every STEPS_PER_JOB / BATCH seconds.
+    let jobs = (workers as u64 * secs * BATCH / STEPS_PER_JOB) * 12 / 10 + 2 * workers as u64;
+    prepare(&coord.addr, jobs).await;
     let stored = Arc::new(AtomicU64::new(0));
-    let acquire_ms = Arc::new(Mutex::new(Vec::new()));
-    let heartbeat_ms = Arc::new(Mutex::new(Vec::new()));
+    let lat = Arc::new(Mutex::new(Latencies::default()));
     let start = Instant::now();
     let deadline = start + Duration::from_secs(secs);
+    let (cpu0, gen0) = (coord.cpu_s(), cpu_s("self"));
     let mut tasks = Vec::new();
     for w in 0..workers {
-        let mut client = WorkerServiceClient::new(channels[w % channels.len()].clone());
-        let (stored, acq, hb) = (stored.clone(), acquire_ms.clone(), heartbeat_ms.clone());
+        let mut client = WorkerServiceClient::new(channel(&coord.addr));
+        let (stored, lat) = (stored.clone(), lat.clone());
+        // Workers start spread over one second, as a cluster's do.
+        let offset = Duration::from_micros((w as u64 * 1_000_000) / workers as u64);
         tasks.push(tokio::spawn(async move {
-            let id = client
-                .register(pb::RegisterRequest { name: format!("sim{w}"), slots: vec!["cpu".into()] })
-                .await
-                .expect("register")
-                .into_inner()
-                .worker_id;
-            let mut last_beat = Instant::now();
-            while Instant::now() < deadline {
+            tokio::time::sleep(offset).await;
+            let id = register(&mut client, w).await;
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut mine = Latencies::default();
+            'jobs: while Instant::now() < deadline {
                 let t = Instant::now();
-                let a = client
-                    .acquire(pb::AcquireRequest {
-                        worker_id: id.clone(),
-                        slot: "cpu".into(),
-                        wait_ms: 1000,
-                        ..Default::default()
-                    })
-                    .await
-                    .expect("acquire")
-                    .into_inner()
-                    .assignment;
-                acq.lock().await.push(t.elapsed().as_secs_f64() * 1e3);
+                let a = acquire(&mut client, &id).await;
+                mine.acquire.push(ms(t));
                 let Some(a) = a else { continue };
-                let mut step = 0;
-                while step < STEPS_PER_JOB && Instant::now() < deadline {
-                    tokio::time::sleep(Duration::from_millis(100)).await; // a trainer's pace
-                    let events = (step + 1..=step + BATCH)
-                        .map(|s| pb::AttemptEvent { kind: Some(pb::attempt_event::Kind::Metrics(sample_point(s))) })
-                        .collect();
-                    let req =
-                        pb::ReportEventsRequest { worker_id: id.clone(), job_id: a.job_id, attempt: a.attempt, events };
-                    let r = client.report_events(req).await.expect("report").into_inner();
+                let mut step = 1;
+                while step <= STEPS_PER_JOB {
+                    tick.tick().await;
+                    if Instant::now() >= deadline {
+                        break 'jobs;
+                    }
+                    let t = Instant::now();
+                    let r = client.report_events(points(&id, &a, step)).await.expect("report").into_inner();
+                    mine.report.push(ms(t));
                     stored.fetch_add(u64::from(r.stored), Ordering::Relaxed);
                     step += BATCH;
-                    if last_beat.elapsed() >= Duration::from_millis(500) {
-                        let t = Instant::now();
-                        let running = vec![pb::AttemptRef { job_id: a.job_id, attempt: a.attempt }];
-                        client
-                            .heartbeat(pb::HeartbeatRequest { worker_id: id.clone(), running })
-                            .await
-                            .expect("heartbeat");
-                        hb.lock().await.push(t.elapsed().as_secs_f64() * 1e3);
-                        last_beat = Instant::now();
-                    }
+                    let t = Instant::now();
+                    let running = vec![pb::AttemptRef { job_id: a.job_id, attempt: a.attempt }];
+                    client.heartbeat(pb::HeartbeatRequest { worker_id: id.clone(), running }).await.expect("heartbeat");
+                    mine.heartbeat.push(ms(t));
                 }
-                if step >= STEPS_PER_JOB {
-                    let fin = pb::AttemptEvent {
-                        kind: Some(pb::attempt_event::Kind::Finished(pb::AttemptFinished {
-                            step,
-                            reason: "steps".into(),
-                        })),
-                    };
-                    let req = pb::ReportEventsRequest {
-                        worker_id: id.clone(),
-                        job_id: a.job_id,
-                        attempt: a.attempt,
-                        events: vec![fin],
-                    };
-                    client.report_events(req).await.expect("finish");
-                }
+                client.report_events(finished(&id, &a, STEPS_PER_JOB)).await.expect("finish");
             }
+            let mut all = lat.lock().await;
+            all.acquire.extend(mine.acquire);
+            all.heartbeat.extend(mine.heartbeat);
+            all.report.extend(mine.report);
         }));
     }
+    let mut rss = Vec::new();
+    while Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_secs(1).min(deadline.saturating_duration_since(Instant::now()))).await;
+        rss.push((start.elapsed().as_secs_f64(), coord.rss_mib().0));
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    let (cpu, generator) = (coord.cpu_s() - cpu0, cpu_s("self") - gen0);
     for t in tasks {
         t.await.expect("worker task");
     }
-    let elapsed = start.elapsed().as_secs_f64();
-    stop.cancel();
-    let _ = server.await;
-    let acquire_ms = std::mem::take(&mut *acquire_ms.lock().await);
-    let heartbeat_ms = std::mem::take(&mut *heartbeat_ms.lock().await);
-    Outcome { points_per_s: stored.load(Ordering::Relaxed) as f64 / elapsed, acquire_ms, heartbeat_ms }
+    let lat = std::mem::take(&mut *lat.lock().await);
+    Paced {
+        points_per_s: stored.load(Ordering::Relaxed) as f64 / elapsed,
+        lat,
+        cpu_share: cpu / elapsed,
+        generator_cpu: generator / elapsed,
+        rss,
+        peak_mib: coord.rss_mib().1,
+    }
+}
+
+/// Reports of BATCH points back to back from every worker: the most the coordinator ingests.
+async fn saturated(workers: usize, secs: u64) -> f64 {
+    let coord = Coordinator::start();
+    prepare(&coord.addr, workers as u64).await;
+    let stored = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    // Every worker holds a lease before the clock starts.
+    let ready = Arc::new(tokio::sync::Barrier::new(workers + 1));
+    for w in 0..workers {
+        let mut client = WorkerServiceClient::new(channel(&coord.addr));
+        let (stored, ready) = (stored.clone(), ready.clone());
+        tasks.push(tokio::spawn(async move {
+            let id = register(&mut client, w).await;
+            let a = loop {
+                if let Some(a) = acquire(&mut client, &id).await {
+                    break a;
+                }
+            };
+            ready.wait().await;
+            let start = Instant::now();
+            let mut step = 1;
+            while start.elapsed() < Duration::from_secs(secs) {
+                let r = client.report_events(points(&id, &a, step)).await.expect("report").into_inner();
+                stored.fetch_add(u64::from(r.stored), Ordering::Relaxed);
+                step += BATCH;
+            }
+        }));
+    }
+    ready.wait().await;
+    let start = Instant::now();
+    for t in tasks {
+        t.await.expect("worker task");
+    }
+    stored.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64()
 }
 
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
-    // `cargo bench` passes --bench; `cargo test --all-targets` runs this too, without it: then
-    // only a one-second smoke pass at 10 workers checks that the harness still works.
+    // `cargo bench` passes --bench; `cargo test --all-targets` runs this without it: then a
+    // two-second smoke pass at 20 workers checks that the harness still works.
     let full = std::env::args().any(|a| a == "--bench");
-    let secs = std::env::var("LADDER_BENCH_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(10);
-    let (secs, levels, raw_n): (u64, &[usize], u64) =
-        if full { (secs, &[100, 1000], 200_000) } else { (1, &[10], 10_000) };
+    let env = |k: &str, d: u64| std::env::var(k).ok().and_then(|s| s.parse().ok()).unwrap_or(d);
+    let (secs, workers, raw_n) = if full {
+        (env("LADDER_BENCH_SECS", 30), env("LADDER_BENCH_WORKERS", 1000) as usize, 300_000)
+    } else {
+        (2, 20, 10_000)
+    };
     let tmp = tempfile::tempdir().expect("tmp");
-    let raw_1000 = raw_redb(tmp.path(), raw_n, 1000);
-    let raw_10 = raw_redb(&tmp.path().join("b").tap_mkdir(), raw_n / 10, 10);
+    let raw_1000 = raw_redb(&tmp.path().join("a"), raw_n, 1000);
+    let raw_10 = raw_redb(&tmp.path().join("b"), raw_n / 20, 10);
     println!("raw redb, durable commits of 1000 points: {raw_1000:>10.0} points/s");
     println!("raw redb, durable commits of   10 points: {raw_10:>10.0} points/s");
-    println!();
-    println!(
-        "{:>8} {:>14} {:>10} {:>10} {:>10} {:>10} {:>12} {:>10}",
-        "workers", "points/s", "vs raw1000", "acq p50", "acq p99", "hb p50", "hb p99 (ms)", "offered"
-    );
-    for &workers in levels {
-        let mut o = rt.block_on(run_load(workers, secs));
-        assert!(o.points_per_s > 0.0, "no point was ingested");
-        let offered = workers as f64 * BATCH as f64 * 10.0;
-        println!(
-            "{workers:>8} {:>14.0} {:>10.3} {:>10.2} {:>10.2} {:>10.2} {:>12.2} {:>10.0}",
-            o.points_per_s,
-            o.points_per_s / raw_1000,
-            pct(&mut o.acquire_ms, 0.5),
-            pct(&mut o.acquire_ms, 0.99),
-            pct(&mut o.heartbeat_ms, 0.5),
-            pct(&mut o.heartbeat_ms, 0.99),
-            offered,
-        );
+
+    // LADDER_BENCH_PACED_ONLY=1 skips the saturated run.
+    if std::env::var_os("LADDER_BENCH_PACED_ONLY").is_none() {
+        let sat = rt.block_on(saturated(workers, secs.min(20)));
+        assert!(sat > 0.0, "no point was ingested");
+        println!();
+        println!("saturated, {workers} workers sending {BATCH}-point reports back to back:");
+        println!("  durable points/s {sat:.0} = {:.3} of raw redb (1000-point commits)", sat / raw_1000);
     }
-}
 
-trait TapMkdir {
-    fn tap_mkdir(self) -> Self;
-}
-
-impl TapMkdir for std::path::PathBuf {
-    fn tap_mkdir(self) -> Self {
-        std::fs::create_dir_all(&self).expect("mkdir");
-        self
+    let mut p = rt.block_on(paced(workers, secs));
+    assert!(p.points_per_s > 0.0, "no point was ingested");
+    let offered = workers as f64 * BATCH as f64;
+    println!();
+    println!("paced, {workers} workers, 1 Hz heartbeats, {BATCH} points/s each, {secs} s:");
+    println!(
+        "  durable points/s {:.0} of {offered:.0} offered ({:.3}); {:.3} of raw redb",
+        p.points_per_s,
+        p.points_per_s / offered,
+        p.points_per_s / raw_1000
+    );
+    for (name, v) in
+        [("Acquire", &mut p.lat.acquire), ("Heartbeat", &mut p.lat.heartbeat), ("ReportEvents", &mut p.lat.report)]
+    {
+        println!("  {name:<13} p50 {:>8.2} ms  p99 {:>8.2} ms  ({} calls)", pct(v, 0.5), pct(v, 0.99), v.len());
+    }
+    println!(
+        "  coordinator CPU {:.2} cores, load generator {:.2} cores (of {}), coordinator peak RSS {:.0} MiB",
+        p.cpu_share,
+        p.generator_cpu,
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        p.peak_mib
+    );
+    // Memory over the run: after the first tenth (warm-up), then at each fifth.
+    let n = p.rss.len();
+    if n >= 10 {
+        let at: Vec<String> = [n / 10, n * 3 / 10, n / 2, n * 7 / 10, n * 9 / 10, n - 1]
+            .iter()
+            .map(|&i| format!("{:.0}s {:.0}", p.rss[i].0, p.rss[i].1))
+            .collect();
+        println!("  coordinator RSS (MiB) over the run: {}", at.join(", "));
     }
 }

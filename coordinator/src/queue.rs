@@ -112,7 +112,7 @@ pub fn claim(txn: &WriteTransaction, ask: SlotAsk<'_>, ttl_ms: u64, now: i64) ->
         }
         if ask.slot.starts_with("cuda") && ask.largest_device_bytes > 0 && job.memory_bytes > ask.largest_device_bytes {
             let mut job = job;
-            let need = ladder_core::memory::MemoryEstimate::training(&job.shape, job.micro_seqs(), 1);
+            let need = ladder_core::memory::MemoryEstimate::training(&job.shape, job.micro_seqs(txn), 1);
             let gib = |b: u64| b as f64 / (1u64 << 30) as f64;
             let msg = format!(
                 "needs {need} of device memory by estimate; the largest GPU offered has {:.2} GiB: lower train.micro_batch or the model size",
@@ -188,24 +188,29 @@ pub fn release(txn: &WriteTransaction, job: &mut JobRecord) -> Result<()> {
     enqueue(txn, job)
 }
 
-/// Requeues (or fails) every running job whose lease expired before `now`. A record that does
-/// not read is logged and skipped: no one record stops the reaper.
+/// Requeues (or fails) every running job whose lease expired before `now`. It reads only the
+/// leased jobs (the lease index), not every job. A record that does not read is logged and
+/// skipped: no one record stops the reaper.
 pub fn reap(txn: &WriteTransaction, now: i64) -> Result<Vec<JobRecord>> {
-    let running: Vec<JobRecord> = {
-        let t = txn.open_table(JOBS)?;
-        let mut out = Vec::new();
+    let leased: Vec<u64> = {
+        let t = txn.open_table(LEASES)?;
+        let mut ids = Vec::new();
         for r in t.iter()? {
-            let (k, v) = r?;
-            match from_json::<JobRecord>(v.value()) {
-                Ok(j) if j.state == JobState::Running && j.lease.as_ref().is_some_and(|l| l.expires_ms < now) => {
-                    out.push(j)
-                }
-                Ok(_) => {}
-                Err(e) => tracing::error!(job = k.value(), "reaper skips a record that does not read: {e}"),
-            }
+            let (k, _) = r?;
+            ids.push(k.value().1);
         }
-        out
+        ids
     };
+    let mut running = Vec::new();
+    for id in leased {
+        match JobRecord::load(txn, id) {
+            Ok(j) if j.state == JobState::Running && j.lease.as_ref().is_some_and(|l| l.expires_ms < now) => {
+                running.push(j)
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!(job = id, "reaper skips a record that does not read: {e}"),
+        }
+    }
     let mut changed = Vec::new();
     for mut job in running {
         let holder = job.lease.as_ref().map(|l| l.worker_id.clone()).unwrap_or_default();
@@ -218,7 +223,7 @@ pub fn reap(txn: &WriteTransaction, now: i64) -> Result<Vec<JobRecord>> {
     Ok(changed)
 }
 
-/// At start: every lease is renewed to `now + grace`, so an outage of the coordinator itself
+/// At start: every lease is renewed to `now + grace` (and indexed), so an outage of the coordinator itself
 /// does not expire the attempts that kept running meanwhile. Returns how many were renewed.
 pub fn grace(txn: &WriteTransaction, now: i64, grace_ms: u64) -> Result<usize> {
     let held: Vec<JobRecord> = {
@@ -241,6 +246,8 @@ pub fn grace(txn: &WriteTransaction, now: i64, grace_ms: u64) -> Result<usize> {
             l.expires_ms = l.expires_ms.max(now + grace_ms as i64);
         }
         job.save(txn)?;
+        // The reaper reads the lease index only: make sure it lists every lease held.
+        index_lease(txn, &job)?;
     }
     Ok(n)
 }

@@ -55,6 +55,9 @@ pub struct JobRecord {
     /// Attempts lost or crashed so far.
     pub restarts: u32,
     pub max_restarts: u32,
+    /// Cold: kept in `JOB_CONFIGS`, never in the hot record; empty until [`Self::with_config`].
+    /// (Records of format 3 and older carry it, which the migration moves.)
+    #[serde(default, skip_serializing)]
     pub config_toml: String,
     pub shape: Shape,
     pub accounting: Accounting,
@@ -98,17 +101,42 @@ impl JobRecord {
             .map_err(|e| crate::error::CoordError::Storage(format!("job {id}: its record does not read: {e}")))
     }
 
+    /// Writes the hot record; a job that became final leaves its sweep's open set.
     pub fn save(&self, txn: &redb::WriteTransaction) -> crate::error::Result<()> {
         txn.open_table(crate::store::JOBS)?.insert(self.id, crate::store::to_json(self)?.as_slice())?;
+        if self.state.is_final() {
+            txn.open_table(crate::store::OPEN_JOBS)?.remove((self.sweep_id, self.id))?;
+        }
         Ok(())
     }
 
+    /// Writes the cold config, once, at submission (and opens the job in its sweep).
+    pub fn save_config(&self, txn: &redb::WriteTransaction) -> crate::error::Result<()> {
+        txn.open_table(crate::store::JOB_CONFIGS)?.insert(self.id, self.config_toml.as_str())?;
+        if !self.state.is_final() {
+            txn.open_table(crate::store::OPEN_JOBS)?.insert((self.sweep_id, self.id), ())?;
+        }
+        Ok(())
+    }
+
+    /// The record with its config filled in from `JOB_CONFIGS`.
+    pub fn with_config<R: crate::store::Reader>(mut self, r: &R) -> crate::error::Result<Self> {
+        use redb::ReadableTable;
+        if self.config_toml.is_empty()
+            && let Some(v) = r.table(crate::store::JOB_CONFIGS)?.get(self.id)?
+        {
+            self.config_toml = v.value().to_string();
+        }
+        Ok(self)
+    }
+
     /// Sequences per micro-batch, from the stored config (the whole batch when unset).
-    pub fn micro_seqs(&self) -> u64 {
-        ladder_core::job::JobConfig::from_toml(&self.config_toml, "job")
-            .ok()
-            .and_then(|c| c.train.micro_batch)
-            .unwrap_or(self.batch_tokens / (self.shape.n_ctx.max(1) as u64))
+    pub fn micro_seqs<R: crate::store::Reader>(&self, r: &R) -> u64 {
+        use redb::ReadableTable;
+        let whole = self.batch_tokens / (self.shape.n_ctx.max(1) as u64);
+        let Ok(t) = r.table(crate::store::JOB_CONFIGS) else { return whole };
+        let Ok(Some(v)) = t.get(self.id) else { return whole };
+        ladder_core::job::JobConfig::from_toml(v.value(), "job").ok().and_then(|c| c.train.micro_batch).unwrap_or(whole)
     }
 }
 

@@ -40,6 +40,8 @@ fn guarded(
                     }
                 },
             };
+            // Small replies (heartbeats, acks) leave at once rather than after a delayed ACK.
+            let _ = sock.set_nodelay(true);
             let tx = tx.clone();
             tokio::spawn(async move {
                 let mut buf = [0u8; 24];

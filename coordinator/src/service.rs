@@ -128,8 +128,9 @@ impl Coordinator {
         for j in jobs {
             let _ = self.updates.send(pb::Job::from(j));
         }
-        if jobs.iter().any(|j| j.state == JobState::Queued) {
-            self.work.notify_waiters();
+        // One waiting Acquire per job that became queued, not every idle long-poll.
+        for _ in jobs.iter().filter(|j| j.state == JobState::Queued) {
+            self.work.notify_one();
         }
     }
 
@@ -247,12 +248,16 @@ impl Ladder for Coordinator {
     async fn list_jobs(&self, req: Request<pb::ListJobsRequest>) -> Result<Response<pb::ListJobsResponse>, Status> {
         let r = self.store.read()?;
         let s = sweeps::find(&r, &req.into_inner().sweep)?;
-        let jobs = sweeps::jobs_of(&r, &s)?.iter().map(pb::Job::from).collect();
+        let mut jobs = Vec::new();
+        for j in sweeps::jobs_of(&r, &s)? {
+            jobs.push(pb::Job::from(&j.with_config(&r)?));
+        }
         Ok(Response::new(pb::ListJobsResponse { jobs }))
     }
 
     async fn get_job(&self, req: Request<pb::GetJobRequest>) -> Result<Response<pb::Job>, Status> {
-        let job = JobRecord::load(&self.store.read()?, req.into_inner().job_id)?;
+        let r = self.store.read()?;
+        let job = JobRecord::load(&r, req.into_inner().job_id)?.with_config(&r)?;
         Ok(Response::new(pb::Job::from(&job)))
     }
 
@@ -645,7 +650,7 @@ impl WorkerService for Coordinator {
                     tracing::info!(job = job.id, attempt = job.attempt, worker = %q.worker_id, "leased");
                     let _ = self.updates.send(pb::Job::from(job));
                     let steps = blobs::checkpoints(&r, job.id)?.iter().map(|c| c.step).collect();
-                    assignments.push(wire::assignment(job, ttl, steps));
+                    assignments.push(wire::assignment(&job.clone().with_config(&r)?, ttl, steps));
                 }
                 let first = assignments.remove(0);
                 return Ok(Response::new(pb::AcquireResponse { assignment: Some(first), fused: assignments }));
@@ -677,10 +682,7 @@ impl WorkerService for Coordinator {
             tracing::info!(job = out.job.id, state = ?out.job.state, failure = ?out.job.failure, "attempt ended");
         }
         self.counters.points.fetch_add(u64::from(out.stored), Ordering::Relaxed);
-        self.publish(std::slice::from_ref(&out.job));
-        if out.requeued {
-            self.work.notify_waiters();
-        }
+        self.publish(std::slice::from_ref(&out.job)); // wakes one Acquire if the job was requeued
         Ok(Response::new(pb::ReportEventsResponse { stored: out.stored, refused }))
     }
 

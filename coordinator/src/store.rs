@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use crate::error::{CoordError, Result};
 
 /// Bumped whenever a table's key or value layout changes; [`migrate`] carries older stores forward.
-pub const FORMAT_VERSION: u64 = 3;
+pub const FORMAT_VERSION: u64 = 4;
 
 /// "format_version", "next_sweep_id", "next_job_id".
 pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
@@ -22,6 +22,15 @@ pub const SWEEPS: TableDefinition<u64, &[u8]> = TableDefinition::new("sweeps");
 pub const SWEEP_NAMES: TableDefinition<&str, u64> = TableDefinition::new("sweep_names");
 /// job id → JobRecord (JSON).
 pub const JOBS: TableDefinition<u64, &[u8]> = TableDefinition::new("jobs");
+/// job id → its trainer config (TOML): cold, written once at submission, apart from the hot
+/// record that every report and heartbeat rewrites (format 4).
+pub const JOB_CONFIGS: TableDefinition<u64, &str> = TableDefinition::new("job_configs");
+/// (sweep id, job id) of every job not yet final: a sweep is done when its range is empty
+/// (format 4).
+pub const OPEN_JOBS: TableDefinition<(u64, u64), ()> = TableDefinition::new("open_jobs");
+
+/// redb's page cache, bytes: the coordinator's memory stays flat as the store grows.
+pub const CACHE_BYTES: usize = 64 << 20;
 /// Queued jobs as (rank, job id): the costliest first (longest processing time first keeps a
 /// sweep's makespan short), then by id. See [`crate::queue::rank`].
 pub const QUEUE: TableDefinition<(u64, u64), ()> = TableDefinition::new("queue_by_cost");
@@ -109,7 +118,7 @@ pub struct Store {
 
 impl Store {
     pub fn open(path: &Path) -> Result<Self> {
-        let db = Database::create(path)?;
+        let db = Database::builder().set_cache_size(CACHE_BYTES).create(path)?;
         Self::start(db)
     }
 
@@ -148,6 +157,8 @@ impl Store {
             txn.open_table(SWEEPS)?;
             txn.open_table(SWEEP_NAMES)?;
             txn.open_table(JOBS)?;
+            txn.open_table(JOB_CONFIGS)?;
+            txn.open_table(OPEN_JOBS)?;
             txn.open_table(QUEUE)?;
             txn.open_table(CURVES)?;
             txn.open_table(CHECKPOINTS)?;
@@ -349,6 +360,25 @@ fn migrate(txn: &WriteTransaction, from: u64) -> Result<()> {
         };
         for j in held {
             crate::queue::index_lease(txn, &j)?;
+        }
+    }
+    if from < 4 {
+        // 3 → 4: configs leave the job records for their own table.
+        let jobs: Vec<crate::records::JobRecord> = {
+            let t = txn.open_table(JOBS)?;
+            let mut out = Vec::new();
+            for r in t.iter()? {
+                let (_, v) = r?;
+                out.push(from_json(v.value())?);
+            }
+            out
+        };
+        for j in jobs {
+            j.save_config(txn)?;
+            if !j.state.is_final() {
+                txn.open_table(OPEN_JOBS)?.insert((j.sweep_id, j.id), ())?;
+            }
+            j.save(txn)?;
         }
     }
     tracing::info!("store migrated from format {from} to {FORMAT_VERSION}");

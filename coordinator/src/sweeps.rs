@@ -118,6 +118,7 @@ pub fn submit(txn: &WriteTransaction, spec: &str, now: i64) -> Result<(SweepReco
             fuse: plan.fuse,
         };
         job.save(txn)?;
+        job.save_config(txn)?;
         enqueue(txn, &job)?;
     }
     let rec = SweepRecord {
@@ -137,19 +138,14 @@ pub fn submit(txn: &WriteTransaction, spec: &str, now: i64) -> Result<(SweepReco
 
 /// Marks a sweep done once every job has ended.
 pub fn settle(txn: &WriteTransaction, sweep_id: u64) -> Result<()> {
+    // One range lookup, not a read of every job: the open set holds the jobs still to end.
+    if txn.open_table(OPEN_JOBS)?.range((sweep_id, 0)..=(sweep_id, u64::MAX))?.next().is_some() {
+        return Ok(());
+    }
     let Some(raw) = txn.open_table(SWEEPS)?.get(sweep_id)?.map(|v| v.value().to_vec()) else { return Ok(()) };
     let mut s: SweepRecord = from_json(&raw)?;
     if s.state != SweepState::Running {
         return Ok(());
-    }
-    for id in &s.job_ids {
-        match JobRecord::load(txn, *id) {
-            Ok(j) if !j.state.is_final() => return Ok(()),
-            Ok(_) => {}
-            // An unreadable job cannot run again; it does not hold its sweep open.
-            Err(CoordError::Storage(e)) => tracing::error!(job = id, "settling sweep {sweep_id}: {e}"),
-            Err(e) => return Err(e),
-        }
     }
     s.state = SweepState::Done;
     txn.open_table(SWEEPS)?.insert(sweep_id, to_json(&s)?.as_slice())?;

@@ -328,3 +328,35 @@ async fn a_silent_connection_is_closed_and_serving_goes_on() {
     s.users.list_datasets(pb::ListDatasetsRequest {}).await.expect("others are served");
     s.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_job_too_big_for_every_gpu_offered_fails_with_its_estimate() {
+    let mut s = start(Store::in_memory().expect("store"), Duration::from_secs(30)).await;
+    register_dataset(&mut s.users).await;
+    let spec = SPEC.replace("device = \"cpu\"", "device = \"cuda\"").replace("name = \"fence\"", "name = \"huge\"");
+    s.users.submit_sweep(pb::SubmitSweepRequest { spec_toml: spec }).await.expect("submit");
+    let id = register_worker(&mut s.workers, "gpu-box").await;
+    // A GPU of 1 MiB: no job of this sweep fits, so each fails instead of waiting forever.
+    let req = pb::AcquireRequest {
+        worker_id: id,
+        slot: "cuda:0".into(),
+        wait_ms: 200,
+        memory_bytes: 1 << 20,
+        memory_total_bytes: 1 << 20,
+        ..Default::default()
+    };
+    let got = s.workers.acquire(req).await.expect("acquire").into_inner();
+    assert!(got.assignment.is_none(), "a job that cannot fit was leased");
+    let jobs = s.users.list_jobs(pb::ListJobsRequest { sweep: "huge".into() }).await.expect("jobs").into_inner().jobs;
+    assert_eq!(jobs.len(), 2);
+    for j in &jobs {
+        assert_eq!(j.state, pb::JobState::Failed as i32, "job {}", j.id);
+        assert_eq!(j.failure, pb::FailureKind::InvalidConfig as i32);
+        assert!(
+            j.failure_message.contains("of device memory by estimate") && j.failure_message.contains("0.00 GiB"),
+            "{}",
+            j.failure_message
+        );
+    }
+    s.shutdown().await;
+}

@@ -64,8 +64,13 @@ const SHAPES: &str = "[[1, 32], [2, 32]]";
 const SEEDS: &str = "[0, 1]";
 const STEPS: u64 = 150;
 
+/// Steps per job: the long run trains longer, so that every fault of its schedule lands mid-job.
+fn steps() -> u64 {
+    STEPS * (kills_per_kind() as u64 / 2).max(1)
+}
+
 fn chaos_spec(name: &str) -> String {
-    spec(name, SHAPES, SEEDS, STEPS)
+    spec(name, SHAPES, SEEDS, steps())
         .replace("checkpoint_every = 25", "checkpoint_every = 10")
         .replace("max_restarts = 3", "max_restarts = 1000")
 }
@@ -187,10 +192,15 @@ async fn random_kills_lose_nothing_and_change_no_point() {
         }
         match kind {
             0 => {
-                let pids = trainers_under(&wdir);
-                if let Some(&pid) = pids.get(rng.below(pids.len() as u64) as usize) {
-                    sigkill(pid);
-                    trainer_kills += 1;
+                // Between attempts no trainer runs: wait for one (a few seconds at most).
+                for _ in 0..50 {
+                    let pids = trainers_under(&wdir);
+                    if let Some(&pid) = pids.get(rng.below(pids.len() as u64) as usize) {
+                        sigkill(pid);
+                        trainer_kills += 1;
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
                 }
             }
             1 => {

@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# Runs deploy/compose/docker-compose.yml with podman-compose (from PyPI) on the images of
+# deploy/images/build.sh: a coordinator with TLS and role tokens and two workers on a podman
+# network, then the host's `ladder` CLI submits a 4-job sweep through the published port and
+# every job must succeed with a whole curve.
+# LADDER_BIN: the host's `ladder` and `ladder-train` (default target/release), LADDER_IMAGE_TAG.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+root=$PWD
+export LADDER_IMAGE_TAG=${LADDER_IMAGE_TAG:-dev}
+bin=$root/${LADDER_BIN:-target/release}
+say() { echo "compose: $*"; }
+fail() {
+  echo "compose FAILED: $*" >&2
+  exit 1
+}
+
+tools=${LADDER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ladder}/podman-compose
+if [ ! -x "$tools/bin/podman-compose" ]; then
+  python3 -m venv "$tools"
+  "$tools/bin/pip" install --quiet podman-compose==1.5.0
+fi
+# runc with explicit limits: crun refuses this host's hybrid cgroups, and podman's default
+# RLIMIT_NOFILE is above the hard limit of an unprivileged container host.
+work=$(mktemp -d /tmp/ladder-compose.XXXXXX)
+cat >"$work/containers.conf" <<EOF
+[containers]
+default_ulimits = ["nofile=8192:8192", "nproc=4096:4096"]
+[engine]
+runtime = "runc"
+EOF
+export CONTAINERS_CONF=$work/containers.conf
+if ! why=$(podman run --rm --network host --entrypoint /usr/local/bin/ladder-coordinator \
+  "localhost/ladder-coordinator:$LADDER_IMAGE_TAG" --version 2>&1); then
+  echo "!!! COMPOSE SWEEP SKIPPED: podman cannot run a container here: $why !!!" >&2
+  rm -rf "$work"
+  [ "${LADDER_IMAGES_REQUIRED:-0}" = 1 ] && exit 1
+  exit 0
+fi
+project=ladder-ci-$$
+compose() { "$tools/bin/podman-compose" -p "$project" -f "$work/compose/docker-compose.yml" "$@"; }
+cleanup() {
+  set +e
+  compose logs >"$work/compose.log" 2>&1
+  compose down -v >/dev/null 2>&1
+  if [ "${LADDER_KEEP_TMP:-0}" = 1 ]; then echo "kept $work"; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+
+# The compose file beside its tls/ folder and .env, as a user would lay them out.
+mkdir -p "$work/compose/tls"
+cp deploy/compose/docker-compose.yml "$work/compose/"
+tls=$work/compose/tls
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=ladder-ci-ca \
+  -keyout "$work/ca.key" -out "$tls/ca.crt" 2>/dev/null
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=coordinator \
+  -keyout "$tls/tls.key" -out "$work/tls.csr" 2>/dev/null
+printf 'subjectAltName=DNS:coordinator,DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >"$work/ext"
+openssl x509 -req -in "$work/tls.csr" -CA "$tls/ca.crt" -CAkey "$work/ca.key" -CAcreateserial -days 1 \
+  -extfile "$work/ext" -out "$tls/tls.crt" 2>/dev/null
+chmod 644 "$tls"/*
+user=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+{
+  echo "LADDER_TOKEN=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+  echo "LADDER_USER_TOKEN=$user"
+  echo "LADDER_WORKER_TOKEN=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+} >"$work/compose/.env"
+
+(cd "$work/compose" && compose up -d >"$work/up.log" 2>&1) || { tail -20 "$work/up.log" >&2; fail "podman-compose up"; }
+say "podman-compose $("$tools/bin/podman-compose" --version 2>/dev/null | awk '/podman-compose/ { print $NF }') up: coordinator, worker-0, worker-1"
+
+export LADDER_COORDINATOR=https://localhost:7070 LADDER_TLS_CA=$tls/ca.crt LADDER_TOKEN=$user
+for _ in $(seq 150); do
+  [ "$("$bin/ladder" --output json workers 2>/dev/null | python3 -c 'import json, sys; print(len(json.load(sys.stdin)))' 2>/dev/null)" = 2 ] && break
+  sleep 0.2
+done
+cat /usr/share/common-licenses/GPL-3 /usr/share/common-licenses/Apache-2.0 >"$work/corpus.txt"
+"$bin/ladder" data add licenses "$work/corpus.txt" --tokenizer byte --val-fraction 0.05 --trainer "$bin/ladder-train" >/dev/null
+cat >"$work/sweep.toml" <<EOF
+name = "compose"
+dataset = "licenses"
+seeds = [0, 1]
+[model]
+n_ctx = 32
+d_head = 16
+shapes = [[1, 32], [2, 32]]
+[train]
+batch_tokens = 512
+micro_batch = 4
+steps = 60
+lr = 0.003
+eval_every = 20
+eval_windows = 8
+checkpoint_every = 20
+[resources]
+device = "cpu"
+threads = 1
+EOF
+"$bin/ladder" submit "$work/sweep.toml" --watch >"$work/watch.out" 2>&1 || {
+  tail -5 "$work/watch.out" >&2
+  fail "the sweep did not succeed"
+}
+"$bin/ladder" --output json workers | python3 -c '
+import json, sys
+names = sorted(w["name"] for w in json.load(sys.stdin))
+assert names == ["worker-0", "worker-1"], names
+'
+"$bin/ladder" export compose --format jsonl --out "$work/curves.jsonl"
+python3 - "$work/curves.jsonl" <<'EOF' || fail "a curve is not whole"
+import collections, json, sys
+steps = collections.defaultdict(list)
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    steps[r["job"]].append(r["step"])
+for job, s in sorted(steps.items()):
+    assert s == list(range(1, 61)), f"job {job}: {len(s)} points"
+assert len(steps) == 4, f"{len(steps)} curves"
+print(f"compose: {len(steps)} jobs trained by the compose file's workers, each curve holds steps 1..60 once")
+EOF
+say "passed"

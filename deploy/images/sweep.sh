@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# A sweep through the containers: the images of deploy/images/build.sh run under podman (runc,
+# host network), a coordinator with TLS and role tokens and two CPU workers; the host's `ladder`
+# CLI registers a dataset and submits a 4-job sweep; every job must succeed with a whole curve.
+# LADDER_BIN: the host's `ladder` and `ladder-train` (default target/release), LADDER_IMAGE_TAG.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+tag=${LADDER_IMAGE_TAG:-dev}
+bin=${LADDER_BIN:-target/release}
+say() { echo "containers: $*"; }
+fail() {
+  echo "containers FAILED: $*" >&2
+  exit 1
+}
+
+# Where containers cannot run here, say why and skip, loudly (LADDER_IMAGES_REQUIRED=1: fail).
+if ! why=$(podman --runtime runc run --rm --network host --ulimit nofile=8192:8192 --ulimit nproc=4096:4096 \
+  --entrypoint /usr/local/bin/ladder-coordinator "localhost/ladder-coordinator:$tag" --version 2>&1); then
+  echo "!!! CONTAINER SWEEP SKIPPED: podman cannot run a container here: $why !!!" >&2
+  [ "${LADDER_IMAGES_REQUIRED:-0}" = 1 ] && exit 1
+  exit 0
+fi
+work=$(mktemp -d /tmp/ladder-containers.XXXXXX)
+names=()
+cleanup() {
+  set +e
+  for n in "${names[@]:-}"; do
+    [ -n "$n" ] && podman logs "$n" >"$work/$n.log" 2>&1 && podman rm -f "$n" >/dev/null 2>&1
+  done
+  if [ "${LADDER_KEEP_TMP:-0}" = 1 ]; then echo "kept $work"; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+run() { podman --runtime runc run -d --network host --ulimit nofile=8192:8192 --ulimit nproc=4096:4096 "$@"; }
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+
+# A CA and the coordinator's certificate for localhost.
+tls=$work/tls
+mkdir -p "$tls" "$work/data"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=ladder-ci-ca \
+  -keyout "$tls/ca.key" -out "$tls/ca.crt" 2>/dev/null
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=localhost \
+  -keyout "$tls/tls.key" -out "$tls/tls.csr" 2>/dev/null
+printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >"$tls/ext"
+openssl x509 -req -in "$tls/tls.csr" -CA "$tls/ca.crt" -CAkey "$tls/ca.key" -CAcreateserial -days 1 \
+  -extfile "$tls/ext" -out "$tls/tls.crt" 2>/dev/null
+chmod 644 "$tls"/*
+chown 10001:10001 "$work/data"
+admin=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+user=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+worker=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+
+run --name ladder-ci-coordinator -v "$tls:/etc/ladder/tls:ro" -v "$work/data:/var/lib/ladder" \
+  -e LADDER_TOKEN="$admin" -e LADDER_USER_TOKEN="$user" -e LADDER_WORKER_TOKEN="$worker" \
+  "localhost/ladder-coordinator:$tag" --listen "127.0.0.1:$port" --data-dir /var/lib/ladder \
+  --tls-cert /etc/ladder/tls/tls.crt --tls-key /etc/ladder/tls/tls.key >/dev/null
+names+=(ladder-ci-coordinator)
+for i in 0 1; do
+  run --name "ladder-ci-worker-$i" -v "$tls:/etc/ladder/tls:ro" -e LADDER_TOKEN="$worker" \
+    -e LADDER_TLS_CA=/etc/ladder/tls/ca.crt "localhost/ladder-worker:$tag" \
+    --coordinator "https://localhost:$port" --name "container-$i" --slots cpu --cpu-cores 1 >/dev/null
+  names+=("ladder-ci-worker-$i")
+done
+say "coordinator and 2 workers started (podman $(podman --version | awk '{ print $3 }'), TLS on localhost:$port)"
+
+export LADDER_COORDINATOR=https://localhost:$port LADDER_TLS_CA=$tls/ca.crt LADDER_TOKEN=$user
+for _ in $(seq 100); do "$bin/ladder" workers >/dev/null 2>&1 && break; sleep 0.2; done
+cat /usr/share/common-licenses/GPL-3 /usr/share/common-licenses/Apache-2.0 >"$work/corpus.txt"
+"$bin/ladder" data add licenses "$work/corpus.txt" --tokenizer byte --val-fraction 0.05 --trainer "$bin/ladder-train" >/dev/null
+cat >"$work/sweep.toml" <<EOF
+name = "containers"
+dataset = "licenses"
+seeds = [0, 1]
+[model]
+n_ctx = 32
+d_head = 16
+shapes = [[1, 32], [2, 32]]
+[train]
+batch_tokens = 512
+micro_batch = 4
+steps = 60
+lr = 0.003
+eval_every = 20
+eval_windows = 8
+checkpoint_every = 20
+[resources]
+device = "cpu"
+threads = 1
+EOF
+"$bin/ladder" submit "$work/sweep.toml" --watch >"$work/watch.out" 2>&1 || {
+  tail -5 "$work/watch.out" >&2
+  fail "the sweep did not succeed"
+}
+"$bin/ladder" --output json workers | python3 -c '
+import json, sys
+names = sorted(w["name"] for w in json.load(sys.stdin))
+assert names == ["container-0", "container-1"], names
+'
+"$bin/ladder" export containers --format jsonl --out "$work/curves.jsonl"
+python3 - "$work/curves.jsonl" <<'EOF' || fail "a curve is not whole"
+import collections, json, sys
+steps = collections.defaultdict(list)
+workers = set()
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    steps[r["job"]].append(r["step"])
+for job, s in sorted(steps.items()):
+    assert s == list(range(1, 61)), f"job {job}: {len(s)} points"
+assert len(steps) == 4, f"{len(steps)} curves"
+print(f"containers: {len(steps)} jobs trained in the worker containers, each curve holds steps 1..60 once")
+EOF
+say "passed"

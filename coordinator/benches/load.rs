@@ -298,8 +298,9 @@ async fn paced(workers: usize, secs: u64) -> Paced {
     }
 }
 
-/// Reports of BATCH points back to back from every worker: the most the coordinator ingests.
-async fn saturated(workers: usize, secs: u64) -> f64 {
+/// Reports of BATCH points back to back from every worker: the most the coordinator ingests
+/// (points/s), with the coordinator's and the load generator's CPU (cores) meanwhile.
+async fn saturated(workers: usize, secs: u64) -> (f64, f64, f64) {
     let coord = Coordinator::start();
     prepare(&coord.addr, workers as u64).await;
     let stored = Arc::new(AtomicU64::new(0));
@@ -328,10 +329,13 @@ async fn saturated(workers: usize, secs: u64) -> f64 {
     }
     ready.wait().await;
     let start = Instant::now();
+    let (cpu0, gen0) = (coord.cpu_s(), cpu_s("self"));
     for t in tasks {
         t.await.expect("worker task");
     }
-    stored.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64()
+    let elapsed = start.elapsed().as_secs_f64();
+    let (cpu, generator) = ((coord.cpu_s() - cpu0) / elapsed, (cpu_s("self") - gen0) / elapsed);
+    (stored.load(Ordering::Relaxed) as f64 / elapsed, cpu, generator)
 }
 
 fn main() {
@@ -353,11 +357,16 @@ fn main() {
 
     // LADDER_BENCH_PACED_ONLY=1 skips the saturated run.
     if std::env::var_os("LADDER_BENCH_PACED_ONLY").is_none() {
-        let sat = rt.block_on(saturated(workers, secs.min(20)));
+        let (sat, cpu, generator) = rt.block_on(saturated(workers, secs.min(20)));
         assert!(sat > 0.0, "no point was ingested");
         println!();
         println!("saturated, {workers} workers sending {BATCH}-point reports back to back:");
-        println!("  durable points/s {sat:.0} = {:.3} of raw redb (1000-point commits)", sat / raw_1000);
+        println!(
+            "  durable points/s {sat:.0} = {:.3} of raw redb (1000-point commits), {:.2}x raw redb (10-point commits)",
+            sat / raw_1000,
+            sat / raw_10
+        );
+        println!("  coordinator CPU {cpu:.2} cores, load generator {generator:.2} cores");
     }
 
     let mut p = rt.block_on(paced(workers, secs));

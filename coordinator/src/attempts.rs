@@ -149,23 +149,34 @@ pub fn report(
     let mut stored = 0;
     let mut requeued = false;
     let mut ended = false;
+    // Open across a run of points (one table open per report, not per point); closed before any
+    // other event, whose handling may open it again.
+    let mut curves: Option<redb::Table<(u64, u64), &[u8]>> = None;
     for ev in events {
         if ended {
             break;
         }
+        if !matches!(ev, AttemptEvent::Point(_)) {
+            curves = None;
+        }
         match ev {
             AttemptEvent::Point(m) => {
-                let mut curves = txn.open_table(CURVES)?;
-                let old_attempt =
-                    curves.get((job_id, m.step))?.map(|v| StoredPoint::decode(v.value()).map_or(0, |p| p.attempt));
-                // A dead attempt's point past this attempt's resume point is replaced.
-                let write = match old_attempt {
-                    None => true,
-                    Some(a) => a < attempt && m.step > job.resumed_from_step,
+                let t = match curves.as_mut() {
+                    Some(t) => t,
+                    None => curves.insert(txn.open_table(CURVES)?),
                 };
-                if write {
-                    let p = StoredPoint { point: m.clone(), attempt };
-                    curves.insert((job_id, m.step), p.encode().as_slice())?;
+                // One traversal in the common case: insert, and put the old point back only when
+                // it must win (the same or a newer attempt's, or at or before the resume point).
+                // A dead attempt's point past this attempt's resume point is replaced.
+                let p = StoredPoint { point: m.clone(), attempt };
+                let old = t.insert((job_id, m.step), p.encode().as_slice())?.map(|v| v.value().to_vec());
+                let keep_old = old.as_ref().is_some_and(|bytes| {
+                    let a = StoredPoint::decode(bytes).map_or(0, |p| p.attempt);
+                    !(a < attempt && m.step > job.resumed_from_step)
+                });
+                if let (true, Some(bytes)) = (keep_old, old) {
+                    t.insert((job_id, m.step), bytes.as_slice())?;
+                } else {
                     stored += 1;
                 }
                 if m.step >= job.progress.step {

@@ -78,74 +78,101 @@ pub struct Claimed {
     pub failed: Vec<JobRecord>,
 }
 
+/// Queue entries read at a time by a claim.
+const QUEUE_PAGE: usize = 256;
+/// How far past the lead a claim looks for fused partners.
+const PARTNER_WINDOW: usize = 1024;
+
 /// Leases the first queued job that fits the slot, as a new attempt, and up to `max_jobs − 1`
 /// more that may train fused with it (the same sweep and fusing class, resuming from the same
 /// step, within the slot's memory together). An unreadable record leaves the queue with an error
 /// logged; it never stops the claim.
 pub fn claim(txn: &WriteTransaction, ask: SlotAsk<'_>, ttl_ms: u64, now: i64) -> Result<Claimed> {
-    let queued: Vec<(u64, u64)> = {
-        let q = txn.open_table(QUEUE)?;
-        q.iter()?.map(|r| r.map(|(k, _)| k.value())).collect::<Result<_, _>>()?
-    };
     let mut out = Claimed::default();
     let mut memory = 0u64;
-    for (rank_key, id) in queued {
-        let job = match JobRecord::load(txn, id) {
-            Ok(j) => j,
-            Err(CoordError::NotFound(_)) => {
-                txn.open_table(QUEUE)?.remove((rank_key, id))?;
-                continue;
-            }
-            Err(CoordError::Storage(e)) => {
-                tracing::error!(job = id, "dropped from the queue: {e}");
-                txn.open_table(QUEUE)?.remove((rank_key, id))?;
-                continue;
-            }
-            Err(e) => return Err(e),
+    // The queue is read a page at a time from its head, so a claim costs what it examines, not
+    // the queue's length. Fused partners share the lead's rank, so they follow it closely: the
+    // search for them stops PARTNER_WINDOW entries past the lead.
+    let mut after: Option<(u64, u64)> = None;
+    let mut since_lead = 0usize;
+    'pages: loop {
+        let page: Vec<(u64, u64)> = {
+            let q = txn.open_table(QUEUE)?;
+            let keys = match after {
+                None => q.iter()?,
+                Some(k) => q.range((std::ops::Bound::Excluded(k), std::ops::Bound::Unbounded))?,
+            };
+            keys.take(QUEUE_PAGE).map(|r| r.map(|(k, _)| k.value())).collect::<Result<_, _>>()?
         };
-        if job.state != JobState::Queued {
-            txn.open_table(QUEUE)?.remove((rank_key, id))?;
-            continue;
-        }
-        if !slot_fits(&job.device, ask.slot) {
-            continue;
-        }
-        if ask.slot.starts_with("cuda") && ask.largest_device_bytes > 0 && job.memory_bytes > ask.largest_device_bytes {
-            let mut job = job;
-            let need = ladder_core::memory::MemoryEstimate::training(&job.shape, job.micro_seqs(txn), 1);
-            let gib = |b: u64| b as f64 / (1u64 << 30) as f64;
-            let msg = format!(
-                "needs {need} of device memory by estimate; the largest GPU offered has {:.2} GiB: lower train.micro_batch or the model size",
-                gib(ask.largest_device_bytes)
-            );
-            tracing::warn!(job = job.id, "{msg}");
-            txn.open_table(QUEUE)?.remove((rank_key, id))?;
-            job.state = JobState::Failed;
-            job.failure = Some((Failure::InvalidConfig, msg));
-            job.save(txn)?;
-            crate::sweeps::settle(txn, job.sweep_id)?;
-            out.failed.push(job);
-            continue;
-        }
-        let fits_memory = ask.memory_bytes == 0 || memory.saturating_add(job.memory_bytes) <= ask.memory_bytes;
-        match out.leased.first() {
-            None if !fits_memory => continue,
-            None => {}
-            Some(lead) => {
-                let same = lead.sweep_id == job.sweep_id
-                    && lead.fuse_class.is_some()
-                    && lead.fuse_class == job.fuse_class
-                    && lead.checkpoint_step == job.checkpoint_step;
-                if !same || !fits_memory {
-                    continue;
+        let Some(&last) = page.last() else { break };
+        after = Some(last);
+        for (rank_key, id) in page {
+            if !out.leased.is_empty() {
+                since_lead += 1;
+                if since_lead > PARTNER_WINDOW {
+                    break 'pages;
                 }
             }
-        }
-        memory = memory.saturating_add(job.memory_bytes);
-        let limit = ask.max_jobs.max(1).min(job.fuse.max(1)) as usize;
-        out.leased.push(job);
-        if out.leased.len() >= limit {
-            break;
+            let job = match JobRecord::load(txn, id) {
+                Ok(j) => j,
+                Err(CoordError::NotFound(_)) => {
+                    txn.open_table(QUEUE)?.remove((rank_key, id))?;
+                    continue;
+                }
+                Err(CoordError::Storage(e)) => {
+                    tracing::error!(job = id, "dropped from the queue: {e}");
+                    txn.open_table(QUEUE)?.remove((rank_key, id))?;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            if job.state != JobState::Queued {
+                txn.open_table(QUEUE)?.remove((rank_key, id))?;
+                continue;
+            }
+            if !slot_fits(&job.device, ask.slot) {
+                continue;
+            }
+            if ask.slot.starts_with("cuda")
+                && ask.largest_device_bytes > 0
+                && job.memory_bytes > ask.largest_device_bytes
+            {
+                let mut job = job;
+                let need = ladder_core::memory::MemoryEstimate::training(&job.shape, job.micro_seqs(txn), 1);
+                let gib = |b: u64| b as f64 / (1u64 << 30) as f64;
+                let msg = format!(
+                    "needs {need} of device memory by estimate; the largest GPU offered has {:.2} GiB: lower train.micro_batch or the model size",
+                    gib(ask.largest_device_bytes)
+                );
+                tracing::warn!(job = job.id, "{msg}");
+                txn.open_table(QUEUE)?.remove((rank_key, id))?;
+                job.state = JobState::Failed;
+                job.failure = Some((Failure::InvalidConfig, msg));
+                job.save(txn)?;
+                crate::sweeps::settle(txn, job.sweep_id)?;
+                out.failed.push(job);
+                continue;
+            }
+            let fits_memory = ask.memory_bytes == 0 || memory.saturating_add(job.memory_bytes) <= ask.memory_bytes;
+            match out.leased.first() {
+                None if !fits_memory => continue,
+                None => {}
+                Some(lead) => {
+                    let same = lead.sweep_id == job.sweep_id
+                        && lead.fuse_class.is_some()
+                        && lead.fuse_class == job.fuse_class
+                        && lead.checkpoint_step == job.checkpoint_step;
+                    if !same || !fits_memory {
+                        continue;
+                    }
+                }
+            }
+            memory = memory.saturating_add(job.memory_bytes);
+            let limit = ask.max_jobs.max(1).min(job.fuse.max(1)) as usize;
+            out.leased.push(job);
+            if out.leased.len() >= limit {
+                break 'pages;
+            }
         }
     }
     for job in out.leased.iter_mut() {

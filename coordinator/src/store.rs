@@ -30,7 +30,7 @@ pub const JOB_CONFIGS: TableDefinition<u64, &str> = TableDefinition::new("job_co
 pub const OPEN_JOBS: TableDefinition<(u64, u64), ()> = TableDefinition::new("open_jobs");
 
 /// redb's page cache, bytes: the coordinator's memory stays flat as the store grows.
-pub const CACHE_BYTES: usize = 64 << 20;
+pub const CACHE_BYTES: usize = 256 << 20;
 /// Queued jobs as (rank, job id): the costliest first (longest processing time first keeps a
 /// sweep's makespan short), then by id. See [`crate::queue::rank`].
 pub const QUEUE: TableDefinition<(u64, u64), ()> = TableDefinition::new("queue_by_cost");

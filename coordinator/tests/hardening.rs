@@ -360,3 +360,25 @@ async fn a_job_too_big_for_every_gpu_offered_fails_with_its_estimate() {
     }
     s.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_claim_finds_a_fitting_job_pages_deep_in_the_queue() {
+    let mut s = start(Store::in_memory().expect("store"), Duration::from_secs(30)).await;
+    register_dataset(&mut s.users).await;
+    // 600 GPU jobs ahead of one CPU job: a CPU slot must still get it (the queue is read in pages).
+    let seeds: Vec<String> = (0..600).map(|i| i.to_string()).collect();
+    let gpu = SPEC
+        .replace("device = \"cpu\"", "device = \"cuda\"")
+        .replace("name = \"fence\"", "name = \"deep\"")
+        .replace("seeds = [0, 1]", &format!("seeds = [{}]", seeds.join(", ")));
+    s.users.submit_sweep(pb::SubmitSweepRequest { spec_toml: gpu }).await.expect("submit");
+    s.users
+        .submit_sweep(pb::SubmitSweepRequest { spec_toml: SPEC.replace("seeds = [0, 1]", "seeds = [7]") })
+        .await
+        .expect("submit");
+    let id = register_worker(&mut s.workers, "cpu-box").await;
+    let got = acquire(&mut s.workers, &id).await.expect("the CPU job behind 600 GPU jobs");
+    let jobs = s.users.list_jobs(pb::ListJobsRequest { sweep: "fence".into() }).await.expect("jobs").into_inner().jobs;
+    assert_eq!(got.job_id, jobs[0].id);
+    s.shutdown().await;
+}

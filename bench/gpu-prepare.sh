@@ -7,7 +7,9 @@ bash scripts/install-libtorch.sh >&2
 cargo build --release --quiet -p ladder-cli -p ladder-trainer --bins
 mkdir -p .device-bin/tests .device-bin/data
 cp target/release/ladder target/release/ladder-train .device-bin/
-for t in cuda; do
+# The test binaries to run on the device (add names to this list).
+tests=(cuda)
+for t in "${tests[@]}"; do
   exe=$(cargo test --release -p ladder-trainer --test "$t" --no-run --message-format=json 2>/dev/null \
     | python3 -c 'import sys,json
 for l in sys.stdin:

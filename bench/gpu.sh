@@ -13,7 +13,8 @@ out=${OUT:-gpu-results}
 mkdir -p "$out"
 torch_dir=$(python3 -c 'import torch,os;print(os.path.dirname(torch.__file__))')
 site=$(dirname "$torch_dir")
-cudalib=$(ls -d "$site"/nvidia/cu*/lib 2>/dev/null | tail -1)
+cudalib=""
+for d in "$site"/nvidia/cu*/lib; do [ -d "$d" ] && cudalib=$d; done
 export LD_LIBRARY_PATH="$torch_dir/lib${cudalib:+:$cudalib}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 "$bin/ladder-train" devices | tee "$out/devices.json"
 peak=${PEAK_TFLOPS:-989}   # H100/H200 SXM dense bf16

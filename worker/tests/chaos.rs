@@ -90,18 +90,7 @@ async fn curves(
 
 /// The trainer children running under `root`.
 fn trainers_under(root: &Path) -> Vec<u32> {
-    let needle = root.display().to_string();
-    let mut out = Vec::new();
-    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
-        let cmd = String::from_utf8_lossy(&std::fs::read(e.path().join("cmdline")).unwrap_or_default()).to_string();
-        // argv[0] is the trainer (a worker's own command line names the trainer too).
-        let argv0 = cmd.split('\0').next().unwrap_or_default();
-        if argv0.ends_with("ladder-train") && cmd.contains(&needle) {
-            out.push(pid);
-        }
-    }
-    out
+    trainers_matching(&root.display().to_string())
 }
 
 fn sigkill(pid: u32) {

@@ -214,13 +214,19 @@ pub async fn assert_whole_curve(users: &mut LadderClient<Channel>, job: &pb::Job
 }
 
 pub fn trainer_pids(job_id: u64) -> Vec<u32> {
-    let needle = format!("job-{job_id}-a");
+    trainers_matching(&format!("job-{job_id}-a"))
+}
+
+/// The running `ladder-train` processes whose command line contains `needle`. argv[0] must be
+/// the trainer: a worker's own command line names the trainer too.
+pub fn trainers_matching(needle: &str) -> Vec<u32> {
     let mut out = Vec::new();
     for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
         let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
         let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
         let cmd = String::from_utf8_lossy(&cmd);
-        if cmd.contains("ladder-train") && cmd.contains(&needle) {
+        let argv0 = cmd.split('\0').next().unwrap_or_default();
+        if argv0.ends_with("ladder-train") && cmd.contains(needle) {
             out.push(pid);
         }
     }

@@ -13,7 +13,7 @@ export PATH="$tools/bin:$PATH"
 
 echo "shellcheck:"
 shellcheck --version | sed -n 2p
-shellcheck -x scripts/*.sh bench/*.sh deploy/check.sh deploy/slurm/*.sbatch deploy/slurm/*.sh deploy/images/*.sh .ci/run
+shellcheck -x scripts/*.sh bench/*.sh deploy/check.sh deploy/slurm/*.sbatch deploy/testlib.sh deploy/slurm/*.sh deploy/images/*.sh .ci/run
 
 echo "kubernetes-validate (Kubernetes 1.33 schemas, strict):"
 for f in deploy/k8s/*.yaml; do

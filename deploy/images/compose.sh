@@ -6,6 +6,8 @@
 # LADDER_BIN: the host's `ladder` and `ladder-train` (default target/release), LADDER_IMAGE_TAG.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# shellcheck source=deploy/testlib.sh
+source deploy/testlib.sh
 root=$PWD
 export LADDER_IMAGE_TAG=${LADDER_IMAGE_TAG:-dev}
 bin=$root/${LADDER_BIN:-target/release}
@@ -74,28 +76,9 @@ for _ in $(seq 150); do
   [ "$("$bin/ladder" --output json workers 2>/dev/null | python3 -c 'import json, sys; print(len(json.load(sys.stdin)))' 2>/dev/null)" = 2 ] && break
   sleep 0.2
 done
-cat /usr/share/common-licenses/GPL-3 /usr/share/common-licenses/Apache-2.0 >"$work/corpus.txt"
-"$bin/ladder" data add licenses "$work/corpus.txt" --tokenizer byte --val-fraction 0.05 --trainer "$bin/ladder-train" >/dev/null
-cat >"$work/sweep.toml" <<EOF
-name = "compose"
-dataset = "licenses"
-seeds = [0, 1]
-[model]
-n_ctx = 32
-d_head = 16
-shapes = [[1, 32], [2, 32]]
-[train]
-batch_tokens = 512
-micro_batch = 4
-steps = 60
-lr = 0.003
-eval_every = 20
-eval_windows = 8
-checkpoint_every = 20
-[resources]
-device = "cpu"
-threads = 1
-EOF
+ladder() { "$bin/ladder" "$@"; }
+register_licenses "$work"
+sweep_spec compose 60 20 20 >"$work/sweep.toml"
 "$bin/ladder" submit "$work/sweep.toml" --watch >"$work/watch.out" 2>&1 || {
   tail -5 "$work/watch.out" >&2
   fail "the sweep did not succeed"
@@ -105,16 +88,5 @@ import json, sys
 names = sorted(w["name"] for w in json.load(sys.stdin))
 assert names == ["worker-0", "worker-1"], names
 '
-"$bin/ladder" export compose --format jsonl --out "$work/curves.jsonl"
-python3 - "$work/curves.jsonl" <<'EOF' || fail "a curve is not whole"
-import collections, json, sys
-steps = collections.defaultdict(list)
-for line in open(sys.argv[1]):
-    r = json.loads(line)
-    steps[r["job"]].append(r["step"])
-for job, s in sorted(steps.items()):
-    assert s == list(range(1, 61)), f"job {job}: {len(s)} points"
-assert len(steps) == 4, f"{len(steps)} curves"
-print(f"compose: {len(steps)} jobs trained by the compose file's workers, each curve holds steps 1..60 once")
-EOF
+check_whole_curves compose "$work/curves.jsonl" 60 "compose" || fail "a curve is not whole"
 say "passed"

@@ -5,6 +5,8 @@
 # LADDER_BIN: the host's `ladder` and `ladder-train` (default target/release), LADDER_IMAGE_TAG.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# shellcheck source=deploy/testlib.sh
+source deploy/testlib.sh
 tag=${LADDER_IMAGE_TAG:-dev}
 bin=${LADDER_BIN:-target/release}
 say() { echo "containers: $*"; }
@@ -64,28 +66,9 @@ say "coordinator and 2 workers started (podman $(podman --version | awk '{ print
 
 export LADDER_COORDINATOR=https://localhost:$port LADDER_TLS_CA=$tls/ca.crt LADDER_TOKEN=$user
 for _ in $(seq 100); do "$bin/ladder" workers >/dev/null 2>&1 && break; sleep 0.2; done
-cat /usr/share/common-licenses/GPL-3 /usr/share/common-licenses/Apache-2.0 >"$work/corpus.txt"
-"$bin/ladder" data add licenses "$work/corpus.txt" --tokenizer byte --val-fraction 0.05 --trainer "$bin/ladder-train" >/dev/null
-cat >"$work/sweep.toml" <<EOF
-name = "containers"
-dataset = "licenses"
-seeds = [0, 1]
-[model]
-n_ctx = 32
-d_head = 16
-shapes = [[1, 32], [2, 32]]
-[train]
-batch_tokens = 512
-micro_batch = 4
-steps = 60
-lr = 0.003
-eval_every = 20
-eval_windows = 8
-checkpoint_every = 20
-[resources]
-device = "cpu"
-threads = 1
-EOF
+ladder() { "$bin/ladder" "$@"; }
+register_licenses "$work"
+sweep_spec containers 60 20 20 >"$work/sweep.toml"
 "$bin/ladder" submit "$work/sweep.toml" --watch >"$work/watch.out" 2>&1 || {
   tail -5 "$work/watch.out" >&2
   fail "the sweep did not succeed"
@@ -95,17 +78,5 @@ import json, sys
 names = sorted(w["name"] for w in json.load(sys.stdin))
 assert names == ["container-0", "container-1"], names
 '
-"$bin/ladder" export containers --format jsonl --out "$work/curves.jsonl"
-python3 - "$work/curves.jsonl" <<'EOF' || fail "a curve is not whole"
-import collections, json, sys
-steps = collections.defaultdict(list)
-workers = set()
-for line in open(sys.argv[1]):
-    r = json.loads(line)
-    steps[r["job"]].append(r["step"])
-for job, s in sorted(steps.items()):
-    assert s == list(range(1, 61)), f"job {job}: {len(s)} points"
-assert len(steps) == 4, f"{len(steps)} curves"
-print(f"containers: {len(steps)} jobs trained in the worker containers, each curve holds steps 1..60 once")
-EOF
+check_whole_curves containers "$work/curves.jsonl" 60 "containers" || fail "a curve is not whole"
 say "passed"

@@ -13,6 +13,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
+# shellcheck source=deploy/testlib.sh
+source deploy/testlib.sh
 
 skip() {
   echo "!!! SLURM TEST SKIPPED: $* !!!" >&2
@@ -122,30 +124,8 @@ grep -q "listening on" "$work/coordinator.out" || fail "the coordinator did not 
 export LADDER_COORDINATOR=http://127.0.0.1:$port
 ladder() { LADDER_TOKEN=$user_token "$bin/ladder" "$@"; }
 
-cat /usr/share/common-licenses/GPL-3 /usr/share/common-licenses/Apache-2.0 /usr/share/common-licenses/GPL-2 >"$work/corpus.txt"
-ladder data add licenses "$work/corpus.txt" --tokenizer byte --val-fraction 0.05 --trainer "$bin/ladder-train" >/dev/null
-cat >"$work/sweep.toml" <<EOF
-name = "slurm"
-dataset = "licenses"
-seeds = [0, 1]
-[model]
-n_ctx = 32
-d_head = 16
-shapes = [[1, 32], [2, 32]]
-[train]
-batch_tokens = 512
-micro_batch = 4
-steps = 400
-lr = 0.003
-warmup_steps = 10
-eval_every = 50
-eval_windows = 8
-checkpoint_every = 40
-[resources]
-device = "cpu"
-threads = 1
-max_restarts = 0
-EOF
+register_licenses "$work" GPL-3 Apache-2.0 GPL-2
+sweep_spec slurm 400 50 40 "[train] warmup_steps = 10" "[resources] max_restarts = 0" >"$work/sweep.toml"
 ladder submit "$work/sweep.toml" >/dev/null
 
 jobs_json() { ladder --output json jobs slurm; }
@@ -194,18 +174,7 @@ say "allocation $second submitted"
 wait_until 600 "the sweep to finish in the second allocation" "all(j['state'] == 'succeeded' for j in js)"
 check "all(j['restarts'] == 0 for j in js)" || { jobs_json >&2; fail "a restart was charged"; }
 check "any(j['resumed_from_step'] > 0 for j in js)" || { jobs_json >&2; fail "no job resumed from a checkpoint"; }
-ladder export slurm --format jsonl --out "$work/curves.jsonl"
-python3 - "$work/curves.jsonl" <<'EOF' || fail "a curve is not whole"
-import collections, json, sys
-steps = collections.defaultdict(list)
-for line in open(sys.argv[1]):
-    r = json.loads(line)
-    steps[r["job"]].append(r["step"])
-for job, s in sorted(steps.items()):
-    assert s == list(range(1, 401)), f"job {job}: {len(s)} points, not steps 1..400 once each"
-assert len(steps) == 4, f"{len(steps)} curves"
-print(f"slurm test: {len(steps)} curves hold steps 1..400 exactly once")
-EOF
+check_whole_curves slurm "$work/curves.jsonl" 400 "slurm test" || fail "a curve is not whole"
 scancel "$second"
 say "sweep finished across allocations $first and $second: $(jobs_json | python3 -c "import json, sys; print(', '.join(f\"job {j['id']} resumed from {j['resumed_from_step']}\" for j in json.load(sys.stdin)))")"
 

@@ -6,51 +6,57 @@
 #include <exception>
 
 namespace {
-int fail(const std::exception& e, char* err, size_t n) {
+int fail_msg(const char* what, char* err, size_t n) {
   if (n > 0) {
-    std::strncpy(err, e.what(), n - 1);
+    std::strncpy(err, what, n - 1);
     err[n - 1] = '\0';
   }
   return 1;
 }
+
+int fail(const std::exception& e, char* err, size_t n) { return fail_msg(e.what(), err, n); }
+
+// Runs `body`: 0 when it returns, 1 with the exception's message in `err` when it throws.
+template <class F>
+int guarded(char* err, size_t n, F&& body) {
+  try {
+    body();
+    return 0;
+  } catch (const std::exception& e) {
+    return fail(e, err, n);
+  }
+}
+
+constexpr const char* kNoCuda = "this ladder-train was built without CUDA";
 }  // namespace
 
 extern "C" {
 
 // TF32 for float32 matmuls and convolutions on CUDA ("high" precision).
 int ladder_set_tf32(int enabled, char* err, size_t n) {
-  try {
+  return guarded(err, n, [&] {
     at::globalContext().setFloat32MatmulPrecision(enabled ? "high" : "highest");
     at::globalContext().setAllowTF32CuDNN(enabled != 0);
-    return 0;
-  } catch (const std::exception& e) {
-    return fail(e, err, n);
-  }
+  });
 }
 
 // Enters a bf16 autocast region on CUDA.
 int ladder_autocast_cuda_bf16_enter(char* err, size_t n) {
-  try {
+  return guarded(err, n, [&] {
     at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
     at::autocast::set_autocast_enabled(at::kCUDA, true);
     at::autocast::increment_nesting();
-    return 0;
-  } catch (const std::exception& e) {
-    return fail(e, err, n);
-  }
+  });
 }
 
 // Leaves the region; the cast-weight cache is dropped so updated weights are recast.
 int ladder_autocast_cuda_exit(char* err, size_t n) {
-  try {
+  return guarded(err, n, [&] {
     if (at::autocast::decrement_nesting() == 0) {
       at::autocast::clear_cache();
     }
     at::autocast::set_autocast_enabled(at::kCUDA, false);
-    return 0;
-  } catch (const std::exception& e) {
-    return fail(e, err, n);
-  }
+  });
 }
 }
 
@@ -101,16 +107,6 @@ struct LadderGraph {
 }  // namespace
 #endif
 
-namespace {
-int fail_msg(const char* what, char* err, size_t n) {
-  if (n > 0) {
-    std::strncpy(err, what, n - 1);
-    err[n - 1] = '\0';
-  }
-  return 1;
-}
-}  // namespace
-
 extern "C" {
 
 // 1 when this build can capture CUDA graphs and query CUDA memory.
@@ -125,30 +121,24 @@ int ladder_cuda_built() {
 // Free and total bytes of CUDA device `index`.
 int ladder_cuda_mem_info(int index, uint64_t* free_bytes, uint64_t* total_bytes, char* err, size_t n) {
 #ifdef LADDER_CUDA
-  try {
+  return guarded(err, n, [&] {
     c10::cuda::CUDAGuard guard(static_cast<c10::DeviceIndex>(index));
     size_t f = 0, t = 0;
     C10_CUDA_CHECK(cudaMemGetInfo(&f, &t));
     *free_bytes = f;
     *total_bytes = t;
-    return 0;
-  } catch (const std::exception& e) {
-    return fail(e, err, n);
-  }
+  });
 #else
   (void)index, (void)free_bytes, (void)total_bytes;
-  return fail_msg("this ladder-train was built without CUDA", err, n);
+  return fail_msg(kNoCuda, err, n);
 #endif
 }
 
 // autocast's cast-weight cache: off while a step is captured (its casts must be part of the graph).
 int ladder_autocast_cache(int enabled, char* err, size_t n) {
-  try {
+  return guarded(err, n, [&] {
     at::autocast::set_autocast_cache_enabled(enabled != 0);
-    return 0;
-  } catch (const std::exception& e) {
-    return fail(e, err, n);
-  }
+  });
 }
 
 // AdamW over `count` parameters in one multi-tensor kernel (PyTorch's fused=True). `step` is the
@@ -157,7 +147,7 @@ int ladder_autocast_cache(int enabled, char* err, size_t n) {
 int ladder_fused_adamw(at::Tensor** params, at::Tensor** grads, at::Tensor** exp_avgs, at::Tensor** exp_avg_sqs,
                        size_t count, const at::Tensor* step, const at::Tensor* lr, double beta1, double beta2,
                        double weight_decay, double eps, char* err, size_t n) {
-  try {
+  return guarded(err, n, [&] {
     std::vector<at::Tensor> p, g, m, v, s;
     p.reserve(count), g.reserve(count), m.reserve(count), v.reserve(count), s.reserve(count);
     for (size_t i = 0; i < count; ++i) {
@@ -169,24 +159,18 @@ int ladder_fused_adamw(at::Tensor** params, at::Tensor** grads, at::Tensor** exp
     }
     at::_fused_adamw_(p, g, m, v, {}, s, *lr, beta1, beta2, weight_decay, eps, /*amsgrad=*/false,
                       /*maximize=*/false, std::nullopt, std::nullopt);
-    return 0;
-  } catch (const std::exception& e) {
-    return fail(e, err, n);
-  }
+  });
 }
 
 // A new graph handle for CUDA device `device`.
 int ladder_graph_new(int device, void** out, char* err, size_t n) {
 #ifdef LADDER_CUDA
-  try {
+  return guarded(err, n, [&] {
     *out = new LadderGraph(static_cast<c10::DeviceIndex>(device));
-    return 0;
-  } catch (const std::exception& e) {
-    return fail(e, err, n);
-  }
+  });
 #else
   (void)device, (void)out;
-  return fail_msg("this ladder-train was built without CUDA", err, n);
+  return fail_msg(kNoCuda, err, n);
 #endif
 }
 
@@ -201,29 +185,23 @@ void ladder_graph_free(void* h) {
 // Runs what follows on the graph's side stream (warm-up steps before a capture).
 int ladder_graph_side_enter(void* h, char* err, size_t n) {
 #ifdef LADDER_CUDA
-  try {
+  return guarded(err, n, [&] {
     static_cast<LadderGraph*>(h)->enter();
-    return 0;
-  } catch (const std::exception& e) {
-    return fail(e, err, n);
-  }
+  });
 #else
   (void)h;
-  return fail_msg("this ladder-train was built without CUDA", err, n);
+  return fail_msg(kNoCuda, err, n);
 #endif
 }
 
 int ladder_graph_side_exit(void* h, char* err, size_t n) {
 #ifdef LADDER_CUDA
-  try {
+  return guarded(err, n, [&] {
     static_cast<LadderGraph*>(h)->exit();
-    return 0;
-  } catch (const std::exception& e) {
-    return fail(e, err, n);
-  }
+  });
 #else
   (void)h;
-  return fail_msg("this ladder-train was built without CUDA", err, n);
+  return fail_msg(kNoCuda, err, n);
 #endif
 }
 
@@ -241,7 +219,7 @@ int ladder_graph_capture_begin(void* h, char* err, size_t n) {
   }
 #else
   (void)h;
-  return fail_msg("this ladder-train was built without CUDA", err, n);
+  return fail_msg(kNoCuda, err, n);
 #endif
 }
 
@@ -259,7 +237,7 @@ int ladder_graph_capture_end(void* h, char* err, size_t n) {
   }
 #else
   (void)h;
-  return fail_msg("this ladder-train was built without CUDA", err, n);
+  return fail_msg(kNoCuda, err, n);
 #endif
 }
 
@@ -278,7 +256,7 @@ int ladder_graph_replay(void* h, char* err, size_t n) {
   }
 #else
   (void)h;
-  return fail_msg("this ladder-train was built without CUDA", err, n);
+  return fail_msg(kNoCuda, err, n);
 #endif
 }
 }

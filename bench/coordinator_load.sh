@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
-# Coordinator load benchmark: simulated workers on loopback (100 and 1000), durable points/s and
-# p50/p99 Acquire/Heartbeat latency, beside raw redb batched-insert throughput from the same run.
-# LADDER_BENCH_SECS sets the seconds per load level (default 10).
+# Coordinator load benchmark: the real coordinator process and 1000 simulated workers on loopback.
+# Paced (1 Hz heartbeats, 10 points/s each): durable points/s, p50/p99 of Acquire, Heartbeat and
+# ReportEvents, CPU and memory; saturated (reports back to back, 512 and 10 points each): the most
+# durable points/s, as a fraction of raw redb batched inserts measured in the same run.
+# LADDER_BENCH_SECS: seconds of the paced run (default 30; the saturated runs take at most 20);
+# LADDER_BENCH_WORKERS: workers (default 1000); LADDER_BENCH_PACED_ONLY=1: no saturated runs;
+# LADDER_BENCH_COORDINATOR: another coordinator binary to measure (before/after).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo bench -p ladder-coordinator --bench load

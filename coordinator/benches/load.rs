@@ -6,8 +6,11 @@
 //!   report of 10 points a second), jobs of 100 steps (so W/10 Acquires and Finisheds a second):
 //!   durable points/s, p50/p99 of Acquire, Heartbeat and ReportEvents, the coordinator's CPU share
 //!   (of one core) and its memory (RSS) over the run;
-//! - **saturated**: W workers sending reports of 10 points back to back: the most durable
-//!   points/s the coordinator ingests, as a fraction of raw redb's rate.
+//! - **saturated**: W workers sending reports back to back: the most durable points/s the
+//!   coordinator ingests, as a fraction of raw redb's rate, with reports as full as a worker
+//!   sends them once the coordinator is behind (512 points, `ladder_proto::MAX_REPORT_EVENTS`),
+//!   then with a paced worker's 10 points (the RPC rate); each run reads back the first jobs'
+//!   curves and checks that they hold what the reports said was stored.
 //!
 //! `cargo bench -p ladder-coordinator --bench load` (or `bash bench/coordinator_load.sh`);
 //! LADDER_BENCH_SECS sets the seconds of the paced run (default 30; 600 for the memory check),
@@ -71,7 +74,10 @@ fn raw_redb(dir: &std::path::Path, total: u64, batch: u64) -> f64 {
         txn.commit().expect("commit");
         n += batch;
     }
-    total as f64 / start.elapsed().as_secs_f64()
+    let rate = total as f64 / start.elapsed().as_secs_f64();
+    drop(db);
+    let _ = std::fs::remove_dir_all(dir);
+    rate
 }
 
 fn pct(v: &mut [f64], p: f64) -> f64 {
@@ -145,8 +151,8 @@ fn channel(addr: &str) -> Channel {
     Channel::from_shared(format!("http://{addr}")).expect("url").connect_lazy()
 }
 
-/// Registers the dataset and submits enough 100-step jobs for `jobs` leases.
-async fn prepare(addr: &str, jobs: u64) {
+/// Registers the dataset and submits `jobs` jobs of `steps` steps each.
+async fn prepare(addr: &str, jobs: u64, steps: u64) {
     let mut users = LadderClient::new(channel(addr));
     let tokens: Vec<u8> = (0..10_000u16).flat_map(|i| (i % 100).to_le_bytes()).collect();
     let header = pb::DatasetHeader {
@@ -168,7 +174,7 @@ async fn prepare(addr: &str, jobs: u64) {
         let seeds = (jobs - submitted).min(5000);
         let seeds_list: Vec<String> = (0..seeds).map(|s| s.to_string()).collect();
         let spec = format!(
-            "name = \"load-{k}\"\ndataset = \"bench\"\nseeds = [{}]\n[model]\nn_ctx = 64\nd_head = 16\nshapes = [[1, 32]]\n[train]\nbatch_tokens = 1024\nsteps = {STEPS_PER_JOB}\nlr = 0.001\n[resources]\ndevice = \"cpu\"\n",
+            "name = \"load-{k}\"\ndataset = \"bench\"\nseeds = [{}]\n[model]\nn_ctx = 64\nd_head = 16\nshapes = [[1, 32]]\n[train]\nbatch_tokens = 1024\nsteps = {steps}\nlr = 0.001\n[resources]\ndevice = \"cpu\"\n",
             seeds_list.join(", ")
         );
         users.submit_sweep(pb::SubmitSweepRequest { spec_toml: spec }).await.expect("submit");
@@ -199,13 +205,23 @@ fn ms(t: Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1e3
 }
 
+/// Transport errors (a connection reset in a burst of 1000 connects) retried at registration, as a
+/// worker retries them; counted, and printed with the run.
+static RETRIED: AtomicU64 = AtomicU64::new(0);
+
 async fn register(client: &mut WorkerServiceClient<Channel>, w: usize) -> String {
-    client
-        .register(pb::RegisterRequest { name: format!("sim{w}"), slots: vec!["cpu".into()] })
-        .await
-        .expect("register")
-        .into_inner()
-        .worker_id
+    let req = pb::RegisterRequest { name: format!("sim{w}"), slots: vec!["cpu".into()] };
+    for _ in 0..20 {
+        match client.register(req.clone()).await {
+            Ok(r) => return r.into_inner().worker_id,
+            Err(e) if e.code() == tonic::Code::Unknown || e.code() == tonic::Code::Unavailable => {
+                RETRIED.fetch_add(1, Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("register: {e}"),
+        }
+    }
+    panic!("register: 20 transport errors in a row")
 }
 
 async fn acquire(client: &mut WorkerServiceClient<Channel>, id: &str) -> Option<pb::Assignment> {
@@ -213,8 +229,8 @@ async fn acquire(client: &mut WorkerServiceClient<Channel>, id: &str) -> Option<
     client.acquire(req).await.expect("acquire").into_inner().assignment
 }
 
-fn points(id: &str, a: &pb::Assignment, from: u64) -> pb::ReportEventsRequest {
-    let events = (from..from + BATCH)
+fn points(id: &str, a: &pb::Assignment, from: u64, n: u64) -> pb::ReportEventsRequest {
+    let events = (from..from + n)
         .map(|s| pb::AttemptEvent { kind: Some(pb::attempt_event::Kind::Metrics(sample_point(s))) })
         .collect();
     pb::ReportEventsRequest { worker_id: id.to_string(), job_id: a.job_id, attempt: a.attempt, events }
@@ -230,7 +246,7 @@ async fn paced(workers: usize, secs: u64) -> Paced {
     let coord = Coordinator::start();
     // Each worker finishes a job every STEPS_PER_JOB / BATCH seconds.
     let jobs = (workers as u64 * secs * BATCH / STEPS_PER_JOB) * 12 / 10 + 2 * workers as u64;
-    prepare(&coord.addr, jobs).await;
+    prepare(&coord.addr, jobs, STEPS_PER_JOB).await;
     let stored = Arc::new(AtomicU64::new(0));
     let lat = Arc::new(Mutex::new(Latencies::default()));
     let start = Instant::now();
@@ -260,7 +276,7 @@ async fn paced(workers: usize, secs: u64) -> Paced {
                         break 'jobs;
                     }
                     let t = Instant::now();
-                    let r = client.report_events(points(&id, &a, step)).await.expect("report").into_inner();
+                    let r = client.report_events(points(&id, &a, step, BATCH)).await.expect("report").into_inner();
                     mine.report.push(ms(t));
                     stored.fetch_add(u64::from(r.stored), Ordering::Relaxed);
                     step += BATCH;
@@ -298,18 +314,36 @@ async fn paced(workers: usize, secs: u64) -> Paced {
     }
 }
 
-/// Reports of BATCH points back to back from every worker: the most the coordinator ingests
-/// (points/s), with the coordinator's and the load generator's CPU (cores) meanwhile.
-async fn saturated(workers: usize, secs: u64) -> (f64, f64, f64) {
+/// What a saturated run measured.
+struct Saturated {
+    points_per_s: f64,
+    reports_per_s: f64,
+    /// The coordinator's and the load generator's CPU, cores.
+    cpu: f64,
+    generator_cpu: f64,
+    /// Points read back through GetCurve for the first few jobs, against what their reports said
+    /// was stored.
+    read_back: (u64, u64),
+}
+
+/// Jobs of the saturated runs are long enough that no report runs past their last step.
+const SATURATED_STEPS: u64 = 1 << 30;
+
+/// Every worker holds a lease and sends reports of `per` points back to back: the most the
+/// coordinator ingests. With `per` = [`ladder_proto::MAX_REPORT_EVENTS`] this is how real
+/// workers drive a coordinator that is behind (each attempt's outbox sends everything queued, up
+/// to that many events, one report at a time); with `per` = [`BATCH`] it is the RPC rate.
+async fn saturated(workers: usize, secs: u64, per: u64) -> Saturated {
     let coord = Coordinator::start();
-    prepare(&coord.addr, workers as u64).await;
+    prepare(&coord.addr, workers as u64, SATURATED_STEPS).await;
     let stored = Arc::new(AtomicU64::new(0));
+    let reports = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
     // Every worker holds a lease before the clock starts.
     let ready = Arc::new(tokio::sync::Barrier::new(workers + 1));
     for w in 0..workers {
         let mut client = WorkerServiceClient::new(channel(&coord.addr));
-        let (stored, ready) = (stored.clone(), ready.clone());
+        let (stored, reports, ready) = (stored.clone(), reports.clone(), ready.clone());
         tasks.push(tokio::spawn(async move {
             let id = register(&mut client, w).await;
             let a = loop {
@@ -319,23 +353,53 @@ async fn saturated(workers: usize, secs: u64) -> (f64, f64, f64) {
             };
             ready.wait().await;
             let start = Instant::now();
-            let mut step = 1;
+            let (mut step, mut mine) = (1, 0u64);
             while start.elapsed() < Duration::from_secs(secs) {
-                let r = client.report_events(points(&id, &a, step)).await.expect("report").into_inner();
-                stored.fetch_add(u64::from(r.stored), Ordering::Relaxed);
-                step += BATCH;
+                let r = client.report_events(points(&id, &a, step, per)).await.expect("report").into_inner();
+                assert_eq!(r.refused, 0, "points refused");
+                mine += u64::from(r.stored);
+                reports.fetch_add(1, Ordering::Relaxed);
+                step += per;
             }
+            stored.fetch_add(mine, Ordering::Relaxed);
+            (a.job_id, mine)
         }));
     }
-    ready.wait().await;
+    // A worker task that panicked never arrives: fail rather than wait forever.
+    tokio::time::timeout(Duration::from_secs(120), ready.wait())
+        .await
+        .expect("every worker holds a lease within 120 s");
     let start = Instant::now();
     let (cpu0, gen0) = (coord.cpu_s(), cpu_s("self"));
+    let mut per_job = Vec::new();
     for t in tasks {
-        t.await.expect("worker task");
+        per_job.push(t.await.expect("worker task"));
     }
     let elapsed = start.elapsed().as_secs_f64();
-    let (cpu, generator) = ((coord.cpu_s() - cpu0) / elapsed, (cpu_s("self") - gen0) / elapsed);
-    (stored.load(Ordering::Relaxed) as f64 / elapsed, cpu, generator)
+    let (cpu, generator_cpu) = ((coord.cpu_s() - cpu0) / elapsed, (cpu_s("self") - gen0) / elapsed);
+    // What the coordinator said it stored is there: the first jobs' curves, read back whole.
+    let mut users = LadderClient::new(channel(&coord.addr)).max_decoding_message_size(64 << 20);
+    let mut read_back = (0, 0);
+    for &(job_id, said) in per_job.iter().take(8) {
+        let mut after_step = 0;
+        loop {
+            let q = pb::GetCurveRequest { job_id, after_step, limit: 0 };
+            let page = users.get_curve(q).await.expect("curve").into_inner();
+            read_back.0 += page.points.len() as u64;
+            if page.next_after_step == 0 {
+                break;
+            }
+            after_step = page.next_after_step;
+        }
+        read_back.1 += said;
+    }
+    Saturated {
+        points_per_s: stored.load(Ordering::Relaxed) as f64 / elapsed,
+        reports_per_s: reports.load(Ordering::Relaxed) as f64 / elapsed,
+        cpu,
+        generator_cpu,
+        read_back,
+    }
 }
 
 fn main() {
@@ -350,25 +414,19 @@ fn main() {
         (2, 20, 10_000)
     };
     let tmp = tempfile::tempdir().expect("tmp");
-    let raw_1000 = raw_redb(&tmp.path().join("a"), raw_n, 1000);
-    let raw_10 = raw_redb(&tmp.path().join("b"), raw_n / 20, 10);
-    println!("raw redb, durable commits of 1000 points: {raw_1000:>10.0} points/s");
-    println!("raw redb, durable commits of   10 points: {raw_10:>10.0} points/s");
+    // Raw redb on the same disk, measured again just before each saturated run (a shared disk's
+    // rate drifts over minutes).
+    let mut k = 0;
+    let mut raw = |what: &str| {
+        k += 1;
+        let r1000 = raw_redb(&tmp.path().join(format!("a{k}")), raw_n, 1000);
+        let r10 = raw_redb(&tmp.path().join(format!("b{k}")), raw_n / 20, 10);
+        println!("raw redb {what}: durable commits of 1000 points {r1000:.0} points/s, of 10 points {r10:.0} points/s");
+        (r1000, r10)
+    };
+    let (raw_1000, _) = raw("before the paced run");
 
-    // LADDER_BENCH_PACED_ONLY=1 skips the saturated run.
-    if std::env::var_os("LADDER_BENCH_PACED_ONLY").is_none() {
-        let (sat, cpu, generator) = rt.block_on(saturated(workers, secs.min(20)));
-        assert!(sat > 0.0, "no point was ingested");
-        println!();
-        println!("saturated, {workers} workers sending {BATCH}-point reports back to back:");
-        println!(
-            "  durable points/s {sat:.0} = {:.3} of raw redb (1000-point commits), {:.2}x raw redb (10-point commits)",
-            sat / raw_1000,
-            sat / raw_10
-        );
-        println!("  coordinator CPU {cpu:.2} cores, load generator {generator:.2} cores");
-    }
-
+    // The paced run goes first, on a quiet disk: the saturated runs leave writeback behind.
     let mut p = rt.block_on(paced(workers, secs));
     assert!(p.points_per_s > 0.0, "no point was ingested");
     let offered = workers as f64 * BATCH as f64;
@@ -400,5 +458,31 @@ fn main() {
             .map(|&i| format!("{:.0}s {:.0}", p.rss[i].0, p.rss[i].1))
             .collect();
         println!("  coordinator RSS (MiB) over the run: {}", at.join(", "));
+    }
+
+    // LADDER_BENCH_PACED_ONLY=1 skips the saturated runs.
+    if std::env::var_os("LADDER_BENCH_PACED_ONLY").is_none() {
+        let full_reports = ladder_proto::MAX_REPORT_EVENTS as u64;
+        for (per, what) in
+            [(full_reports, "a worker's outbox once the coordinator is behind"), (BATCH, "a paced worker's")]
+        {
+            println!();
+            let (raw_1000, raw_10) = raw("before this run");
+            let r = rt.block_on(saturated(workers, secs.min(20), per));
+            assert!(r.points_per_s > 0.0, "no point was ingested");
+            assert_eq!(r.read_back.0, r.read_back.1, "points read back != points the coordinator said it stored");
+            println!("saturated, {workers} workers sending {per}-point reports ({what}) back to back:");
+            println!(
+                "  durable points/s {:.0} = {:.3} of raw redb (1000-point commits), {:.2}x raw redb (10-point commits)",
+                r.points_per_s,
+                r.points_per_s / raw_1000,
+                r.points_per_s / raw_10
+            );
+            println!(
+                "  {:.0} reports/s; coordinator CPU {:.2} cores, load generator {:.2} cores; {} points read back of {} stored",
+                r.reports_per_s, r.cpu, r.generator_cpu, r.read_back.0, r.read_back.1
+            );
+            println!("  registrations retried after a transport error so far: {}", RETRIED.load(Ordering::Relaxed));
+        }
     }
 }

@@ -113,6 +113,9 @@ pub enum AttemptEvent {
 pub struct Reported {
     /// Points newly stored (replays of the same attempt are not counted).
     pub stored: u32,
+    /// Points refused for a step past the job's last (nothing of them is stored), and why.
+    pub refused: u32,
+    pub why: Option<String>,
     pub job: JobRecord,
     pub requeued: bool,
 }
@@ -146,7 +149,7 @@ pub fn report(
 ) -> Result<Reported> {
     let mut job = JobRecord::load(txn, job_id)?;
     current(&job, worker_id, attempt)?;
-    let mut stored = 0;
+    let (mut stored, mut refused, mut why) = (0, 0, None);
     let mut requeued = false;
     let mut ended = false;
     // Open across a run of points (one table open per report, not per point); closed before any
@@ -160,6 +163,10 @@ pub fn report(
             curves = None;
         }
         match ev {
+            AttemptEvent::Point(m) if m.step > job.total_steps => {
+                refused += 1;
+                why.get_or_insert_with(|| format!("step {} is past the job's last step, {}", m.step, job.total_steps));
+            }
             AttemptEvent::Point(m) => {
                 let t = match curves.as_mut() {
                     Some(t) => t,
@@ -226,7 +233,7 @@ pub fn report(
     if ended {
         crate::sweeps::settle(txn, job.sweep_id)?;
     }
-    Ok(Reported { stored, job, requeued })
+    Ok(Reported { stored, refused, why, job, requeued })
 }
 
 /// Points of a job with step > `after_step`, at most `limit`; the second value is the step to

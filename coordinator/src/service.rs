@@ -678,6 +678,11 @@ impl WorkerService for Coordinator {
         }
         let (worker, job_id, attempt) = (q.worker_id.clone(), q.job_id, q.attempt);
         let out = self.store.write(move |txn| attempts::report(txn, &worker, job_id, attempt, &events)).await?;
+        if let Some(why) = &out.why {
+            tracing::warn!(job = q.job_id, attempt = q.attempt, refused = out.refused, "refused points: {why}");
+            self.counters.refused.fetch_add(u64::from(out.refused), Ordering::Relaxed);
+        }
+        let refused = refused + out.refused;
         if out.job.state != JobState::Running {
             tracing::info!(job = out.job.id, state = ?out.job.state, failure = ?out.job.failure, "attempt ended");
         }

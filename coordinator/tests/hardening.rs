@@ -1,5 +1,5 @@
-//! Issue 9's findings, each against a real server: invalid points refused one by one (and never
-//! stored), checkpoints refused ahead of their curve, holes refused at the finish, a newer
+//! Issue 9's findings, each against a real server: invalid points (and points past a job's last
+//! step) refused one by one (and never stored), checkpoints refused ahead of their curve, holes refused at the finish, a newer
 //! attempt's points replacing a dead one's, worker ids bound to their credential, a lost Acquire
 //! reply released without a restart, leases surviving the coordinator's own downtime, curves and
 //! sweep lists paged, smaller re-uploads leaving no stale chunks, names that would escape a folder
@@ -103,6 +103,22 @@ async fn a_non_finite_point_is_refused_alone_and_every_record_stays_readable() {
     // The job, its listing and the queue all still read.
     assert_eq!(job(&mut s, a.job_id).await.step, 3);
     s.users.list_jobs(pb::ListJobsRequest { sweep: "nan".into() }).await.expect("listing reads");
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_point_past_the_jobs_last_step_is_refused_alone() {
+    let mut s = start(Store::in_memory().expect("store"), Duration::from_secs(30)).await;
+    register_dataset(&mut s.users).await;
+    sweep(&mut s, "past", "seeds = [0]", 5).await;
+    let w = register_worker(&mut s.workers, "w").await;
+    let a = acquire(&mut s.workers, &w).await.expect("a job");
+    let events = vec![point(4, 2.0), point(5, 1.5), point(6, 1.0), point(1 << 40, 0.5)];
+    let r = s.workers.report_events(report(&w, &a, events)).await.expect("report").into_inner();
+    assert_eq!((r.stored, r.refused), (2, 2), "steps 6 and 2^40 are past the last step, 5");
+    let steps: Vec<u64> = curve(&mut s, a.job_id).await.iter().map(|p| p.step).collect();
+    assert_eq!(steps, vec![4, 5]);
+    assert_eq!(job(&mut s, a.job_id).await.step, 5, "progress ignores the refused points");
     s.shutdown().await;
 }
 

@@ -16,3 +16,7 @@ pub mod pb {
 }
 
 pub use ladder_core::DomainError;
+
+/// Most events a worker puts in one `ReportEvents` request: a worker whose coordinator is behind
+/// sends reports this full (the coordinator's load benchmark drives it the same way).
+pub const MAX_REPORT_EVENTS: usize = 512;

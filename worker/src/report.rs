@@ -24,7 +24,7 @@ use crate::transfer::retry;
 /// Longest an event waits for company before its batch is sent.
 pub const LINGER: Duration = Duration::from_millis(1000);
 /// Most events in one report.
-pub const MAX_BATCH: usize = 512;
+pub const MAX_BATCH: usize = ladder_proto::MAX_REPORT_EVENTS;
 /// Events held in memory before the backlog spills to disk.
 pub const MAX_IN_MEMORY: i64 = 20_000;
 

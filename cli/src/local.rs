@@ -99,7 +99,7 @@ pub async fn local(args: &LocalArgs, output: Output) -> Result<()> {
     let trainer = crate::data::trainer_path(args.trainer.as_deref())?;
     let store = ladder_coordinator::open_store(&dir.join("coordinator"))
         .map_err(|e| CliError::Other(format!("opening the store in {}: {e}", dir.display())))?;
-    let listener = tokio::net::TcpListener::bind(&args.listen)
+    let listener = ladder_coordinator::bind(&args.listen)
         .await
         .map_err(|e| CliError::io(format!("binding {}", args.listen), e))?;
     let addr = listener.local_addr().map_err(|e| CliError::io("reading the bound address", e))?;

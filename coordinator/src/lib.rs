@@ -15,6 +15,6 @@ pub mod wire;
 pub mod workers;
 
 pub use error::CoordError;
-pub use server::{open_store, serve, serve_with_metrics};
+pub use server::{bind, open_store, serve, serve_with_metrics};
 pub use service::Config;
 pub use store::Store;

@@ -103,8 +103,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     init_tracing(args.log_json);
     let store = ladder_coordinator::open_store(&args.data_dir)
         .with_context(|| format!("opening the store in {}", args.data_dir.display()))?;
-    let listener =
-        tokio::net::TcpListener::bind(&args.listen).await.with_context(|| format!("binding {}", args.listen))?;
+    let listener = ladder_coordinator::bind(&args.listen).await.with_context(|| format!("binding {}", args.listen))?;
     let addr = listener.local_addr()?;
     println!("listening on {addr}");
     tracing::info!(%addr, data_dir = %args.data_dir.display(), "coordinator started");

@@ -66,6 +66,30 @@ fn guarded(
     tokio_stream::wrappers::ReceiverStream::new(rx)
 }
 
+/// Connections the kernel queues for accept. A cluster's workers start together (a Slurm array,
+/// a Deployment scaled up): `TcpListener::bind` queues 128 (the 129th of a burst timed out in
+/// `tests/listen.rs`), the queue overflowed at 1000 workers, and a connection whose handshake was
+/// dropped there was reset once it sent its first request. The kernel caps this at
+/// `net.core.somaxconn`.
+pub const LISTEN_BACKLOG: u32 = 4096;
+
+/// Listens on `addr` (host:port; the first address it resolves to that binds), with
+/// [`LISTEN_BACKLOG`].
+pub async fn bind(addr: &str) -> std::io::Result<TcpListener> {
+    let mut last = None;
+    for a in tokio::net::lookup_host(addr).await? {
+        let socket = if a.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+        socket.set_reuseaddr(true)?;
+        match socket.bind(a) {
+            Ok(()) => return socket.listen(LISTEN_BACKLOG),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{addr} resolves to no address"))
+    }))
+}
+
 /// Opens (or creates) the store in `data_dir`.
 pub fn open_store(data_dir: &Path) -> Result<Store> {
     std::fs::create_dir_all(data_dir)

@@ -162,6 +162,15 @@ impl Coordinator {
         }
     }
 
+    /// Logs and counts `n` events of a report refused (invalid at the wire, or past the job's
+    /// last step), `why` the first reason; nothing when none was.
+    fn count_refused(&self, q: &pb::ReportEventsRequest, n: u32, why: Option<&str>) {
+        if let Some(why) = why {
+            tracing::warn!(job = q.job_id, attempt = q.attempt, refused = n, "refused events: {why}");
+            self.counters.refused.fetch_add(u64::from(n), Ordering::Relaxed);
+        }
+    }
+
     /// Refuses a worker call whose credential is not the one its worker id registered with.
     fn check_worker<T>(&self, req: &Request<T>, worker_id: &str) -> Result<(), Status> {
         workers::check_credential(&self.store.read()?, worker_id, &credential(req)).map_err(Status::from)
@@ -672,16 +681,10 @@ impl WorkerService for Coordinator {
         self.check_worker(&req, &req.get_ref().worker_id)?;
         let q = req.into_inner();
         let (events, refused, why) = wire::events(&q.events);
-        if let Some(why) = &why {
-            tracing::warn!(job = q.job_id, attempt = q.attempt, refused, "refused invalid events: {why}");
-            self.counters.refused.fetch_add(u64::from(refused), Ordering::Relaxed);
-        }
+        self.count_refused(&q, refused, why.as_deref());
         let (worker, job_id, attempt) = (q.worker_id.clone(), q.job_id, q.attempt);
         let out = self.store.write(move |txn| attempts::report(txn, &worker, job_id, attempt, &events)).await?;
-        if let Some(why) = &out.why {
-            tracing::warn!(job = q.job_id, attempt = q.attempt, refused = out.refused, "refused points: {why}");
-            self.counters.refused.fetch_add(u64::from(out.refused), Ordering::Relaxed);
-        }
+        self.count_refused(&q, out.refused, out.why.as_deref());
         let refused = refused + out.refused;
         if out.job.state != JobState::Running {
             tracing::info!(job = out.job.id, state = ?out.job.state, failure = ?out.job.failure, "attempt ended");

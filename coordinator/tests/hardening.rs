@@ -40,6 +40,17 @@ fn started(step: u64) -> pb::AttemptEvent {
     pb::AttemptEvent { kind: Some(pb::attempt_event::Kind::Started(pb::AttemptStarted { resumed_from_step: step })) }
 }
 
+/// A fresh in-memory server with `ttl`, one sweep `name` of one job of `steps` steps, and worker
+/// "w" holding that job's lease.
+async fn one_job_leased(ttl: Duration, name: &str, steps: u64) -> (Server, String, pb::Assignment) {
+    let mut s = start(Store::in_memory().expect("store"), ttl).await;
+    register_dataset(&mut s.users).await;
+    sweep(&mut s, name, "seeds = [0]", steps).await;
+    let w = register_worker(&mut s.workers, "w").await;
+    let a = acquire(&mut s.workers, &w).await.expect("a job");
+    (s, w, a)
+}
+
 async fn job(s: &mut Server, id: u64) -> pb::Job {
     s.users.get_job(pb::GetJobRequest { job_id: id }).await.expect("job").into_inner()
 }
@@ -86,11 +97,7 @@ async fn upload(
 
 #[tokio::test]
 async fn a_non_finite_point_is_refused_alone_and_every_record_stays_readable() {
-    let mut s = start(Store::in_memory().expect("store"), Duration::from_secs(30)).await;
-    register_dataset(&mut s.users).await;
-    sweep(&mut s, "nan", "seeds = [0]", 5).await;
-    let w = register_worker(&mut s.workers, "w").await;
-    let a = acquire(&mut s.workers, &w).await.expect("a job");
+    let (mut s, w, a) = one_job_leased(Duration::from_secs(30), "nan", 5).await;
     let mut bad = point(2, 1.0);
     if let Some(pb::attempt_event::Kind::Metrics(m)) = bad.kind.as_mut() {
         m.tokens_per_s = f64::NAN;
@@ -108,11 +115,7 @@ async fn a_non_finite_point_is_refused_alone_and_every_record_stays_readable() {
 
 #[tokio::test]
 async fn a_point_past_the_jobs_last_step_is_refused_alone() {
-    let mut s = start(Store::in_memory().expect("store"), Duration::from_secs(30)).await;
-    register_dataset(&mut s.users).await;
-    sweep(&mut s, "past", "seeds = [0]", 5).await;
-    let w = register_worker(&mut s.workers, "w").await;
-    let a = acquire(&mut s.workers, &w).await.expect("a job");
+    let (mut s, w, a) = one_job_leased(Duration::from_secs(30), "past", 5).await;
     let events = vec![point(4, 2.0), point(5, 1.5), point(6, 1.0), point(1 << 40, 0.5)];
     let r = s.workers.report_events(report(&w, &a, events)).await.expect("report").into_inner();
     assert_eq!((r.stored, r.refused), (2, 2), "steps 6 and 2^40 are past the last step, 5");
@@ -154,11 +157,7 @@ async fn an_unreadable_record_stops_neither_the_reaper_nor_acquire() {
 
 #[tokio::test]
 async fn checkpoints_ahead_of_the_curve_and_finishes_with_holes_are_refused() {
-    let mut s = start(Store::in_memory().expect("store"), Duration::from_secs(30)).await;
-    register_dataset(&mut s.users).await;
-    sweep(&mut s, "holes", "seeds = [0]", 5).await;
-    let w = register_worker(&mut s.workers, "w").await;
-    let a = acquire(&mut s.workers, &w).await.expect("a job");
+    let (mut s, w, a) = one_job_leased(Duration::from_secs(30), "holes", 5).await;
     s.workers.report_events(report(&w, &a, vec![point(1, 2.0), point(2, 1.9)])).await.expect("report");
     let e = upload(&mut s, &w, &a, 4, b"checkpoint bytes").await.expect_err("ahead of the curve");
     assert_eq!(e.code(), Code::Aborted, "{}", e.message());
@@ -215,11 +214,8 @@ async fn a_worker_cannot_act_as_another_worker() {
 
 #[tokio::test]
 async fn a_lease_whose_acquire_reply_was_lost_goes_back_without_a_restart() {
-    let mut s = start(Store::in_memory().expect("store"), Duration::from_millis(400)).await;
-    register_dataset(&mut s.users).await;
-    sweep(&mut s, "lost", "seeds = [0]", 5).await;
-    let w = register_worker(&mut s.workers, "w").await;
-    let a = acquire(&mut s.workers, &w).await.expect("leased, but the reply is 'lost'");
+    let (mut s, w, a) = one_job_leased(Duration::from_millis(400), "lost", 5).await;
+    // Leased, but the reply is 'lost'.
     // The worker never learnt of it: its heartbeats list nothing.
     for _ in 0..4 {
         tokio::time::sleep(Duration::from_millis(150)).await;
@@ -260,11 +256,7 @@ async fn leases_survive_the_coordinators_downtime() {
 
 #[tokio::test]
 async fn a_200k_point_curve_comes_back_whole_page_by_page() {
-    let mut s = start(Store::in_memory().expect("store"), Duration::from_secs(60)).await;
-    register_dataset(&mut s.users).await;
-    sweep(&mut s, "long", "seeds = [0]", 200_000).await;
-    let w = register_worker(&mut s.workers, "w").await;
-    let a = acquire(&mut s.workers, &w).await.expect("a job");
+    let (mut s, w, a) = one_job_leased(Duration::from_secs(60), "long", 200_000).await;
     for start in (1..=200_000u64).step_by(5_000) {
         let evs: Vec<_> = (start..start + 5_000).map(|k| point(k, 1.0 + 1.0 / k as f64)).collect();
         s.workers.report_events(report(&w, &a, evs)).await.expect("report");

@@ -53,19 +53,12 @@ trap cleanup EXIT
 mkdir -p "$work/compose/tls"
 cp deploy/compose/docker-compose.yml "$work/compose/"
 tls=$work/compose/tls
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=ladder-ci-ca \
-  -keyout "$work/ca.key" -out "$tls/ca.crt" 2>/dev/null
-openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=coordinator \
-  -keyout "$tls/tls.key" -out "$work/tls.csr" 2>/dev/null
-printf 'subjectAltName=DNS:coordinator,DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >"$work/ext"
-openssl x509 -req -in "$work/tls.csr" -CA "$tls/ca.crt" -CAkey "$work/ca.key" -CAcreateserial -days 1 \
-  -extfile "$work/ext" -out "$tls/tls.crt" 2>/dev/null
-chmod 644 "$tls"/*
-user=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+issue_tls "$tls" "$work" coordinator DNS:coordinator,DNS:localhost,IP:127.0.0.1
+user=$(new_token)
 {
-  echo "LADDER_TOKEN=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+  echo "LADDER_TOKEN=$(new_token)"
   echo "LADDER_USER_TOKEN=$user"
-  echo "LADDER_WORKER_TOKEN=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+  echo "LADDER_WORKER_TOKEN=$(new_token)"
 } >"$work/compose/.env"
 
 (cd "$work/compose" && compose up -d >"$work/up.log" 2>&1) || { tail -20 "$work/up.log" >&2; fail "podman-compose up"; }
@@ -77,16 +70,5 @@ for _ in $(seq 150); do
   sleep 0.2
 done
 ladder() { "$bin/ladder" "$@"; }
-register_licenses "$work"
-sweep_spec compose 60 20 20 >"$work/sweep.toml"
-"$bin/ladder" submit "$work/sweep.toml" --watch >"$work/watch.out" 2>&1 || {
-  tail -5 "$work/watch.out" >&2
-  fail "the sweep did not succeed"
-}
-"$bin/ladder" --output json workers | python3 -c '
-import json, sys
-names = sorted(w["name"] for w in json.load(sys.stdin))
-assert names == ["worker-0", "worker-1"], names
-'
-check_whole_curves compose "$work/curves.jsonl" 60 "compose" || fail "a curve is not whole"
+sweep_through_workers compose "$work" worker-0 worker-1
 say "passed"

@@ -37,19 +37,12 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); p
 
 # A CA and the coordinator's certificate for localhost.
 tls=$work/tls
-mkdir -p "$tls" "$work/data"
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=ladder-ci-ca \
-  -keyout "$tls/ca.key" -out "$tls/ca.crt" 2>/dev/null
-openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=localhost \
-  -keyout "$tls/tls.key" -out "$tls/tls.csr" 2>/dev/null
-printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >"$tls/ext"
-openssl x509 -req -in "$tls/tls.csr" -CA "$tls/ca.crt" -CAkey "$tls/ca.key" -CAcreateserial -days 1 \
-  -extfile "$tls/ext" -out "$tls/tls.crt" 2>/dev/null
-chmod 644 "$tls"/*
+issue_tls "$tls" "$work/ca" localhost DNS:localhost,IP:127.0.0.1
+mkdir -p "$work/data"
 chown 10001:10001 "$work/data"
-admin=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
-user=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
-worker=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+admin=$(new_token)
+user=$(new_token)
+worker=$(new_token)
 
 run --name ladder-ci-coordinator -v "$tls:/etc/ladder/tls:ro" -v "$work/data:/var/lib/ladder" \
   -e LADDER_TOKEN="$admin" -e LADDER_USER_TOKEN="$user" -e LADDER_WORKER_TOKEN="$worker" \
@@ -67,16 +60,5 @@ say "coordinator and 2 workers started (podman $(podman --version | awk '{ print
 export LADDER_COORDINATOR=https://localhost:$port LADDER_TLS_CA=$tls/ca.crt LADDER_TOKEN=$user
 for _ in $(seq 100); do "$bin/ladder" workers >/dev/null 2>&1 && break; sleep 0.2; done
 ladder() { "$bin/ladder" "$@"; }
-register_licenses "$work"
-sweep_spec containers 60 20 20 >"$work/sweep.toml"
-"$bin/ladder" submit "$work/sweep.toml" --watch >"$work/watch.out" 2>&1 || {
-  tail -5 "$work/watch.out" >&2
-  fail "the sweep did not succeed"
-}
-"$bin/ladder" --output json workers | python3 -c '
-import json, sys
-names = sorted(w["name"] for w in json.load(sys.stdin))
-assert names == ["container-0", "container-1"], names
-'
-check_whole_curves containers "$work/curves.jsonl" 60 "containers" || fail "a curve is not whole"
+sweep_through_workers containers "$work" container-0 container-1
 say "passed"

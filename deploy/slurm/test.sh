@@ -113,8 +113,8 @@ say "Slurm $(sinfo -V) up: one node $host, $cpus CPUs"
 
 # 3. The coordinator, with role tokens, and a small sweep.
 port=$(free_port)
-user_token=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
-worker_token=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+user_token=$(new_token)
+worker_token=$(new_token)
 env -u LADDER_TOKEN LADDER_USER_TOKEN="$user_token" LADDER_WORKER_TOKEN="$worker_token" \
   "$bin/ladder-coordinator" --listen "127.0.0.1:$port" --data-dir "$work/coord" --lease-ttl-ms 3000 \
   >"$work/coordinator.out" 2>"$work/coordinator.log" &

@@ -3,8 +3,10 @@
 //! names the file, line and column.
 use std::path::Path;
 
+use ladder_analysis::Inputs;
+use ladder_analysis::inputs::RunPoint;
+
 use crate::error::{CliError, Result};
-use crate::inputs::{Inputs, RunPoint};
 
 const KNOWN: [&str; 6] = ["n", "d", "c", "b", "s", "loss"];
 

@@ -4,13 +4,12 @@
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-use ladder_proto::pb;
+use ladder_core::dataset::{DatasetHeader, DatasetMeta};
+use ladder_core::status::DatasetInfo;
 
 use crate::args::Tokenizer;
 use crate::client::Client;
 use crate::error::{CliError, Result};
-
-const PIECE: usize = 1 << 20;
 
 /// The `ladder-train` binary: `explicit`, or the one beside this executable.
 pub fn trainer_path(explicit: Option<&Path>) -> Result<PathBuf> {
@@ -64,47 +63,47 @@ fn read(path: &Path) -> Result<Vec<u8>> {
 }
 
 /// Uploads the folder `dir` (train.bin, val.bin, optional meta.json) as dataset `name`.
-pub async fn upload(client: &mut Client, name: &str, dir: &Path, vocab: Option<u32>) -> Result<pb::Dataset> {
+pub async fn upload(client: &Client, name: &str, dir: &Path, vocab: Option<u32>) -> Result<DatasetInfo> {
     let train = read(&dir.join("train.bin"))?;
     let val = read(&dir.join("val.bin"))?;
-    let meta = dir.join("meta.json");
-    let meta_json =
-        if meta.is_file() { read(&meta).map(|b| String::from_utf8_lossy(&b).into_owned())? } else { String::new() };
-    if meta_json.is_empty() && vocab.is_none() {
+    let meta_path = dir.join("meta.json");
+    let meta_json = if meta_path.is_file() {
+        String::from_utf8(read(&meta_path)?)
+            .map_err(|e| CliError::input(meta_path.display().to_string(), format!("not UTF-8: {e}")))?
+    } else {
+        String::new()
+    };
+    let meta = match meta_json.as_str() {
+        "" => None,
+        text => Some(DatasetMeta::parse(text, &meta_path.display().to_string())?),
+    };
+    if meta.is_none() && vocab.is_none() {
         return Err(CliError::input(dir.display().to_string(), "no meta.json: pass --vocab with the vocabulary size"));
     }
-    let header = pb::DatasetHeader {
+    let vocab = match &meta {
+        Some(m) => u32::try_from(m.vocab_size).map_err(|_| {
+            CliError::input(meta_path.display().to_string(), format!("vocab {} is out of range", m.vocab_size))
+        })?,
+        None => vocab.unwrap_or(0),
+    };
+    let header = DatasetHeader {
         name: name.to_string(),
+        meta,
         meta_json,
         train_bytes: train.len() as u64,
         val_bytes: val.len() as u64,
-        vocab: vocab.unwrap_or(0),
+        vocab,
     };
-    let mut msgs = vec![pb::DatasetUpload { part: Some(pb::dataset_upload::Part::Header(header)) }];
-    for (file, bytes) in [("train", &train), ("val", &val)] {
-        for piece in bytes.chunks(PIECE) {
-            msgs.push(pb::DatasetUpload {
-                part: Some(pb::dataset_upload::Part::Bytes(pb::DatasetBytes {
-                    file: file.into(),
-                    data: piece.to_vec(),
-                })),
-            });
-        }
-    }
-    let ds = client.register_dataset(tokio_stream::iter(msgs)).await.map_err(|s| {
-        if s.code() == tonic::Code::InvalidArgument {
-            CliError::input(dir.display().to_string(), s.message().to_string())
-        } else {
-            s.into()
-        }
-    })?;
-    Ok(ds.into_inner())
+    client.register_dataset(&header, train, val).await.map_err(|e| match e {
+        CliError::Rpc(m, tonic::Code::InvalidArgument) => CliError::input(dir.display().to_string(), m),
+        other => other,
+    })
 }
 
 /// `ladder data add`.
 #[allow(clippy::too_many_arguments)]
 pub async fn add(
-    client: &mut Client,
+    client: &Client,
     name: &str,
     paths: &[PathBuf],
     tokenizer: Tokenizer,
@@ -112,7 +111,7 @@ pub async fn add(
     lossy_utf8: bool,
     vocab: Option<u32>,
     trainer: Option<&Path>,
-) -> Result<pb::Dataset> {
+) -> Result<DatasetInfo> {
     if let [dir] = paths
         && dir.join("train.bin").is_file()
     {

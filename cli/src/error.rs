@@ -31,6 +31,12 @@ pub enum CliError {
     Input { what: String, message: String },
     #[error("{context}: {source}")]
     Io { context: String, source: std::io::Error },
+    /// A spec the coordinator refused: the message names its file, line and key.
+    #[error("{0}")]
+    Spec(String),
+    /// A reply from the coordinator that this build cannot read.
+    #[error("the coordinator sent a reply this build cannot read: {0}")]
+    Reply(String),
     #[error("{0}")]
     Fit(#[from] ladder_laws::LawsError),
     #[error("{0}")]
@@ -53,6 +59,16 @@ impl From<tonic::Status> for CliError {
     }
 }
 
+impl From<ladder_analysis::AnalysisError> for CliError {
+    fn from(e: ladder_analysis::AnalysisError) -> Self {
+        match e {
+            ladder_analysis::AnalysisError::Input { what, message } => CliError::Input { what, message },
+            ladder_analysis::AnalysisError::NoFit(m) => CliError::NoFit(m),
+            ladder_analysis::AnalysisError::Fit(f) => CliError::Fit(f),
+        }
+    }
+}
+
 impl From<ladder_core::DomainError> for CliError {
     fn from(e: ladder_core::DomainError) -> Self {
         CliError::Input { what: "input".into(), message: e.to_string() }
@@ -60,6 +76,11 @@ impl From<ladder_core::DomainError> for CliError {
 }
 
 impl CliError {
+    /// A submission's refusal: a spec error (which names its file, line and key) is bad input.
+    pub fn from_submit(s: tonic::Status) -> Self {
+        if s.code() == Code::InvalidArgument { CliError::Spec(s.message().to_string()) } else { s.into() }
+    }
+
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
         CliError::Io { context: context.into(), source }
     }
@@ -80,10 +101,10 @@ impl CliError {
                 }
                 _ => exit::FAILURE,
             },
-            CliError::Input { .. } => exit::BAD_INPUT,
+            CliError::Input { .. } | CliError::Spec(_) => exit::BAD_INPUT,
             CliError::Fit(_) | CliError::NoFit(_) => exit::FIT,
             CliError::JobsFailed(_) => exit::JOBS_FAILED,
-            CliError::Io { .. } | CliError::Other(_) => exit::FAILURE,
+            CliError::Io { .. } | CliError::Reply(_) | CliError::Other(_) => exit::FAILURE,
         }
     }
 }

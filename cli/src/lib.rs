@@ -1,4 +1,14 @@
 //! `ladder-cli`: the user's side of ladder. The `ladder` binary is a thin shell over [`run`].
+//!
+//! Where each concern lives:
+//! - [`args`]: the command line (clap); [`error`]: the one error type and its exit codes;
+//! - [`client`]: the connection to the coordinator, in domain types (the only wire code);
+//! - [`commands`], [`views`], [`table`]: listings and control, as tables or JSON;
+//!   [`watch`]: live progress; [`export`]: curves out as CSV or JSON lines;
+//! - [`data`]: registering datasets (tokenized by `ladder-train prepare`);
+//! - the fits: [`gather`] (a sweep's jobs and curves) and [`csvin`] (points from a CSV file)
+//!   feed `ladder-analysis`; [`report`] prints its results and [`plot`] draws them;
+//! - [`local`]: `ladder local`, a coordinator and a worker in this process.
 pub mod args;
 pub mod client;
 pub mod commands;
@@ -6,9 +16,7 @@ pub mod csvin;
 pub mod data;
 pub mod error;
 pub mod export;
-pub mod fit;
-pub mod holdout;
-pub mod inputs;
+pub mod gather;
 pub mod local;
 pub mod plot;
 pub mod report;
@@ -18,42 +26,61 @@ pub mod watch;
 
 use args::{Cli, Command, DataCommand, Output};
 use error::{CliError, Result};
+use ladder_analysis::predict::{self, Allocation};
+use ladder_analysis::{Inputs, Options, Report};
+use ladder_core::JobState;
+use ladder_core::status::JobStatus;
 use serde::Serialize;
 
 #[derive(Serialize)]
 struct FitOutput<'a> {
-    report: &'a fit::Report,
+    report: &'a Report,
     predictions: Option<std::collections::BTreeMap<String, f64>>,
-    budget: Option<report::Allocation>,
+    budget: Option<Allocation>,
     /// Predictions outside the ranges the laws were fitted over.
     warnings: Vec<String>,
 }
 
-async fn fit_cmd(cli: &Cli, a: &args::FitArgs, plot_to: Option<&std::path::Path>) -> Result<()> {
-    let inputs = match (&a.sweep, &a.csv) {
-        (_, Some(path)) => csvin::read(path)?,
-        (Some(key), None) => {
-            let mut c = client::connect(&cli.coordinator, cli.token.as_deref(), &tls(cli)).await?;
-            inputs::from_sweep(&mut c, key).await?.2
+impl From<&args::FitArgs> for Options {
+    fn from(a: &args::FitArgs) -> Self {
+        Options {
+            bootstrap: a.bootstrap,
+            floor: a.floor,
+            exclude_top: a.exclude_top,
+            holdout: a.holdout,
+            law: a.law.clone(),
         }
-        (None, None) => return Err(CliError::input("ladder fit", "name a sweep, or pass --csv FILE")),
-    };
-    let report = fit::fit_all(&inputs, a)?;
-    let predictions = a.predict.as_deref().map(|p| report::predict(&report, p)).transpose()?;
-    let budget = a.budget.map(|c| report::budget(&report, c)).transpose()?;
-    let mut warnings = match a.predict.as_deref() {
-        Some(p) => report::predict_warnings(&report, p)?,
-        None => Vec::new(),
-    };
-    if let Some(b) = &budget {
-        warnings.extend(report::budget_warnings(&report, b));
     }
+}
+
+async fn fit_inputs(cli: &Cli, a: &args::FitArgs) -> Result<Inputs> {
+    match (&a.sweep, &a.csv) {
+        (_, Some(path)) => csvin::read(path),
+        (Some(key), None) => {
+            let c = client::connect(&cli.coordinator, cli.token.as_deref(), &tls(cli)).await?;
+            Ok(gather::sweep_inputs(&c, key).await?.2)
+        }
+        (None, None) => Err(CliError::input("ladder fit", "name a sweep, or pass --csv FILE")),
+    }
+}
+
+async fn fit_cmd(cli: &Cli, a: &args::FitArgs, plot_to: Option<&std::path::Path>) -> Result<()> {
+    let inputs = fit_inputs(cli, a).await?;
+    let report = ladder_analysis::fit_all(&inputs, &Options::from(a))?;
     if let Some(dir) = plot_to {
-        let files = plot::plot_all(&inputs, &report, dir)?;
-        for f in &files {
+        for f in plot::plot_all(&inputs, &report, dir)? {
             println!("{}", f.display());
         }
         return Ok(());
+    }
+    let predictions = a.predict.as_deref().map(|p| predict::predict(&report, p)).transpose()?;
+    let budget = a.budget.map(|c| predict::budget(&report, c)).transpose()?;
+    let mut warnings = match a.predict.as_deref() {
+        Some(p) => predict::predict_warnings(&report, p)?,
+        None => Vec::new(),
+    };
+    if let Some(b) = &budget {
+        warnings.extend(predict::budget_warnings(&report, b));
     }
     match cli.output {
         Output::Json => {
@@ -93,42 +120,35 @@ pub async fn run(cli: Cli) -> Result<()> {
     let connect = || client::connect(&cli.coordinator, cli.token.as_deref(), &tls);
     match &cli.command {
         Command::Submit { spec, watch } => {
-            let mut c = connect().await?;
-            let s = commands::submit(&mut c, spec).await?;
-            commands::emit(cli.output, &views::SweepView::from(&s), || views::sweeps_table(std::slice::from_ref(&s)))?;
+            let c = connect().await?;
+            let s = commands::submit(&c, spec).await?;
+            commands::emit(cli.output, &s, || views::sweeps_table(std::slice::from_ref(&s)))?;
             if *watch {
-                finish(watch::watch(&mut c, &s.name).await?)?;
+                finish(watch::watch(&c, &s.name).await?)?;
             }
             Ok(())
         }
-        Command::Status { sweep } => commands::status(&mut connect().await?, sweep.as_deref(), cli.output).await,
-        Command::Jobs { sweep } => commands::list_jobs(&mut connect().await?, sweep, cli.output).await,
+        Command::Status { sweep } => commands::status(&connect().await?, sweep.as_deref(), cli.output).await,
+        Command::Jobs { sweep } => commands::list_jobs(&connect().await?, sweep, cli.output).await,
         Command::Watch { sweep } => {
-            let jobs = watch::watch(&mut connect().await?, sweep).await?;
-            if cli.output == Output::Json {
-                let v: Vec<views::JobView> = jobs.iter().map(views::JobView::from).collect();
-                commands::emit(cli.output, &v, String::new)?;
-            } else {
-                print!("{}", views::jobs_table(&jobs));
-            }
+            let jobs = watch::watch(&connect().await?, sweep).await?;
+            commands::emit(cli.output, &views::jobs_json(&jobs), || views::jobs_table(&jobs))?;
             finish(jobs)
         }
         Command::Curves { job, format, out } => {
-            export::export_job(&mut connect().await?, *job, *format, out.as_deref()).await
+            export::export_job(&connect().await?, *job, *format, out.as_deref()).await
         }
         Command::Export { sweep, format, out } => {
-            export::export_sweep(&mut connect().await?, sweep, *format, out.as_deref()).await
+            export::export_sweep(&connect().await?, sweep, *format, out.as_deref()).await
         }
-        Command::Cancel { sweep } => commands::cancel(&mut connect().await?, sweep, cli.output).await,
-        Command::Workers => commands::workers(&mut connect().await?, cli.output).await,
-        Command::Data(DataCommand::List) => commands::datasets(&mut connect().await?, cli.output).await,
+        Command::Cancel { sweep } => commands::cancel(&connect().await?, sweep, cli.output).await,
+        Command::Workers => commands::workers(&connect().await?, cli.output).await,
+        Command::Data(DataCommand::List) => commands::datasets(&connect().await?, cli.output).await,
         Command::Data(DataCommand::Add { name, paths, tokenizer, val_fraction, lossy_utf8, vocab, trainer }) => {
-            let mut c = connect().await?;
-            let ds = data::add(&mut c, name, paths, *tokenizer, *val_fraction, *lossy_utf8, *vocab, trainer.as_deref())
-                .await?;
-            commands::emit(cli.output, &views::DatasetView::from(&ds), || {
-                views::datasets_table(std::slice::from_ref(&ds))
-            })
+            let c = connect().await?;
+            let ds =
+                data::add(&c, name, paths, *tokenizer, *val_fraction, *lossy_utf8, *vocab, trainer.as_deref()).await?;
+            commands::emit(cli.output, &ds, || views::datasets_table(std::slice::from_ref(&ds)))
         }
         Command::Fit(a) => fit_cmd(&cli, a, None).await,
         Command::Plot { sweep, out } => {
@@ -141,11 +161,11 @@ pub async fn run(cli: Cli) -> Result<()> {
 }
 
 /// A sweep that ended with failed or cancelled jobs is an error for scripts.
-fn finish(jobs: Vec<ladder_proto::pb::Job>) -> Result<()> {
+pub fn finish(jobs: Vec<JobStatus>) -> Result<()> {
     let bad: Vec<String> = jobs
         .iter()
-        .filter(|j| views::job_state(j.state) != "succeeded")
-        .map(|j| format!("job {} {}", j.id, views::job_state(j.state)))
+        .filter(|j| j.state != JobState::Succeeded)
+        .map(|j| format!("job {} {}", j.id, j.state.name()))
         .collect();
     if bad.is_empty() { Ok(()) } else { Err(CliError::JobsFailed(bad.join(", "))) }
 }

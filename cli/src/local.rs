@@ -4,13 +4,12 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use ladder_proto::pb;
+use ladder_analysis::Options;
 use tokio_util::sync::CancellationToken;
 
-use crate::args::{FitArgs, LocalArgs, Output, Tokenizer};
+use crate::args::{LocalArgs, Output, Tokenizer};
 use crate::client::{Client, connect};
 use crate::error::{CliError, Result};
-use crate::views::job_state;
 
 /// The demo sweep: 5 sizes spanning 1.8 decades of N, byte-level, a fixed token budget each.
 pub const DEMO_SPEC: &str = include_str!("../demo/demo.toml");
@@ -50,8 +49,8 @@ async fn fetch_corpus() -> Result<PathBuf> {
     Ok(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
 }
 
-async fn demo_dataset(client: &mut Client, args: &LocalArgs, trainer: &Path, dir: &Path) -> Result<()> {
-    let have = client.list_datasets(pb::ListDatasetsRequest {}).await?.into_inner().datasets;
+async fn demo_dataset(client: &Client, args: &LocalArgs, trainer: &Path, dir: &Path) -> Result<()> {
+    let have = client.datasets().await?;
     if have.iter().any(|d| d.name == DEMO_DATASET) {
         return Ok(());
     }
@@ -144,40 +143,28 @@ async fn drive(
     shutdown: &CancellationToken,
     began: std::time::Instant,
 ) -> Result<()> {
-    let mut client = connect_retrying(url).await?;
+    let client = connect_retrying(url).await?;
     for d in &args.datasets {
         let (name, path) = d
             .split_once('=')
             .filter(|(n, p)| !n.is_empty() && !p.is_empty())
             .ok_or_else(|| CliError::input("--dataset", format!("{d:?}: expected NAME=PATH")))?;
         let paths = [PathBuf::from(path)];
-        let ds = crate::data::add(&mut client, name, &paths, args.tokenizer, 0.05, false, None, Some(trainer)).await?;
+        let ds = crate::data::add(&client, name, &paths, args.tokenizer, 0.05, false, None, Some(trainer)).await?;
         eprintln!("ladder local: dataset {} ({} train tokens)", ds.name, ds.train_tokens);
     }
     let (spec_text, origin) = match &args.spec {
         Some(p) => (crate::commands::read_text(p)?, p.display().to_string()),
         None => {
-            demo_dataset(&mut client, args, trainer, dir).await?;
+            demo_dataset(&client, args, trainer, dir).await?;
             (DEMO_SPEC.to_string(), "the built-in demo spec".to_string())
         }
     };
-    let sweep = client
-        .submit_sweep(pb::SubmitSweepRequest { spec_toml: spec_text })
-        .await
-        .map_err(|s| {
-            if s.code() == tonic::Code::InvalidArgument {
-                CliError::input(origin.clone(), s.message())
-            } else {
-                s.into()
-            }
-        })?
-        .into_inner()
-        .sweep
-        .ok_or_else(|| CliError::Other("the coordinator returned no sweep".into()))?;
-    eprintln!("ladder local: sweep {} ({} jobs) on {}", sweep.name, sweep.jobs_total, slots(args).join(","));
+    let sweep = client.submit(spec_text, &origin).await?;
+    eprintln!("ladder local: sweep {} ({} jobs) on {}", sweep.name, sweep.jobs.total, slots(args).join(","));
     let started = std::time::Instant::now();
     let jobs = tokio::select! {
-        r = crate::watch::watch(&mut client, &sweep.name) => r?,
+        r = crate::watch::watch(&client, &sweep.name) => r?,
         _ = shutdown.cancelled() => return Err(CliError::Other("interrupted; the sweep resumes on the next `ladder local`".into())),
     };
     eprintln!(
@@ -185,10 +172,10 @@ async fn drive(
         started.elapsed().as_secs_f64(),
         began.elapsed().as_secs_f64()
     );
-    let (_, _, inputs) = crate::inputs::from_sweep(&mut client, &sweep.name).await?;
+    let (_, _, inputs) = crate::gather::sweep_inputs(&client, &sweep.name).await?;
     // The demo checks its own extrapolation: every law refitted without the largest model.
-    let fit_args = FitArgs { bootstrap: 200, holdout: args.spec.is_none().then_some(1), ..Default::default() };
-    let report = crate::fit::fit_all(&inputs, &fit_args)?;
+    let opts = Options { bootstrap: 200, holdout: args.spec.is_none().then_some(1), ..Default::default() };
+    let report = ladder_analysis::fit_all(&inputs, &opts)?;
     match output {
         Output::Json => crate::commands::emit(output, &report, String::new)?,
         Output::Table => print!("{}", crate::report::text(&report)),
@@ -196,13 +183,8 @@ async fn drive(
     let out = args.out.clone().unwrap_or_else(|| dir.join("plots").join(&sweep.name));
     let files = crate::plot::plot_all(&inputs, &report, &out)?;
     eprintln!("ladder local: wrote {} plots to {}", files.len(), out.display());
-    let bad: Vec<String> = jobs
-        .iter()
-        .filter(|j| job_state(j.state) != "succeeded")
-        .map(|j| format!("job {} {}", j.id, job_state(j.state)))
-        .collect();
-    if !bad.is_empty() {
-        return Err(CliError::JobsFailed(format!("sweep {}: {}", sweep.name, bad.join(", "))));
-    }
-    Ok(())
+    crate::finish(jobs).map_err(|e| match e {
+        CliError::JobsFailed(m) => CliError::JobsFailed(format!("sweep {}: {m}", sweep.name)),
+        other => other,
+    })
 }

@@ -7,9 +7,10 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 
+use ladder_analysis::inputs::{CurvePoint, RunPoint};
+use ladder_analysis::{Inputs, Report};
+
 use crate::error::{CliError, Result};
-use crate::fit::Report;
-use crate::inputs::Inputs;
 
 #[derive(Clone, Copy, PartialEq)]
 enum Mark {
@@ -181,70 +182,94 @@ fn logspace(lo: f64, hi: f64, k: usize) -> Vec<f64> {
 /// Writes every chart the data supports into `dir`; returns the files written.
 pub fn plot_all(inputs: &Inputs, report: &Report, dir: &Path) -> Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir).map_err(|e| CliError::io(format!("creating {}", dir.display()), e))?;
-    let mut charts = Vec::new();
-    let per_run = |f: &dyn Fn(&crate::inputs::CurvePoint) -> Option<(f64, f64)>| -> Vec<Series> {
-        inputs
-            .curves
-            .iter()
-            .enumerate()
-            .map(|(i, c)| Series {
-                name: format!("{} N={:.3e}", c.label, c.n),
-                points: c.points.iter().filter_map(f).collect(),
-                mark: Mark::Line,
-                color: color(i),
-            })
-            .collect()
-    };
-    if !inputs.curves.is_empty() {
-        charts.push(Chart {
-            file: "fig2_loss_vs_tokens",
-            title: "Training loss against tokens".into(),
-            x: "tokens",
-            y: "train loss (nats/token, smoothed)",
-            series: per_run(&|p| Some((p.tokens, p.smooth))),
-            band: vec![],
+    let mut charts = curve_charts(inputs, report);
+    charts.extend(law_charts(inputs, report));
+    charts.extend(n_opt_chart(report));
+    charts.extend(bcrit_chart(report));
+    charts.extend(kaplan_nd(inputs, report));
+    charts.extend(c_vs_cmin(inputs, report));
+    let mut written = Vec::new();
+    // A chart with no positive points (e.g. B_simple without gradient accumulation) is skipped.
+    for c in charts.iter().filter(|c| c.series.iter().any(|s| s.points.iter().any(positive))) {
+        written.extend(write(dir, c)?);
+    }
+    Ok(written)
+}
+
+/// One line per run of `f` of its points.
+fn per_run(inputs: &Inputs, f: &dyn Fn(&CurvePoint) -> Option<(f64, f64)>) -> Vec<Series> {
+    inputs
+        .curves
+        .iter()
+        .enumerate()
+        .map(|(i, c)| Series {
+            name: format!("{} N={:.3e}", c.label, c.n),
+            points: c.points.iter().filter_map(f).collect(),
+            mark: Mark::Line,
+            color: color(i),
+        })
+        .collect()
+}
+
+/// Fig. 2 (loss against tokens), Fig. 1 (against compute, with the frontier) and B_simple.
+fn curve_charts(inputs: &Inputs, report: &Report) -> Vec<Chart> {
+    if inputs.curves.is_empty() {
+        return Vec::new();
+    }
+    let mut charts = vec![Chart {
+        file: "fig2_loss_vs_tokens",
+        title: "Training loss against tokens".into(),
+        x: "tokens",
+        y: "train loss (nats/token, smoothed)",
+        series: per_run(inputs, &|p| Some((p.tokens, p.smooth))),
+        band: vec![],
+    }];
+    let mut series = per_run(inputs, &|p| Some((p.flops, p.smooth)));
+    if let Some(fr) = &report.frontier {
+        series.push(Series {
+            name: format!("frontier envelope (against {})", report.frontier_compute),
+            points: fr.envelope.iter().map(|p| (p.compute, p.loss)).collect(),
+            mark: Mark::Points,
+            color: RGBColor(0, 0, 0),
         });
-        let mut series = per_run(&|p| Some((p.flops, p.smooth)));
-        if let Some(fr) = &report.frontier {
-            series.push(Series {
-                name: format!("frontier envelope (against {})", report.frontier_compute),
-                points: fr.envelope.iter().map(|p| (p.compute, p.loss)).collect(),
-                mark: Mark::Points,
-                color: RGBColor(0, 0, 0),
-            });
-            let xs = logspace(fr.envelope[0].compute, fr.envelope[fr.envelope.len() - 1].compute, 60);
-            series.push(Series {
-                name: format!("L(C_min) fit, α_C = {:.3}", fr.l_cmin.alpha.value),
-                points: xs.iter().map(|&x| (x, fr.l_cmin.predict(x))).collect(),
-                mark: Mark::Dashed,
-                color: RGBColor(0, 0, 0),
-            });
-        }
-        charts.push(Chart {
-            file: "fig1_loss_vs_compute",
-            title: "Loss against compute, and the compute-efficient frontier".into(),
-            x: "compute C = 6·N·tokens (FLOPs)",
-            y: "train loss (smoothed)",
-            series,
-            band: vec![],
-        });
-        charts.push(Chart {
-            file: "b_simple",
-            title: "Gradient noise scale B_simple over training".into(),
-            x: "step",
-            y: "B_simple (tokens)",
-            series: b_simple_segments(inputs),
-            band: vec![],
+        let xs = logspace(fr.envelope[0].compute, fr.envelope[fr.envelope.len() - 1].compute, 60);
+        series.push(Series {
+            name: format!("L(C_min) fit, α_C = {:.3}", fr.l_cmin.alpha.value),
+            points: xs.iter().map(|&x| (x, fr.l_cmin.predict(x))).collect(),
+            mark: Mark::Dashed,
+            color: RGBColor(0, 0, 0),
         });
     }
-    // The points a law was fitted to; every run's when it was not fitted.
-    let fitted = |used: &[(f64, f64)], x: &dyn Fn(&crate::inputs::RunPoint) -> Option<f64>| -> Vec<(f64, f64)> {
+    charts.push(Chart {
+        file: "fig1_loss_vs_compute",
+        title: "Loss against compute, and the compute-efficient frontier".into(),
+        x: "compute C = 6·N·tokens (FLOPs)",
+        y: "train loss (smoothed)",
+        series,
+        band: vec![],
+    });
+    charts.push(Chart {
+        file: "b_simple",
+        title: "Gradient noise scale B_simple over training".into(),
+        x: "step",
+        y: "B_simple (tokens)",
+        series: b_simple_segments(inputs),
+        band: vec![],
+    });
+    charts
+}
+
+/// L(N) and L(D): the points each was fitted to (every run's when it was not), the law and its
+/// bootstrap band.
+fn law_charts(inputs: &Inputs, report: &Report) -> Vec<Chart> {
+    let fitted = |used: &[(f64, f64)], x: &dyn Fn(&RunPoint) -> Option<f64>| -> Vec<(f64, f64)> {
         if used.is_empty() {
             inputs.runs.iter().filter_map(|r| x(r).map(|v| (v, r.loss))).collect()
         } else {
             used.to_vec()
         }
     };
+    let mut charts = Vec::new();
     for (file, title, var, law, pts) in [
         (
             "fig1_l_of_n",
@@ -297,39 +322,47 @@ pub fn plot_all(inputs: &Inputs, report: &Report, dir: &Path) -> Result<Vec<Path
         }
         charts.push(Chart { file, title: title.into(), x: var, y: "loss (nats/token)", series, band });
     }
-    if let Some(fr) = &report.frontier {
-        let pts: Vec<(f64, f64)> = fr.envelope.iter().map(|p| (p.compute, p.n_opt)).collect();
-        let xs = logspace(pts[0].0, pts[pts.len() - 1].0, 60);
-        let mut series =
-            vec![Series { name: "size on the envelope".into(), points: pts, mark: Mark::Points, color: color(1) }];
-        series.push(Series {
-            name: format!("N_opt = {:.2e}·C^{:.3}", fr.n_opt_coeff.value, fr.n_opt_exponent.value),
-            points: xs.iter().map(|&x| (x, fr.n_opt_coeff.value * x.powf(fr.n_opt_exponent.value))).collect(),
-            mark: Mark::Dashed,
-            color: RGBColor(0, 0, 0),
-        });
-        for (i, iso) in fr.isoflops.iter().enumerate() {
-            if let Some(n) = iso.n_opt {
-                series.push(Series {
-                    name: format!("IsoFLOP vertex at C={:.1e}", iso.compute),
-                    points: vec![(iso.compute, n)],
-                    mark: Mark::Points,
-                    color: color(i + 3),
-                });
-            }
+    charts
+}
+
+/// Fig. 3: the sizes on the frontier's envelope, N_opt(C), and the IsoFLOP vertices.
+fn n_opt_chart(report: &Report) -> Option<Chart> {
+    let fr = report.frontier.as_ref()?;
+    let pts: Vec<(f64, f64)> = fr.envelope.iter().map(|p| (p.compute, p.n_opt)).collect();
+    let xs = logspace(pts[0].0, pts[pts.len() - 1].0, 60);
+    let mut series =
+        vec![Series { name: "size on the envelope".into(), points: pts, mark: Mark::Points, color: color(1) }];
+    series.push(Series {
+        name: format!("N_opt = {:.2e}·C^{:.3}", fr.n_opt_coeff.value, fr.n_opt_exponent.value),
+        points: xs.iter().map(|&x| (x, fr.n_opt_coeff.value * x.powf(fr.n_opt_exponent.value))).collect(),
+        mark: Mark::Dashed,
+        color: RGBColor(0, 0, 0),
+    });
+    for (i, iso) in fr.isoflops.iter().enumerate() {
+        if let Some(n) = iso.n_opt {
+            series.push(Series {
+                name: format!("IsoFLOP vertex at C={:.1e}", iso.compute),
+                points: vec![(iso.compute, n)],
+                mark: Mark::Points,
+                color: color(i + 3),
+            });
         }
-        charts.push(Chart {
-            file: "fig3_n_opt",
-            title: "Compute-optimal model size".into(),
-            x: "compute (FLOPs)",
-            y: "N",
-            series,
-            band: vec![],
-        });
     }
-    let mut bseries = Vec::new();
+    Some(Chart {
+        file: "fig3_n_opt",
+        title: "Compute-optimal model size".into(),
+        x: "compute (FLOPs)",
+        y: "N",
+        series,
+        band: vec![],
+    })
+}
+
+/// Fig. 10: B_crit against loss, B_crit(L), and the streamed B_simple beside them.
+fn bcrit_chart(report: &Report) -> Option<Chart> {
+    let mut series = Vec::new();
     if !report.bcrit_at.is_empty() {
-        bseries.push(Series {
+        series.push(Series {
             name: "B_crit from the batch sweep".into(),
             points: report.bcrit_at.iter().map(|b| (b.target_loss, b.b_crit.value)).collect(),
             mark: Mark::Points,
@@ -341,7 +374,7 @@ pub fn plot_all(inputs: &Inputs, report: &Report, dir: &Path) -> Result<Vec<Path
             .bcrit_at
             .iter()
             .fold((f64::INFINITY, 0.0f64), |(a, b), p| (a.min(p.target_loss), b.max(p.target_loss)));
-        bseries.push(Series {
+        series.push(Series {
             name: format!("B_crit(L) = {:.2e}/L^(1/{:.3})", law.b_star.value, law.alpha_b.value),
             points: logspace(lo, hi, 40).into_iter().map(|l| (l, law.predict(l))).collect(),
             mark: Mark::Dashed,
@@ -349,7 +382,7 @@ pub fn plot_all(inputs: &Inputs, report: &Report, dir: &Path) -> Result<Vec<Path
         });
     }
     if !report.bcrit_vs_simple.is_empty() {
-        bseries.push(Series {
+        series.push(Series {
             name: "B_simple (streamed) where the runs reached each L".into(),
             points: report.bcrit_vs_simple.iter().map(|v| (v.target_loss, v.b_simple)).collect(),
             mark: Mark::Points,
@@ -357,31 +390,21 @@ pub fn plot_all(inputs: &Inputs, report: &Report, dir: &Path) -> Result<Vec<Path
         });
     }
     if !report.b_simple.is_empty() {
-        bseries.push(Series {
+        series.push(Series {
             name: "B_simple (streamed, end of run)".into(),
             points: report.b_simple.iter().map(|b| (b.loss, b.b_simple)).collect(),
             mark: Mark::Points,
             color: color(0),
         });
     }
-    if !bseries.is_empty() {
-        charts.push(Chart {
-            file: "fig10_b_crit",
-            title: "Critical batch size against loss".into(),
-            x: "loss",
-            y: "batch (tokens)",
-            series: bseries,
-            band: vec![],
-        });
-    }
-    charts.extend(kaplan_nd(inputs, report));
-    charts.extend(c_vs_cmin(inputs, report));
-    let mut written = Vec::new();
-    // A chart with no positive points (e.g. B_simple without gradient accumulation) is skipped.
-    for c in charts.iter().filter(|c| c.series.iter().any(|s| s.points.iter().any(positive))) {
-        written.extend(write(dir, c)?);
-    }
-    Ok(written)
+    (!series.is_empty()).then(|| Chart {
+        file: "fig10_b_crit",
+        title: "Critical batch size against loss".into(),
+        x: "loss",
+        y: "batch (tokens)",
+        series,
+        band: vec![],
+    })
 }
 
 /// Figs. 4 (left) and 9: early-stopped loss against D for each N with L(N, D), and the
@@ -390,7 +413,7 @@ fn kaplan_nd(inputs: &Inputs, report: &Report) -> Vec<Chart> {
     let Some(f) = &report.l_nd else { return vec![] };
     // The runs the fit used: those at the shared batch size.
     let runs: Vec<_> = inputs.runs.iter().filter(|r| report.base_batch.is_none() || r.b == report.base_batch).collect();
-    let sizes = crate::fit::distinct_values(runs.iter().filter(|r| r.d.is_some()).filter_map(|r| r.n));
+    let sizes = ladder_analysis::select::distinct_values(runs.iter().filter(|r| r.d.is_some()).filter_map(|r| r.n));
     let (d_lo, d_hi) = (f.x2_range.lo, f.x2_range.hi);
     let mut by_d = Vec::new();
     for (i, &n) in sizes.iter().enumerate() {

@@ -1,24 +1,11 @@
 //! Printing a fit report: each law's constants with their intervals, Kaplan's published
-//! constants beside them, which jobs fed the fits and why others were left out; predictions
-//! and compute-optimal allocations from the fitted laws.
-use std::collections::BTreeMap;
+//! constants beside them, which jobs fed the fits and why others were left out; and a
+//! compute-optimal allocation.
 use std::fmt::Write;
 
-use ladder_laws::{Estimate, FitRange, PowerLaw, TwoVarLaw, compute_optimal, published};
-use serde::Serialize;
-
-use crate::error::{CliError, Result};
-use crate::fit::Report;
-
-fn num(v: f64) -> String {
-    if !v.is_finite() {
-        "-".into()
-    } else if v != 0.0 && (v.abs() >= 1e4 || v.abs() < 1e-3) {
-        format!("{v:.3e}")
-    } else {
-        format!("{v:.4}")
-    }
-}
+use ladder_analysis::Report;
+use ladder_analysis::predict::{Allocation, num, span};
+use ladder_laws::{Estimate, PowerLaw, TwoVarLaw, published};
 
 fn est(e: &Estimate) -> String {
     if e.lo.is_finite() { format!("{:<10} [{}, {}]", num(e.value), num(e.lo), num(e.hi)) } else { num(e.value) }
@@ -32,10 +19,6 @@ fn row(out: &mut String, name: &str, e: &Estimate, kaplan: Option<f64>) {
 fn header(out: &mut String, law: &str, form: &str) {
     let w = 52usize.saturating_sub(form.len() + law.len());
     let _ = writeln!(out, "\n{law} = {form}{:>w$}", "Kaplan 2020");
-}
-
-fn span(r: &FitRange) -> String {
-    format!("[{}, {}]", num(r.lo), num(r.hi))
 }
 
 fn power(out: &mut String, f: &PowerLaw, var: &str, kaplan: Option<(f64, f64)>) {
@@ -67,6 +50,16 @@ fn two(out: &mut String, f: &TwoVarLaw, form: &str, var: &str, kaplan: (f64, f64
 
 pub fn text(r: &Report) -> String {
     let mut out = String::new();
+    header_lines(&mut out, r);
+    laws(&mut out, r);
+    bcrit(&mut out, r);
+    chinchilla(&mut out, r);
+    checks(&mut out, r);
+    out
+}
+
+/// The source, the jobs used and left out, and the base batch size.
+fn header_lines(out: &mut String, r: &Report) {
     let _ = writeln!(out, "Fits to {} ({} runs; intervals: 95% bootstrap)", r.source, r.runs);
     if !r.used_jobs.is_empty() {
         let ids: Vec<String> = r.used_jobs.iter().map(u64::to_string).collect();
@@ -79,31 +72,35 @@ pub fn text(r: &Report) -> String {
         let _ =
             writeln!(out, "  L(N) and L(D) use the runs at B = {} tokens (the batch size most sizes share)", num(b));
     }
+}
+
+/// L(N), L(D), L(C), L(N,D), L(N,S) and the compute frontier.
+fn laws(out: &mut String, r: &Report) {
     if let Some(f) = &r.l_n {
-        power(&mut out, f, "N", Some(published::L_N));
+        power(out, f, "N", Some(published::L_N));
     }
     if let Some(f) = &r.l_d {
-        power(&mut out, f, "D", Some(published::L_D));
+        power(out, f, "D", Some(published::L_D));
     }
     if let Some(f) = &r.l_c {
-        power(&mut out, f, "C", None);
+        power(out, f, "C", None);
     }
     if let Some(f) = &r.l_nd {
-        two(&mut out, f, "[(N_c/N)^(α_N/α_D) + D_c/D]^α_D", "D", published::L_ND);
+        two(out, f, "[(N_c/N)^(α_N/α_D) + D_c/D]^α_D", "D", published::L_ND);
     }
     if let Some(f) = &r.l_ns {
-        two(&mut out, f, "(N_c/N)^α_N + (S_c/S_min)^α_S", "S", published::L_NS);
+        two(out, f, "(N_c/N)^α_N + (S_c/S_min)^α_S", "S", published::L_NS);
         if let Some(src) = r.l_ns_bcrit {
             let _ = writeln!(out, "  S_min by Kaplan eq. 5.4 with B_crit from the {src}, at the shared batch size");
         }
     }
     if let Some(fr) = &r.frontier {
         let c_pf = published::L_CMIN.1 * published::PF_DAY;
-        power(&mut out, &fr.l_cmin, "C", Some((published::L_CMIN.0, c_pf)));
+        power(out, &fr.l_cmin, "C", Some((published::L_CMIN.0, c_pf)));
         let _ = writeln!(out, "  (compute: {} in FLOPs; Kaplan's C_c = 3.1e8 PF-days)", r.frontier_compute);
         let _ = writeln!(out, "\nN_opt = k·C^a{:>44}", "Kaplan 2020");
-        row(&mut out, "a", &fr.n_opt_exponent, Some(published::FRONTIER_N));
-        row(&mut out, "k", &fr.n_opt_coeff, None);
+        row(out, "a", &fr.n_opt_exponent, Some(published::FRONTIER_N));
+        row(out, "k", &fr.n_opt_coeff, None);
         for iso in fr.isoflops.iter().filter(|i| i.n_opt.is_some()) {
             let _ = writeln!(
                 out,
@@ -114,6 +111,10 @@ pub fn text(r: &Report) -> String {
             );
         }
     }
+}
+
+/// B_crit at each target loss, B_crit(L), and the streamed B_simple beside them.
+fn bcrit(out: &mut String, r: &Report) {
     if !r.bcrit_at.is_empty() {
         let _ = writeln!(out, "\nB_crit = E_min/S_min from S = S_min + E_min/B");
         for b in &r.bcrit_at {
@@ -128,8 +129,8 @@ pub fn text(r: &Report) -> String {
     }
     if let Some(b) = &r.bcrit_law {
         let _ = writeln!(out, "\nB_crit(L) = B*/L^(1/α_B){:>34}", "Kaplan 2020");
-        row(&mut out, "B*", &b.b_star, Some(published::B_CRIT.0));
-        row(&mut out, "α_B", &b.alpha_b, Some(published::B_CRIT.1));
+        row(out, "B*", &b.b_star, Some(published::B_CRIT.0));
+        row(out, "α_B", &b.alpha_b, Some(published::B_CRIT.1));
         let _ = writeln!(out, "  R² on log B = {:.4}, {} points, L in {}", b.r2, b.points, span(&b.loss_range));
     }
     if !r.bcrit_vs_simple.is_empty() {
@@ -161,6 +162,10 @@ pub fn text(r: &Report) -> String {
             let _ = writeln!(out, "  job {}: {} at L = {:.4}", b.job.unwrap_or(0), num(b.b_simple), b.loss);
         }
     }
+}
+
+/// Chinchilla's constants beside Hoffmann's.
+fn chinchilla(out: &mut String, r: &Report) {
     if let Some(c) = &r.chinchilla {
         let _ = writeln!(
             out,
@@ -170,7 +175,7 @@ pub fn text(r: &Report) -> String {
         let names = ["E", "A", "B", "α", "β"];
         let published = [1.69, 406.4, 410.7, 0.34, 0.28];
         for (i, e) in c.intervals.iter().enumerate() {
-            row(&mut out, names[i], e, Some(published[i]));
+            row(out, names[i], e, Some(published[i]));
         }
         let _ = writeln!(
             out,
@@ -185,6 +190,10 @@ pub fn text(r: &Report) -> String {
             span(&c.fit.d_range)
         );
     }
+}
+
+/// The contradiction point, the hold-out check, and the laws not fitted.
+fn checks(out: &mut String, r: &Report) {
     if let Some(c) = &r.contradiction {
         let _ = writeln!(
             out,
@@ -218,145 +227,6 @@ pub fn text(r: &Report) -> String {
             let _ = writeln!(out, "  {}: {}", s.law, s.reason);
         }
     }
-    out
-}
-
-/// A warning when `x` lies outside the range `law` was fitted over.
-fn beyond(warnings: &mut Vec<String>, law: &str, var: &str, x: f64, r: &FitRange) {
-    if let Some(dec) = r.decades_beyond(x) {
-        let side = if x > r.hi { "above" } else { "below" };
-        warnings.push(format!(
-            "{law}: {var} = {} is {dec:.2} decades {side} the fitted range {}; an extrapolation",
-            num(x),
-            span(r)
-        ));
-    }
-}
-
-/// Extrapolation warnings for `--predict` at the given variables.
-pub fn predict_warnings(r: &Report, spec: &str) -> Result<Vec<String>> {
-    let at = parse_at(spec)?;
-    let (n, d, c, s) = (at.get("N"), at.get("D"), at.get("C"), at.get("S"));
-    let mut w = Vec::new();
-    if let (Some(f), Some(&n)) = (&r.l_n, n) {
-        beyond(&mut w, "L(N)", "N", n, &f.x_range);
-    }
-    if let (Some(f), Some(&d)) = (&r.l_d, d) {
-        beyond(&mut w, "L(D)", "D", d, &f.x_range);
-    }
-    if let (Some(f), Some(&n), Some(&d)) = (&r.l_nd, n, d) {
-        beyond(&mut w, "L(N,D)", "N", n, &f.n_range);
-        beyond(&mut w, "L(N,D)", "D", d, &f.x2_range);
-    }
-    if let (Some(f), Some(&n), Some(&s)) = (&r.l_ns, n, s) {
-        beyond(&mut w, "L(N,S)", "N", n, &f.n_range);
-        beyond(&mut w, "L(N,S)", "S", s, &f.x2_range);
-    }
-    if let (Some(f), Some(&c)) = (&r.frontier, c) {
-        beyond(&mut w, "L(C_min)", "C", c, &f.l_cmin.x_range);
-    }
-    if let (Some(ch), Some(&n), Some(&d)) = (&r.chinchilla, n, d) {
-        beyond(&mut w, "Chinchilla", "N", n, &ch.fit.n_range);
-        beyond(&mut w, "Chinchilla", "D", d, &ch.fit.d_range);
-    }
-    Ok(w)
-}
-
-/// Extrapolation warnings for a `--budget` allocation.
-pub fn budget_warnings(r: &Report, a: &Allocation) -> Vec<String> {
-    let mut w = Vec::new();
-    if let Some(ch) = &r.chinchilla {
-        beyond(&mut w, "Chinchilla", "N", a.n, &ch.fit.n_range);
-        beyond(&mut w, "Chinchilla", "D", a.d, &ch.fit.d_range);
-    } else if let Some(fr) = &r.frontier {
-        beyond(&mut w, "L(C_min)", "C", a.compute, &fr.l_cmin.x_range);
-    }
-    if let (Some(b), Some(l)) = (&r.bcrit_law, a.loss) {
-        beyond(&mut w, "B_crit(L)", "L", l, &b.loss_range);
-    }
-    w
-}
-
-fn parse_at(spec: &str) -> Result<BTreeMap<String, f64>> {
-    let mut at: BTreeMap<String, f64> = BTreeMap::new();
-    for part in spec.split(',').filter(|p| !p.trim().is_empty()) {
-        let (k, v) = part
-            .split_once('=')
-            .ok_or_else(|| CliError::input("--predict", format!("{part:?}: expected KEY=VALUE, e.g. N=1e9")))?;
-        let key = k.trim().to_ascii_uppercase();
-        if !["N", "D", "C", "S"].contains(&key.as_str()) {
-            return Err(CliError::input("--predict", format!("{k:?}: the keys are N, D, C and S")));
-        }
-        let v: f64 =
-            v.trim().parse().map_err(|_| CliError::input("--predict", format!("{part:?}: {v:?} is not a number")))?;
-        if !(v.is_finite() && v > 0.0) {
-            return Err(CliError::input("--predict", format!("{part:?}: must be positive")));
-        }
-        at.insert(key, v);
-    }
-    Ok(at)
-}
-
-/// `--predict N=…,D=…`: the fitted laws evaluated there.
-pub fn predict(r: &Report, spec: &str) -> Result<BTreeMap<String, f64>> {
-    let at = parse_at(spec)?;
-    let mut out = BTreeMap::new();
-    let (n, d, c, s) = (at.get("N"), at.get("D"), at.get("C"), at.get("S"));
-    if let (Some(f), Some(&n)) = (&r.l_n, n) {
-        out.insert("L(N)".into(), f.predict(n));
-    }
-    if let (Some(f), Some(&d)) = (&r.l_d, d) {
-        out.insert("L(D)".into(), f.predict(d));
-    }
-    if let (Some(f), Some(&n), Some(&d)) = (&r.l_nd, n, d) {
-        out.insert("L(N,D)".into(), f.predict(n, d));
-    }
-    if let (Some(f), Some(&n), Some(&s)) = (&r.l_ns, n, s) {
-        out.insert("L(N,S)".into(), f.predict(n, s));
-    }
-    if let (Some(f), Some(&c)) = (&r.frontier, c) {
-        out.insert("L(C_min)".into(), f.l_cmin.predict(c));
-    }
-    if let (Some(ch), Some(&n), Some(&d)) = (&r.chinchilla, n, d) {
-        out.insert("Chinchilla".into(), ch.fit.predict(n, d));
-    }
-    if out.is_empty() {
-        return Err(CliError::NoFit(format!("no fitted law takes the variables given in --predict {spec:?}")));
-    }
-    Ok(out)
-}
-
-#[derive(Debug, Serialize)]
-pub struct Allocation {
-    pub compute: f64,
-    pub n: f64,
-    pub d: f64,
-    pub loss: Option<f64>,
-    /// B_crit at that loss, tokens.
-    pub batch_tokens: Option<f64>,
-    pub from: &'static str,
-}
-
-/// `--budget C`: compute-optimal N and D (Chinchilla's closed form when fitted, else the
-/// frontier's N_opt ∝ C^a) and B = B_crit at the loss expected there.
-pub fn budget(r: &Report, c: f64) -> Result<Allocation> {
-    if !(c.is_finite() && c > 0.0) {
-        return Err(CliError::input("--budget", format!("{c} must be a positive number of FLOPs")));
-    }
-    let (n, d, loss, from) = if let Some(ch) = &r.chinchilla {
-        let (n, d) = compute_optimal(&ch.fit, c);
-        (n, d, Some(ch.fit.predict(n, d)), "Chinchilla fit")
-    } else if let Some(fr) = &r.frontier {
-        let n = fr.n_opt_coeff.value * c.powf(fr.n_opt_exponent.value);
-        (n, c / (6.0 * n), Some(fr.l_cmin.predict(c)), "compute frontier")
-    } else {
-        return Err(CliError::NoFit("--budget needs a Chinchilla fit or a compute frontier".into()));
-    };
-    let batch_tokens = match (&r.bcrit_law, loss) {
-        (Some(b), Some(l)) => Some(b.predict(l)),
-        _ => None,
-    };
-    Ok(Allocation { compute: c, n, d, loss, batch_tokens, from })
 }
 
 pub fn allocation_text(a: &Allocation) -> String {

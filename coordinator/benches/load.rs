@@ -154,19 +154,8 @@ fn channel(addr: &str) -> Channel {
 /// Registers the dataset and submits `jobs` jobs of `steps` steps each.
 async fn prepare(addr: &str, jobs: u64, steps: u64) {
     let mut users = LadderClient::new(channel(addr));
-    let tokens: Vec<u8> = (0..10_000u16).flat_map(|i| (i % 100).to_le_bytes()).collect();
-    let header = pb::DatasetHeader {
-        name: "bench".into(),
-        meta_json: String::new(),
-        train_bytes: 20_000,
-        val_bytes: 20_000,
-        vocab: 128,
-    };
-    let bytes = |file: &str| pb::DatasetUpload {
-        part: Some(pb::dataset_upload::Part::Bytes(pb::DatasetBytes { file: file.into(), data: tokens.clone() })),
-    };
-    let msgs =
-        vec![pb::DatasetUpload { part: Some(pb::dataset_upload::Part::Header(header)) }, bytes("train"), bytes("val")];
+    let tokens = ladder_testkit::data::cycle_tokens(10_000, 100);
+    let msgs = ladder_testkit::data::upload("bench", tokens.clone(), tokens, 128);
     users.register_dataset(tokio_stream::iter(msgs)).await.expect("dataset");
     let mut submitted = 0;
     let mut k = 0;
@@ -177,7 +166,7 @@ async fn prepare(addr: &str, jobs: u64, steps: u64) {
             "name = \"load-{k}\"\ndataset = \"bench\"\nseeds = [{}]\n[model]\nn_ctx = 64\nd_head = 16\nshapes = [[1, 32]]\n[train]\nbatch_tokens = 1024\nsteps = {steps}\nlr = 0.001\n[resources]\ndevice = \"cpu\"\n",
             seeds_list.join(", ")
         );
-        users.submit_sweep(pb::SubmitSweepRequest { spec_toml: spec }).await.expect("submit");
+        users.submit_sweep(pb::SubmitSweepRequest { spec_toml: spec, ..Default::default() }).await.expect("submit");
         submitted += seeds;
         k += 1;
     }

@@ -4,25 +4,14 @@
 //! whole curve, steps 1..S each once.
 use redb::{ReadableTable, WriteTransaction};
 
-use crate::error::{CoordError, Result};
-use crate::queue::{fail_attempt, release};
-use crate::records::*;
-use crate::store::*;
+use ladder_core::attempt::AttemptEvent;
+use ladder_core::status::{Progress, RecordedPoint};
 
-/// Fencing: the job's current attempt must be `attempt`, leased to `worker_id`.
-pub fn current(job: &JobRecord, worker_id: &str, attempt: u32) -> Result<()> {
-    let held = job.state == JobState::Running
-        && job.attempt == attempt
-        && job.lease.as_ref().is_some_and(|l| l.worker_id == worker_id);
-    if held {
-        Ok(())
-    } else {
-        Err(CoordError::Stale(format!(
-            "job {} attempt {attempt} from worker {worker_id}: the current attempt is {} ({:?})",
-            job.id, job.attempt, job.state
-        )))
-    }
-}
+use crate::codec::{attempt_of, decode_point, encode_point};
+use crate::error::{CoordError, Result};
+use crate::lifecycle::{current, fail_attempt, release, settle, unindex_lease_of};
+use crate::records::{Failure, JobRecord, JobState, WorkerRecord};
+use crate::tables::{CURVES, LEASES, Reader, WORKERS, from_json, to_json};
 
 /// What a heartbeat did: the (job, attempt) pairs that must stop, and the jobs it released.
 pub type Beat = (Vec<(u64, u32)>, Vec<JobRecord>);
@@ -98,16 +87,6 @@ pub fn heartbeat(
     Ok((stop, released))
 }
 
-/// An event of an attempt, checked at the wire boundary.
-#[derive(Debug, Clone, PartialEq)]
-pub enum AttemptEvent {
-    Point(ladder_core::events::MetricPoint),
-    Started { resumed_from_step: u64 },
-    Finished { step: u64 },
-    Failed { kind: Failure, message: String },
-    Released { step: u64 },
-}
-
 /// What a report changed.
 #[derive(Debug)]
 pub struct Reported {
@@ -175,10 +154,10 @@ pub fn report(
                 // One traversal in the common case: insert, and put the old point back only when
                 // it must win (the same or a newer attempt's, or at or before the resume point).
                 // A dead attempt's point past this attempt's resume point is replaced.
-                let p = StoredPoint { point: m.clone(), attempt };
-                let old = t.insert((job_id, m.step), p.encode().as_slice())?.map(|v| v.value().to_vec());
+                let p = RecordedPoint { point: m.clone(), attempt };
+                let old = t.insert((job_id, m.step), encode_point(&p).as_slice())?.map(|v| v.value().to_vec());
                 let keep_old = old.as_ref().is_some_and(|bytes| {
-                    let a = StoredPoint::decode(bytes).map_or(0, |p| p.attempt);
+                    let a = attempt_of(bytes);
                     !(a < attempt && m.step > job.resumed_from_step)
                 });
                 if let (true, Some(bytes)) = (keep_old, old) {
@@ -191,7 +170,7 @@ pub fn report(
                     job.progress = Progress {
                         step: m.step,
                         tokens: m.tokens,
-                        train_loss: m.train_loss,
+                        train_loss: Some(m.train_loss),
                         val_loss: val,
                         tokens_per_s: m.tokens_per_s,
                     };
@@ -200,7 +179,7 @@ pub fn report(
             AttemptEvent::Started { resumed_from_step } => {
                 job.resumed_from_step = *resumed_from_step;
             }
-            AttemptEvent::Finished { step } => {
+            AttemptEvent::Finished { step, .. } => {
                 ended = true;
                 let (n, hole) = coverage(txn, job_id, *step)?;
                 if let Some(missing) = hole {
@@ -227,28 +206,33 @@ pub fn report(
         }
     }
     if ended {
-        crate::queue::unindex_lease_of(txn, worker_id, job_id)?;
+        unindex_lease_of(txn, worker_id, job_id)?;
     }
     job.save(txn)?;
     if ended {
-        crate::sweeps::settle(txn, job.sweep_id)?;
+        settle(txn, job.sweep_id)?;
     }
     Ok(Reported { stored, refused, why, job, requeued })
 }
 
 /// Points of a job with step > `after_step`, at most `limit`; the second value is the step to
 /// ask after when more follow.
-pub fn curve<R: Reader>(r: &R, job_id: u64, after_step: u64, limit: usize) -> Result<(Vec<StoredPoint>, Option<u64>)> {
+pub fn curve<R: Reader>(
+    r: &R,
+    job_id: u64,
+    after_step: u64,
+    limit: usize,
+) -> Result<(Vec<RecordedPoint>, Option<u64>)> {
     let t = r.table(CURVES)?;
     let mut out = Vec::new();
     let mut more = None;
     for row in t.range((job_id, after_step.saturating_add(1))..=(job_id, u64::MAX))? {
         let (k, v) = row?;
         if out.len() == limit {
-            more = out.last().map(|p: &StoredPoint| p.point.step);
+            more = out.last().map(|p: &RecordedPoint| p.point.step);
             break;
         }
-        match StoredPoint::decode(v.value()) {
+        match decode_point(v.value()) {
             Ok(p) => out.push(p),
             Err(e) => tracing::error!(job = job_id, step = k.value().1, "a stored point does not read: {e}"),
         }

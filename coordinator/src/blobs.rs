@@ -4,10 +4,15 @@
 //! time from a read transaction.
 use redb::{ReadableTable, WriteTransaction};
 
-use crate::attempts::current;
+use ladder_core::status::CheckpointInfo;
+
 use crate::error::{CoordError, Result};
-use crate::records::*;
-use crate::store::*;
+use crate::lifecycle::current;
+use crate::records::{CheckpointRecord, DatasetRecord, JobRecord, StoredCheckpoint};
+use crate::tables::{
+    CHECKPOINT_CHUNKS, CHECKPOINT_STAGING, CHECKPOINTS, DATASET_CHUNKS, DATASET_NAMES, DATASET_STAGING, DATASETS,
+    Reader, from_json, to_json,
+};
 
 /// Where a checkpoint upload is staged: (job, attempt, step).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,7 +58,7 @@ pub fn commit_checkpoint(
     chunks: u32,
     bytes: u64,
     sha256: &str,
-) -> Result<(CheckpointInfo, JobRecord)> {
+) -> Result<(StoredCheckpoint, JobRecord)> {
     let mut job = JobRecord::load(txn, k.job_id)?;
     check_checkpoint(&job, worker_id, k)?;
     let mut staging = txn.open_table(CHECKPOINT_STAGING)?;
@@ -79,46 +84,28 @@ pub fn commit_checkpoint(
         job.checkpoint_step = k.step;
         job.save(txn)?;
     }
-    let info = CheckpointInfo { job_id: k.job_id, step: k.step, attempt: k.attempt, bytes, sha256: rec.sha256, chunks };
-    Ok((info, job))
-}
-
-/// Drops what earlier attempts of `job_id` left staged (their uploads can no longer finish).
-pub fn clear_staged(txn: &WriteTransaction, job_id: u64, current_attempt: u32) -> Result<()> {
-    let mut t = txn.open_table(CHECKPOINT_STAGING)?;
-    let keys: Vec<(u64, u32, u64, u32)> = t
-        .range((job_id, 0, 0, 0)..(job_id, current_attempt, 0, 0))?
-        .map(|r| r.map(|(k, _)| k.value()))
-        .collect::<Result<_, _>>()?;
-    for k in keys {
-        t.remove(k)?;
-    }
-    Ok(())
+    let info = CheckpointInfo { job_id: k.job_id, step: k.step, attempt: k.attempt, bytes, sha256: rec.sha256 };
+    Ok((StoredCheckpoint { info, chunks }, job))
 }
 
 /// The checkpoints of a job, oldest first.
-pub fn checkpoints<R: Reader>(r: &R, job_id: u64) -> Result<Vec<CheckpointInfo>> {
+pub fn checkpoints<R: Reader>(r: &R, job_id: u64) -> Result<Vec<StoredCheckpoint>> {
     let t = r.table(CHECKPOINTS)?;
     let mut out = Vec::new();
     for row in t.range((job_id, 0)..=(job_id, u64::MAX))? {
         let (k, v) = row?;
         let rec: CheckpointRecord = from_json(v.value())?;
-        out.push(CheckpointInfo {
-            job_id,
-            step: k.value().1,
-            attempt: rec.attempt,
-            bytes: rec.bytes,
-            sha256: rec.sha256,
-            chunks: rec.chunks,
-        });
+        let info =
+            CheckpointInfo { job_id, step: k.value().1, attempt: rec.attempt, bytes: rec.bytes, sha256: rec.sha256 };
+        out.push(StoredCheckpoint { info, chunks: rec.chunks });
     }
     Ok(out)
 }
 
 /// A checkpoint of a job; `step` 0 = the newest.
-pub fn checkpoint<R: Reader>(r: &R, job_id: u64, step: u64) -> Result<CheckpointInfo> {
+pub fn checkpoint<R: Reader>(r: &R, job_id: u64, step: u64) -> Result<StoredCheckpoint> {
     let all = checkpoints(r, job_id)?;
-    if step == 0 { all.last().cloned() } else { all.into_iter().find(|c| c.step == step) }
+    if step == 0 { all.last().cloned() } else { all.into_iter().find(|c| c.info.step == step) }
         .ok_or_else(|| CoordError::NotFound(format!("checkpoint of job {job_id} at step {step}")))
 }
 

@@ -1,4 +1,5 @@
-//! The one error type of `ladder-coordinator`, and its single mapping to gRPC status codes.
+//! The one error type of `ladder-coordinator`, and the one map from it to gRPC status codes:
+//! every refusal a service makes is a [`CoordError`] first.
 use ladder_core::DomainError;
 use tonic::Status;
 
@@ -20,8 +21,17 @@ pub enum CoordError {
     /// A caller acting for a worker it did not register.
     #[error("{0}")]
     Forbidden(String),
+    /// Uploaded bytes that do not match what their header announced.
+    #[error("{0}")]
+    DataLoss(String),
+    /// The client's stream of an upload broke off.
+    #[error("the upload broke off: {}", .0.message())]
+    Stream(Status),
     #[error("storage: {0}")]
     Storage(String),
+    /// Serving failed (the listener, TLS setup, the HTTP/2 server).
+    #[error("server: {0}")]
+    Server(String),
     #[error("shutting down")]
     Shutdown,
 }
@@ -29,6 +39,17 @@ pub enum CoordError {
 impl CoordError {
     pub fn storage(e: impl std::fmt::Display) -> Self {
         Self::Storage(e.to_string())
+    }
+
+    /// A malformed request, named by the field at fault.
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Invalid(DomainError::message(field, message))
+    }
+
+    /// A refusal is an answer about the request (bad input, a stale attempt, a missing record):
+    /// the operation wrote nothing and the store is fine.
+    pub fn is_refusal(&self) -> bool {
+        !matches!(self, Self::Storage(_) | Self::Server(_) | Self::Shutdown)
     }
 }
 
@@ -60,7 +81,10 @@ impl From<CoordError> for Status {
             CoordError::Stale(m) => Status::failed_precondition(format!("stale attempt: {m}")),
             CoordError::Ahead(m) => Status::aborted(m),
             CoordError::Forbidden(m) => Status::permission_denied(m),
+            CoordError::DataLoss(m) => Status::data_loss(m),
+            CoordError::Stream(s) => s,
             CoordError::Storage(m) => Status::internal(format!("storage: {m}")),
+            CoordError::Server(m) => Status::internal(format!("server: {m}")),
             CoordError::Shutdown => Status::unavailable("coordinator shutting down"),
         }
     }

@@ -140,7 +140,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
         ..Default::default()
     };
     let metrics = match &args.metrics_listen {
-        Some(a) => Some(tokio::net::TcpListener::bind(a).await.with_context(|| format!("binding {a}"))?),
+        Some(a) => {
+            let l = tokio::net::TcpListener::bind(a).await.with_context(|| format!("binding {a}"))?;
+            println!("metrics on {}", l.local_addr()?);
+            Some(l)
+        }
         None => None,
     };
     ladder_coordinator::serve_with_metrics(store, cfg, listener, metrics, token).await?;

@@ -2,11 +2,13 @@
 //! ingested, lease expiries and checkpoint bytes (rates are Prometheus' `rate()` of these).
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use ladder_proto::metrics::Exposition;
+use ladder_http::Exposition;
 use redb::{ReadableTable, ReadableTableMetadata};
 
-use crate::records::{JobRecord, JobState, WorkerRecord, now_ms};
-use crate::store::{JOBS, SWEEPS, Store, WORKERS, from_json};
+use crate::clock::Clock;
+use crate::records::{JobRecord, JobState, WorkerRecord};
+use crate::store::Store;
+use crate::tables::{JOBS, SWEEPS, WORKERS, from_json};
 
 #[derive(Debug, Default)]
 pub struct Counters {
@@ -17,18 +19,8 @@ pub struct Counters {
     pub checkpoint_bytes: AtomicU64,
 }
 
-fn state_name(s: JobState) -> &'static str {
-    match s {
-        JobState::Queued => "queued",
-        JobState::Running => "running",
-        JobState::Succeeded => "succeeded",
-        JobState::Failed => "failed",
-        JobState::Cancelled => "cancelled",
-    }
-}
-
 /// One scrape. Store errors leave the gauges out rather than failing the scrape.
-pub fn render(store: &Store, c: &Counters, lease_ttl_ms: u64) -> String {
+pub fn render(store: &Store, c: &Counters, lease_ttl_ms: u64, clock: &dyn Clock) -> String {
     let mut e = Exposition::default();
     let mut by_state = [0u64; 5];
     let (mut sweeps, mut workers, mut active) = (0u64, 0u64, 0u64);
@@ -49,7 +41,7 @@ pub fn render(store: &Store, c: &Counters, lease_ttl_ms: u64) -> String {
         if let Ok(t) = r.open_table(WORKERS)
             && let Ok(rows) = t.iter()
         {
-            let now = now_ms();
+            let now = clock.now_ms();
             for (_, v) in rows.flatten() {
                 workers += 1;
                 if let Ok(w) = from_json::<WorkerRecord>(v.value())
@@ -60,7 +52,7 @@ pub fn render(store: &Store, c: &Counters, lease_ttl_ms: u64) -> String {
             }
         }
     }
-    let labels: Vec<[(&str, &str); 1]> = states.iter().map(|s| [("state", state_name(*s))]).collect();
+    let labels: Vec<[(&str, &str); 1]> = states.iter().map(|s| [("state", s.name())]).collect();
     let samples: Vec<(&[(&str, &str)], f64)> = labels.iter().zip(by_state).map(|(l, n)| (&l[..], n as f64)).collect();
     e.family("ladder_jobs", "Jobs by state.", "gauge", &samples);
     e.gauge("ladder_sweeps", "Sweeps submitted.", sweeps as f64);

@@ -4,47 +4,9 @@
 use redb::{ReadableTable, WriteTransaction};
 
 use crate::error::{CoordError, Result};
-use crate::records::*;
-use crate::store::*;
-
-/// A job's place in the queue: the costliest first, then by id.
-pub fn rank(job: &JobRecord) -> u64 {
-    // In MFLOPs, so 1e24-FLOP jobs still order; a NaN or negative cost ranks last.
-    let mflops = if job.cost_flops.is_finite() && job.cost_flops > 0.0 { job.cost_flops / 1e6 } else { 0.0 };
-    u64::MAX - (mflops.min(u64::MAX as f64 / 2.0) as u64)
-}
-
-pub fn enqueue(txn: &WriteTransaction, job: &JobRecord) -> Result<()> {
-    txn.open_table(QUEUE)?.insert((rank(job), job.id), ())?;
-    Ok(())
-}
-
-pub fn dequeue(txn: &WriteTransaction, job: &JobRecord) -> Result<()> {
-    txn.open_table(QUEUE)?.remove((rank(job), job.id))?;
-    Ok(())
-}
-
-/// Records that `job`'s current lease is held by its worker (the index heartbeats and listings
-/// read instead of scanning every job).
-pub fn index_lease(txn: &WriteTransaction, job: &JobRecord) -> Result<()> {
-    if let Some(l) = &job.lease {
-        txn.open_table(LEASES)?.insert((l.worker_id.as_str(), job.id), job.attempt)?;
-    }
-    Ok(())
-}
-
-/// Removes `job`'s lease from the index (call before the lease is cleared).
-pub fn unindex_lease(txn: &WriteTransaction, job: &JobRecord) -> Result<()> {
-    if let Some(l) = &job.lease {
-        txn.open_table(LEASES)?.remove((l.worker_id.as_str(), job.id))?;
-    }
-    Ok(())
-}
-
-pub fn unindex_lease_of(txn: &WriteTransaction, worker_id: &str, job_id: u64) -> Result<()> {
-    txn.open_table(LEASES)?.remove((worker_id, job_id))?;
-    Ok(())
-}
+use crate::lifecycle::{clear_staged, dequeue, fail_attempt, index_lease, settle};
+use crate::records::{Failure, JobRecord, JobState, Lease};
+use crate::tables::{JOBS, LEASES, QUEUE, from_json};
 
 /// What a slot asks for.
 #[derive(Debug, Clone, Copy, Default)]
@@ -138,7 +100,7 @@ pub fn claim(txn: &WriteTransaction, ask: SlotAsk<'_>, ttl_ms: u64, now: i64) ->
                 && job.memory_bytes > ask.largest_device_bytes
             {
                 let mut job = job;
-                let need = ladder_core::memory::MemoryEstimate::training(&job.shape, job.micro_seqs(txn), 1);
+                let need = ladder_core::memory::MemoryEstimate::training(&job.shape, job.micro_seqs, 1);
                 let gib = |b: u64| b as f64 / (1u64 << 30) as f64;
                 let msg = format!(
                     "needs {need} of device memory by estimate; the largest GPU offered has {:.2} GiB: lower train.micro_batch or the model size",
@@ -149,7 +111,7 @@ pub fn claim(txn: &WriteTransaction, ask: SlotAsk<'_>, ttl_ms: u64, now: i64) ->
                 job.state = JobState::Failed;
                 job.failure = Some((Failure::InvalidConfig, msg));
                 job.save(txn)?;
-                crate::sweeps::settle(txn, job.sweep_id)?;
+                settle(txn, job.sweep_id)?;
                 out.failed.push(job);
                 continue;
             }
@@ -184,35 +146,9 @@ pub fn claim(txn: &WriteTransaction, ask: SlotAsk<'_>, ttl_ms: u64, now: i64) ->
         job.resumed_from_step = job.checkpoint_step;
         job.save(txn)?;
         index_lease(txn, job)?;
-        crate::blobs::clear_staged(txn, job.id, job.attempt)?;
+        clear_staged(txn, job.id, job.attempt)?;
     }
     Ok(out)
-}
-
-/// Ends an attempt as failed: requeued if retriable and restarts remain, else failed for good.
-/// Returns whether it was requeued.
-pub fn fail_attempt(txn: &WriteTransaction, job: &mut JobRecord, kind: Failure, message: String) -> Result<bool> {
-    unindex_lease(txn, job)?;
-    job.lease = None;
-    if kind.retriable() && job.restarts < job.max_restarts {
-        job.restarts += 1;
-        job.state = JobState::Queued;
-        job.failure = Some((kind, message));
-        enqueue(txn, job)?;
-        return Ok(true);
-    }
-    job.state = JobState::Failed;
-    job.failure = Some((kind, message));
-    Ok(false)
-}
-
-/// Gives a job back to the queue without charging a restart (its worker released it, or never
-/// got the lease).
-pub fn release(txn: &WriteTransaction, job: &mut JobRecord) -> Result<()> {
-    unindex_lease(txn, job)?;
-    job.state = JobState::Queued;
-    job.lease = None;
-    enqueue(txn, job)
 }
 
 /// Requeues (or fails) every running job whose lease expired before `now`. It reads only the
@@ -244,7 +180,7 @@ pub fn reap(txn: &WriteTransaction, now: i64) -> Result<Vec<JobRecord>> {
         let msg = format!("lease of attempt {} on worker {holder} expired", job.attempt);
         fail_attempt(txn, &mut job, Failure::Lost, msg)?;
         job.save(txn)?;
-        crate::sweeps::settle(txn, job.sweep_id)?;
+        settle(txn, job.sweep_id)?;
         changed.push(job);
     }
     Ok(changed)

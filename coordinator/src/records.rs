@@ -1,15 +1,18 @@
-//! What the store keeps per sweep, job, checkpoint, dataset and worker, and its wire form.
+//! What the store keeps per sweep, job, checkpoint, dataset and worker (as JSON in
+//! [`crate::tables`]), and each record's domain view for the services to answer with.
 use ladder_core::accounting::Accounting;
+use ladder_core::job::JobConfig;
 use ladder_core::shape::Shape;
-use ladder_proto::pb;
+use ladder_core::status::{
+    CheckpointInfo, DatasetInfo, Failure as FailureView, JobCounts, JobStatus, Progress, SweepStatus,
+};
+use redb::{ReadableTable, WriteTransaction};
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum SweepState {
-    Running,
-    Done,
-    Cancelled,
-}
+use crate::error::{CoordError, Result};
+use crate::tables::{JOB_CONFIGS, JOBS, OPEN_JOBS, Reader, from_json, to_json};
+
+pub use ladder_core::{FailureKind as Failure, JobState, SweepState};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SweepRecord {
@@ -23,7 +26,20 @@ pub struct SweepRecord {
     pub job_ids: Vec<u64>,
 }
 
-pub use ladder_core::{FailureKind as Failure, JobState};
+impl SweepRecord {
+    pub fn status(&self, jobs: JobCounts) -> SweepStatus {
+        SweepStatus {
+            id: self.id,
+            name: self.name.clone(),
+            state: self.state,
+            spec_toml: self.spec_toml.clone(),
+            dataset: self.dataset.clone(),
+            dataset_sha256: self.dataset_sha256.clone(),
+            jobs,
+            created_ms: self.created_ms,
+        }
+    }
+}
 
 /// The current attempt's hold on a job.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,15 +49,6 @@ pub struct Lease {
     /// When the lease was granted (0 in records written before this was kept).
     #[serde(default)]
     pub granted_ms: i64,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Progress {
-    pub step: u64,
-    pub tokens: u64,
-    pub train_loss: f64,
-    pub val_loss: Option<f64>,
-    pub tokens_per_s: f64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -55,10 +62,12 @@ pub struct JobRecord {
     /// Attempts lost or crashed so far.
     pub restarts: u32,
     pub max_restarts: u32,
-    /// Cold: kept in `JOB_CONFIGS`, never in the hot record; empty until [`Self::with_config`].
-    /// (Records of format 3 and older carry it, which the migration moves.)
+    /// Records of format 3 and older carried the config as TOML here; the migration moves it.
     #[serde(default, skip_serializing)]
     pub config_toml: String,
+    /// Cold: kept in `JOB_CONFIGS`, never in the hot record; None until [`Self::with_config`].
+    #[serde(skip)]
+    pub config: Option<JobConfig>,
     pub shape: Shape,
     pub accounting: Accounting,
     pub total_steps: u64,
@@ -77,13 +86,15 @@ pub struct JobRecord {
     /// The checkpoint step the current attempt resumed from; 0 = fresh.
     #[serde(default)]
     pub resumed_from_step: u64,
-    /// Training FLOPs the whole job runs (3 × exact forward FLOPs per token × tokens): the
-    /// queue runs the costliest first.
+    /// Training FLOPs the whole job runs: the queue runs the costliest first.
     #[serde(default)]
     pub cost_flops: f64,
     /// Device memory one attempt needs, by estimate (`ladder_core::memory`).
     #[serde(default)]
     pub memory_bytes: u64,
+    /// Sequences per micro-batch (format 5; older records take it from their config).
+    #[serde(default)]
+    pub micro_seqs: u64,
     /// Jobs of this sweep with the same class may train fused, up to `fuse` at once.
     #[serde(default)]
     pub fuse_class: Option<u64>,
@@ -93,50 +104,74 @@ pub struct JobRecord {
 
 impl JobRecord {
     /// The job `id`; NotFound when absent, Storage when its record does not read.
-    pub fn load<R: crate::store::Reader>(r: &R, id: u64) -> crate::error::Result<Self> {
-        use redb::ReadableTable;
-        let t = r.table(crate::store::JOBS)?;
-        let v = t.get(id)?.ok_or_else(|| crate::error::CoordError::NotFound(format!("job {id}")))?;
-        crate::store::from_json(v.value())
-            .map_err(|e| crate::error::CoordError::Storage(format!("job {id}: its record does not read: {e}")))
+    pub fn load<R: Reader>(r: &R, id: u64) -> Result<Self> {
+        let t = r.table(JOBS)?;
+        let v = t.get(id)?.ok_or_else(|| CoordError::NotFound(format!("job {id}")))?;
+        from_json(v.value()).map_err(|e| CoordError::Storage(format!("job {id}: its record does not read: {e}")))
     }
 
     /// Writes the hot record; a job that became final leaves its sweep's open set.
-    pub fn save(&self, txn: &redb::WriteTransaction) -> crate::error::Result<()> {
-        txn.open_table(crate::store::JOBS)?.insert(self.id, crate::store::to_json(self)?.as_slice())?;
+    pub fn save(&self, txn: &WriteTransaction) -> Result<()> {
+        txn.open_table(JOBS)?.insert(self.id, to_json(self)?.as_slice())?;
         if self.state.is_final() {
-            txn.open_table(crate::store::OPEN_JOBS)?.remove((self.sweep_id, self.id))?;
+            txn.open_table(OPEN_JOBS)?.remove((self.sweep_id, self.id))?;
         }
         Ok(())
     }
 
     /// Writes the cold config, once, at submission (and opens the job in its sweep).
-    pub fn save_config(&self, txn: &redb::WriteTransaction) -> crate::error::Result<()> {
-        txn.open_table(crate::store::JOB_CONFIGS)?.insert(self.id, self.config_toml.as_str())?;
+    pub fn save_config(&self, txn: &WriteTransaction, config: &JobConfig) -> Result<()> {
+        txn.open_table(JOB_CONFIGS)?.insert(self.id, serde_json::to_string(config)?.as_str())?;
         if !self.state.is_final() {
-            txn.open_table(crate::store::OPEN_JOBS)?.insert((self.sweep_id, self.id), ())?;
+            txn.open_table(OPEN_JOBS)?.insert((self.sweep_id, self.id), ())?;
         }
         Ok(())
     }
 
-    /// The record with its config filled in from `JOB_CONFIGS`.
-    pub fn with_config<R: crate::store::Reader>(mut self, r: &R) -> crate::error::Result<Self> {
-        use redb::ReadableTable;
-        if self.config_toml.is_empty()
-            && let Some(v) = r.table(crate::store::JOB_CONFIGS)?.get(self.id)?
+    /// The record with its config read from `JOB_CONFIGS`.
+    pub fn with_config<R: Reader>(mut self, r: &R) -> Result<Self> {
+        if self.config.is_none()
+            && let Some(v) = r.table(JOB_CONFIGS)?.get(self.id)?
         {
-            self.config_toml = v.value().to_string();
+            let config = serde_json::from_str(v.value())
+                .map_err(|e| CoordError::Storage(format!("job {}: its config does not read: {e}", self.id)))?;
+            self.config = Some(config);
         }
         Ok(self)
     }
 
-    /// Sequences per micro-batch, from the stored config (the whole batch when unset).
-    pub fn micro_seqs<R: crate::store::Reader>(&self, r: &R) -> u64 {
-        use redb::ReadableTable;
-        let whole = self.batch_tokens / (self.shape.n_ctx.max(1) as u64);
-        let Ok(t) = r.table(crate::store::JOB_CONFIGS) else { return whole };
-        let Ok(Some(v)) = t.get(self.id) else { return whole };
-        ladder_core::job::JobConfig::from_toml(v.value(), "job").ok().and_then(|c| c.train.micro_batch).unwrap_or(whole)
+    /// A job's place in the queue: the costliest first, then by id.
+    pub fn rank(&self) -> u64 {
+        // In MFLOPs, so 1e24-FLOP jobs still order; a NaN or negative cost ranks last.
+        let cost = self.cost_flops;
+        let mflops = if cost.is_finite() && cost > 0.0 { cost / 1e6 } else { 0.0 };
+        u64::MAX - (mflops.min(u64::MAX as f64 / 2.0) as u64)
+    }
+
+    /// What the services report of the job.
+    pub fn status(&self) -> JobStatus {
+        JobStatus {
+            id: self.id,
+            sweep_id: self.sweep_id,
+            index: self.index,
+            state: self.state,
+            attempt: self.attempt,
+            restarts: self.restarts,
+            max_restarts: self.max_restarts,
+            shape: self.shape,
+            accounting: self.accounting,
+            batch_tokens: self.batch_tokens,
+            dataset_tokens: self.dataset_tokens,
+            seed: self.seed,
+            lr: self.lr,
+            total_steps: self.total_steps,
+            progress: self.progress.clone(),
+            worker_id: self.lease.as_ref().map(|l| l.worker_id.clone()),
+            failure: self.failure.as_ref().map(|(kind, message)| FailureView { kind: *kind, message: message.clone() }),
+            checkpoint_step: self.checkpoint_step,
+            resumed_from_step: self.resumed_from_step,
+            config: self.config.clone(),
+        }
     }
 }
 
@@ -152,12 +187,26 @@ pub struct CheckpointRecord {
 pub struct DatasetRecord {
     pub name: String,
     pub sha256: String,
+    /// `meta.json` as uploaded, served to workers byte for byte.
     pub meta_json: String,
     pub vocab: u32,
     pub tokenizer: String,
     pub train_bytes: u64,
     pub val_bytes: u64,
     pub chunks: [u32; 2],
+}
+
+impl DatasetRecord {
+    pub fn info(&self) -> DatasetInfo {
+        DatasetInfo {
+            name: self.name.clone(),
+            sha256: self.sha256.clone(),
+            train_tokens: self.train_bytes / 2,
+            val_tokens: self.val_bytes / 2,
+            vocab: self.vocab,
+            tokenizer: self.tokenizer.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -172,41 +221,9 @@ pub struct WorkerRecord {
     pub credential: String,
 }
 
-/// One stored point of a curve and the attempt that wrote it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StoredPoint {
-    pub point: ladder_core::events::MetricPoint,
-    pub attempt: u32,
-}
-
-impl StoredPoint {
-    /// The on-disk form: the protobuf MetricPoint, attempt included.
-    pub fn encode(&self) -> Vec<u8> {
-        use prost::Message;
-        let mut p = pb::MetricPoint::from(&self.point);
-        p.attempt = self.attempt;
-        p.encode_to_vec()
-    }
-
-    pub fn decode(bytes: &[u8]) -> crate::error::Result<Self> {
-        use prost::Message;
-        let p = pb::MetricPoint::decode(bytes).map_err(crate::error::CoordError::storage)?;
-        let point = ladder_core::events::MetricPoint::try_from(&p).map_err(crate::error::CoordError::storage)?;
-        Ok(Self { point, attempt: p.attempt })
-    }
-}
-
-/// A stored checkpoint, as listed.
+/// A stored checkpoint and the chunks it is kept in.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CheckpointInfo {
-    pub job_id: u64,
-    pub step: u64,
-    pub attempt: u32,
-    pub bytes: u64,
-    pub sha256: String,
+pub struct StoredCheckpoint {
+    pub info: CheckpointInfo,
     pub chunks: u32,
-}
-
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }

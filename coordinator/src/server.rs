@@ -2,7 +2,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use ladder_proto::metrics::{Render, serve_metrics};
+use ladder_http::{Render, serve_metrics};
 use ladder_proto::pb::ladder_server::LadderServer;
 use ladder_proto::pb::worker_service_server::WorkerServiceServer;
 use tokio::net::TcpListener;
@@ -121,9 +121,9 @@ pub async fn serve_with_metrics(
     }
     let reaper = tokio::spawn(coord.clone().reap_loop());
     if let Some(m) = metrics {
-        let (store, counters, ttl) =
-            (coord.store.clone(), coord.counters.clone(), coord.cfg.lease_ttl.as_millis() as u64);
-        let render: Render = Arc::new(move || crate::metrics::render(&store, &counters, ttl));
+        let (store, counters, clock) = (coord.store.clone(), coord.counters.clone(), coord.cfg.clock.clone());
+        let ttl = u64::try_from(coord.cfg.lease_ttl.as_millis()).unwrap_or(u64::MAX);
+        let render: Render = Arc::new(move || crate::metrics::render(&store, &counters, ttl, clock.as_ref()));
         tokio::spawn(serve_metrics(m, render, shutdown.clone()));
     }
     let users = LadderServer::new(coord.clone())
@@ -140,10 +140,10 @@ pub async fn serve_with_metrics(
         .register_encoded_file_descriptor_set(ladder_proto::pb::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()
-        .map_err(|e| CoordError::Storage(format!("reflection: {e}")))?;
+        .map_err(|e| CoordError::Server(format!("reflection: {e}")))?;
     let mut builder = tonic::transport::Server::builder();
     if let Some(tls) = tls {
-        builder = builder.tls_config(tls.timeout(first_bytes)).map_err(|e| CoordError::Storage(format!("TLS: {e}")))?;
+        builder = builder.tls_config(tls.timeout(first_bytes)).map_err(|e| CoordError::Server(format!("TLS: {e}")))?;
     }
     // A failed commit: health turns NOT_SERVING and the server stops (the process exits non-zero).
     let storage_down = {
@@ -173,7 +173,7 @@ pub async fn serve_with_metrics(
             shutdown.clone().cancelled_owned(),
         )
         .await
-        .map_err(|e| CoordError::Storage(format!("server: {e}")));
+        .map_err(|e| CoordError::Server(e.to_string()));
     shutdown.cancel();
     let _ = reaper.await;
     let storage_failure = storage_down.await.ok().flatten();

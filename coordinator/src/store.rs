@@ -1,64 +1,16 @@
-//! The redb store: every table is defined here. All writes go through one writer thread that
-//! commits them in batches (group commit); a write is acknowledged only after its batch is durable.
+//! The store: one redb database, read by anyone, written by one writer thread that commits in
+//! batches (group commit); a write is acknowledged only once its batch is durable. The tables
+//! are defined in [`crate::tables`]; an older file is carried forward by [`crate::migrate`] when
+//! it is opened.
 use std::path::Path;
 use std::sync::Arc;
 
-use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
+use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable, WriteTransaction};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{CoordError, Result};
-
-/// Bumped whenever a table's key or value layout changes; [`migrate`] carries older stores forward.
-pub const FORMAT_VERSION: u64 = 4;
-
-/// "format_version", "next_sweep_id", "next_job_id".
-pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
-/// sweep id → SweepRecord (JSON).
-pub const SWEEPS: TableDefinition<u64, &[u8]> = TableDefinition::new("sweeps");
-/// sweep name → sweep id.
-pub const SWEEP_NAMES: TableDefinition<&str, u64> = TableDefinition::new("sweep_names");
-/// job id → JobRecord (JSON).
-pub const JOBS: TableDefinition<u64, &[u8]> = TableDefinition::new("jobs");
-/// job id → its trainer config (TOML): cold, written once at submission, apart from the hot
-/// record that every report and heartbeat rewrites (format 4).
-pub const JOB_CONFIGS: TableDefinition<u64, &str> = TableDefinition::new("job_configs");
-/// (sweep id, job id) of every job not yet final: a sweep is done when its range is empty
-/// (format 4).
-pub const OPEN_JOBS: TableDefinition<(u64, u64), ()> = TableDefinition::new("open_jobs");
-
-/// redb's page cache, bytes: the coordinator's memory stays flat as the store grows.
-pub const CACHE_BYTES: usize = 256 << 20;
-/// Queued jobs as (rank, job id): the costliest first (longest processing time first keeps a
-/// sweep's makespan short), then by id. See [`crate::queue::rank`].
-pub const QUEUE: TableDefinition<(u64, u64), ()> = TableDefinition::new("queue_by_cost");
-/// Format 1's queue: job ids, lowest first.
-const QUEUE_V1: TableDefinition<u64, ()> = TableDefinition::new("queue");
-/// (job id, step) → pb::MetricPoint (protobuf). One point per step, whatever the replays.
-pub const CURVES: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("curves");
-/// (job id, step) → CheckpointRecord (JSON), written once every chunk is in.
-pub const CHECKPOINTS: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("checkpoints");
-/// (job id, step, chunk index) → bytes.
-pub const CHECKPOINT_CHUNKS: TableDefinition<(u64, u64, u32), &[u8]> = TableDefinition::new("checkpoint_chunks");
-/// dataset sha256 → DatasetRecord (JSON).
-pub const DATASETS: TableDefinition<&str, &[u8]> = TableDefinition::new("datasets");
-/// dataset name → sha256.
-pub const DATASET_NAMES: TableDefinition<&str, &str> = TableDefinition::new("dataset_names");
-/// (sha256, file 0 = train / 1 = val, chunk index) → bytes.
-pub const DATASET_CHUNKS: TableDefinition<(&str, u8, u32), &[u8]> = TableDefinition::new("dataset_chunks");
-/// worker id → WorkerRecord (JSON).
-pub const WORKERS: TableDefinition<&str, &[u8]> = TableDefinition::new("workers");
-/// (worker id, job id) → attempt: the leases each worker holds.
-pub const LEASES: TableDefinition<(&str, u64), u32> = TableDefinition::new("leases");
-/// (job id, attempt, step, chunk index) → bytes of a checkpoint upload not yet complete.
-pub const CHECKPOINT_STAGING: TableDefinition<(u64, u32, u64, u32), &[u8]> = TableDefinition::new("checkpoint_staging");
-/// (upload id, file, chunk index) → bytes of a dataset upload not yet complete.
-pub const DATASET_STAGING: TableDefinition<(u64, u8, u32), &[u8]> = TableDefinition::new("dataset_staging");
-
-/// Blobs are split into chunks of this size.
-pub const CHUNK: usize = 1 << 20;
+use crate::tables::{CACHE_BYTES, FORMAT_VERSION, META, create_all};
 
 /// A write operation. It may run twice: in its batch, and again alone if anything in the batch
 /// failed, so every operation commits all of its writes or none of them.
@@ -73,37 +25,6 @@ enum Msg {
 
 /// Most operations folded into one commit.
 const MAX_BATCH: usize = 1024;
-
-/// Read access over either kind of transaction, so one query serves reads and writes alike.
-pub trait Reader {
-    type Table<'a, K: redb::Key + 'static, V: redb::Value + 'static>: ReadableTable<K, V>
-    where
-        Self: 'a;
-    fn table<K: redb::Key + 'static, V: redb::Value + 'static>(
-        &self,
-        def: TableDefinition<K, V>,
-    ) -> Result<Self::Table<'_, K, V>>;
-}
-
-impl Reader for ReadTransaction {
-    type Table<'a, K: redb::Key + 'static, V: redb::Value + 'static> = redb::ReadOnlyTable<K, V>;
-    fn table<K: redb::Key + 'static, V: redb::Value + 'static>(
-        &self,
-        def: TableDefinition<K, V>,
-    ) -> Result<Self::Table<'_, K, V>> {
-        Ok(self.open_table(def)?)
-    }
-}
-
-impl Reader for WriteTransaction {
-    type Table<'a, K: redb::Key + 'static, V: redb::Value + 'static> = redb::Table<'a, K, V>;
-    fn table<K: redb::Key + 'static, V: redb::Value + 'static>(
-        &self,
-        def: TableDefinition<K, V>,
-    ) -> Result<Self::Table<'_, K, V>> {
-        Ok(self.open_table(def)?)
-    }
-}
 
 /// The store; clones share one database and one writer thread.
 #[derive(Clone)]
@@ -145,7 +66,7 @@ impl Store {
                 Some(v) if v == FORMAT_VERSION => {}
                 Some(v) if v < FORMAT_VERSION => {
                     drop(meta);
-                    migrate(&txn, v)?;
+                    crate::migrate::migrate(&txn, v)?;
                     txn.open_table(META)?.insert("format_version", FORMAT_VERSION)?;
                 }
                 Some(v) => {
@@ -154,23 +75,8 @@ impl Store {
                     )));
                 }
             }
-            txn.open_table(SWEEPS)?;
-            txn.open_table(SWEEP_NAMES)?;
-            txn.open_table(JOBS)?;
-            txn.open_table(JOB_CONFIGS)?;
-            txn.open_table(OPEN_JOBS)?;
-            txn.open_table(QUEUE)?;
-            txn.open_table(CURVES)?;
-            txn.open_table(CHECKPOINTS)?;
-            txn.open_table(CHECKPOINT_CHUNKS)?;
-            txn.open_table(DATASETS)?;
-            txn.open_table(DATASET_NAMES)?;
-            txn.open_table(DATASET_CHUNKS)?;
-            txn.open_table(WORKERS)?;
-            txn.open_table(LEASES)?;
-            txn.open_table(CHECKPOINT_STAGING)?;
-            txn.open_table(DATASET_STAGING)?;
         }
+        create_all(&txn)?;
         txn.commit()?;
         let db = Arc::new(db);
         let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
@@ -322,81 +228,4 @@ fn writer(
             let _ = reply.send(outcome);
         }
     }
-}
-
-/// Carries a store of format `from` forward to [`FORMAT_VERSION`], in the same transaction.
-fn migrate(txn: &WriteTransaction, from: u64) -> Result<()> {
-    if from < 2 {
-        // 1 → 2: the queue is ordered by cost instead of by id.
-        let ids: Vec<u64> = {
-            let old = txn.open_table(QUEUE_V1)?;
-            old.iter()?.map(|r| r.map(|(k, _)| k.value())).collect::<Result<_, _>>()?
-        };
-        let mut queue = txn.open_table(QUEUE)?;
-        let jobs = txn.open_table(JOBS)?;
-        for id in ids {
-            if let Some(v) = jobs.get(id)? {
-                let job: crate::records::JobRecord = from_json(v.value())?;
-                queue.insert((crate::queue::rank(&job), id), ())?;
-            }
-        }
-        drop((queue, jobs));
-        txn.delete_table(QUEUE_V1)?;
-    }
-    if from < 3 {
-        // 2 → 3: an index of the leases each worker holds.
-        let held: Vec<crate::records::JobRecord> = {
-            let jobs = txn.open_table(JOBS)?;
-            let mut out = Vec::new();
-            for row in jobs.iter()? {
-                let (_, v) = row?;
-                if let Ok(j) = from_json::<crate::records::JobRecord>(v.value())
-                    && j.state == crate::records::JobState::Running
-                {
-                    out.push(j);
-                }
-            }
-            out
-        };
-        for j in held {
-            crate::queue::index_lease(txn, &j)?;
-        }
-    }
-    if from < 4 {
-        // 3 → 4: configs leave the job records for their own table.
-        let jobs: Vec<crate::records::JobRecord> = {
-            let t = txn.open_table(JOBS)?;
-            let mut out = Vec::new();
-            for r in t.iter()? {
-                let (_, v) = r?;
-                out.push(from_json(v.value())?);
-            }
-            out
-        };
-        for j in jobs {
-            j.save_config(txn)?;
-            if !j.state.is_final() {
-                txn.open_table(OPEN_JOBS)?.insert((j.sweep_id, j.id), ())?;
-            }
-            j.save(txn)?;
-        }
-    }
-    tracing::info!("store migrated from format {from} to {FORMAT_VERSION}");
-    Ok(())
-}
-
-pub fn to_json<T: Serialize>(v: &T) -> Result<Vec<u8>> {
-    Ok(serde_json::to_vec(v)?)
-}
-
-pub fn from_json<T: DeserializeOwned>(b: &[u8]) -> Result<T> {
-    Ok(serde_json::from_slice(b)?)
-}
-
-/// Allocates the next id of a counter in META.
-pub fn next_id(txn: &WriteTransaction, counter: &str) -> Result<u64> {
-    let mut meta = txn.open_table(META)?;
-    let id = meta.get(counter)?.map_or(1, |v| v.value());
-    meta.insert(counter, id + 1)?;
-    Ok(id)
 }

@@ -1,12 +1,13 @@
 //! Sweeps: submission (the spec planned against the datasets held, stored with its jobs in one
 //! operation), lookup, listing by page, cancellation, and settling once every job has ended.
+use ladder_core::status::{JobCounts, Progress, SweepStatus};
 use ladder_core::sweep::{self, DatasetFacts};
 use redb::{ReadableTable, WriteTransaction};
 
 use crate::error::{CoordError, Result};
-use crate::queue::enqueue;
-use crate::records::*;
-use crate::store::*;
+use crate::lifecycle::{dequeue, enqueue, unindex_lease};
+use crate::records::{DatasetRecord, JobRecord, JobState, SweepRecord, SweepState};
+use crate::tables::{DATASET_NAMES, DATASETS, Reader, SWEEP_NAMES, SWEEPS, from_json, next_id, to_json};
 
 /// Sweep names become folder names (plots, exports): a plain word, no path.
 pub fn check_name(name: &str) -> Result<()> {
@@ -34,18 +35,13 @@ fn dataset_facts<R: Reader>(r: &R, name: &str) -> Result<Option<(DatasetRecord, 
     Ok(Some((rec, facts)))
 }
 
-/// Sequences per micro-batch of a planned job.
-fn micro_seqs(c: &ladder_core::job::JobConfig, s: &ladder_core::shape::Shape) -> u64 {
-    c.train.micro_batch.unwrap_or(c.train.batch_tokens / (s.n_ctx.max(1) as u64))
-}
-
 /// Validates and stores a sweep with its jobs. Same name and same spec: the existing sweep,
 /// `created = false`. Same name, other spec: refused.
-pub fn submit(txn: &WriteTransaction, spec: &str, now: i64) -> Result<(SweepRecord, bool)> {
+pub fn submit(txn: &WriteTransaction, spec: &str, origin: &str, now: i64) -> Result<(SweepRecord, bool)> {
     // Validate against the datasets we hold; nothing is written unless the whole spec is valid.
     let mut dataset: Option<DatasetRecord> = None;
     let mut lookup_err = None;
-    let plan = sweep::plan(spec, "spec", |name| match dataset_facts(txn, name) {
+    let plan = sweep::plan(spec, origin, |name| match dataset_facts(txn, name) {
         Ok(Some((rec, facts))) => {
             dataset = Some(rec);
             Some(facts)
@@ -88,7 +84,8 @@ pub fn submit(txn: &WriteTransaction, spec: &str, now: i64) -> Result<(SweepReco
             attempt: 0,
             restarts: 0,
             max_restarts: plan.max_restarts,
-            config_toml: jp.config.to_toml(),
+            config_toml: String::new(),
+            config: None,
             shape: jp.shape,
             accounting: jp.accounting,
             total_steps: jp.total_steps,
@@ -104,21 +101,14 @@ pub fn submit(txn: &WriteTransaction, spec: &str, now: i64) -> Result<(SweepReco
             failure: None,
             checkpoint_step: 0,
             resumed_from_step: 0,
-            cost_flops: 3.0
-                * jp.accounting.fwd_flops_per_token_exact
-                * jp.total_steps as f64
-                * jp.config.train.batch_tokens as f64,
-            memory_bytes: ladder_core::memory::MemoryEstimate::training(
-                &jp.shape,
-                micro_seqs(&jp.config, &jp.shape),
-                1,
-            )
-            .total(),
+            cost_flops: jp.cost_flops,
+            memory_bytes: jp.memory_bytes,
+            micro_seqs: jp.micro_seqs,
             fuse_class: jp.fuse_class,
             fuse: plan.fuse,
         };
         job.save(txn)?;
-        job.save_config(txn)?;
+        job.save_config(txn, &jp.config)?;
         enqueue(txn, &job)?;
     }
     let rec = SweepRecord {
@@ -134,22 +124,6 @@ pub fn submit(txn: &WriteTransaction, spec: &str, now: i64) -> Result<(SweepReco
     txn.open_table(SWEEPS)?.insert(id, to_json(&rec)?.as_slice())?;
     txn.open_table(SWEEP_NAMES)?.insert(plan.name.as_str(), id)?;
     Ok((rec, true))
-}
-
-/// Marks a sweep done once every job has ended.
-pub fn settle(txn: &WriteTransaction, sweep_id: u64) -> Result<()> {
-    // One range lookup, not a read of every job: the open set holds the jobs still to end.
-    if txn.open_table(OPEN_JOBS)?.range((sweep_id, 0)..=(sweep_id, u64::MAX))?.next().is_some() {
-        return Ok(());
-    }
-    let Some(raw) = txn.open_table(SWEEPS)?.get(sweep_id)?.map(|v| v.value().to_vec()) else { return Ok(()) };
-    let mut s: SweepRecord = from_json(&raw)?;
-    if s.state != SweepState::Running {
-        return Ok(());
-    }
-    s.state = SweepState::Done;
-    txn.open_table(SWEEPS)?.insert(sweep_id, to_json(&s)?.as_slice())?;
-    Ok(())
 }
 
 fn find_id<R: Reader>(r: &R, key: &str) -> Result<u64> {
@@ -182,8 +156,8 @@ pub fn cancel(txn: &WriteTransaction, key: &str) -> Result<(SweepRecord, Vec<Job
             Err(e) => return Err(e),
         };
         if !j.state.is_final() {
-            crate::queue::dequeue(txn, &j)?;
-            crate::queue::unindex_lease(txn, &j)?;
+            dequeue(txn, &j)?;
+            unindex_lease(txn, &j)?;
             j.state = JobState::Cancelled;
             j.lease = None;
             j.save(txn)?;
@@ -211,28 +185,19 @@ pub fn jobs_of<R: Reader>(r: &R, s: &SweepRecord) -> Result<Vec<JobRecord>> {
 }
 
 /// How many of a sweep's jobs are in each state.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Counts {
-    pub total: u32,
-    pub queued: u32,
-    pub running: u32,
-    pub succeeded: u32,
-    pub failed: u32,
-    pub cancelled: u32,
+pub fn counts<R: Reader>(r: &R, s: &SweepRecord) -> Result<JobCounts> {
+    let mut c = JobCounts::default();
+    for j in jobs_of(r, s)? {
+        c.add(j.state);
+    }
+    // A record that does not read still counts toward the total.
+    c.total = u32::try_from(s.job_ids.len()).unwrap_or(u32::MAX);
+    Ok(c)
 }
 
-pub fn counts<R: Reader>(r: &R, s: &SweepRecord) -> Result<Counts> {
-    let mut c = Counts { total: s.job_ids.len() as u32, ..Default::default() };
-    for j in jobs_of(r, s)? {
-        match j.state {
-            JobState::Queued => c.queued += 1,
-            JobState::Running => c.running += 1,
-            JobState::Succeeded => c.succeeded += 1,
-            JobState::Failed => c.failed += 1,
-            JobState::Cancelled => c.cancelled += 1,
-        }
-    }
-    Ok(c)
+/// The sweep as the services report it.
+pub fn status<R: Reader>(r: &R, s: &SweepRecord) -> Result<SweepStatus> {
+    Ok(s.status(counts(r, s)?))
 }
 
 /// Sweeps with id > `after_id`, at most `limit`; the second value is the last id when more follow.

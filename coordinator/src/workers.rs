@@ -2,9 +2,11 @@
 //! credential check of every later call, and the listing with each worker's running jobs.
 use redb::{ReadableTable, WriteTransaction};
 
+use ladder_core::status::WorkerStatus;
+
 use crate::error::{CoordError, Result};
-use crate::records::*;
-use crate::store::*;
+use crate::records::WorkerRecord;
+use crate::tables::{LEASES, Reader, WORKERS, from_json, next_id, to_json};
 
 pub fn register(txn: &WriteTransaction, name: &str, slots: &[String], credential: &str, now: i64) -> Result<String> {
     let id = format!("{name}-{}", next_id(txn, "next_worker_id")?);
@@ -32,14 +34,8 @@ pub fn check_credential<R: Reader>(r: &R, id: &str, credential: &str) -> Result<
     }
 }
 
-/// A worker as listed.
-#[derive(Debug, Clone)]
-pub struct WorkerInfo {
-    pub record: WorkerRecord,
-    pub running_jobs: Vec<u64>,
-}
-
-pub fn list<R: Reader>(r: &R) -> Result<Vec<WorkerInfo>> {
+/// Every registered worker and the jobs whose attempts it holds.
+pub fn list<R: Reader>(r: &R) -> Result<Vec<WorkerStatus>> {
     let leases = r.table(LEASES)?;
     let mut out = Vec::new();
     for row in r.table(WORKERS)?.iter()? {
@@ -55,7 +51,13 @@ pub fn list<R: Reader>(r: &R) -> Result<Vec<WorkerInfo>> {
             .range((record.id.as_str(), 0)..=(record.id.as_str(), u64::MAX))?
             .map(|r| r.map(|(k, _)| k.value().1))
             .collect::<Result<_, _>>()?;
-        out.push(WorkerInfo { record, running_jobs });
+        out.push(WorkerStatus {
+            id: record.id,
+            name: record.name,
+            slots: record.slots,
+            last_seen_ms: record.last_seen_ms,
+            running_jobs,
+        });
     }
     Ok(out)
 }

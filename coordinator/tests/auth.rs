@@ -35,9 +35,11 @@ fn rpcs() -> Vec<(&'static str, bool, Call)> {
     // (name, is a WorkerService RPC, the call)
     vec![
         ("SubmitSweep", false, |mut c| {
-            Box::pin(
-                async move { ok(c.users.submit_sweep(pb::SubmitSweepRequest { spec_toml: "name = 1".into() }).await) },
-            )
+            Box::pin(async move {
+                ok(c.users
+                    .submit_sweep(pb::SubmitSweepRequest { spec_toml: "name = 1".into(), ..Default::default() })
+                    .await)
+            })
         }),
         ("GetSweep", false, |mut c| {
             Box::pin(async move { ok(c.users.get_sweep(pb::GetSweepRequest { sweep: "none".into() }).await) })

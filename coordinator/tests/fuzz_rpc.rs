@@ -2,13 +2,12 @@
 //! registered worker holding a real lease and from strangers, are each answered (with a value or a
 //! status, never a dropped connection) within a second, and afterwards every stored record still
 //! reads: sweeps, jobs, curves, checkpoints, workers, datasets. `PROPTEST_CASES` sets the count.
-mod common;
 
 use std::time::Duration;
 
-use common::*;
 use ladder_coordinator::Store;
 use ladder_proto::pb;
+use ladder_testkit::server::*;
 use proptest::prelude::*;
 
 fn cases() -> u32 {
@@ -106,7 +105,9 @@ async fn run(s: &mut Server, worker: &str, c: Call) {
     use sha2::Digest;
     let w = |own: bool| if own { worker.to_string() } else { "stranger-9".to_string() };
     match c {
-        Call::Submit(spec) => drop(s.users.submit_sweep(pb::SubmitSweepRequest { spec_toml: spec }).await),
+        Call::Submit(spec) => {
+            drop(s.users.submit_sweep(pb::SubmitSweepRequest { spec_toml: spec, ..Default::default() }).await)
+        }
         Call::Heartbeat(r, own) => {
             let running = r.into_iter().map(|(job_id, attempt)| pb::AttemptRef { job_id, attempt }).collect();
             drop(s.workers.heartbeat(pb::HeartbeatRequest { worker_id: w(own), running }).await)
@@ -163,19 +164,17 @@ async fn run(s: &mut Server, worker: &str, c: Call) {
             }
         }
         Call::Dataset(name, train_bytes, val_bytes, vocab, data) => {
-            let h = pb::DatasetHeader { name, meta_json: String::new(), train_bytes, val_bytes, vocab };
-            let msgs = vec![
-                pb::DatasetUpload { part: Some(pb::dataset_upload::Part::Header(h)) },
-                pb::DatasetUpload {
-                    part: Some(pb::dataset_upload::Part::Bytes(pb::DatasetBytes {
-                        file: "train".into(),
-                        data: data.clone(),
-                    })),
-                },
-                pb::DatasetUpload {
-                    part: Some(pb::dataset_upload::Part::Bytes(pb::DatasetBytes { file: "val".into(), data })),
-                },
-            ];
+            // The header announces sizes the bytes may not match: the fuzzer's point.
+            let mut msgs = ladder_testkit::data::upload(&name, data.clone(), data, vocab);
+            msgs[0] = pb::DatasetUpload {
+                part: Some(pb::dataset_upload::Part::Header(pb::DatasetHeader {
+                    name,
+                    meta_json: String::new(),
+                    train_bytes,
+                    val_bytes,
+                    vocab,
+                })),
+            };
             drop(s.users.register_dataset(tokio_stream::iter(msgs)).await)
         }
         Call::Register(name, slots) => drop(s.workers.register(pb::RegisterRequest { name, slots }).await),
@@ -216,7 +215,10 @@ fn every_handler_answers_arbitrary_input_in_time_and_records_stay_readable() {
     let (s, worker) = rt.block_on(async {
         let mut s = start(Store::in_memory().expect("store"), Duration::from_secs(30)).await;
         register_dataset(&mut s.users).await;
-        s.users.submit_sweep(pb::SubmitSweepRequest { spec_toml: SPEC.into() }).await.expect("submit");
+        s.users
+            .submit_sweep(pb::SubmitSweepRequest { spec_toml: SPEC.into(), ..Default::default() })
+            .await
+            .expect("submit");
         let worker = register_worker(&mut s.workers, "fuzz").await;
         let a = acquire(&mut s.workers, &worker).await.expect("a lease");
         s.workers.report_events(report(&worker, &a, vec![point_event(1), point_event(2)])).await.expect("report");
@@ -250,5 +252,5 @@ fn every_handler_answers_arbitrary_input_in_time_and_records_stay_readable() {
 }
 
 fn point_event(step: u64) -> pb::AttemptEvent {
-    common::point(step, 2.0)
+    ladder_testkit::server::point(step, 2.0)
 }

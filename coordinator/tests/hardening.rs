@@ -4,14 +4,13 @@
 //! reply released without a restart, leases surviving the coordinator's own downtime, curves and
 //! sweep lists paged, smaller re-uploads leaving no stale chunks, names that would escape a folder
 //! refused.
-mod common;
 
 use std::time::Duration;
 
-use common::*;
-use ladder_coordinator::store::{CHECKPOINT_CHUNKS, JOBS, from_json};
+use ladder_coordinator::tables::{CHECKPOINT_CHUNKS, JOBS, from_json};
 use ladder_coordinator::{Config, Store};
 use ladder_proto::pb;
+use ladder_testkit::server::*;
 use redb::ReadableDatabase;
 use sha2::{Digest, Sha256};
 use tonic::Code;
@@ -22,7 +21,7 @@ async fn sweep(s: &mut Server, name: &str, seeds: &str, steps: u64) -> pb::Sweep
         .replace("seeds = [0, 1]", seeds)
         .replace("steps = 5", &format!("steps = {steps}"));
     s.users
-        .submit_sweep(pb::SubmitSweepRequest { spec_toml: spec })
+        .submit_sweep(pb::SubmitSweepRequest { spec_toml: spec, ..Default::default() })
         .await
         .expect("submit")
         .into_inner()
@@ -143,13 +142,22 @@ async fn an_unreadable_record_stops_neither_the_reaper_nor_acquire() {
         txn.open_table(JOBS).expect("jobs").insert(1, b"{\"not\": \"a job\"}".as_slice()).expect("insert");
         txn.commit().expect("commit");
     }
-    let mut s = start(Store::open(&path).expect("reopen"), Duration::from_millis(300)).await;
+    let clock = ladder_coordinator::ManualClock::at(1_000_000);
+    let ttl = Duration::from_secs(30);
+    let mut s = start_clocked(Store::open(&path).expect("reopen"), ttl, &clock).await;
     let w = register_worker(&mut s.workers, "w").await;
     let a = acquire(&mut s.workers, &w).await.expect("the readable job is still leased");
     assert_eq!(a.job_id, 2);
-    tokio::time::sleep(Duration::from_millis(900)).await; // the reaper runs over the bad record
-    let j = job(&mut s, 2).await;
-    assert_eq!(pb::JobState::try_from(j.state), Ok(pb::JobState::Queued), "the reaper requeued job 2");
+    clock.advance(ttl + Duration::from_millis(1)); // the lease expires; the reaper runs over the bad record
+    let users = s.users.clone();
+    eventually("the reaper to requeue job 2", || {
+        let mut users = users.clone();
+        async move {
+            let j = users.get_job(pb::GetJobRequest { job_id: 2 }).await.expect("job").into_inner();
+            j.state == pb::JobState::Queued as i32
+        }
+    })
+    .await;
     let e = s.users.get_job(pb::GetJobRequest { job_id: 1 }).await.expect_err("unreadable");
     assert!(e.message().contains("does not read"), "{}", e.message());
     s.shutdown().await;
@@ -214,13 +222,19 @@ async fn a_worker_cannot_act_as_another_worker() {
 
 #[tokio::test]
 async fn a_lease_whose_acquire_reply_was_lost_goes_back_without_a_restart() {
-    let (mut s, w, a) = one_job_leased(Duration::from_millis(400), "lost", 5).await;
-    // Leased, but the reply is 'lost'.
-    // The worker never learnt of it: its heartbeats list nothing.
-    for _ in 0..4 {
-        tokio::time::sleep(Duration::from_millis(150)).await;
-        s.workers.heartbeat(pb::HeartbeatRequest { worker_id: w.clone(), running: vec![] }).await.expect("beat");
-    }
+    let clock = ladder_coordinator::ManualClock::at(1_000_000);
+    let ttl = Duration::from_secs(30);
+    let mut s = start_clocked(Store::in_memory().expect("store"), ttl, &clock).await;
+    register_dataset(&mut s.users).await;
+    sweep(&mut s, "lost", "seeds = [0]", 5).await;
+    let w = register_worker(&mut s.workers, "w").await;
+    let a = acquire(&mut s.workers, &w).await.expect("a job");
+    // Leased, but the reply is 'lost': the worker never learnt of it, its heartbeats list nothing.
+    s.workers.heartbeat(pb::HeartbeatRequest { worker_id: w.clone(), running: vec![] }).await.expect("beat");
+    let j = job(&mut s, a.job_id).await;
+    assert_eq!(pb::JobState::try_from(j.state), Ok(pb::JobState::Running), "too soon to call it lost");
+    clock.advance(ttl / 2 + Duration::from_millis(1));
+    s.workers.heartbeat(pb::HeartbeatRequest { worker_id: w.clone(), running: vec![] }).await.expect("beat");
     let j = job(&mut s, a.job_id).await;
     assert_eq!(pb::JobState::try_from(j.state), Ok(pb::JobState::Queued), "back in the queue");
     assert_eq!(j.failure, pb::FailureKind::Unspecified as i32, "no failure recorded, no restart charged");
@@ -231,9 +245,10 @@ async fn a_lease_whose_acquire_reply_was_lost_goes_back_without_a_restart() {
 async fn leases_survive_the_coordinators_downtime() {
     let tmp = tempfile::tempdir().expect("tmp");
     let path = tmp.path().join("ladder.redb");
-    let ttl = Duration::from_millis(500);
+    let ttl = Duration::from_secs(30);
+    let clock = ladder_coordinator::ManualClock::at(1_000_000);
     let (w, a) = {
-        let mut s = start(Store::open(&path).expect("store"), ttl).await;
+        let mut s = start_clocked(Store::open(&path).expect("store"), ttl, &clock).await;
         register_dataset(&mut s.users).await;
         sweep(&mut s, "down", "seeds = [0]", 5).await;
         let w = register_worker(&mut s.workers, "w").await;
@@ -242,10 +257,11 @@ async fn leases_survive_the_coordinators_downtime() {
         (w, a)
     };
     // Down for three lease lengths: every lease has expired by the clock.
-    tokio::time::sleep(3 * ttl).await;
-    let cfg = Config { lease_ttl: ttl, startup_grace: 3 * ttl, max_wait: Duration::from_secs(1), ..Config::default() };
+    clock.advance(3 * ttl);
+    let cfg = Config { startup_grace: 3 * ttl, ..clocked(ttl, &clock) };
     let mut s = start_with(Store::open(&path).expect("reopen"), cfg).await;
-    tokio::time::sleep(ttl / 2).await; // the reaper has run
+    clock.advance(ttl / 2);
+    tokio::time::sleep(Duration::from_millis(100)).await; // the reaper (every 10 ms) has looked
     let running = vec![pb::AttemptRef { job_id: a.job_id, attempt: a.attempt }];
     let hb = s.workers.heartbeat(pb::HeartbeatRequest { worker_id: w.clone(), running }).await.expect("beat");
     assert!(hb.into_inner().stop.is_empty(), "the attempt is still current");
@@ -312,12 +328,16 @@ async fn names_that_would_escape_a_folder_and_bad_devices_are_refused_or_normali
     let mut s = start(Store::in_memory().expect("store"), Duration::from_secs(30)).await;
     register_dataset(&mut s.users).await;
     let spec = SPEC.replace("name = \"fence\"", "name = \"..\"");
-    let e = s.users.submit_sweep(pb::SubmitSweepRequest { spec_toml: spec }).await.expect_err("refused");
+    let e = s
+        .users
+        .submit_sweep(pb::SubmitSweepRequest { spec_toml: spec, ..Default::default() })
+        .await
+        .expect_err("refused");
     assert_eq!(e.code(), Code::InvalidArgument);
     assert!(e.message().contains("a sweep name is"), "{}", e.message());
     // A device with spaces still matches its slot.
     let spec = SPEC.replace("name = \"fence\"", "name = \"spaced\"").replace("device = \"cpu\"", "device = \" cpu \"");
-    s.users.submit_sweep(pb::SubmitSweepRequest { spec_toml: spec }).await.expect("submit");
+    s.users.submit_sweep(pb::SubmitSweepRequest { spec_toml: spec, ..Default::default() }).await.expect("submit");
     let w = register_worker(&mut s.workers, "w").await;
     assert!(acquire(&mut s.workers, &w).await.is_some(), "the cpu slot takes a \" cpu \" job");
     let _ = from_json::<serde_json::Value>; // the store's JSON helper stays public for tests
@@ -342,7 +362,7 @@ async fn a_job_too_big_for_every_gpu_offered_fails_with_its_estimate() {
     let mut s = start(Store::in_memory().expect("store"), Duration::from_secs(30)).await;
     register_dataset(&mut s.users).await;
     let spec = SPEC.replace("device = \"cpu\"", "device = \"cuda\"").replace("name = \"fence\"", "name = \"huge\"");
-    s.users.submit_sweep(pb::SubmitSweepRequest { spec_toml: spec }).await.expect("submit");
+    s.users.submit_sweep(pb::SubmitSweepRequest { spec_toml: spec, ..Default::default() }).await.expect("submit");
     let id = register_worker(&mut s.workers, "gpu-box").await;
     // A GPU of 1 MiB: no job of this sweep fits, so each fails instead of waiting forever.
     let req = pb::AcquireRequest {
@@ -379,9 +399,12 @@ async fn a_claim_finds_a_fitting_job_pages_deep_in_the_queue() {
         .replace("device = \"cpu\"", "device = \"cuda\"")
         .replace("name = \"fence\"", "name = \"deep\"")
         .replace("seeds = [0, 1]", &format!("seeds = [{}]", seeds.join(", ")));
-    s.users.submit_sweep(pb::SubmitSweepRequest { spec_toml: gpu }).await.expect("submit");
+    s.users.submit_sweep(pb::SubmitSweepRequest { spec_toml: gpu, ..Default::default() }).await.expect("submit");
     s.users
-        .submit_sweep(pb::SubmitSweepRequest { spec_toml: SPEC.replace("seeds = [0, 1]", "seeds = [7]") })
+        .submit_sweep(pb::SubmitSweepRequest {
+            spec_toml: SPEC.replace("seeds = [0, 1]", "seeds = [7]"),
+            ..Default::default()
+        })
         .await
         .expect("submit");
     let id = register_worker(&mut s.workers, "cpu-box").await;

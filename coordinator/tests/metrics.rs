@@ -3,7 +3,7 @@
 //! uploaded, a lease expired.
 use std::time::Duration;
 
-use ladder_coordinator::{Config, Store, serve_with_metrics};
+use ladder_coordinator::{Store, serve_with_metrics};
 use ladder_proto::pb;
 use ladder_proto::pb::ladder_client::LadderClient;
 use ladder_proto::pb::worker_service_client::WorkerServiceClient;
@@ -38,7 +38,9 @@ async fn metrics_move_as_a_sweep_runs() {
     let metrics = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let (addr, maddr) = (listener.local_addr().expect("addr"), metrics.local_addr().expect("addr"));
     let stop = CancellationToken::new();
-    let cfg = Config { lease_ttl: Duration::from_millis(400), ..Config::default() };
+    let clock = ladder_coordinator::ManualClock::at(1_000_000);
+    let ttl = Duration::from_secs(30);
+    let cfg = ladder_testkit::server::clocked(ttl, &clock);
     let s = stop.clone();
     let store = Store::in_memory().expect("store");
     tokio::spawn(async move { serve_with_metrics(store, cfg, listener, Some(metrics), s).await });
@@ -49,25 +51,8 @@ async fn metrics_move_as_a_sweep_runs() {
     assert_eq!(value(&m, "ladder_jobs{state=\"queued\"}"), 0.0);
     assert_eq!(value(&m, "ladder_points_ingested_total"), 0.0);
 
-    let ids = |n: u16| (0..n).flat_map(|i| (i % 50).to_le_bytes()).collect::<Vec<u8>>();
-    let header = pb::DatasetHeader {
-        name: "tiny".into(),
-        meta_json: String::new(),
-        train_bytes: 8000,
-        val_bytes: 2000,
-        vocab: 64,
-    };
-    let msgs = vec![
-        pb::DatasetUpload { part: Some(pb::dataset_upload::Part::Header(header)) },
-        pb::DatasetUpload {
-            part: Some(pb::dataset_upload::Part::Bytes(pb::DatasetBytes { file: "train".into(), data: ids(4000) })),
-        },
-        pb::DatasetUpload {
-            part: Some(pb::dataset_upload::Part::Bytes(pb::DatasetBytes { file: "val".into(), data: ids(1000) })),
-        },
-    ];
-    users.register_dataset(tokio_stream::iter(msgs)).await.expect("dataset");
-    users.submit_sweep(pb::SubmitSweepRequest { spec_toml: SPEC.into() }).await.expect("submit");
+    ladder_testkit::server::register_dataset(&mut users).await;
+    users.submit_sweep(pb::SubmitSweepRequest { spec_toml: SPEC.into(), ..Default::default() }).await.expect("submit");
     let m = scrape(maddr).await;
     assert_eq!((value(&m, "ladder_jobs{state=\"queued\"}"), value(&m, "ladder_sweeps")), (1.0, 1.0));
 
@@ -111,8 +96,15 @@ async fn metrics_move_as_a_sweep_runs() {
     assert_eq!(value(&m, "ladder_lease_expiries_total"), 0.0);
 
     // No heartbeats: the lease expires and the job goes back to the queue.
-    tokio::time::sleep(Duration::from_millis(1200)).await;
-    let m = scrape(maddr).await;
+    clock.advance(ttl + Duration::from_millis(1));
+    let mut m = scrape(maddr).await;
+    for _ in 0..500 {
+        if value(&m, "ladder_lease_expiries_total") > 0.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        m = scrape(maddr).await;
+    }
     assert_eq!(value(&m, "ladder_lease_expiries_total"), 1.0);
     assert_eq!((value(&m, "ladder_jobs{state=\"queued\"}"), value(&m, "ladder_jobs{state=\"running\"}")), (1.0, 0.0));
     stop.cancel();

@@ -1,45 +1,46 @@
 //! The coordinator over real gRPC on 127.0.0.1:0: submission, leases, fencing, replays.
-mod common;
 
 use std::time::Duration;
 
-use common::*;
 use ladder_coordinator::Store;
 use ladder_proto::pb;
+use ladder_testkit::server::*;
 use tonic::Code;
 
 #[tokio::test]
 async fn stale_attempts_are_fenced_and_replays_change_nothing() {
-    let mut s = start(Store::in_memory().expect("store"), Duration::from_millis(300)).await;
+    let clock = ladder_coordinator::ManualClock::at(1_000_000);
+    let ttl = Duration::from_secs(30);
+    let mut s = start_clocked(Store::in_memory().expect("store"), ttl, &clock).await;
     register_dataset(&mut s.users).await;
-    let sub =
-        s.users.submit_sweep(pb::SubmitSweepRequest { spec_toml: SPEC.into() }).await.expect("submit").into_inner();
+    let sub = s
+        .users
+        .submit_sweep(pb::SubmitSweepRequest { spec_toml: SPEC.into(), ..Default::default() })
+        .await
+        .expect("submit")
+        .into_inner();
     assert!(sub.created);
     assert_eq!(sub.sweep.as_ref().map(|x| x.jobs_total), Some(2));
     // Same spec again: the same sweep, not a second one.
-    let again =
-        s.users.submit_sweep(pb::SubmitSweepRequest { spec_toml: SPEC.into() }).await.expect("again").into_inner();
+    let again = s
+        .users
+        .submit_sweep(pb::SubmitSweepRequest { spec_toml: SPEC.into(), ..Default::default() })
+        .await
+        .expect("again")
+        .into_inner();
     assert!(!again.created);
     assert_eq!(again.sweep.map(|x| x.id), sub.sweep.map(|x| x.id));
     // Same name, other spec: refused.
     let other = SPEC.replace("steps = 5", "steps = 6");
-    let e = s.users.submit_sweep(pb::SubmitSweepRequest { spec_toml: other }).await.expect_err("refused");
+    let e = s
+        .users
+        .submit_sweep(pb::SubmitSweepRequest { spec_toml: other, ..Default::default() })
+        .await
+        .expect_err("refused");
     assert_eq!(e.code(), Code::AlreadyExists);
 
-    let w1 = s
-        .workers
-        .register(pb::RegisterRequest { name: "w".into(), slots: vec!["cpu".into()] })
-        .await
-        .expect("reg")
-        .into_inner()
-        .worker_id;
-    let w2 = s
-        .workers
-        .register(pb::RegisterRequest { name: "w".into(), slots: vec!["cpu".into()] })
-        .await
-        .expect("reg")
-        .into_inner()
-        .worker_id;
+    let w1 = register_worker(&mut s.workers, "w").await;
+    let w2 = register_worker(&mut s.workers, "w").await;
     assert_ne!(w1, w2);
     let a1 = acquire(&mut s.workers, &w1).await.expect("a job");
     assert_eq!(a1.attempt, 1);
@@ -50,9 +51,9 @@ async fn stale_attempts_are_fenced_and_replays_change_nothing() {
     assert_eq!(r.into_inner().stored, 0);
 
     // w1 stops heartbeating: its lease expires and the job is requeued as attempt 2.
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    clock.advance(ttl + Duration::from_millis(1));
     let mut a2 = None;
-    for _ in 0..5 {
+    for _ in 0..25 {
         if let Some(a) = acquire(&mut s.workers, &w2).await
             && a.job_id == a1.job_id
         {
@@ -111,14 +112,11 @@ async fn stale_attempts_are_fenced_and_replays_change_nothing() {
 async fn failures_are_classified_and_only_crashes_retry() {
     let mut s = start(Store::in_memory().expect("store"), Duration::from_secs(30)).await;
     register_dataset(&mut s.users).await;
-    s.users.submit_sweep(pb::SubmitSweepRequest { spec_toml: SPEC.into() }).await.expect("submit");
-    let w = s
-        .workers
-        .register(pb::RegisterRequest { name: "w".into(), slots: vec!["cpu".into()] })
+    s.users
+        .submit_sweep(pb::SubmitSweepRequest { spec_toml: SPEC.into(), ..Default::default() })
         .await
-        .expect("reg")
-        .into_inner()
-        .worker_id;
+        .expect("submit");
+    let w = register_worker(&mut s.workers, "w").await;
     let fail = |kind: pb::FailureKind| pb::AttemptEvent {
         kind: Some(pb::attempt_event::Kind::Failed(pb::AttemptFailed { kind: kind as i32, message: "x".into() })),
     };
@@ -152,7 +150,11 @@ async fn bad_specs_are_invalid_argument_with_line_and_key_and_store_nothing() {
         (SPEC.replace("[[1, 16]]", "[[1, 20]]"), "model.shapes[0]: d_model 20 is not divisible by d_head 8"),
         (SPEC.replace("[[1, 16]]", "[]"), "model.shapes: the grid is empty"),
     ] {
-        let e = s.users.submit_sweep(pb::SubmitSweepRequest { spec_toml: spec }).await.expect_err("refused");
+        let e = s
+            .users
+            .submit_sweep(pb::SubmitSweepRequest { spec_toml: spec, ..Default::default() })
+            .await
+            .expect_err("refused");
         assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
         assert!(e.message().contains(want), "{} lacks {want}", e.message());
     }
@@ -164,20 +166,7 @@ async fn bad_specs_are_invalid_argument_with_line_and_key_and_store_nothing() {
 #[tokio::test]
 async fn datasets_with_out_of_range_tokens_are_refused() {
     let mut s = start(Store::in_memory().expect("store"), Duration::from_secs(30)).await;
-    let header =
-        pb::DatasetHeader { name: "bad".into(), meta_json: String::new(), train_bytes: 4, val_bytes: 2, vocab: 10 };
-    let msgs = vec![
-        pb::DatasetUpload { part: Some(pb::dataset_upload::Part::Header(header)) },
-        pb::DatasetUpload {
-            part: Some(pb::dataset_upload::Part::Bytes(pb::DatasetBytes {
-                file: "train".into(),
-                data: vec![1, 0, 12, 0],
-            })),
-        },
-        pb::DatasetUpload {
-            part: Some(pb::dataset_upload::Part::Bytes(pb::DatasetBytes { file: "val".into(), data: vec![1, 0] })),
-        },
-    ];
+    let msgs = ladder_testkit::data::upload("bad", vec![1, 0, 12, 0], vec![1, 0], 10);
     let e = s.users.register_dataset(tokio_stream::iter(msgs)).await.expect_err("refused");
     assert_eq!(e.code(), Code::InvalidArgument);
     assert!(e.message().contains("train: token id 12 at position 1 is out of range for vocab 10"), "{}", e.message());
@@ -191,7 +180,10 @@ async fn acknowledged_writes_survive_reopening_the_store() {
     let (job_id, w) = {
         let mut s = start(Store::open(&path).expect("open"), Duration::from_secs(30)).await;
         register_dataset(&mut s.users).await;
-        s.users.submit_sweep(pb::SubmitSweepRequest { spec_toml: SPEC.into() }).await.expect("submit");
+        s.users
+            .submit_sweep(pb::SubmitSweepRequest { spec_toml: SPEC.into(), ..Default::default() })
+            .await
+            .expect("submit");
         let w = s
             .workers
             .register(pb::RegisterRequest { name: "w".into(), slots: vec!["cpu".into()] })
@@ -227,14 +219,11 @@ async fn acknowledged_writes_survive_reopening_the_store() {
 async fn cancelling_a_sweep_stops_running_attempts_and_empties_the_queue() {
     let mut s = start(Store::in_memory().expect("store"), Duration::from_secs(30)).await;
     register_dataset(&mut s.users).await;
-    s.users.submit_sweep(pb::SubmitSweepRequest { spec_toml: SPEC.into() }).await.expect("submit");
-    let w = s
-        .workers
-        .register(pb::RegisterRequest { name: "w".into(), slots: vec!["cpu".into()] })
+    s.users
+        .submit_sweep(pb::SubmitSweepRequest { spec_toml: SPEC.into(), ..Default::default() })
         .await
-        .expect("reg")
-        .into_inner()
-        .worker_id;
+        .expect("submit");
+    let w = register_worker(&mut s.workers, "w").await;
     let a = acquire(&mut s.workers, &w).await.expect("job");
     let sweep =
         s.users.cancel_sweep(pb::CancelSweepRequest { sweep: "fence".into() }).await.expect("cancel").into_inner();

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use ladder_coordinator::CoordError;
-use ladder_coordinator::store::{META, Store};
+use ladder_coordinator::store::Store;
+use ladder_coordinator::tables::META;
 use redb::{ReadableDatabase, StorageBackend};
 
 fn get(store: &Store, key: &str) -> Option<u64> {

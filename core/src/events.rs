@@ -59,6 +59,23 @@ pub enum StopReason {
     EarlyStopped,
 }
 
+impl StopReason {
+    /// Its name on the wire and in logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Steps => "steps",
+            Self::Tokens => "tokens",
+            Self::TargetLoss => "target_loss",
+            Self::EarlyStopped => "early_stopped",
+        }
+    }
+
+    /// The reason a name stands for; None for a name this build does not know.
+    pub fn from_name(name: &str) -> Option<Self> {
+        [Self::Steps, Self::Tokens, Self::TargetLoss, Self::EarlyStopped].into_iter().find(|r| r.name() == name)
+    }
+}
+
 pub use crate::state::FailureKind;
 
 /// The exit code of an attempt that was preempted after checkpointing.

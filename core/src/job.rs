@@ -8,7 +8,7 @@ use crate::error::{DomainError, Result};
 use crate::shape::Shape;
 
 /// A job config as written by a user or by the worker.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JobConfig {
     pub model: ModelSpec,
@@ -43,7 +43,7 @@ fn is_true(b: &bool) -> bool {
     *b
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelSpec {
     pub n_layer: i64,
@@ -62,7 +62,7 @@ pub struct ModelSpec {
     pub vocab: Option<i64>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DataSpec {
     /// Folder holding `train.bin` and `val.bin` (uint16), and optionally `meta.json`.
@@ -93,7 +93,7 @@ pub enum Schedule {
     Constant,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrainSpec {
     /// B: tokens per optimizer step; a multiple of n_ctx.
@@ -129,7 +129,7 @@ pub struct TrainSpec {
 }
 
 /// When the attempt ends: the first rule met wins. Steps or tokens is required.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StopRule {
     #[serde(default, deserialize_with = "opt_count")]
@@ -145,7 +145,7 @@ pub struct StopRule {
     pub patience: Option<u64>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EvalSpec {
     /// Validation every k steps (and at the last step).
@@ -162,7 +162,7 @@ impl Default for EvalSpec {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CheckpointSpec {
     /// A checkpoint every k steps; 0 writes only the final one.
@@ -224,24 +224,33 @@ fn default_keep() -> usize {
     2
 }
 
-/// Accepts a count written as an integer or as an integral float (`2e8`).
-fn count<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<u64, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Num {
-        Int(i64),
-        Float(f64),
-    }
-    match Num::deserialize(d)? {
-        Num::Int(i) if i >= 0 => Ok(i as u64),
-        Num::Float(f) if f >= 0.0 && f.fract() == 0.0 && f < 1.8e19 => Ok(f as u64),
-        Num::Int(i) => Err(serde::de::Error::custom(format!("expected a count >= 0, got {i}"))),
-        Num::Float(f) => Err(serde::de::Error::custom(format!("expected a whole count >= 0, got {f}"))),
+/// A count as TOML or JSON writes it: an integer, or an integral float (`2e8`).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum CountNum {
+    Int(i64),
+    Float(f64),
+}
+
+impl CountNum {
+    fn count<E: serde::de::Error>(self) -> std::result::Result<u64, E> {
+        match self {
+            CountNum::Int(i) if i >= 0 => Ok(i as u64),
+            CountNum::Float(f) if f >= 0.0 && f.fract() == 0.0 && f < 1.8e19 => Ok(f as u64),
+            CountNum::Int(i) => Err(E::custom(format!("expected a count >= 0, got {i}"))),
+            CountNum::Float(f) => Err(E::custom(format!("expected a whole count >= 0, got {f}"))),
+        }
     }
 }
 
+/// Accepts a count written as an integer or as an integral float (`2e8`).
+fn count<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<u64, D::Error> {
+    CountNum::deserialize(d)?.count()
+}
+
+/// An optional count; absent or null is None.
 fn opt_count<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<u64>, D::Error> {
-    count(d).map(Some)
+    Option::<CountNum>::deserialize(d)?.map(CountNum::count).transpose()
 }
 
 impl JobConfig {
@@ -259,8 +268,22 @@ impl JobConfig {
         Self::from_toml(&text, &path.display().to_string())
     }
 
-    pub fn to_toml(&self) -> String {
-        toml::to_string(self).unwrap_or_default()
+    /// The config as TOML (what `ladder-train` reads).
+    pub fn to_toml(&self) -> Result<String> {
+        toml::to_string(self).map_err(|e| DomainError::invalid("config", format!("cannot be written as TOML: {e}")))
+    }
+
+    /// Writes the config as TOML to `path`.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        std::fs::write(path, self.to_toml()?)
+            .map_err(|e| DomainError::Io { context: format!("writing {}", path.display()), source: e })
+    }
+
+    /// Sequences per micro-batch: `train.micro_batch`, else the whole batch. The one place this
+    /// rule lives; `n_ctx` of 0 counts as 1.
+    pub fn micro_seqs(&self) -> u64 {
+        let n_ctx = u64::try_from(self.model.n_ctx).unwrap_or(1).max(1);
+        self.train.micro_batch.unwrap_or(self.train.batch_tokens / n_ctx)
     }
 
     /// Validates the config against the dataset vocabulary (when known) and derives the job.
@@ -325,7 +348,7 @@ impl JobConfig {
             ));
         }
         let batch_seqs = t.batch_tokens / n_ctx;
-        let micro_seqs = t.micro_batch.unwrap_or(batch_seqs);
+        let micro_seqs = self.micro_seqs();
         if micro_seqs == 0 || batch_seqs % micro_seqs != 0 {
             return Err(DomainError::invalid(
                 "train.micro_batch",
@@ -334,7 +357,7 @@ impl JobConfig {
         }
         let lr = match t.lr {
             LrSpec::Value(v) => v,
-            LrSpec::Rule(LrRule::Kaplan) => kaplan_lr(shape.n_non_embedding() as f64),
+            LrSpec::Rule(LrRule::Kaplan) => kaplan_lr(crate::accounting::Accounting::of(&shape).n as f64),
         };
         check_range("train.lr", lr, 0.0, 1.0, false)?;
         check_range("train.beta1", t.beta1, 0.0, 1.0, true)?;

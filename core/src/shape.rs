@@ -2,6 +2,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{DomainError, Result};
+use crate::limits::{MAX_N_CTX, MAX_N_TOTAL, MAX_VOCAB};
 
 /// The shape of one model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -14,16 +15,9 @@ pub struct Shape {
     pub vocab: i64,
 }
 
-/// Token files are uint16, so ids must fit.
-pub const MAX_VOCAB: i64 = 1 << 16;
-
 impl Shape {
     pub fn d_head(&self) -> i64 {
         self.d_model / self.n_heads
-    }
-
-    pub fn n_non_embedding(&self) -> u64 {
-        crate::accounting::Accounting::of(self).n
     }
 
     /// N_total with checked arithmetic: None when any product overflows.
@@ -61,19 +55,19 @@ impl Shape {
         }
         // Sizes from input: every product is checked before Accounting multiplies them.
         match self.checked_n_total() {
-            Some(n) if n <= crate::sweep::MAX_N_TOTAL => {}
+            Some(n) if n <= MAX_N_TOTAL => {}
             Some(n) => {
                 return Err(DomainError::invalid(
                     "model",
-                    format!("{n} parameters exceed the limit of {}", crate::sweep::MAX_N_TOTAL),
+                    format!("{n} parameters exceed the limit of {}", MAX_N_TOTAL),
                 ));
             }
             None => return Err(DomainError::invalid("model", "the parameter count overflows 64 bits")),
         }
-        if self.n_ctx > crate::sweep::MAX_N_CTX {
+        if self.n_ctx > MAX_N_CTX {
             return Err(DomainError::invalid(
                 "model.n_ctx",
-                format!("{} exceeds the limit of {}", self.n_ctx, crate::sweep::MAX_N_CTX),
+                format!("{} exceeds the limit of {}", self.n_ctx, MAX_N_CTX),
             ));
         }
         if self.vocab > MAX_VOCAB {

@@ -35,6 +35,28 @@ impl JobState {
     }
 }
 
+/// Where a sweep stands: running until every job has ended (done), or cancelled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SweepState {
+    #[serde(alias = "Running")]
+    Running,
+    #[serde(alias = "Done")]
+    Done,
+    #[serde(alias = "Cancelled")]
+    Cancelled,
+}
+
+impl SweepState {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Running => "running",
+            Self::Done => "done",
+            Self::Cancelled => "cancelled",
+        }
+    }
+}
+
 /// Why an attempt failed. Only `Crashed` and `Lost` are retried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -67,6 +89,17 @@ impl FailureKind {
             Self::InvalidConfig => 2,
             Self::Diverged => 3,
             Self::OutOfMemory => 4,
+        }
+    }
+
+    /// How a person reads it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Diverged => "diverged",
+            Self::OutOfMemory => "out of memory",
+            Self::InvalidConfig => "invalid config",
+            Self::Crashed => "crashed",
+            Self::Lost => "lost",
         }
     }
 

@@ -55,7 +55,7 @@ fn expands_the_grid_with_derived_n_and_steps() {
     assert_eq!(p.jobs[1].config.train.seed, 1);
     assert_eq!(p.jobs.last().map(|j| j.shape.d_model), Some(384));
     // Each job config is a valid trainer config that round-trips through TOML.
-    let text = first.config.to_toml();
+    let text = first.config.to_toml().expect("toml");
     let back = ladder_core::job::JobConfig::from_toml(&text, "job").expect("round trip");
     assert_eq!(back.model.d_model, 128);
 }

@@ -70,6 +70,37 @@ int ladder_autocast_cuda_exit(char* err, size_t n) {
 #include <stdexcept>
 #include <vector>
 
+extern "C" {
+
+// autocast's cast-weight cache: off while a step is captured (its casts must be part of the graph).
+int ladder_autocast_cache(int enabled, char* err, size_t n) {
+  return guarded(err, n, [&] {
+    at::autocast::set_autocast_cache_enabled(enabled != 0);
+  });
+}
+
+// AdamW over `count` parameters in one multi-tensor kernel (PyTorch's fused=True). `step` is the
+// shared float32 step count on the device, already incremented for this update; `lr` a float32
+// device scalar, so a captured update reads the learning rate of each replay.
+int ladder_fused_adamw(at::Tensor** params, at::Tensor** grads, at::Tensor** exp_avgs, at::Tensor** exp_avg_sqs,
+                       size_t count, const at::Tensor* step, const at::Tensor* lr, double beta1, double beta2,
+                       double weight_decay, double eps, char* err, size_t n) {
+  return guarded(err, n, [&] {
+    std::vector<at::Tensor> p, g, m, v, s;
+    p.reserve(count), g.reserve(count), m.reserve(count), v.reserve(count), s.reserve(count);
+    for (size_t i = 0; i < count; ++i) {
+      p.push_back(*params[i]);
+      g.push_back(*grads[i]);
+      m.push_back(*exp_avgs[i]);
+      v.push_back(*exp_avg_sqs[i]);
+      s.push_back(*step);
+    }
+    at::_fused_adamw_(p, g, m, v, {}, s, *lr, beta1, beta2, weight_decay, eps, /*amsgrad=*/false,
+                      /*maximize=*/false, std::nullopt, std::nullopt);
+  });
+}
+}
+
 #ifdef LADDER_CUDA
 #include <ATen/cuda/CUDAGraph.h>
 #include <c10/cuda/CUDAEvent.h>
@@ -105,22 +136,14 @@ struct LadderGraph {
   }
 };
 }  // namespace
-#endif
 
 extern "C" {
 
 // 1 when this build can capture CUDA graphs and query CUDA memory.
-int ladder_cuda_built() {
-#ifdef LADDER_CUDA
-  return 1;
-#else
-  return 0;
-#endif
-}
+int ladder_cuda_built() { return 1; }
 
 // Free and total bytes of CUDA device `index`.
 int ladder_cuda_mem_info(int index, uint64_t* free_bytes, uint64_t* total_bytes, char* err, size_t n) {
-#ifdef LADDER_CUDA
   return guarded(err, n, [&] {
     c10::cuda::CUDAGuard guard(static_cast<c10::DeviceIndex>(index));
     size_t f = 0, t = 0;
@@ -128,86 +151,32 @@ int ladder_cuda_mem_info(int index, uint64_t* free_bytes, uint64_t* total_bytes,
     *free_bytes = f;
     *total_bytes = t;
   });
-#else
-  (void)index, (void)free_bytes, (void)total_bytes;
-  return fail_msg(kNoCuda, err, n);
-#endif
-}
-
-// autocast's cast-weight cache: off while a step is captured (its casts must be part of the graph).
-int ladder_autocast_cache(int enabled, char* err, size_t n) {
-  return guarded(err, n, [&] {
-    at::autocast::set_autocast_cache_enabled(enabled != 0);
-  });
-}
-
-// AdamW over `count` parameters in one multi-tensor kernel (PyTorch's fused=True). `step` is the
-// shared float32 step count on the device, already incremented for this update; `lr` a float32
-// device scalar, so a captured update reads the learning rate of each replay.
-int ladder_fused_adamw(at::Tensor** params, at::Tensor** grads, at::Tensor** exp_avgs, at::Tensor** exp_avg_sqs,
-                       size_t count, const at::Tensor* step, const at::Tensor* lr, double beta1, double beta2,
-                       double weight_decay, double eps, char* err, size_t n) {
-  return guarded(err, n, [&] {
-    std::vector<at::Tensor> p, g, m, v, s;
-    p.reserve(count), g.reserve(count), m.reserve(count), v.reserve(count), s.reserve(count);
-    for (size_t i = 0; i < count; ++i) {
-      p.push_back(*params[i]);
-      g.push_back(*grads[i]);
-      m.push_back(*exp_avgs[i]);
-      v.push_back(*exp_avg_sqs[i]);
-      s.push_back(*step);
-    }
-    at::_fused_adamw_(p, g, m, v, {}, s, *lr, beta1, beta2, weight_decay, eps, /*amsgrad=*/false,
-                      /*maximize=*/false, std::nullopt, std::nullopt);
-  });
 }
 
 // A new graph handle for CUDA device `device`.
 int ladder_graph_new(int device, void** out, char* err, size_t n) {
-#ifdef LADDER_CUDA
   return guarded(err, n, [&] {
     *out = new LadderGraph(static_cast<c10::DeviceIndex>(device));
   });
-#else
-  (void)device, (void)out;
-  return fail_msg(kNoCuda, err, n);
-#endif
 }
 
-void ladder_graph_free(void* h) {
-#ifdef LADDER_CUDA
-  delete static_cast<LadderGraph*>(h);
-#else
-  (void)h;
-#endif
-}
+void ladder_graph_free(void* h) { delete static_cast<LadderGraph*>(h); }
 
 // Runs what follows on the graph's side stream (warm-up steps before a capture).
 int ladder_graph_side_enter(void* h, char* err, size_t n) {
-#ifdef LADDER_CUDA
   return guarded(err, n, [&] {
     static_cast<LadderGraph*>(h)->enter();
   });
-#else
-  (void)h;
-  return fail_msg(kNoCuda, err, n);
-#endif
 }
 
 int ladder_graph_side_exit(void* h, char* err, size_t n) {
-#ifdef LADDER_CUDA
   return guarded(err, n, [&] {
     static_cast<LadderGraph*>(h)->exit();
   });
-#else
-  (void)h;
-  return fail_msg(kNoCuda, err, n);
-#endif
 }
 
 // Starts capturing on the side stream, into the graph's private memory pool.
 int ladder_graph_capture_begin(void* h, char* err, size_t n) {
-#ifdef LADDER_CUDA
   auto* g = static_cast<LadderGraph*>(h);
   try {
     g->enter();
@@ -217,15 +186,10 @@ int ladder_graph_capture_begin(void* h, char* err, size_t n) {
     g->exit();
     return fail(e, err, n);
   }
-#else
-  (void)h;
-  return fail_msg(kNoCuda, err, n);
-#endif
 }
 
 // Ends the capture; on failure the stream is back to normal and the graph unusable.
 int ladder_graph_capture_end(void* h, char* err, size_t n) {
-#ifdef LADDER_CUDA
   auto* g = static_cast<LadderGraph*>(h);
   try {
     g->graph.capture_end();
@@ -235,15 +199,10 @@ int ladder_graph_capture_end(void* h, char* err, size_t n) {
     g->exit();
     return fail(e, err, n);
   }
-#else
-  (void)h;
-  return fail_msg(kNoCuda, err, n);
-#endif
 }
 
 // Replays the captured step on the side stream, ordered after the current stream's work.
 int ladder_graph_replay(void* h, char* err, size_t n) {
-#ifdef LADDER_CUDA
   auto* g = static_cast<LadderGraph*>(h);
   try {
     g->enter();
@@ -254,9 +213,25 @@ int ladder_graph_replay(void* h, char* err, size_t n) {
     g->exit();
     return fail(e, err, n);
   }
+}
+}
+
 #else
-  (void)h;
-  return fail_msg(kNoCuda, err, n);
+
+extern "C" {
+// Without CUDA, every CUDA entry point answers that this build has none.
+#define LADDER_NO_CUDA(name, ...) \
+  int name(__VA_ARGS__, char* err, size_t n) { return fail_msg(kNoCuda, err, n); }
+
+int ladder_cuda_built() { return 0; }
+LADDER_NO_CUDA(ladder_cuda_mem_info, int, uint64_t*, uint64_t*)
+LADDER_NO_CUDA(ladder_graph_new, int, void**)
+void ladder_graph_free(void*) {}
+LADDER_NO_CUDA(ladder_graph_side_enter, void*)
+LADDER_NO_CUDA(ladder_graph_side_exit, void*)
+LADDER_NO_CUDA(ladder_graph_capture_begin, void*)
+LADDER_NO_CUDA(ladder_graph_capture_end, void*)
+LADDER_NO_CUDA(ladder_graph_replay, void*)
+}
+
 #endif
-}
-}

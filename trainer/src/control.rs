@@ -1,13 +1,13 @@
-//! What a running attempt can be told: stop at the next step (SIGTERM), use another number of
-//! CPU threads, or drop one member of a fused run (its job was fenced or cancelled). The worker
-//! sends these as JSON lines on the trainer's stdin (`--control stdin`):
-//! `{"threads": 2}`, `{"drop": 1}`, `{"stop": true}`.
+//! What a running attempt can be told, and the state the loop reads between steps: stop at the
+//! next step (SIGTERM, or [`ControlCommand::Stop`]), use another number of CPU threads, or drop
+//! one member of a fused run (its job was fenced or cancelled). The worker sends
+//! [`ControlCommand`]s as JSON lines on the trainer's stdin (`--control stdin`).
 use std::io::BufRead;
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
-use serde::Deserialize;
+use ladder_core::control::ControlCommand;
 
 /// Shared between the training loop and whoever controls it. The loop reads it between steps.
 #[derive(Debug, Default)]
@@ -18,17 +18,6 @@ pub struct Controls {
     pub threads: AtomicI32,
     /// Members of a fused run to drop at the next step, by index.
     dropped: Mutex<Vec<usize>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Command {
-    #[serde(default)]
-    threads: Option<i32>,
-    #[serde(default)]
-    drop: Option<usize>,
-    #[serde(default)]
-    stop: Option<bool>,
 }
 
 impl Controls {
@@ -48,21 +37,18 @@ impl Controls {
         self.dropped.lock().map(|mut d| std::mem::take(&mut *d)).unwrap_or_default()
     }
 
+    /// Applies one command.
+    pub fn apply(&self, c: ControlCommand) {
+        match c {
+            ControlCommand::Threads(t) => self.threads.store(t, Ordering::SeqCst),
+            ControlCommand::Drop(i) => self.drop_member(i),
+            ControlCommand::Stop => self.stop.store(true, Ordering::SeqCst),
+        }
+    }
+
     /// Applies one command line; an unreadable line is refused with the reason.
     pub fn apply_line(&self, line: &str) -> Result<(), String> {
-        let c: Command = serde_json::from_str(line).map_err(|e| format!("control line {line:?}: {e}"))?;
-        if let Some(t) = c.threads {
-            if !(1..=4096).contains(&t) {
-                return Err(format!("control line {line:?}: threads {t} is outside 1..=4096"));
-            }
-            self.threads.store(t, Ordering::SeqCst);
-        }
-        if let Some(i) = c.drop {
-            self.drop_member(i);
-        }
-        if c.stop == Some(true) {
-            self.stop.store(true, Ordering::SeqCst);
-        }
+        self.apply(ControlCommand::parse(line)?);
         Ok(())
     }
 
@@ -102,17 +88,17 @@ mod tests {
     #[test]
     fn commands_parse_and_bad_ones_are_named() {
         let c = Controls::default();
-        c.apply_line(r#"{"threads": 3}"#).expect("threads");
-        c.apply_line(r#"{"drop": 1}"#).expect("drop");
+        c.apply_line(&ControlCommand::Threads(3).to_line()).expect("threads");
+        c.apply_line(&ControlCommand::Drop(1).to_line()).expect("drop");
         assert_eq!(c.threads.load(Ordering::SeqCst), 3);
         assert_eq!(c.take_dropped(), vec![1]);
         assert!(c.take_dropped().is_empty());
         assert!(!c.stopped());
-        c.apply_line(r#"{"stop": true}"#).expect("stop");
+        c.apply_line(&ControlCommand::Stop.to_line()).expect("stop");
         assert!(c.stopped());
         let e = c.apply_line(r#"{"threads": 0}"#).expect_err("zero threads");
         assert!(e.contains("outside 1..=4096"), "{e}");
         let e = c.apply_line("{\"thread\": 2}").expect_err("typo");
-        assert!(e.contains("unknown field `thread`"), "{e}");
+        assert!(e.contains("unknown variant `thread`"), "{e}");
     }
 }

@@ -133,6 +133,7 @@ impl Graph {
         // SAFETY: `h` is live.
         shim(|e, n| unsafe { ladder_graph_side_enter(self.h, e, n) })?;
         let out = f();
+        // SAFETY: `h` is live, and entered the side stream above.
         shim(|e, n| unsafe { ladder_graph_side_exit(self.h, e, n) })?;
         out
     }
@@ -147,6 +148,7 @@ impl Graph {
             return Err(e);
         }
         let out = f();
+        // SAFETY: `h` is live, and began a capture above.
         let ended = shim(|e, n| unsafe { ladder_graph_capture_end(self.h, e, n) });
         autocast_cache(true)?;
         let out = out?;

@@ -2,6 +2,7 @@
 //! plus `meta.json`; a [`Dataset`] loads and checks them; a [`Sampler`] draws seeded windows.
 use std::path::{Path, PathBuf};
 
+use ladder_core::dataset::{DatasetMeta, DatasetSource};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -13,29 +14,15 @@ pub const TRAIN_FILE: &str = "train.bin";
 pub const VAL_FILE: &str = "val.bin";
 pub const META_FILE: &str = "meta.json";
 
-/// What `prepare` wrote; optional for nanoGPT folders.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Meta {
-    pub tokenizer: String,
-    pub vocab_size: i64,
-    pub dtype: String,
-    pub train_tokens: u64,
-    pub val_tokens: u64,
-    /// sha256 of train.bin then val.bin: the dataset's content identity.
-    pub sha256: String,
-    pub sources: Vec<Source>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Source {
-    pub name: String,
-    pub bytes: u64,
-    pub sha256: String,
-}
-
 /// Tokenizes `inputs` into `out/`. Each file gives its last `val_fraction` of tokens to validation,
 /// so every source is represented in both splits. `lossy` replaces invalid UTF-8 for GPT-2.
-pub fn prepare(inputs: &[PathBuf], tokenizer: &Tokenizer, val_fraction: f64, lossy: bool, out: &Path) -> Result<Meta> {
+pub fn prepare(
+    inputs: &[PathBuf],
+    tokenizer: &Tokenizer,
+    val_fraction: f64,
+    lossy: bool,
+    out: &Path,
+) -> Result<DatasetMeta> {
     if !(val_fraction > 0.0 && val_fraction < 1.0) {
         return Err(TrainerError::invalid("val_fraction", format!("{val_fraction} is outside (0, 1)")));
     }
@@ -56,7 +43,7 @@ pub fn prepare(inputs: &[PathBuf], tokenizer: &Tokenizer, val_fraction: f64, los
         // Ids come from the tokenizer, whose vocab fits uint16 (checked by Shape::validate's bound).
         train.extend(ids[..split].iter().map(|&i| i as u16));
         val.extend(ids[split..].iter().map(|&i| i as u16));
-        sources.push(Source {
+        sources.push(DatasetSource {
             name: path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
             bytes: bytes.len() as u64,
             sha256: hex::encode(Sha256::digest(&bytes)),
@@ -68,7 +55,7 @@ pub fn prepare(inputs: &[PathBuf], tokenizer: &Tokenizer, val_fraction: f64, los
     let mut h = Sha256::new();
     h.update(&train_bytes);
     h.update(&val_bytes);
-    let meta = Meta {
+    let meta = DatasetMeta {
         tokenizer: tokenizer.name().to_string(),
         vocab_size: tokenizer.vocab_size(),
         dtype: "uint16".into(),
@@ -122,15 +109,14 @@ pub fn read_tokens(path: &Path, vocab: i64) -> Result<Vec<u16>> {
 }
 
 /// Reads `meta.json` if the folder has one.
-pub fn read_meta(dir: &Path) -> Result<Option<Meta>> {
+pub fn read_meta(dir: &Path) -> Result<Option<DatasetMeta>> {
     let path = dir.join(META_FILE);
     if !path.exists() {
         return Ok(None);
     }
     let text = std::fs::read(&path).map_err(|e| TrainerError::io(format!("reading {}", path.display()), e))?;
-    serde_json::from_slice(&text)
-        .map(Some)
-        .map_err(|e| TrainerError::data(&path, format!("not a valid meta.json: {e}")))
+    let text = String::from_utf8(text).map_err(|e| TrainerError::data(&path, format!("not UTF-8: {e}")))?;
+    DatasetMeta::parse(&text, &path.display().to_string()).map(Some).map_err(TrainerError::from)
 }
 
 /// A loaded dataset, its training part cut to the first D tokens.

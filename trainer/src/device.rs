@@ -56,6 +56,7 @@ pub fn autocast<T>(device: Device, f: impl FnOnce() -> Result<T>) -> Result<T> {
     // SAFETY: enter/exit are paired below on every path.
     shim(|e, n| unsafe { ladder_autocast_cuda_bf16_enter(e, n) })?;
     let out = f();
+    // SAFETY: leaves the region entered above.
     shim(|e, n| unsafe { ladder_autocast_cuda_exit(e, n) })?;
     out
 }

@@ -15,7 +15,7 @@ use crate::config::Job;
 use crate::data::{Dataset, Sampler};
 use crate::device::autocast;
 use crate::error::{Result, TrainerError};
-use crate::train::{Batches, build_model, prepare_device};
+use crate::setup::{Batches, build_model, prepare_device};
 
 const GROUPS: usize = 8;
 

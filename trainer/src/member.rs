@@ -15,7 +15,7 @@ use crate::events::{Event, MetricPoint, RunInfo, StopReason};
 use crate::gns::{GnsEma, GnsSample, GradAccumulator};
 use crate::model::decays;
 use crate::optim::{AdamW, AdamWConfig, clip_grad_norm, lr_at};
-use crate::train::Outcome;
+use crate::outcome::Outcome;
 
 /// The host-side figures of one step: mean train loss, mean |G_small|², |G_big|².
 #[derive(Debug, Clone, Copy)]

@@ -4,7 +4,8 @@
 use tch::nn::{Init, Path};
 use tch::{Reduction, Tensor};
 
-pub use ladder_core::shape::{MAX_VOCAB, Shape};
+pub use ladder_core::limits::MAX_VOCAB;
+pub use ladder_core::shape::Shape;
 
 use crate::error::{Result, TrainerError};
 

@@ -15,7 +15,8 @@ use crate::error::{Result, TrainerError};
 use crate::events::{Event, PhaseTimes};
 use crate::fused::FusedGpt;
 use crate::member::{Member, StepStats};
-use crate::train::{Clock, Outcome, build_model, fingerprint, outcome_event, prepare_device};
+use crate::outcome::{Outcome, outcome_event};
+use crate::setup::{Clock, build_model, fingerprint, prepare_device};
 
 /// Checks that `jobs` can share one batched model; the error names the first pair that differs.
 pub fn check_compatible(jobs: &[Job]) -> Result<()> {
@@ -108,6 +109,170 @@ fn aligned(g: Tensor) -> Result<Tensor> {
     if g.defined() && g.device() == Device::Cpu && (g.data_ptr() as usize) % 64 != 0 { Ok(g.copy()) } else { Ok(g) }
 }
 
+/// Member `i`'s share of the training tokens (its first D), checked to hold one window.
+fn member_tokens<'d>(data: &'d Dataset, j: &Job, i: usize, need: usize) -> Result<&'d [u16]> {
+    let d = j
+        .config
+        .data
+        .max_tokens
+        .map_or(data.train.len(), |d| usize::try_from(d).unwrap_or(usize::MAX).min(data.train.len()));
+    if d < need {
+        return Err(TrainerError::data(
+            j.config.data.dir.join(crate::data::TRAIN_FILE),
+            format!("member {i}: {d} tokens (after the D limit) is fewer than one window of n_ctx + 1 = {need}"),
+        ));
+    }
+    Ok(&data.train[..d])
+}
+
+/// The stacked model of `jobs`, each member initialised from its own seed on the CPU.
+fn stacked_model(jobs: &[Job], shape: crate::model::Shape, device: Device) -> Result<FusedGpt> {
+    let mut inits = Vec::with_capacity(jobs.len());
+    for j in jobs {
+        tch::manual_seed(j.config.train.seed as i64);
+        let (_vs, _model, named) = build_model(shape, Device::Cpu);
+        inits.push(named);
+    }
+    FusedGpt::stack(shape, &inits, device)
+}
+
+/// A fused run in progress: the stacked model, each member's state, and which are still in it.
+struct Fused<'a> {
+    model: FusedGpt,
+    members: Vec<Member<'a>>,
+    outcomes: Vec<Option<Outcome>>,
+    dropped: Vec<bool>,
+    /// `active[r]` is the member at row r of the stack.
+    active: Vec<usize>,
+    device: Device,
+    times: PhaseTimes,
+    clock: Clock,
+}
+
+impl Fused<'_> {
+    /// Members neither ended nor dropped; restacks the model when that set changed. Empty when
+    /// the run is over.
+    fn live(&mut self, controls: &Controls) -> Result<bool> {
+        let n = self.members.len();
+        for i in controls.take_dropped() {
+            if i < n && self.outcomes[i].is_none() {
+                self.dropped[i] = true;
+            }
+        }
+        let live: Vec<usize> = (0..n).filter(|&i| self.outcomes[i].is_none() && !self.dropped[i]).collect();
+        if live.is_empty() {
+            return Ok(false);
+        }
+        if live != self.active {
+            let rows: Vec<i64> =
+                live.iter().filter_map(|i| self.active.iter().position(|a| a == i)).map(|r| r as i64).collect();
+            self.model.retain(&rows)?;
+            self.active = live;
+            for (r, &i) in self.active.iter().enumerate() {
+                let views = self.model.member_views(r as i64)?;
+                self.members[i].opt.set_params(views.iter().map(|(_, t)| t.shallow_clone()).collect());
+                self.members[i].named = views;
+            }
+        }
+        Ok(true)
+    }
+
+    /// One optimizer step of every active member; returns each one's step figures (in row
+    /// order) with one host sync for all.
+    fn step(&mut self, lrs: &[f64], accumulation: u64, n_ctx: usize) -> Result<Vec<StepStats>> {
+        let (device, k) = (self.device, self.active.len());
+        let mut losses: Vec<Vec<Tensor>> = (0..k).map(|_| Vec::new()).collect();
+        for _ in 0..accumulation {
+            self.clock.lap();
+            let (mut x, mut y) = (Vec::new(), Vec::new());
+            for &i in &self.active {
+                let (xi, yi) = self.members[i].next_inputs();
+                x.extend(xi);
+                y.extend(yi);
+            }
+            let (xt, yt) = stacked_inputs(&x, &y, k, n_ctx, device)?;
+            self.times.data += self.clock.lap();
+            let ls = autocast(device, || self.model.losses(&xt, &yt))?;
+            let total = ls.iter().try_fold(None::<Tensor>, |acc, l| -> Result<Option<Tensor>> {
+                Ok(Some(match acc {
+                    None => l.shallow_clone(),
+                    Some(a) => a.f_add(l)?,
+                }))
+            })?;
+            self.times.forward += self.clock.lap();
+            if let Some(total) = total {
+                total.f_backward()?;
+            }
+            self.times.backward += self.clock.lap();
+            for (r, &i) in self.active.iter().enumerate() {
+                losses[r].push(ls[r].f_detach()?.f_to_kind(Kind::Double)?);
+                let grads = self.model.member_grads(r as i64)?.into_iter().map(aligned).collect::<Result<Vec<_>>>()?;
+                self.members[i].acc.absorb(&grads)?;
+            }
+            self.model.zero_grads()?;
+            self.times.gns += self.clock.lap();
+        }
+        let mut norms = Vec::with_capacity(k);
+        for (r, &i) in self.active.iter().enumerate() {
+            norms.push(self.members[i].update(lrs[r])?);
+        }
+        self.times.optimizer += self.clock.lap();
+        // One host sync per step for all members.
+        let mut all = Vec::with_capacity(3 * k);
+        for (r, (small, big)) in norms.into_iter().enumerate() {
+            all.push(Tensor::f_stack(&losses[r], 0)?.f_mean(Kind::Double)?);
+            all.push(small);
+            all.push(big);
+        }
+        let host: Vec<f64> = Vec::<f64>::try_from(&Tensor::f_stack(&all, 0)?.f_to_device(Device::Cpu)?)?;
+        self.times.sync += self.clock.lap();
+        self.times.steps += 1;
+        Ok(host.chunks_exact(3).map(|c| StepStats { train_loss: c[0], small_sq: c[1], big_sq: c[2] }).collect())
+    }
+
+    /// Each active member's point, evaluation, checkpoint and (if it ended) final event.
+    fn report(
+        &mut self,
+        stats: &[StepStats],
+        evals: Option<&[f64]>,
+        lrs: &[f64],
+        step_secs: f64,
+        stop: bool,
+        emit: &mut dyn FnMut(usize, &Event),
+    ) -> Result<()> {
+        let (times, clock) = (&mut self.times, &mut self.clock);
+        for (r, &i) in self.active.iter().enumerate() {
+            let m = &mut self.members[i];
+            let mut out = None;
+            if !stats[r].train_loss.is_finite() {
+                out = Some(Outcome::Diverged { step: m.step, train_loss: stats[r].train_loss });
+            }
+            let mut val = None;
+            if out.is_none()
+                && m.eval_due()
+                && let Some(v) = evals.map(|e| e[r])
+            {
+                out = m.record_eval(v);
+                val = Some(v);
+            }
+            if out.is_none() {
+                out = m.report(stats[r], val, lrs[r], step_secs, stop, &mut |e| {
+                    if matches!(e, Event::Checkpoint { .. }) {
+                        times.checkpoint += clock.lap();
+                    }
+                    emit(i, e)
+                })?;
+            }
+            if let Some(o) = out {
+                emit(i, &outcome_event(&o, m.job.batch_tokens()));
+                self.outcomes[i] = Some(o);
+            }
+        }
+        times.emit += clock.lap();
+        Ok(())
+    }
+}
+
 /// Runs `jobs` as one fused attempt; `resumes[i]` is member i's checkpoint (all at one step).
 /// Every member's events, its final one included, go to `emit(i, event)` as they happen; the
 /// outcomes come back in member order, `None` for members dropped through `controls`.
@@ -129,35 +294,19 @@ pub fn run_fused(
     let shape = first.shape;
     let meta = read_meta(&cfg.data.dir)?;
     let data = Dataset::open(&cfg.data.dir, shape.vocab, shape.n_ctx, None)?;
-    let data_id = crate::train::data_id(meta, &data);
-    let need = shape.n_ctx as usize + 1;
-    let mut inits = Vec::with_capacity(jobs.len());
-    for j in jobs {
-        tch::manual_seed(j.config.train.seed as i64);
-        let (_vs, _model, named) = build_model(shape, Device::Cpu);
-        inits.push(named);
-    }
-    let mut model = FusedGpt::stack(shape, &inits, device)?;
-    drop(inits);
+    let data_id = crate::setup::data_id(meta, &data);
+    let model = stacked_model(jobs, shape, device)?;
     let mut members = Vec::with_capacity(jobs.len());
     for (i, j) in jobs.iter().enumerate() {
-        let d = j.config.data.max_tokens.map_or(data.train.len(), |d| (d as usize).min(data.train.len()));
-        if d < need {
-            return Err(TrainerError::data(
-                j.config.data.dir.join(crate::data::TRAIN_FILE),
-                format!("member {i}: {d} tokens (after the D limit) is fewer than one window of n_ctx + 1 = {need}"),
-            ));
-        }
-        let mut m = Member::new(j, fingerprint(j, &data_id), model.member_views(i as i64)?, &data.train[..d])?;
+        let train = member_tokens(&data, j, i, shape.n_ctx as usize + 1)?;
+        let mut m = Member::new(j, fingerprint(j, &data_id), model.member_views(i as i64)?, train)?;
         if let Some(dir) = &resumes[i] {
             m.resume(dir)?;
         }
-        members.push(m);
-    }
-    if device.is_cuda() {
-        for m in members.iter_mut() {
+        if device.is_cuda() {
             m.opt.use_fused()?;
         }
+        members.push(m);
     }
     if let Some(m) = members.iter().find(|m| m.step != members[0].step) {
         return Err(TrainerError::invalid(
@@ -168,140 +317,47 @@ pub fn run_fused(
             ),
         ));
     }
-    for (i, m) in members.iter().enumerate() {
-        emit(i, &Event::Started(m.run_info(format!("{device:?}"), data.train_tokens_available)));
-    }
-
-    let eval_starts = data.eval_starts(cfg.eval.windows, shape.n_ctx);
-    let (micro, n_ctx) = (first.micro_seqs as usize, shape.n_ctx as usize);
     let n = jobs.len();
-    let mut outcomes: Vec<Option<Outcome>> = vec![None; n];
-    let mut dropped = vec![false; n];
-    for (i, m) in members.iter().enumerate() {
+    let mut run = Fused {
+        model,
+        members,
+        outcomes: vec![None; n],
+        dropped: vec![false; n],
+        active: (0..n).collect(),
+        device,
+        times: PhaseTimes::default(),
+        clock: Clock::default(),
+    };
+    for (i, m) in run.members.iter().enumerate() {
+        emit(i, &Event::Started(m.run_info(format!("{device:?}"), data.train_tokens_available)));
         if m.done() {
             let out = m.finished(); // resumed from its final checkpoint
             emit(i, &outcome_event(&out, m.job.batch_tokens()));
-            outcomes[i] = Some(out);
+            run.outcomes[i] = Some(out);
         }
     }
-    // `active[r]` is the member at row r of the stack.
-    let mut active: Vec<usize> = (0..n).collect();
-    let mut times = PhaseTimes { startup: began.elapsed().as_secs_f64(), ..Default::default() };
-    let mut clock = Clock::default();
-    loop {
-        for i in controls.take_dropped() {
-            if i < n && outcomes[i].is_none() {
-                dropped[i] = true;
-            }
-        }
-        let live: Vec<usize> = (0..n).filter(|&i| outcomes[i].is_none() && !dropped[i]).collect();
-        if live.is_empty() {
-            break;
-        }
-        if live != active {
-            let rows: Vec<i64> =
-                live.iter().filter_map(|i| active.iter().position(|a| a == i)).map(|r| r as i64).collect();
-            model.retain(&rows)?;
-            active = live;
-            for (r, &i) in active.iter().enumerate() {
-                let views = model.member_views(r as i64)?;
-                members[i].opt.set_params(views.iter().map(|(_, t)| t.shallow_clone()).collect());
-                members[i].named = views;
-            }
-        }
+    let eval_starts = data.eval_starts(cfg.eval.windows, shape.n_ctx);
+    let (micro, n_ctx) = (first.micro_seqs as usize, shape.n_ctx as usize);
+    run.times.startup = began.elapsed().as_secs_f64();
+    while run.live(controls)? {
         controls.apply_threads(&mut threads);
         let started = Instant::now();
-        let lrs: Vec<f64> = active.iter().map(|&i| members[i].lr()).collect();
-        let mut losses: Vec<Vec<Tensor>> = active.iter().map(|_| Vec::new()).collect();
-        for _ in 0..first.accumulation() {
-            clock.lap();
-            let (mut x, mut y) = (Vec::new(), Vec::new());
-            for &i in &active {
-                let (xi, yi) = members[i].next_inputs();
-                x.extend(xi);
-                y.extend(yi);
-            }
-            let (xt, yt) = stacked_inputs(&x, &y, active.len(), n_ctx, device)?;
-            times.data += clock.lap();
-            let ls = autocast(device, || model.losses(&xt, &yt))?;
-            let total = ls.iter().try_fold(None::<Tensor>, |acc, l| -> Result<Option<Tensor>> {
-                Ok(Some(match acc {
-                    None => l.shallow_clone(),
-                    Some(a) => a.f_add(l)?,
-                }))
-            })?;
-            times.forward += clock.lap();
-            if let Some(total) = total {
-                total.f_backward()?;
-            }
-            times.backward += clock.lap();
-            for (r, &i) in active.iter().enumerate() {
-                losses[r].push(ls[r].f_detach()?.f_to_kind(Kind::Double)?);
-                let grads = model.member_grads(r as i64)?.into_iter().map(aligned).collect::<Result<Vec<_>>>()?;
-                members[i].acc.absorb(&grads)?;
-            }
-            model.zero_grads()?;
-            times.gns += clock.lap();
-        }
-        let mut norms = Vec::with_capacity(active.len());
-        for (r, &i) in active.iter().enumerate() {
-            norms.push(members[i].update(lrs[r])?);
-        }
-        times.optimizer += clock.lap();
-        // One host sync per step for all members.
-        let mut all = Vec::with_capacity(3 * active.len());
-        for (r, (small, big)) in norms.into_iter().enumerate() {
-            all.push(Tensor::f_stack(&losses[r], 0)?.f_mean(Kind::Double)?);
-            all.push(small);
-            all.push(big);
-        }
-        let host: Vec<f64> = Vec::<f64>::try_from(&Tensor::f_stack(&all, 0)?.f_to_device(Device::Cpu)?)?;
-        times.sync += clock.lap();
-        times.steps += 1;
+        let lrs: Vec<f64> = run.active.iter().map(|&i| run.members[i].lr()).collect();
+        let stats = run.step(&lrs, first.accumulation(), n_ctx)?;
         let step_secs = started.elapsed().as_secs_f64();
-        let stats: Vec<StepStats> =
-            host.chunks_exact(3).map(|c| StepStats { train_loss: c[0], small_sq: c[1], big_sq: c[2] }).collect();
-        let evals = if active.iter().any(|&i| members[i].eval_due()) {
-            let v = evaluate(&model, &data, &eval_starts, micro, device)?;
-            times.eval += clock.lap();
+        let evals = if run.active.iter().any(|&i| run.members[i].eval_due()) {
+            let v = evaluate(&run.model, &data, &eval_starts, micro, device)?;
+            run.times.eval += run.clock.lap();
             Some(v)
         } else {
             None
         };
-        let stop = controls.stopped();
-        for (r, &i) in active.iter().enumerate() {
-            let m = &mut members[i];
-            let mut out = None;
-            if !stats[r].train_loss.is_finite() {
-                out = Some(Outcome::Diverged { step: m.step, train_loss: stats[r].train_loss });
-            }
-            let mut val = None;
-            if out.is_none()
-                && m.eval_due()
-                && let Some(v) = evals.as_ref().map(|e| e[r])
-            {
-                out = m.record_eval(v);
-                val = Some(v);
-            }
-            if out.is_none() {
-                out = m.report(stats[r], val, lrs[r], step_secs, stop, &mut |e| {
-                    if matches!(e, Event::Checkpoint { .. }) {
-                        times.checkpoint += clock.lap();
-                    }
-                    emit(i, e)
-                })?;
-            }
-            if let Some(o) = out {
-                emit(i, &outcome_event(&o, m.job.batch_tokens()));
-                outcomes[i] = Some(o);
-            }
-        }
-        times.emit += clock.lap();
+        run.report(&stats, evals.as_deref(), &lrs, step_secs, controls.stopped(), emit)?;
     }
-    for (i, o) in outcomes.iter().enumerate() {
+    for (i, o) in run.outcomes.iter().enumerate() {
         if o.is_some() {
-            emit(i, &Event::Profile(times.clone()));
+            emit(i, &Event::Profile(run.times.clone()));
         }
     }
-    Ok(outcomes)
+    Ok(run.outcomes)
 }

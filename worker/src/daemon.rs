@@ -1,17 +1,20 @@
-//! The worker daemon: registers its slots, keeps its leases alive, and runs one attempt per slot.
+//! The worker daemon: registers its slots, keeps its leases alive ([`heartbeats`]), and runs one
+//! attempt at a time on each slot ([`slot`]).
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ladder_proto::pb;
+use ladder_core::FailureKind;
+use ladder_core::attempt::{Assignment, AttemptEvent};
 use tokio_util::sync::CancellationToken;
-use tonic::transport::Endpoint;
 
-use crate::attempt::{self, Client, Env};
+use crate::attempt;
 use crate::cpu::CpuPool;
-use crate::error::Result;
-use crate::transfer::retry;
+use crate::env::{Env, WorkerStats};
+use crate::error::{Result, WorkerError};
+use crate::retry::{backoff, retry};
+use crate::rpc::{Ask, Rpc};
 
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
@@ -27,8 +30,6 @@ pub struct WorkerConfig {
     pub token: Option<String>,
     /// TLS to the coordinator (CA, and for mTLS this worker's certificate).
     pub tls: ladder_proto::tls::ClientTls,
-    /// Serve Prometheus metrics here (GET /metrics).
-    pub metrics_listen: Option<String>,
     /// Cores shared by the CPU slots (default: all this machine has).
     pub cpu_cores: Option<usize>,
     /// Most jobs a slot trains at once as one fused model (jobs of sweeps that allow it).
@@ -49,7 +50,6 @@ impl WorkerConfig {
             trainer,
             token: None,
             tls: Default::default(),
-            metrics_listen: None,
             cpu_cores: None,
             fuse: 1,
             register_timeout: Duration::from_secs(120),
@@ -57,204 +57,208 @@ impl WorkerConfig {
     }
 }
 
-fn metrics_text(s: &attempt::WorkerStats, slots: usize) -> String {
-    use std::sync::atomic::Ordering::Relaxed;
-    let mut e = ladder_proto::metrics::Exposition::default();
-    e.gauge("ladder_worker_slots", "Slots this worker runs attempts on.", slots as f64);
-    e.gauge("ladder_worker_children", "Attempts with a live ladder-train child.", s.children.load(Relaxed) as f64);
-    let backlog: [(&[(&str, &str)], f64); 2] = [
-        (&[("kind", "events")], s.backlog_events.load(Relaxed) as f64),
-        (&[("kind", "checkpoint_bytes")], s.backlog_checkpoint_bytes.load(Relaxed) as f64),
-    ];
-    e.family("ladder_worker_upload_backlog", "Events and checkpoint bytes not yet acknowledged.", "gauge", &backlog);
-    e.finish()
-}
-
+/// The attempts running on this worker, and the token that stops each.
 type Running = Arc<Mutex<HashMap<(u64, u32), CancellationToken>>>;
 
-fn running_refs(running: &Running) -> Vec<pb::AttemptRef> {
-    running
-        .lock()
-        .map(|m| m.keys().map(|&(job_id, attempt)| pb::AttemptRef { job_id, attempt }).collect())
-        .unwrap_or_default()
+fn running_refs(running: &Running) -> Vec<(u64, u32)> {
+    running.lock().map(|m| m.keys().copied().collect()).unwrap_or_default()
+}
+
+/// The first registration: retried while the coordinator is unreachable, for at most
+/// `register_timeout`; then an error naming the address. None when shut down first.
+async fn register(cfg: &WorkerConfig, rpc: &Rpc, shutdown: &CancellationToken) -> Result<Option<(String, u64)>> {
+    let last = Arc::new(Mutex::new(String::new()));
+    let registering = retry(shutdown, || {
+        let last = last.clone();
+        async move {
+            let out = rpc.register(&cfg.name, &cfg.slots).await;
+            if let (Err(e), Ok(mut l)) = (&out, last.lock()) {
+                *l = match e {
+                    WorkerError::Rpc(s) => s.message().to_string(),
+                    other => other.to_string(),
+                };
+            }
+            out
+        }
+    });
+    match tokio::time::timeout(cfg.register_timeout, registering).await {
+        Ok(r) => r,
+        Err(_) => Err(WorkerError::Unreachable {
+            address: cfg.coordinator.clone(),
+            secs: cfg.register_timeout.as_secs_f64(),
+            last: last.lock().map(|l| l.clone()).unwrap_or_default(),
+        }),
+    }
+}
+
+/// Renews this worker's leases every third of their length until `done`; after a failed
+/// heartbeat the next one comes sooner (backing off up to the period), so leases survive a
+/// coordinator restart shorter than their length.
+async fn heartbeats(rpc: Rpc, id: String, running: Running, ttl_ms: u64, done: CancellationToken) {
+    let period = Duration::from_millis((ttl_ms / 3).max(20));
+    let mut next = period;
+    let mut delays = backoff();
+    loop {
+        tokio::select! {
+            _ = done.cancelled() => return,
+            _ = tokio::time::sleep(next) => {}
+        }
+        match rpc.heartbeat(&id, &running_refs(&running)).await {
+            Ok(stop) => {
+                next = period;
+                delays = backoff();
+                for r in stop {
+                    if let Some(t) = running.lock().ok().and_then(|m| m.get(&r).cloned()) {
+                        tracing::warn!(job = r.0, attempt = r.1, "coordinator says stop");
+                        t.cancel();
+                    }
+                }
+            }
+            Err(e) => {
+                next = delays.next().unwrap_or(period).min(period);
+                tracing::warn!("heartbeat failed ({e}); again in {next:?}");
+            }
+        }
+    }
 }
 
 /// Runs until `shutdown`; running children are then asked to checkpoint (SIGTERM), their
 /// checkpoints uploaded and their leases released before this returns.
 pub async fn run(cfg: WorkerConfig, shutdown: CancellationToken) -> Result<()> {
-    let mut endpoint = Endpoint::from_shared(cfg.coordinator.clone())?;
-    if let Some(tls) = cfg.tls.config(cfg.coordinator.starts_with("https://"))? {
-        endpoint = endpoint.tls_config(tls)?;
-    }
-    let channel =
-        endpoint.connect_timeout(Duration::from_secs(3)).tcp_keepalive(Some(Duration::from_secs(10))).connect_lazy();
-    let bearer = ladder_proto::auth::Bearer::new(cfg.token.as_deref())?;
-    let client = Client::new(tonic::service::interceptor::InterceptedService::new(channel, bearer))
-        .max_decoding_message_size(16 << 20)
-        .max_encoding_message_size(16 << 20);
-    let req = pb::RegisterRequest { name: cfg.name.clone(), slots: cfg.slots.clone() };
-    let last = Arc::new(Mutex::new(String::new()));
-    let registering = retry(&shutdown, || {
-        let mut c = client.clone();
-        let r = req.clone();
-        let last = last.clone();
-        async move {
-            let out = c.register(r).await.map(|r| r.into_inner());
-            if let (Err(e), Ok(mut l)) = (&out, last.lock()) {
-                *l = e.message().to_string();
-            }
-            out
-        }
-    });
-    let reg = match tokio::time::timeout(cfg.register_timeout, registering).await {
-        Ok(r) => r?,
-        Err(_) => {
-            let why = last.lock().map(|l| l.clone()).unwrap_or_default();
-            return Err(crate::error::WorkerError::Unreachable {
-                address: cfg.coordinator.clone(),
-                secs: cfg.register_timeout.as_secs_f64(),
-                last: why,
-            });
-        }
-    };
-    let Some(reg) = reg else {
-        return Ok(());
-    };
-    tracing::info!(worker = %reg.worker_id, slots = ?cfg.slots, "registered");
-    let stats = Arc::new(attempt::WorkerStats::default());
-    if let Some(addr) = &cfg.metrics_listen {
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(|e| crate::error::WorkerError::io(format!("binding metrics on {addr}"), e))?;
+    run_with_metrics(cfg, None, shutdown).await
+}
+
+/// [`run`], serving Prometheus metrics on `metrics` (GET /metrics).
+pub async fn run_with_metrics(
+    cfg: WorkerConfig,
+    metrics_listener: Option<tokio::net::TcpListener>,
+    shutdown: CancellationToken,
+) -> Result<()> {
+    let rpc = Rpc::connect(&cfg.coordinator, cfg.token.as_deref(), &cfg.tls)?;
+    let Some((worker_id, ttl_ms)) = register(&cfg, &rpc, &shutdown).await? else { return Ok(()) };
+    tracing::info!(worker = %worker_id, slots = ?cfg.slots, "registered");
+    let stats = Arc::new(WorkerStats::default());
+    let mut metrics = None;
+    if let Some(listener) = metrics_listener {
         let (stats, slots) = (stats.clone(), cfg.slots.len());
-        let render: ladder_proto::metrics::Render = Arc::new(move || metrics_text(&stats, slots));
-        tokio::spawn(ladder_proto::metrics::serve_metrics(listener, render, shutdown.clone()));
+        let render: ladder_http::Render = Arc::new(move || stats.exposition(slots));
+        metrics = Some(tokio::spawn(ladder_http::serve_metrics(listener, render, shutdown.clone())));
     }
     let cores = cfg.cpu_cores.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let gpu = crate::gpu::GpuPool::probe(&cfg.trainer, &cfg.slots).await?;
     let env = Env {
-        worker_id: reg.worker_id.clone(),
+        worker_id: worker_id.clone(),
+        rpc: rpc.clone(),
         work_dir: cfg.work_dir.clone(),
         trainer: cfg.trainer.clone(),
         stats,
         cpu: CpuPool::new(cores),
-        gpu,
+        gpu: crate::gpu::GpuPool::probe(&cfg.trainer, &cfg.slots).await?,
     };
     let running: Running = Arc::default();
-
     // Heartbeats outlive the slots: leases stay alive while shutdown checkpoints upload.
     let beats_done = CancellationToken::new();
-    let beat = {
-        let (mut client, running, shutdown, id) =
-            (client.clone(), running.clone(), beats_done.clone(), reg.worker_id.clone());
-        let period = Duration::from_millis((reg.lease_ttl_ms / 3).max(20));
-        tokio::spawn(async move {
-            // After a failed heartbeat the next one comes soon (backing off up to the period), so
-            // leases survive a coordinator restart that lasts less than their length.
-            let mut next = period;
-            let mut delays = crate::transfer::backoff();
-            loop {
-                tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    _ = tokio::time::sleep(next) => {}
-                }
-                let req = pb::HeartbeatRequest { worker_id: id.clone(), running: running_refs(&running) };
-                match client.heartbeat(req).await {
-                    Ok(resp) => {
-                        next = period;
-                        delays = crate::transfer::backoff();
-                        for r in resp.into_inner().stop {
-                            if let Some(t) = running.lock().ok().and_then(|m| m.get(&(r.job_id, r.attempt)).cloned()) {
-                                tracing::warn!(job = r.job_id, attempt = r.attempt, "coordinator says stop");
-                                t.cancel();
-                            }
-                        }
-                    }
-                    Err(e) => {
-                        next = delays.next().unwrap_or(period).min(period);
-                        tracing::warn!("heartbeat failed ({}); again in {next:?}", e.message());
-                    }
-                }
-            }
-        })
-    };
-
-    let mut slots = Vec::new();
-    for slot in cfg.slots.clone() {
-        let (client, env, running, shutdown) = (client.clone(), env.clone(), running.clone(), shutdown.clone());
-        let max_jobs = cfg.fuse.max(1);
-        slots.push(tokio::spawn(async move {
-            loop {
-                // CPU slots take work only while a core is to spare, one slot at a time.
-                let turn = if slot == "cpu" {
-                    tokio::select! {
-                        g = env.cpu.turn() => Some(g),
-                        _ = shutdown.cancelled() => return,
-                    }
-                } else {
-                    None
-                };
-                let (memory_bytes, memory_total_bytes) = env.gpu.offer(&slot);
-                let req = pb::AcquireRequest {
-                    worker_id: env.worker_id.clone(),
-                    slot: slot.clone(),
-                    wait_ms: 5_000,
-                    max_jobs,
-                    memory_bytes,
-                    memory_total_bytes,
-                };
-                let got = retry(&shutdown, || {
-                    let mut c = client.clone();
-                    let r = req.clone();
-                    async move { c.acquire(r).await.map(|r| r.into_inner()) }
-                })
-                .await;
-                let (a, fused) = match got {
-                    Ok(Some(pb::AcquireResponse { assignment: Some(a), fused })) => (a, fused),
-                    Ok(Some(_)) => continue,
-                    Ok(None) => return,
-                    Err(e) => {
-                        tracing::error!(%slot, "acquire refused: {e}");
-                        tokio::time::sleep(Duration::from_secs(1)).await;
-                        continue;
-                    }
-                };
-                let members: Vec<(pb::Assignment, CancellationToken)> =
-                    std::iter::once(a).chain(fused).map(|a| (a, CancellationToken::new())).collect();
-                let share = turn.is_some().then(|| {
-                    let assignments: Vec<pb::Assignment> = members.iter().map(|(a, _)| a.clone()).collect();
-                    let (fixed, wanted) = attempt::cpu_demand(&assignments, env.cpu.cores());
-                    env.cpu.join(fixed, wanted)
-                });
-                drop(turn);
-                let held: u64 = members.iter().map(|(a, _)| a.memory_bytes).sum();
-                let _reservation = env.gpu.reserve(&slot, held);
-                let keys: Vec<(u64, u32)> = members.iter().map(|(a, _)| (a.job_id, a.attempt)).collect();
-                if let Ok(mut m) = running.lock() {
-                    for (a, stop) in &members {
-                        m.insert((a.job_id, a.attempt), stop.clone());
-                    }
-                }
-                if let Err(e) =
-                    attempt::run(client.clone(), env.clone(), slot.clone(), members, share, shutdown.clone()).await
-                {
-                    tracing::error!(%slot, "attempt failed to run: {e}");
-                }
-                if let Ok(mut m) = running.lock() {
-                    for k in &keys {
-                        m.remove(k);
-                    }
-                }
-                if shutdown.is_cancelled() {
-                    return;
-                }
-            }
-        }));
-    }
+    let beat = tokio::spawn(heartbeats(rpc, worker_id, running.clone(), ttl_ms, beats_done.clone()));
+    let slots: Vec<_> = cfg
+        .slots
+        .iter()
+        .map(|s| tokio::spawn(slot(env.clone(), s.clone(), cfg.fuse.max(1), running.clone(), shutdown.clone())))
+        .collect();
     for s in slots {
         let _ = s.await;
     }
     beats_done.cancel();
     let _ = beat.await;
+    if let Some(m) = metrics {
+        let _ = m.await;
+    }
     Ok(())
+}
+
+/// One slot: asks for work (a CPU slot only while a core is to spare), runs what it leases, and
+/// again, until `shutdown`.
+async fn slot(env: Env, slot: String, max_jobs: u32, running: Running, shutdown: CancellationToken) {
+    loop {
+        // CPU slots take work only while a core is to spare, one slot at a time.
+        let turn = if slot == "cpu" {
+            tokio::select! {
+                g = env.cpu.turn() => Some(g),
+                _ = shutdown.cancelled() => return,
+            }
+        } else {
+            None
+        };
+        let (memory_bytes, memory_total_bytes) = env.gpu.offer(&slot);
+        let ask = Ask {
+            worker_id: env.worker_id.clone(),
+            slot: slot.clone(),
+            wait: Duration::from_secs(5),
+            max_jobs,
+            memory_bytes,
+            memory_total_bytes,
+        };
+        let leased = match retry(&shutdown, || env.rpc.acquire(&ask)).await {
+            Ok(Some(l)) => l,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::error!(%slot, "acquire refused: {e}");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        for (job_id, attempt, why) in &leased.unreadable {
+            unreadable(&env, *job_id, *attempt, why.to_string()).await;
+        }
+        if leased.assignments.is_empty() {
+            continue;
+        }
+        let share = turn.is_some().then(|| {
+            let (fixed, wanted) = attempt::cpu_demand(&leased.assignments, env.cpu.cores());
+            env.cpu.join(fixed, wanted)
+        });
+        drop(turn);
+        run_leased(&env, &slot, leased.assignments, share, &running, &shutdown).await;
+        if shutdown.is_cancelled() {
+            return;
+        }
+    }
+}
+
+/// Runs one lease (one job, or several fused) to its end, holding its GPU memory meanwhile.
+async fn run_leased(
+    env: &Env,
+    slot: &str,
+    assignments: Vec<Assignment>,
+    share: Option<(crate::cpu::CpuShare, i32)>,
+    running: &Running,
+    shutdown: &CancellationToken,
+) {
+    let members: Vec<(Assignment, CancellationToken)> =
+        assignments.into_iter().map(|a| (a, CancellationToken::new())).collect();
+    let held: u64 = members.iter().map(|(a, _)| a.memory_bytes).sum();
+    let _reservation = env.gpu.reserve(slot, held);
+    let keys: Vec<(u64, u32)> = members.iter().map(|(a, _)| (a.job_id, a.attempt)).collect();
+    if let Ok(mut m) = running.lock() {
+        for (a, stop) in &members {
+            m.insert((a.job_id, a.attempt), stop.clone());
+        }
+    }
+    if let Err(e) = attempt::run(env.clone(), slot.to_string(), members, share, shutdown.clone()).await {
+        tracing::error!(%slot, "attempt failed to run: {e}");
+    }
+    if let Ok(mut m) = running.lock() {
+        for k in &keys {
+            m.remove(k);
+        }
+    }
+}
+
+/// A leased job whose config this worker cannot read fails as invalid.
+async fn unreadable(env: &Env, job_id: u64, attempt: u32, why: String) {
+    tracing::error!(job = job_id, attempt, "the assignment does not read: {why}");
+    let ev =
+        AttemptEvent::Failed { kind: FailureKind::InvalidConfig, message: format!("worker {}: {why}", env.worker_id) };
+    let stop = CancellationToken::new();
+    if let Err(e) = retry(&stop, || env.rpc.report(&env.worker_id, job_id, attempt, std::slice::from_ref(&ev))).await {
+        tracing::error!(job = job_id, attempt, "reporting it failed: {e}");
+    }
 }

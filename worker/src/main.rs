@@ -94,13 +94,20 @@ async fn run(args: Args) -> anyhow::Result<()> {
         trainer,
         token: args.token,
         tls: ladder_proto::tls::ClientTls { ca: args.tls_ca, cert: args.tls_cert, key: args.tls_key, domain: None },
-        metrics_listen: args.metrics_listen,
         cpu_cores: args.cpu_cores,
         fuse: args.fuse,
         register_timeout: std::time::Duration::try_from_secs_f64(args.register_timeout)
             .context("--register-timeout must be a number of seconds ≥ 0")?,
     };
-    ladder_worker::run(cfg, token).await?;
+    let metrics = match &args.metrics_listen {
+        Some(addr) => {
+            let l = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
+            println!("metrics on {}", l.local_addr().context("reading the metrics address")?);
+            Some(l)
+        }
+        None => None,
+    };
+    ladder_worker::run_with_metrics(cfg, metrics, token).await?;
     Ok(())
 }
 

@@ -3,23 +3,22 @@
 //! flush waits until everything queued before it is durable there. A checkpoint is uploaded only
 //! after a flush, so no checkpoint can become a resume point ahead of the curve it ends. While the
 //! coordinator is away the backlog stays in memory up to [`MAX_IN_MEMORY`] events, then spills to
-//! a file in the attempt's folder: nothing is dropped, and memory stays bounded.
+//! a file in the attempt's folder (one JSON event per line): nothing is dropped, and memory stays
+//! bounded.
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Write};
+use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ladder_proto::pb;
-use prost::Message;
+use ladder_core::attempt::AttemptEvent;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
-use tonic::Code;
 
-use crate::attempt::{Client, WorkerStats};
-use crate::error::WorkerError;
-use crate::transfer::retry;
+use crate::env::WorkerStats;
+use crate::retry::retry;
+use crate::rpc::Rpc;
 
 /// Longest an event waits for company before its batch is sent.
 pub const LINGER: Duration = Duration::from_millis(1000);
@@ -29,12 +28,12 @@ pub const MAX_BATCH: usize = ladder_proto::MAX_REPORT_EVENTS;
 pub const MAX_IN_MEMORY: i64 = 20_000;
 
 enum Item {
-    Event(pb::AttemptEvent),
+    Event(AttemptEvent),
     /// Answered `true` once every earlier event is stored, `false` if the attempt was fenced.
     Flush(oneshot::Sender<bool>),
 }
 
-/// The spill file: events past the in-memory bound, length-delimited protobuf, in order.
+/// The spill file: events past the in-memory bound, one JSON line each, in order.
 struct Spill {
     path: PathBuf,
     writer: Option<BufWriter<File>>,
@@ -58,7 +57,7 @@ pub struct Outbox {
 }
 
 impl Outbox {
-    pub fn send(&self, e: pb::AttemptEvent) {
+    pub fn send(&self, e: AttemptEvent) {
         self.stats.backlog_events.fetch_add(1, Ordering::Relaxed);
         let full = self.shared.in_memory.load(Ordering::Relaxed) >= MAX_IN_MEMORY;
         if full || self.shared.spilling.load(Ordering::SeqCst) {
@@ -92,13 +91,14 @@ impl Outbox {
 }
 
 impl Spill {
-    fn append(&mut self, e: &pb::AttemptEvent) -> std::io::Result<()> {
+    fn append(&mut self, e: &AttemptEvent) -> std::io::Result<()> {
         if self.writer.is_none() {
             let f = std::fs::OpenOptions::new().create(true).append(true).open(&self.path)?;
             self.writer = Some(BufWriter::new(f));
         }
         if let Some(w) = self.writer.as_mut() {
-            w.write_all(&e.encode_length_delimited_to_vec())?;
+            serde_json::to_writer(&mut *w, e)?;
+            w.write_all(b"\n")?;
             w.flush()?;
         }
         self.written += 1;
@@ -106,7 +106,7 @@ impl Spill {
     }
 
     /// Up to `max` spilled events not yet read.
-    fn take(&mut self, max: usize) -> std::io::Result<Vec<pb::AttemptEvent>> {
+    fn take(&mut self, max: usize) -> std::io::Result<Vec<AttemptEvent>> {
         let mut out = Vec::new();
         if self.read >= self.written {
             return Ok(out);
@@ -137,28 +137,18 @@ impl Spill {
     }
 }
 
-fn read_delimited(r: &mut BufReader<File>) -> std::io::Result<pb::AttemptEvent> {
-    use std::io::Read;
-    // A varint length, then the message.
-    let mut len = 0u64;
-    for shift in (0..64).step_by(7) {
-        let mut b = [0u8; 1];
-        r.read_exact(&mut b)?;
-        len |= u64::from(b[0] & 0x7f) << shift;
-        if b[0] & 0x80 == 0 {
-            break;
-        }
+fn read_delimited(r: &mut BufReader<File>) -> std::io::Result<AttemptEvent> {
+    let mut line = String::new();
+    if r.read_line(&mut line)? == 0 {
+        return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "the spill file ended early"));
     }
-    let len = usize::try_from(len).map_err(|_| std::io::Error::other("spilled event too long"))?;
-    let mut buf = vec![0u8; len];
-    r.read_exact(&mut buf)?;
-    pb::AttemptEvent::decode(buf.as_slice()).map_err(std::io::Error::other)
+    serde_json::from_str(&line).map_err(std::io::Error::other)
 }
 
 /// Starts the reporter of attempt `(worker_id, job_id, attempt)`; it cancels `fenced` when the
 /// coordinator says the attempt is no longer current. `spill` is where the backlog overflows.
 pub fn start(
-    client: Client,
+    rpc: Rpc,
     ids: (String, u64, u32),
     fenced: CancellationToken,
     stats: Arc<WorkerStats>,
@@ -170,7 +160,7 @@ pub fn start(
         spilling: AtomicBool::new(false),
         in_memory: std::sync::atomic::AtomicI64::new(0),
     });
-    let handle = tokio::spawn(reporter(client, ids, rx, fenced, stats.clone(), shared.clone()));
+    let handle = tokio::spawn(reporter(rpc, ids, rx, fenced, stats.clone(), shared.clone()));
     (Outbox { tx, stats, shared }, handle)
 }
 
@@ -179,9 +169,9 @@ async fn next_batch(
     rx: &mut mpsc::UnboundedReceiver<Item>,
     shared: &Shared,
     open: &mut bool,
-) -> Option<(Vec<pb::AttemptEvent>, Vec<oneshot::Sender<bool>>)> {
+) -> Option<(Vec<AttemptEvent>, Vec<oneshot::Sender<bool>>)> {
     let (mut events, mut flushes) = (Vec::new(), Vec::new());
-    let take = |item: Item, events: &mut Vec<pb::AttemptEvent>, flushes: &mut Vec<oneshot::Sender<bool>>| match item {
+    let take = |item: Item, events: &mut Vec<AttemptEvent>, flushes: &mut Vec<oneshot::Sender<bool>>| match item {
         Item::Event(e) => {
             shared.in_memory.fetch_sub(1, Ordering::Relaxed);
             events.push(e);
@@ -242,7 +232,7 @@ async fn next_batch(
 }
 
 async fn reporter(
-    client: Client,
+    rpc: Rpc,
     (worker_id, job_id, attempt): (String, u64, u32),
     mut rx: mpsc::UnboundedReceiver<Item>,
     fenced: CancellationToken,
@@ -261,24 +251,18 @@ async fn reporter(
         }
         if !events.is_empty() {
             let batch = events.len() as i64;
-            let req = pb::ReportEventsRequest { worker_id: worker_id.clone(), job_id, attempt, events };
-            let sent = retry(&never, || {
-                let mut c = client.clone();
-                let r = req.clone();
-                async move { c.report_events(r).await }
-            })
-            .await;
+            let sent = retry(&never, || rpc.report(&worker_id, job_id, attempt, &events)).await;
             stats.backlog_events.fetch_sub(batch, Ordering::Relaxed);
             match sent {
-                Ok(Some(resp)) => {
-                    let refused = resp.into_inner().refused;
-                    if refused > 0 {
+                Ok(Some(acked)) => {
+                    if acked.refused > 0 {
+                        let refused = acked.refused;
                         tracing::warn!(job = job_id, attempt, refused, "the coordinator refused invalid events");
                     }
                 }
                 Ok(None) => {}
-                Err(WorkerError::Rpc(s)) if s.code() == Code::FailedPrecondition => {
-                    tracing::warn!(job = job_id, attempt, "attempt fenced by the coordinator: {}", s.message());
+                Err(e) if e.is_fenced() => {
+                    tracing::warn!(job = job_id, attempt, "attempt fenced by the coordinator: {e}");
                     fenced.cancel();
                     for f in flushes {
                         let _ = f.send(false);
@@ -301,10 +285,23 @@ async fn reporter(
 mod tests {
     use super::*;
 
-    fn point(step: u64) -> pb::AttemptEvent {
-        pb::AttemptEvent {
-            kind: Some(pb::attempt_event::Kind::Metrics(pb::MetricPoint { step, ..Default::default() })),
-        }
+    fn point(step: u64) -> AttemptEvent {
+        AttemptEvent::Point(ladder_core::events::MetricPoint {
+            step,
+            tokens: step * 64,
+            flops: 0.1 * step as f64,
+            flops_exact: 0.0,
+            train_loss: 1.0 / 3.0,
+            val_loss: None,
+            lr: 0.0,
+            grad_norm: 0.0,
+            gns_small_sq: 0.0,
+            gns_big_sq: 0.0,
+            b_small: 0,
+            b_big: 0,
+            b_simple: Some(std::f64::consts::PI),
+            tokens_per_s: 0.0,
+        })
     }
 
     #[test]
@@ -333,9 +330,12 @@ mod tests {
         assert!(!path.exists(), "a drained spill file is removed");
     }
 
-    fn step_of(e: &pb::AttemptEvent) -> u64 {
-        match &e.kind {
-            Some(pb::attempt_event::Kind::Metrics(m)) => m.step,
+    fn step_of(e: &AttemptEvent) -> u64 {
+        match e {
+            AttemptEvent::Point(m) => {
+                assert_eq!(e, &point(m.step), "spilled events come back bit for bit");
+                m.step
+            }
             _ => 0,
         }
     }

@@ -9,14 +9,13 @@
 //!
 //! `cargo test` runs a short schedule (2 kills of each kind). `LADDER_CHAOS_KILLS=20` runs the
 //! long one; `LADDER_CHAOS_SEED` picks another schedule. The figures print at the end.
-mod common;
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::*;
 use ladder_proto::pb;
+use ladder_testkit::procs::*;
 
 const TTL_MS: u64 = 1500;
 
@@ -100,8 +99,8 @@ fn sigkill(pid: u32) {
 }
 
 async fn reference(tmp: &Path) -> HashMap<(u32, u32, u64), Vec<pb::MetricPoint>> {
-    let port = free_port();
-    let _c = coordinator(&tmp.join("ref-coord"), port);
+    let _c = coordinator(&tmp.join("ref-coord"));
+    let port = _c.port;
     let _w = worker_with(port, &tmp.join("ref-worker"), "ref", &["--slots", "cpu"]);
     let mut users = connect(port).await;
     register_markov(&mut users).await;
@@ -115,9 +114,10 @@ async fn coordinator_downtime_alone_charges_no_restart() {
     let _turn = SERIAL.lock().await;
     let tmp = scratch();
     let mut rng = Rng(seed());
-    let port = free_port();
     let data = tmp.path().join("coord");
-    let mut c = Some(coordinator(&data, port));
+    let first = coordinator(&data);
+    let port = first.port;
+    let mut c = Some(first);
     let _w = worker_with(port, &tmp.path().join("w"), "w", &["--slots", "cpu"]);
     let mut users = connect(port).await;
     register_markov(&mut users).await;
@@ -130,7 +130,7 @@ async fn coordinator_downtime_alone_charges_no_restart() {
         let down = Duration::from_millis(rng.below(3 * TTL_MS));
         tokio::time::sleep(down).await;
         downtimes.push(down.as_millis());
-        c = Some(coordinator(&data, port));
+        c = Some(coordinator_on(&data, port));
     }
     let js = wait_for(&mut users, "down", 300, "the sweep to finish", all_succeeded).await;
     let attempts: u32 = js.iter().map(|j| j.attempt).sum();
@@ -155,10 +155,11 @@ async fn random_kills_lose_nothing_and_change_no_point() {
     let tmp = scratch();
     let want = reference(tmp.path()).await;
     let mut rng = Rng(seed() ^ 0x5eed);
-    let port = free_port();
     let data = tmp.path().join("coord");
     let wdir = tmp.path().join("w");
-    let mut c = Some(coordinator(&data, port));
+    let first = coordinator(&data);
+    let port = first.port;
+    let mut c = Some(first);
     let mut w = Some(worker_with(port, &wdir, "w", &["--slots", "cpu"]));
     let mut users = connect(port).await;
     register_markov(&mut users).await;
@@ -201,7 +202,7 @@ async fn random_kills_lose_nothing_and_change_no_point() {
             _ => {
                 drop(c.take());
                 tokio::time::sleep(Duration::from_millis(rng.below(3 * TTL_MS))).await;
-                c = Some(coordinator(&data, port));
+                c = Some(coordinator_on(&data, port));
                 coordinator_kills += 1;
             }
         }

@@ -1,26 +1,23 @@
 //! End to end with real processes on loopback: a coordinator, workers and ladder-train children.
 //! Sweeps complete with every curve whole; a worker or a trainer killed with SIGKILL, or the
 //! coordinator killed and restarted, loses nothing acknowledged, and retries resume from checkpoints.
-mod common;
 
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::*;
 use ladder_proto::pb;
 use ladder_proto::pb::ladder_client::LadderClient;
+use ladder_testkit::procs::*;
 use tonic::transport::Channel;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sweep_on_two_workers_completes_with_whole_curves() {
     let _serial = SERIAL.lock().await;
     let tmp = tempfile::tempdir().expect("tmp");
-    let port = free_port();
-    let _c = coordinator(&tmp.path().join("coord"), port);
-    let metrics_port = free_port();
-    let maddr = format!("127.0.0.1:{metrics_port}");
-    let _w1 = worker_with(port, &tmp.path().join("w1"), "w1", &["--metrics-listen", &maddr]);
+    let _c = coordinator(&tmp.path().join("coord"));
+    let port = _c.port;
+    let (_w1, maddr) = worker_with_metrics(port, &tmp.path().join("w1"), "w1");
     let _w2 = worker(port, &tmp.path().join("w2"), "w2");
     let mut users = connect(port).await;
     register_markov(&mut users).await;
@@ -59,8 +56,8 @@ async fn sweep_on_two_workers_completes_with_whole_curves() {
 async fn killed_worker_and_killed_trainer_resume_from_checkpoints() {
     let _serial = SERIAL.lock().await;
     let tmp = tempfile::tempdir().expect("tmp");
-    let port = free_port();
-    let _c = coordinator(&tmp.path().join("coord"), port);
+    let _c = coordinator(&tmp.path().join("coord"));
+    let port = _c.port;
     let mut users = connect(port).await;
     register_markov(&mut users).await;
 
@@ -93,9 +90,10 @@ async fn killed_worker_and_killed_trainer_resume_from_checkpoints() {
 async fn coordinator_killed_and_restarted_loses_nothing_acknowledged() {
     let _serial = SERIAL.lock().await;
     let tmp = tempfile::tempdir().expect("tmp");
-    let port = free_port();
     let data = tmp.path().join("coord");
-    let c = coordinator(&data, port);
+    let first = coordinator(&data);
+    let port = first.port;
+    let c = first;
     let _w1 = worker(port, &tmp.path().join("w1"), "w1");
     let _w2 = worker(port, &tmp.path().join("w2"), "w2");
     let mut users = connect(port).await;
@@ -109,7 +107,7 @@ async fn coordinator_killed_and_restarted_loses_nothing_acknowledged() {
     }
     drop(c); // SIGKILL
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let _c = coordinator(&data, port);
+    let _c = coordinator_on(&data, port);
     let js = wait_for(&mut users, "restart", 300, "the sweep to finish after the restart", all_succeeded).await;
     for j in &js {
         let after = assert_whole_curve(&mut users, j).await;
@@ -124,8 +122,8 @@ async fn coordinator_killed_and_restarted_loses_nothing_acknowledged() {
 async fn sigterm_checkpoints_uploads_and_releases_the_lease() {
     let _serial = SERIAL.lock().await;
     let tmp = tempfile::tempdir().expect("tmp");
-    let port = free_port();
-    let _c = coordinator(&tmp.path().join("coord"), port);
+    let _c = coordinator(&tmp.path().join("coord"));
+    let port = _c.port;
     let mut users = connect(port).await;
     register_markov(&mut users).await;
     let mut w1 = worker(port, &tmp.path().join("w1"), "w1");
@@ -244,7 +242,7 @@ async fn multi_host_link_cut_moves_the_job_and_fences_the_cut_attempt() {
     };
     let tmp = tempfile::tempdir().expect("tmp");
     let coord = in_ns(&hosts.names[0], &bin("ladder-coordinator"));
-    let _c = coordinator_in(coord, &tmp.path().join("coord"), "0.0.0.0:7070", 2000);
+    let _c = coordinator_in(coord, &tmp.path().join("coord"), "0.0.0.0:7070", 2000).0;
     let mut workers = Vec::new();
     for k in 1..=2 {
         let cmd = in_ns(&hosts.names[k], &bin("ladder-worker"));
@@ -304,8 +302,8 @@ async fn multi_host_link_cut_moves_the_job_and_fences_the_cut_attempt() {
 async fn a_corrupt_dataset_cache_is_fetched_again() {
     let _turn = SERIAL.lock().await;
     let tmp = tempfile::tempdir().expect("tmp");
-    let port = free_port();
-    let _c = coordinator(&tmp.path().join("coord"), port);
+    let _c = coordinator(&tmp.path().join("coord"));
+    let port = _c.port;
     let mut users = connect(port).await;
     register_markov(&mut users).await;
     let wdir = tmp.path().join("w");

@@ -2,15 +2,14 @@
 //! uploads pass at once; the worker is then killed (SIGKILL) just after an upload. The job's next
 //! attempt resumes from a checkpoint whose curve is all stored: the finished curve is whole.
 //! (Before, an upload could overtake the points before it, and the kill left a hole.)
-mod common;
 
 use std::pin::Pin;
 use std::time::Duration;
 
-use common::*;
 use ladder_proto::pb;
 use ladder_proto::pb::worker_service_client::WorkerServiceClient;
 use ladder_proto::pb::worker_service_server::{WorkerService, WorkerServiceServer};
+use ladder_testkit::procs::*;
 use tokio_stream::{Stream, StreamExt};
 use tonic::transport::Channel;
 use tonic::{Request, Response, Status, Streaming};
@@ -89,8 +88,8 @@ impl WorkerService for Proxy {
 async fn delayed_reports_and_a_killed_worker_leave_no_hole() {
     let _turn = SERIAL.lock().await;
     let tmp = tempfile::tempdir().expect("tmp");
-    let port = free_port();
-    let _c = coordinator(&tmp.path().join("coord"), port);
+    let _c = coordinator(&tmp.path().join("coord"));
+    let port = _c.port;
     let mut users = connect(port).await;
     register_markov(&mut users).await;
 

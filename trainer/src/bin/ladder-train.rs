@@ -230,7 +230,7 @@ fn main() -> ExitCode {
         Command::Verify { config, checkpoint } => JobConfig::load(&config)
             .map_err(TrainerError::from)
             .and_then(|c| resolve_job(&c))
-            .and_then(|job| ladder_trainer::train::verify_checkpoint(&job, &checkpoint))
+            .and_then(|job| ladder_trainer::setup::verify_checkpoint(&job, &checkpoint))
             .map(|step| {
                 println!("{}", serde_json::json!({ "step": step }));
                 ExitCode::SUCCESS

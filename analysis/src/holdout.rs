@@ -4,16 +4,23 @@
 //! extrapolation.
 use ladder_laws::{HoldoutError, chinchilla_band};
 
-use crate::args::FitArgs;
-use crate::error::{CliError, Result};
-use crate::fit::{Report, distinct_values, fit_all};
+use crate::error::{AnalysisError, Result};
 use crate::inputs::Inputs;
+use crate::options::Options;
+use crate::report::Report;
+use crate::select::distinct_values;
 
-/// Refits without the K largest sizes and scores each law on the runs left out.
-pub fn holdout(inputs: &Inputs, full: &Report, args: &FitArgs, k: usize) -> Result<Vec<HoldoutError>> {
+/// Refits (with `refit`) without the K largest sizes and scores each law on the runs left out.
+pub fn holdout(
+    inputs: &Inputs,
+    full: &Report,
+    opts: &Options,
+    k: usize,
+    refit: impl Fn(&Inputs, &Options) -> Result<Report>,
+) -> Result<Vec<HoldoutError>> {
     let sizes = distinct_values(inputs.runs.iter().filter_map(|r| r.n));
     if k == 0 || k >= sizes.len() {
-        return Err(CliError::input(
+        return Err(AnalysisError::input(
             "--holdout",
             format!(
                 "{k} must leave at least one of the {} model sizes of {} to fit: give 1 to {}",
@@ -31,9 +38,9 @@ pub fn holdout(inputs: &Inputs, full: &Report, args: &FitArgs, k: usize) -> Resu
         curves: inputs.curves.iter().filter(|c| !held.contains(&c.n)).cloned().collect(),
         excluded: Vec::new(),
     };
-    let sub_args = FitArgs { holdout: None, law: Vec::new(), predict: None, budget: None, ..args.clone() };
-    let fit = fit_all(&sub, &sub_args).map_err(|e| match e {
-        CliError::NoFit(m) => CliError::NoFit(format!("--holdout {k}: {m}")),
+    let sub_opts = Options { holdout: None, law: Vec::new(), ..opts.clone() };
+    let fit = refit(&sub, &sub_opts).map_err(|e| match e {
+        AnalysisError::NoFit(m) => AnalysisError::NoFit(format!("--holdout {k}: {m}")),
         other => other,
     })?;
 

@@ -1,8 +1,8 @@
-//! The harness of the coordinator's RPC tests: a real server on 127.0.0.1:0 and its clients.
-#![allow(dead_code)]
+//! A coordinator served in-process on 127.0.0.1:0 and its clients, and the steps most RPC tests
+//! begin with.
 use std::time::Duration;
 
-use ladder_coordinator::{Config, Store, serve};
+use ladder_coordinator::{Config, ManualClock, Store, serve};
 use ladder_proto::pb;
 use ladder_proto::pb::ladder_client::LadderClient;
 use ladder_proto::pb::worker_service_client::WorkerServiceClient;
@@ -17,15 +17,39 @@ pub struct Server {
     pub addr: std::net::SocketAddr,
 }
 
+/// A server with `lease_ttl` (its long-poll kept short for tests).
 pub async fn start(store: Store, lease_ttl: Duration) -> Server {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let stop = CancellationToken::new();
-    let cfg = Config { lease_ttl, max_wait: Duration::from_secs(2), ..Config::default() };
-    let s = stop.clone();
-    let task = tokio::spawn(async move { serve(store, cfg, listener, s).await.expect("serve") });
-    let channel = Channel::from_shared(format!("http://{addr}")).expect("url").connect_lazy();
-    Server { users: LadderClient::new(channel.clone()), workers: WorkerServiceClient::new(channel), stop, task, addr }
+    start_with(store, Config { lease_ttl, max_wait: Duration::from_secs(2), ..Config::default() }).await
+}
+
+/// The settings of a server whose time stands still until the test moves `clock`; its reaper
+/// looks every 10 ms, so an expiry the test causes is seen at once.
+pub fn clocked(lease_ttl: Duration, clock: &ManualClock) -> Config {
+    Config {
+        lease_ttl,
+        max_wait: Duration::from_secs(2),
+        clock: std::sync::Arc::new(clock.clone()),
+        reap_every: Some(Duration::from_millis(10)),
+        ..Config::default()
+    }
+}
+
+/// A server on `clock` (see [`clocked`]).
+pub async fn start_clocked(store: Store, lease_ttl: Duration, clock: &ManualClock) -> Server {
+    start_with(store, clocked(lease_ttl, clock)).await
+}
+
+/// Polls `check` every 10 ms until it holds, for at most 5 s.
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while !check().await {
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 impl Server {
@@ -39,28 +63,14 @@ impl Server {
     }
 }
 
+/// Registers "tiny": 4000 train and 1000 val tokens counting modulo 50, vocabulary 64.
 pub async fn register_dataset(users: &mut LadderClient<Channel>) -> pb::Dataset {
-    let tokens: Vec<u8> = (0..4000u16).flat_map(|i| (i % 50).to_le_bytes()).collect();
-    let val: Vec<u8> = (0..1000u16).flat_map(|i| (i % 50).to_le_bytes()).collect();
-    let header = pb::DatasetHeader {
-        name: "tiny".into(),
-        meta_json: String::new(),
-        train_bytes: tokens.len() as u64,
-        val_bytes: val.len() as u64,
-        vocab: 64,
-    };
-    let msgs = vec![
-        pb::DatasetUpload { part: Some(pb::dataset_upload::Part::Header(header)) },
-        pb::DatasetUpload {
-            part: Some(pb::dataset_upload::Part::Bytes(pb::DatasetBytes { file: "train".into(), data: tokens })),
-        },
-        pb::DatasetUpload {
-            part: Some(pb::dataset_upload::Part::Bytes(pb::DatasetBytes { file: "val".into(), data: val })),
-        },
-    ];
+    let msgs =
+        crate::data::upload("tiny", crate::data::cycle_tokens(4000, 50), crate::data::cycle_tokens(1000, 50), 64);
     users.register_dataset(tokio_stream::iter(msgs)).await.expect("register").into_inner()
 }
 
+/// A sweep "fence" of two one-layer jobs on "tiny", 5 steps each, one restart allowed.
 pub const SPEC: &str = r#"name = "fence"
 dataset = "tiny"
 seeds = [0, 1]
@@ -77,6 +87,7 @@ device = "cpu"
 max_restarts = 1
 "#;
 
+/// A metric point of `step` with train loss `loss` (64 tokens a step).
 pub fn point(step: u64, loss: f64) -> pb::AttemptEvent {
     pb::AttemptEvent {
         kind: Some(pb::attempt_event::Kind::Metrics(pb::MetricPoint {
@@ -88,10 +99,12 @@ pub fn point(step: u64, loss: f64) -> pb::AttemptEvent {
     }
 }
 
+/// A report of `events` for the attempt of `a`.
 pub fn report(worker: &str, a: &pb::Assignment, events: Vec<pb::AttemptEvent>) -> pb::ReportEventsRequest {
     pb::ReportEventsRequest { worker_id: worker.into(), job_id: a.job_id, attempt: a.attempt, events }
 }
 
+/// One Acquire of a CPU slot, waiting up to 200 ms.
 pub async fn acquire(w: &mut WorkerServiceClient<Channel>, id: &str) -> Option<pb::Assignment> {
     let req = pb::AcquireRequest { worker_id: id.into(), slot: "cpu".into(), wait_ms: 200, ..Default::default() };
     w.acquire(req).await.expect("acquire").into_inner().assignment
@@ -108,7 +121,21 @@ pub async fn start_with(store: Store, cfg: Config) -> Server {
     Server { users: LadderClient::new(channel.clone()), workers: WorkerServiceClient::new(channel), stop, task, addr }
 }
 
+/// Registers a worker with one CPU slot; returns its id.
 pub async fn register_worker(w: &mut WorkerServiceClient<Channel>, name: &str) -> String {
     let req = pb::RegisterRequest { name: name.into(), slots: vec!["cpu".into()] };
     w.register(req).await.expect("register").into_inner().worker_id
+}
+
+impl Server {
+    /// A server on an in-memory store with "tiny" registered, [`SPEC`] (or `spec`) submitted and
+    /// a worker "w" registered: the start of most RPC tests. Returns the server and the worker id.
+    pub async fn with_sweep(lease_ttl: Duration, spec: Option<&str>) -> (Server, String) {
+        let mut s = start(Store::in_memory().expect("store"), lease_ttl).await;
+        register_dataset(&mut s.users).await;
+        let spec_toml = spec.unwrap_or(SPEC).to_string();
+        s.users.submit_sweep(pb::SubmitSweepRequest { spec_toml, ..Default::default() }).await.expect("submit");
+        let w = register_worker(&mut s.workers, "w").await;
+        (s, w)
+    }
 }

@@ -1,6 +1,5 @@
-//! The harness of the worker's end-to-end tests: real coordinator, worker and trainer processes
-//! on loopback.
-#![allow(dead_code)]
+//! The real binaries as child processes on loopback: a coordinator (which reports the port it
+//! bound), workers and their `ladder-train` children; and polling a sweep until a condition holds.
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -13,19 +12,22 @@ use tonic::transport::Channel;
 /// The cluster tests share two cores: one at a time.
 pub static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
+/// The folder the test binaries' sibling binaries are built into (`target/<profile>`).
+pub fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test's own path");
+    // target/<profile>/deps/<test> → target/<profile>
+    exe.parent().and_then(Path::parent).expect("target/<profile>").to_path_buf()
+}
+
+/// A workspace binary, built beside the tests. Tests build nothing themselves: a missing binary
+/// fails the test with the command that builds it.
 pub fn bin(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_BIN_EXE_ladder-worker")).parent().expect("bin dir").to_path_buf();
-    let path = dir.join(name);
-    if !path.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace");
-        let st = Command::new(cargo)
-            .current_dir(root)
-            .args(["build", "--bins", "-p", "ladder-coordinator", "-p", "ladder-trainer"])
-            .status()
-            .expect("cargo build");
-        assert!(st.success(), "building the other binaries failed");
-    }
+    let path = bin_dir().join(name);
+    assert!(
+        path.is_file(),
+        "{} is not built: run `cargo build --workspace --bins` first (cargo test --workspace and scripts/test.sh do)",
+        path.display()
+    );
     path
 }
 
@@ -39,16 +41,27 @@ impl Drop for Proc {
     }
 }
 
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+/// A coordinator process and the port it bound.
+pub struct Coordinator {
+    pub proc: Proc,
+    pub port: u16,
 }
 
-pub fn coordinator(data: &Path, port: u16) -> Proc {
-    coordinator_in(Command::new(bin("ladder-coordinator")), data, &format!("127.0.0.1:{port}"), 1500)
+/// A coordinator on 127.0.0.1:0 (leases of 1.5 s); its port is the one it reports.
+pub fn coordinator(data: &Path) -> Coordinator {
+    coordinator_on(data, 0)
 }
 
-/// Starts the coordinator through `cmd` (the binary, or a wrapper such as `ip netns exec`).
-pub fn coordinator_in(mut cmd: Command, data: &Path, listen: &str, lease_ttl_ms: u64) -> Proc {
+/// A coordinator on `port` of 127.0.0.1: a restart binds the port its predecessor reported.
+pub fn coordinator_on(data: &Path, port: u16) -> Coordinator {
+    let (proc, addr) =
+        coordinator_in(Command::new(bin("ladder-coordinator")), data, &format!("127.0.0.1:{port}"), 1500);
+    Coordinator { proc, port: addr.port() }
+}
+
+/// Starts the coordinator through `cmd` (the binary, or a wrapper such as `ip netns exec`);
+/// returns it and the address it reports on its first line ("listening on ADDR").
+pub fn coordinator_in(mut cmd: Command, data: &Path, listen: &str, lease_ttl_ms: u64) -> (Proc, std::net::SocketAddr) {
     std::fs::create_dir_all(data).expect("mkdir");
     let log = std::fs::OpenOptions::new().create(true).append(true).open(data.join("coordinator.log")).expect("log");
     let mut child = cmd
@@ -60,8 +73,12 @@ pub fn coordinator_in(mut cmd: Command, data: &Path, listen: &str, lease_ttl_ms:
         .expect("spawn coordinator");
     let mut line = String::new();
     BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("read");
-    assert!(line.starts_with("listening on"), "coordinator said {line:?}");
-    Proc(child)
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("coordinator said {line:?}"));
+    (Proc(child), addr)
 }
 
 pub fn worker(port: u16, dir: &Path, name: &str) -> Proc {
@@ -72,8 +89,29 @@ pub fn worker_with(port: u16, dir: &Path, name: &str, extra: &[&str]) -> Proc {
     worker_in(Command::new(bin("ladder-worker")), &format!("http://127.0.0.1:{port}"), dir, name, extra)
 }
 
+/// A worker serving its metrics on 127.0.0.1:0; returns it and the metrics address it reports
+/// (its first line on stdout, "metrics on ADDR").
+pub fn worker_with_metrics(port: u16, dir: &Path, name: &str) -> (Proc, String) {
+    let mut p = spawn_worker(
+        Command::new(bin("ladder-worker")),
+        &format!("http://127.0.0.1:{port}"),
+        dir,
+        name,
+        &["--metrics-listen", "127.0.0.1:0"],
+        Stdio::piped(),
+    );
+    let mut line = String::new();
+    BufReader::new(p.0.stdout.as_mut().expect("stdout")).read_line(&mut line).expect("read");
+    let addr = line.trim().strip_prefix("metrics on ").unwrap_or_else(|| panic!("worker said {line:?}")).to_string();
+    (p, addr)
+}
+
 /// Starts a worker through `cmd` (the binary, or a wrapper such as `ip netns exec`).
-pub fn worker_in(mut cmd: Command, coordinator: &str, dir: &Path, name: &str, extra: &[&str]) -> Proc {
+pub fn worker_in(cmd: Command, coordinator: &str, dir: &Path, name: &str, extra: &[&str]) -> Proc {
+    spawn_worker(cmd, coordinator, dir, name, extra, Stdio::null())
+}
+
+fn spawn_worker(mut cmd: Command, coordinator: &str, dir: &Path, name: &str, extra: &[&str], out: Stdio) -> Proc {
     std::fs::create_dir_all(dir).expect("mkdir");
     let log = std::fs::File::create(dir.join("worker.log")).expect("log");
     let child = cmd
@@ -83,7 +121,7 @@ pub fn worker_in(mut cmd: Command, coordinator: &str, dir: &Path, name: &str, ex
         .arg(dir)
         .arg("--trainer")
         .arg(bin("ladder-train"))
-        .stdout(Stdio::null())
+        .stdout(out)
         .stderr(Stdio::from(log))
         .spawn()
         .expect("spawn worker");
@@ -105,36 +143,13 @@ pub async fn connect(port: u16) -> LadderClient<Channel> {
     LadderClient::new(channel)
 }
 
-/// A first-order Markov source over 32 symbols, registered as dataset "markov".
+/// A first-order Markov source over 32 symbols, registered as dataset "markov" (retried while
+/// the coordinator starts).
 pub async fn register_markov(users: &mut LadderClient<Channel>) {
-    let mut s = 7u64;
-    let mut tok = 0u16;
-    let mut sample = |n: usize| -> Vec<u8> {
-        (0..n)
-            .flat_map(|_| {
-                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                tok = ((u64::from(tok) * 7 + (s >> 61)) % 32) as u16;
-                tok.to_le_bytes()
-            })
-            .collect()
-    };
-    let (train, val) = (sample(60_000), sample(4_000));
-    let header = pb::DatasetHeader {
-        name: "markov".into(),
-        meta_json: String::new(),
-        train_bytes: train.len() as u64,
-        val_bytes: val.len() as u64,
-        vocab: 32,
-    };
-    let msgs = vec![
-        pb::DatasetUpload { part: Some(pb::dataset_upload::Part::Header(header)) },
-        pb::DatasetUpload {
-            part: Some(pb::dataset_upload::Part::Bytes(pb::DatasetBytes { file: "train".into(), data: train })),
-        },
-        pb::DatasetUpload {
-            part: Some(pb::dataset_upload::Part::Bytes(pb::DatasetBytes { file: "val".into(), data: val })),
-        },
-    ];
+    let mut state = (7u64, 0u16);
+    let train = crate::data::markov_tokens(60_000, &mut state);
+    let val = crate::data::markov_tokens(4_000, &mut state);
+    let msgs = crate::data::upload("markov", train, val, 32);
     let mut delay = Duration::from_millis(50);
     for _ in 0..40 {
         match users.register_dataset(tokio_stream::iter(msgs.clone())).await {
@@ -173,7 +188,10 @@ threads = 1
 }
 
 pub async fn submit(users: &mut LadderClient<Channel>, spec: &str) -> pb::Sweep {
-    let r = users.submit_sweep(pb::SubmitSweepRequest { spec_toml: spec.into() }).await.expect("submit");
+    let r = users
+        .submit_sweep(pb::SubmitSweepRequest { spec_toml: spec.into(), ..Default::default() })
+        .await
+        .expect("submit");
     r.into_inner().sweep.expect("sweep")
 }
 

@@ -1,66 +1,11 @@
-//! Proto ↔ domain conversions. Wire input is checked here, once: whatever fails becomes a
-//! [`DomainError`], which the coordinator answers with `invalid_argument`.
+//! Metric points: a trainer's point as a worker reports it, and a stored point (with the attempt
+//! that wrote it) as a curve returns it. Every float is checked: one NaN stored would make a
+//! record unreadable.
 use ladder_core::events::MetricPoint;
-use ladder_core::{DomainError, FailureKind, JobState, Result};
+use ladder_core::status::RecordedPoint;
+use ladder_core::{DomainError, Result};
 
 use crate::pb;
-
-impl From<FailureKind> for pb::FailureKind {
-    fn from(k: FailureKind) -> Self {
-        match k {
-            FailureKind::Diverged => Self::Diverged,
-            FailureKind::OutOfMemory => Self::OutOfMemory,
-            FailureKind::InvalidConfig => Self::InvalidConfig,
-            FailureKind::Crashed => Self::Crashed,
-            FailureKind::Lost => Self::Lost,
-        }
-    }
-}
-
-/// A worker's failure report. An unknown or unset kind counts as a crash: retried, never lost.
-impl From<pb::FailureKind> for FailureKind {
-    fn from(k: pb::FailureKind) -> Self {
-        match k {
-            pb::FailureKind::Diverged => Self::Diverged,
-            pb::FailureKind::OutOfMemory => Self::OutOfMemory,
-            pb::FailureKind::InvalidConfig => Self::InvalidConfig,
-            pb::FailureKind::Lost => Self::Lost,
-            pb::FailureKind::Crashed | pb::FailureKind::Unspecified => Self::Crashed,
-        }
-    }
-}
-
-/// A failure kind from the wire's `i32`; values this build does not know count as a crash.
-pub fn failure_kind(v: i32) -> FailureKind {
-    pb::FailureKind::try_from(v).unwrap_or(pb::FailureKind::Crashed).into()
-}
-
-impl From<JobState> for pb::JobState {
-    fn from(s: JobState) -> Self {
-        match s {
-            JobState::Queued => Self::Queued,
-            JobState::Running => Self::Running,
-            JobState::Succeeded => Self::Succeeded,
-            JobState::Failed => Self::Failed,
-            JobState::Cancelled => Self::Cancelled,
-        }
-    }
-}
-
-impl TryFrom<pb::JobState> for JobState {
-    type Error = DomainError;
-
-    fn try_from(s: pb::JobState) -> Result<Self> {
-        match s {
-            pb::JobState::Queued => Ok(Self::Queued),
-            pb::JobState::Running => Ok(Self::Running),
-            pb::JobState::Succeeded => Ok(Self::Succeeded),
-            pb::JobState::Failed => Ok(Self::Failed),
-            pb::JobState::Cancelled => Ok(Self::Cancelled),
-            pb::JobState::Unspecified => Err(DomainError::message("job.state", "unspecified")),
-        }
-    }
-}
 
 impl From<&MetricPoint> for pb::MetricPoint {
     fn from(m: &MetricPoint) -> Self {
@@ -84,6 +29,12 @@ impl From<&MetricPoint> for pb::MetricPoint {
     }
 }
 
+impl From<&RecordedPoint> for pb::MetricPoint {
+    fn from(p: &RecordedPoint) -> Self {
+        Self { attempt: p.attempt, ..Self::from(&p.point) }
+    }
+}
+
 impl TryFrom<&pb::MetricPoint> for MetricPoint {
     type Error = DomainError;
 
@@ -92,7 +43,6 @@ impl TryFrom<&pb::MetricPoint> for MetricPoint {
         if p.step == 0 {
             return Err(bad("step", "steps count from 1".into()));
         }
-        // Every float is checked: one NaN stored would make the record unreadable (JSON null).
         let floats = [
             ("train_loss", p.train_loss),
             ("lr", p.lr),
@@ -132,13 +82,28 @@ impl TryFrom<&pb::MetricPoint> for MetricPoint {
     }
 }
 
+impl TryFrom<&pb::MetricPoint> for RecordedPoint {
+    type Error = DomainError;
+
+    fn try_from(p: &pb::MetricPoint) -> Result<Self> {
+        Ok(Self { point: MetricPoint::try_from(p)?, attempt: p.attempt })
+    }
+}
+
+/// A point as coordinators of store format 4 and older kept it: a protobuf `MetricPoint`, its
+/// attempt included. Only the store's migration reads these.
+pub fn decode_legacy_point(bytes: &[u8]) -> Result<RecordedPoint> {
+    use prost::Message;
+    let p = pb::MetricPoint::decode(bytes).map_err(|e| DomainError::message("stored point", e.to_string()))?;
+    RecordedPoint::try_from(&p)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn round_trips_and_refuses_impossible_points() {
-        let m = MetricPoint {
+    fn point() -> MetricPoint {
+        MetricPoint {
             step: 3,
             tokens: 300,
             flops: 1e9,
@@ -153,12 +118,26 @@ mod tests {
             b_big: 256,
             b_simple: Some(42.0),
             tokens_per_s: 1e4,
-        };
+        }
+    }
+
+    #[test]
+    fn round_trips_and_refuses_impossible_points() {
+        let m = point();
         let p = pb::MetricPoint::from(&m);
         assert_eq!(MetricPoint::try_from(&p).expect("valid"), m);
         let e = MetricPoint::try_from(&pb::MetricPoint { train_loss: f64::NAN, ..p }).expect_err("NaN");
         assert_eq!(e.to_string(), "invalid message: metric_point.train_loss: NaN at step 3 is not finite");
         assert!(MetricPoint::try_from(&pb::MetricPoint { step: 0, ..p }).is_err());
         assert!(MetricPoint::try_from(&pb::MetricPoint { b_small: 512, ..p }).is_err());
+    }
+
+    #[test]
+    fn legacy_points_decode_with_their_attempt() {
+        use prost::Message;
+        let r = RecordedPoint { point: point(), attempt: 4 };
+        let bytes = pb::MetricPoint::from(&r).encode_to_vec();
+        assert_eq!(decode_legacy_point(&bytes).expect("decodes"), r);
+        assert!(decode_legacy_point(b"\xff\xff").is_err());
     }
 }

@@ -1,0 +1,54 @@
+//! How to fit ([`Options`]), and the context a fit carries while it runs: the bootstrap, and
+//! the list of laws it could not fit with the reason for each.
+use ladder_laws::{Bootstrap, PowerLaw, fit_power_law};
+
+use crate::report::Skipped;
+
+/// How to fit.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Bootstrap resamples for the intervals (at least 20 are drawn).
+    pub bootstrap: usize,
+    /// One-variable laws with an irreducible term E (L = E + (x_c/x)^α).
+    pub floor: bool,
+    /// Leave out the K highest-loss runs from the Chinchilla fit.
+    pub exclude_top: usize,
+    /// Refit without the K largest model sizes and score each law on them.
+    pub holdout: Option<usize>,
+    /// Laws that must be fitted (n, d, c, nd, ns, bcrit, frontier, chinchilla).
+    pub law: Vec<String>,
+}
+
+/// Where fitting laws notes what it could not fit.
+pub(crate) struct Ctx<'a> {
+    pub boot: Bootstrap,
+    pub floor: bool,
+    pub skipped: &'a mut Vec<Skipped>,
+}
+
+impl Ctx<'_> {
+    pub fn skip(&mut self, law: &'static str, reason: impl Into<String>) {
+        self.skipped.push(Skipped { law, reason: reason.into() });
+    }
+
+    /// A one-variable law; with an irreducible term when asked.
+    pub(crate) fn power(&mut self, law: &'static str, x: &[f64], y: &[f64]) -> Option<PowerLaw> {
+        match fit_power_law(law, x, y, self.floor, &self.boot) {
+            Ok(f) => Some(f),
+            Err(e) => {
+                self.skip(law, e.to_string());
+                None
+            }
+        }
+    }
+
+    /// A one-variable law over `(x, y)` when it has ≥ 3 distinct x.
+    pub(crate) fn power_of(&mut self, law: &'static str, var: &str, x: &[f64], y: &[f64]) -> Option<PowerLaw> {
+        if x.len() >= 3 {
+            self.power(law, x, y)
+        } else {
+            self.skip(law, format!("{} distinct {var}; needs ≥ 3", x.len()));
+            None
+        }
+    }
+}

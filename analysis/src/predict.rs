@@ -1,0 +1,166 @@
+//! What the fitted laws say beyond the data: predictions at given N, D, C or S, the
+//! compute-optimal allocation for a budget, and a warning wherever either reaches beyond the
+//! range a law was fitted over.
+use std::collections::BTreeMap;
+
+use ladder_laws::{FitRange, compute_optimal};
+use serde::Serialize;
+
+use crate::error::{AnalysisError, Result};
+use crate::report::Report;
+
+/// A number as reports print it.
+pub fn num(v: f64) -> String {
+    if !v.is_finite() {
+        "-".into()
+    } else if v != 0.0 && (v.abs() >= 1e4 || v.abs() < 1e-3) {
+        format!("{v:.3e}")
+    } else {
+        format!("{v:.4}")
+    }
+}
+
+/// A fitted range as reports print it.
+pub fn span(r: &FitRange) -> String {
+    format!("[{}, {}]", num(r.lo), num(r.hi))
+}
+
+/// A warning when `x` lies outside the range `law` was fitted over.
+fn beyond(warnings: &mut Vec<String>, law: &str, var: &str, x: f64, r: &FitRange) {
+    if let Some(dec) = r.decades_beyond(x) {
+        let side = if x > r.hi { "above" } else { "below" };
+        warnings.push(format!(
+            "{law}: {var} = {} is {dec:.2} decades {side} the fitted range {}; an extrapolation",
+            num(x),
+            span(r)
+        ));
+    }
+}
+
+/// Extrapolation warnings for `--predict` at the given variables.
+pub fn predict_warnings(r: &Report, spec: &str) -> Result<Vec<String>> {
+    let at = parse_at(spec)?;
+    let (n, d, c, s) = (at.get("N"), at.get("D"), at.get("C"), at.get("S"));
+    let mut w = Vec::new();
+    if let (Some(f), Some(&n)) = (&r.l_n, n) {
+        beyond(&mut w, "L(N)", "N", n, &f.x_range);
+    }
+    if let (Some(f), Some(&d)) = (&r.l_d, d) {
+        beyond(&mut w, "L(D)", "D", d, &f.x_range);
+    }
+    if let (Some(f), Some(&n), Some(&d)) = (&r.l_nd, n, d) {
+        beyond(&mut w, "L(N,D)", "N", n, &f.n_range);
+        beyond(&mut w, "L(N,D)", "D", d, &f.x2_range);
+    }
+    if let (Some(f), Some(&n), Some(&s)) = (&r.l_ns, n, s) {
+        beyond(&mut w, "L(N,S)", "N", n, &f.n_range);
+        beyond(&mut w, "L(N,S)", "S", s, &f.x2_range);
+    }
+    if let (Some(f), Some(&c)) = (&r.frontier, c) {
+        beyond(&mut w, "L(C_min)", "C", c, &f.l_cmin.x_range);
+    }
+    if let (Some(ch), Some(&n), Some(&d)) = (&r.chinchilla, n, d) {
+        beyond(&mut w, "Chinchilla", "N", n, &ch.fit.n_range);
+        beyond(&mut w, "Chinchilla", "D", d, &ch.fit.d_range);
+    }
+    Ok(w)
+}
+
+/// Extrapolation warnings for a `--budget` allocation.
+pub fn budget_warnings(r: &Report, a: &Allocation) -> Vec<String> {
+    let mut w = Vec::new();
+    if let Some(ch) = &r.chinchilla {
+        beyond(&mut w, "Chinchilla", "N", a.n, &ch.fit.n_range);
+        beyond(&mut w, "Chinchilla", "D", a.d, &ch.fit.d_range);
+    } else if let Some(fr) = &r.frontier {
+        beyond(&mut w, "L(C_min)", "C", a.compute, &fr.l_cmin.x_range);
+    }
+    if let (Some(b), Some(l)) = (&r.bcrit_law, a.loss) {
+        beyond(&mut w, "B_crit(L)", "L", l, &b.loss_range);
+    }
+    w
+}
+
+fn parse_at(spec: &str) -> Result<BTreeMap<String, f64>> {
+    let mut at: BTreeMap<String, f64> = BTreeMap::new();
+    for part in spec.split(',').filter(|p| !p.trim().is_empty()) {
+        let (k, v) = part
+            .split_once('=')
+            .ok_or_else(|| AnalysisError::input("--predict", format!("{part:?}: expected KEY=VALUE, e.g. N=1e9")))?;
+        let key = k.trim().to_ascii_uppercase();
+        if !["N", "D", "C", "S"].contains(&key.as_str()) {
+            return Err(AnalysisError::input("--predict", format!("{k:?}: the keys are N, D, C and S")));
+        }
+        let v: f64 = v
+            .trim()
+            .parse()
+            .map_err(|_| AnalysisError::input("--predict", format!("{part:?}: {v:?} is not a number")))?;
+        if !(v.is_finite() && v > 0.0) {
+            return Err(AnalysisError::input("--predict", format!("{part:?}: must be positive")));
+        }
+        at.insert(key, v);
+    }
+    Ok(at)
+}
+
+/// `--predict N=…,D=…`: the fitted laws evaluated there.
+pub fn predict(r: &Report, spec: &str) -> Result<BTreeMap<String, f64>> {
+    let at = parse_at(spec)?;
+    let mut out = BTreeMap::new();
+    let (n, d, c, s) = (at.get("N"), at.get("D"), at.get("C"), at.get("S"));
+    if let (Some(f), Some(&n)) = (&r.l_n, n) {
+        out.insert("L(N)".into(), f.predict(n));
+    }
+    if let (Some(f), Some(&d)) = (&r.l_d, d) {
+        out.insert("L(D)".into(), f.predict(d));
+    }
+    if let (Some(f), Some(&n), Some(&d)) = (&r.l_nd, n, d) {
+        out.insert("L(N,D)".into(), f.predict(n, d));
+    }
+    if let (Some(f), Some(&n), Some(&s)) = (&r.l_ns, n, s) {
+        out.insert("L(N,S)".into(), f.predict(n, s));
+    }
+    if let (Some(f), Some(&c)) = (&r.frontier, c) {
+        out.insert("L(C_min)".into(), f.l_cmin.predict(c));
+    }
+    if let (Some(ch), Some(&n), Some(&d)) = (&r.chinchilla, n, d) {
+        out.insert("Chinchilla".into(), ch.fit.predict(n, d));
+    }
+    if out.is_empty() {
+        return Err(AnalysisError::NoFit(format!("no fitted law takes the variables given in --predict {spec:?}")));
+    }
+    Ok(out)
+}
+
+#[derive(Debug, Serialize)]
+pub struct Allocation {
+    pub compute: f64,
+    pub n: f64,
+    pub d: f64,
+    pub loss: Option<f64>,
+    /// B_crit at that loss, tokens.
+    pub batch_tokens: Option<f64>,
+    pub from: &'static str,
+}
+
+/// `--budget C`: compute-optimal N and D (Chinchilla's closed form when fitted, else the
+/// frontier's N_opt ∝ C^a) and B = B_crit at the loss expected there.
+pub fn budget(r: &Report, c: f64) -> Result<Allocation> {
+    if !(c.is_finite() && c > 0.0) {
+        return Err(AnalysisError::input("--budget", format!("{c} must be a positive number of FLOPs")));
+    }
+    let (n, d, loss, from) = if let Some(ch) = &r.chinchilla {
+        let (n, d) = compute_optimal(&ch.fit, c);
+        (n, d, Some(ch.fit.predict(n, d)), "Chinchilla fit")
+    } else if let Some(fr) = &r.frontier {
+        let n = fr.n_opt_coeff.value * c.powf(fr.n_opt_exponent.value);
+        (n, c / (6.0 * n), Some(fr.l_cmin.predict(c)), "compute frontier")
+    } else {
+        return Err(AnalysisError::NoFit("--budget needs a Chinchilla fit or a compute frontier".into()));
+    };
+    let batch_tokens = match (&r.bcrit_law, loss) {
+        (Some(b), Some(l)) => Some(b.predict(l)),
+        _ => None,
+    };
+    Ok(Allocation { compute: c, n, d, loss, batch_tokens, from })
+}

@@ -1,0 +1,111 @@
+//! A job's moves between states, and the indexes that follow it: the queue (by cost), the lease
+//! index (the leases each worker holds), the open set (the jobs of a sweep not yet final) and the
+//! staging of uploads that only the current attempt may finish. Every other module changes a
+//! job's state through these.
+use redb::{ReadableTable, WriteTransaction};
+
+use crate::error::{CoordError, Result};
+use crate::records::{Failure, JobRecord, JobState, SweepRecord, SweepState};
+use crate::tables::{CHECKPOINT_STAGING, LEASES, OPEN_JOBS, QUEUE, SWEEPS, from_json, to_json};
+
+pub fn enqueue(txn: &WriteTransaction, job: &JobRecord) -> Result<()> {
+    txn.open_table(QUEUE)?.insert((job.rank(), job.id), ())?;
+    Ok(())
+}
+
+pub fn dequeue(txn: &WriteTransaction, job: &JobRecord) -> Result<()> {
+    txn.open_table(QUEUE)?.remove((job.rank(), job.id))?;
+    Ok(())
+}
+
+/// Records that `job`'s current lease is held by its worker (the index heartbeats and listings
+/// read instead of scanning every job).
+pub fn index_lease(txn: &WriteTransaction, job: &JobRecord) -> Result<()> {
+    if let Some(l) = &job.lease {
+        txn.open_table(LEASES)?.insert((l.worker_id.as_str(), job.id), job.attempt)?;
+    }
+    Ok(())
+}
+
+/// Removes `job`'s lease from the index (call before the lease is cleared).
+pub fn unindex_lease(txn: &WriteTransaction, job: &JobRecord) -> Result<()> {
+    if let Some(l) = &job.lease {
+        txn.open_table(LEASES)?.remove((l.worker_id.as_str(), job.id))?;
+    }
+    Ok(())
+}
+
+pub fn unindex_lease_of(txn: &WriteTransaction, worker_id: &str, job_id: u64) -> Result<()> {
+    txn.open_table(LEASES)?.remove((worker_id, job_id))?;
+    Ok(())
+}
+
+/// Fencing: the job's current attempt must be `attempt`, leased to `worker_id`.
+pub fn current(job: &JobRecord, worker_id: &str, attempt: u32) -> Result<()> {
+    let held = job.state == JobState::Running
+        && job.attempt == attempt
+        && job.lease.as_ref().is_some_and(|l| l.worker_id == worker_id);
+    if held {
+        Ok(())
+    } else {
+        Err(CoordError::Stale(format!(
+            "job {} attempt {attempt} from worker {worker_id}: the current attempt is {} ({:?})",
+            job.id, job.attempt, job.state
+        )))
+    }
+}
+
+/// Ends an attempt as failed: requeued if retriable and restarts remain, else failed for good.
+/// Returns whether it was requeued.
+pub fn fail_attempt(txn: &WriteTransaction, job: &mut JobRecord, kind: Failure, message: String) -> Result<bool> {
+    unindex_lease(txn, job)?;
+    job.lease = None;
+    if kind.retriable() && job.restarts < job.max_restarts {
+        job.restarts += 1;
+        job.state = JobState::Queued;
+        job.failure = Some((kind, message));
+        enqueue(txn, job)?;
+        return Ok(true);
+    }
+    job.state = JobState::Failed;
+    job.failure = Some((kind, message));
+    Ok(false)
+}
+
+/// Gives a job back to the queue without charging a restart (its worker released it, or never
+/// got the lease).
+pub fn release(txn: &WriteTransaction, job: &mut JobRecord) -> Result<()> {
+    unindex_lease(txn, job)?;
+    job.state = JobState::Queued;
+    job.lease = None;
+    enqueue(txn, job)
+}
+
+/// Marks a sweep done once every job has ended.
+pub fn settle(txn: &WriteTransaction, sweep_id: u64) -> Result<()> {
+    // One range lookup, not a read of every job: the open set holds the jobs still to end.
+    if txn.open_table(OPEN_JOBS)?.range((sweep_id, 0)..=(sweep_id, u64::MAX))?.next().is_some() {
+        return Ok(());
+    }
+    let Some(raw) = txn.open_table(SWEEPS)?.get(sweep_id)?.map(|v| v.value().to_vec()) else { return Ok(()) };
+    let mut s: SweepRecord = from_json(&raw)?;
+    if s.state != SweepState::Running {
+        return Ok(());
+    }
+    s.state = SweepState::Done;
+    txn.open_table(SWEEPS)?.insert(sweep_id, to_json(&s)?.as_slice())?;
+    Ok(())
+}
+
+/// Drops what earlier attempts of `job_id` left staged (their uploads can no longer finish).
+pub fn clear_staged(txn: &WriteTransaction, job_id: u64, current_attempt: u32) -> Result<()> {
+    let mut t = txn.open_table(CHECKPOINT_STAGING)?;
+    let keys: Vec<(u64, u32, u64, u32)> = t
+        .range((job_id, 0, 0, 0)..(job_id, current_attempt, 0, 0))?
+        .map(|r| r.map(|(k, _)| k.value()))
+        .collect::<Result<_, _>>()?;
+    for k in keys {
+        t.remove(k)?;
+    }
+    Ok(())
+}

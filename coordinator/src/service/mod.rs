@@ -1,0 +1,196 @@
+//! The gRPC services over one [`Store`], split by who calls them: [`users`] (the `Ladder`
+//! service: sweeps, jobs, curves, datasets), [`workers`] (the `WorkerService`: register,
+//! heartbeat, acquire, report) and [`uploads`] (the byte streams both services move: datasets
+//! in, checkpoints in and out). Wire messages become domain values through `ladder_proto::convert`
+//! and every refusal becomes a `Status` through the one map in [`crate::error`].
+mod uploads;
+mod users;
+mod workers;
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use ladder_core::status::JobStatus;
+use sha2::{Digest, Sha256};
+use tokio::sync::{Notify, broadcast};
+use tokio_stream::Stream;
+use tokio_util::sync::CancellationToken;
+use tonic::{Request, Status};
+
+use crate::clock::{Clock, SystemClock};
+use crate::error::Result;
+use crate::records::{JobRecord, JobState};
+use crate::store::Store;
+use crate::{queue, workers as registry};
+
+/// Settings that shape scheduling and limits.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// A lease lasts this long without a heartbeat.
+    pub lease_ttl: Duration,
+    /// Longest long-poll an Acquire may ask for.
+    pub max_wait: Duration,
+    /// Largest checkpoint accepted per upload.
+    pub max_checkpoint_bytes: u64,
+    /// Largest dataset accepted per registration.
+    pub max_dataset_bytes: u64,
+    /// Bearer tokens and their roles; when any is set, every RPC must carry one.
+    pub tokens: Vec<(crate::auth::Role, String)>,
+    /// TLS (rustls); with a client CA root, clients must present a certificate (mTLS).
+    pub tls: Option<tonic::transport::ServerTlsConfig>,
+    /// Leases found at start are renewed to now + this, so the coordinator's own downtime
+    /// charges no restart (workers reconnect within it).
+    pub startup_grace: Duration,
+    /// A connection must send its first bytes (the HTTP/2 preface or a TLS ClientHello) within
+    /// this, and finish a TLS handshake within it.
+    pub first_bytes: Duration,
+    /// Where lease times come from.
+    pub clock: Arc<dyn Clock>,
+    /// How often expired leases are reaped (default: a quarter of the lease length).
+    pub reap_every: Option<Duration>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            lease_ttl: Duration::from_secs(30),
+            max_wait: Duration::from_secs(30),
+            max_checkpoint_bytes: 8 << 30,
+            max_dataset_bytes: 16 << 30,
+            tokens: Vec::new(),
+            tls: None,
+            startup_grace: Duration::from_secs(30),
+            first_bytes: Duration::from_secs(10),
+            clock: Arc::new(SystemClock),
+            reap_every: None,
+        }
+    }
+}
+
+/// The page sizes of listings.
+pub const CURVE_PAGE: usize = 10_000;
+pub const CURVE_PAGE_MAX: usize = 100_000;
+pub const SWEEP_PAGE: usize = 500;
+
+/// Shared state of both services.
+#[derive(Clone)]
+pub struct Coordinator {
+    pub store: Store,
+    pub cfg: Config,
+    work: Arc<Notify>,
+    updates: broadcast::Sender<JobStatus>,
+    shutdown: CancellationToken,
+    pub counters: Arc<crate::metrics::Counters>,
+    /// The most device memory any GPU slot has offered (bytes; 0 until one asks).
+    largest_device: Arc<AtomicU64>,
+}
+
+type Stream_<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
+
+/// The caller's credential: sha256 of its bearer token ("" without one), and of its client
+/// certificate under mTLS.
+fn credential<T>(req: &Request<T>) -> String {
+    let token = req
+        .metadata()
+        .get(ladder_proto::auth::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim_start_matches("Bearer ").trim().to_string())
+        .unwrap_or_default();
+    let cert = req.peer_certs().and_then(|c| c.first().map(|c| hex::encode(Sha256::digest(c.as_ref()))));
+    match (token.is_empty(), cert) {
+        (true, None) => String::new(),
+        (_, c) => {
+            let mut h = Sha256::new();
+            h.update(token.as_bytes());
+            if let Some(c) = c {
+                h.update(b"\\0cert:");
+                h.update(c.as_bytes());
+            }
+            hex::encode(h.finalize())
+        }
+    }
+}
+
+impl Coordinator {
+    pub fn new(store: Store, cfg: Config, shutdown: CancellationToken) -> Self {
+        let (updates, _) = broadcast::channel(4096);
+        Self {
+            store,
+            cfg,
+            work: Arc::new(Notify::new()),
+            updates,
+            shutdown,
+            counters: Arc::default(),
+            largest_device: Arc::default(),
+        }
+    }
+
+    fn ttl_ms(&self) -> u64 {
+        u64::try_from(self.cfg.lease_ttl.as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn now_ms(&self) -> i64 {
+        self.cfg.clock.now_ms()
+    }
+
+    fn publish(&self, jobs: &[JobRecord]) {
+        for j in jobs {
+            let _ = self.updates.send(j.status());
+        }
+        // One waiting Acquire per job that became queued, not every idle long-poll.
+        for _ in jobs.iter().filter(|j| j.state == JobState::Queued) {
+            self.work.notify_one();
+        }
+    }
+
+    /// Renews the leases found at start (see [`Config::startup_grace`]).
+    pub async fn grace_leases(&self) -> Result<usize> {
+        let grace = u64::try_from(self.cfg.startup_grace.as_millis()).unwrap_or(u64::MAX);
+        let now = self.now_ms();
+        self.store.write(move |txn| queue::grace(txn, now, grace)).await
+    }
+
+    /// Expires the leases past their time once; returns the jobs it changed.
+    pub async fn reap_once(&self) -> Result<Vec<JobRecord>> {
+        let now = self.now_ms();
+        let changed = self.store.write(move |txn| queue::reap(txn, now)).await?;
+        if !changed.is_empty() {
+            self.counters.lease_expiries.fetch_add(changed.len() as u64, Ordering::Relaxed);
+            for j in &changed {
+                tracing::warn!(job = j.id, attempt = j.attempt, state = ?j.state, "lease expired");
+            }
+            self.publish(&changed);
+        }
+        Ok(changed)
+    }
+
+    /// Expires leases every [`Config::reap_every`] until shutdown.
+    pub async fn reap_loop(self) {
+        let period = self.cfg.reap_every.unwrap_or((self.cfg.lease_ttl / 4).max(Duration::from_millis(20)));
+        loop {
+            tokio::select! {
+                _ = self.shutdown.cancelled() => return,
+                _ = tokio::time::sleep(period) => {}
+            }
+            if let Err(e) = self.reap_once().await {
+                tracing::error!("reaping leases: {e}");
+            }
+        }
+    }
+
+    /// Logs and counts `n` events of a report refused (invalid at the wire, or past the job's
+    /// last step), `why` the first reason; nothing when none was.
+    fn count_refused(&self, job_id: u64, attempt: u32, n: u32, why: Option<&str>) {
+        if let Some(why) = why {
+            tracing::warn!(job = job_id, attempt, refused = n, "refused events: {why}");
+            self.counters.refused.fetch_add(u64::from(n), Ordering::Relaxed);
+        }
+    }
+
+    /// Refuses a worker call whose credential is not the one its worker id registered with.
+    fn check_worker<T>(&self, req: &Request<T>, worker_id: &str) -> Result<()> {
+        registry::check_credential(&self.store.read()?, worker_id, &credential(req))
+    }
+}

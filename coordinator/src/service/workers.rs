@@ -1,0 +1,165 @@
+//! The `WorkerService`, for worker daemons: register, heartbeat, the Acquire long-poll, and the
+//! events of each attempt. Every call after Register must carry the credential that registered
+//! its worker id; every write names (job, attempt) and is fenced.
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use ladder_core::attempt::Assignment;
+use ladder_proto::convert::attempts::decode_events;
+use ladder_proto::pb;
+use ladder_proto::pb::worker_service_server::WorkerService;
+use tonic::{Request, Response, Status, Streaming};
+
+use super::{Coordinator, Stream_, credential};
+use crate::error::{CoordError, Result};
+use crate::records::{JobRecord, JobState};
+use crate::{attempts, blobs, queue, workers};
+
+#[tonic::async_trait]
+impl WorkerService for Coordinator {
+    async fn register(&self, req: Request<pb::RegisterRequest>) -> Result<Response<pb::RegisterResponse>, Status> {
+        let cred = credential(&req);
+        let q = req.into_inner();
+        if q.slots.is_empty() {
+            return Err(CoordError::invalid("register.slots", "a worker needs at least one slot").into());
+        }
+        for s in &q.slots {
+            ladder_core::job::parse_device(s).map_err(|e| CoordError::invalid("register.slots", e.to_string()))?;
+        }
+        if q.name.is_empty() || q.name.len() > 128 || q.name.chars().any(|c| c.is_control()) {
+            return Err(CoordError::invalid("register.name", "a worker name is 1-128 printable characters").into());
+        }
+        let (name, slots) = (q.name.clone(), q.slots.iter().map(|s| s.trim().to_string()).collect::<Vec<_>>());
+        let now = self.now_ms();
+        let id = self.store.write(move |txn| workers::register(txn, &name, &slots, &cred, now)).await?;
+        tracing::info!(worker = %id, slots = ?q.slots, "worker registered");
+        Ok(Response::new(pb::RegisterResponse { worker_id: id, lease_ttl_ms: self.ttl_ms() }))
+    }
+
+    async fn heartbeat(&self, req: Request<pb::HeartbeatRequest>) -> Result<Response<pb::HeartbeatResponse>, Status> {
+        self.check_worker(&req, &req.get_ref().worker_id)?;
+        let q = req.into_inner();
+        let (ttl, now) = (self.ttl_ms(), self.now_ms());
+        let running: Vec<(u64, u32)> = q.running.iter().map(|r| (r.job_id, r.attempt)).collect();
+        let (stop, released) =
+            self.store.write(move |txn| attempts::heartbeat(txn, &q.worker_id, &running, ttl, now)).await?;
+        self.publish(&released);
+        let stop = stop.into_iter().map(|(job_id, attempt)| pb::AttemptRef { job_id, attempt }).collect();
+        Ok(Response::new(pb::HeartbeatResponse { stop }))
+    }
+
+    async fn acquire(&self, req: Request<pb::AcquireRequest>) -> Result<Response<pb::AcquireResponse>, Status> {
+        self.check_worker(&req, &req.get_ref().worker_id)?;
+        let q = req.into_inner();
+        let wait = Duration::from_millis(q.wait_ms).min(self.cfg.max_wait);
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let notified = self.work.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable(); // registered before the claim: no wake-up is lost
+            let leased = self.claim(&q).await?;
+            if !leased.is_empty() {
+                let mut assignments = leased.iter().map(pb::Assignment::from);
+                let first = assignments.next();
+                return Ok(Response::new(pb::AcquireResponse { assignment: first, fused: assignments.collect() }));
+            }
+            tokio::select! {
+                _ = &mut notified => {}
+                _ = tokio::time::sleep_until(deadline) => {
+                    return Ok(Response::new(pb::AcquireResponse { assignment: None, fused: Vec::new() }));
+                }
+                _ = self.shutdown.cancelled() => return Err(CoordError::Shutdown.into()),
+            }
+        }
+    }
+
+    async fn report_events(
+        &self,
+        req: Request<pb::ReportEventsRequest>,
+    ) -> Result<Response<pb::ReportEventsResponse>, Status> {
+        self.check_worker(&req, &req.get_ref().worker_id)?;
+        let q = req.into_inner();
+        let decoded = decode_events(&q.events);
+        self.count_refused(q.job_id, q.attempt, decoded.refused, decoded.why.as_deref());
+        let (worker, job_id, attempt, events) = (q.worker_id, q.job_id, q.attempt, decoded.events);
+        let out = self.store.write(move |txn| attempts::report(txn, &worker, job_id, attempt, &events)).await?;
+        self.count_refused(job_id, attempt, out.refused, out.why.as_deref());
+        if out.job.state != JobState::Running {
+            tracing::info!(job = out.job.id, state = ?out.job.state, failure = ?out.job.failure, "attempt ended");
+        }
+        self.counters.points.fetch_add(u64::from(out.stored), Ordering::Relaxed);
+        self.publish(std::slice::from_ref(&out.job)); // wakes one Acquire if the job was requeued
+        Ok(Response::new(pb::ReportEventsResponse { stored: out.stored, refused: decoded.refused + out.refused }))
+    }
+
+    async fn upload_checkpoint(
+        &self,
+        req: Request<Streaming<pb::CheckpointUpload>>,
+    ) -> Result<Response<pb::CheckpointInfo>, Status> {
+        let cred = credential(&req);
+        let info = self.receive_checkpoint(req.into_inner(), &cred).await?;
+        Ok(Response::new(pb::CheckpointInfo::from(&info)))
+    }
+
+    type DownloadCheckpointStream = Stream_<pb::Chunk>;
+
+    async fn download_checkpoint(
+        &self,
+        req: Request<pb::FetchCheckpointRequest>,
+    ) -> Result<Response<Self::DownloadCheckpointStream>, Status> {
+        let q = req.into_inner();
+        Ok(Response::new(self.checkpoint_stream(q.job_id, q.step)?))
+    }
+
+    type FetchDatasetStream = Stream_<pb::Chunk>;
+
+    async fn fetch_dataset(
+        &self,
+        req: Request<pb::FetchDatasetRequest>,
+    ) -> Result<Response<Self::FetchDatasetStream>, Status> {
+        let q = req.into_inner();
+        Ok(Response::new(self.dataset_stream(&q.sha256, &q.file)?))
+    }
+}
+
+impl Coordinator {
+    /// One claim for the slot asking: the jobs leased, as assignments (the first first, then
+    /// the jobs fused with it).
+    async fn claim(&self, q: &pb::AcquireRequest) -> Result<Vec<Assignment>> {
+        let (ttl, now) = (self.ttl_ms(), self.now_ms());
+        let largest = self.largest_device.fetch_max(q.memory_total_bytes, Ordering::Relaxed).max(q.memory_total_bytes);
+        let (w, s, max_jobs, memory_bytes) = (q.worker_id.clone(), q.slot.clone(), q.max_jobs, q.memory_bytes);
+        let claimed = self
+            .store
+            .write(move |txn| {
+                let ask =
+                    queue::SlotAsk { worker_id: &w, slot: &s, max_jobs, memory_bytes, largest_device_bytes: largest };
+                queue::claim(txn, ask, ttl, now)
+            })
+            .await?;
+        self.publish(&claimed.failed);
+        let r = self.store.read()?;
+        let mut out = Vec::with_capacity(claimed.leased.len());
+        for job in &claimed.leased {
+            tracing::info!(job = job.id, attempt = job.attempt, worker = %q.worker_id, "leased");
+            let _ = self.updates.send(job.status());
+            out.push(assignment(&job.clone().with_config(&r)?, ttl, &r)?);
+        }
+        Ok(out)
+    }
+}
+
+/// The assignment of a job just leased, with every checkpoint step it could resume from.
+fn assignment(j: &JobRecord, ttl_ms: u64, r: &redb::ReadTransaction) -> Result<Assignment> {
+    let config = j.config.clone().ok_or_else(|| CoordError::storage(format!("job {} has no stored config", j.id)))?;
+    Ok(Assignment {
+        job_id: j.id,
+        attempt: j.attempt,
+        config,
+        dataset_sha256: j.dataset_sha256.clone(),
+        resume_step: j.checkpoint_step,
+        lease_ttl_ms: ttl_ms,
+        memory_bytes: j.memory_bytes,
+        checkpoint_steps: blobs::checkpoints(r, j.id)?.iter().map(|c| c.info.step).collect(),
+    })
+}

@@ -1,0 +1,127 @@
+//! Every table of the store, its key and value layout, and the helpers that read and write
+//! records: the one place the on-disk layout is defined. Values are the store's own encodings:
+//! JSON records (`crate::records`), points in [`crate::codec`]'s layout, blob chunks as bytes.
+use redb::{ReadTransaction, ReadableTable, TableDefinition, WriteTransaction};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::Result;
+
+/// Bumped whenever a table's key or value layout changes; [`migrate`] carries older stores forward.
+pub const FORMAT_VERSION: u64 = 5;
+
+/// "format_version", "next_sweep_id", "next_job_id".
+pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+/// sweep id → SweepRecord (JSON).
+pub const SWEEPS: TableDefinition<u64, &[u8]> = TableDefinition::new("sweeps");
+/// sweep name → sweep id.
+pub const SWEEP_NAMES: TableDefinition<&str, u64> = TableDefinition::new("sweep_names");
+/// job id → JobRecord (JSON).
+pub const JOBS: TableDefinition<u64, &[u8]> = TableDefinition::new("jobs");
+/// job id → its trainer config (JSON; TOML before format 5): cold, written once at submission,
+/// apart from the hot record that every report and heartbeat rewrites (format 4).
+pub const JOB_CONFIGS: TableDefinition<u64, &str> = TableDefinition::new("job_configs");
+/// (sweep id, job id) of every job not yet final: a sweep is done when its range is empty
+/// (format 4).
+pub const OPEN_JOBS: TableDefinition<(u64, u64), ()> = TableDefinition::new("open_jobs");
+
+/// redb's page cache, bytes: the coordinator's memory stays flat as the store grows.
+pub const CACHE_BYTES: usize = 256 << 20;
+/// Queued jobs as (rank, job id): the costliest first (longest processing time first keeps a
+/// sweep's makespan short), then by id. See [`crate::queue::rank`].
+pub const QUEUE: TableDefinition<(u64, u64), ()> = TableDefinition::new("queue_by_cost");
+/// Format 1's queue: job ids, lowest first.
+pub const QUEUE_V1: TableDefinition<u64, ()> = TableDefinition::new("queue");
+/// (job id, step) → the point and the attempt that wrote it ([`crate::codec`]; protobuf before
+/// format 5). One point per step, whatever the replays.
+pub const CURVES: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("curves");
+/// (job id, step) → CheckpointRecord (JSON), written once every chunk is in.
+pub const CHECKPOINTS: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("checkpoints");
+/// (job id, step, chunk index) → bytes.
+pub const CHECKPOINT_CHUNKS: TableDefinition<(u64, u64, u32), &[u8]> = TableDefinition::new("checkpoint_chunks");
+/// dataset sha256 → DatasetRecord (JSON).
+pub const DATASETS: TableDefinition<&str, &[u8]> = TableDefinition::new("datasets");
+/// dataset name → sha256.
+pub const DATASET_NAMES: TableDefinition<&str, &str> = TableDefinition::new("dataset_names");
+/// (sha256, file 0 = train / 1 = val, chunk index) → bytes.
+pub const DATASET_CHUNKS: TableDefinition<(&str, u8, u32), &[u8]> = TableDefinition::new("dataset_chunks");
+/// worker id → WorkerRecord (JSON).
+pub const WORKERS: TableDefinition<&str, &[u8]> = TableDefinition::new("workers");
+/// (worker id, job id) → attempt: the leases each worker holds.
+pub const LEASES: TableDefinition<(&str, u64), u32> = TableDefinition::new("leases");
+/// (job id, attempt, step, chunk index) → bytes of a checkpoint upload not yet complete.
+pub const CHECKPOINT_STAGING: TableDefinition<(u64, u32, u64, u32), &[u8]> = TableDefinition::new("checkpoint_staging");
+/// (upload id, file, chunk index) → bytes of a dataset upload not yet complete.
+pub const DATASET_STAGING: TableDefinition<(u64, u8, u32), &[u8]> = TableDefinition::new("dataset_staging");
+
+/// Blobs are split into chunks of this size.
+pub const CHUNK: usize = 1 << 20;
+
+/// Read access over either kind of transaction, so one query serves reads and writes alike.
+pub trait Reader {
+    type Table<'a, K: redb::Key + 'static, V: redb::Value + 'static>: ReadableTable<K, V>
+    where
+        Self: 'a;
+    fn table<K: redb::Key + 'static, V: redb::Value + 'static>(
+        &self,
+        def: TableDefinition<K, V>,
+    ) -> Result<Self::Table<'_, K, V>>;
+}
+
+impl Reader for ReadTransaction {
+    type Table<'a, K: redb::Key + 'static, V: redb::Value + 'static> = redb::ReadOnlyTable<K, V>;
+    fn table<K: redb::Key + 'static, V: redb::Value + 'static>(
+        &self,
+        def: TableDefinition<K, V>,
+    ) -> Result<Self::Table<'_, K, V>> {
+        Ok(self.open_table(def)?)
+    }
+}
+
+impl Reader for WriteTransaction {
+    type Table<'a, K: redb::Key + 'static, V: redb::Value + 'static> = redb::Table<'a, K, V>;
+    fn table<K: redb::Key + 'static, V: redb::Value + 'static>(
+        &self,
+        def: TableDefinition<K, V>,
+    ) -> Result<Self::Table<'_, K, V>> {
+        Ok(self.open_table(def)?)
+    }
+}
+
+pub fn to_json<T: Serialize>(v: &T) -> Result<Vec<u8>> {
+    Ok(serde_json::to_vec(v)?)
+}
+
+pub fn from_json<T: DeserializeOwned>(b: &[u8]) -> Result<T> {
+    Ok(serde_json::from_slice(b)?)
+}
+
+/// Allocates the next id of a counter in META.
+pub fn next_id(txn: &WriteTransaction, counter: &str) -> Result<u64> {
+    let mut meta = txn.open_table(META)?;
+    let id = meta.get(counter)?.map_or(1, |v| v.value());
+    meta.insert(counter, id + 1)?;
+    Ok(id)
+}
+
+/// Opens every table of this format, creating the missing ones.
+pub fn create_all(txn: &WriteTransaction) -> Result<()> {
+    txn.open_table(META)?;
+    txn.open_table(SWEEPS)?;
+    txn.open_table(SWEEP_NAMES)?;
+    txn.open_table(JOBS)?;
+    txn.open_table(JOB_CONFIGS)?;
+    txn.open_table(OPEN_JOBS)?;
+    txn.open_table(QUEUE)?;
+    txn.open_table(CURVES)?;
+    txn.open_table(CHECKPOINTS)?;
+    txn.open_table(CHECKPOINT_CHUNKS)?;
+    txn.open_table(DATASETS)?;
+    txn.open_table(DATASET_NAMES)?;
+    txn.open_table(DATASET_CHUNKS)?;
+    txn.open_table(WORKERS)?;
+    txn.open_table(LEASES)?;
+    txn.open_table(CHECKPOINT_STAGING)?;
+    txn.open_table(DATASET_STAGING)?;
+    Ok(())
+}

@@ -1,0 +1,13 @@
+//! `ladder-testkit`: what ladder's tests share instead of copying.
+//!
+//! - [`data`]: token streams and the messages that register them as a dataset;
+//! - [`server`]: a coordinator served in-process on 127.0.0.1:0, its clients, and the steps most
+//!   RPC tests begin with (a dataset, a sweep, a registered worker holding a lease);
+//! - [`procs`]: the real binaries as child processes (a coordinator reports the port it bound),
+//!   and polling a sweep until a condition holds.
+//!
+//! Tests never build binaries: a test that needs another crate's binary finds it beside its own
+//! (`cargo test --workspace` and `scripts/test.sh` build them all first) or fails saying so.
+pub mod data;
+pub mod procs;
+pub mod server;

@@ -3,6 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-libtorch.sh
-# GPU tests print why they skip where no GPU is present.
-cargo test -p ladder-trainer --test cuda -- --nocapture
+# Tests that need what CI has (root, network namespaces, Slurm, podman) fail instead of skipping
+# under CI=true; the CUDA tests are #[ignore]d (bench/gpu.sh runs them on a GPU machine).
+cargo build --workspace --bins
 cargo test --workspace --all-targets "$@"

@@ -129,9 +129,13 @@ pub enum DataCommand {
 pub struct FitArgs {
     /// The sweep to fit (name or id).
     pub sweep: Option<String>,
-    /// Fit points from a CSV file instead: columns N and loss, plus D, C, B or S.
+    /// Fit points from a CSV file instead: a loss column and any of N, D, C, B, S (common names
+    /// such as `params`, `Model Size`, `tokens`, `Training FLOP` are recognised).
     #[arg(long, conflicts_with = "sweep")]
     pub csv: Option<PathBuf>,
+    /// Which CSV column holds which variable, e.g. `N=params,C=flops,loss=val_loss`.
+    #[arg(long, requires = "csv")]
+    pub columns: Option<String>,
     /// Extrapolate the fitted laws, e.g. N=1e9,D=2e10.
     #[arg(long)]
     pub predict: Option<String>,

@@ -1,6 +1,10 @@
-//! `ladder fit --csv FILE`: points from anywhere. A header row names the columns (any case):
-//! `loss` and at least one of `N`, `D`, `C`, `B`, `S`; other columns are ignored. Every error
-//! names the file, line and column.
+//! `ladder fit --csv FILE`: points from anywhere. A header row names the columns; other projects
+//! name them in many ways, so the common names are recognised (any case): N as `N`, `params`,
+//! `parameters` or `Model Size`; D as `D`, `tokens` or `Training Tokens`; C as `C`, `FLOPs`,
+//! `compute` or `Training FLOP`; B as `B` or `batch_tokens`; S as `S` or `steps`; and `loss`.
+//! `--columns N=...,C=...` names them explicitly. Where D is missing and C is given, D = C/(6N),
+//! as Epoch AI's Chinchilla analysis takes it. Other columns are ignored; every error names the
+//! file, line and column.
 use std::path::Path;
 
 use ladder_analysis::Inputs;
@@ -8,14 +12,59 @@ use ladder_analysis::inputs::RunPoint;
 
 use crate::error::{CliError, Result};
 
-const KNOWN: [&str; 6] = ["n", "d", "c", "b", "s", "loss"];
+/// Each variable and the names a header may give it (lowercase).
+const ALIASES: [(&str, &[&str]); 6] = [
+    ("N", &["n", "params", "parameters", "n_params", "model size", "model_size"]),
+    ("D", &["d", "tokens", "training tokens", "training_tokens", "dataset_tokens"]),
+    ("C", &["c", "flops", "compute", "training flop", "training flops", "training_flops"]),
+    ("B", &["b", "batch", "batch_tokens", "batch size"]),
+    ("S", &["s", "steps"]),
+    ("loss", &["loss", "val_loss"]),
+];
 
-pub fn read(path: &Path) -> Result<Inputs> {
-    let text = crate::commands::read_text(path)?;
-    parse(&text, &path.display().to_string())
+/// Which column holds each variable.
+#[derive(Debug, Default)]
+struct Columns {
+    /// Indexed like [`ALIASES`].
+    at: [Option<usize>; 6],
 }
 
-pub fn parse(text: &str, origin: &str) -> Result<Inputs> {
+impl Columns {
+    /// Resolves the header: an explicit `mapping` (`VAR=column name`, comma-separated) first,
+    /// then the known names.
+    fn of(header: &[String], mapping: Option<&str>, place: &str) -> Result<Self> {
+        let lower: Vec<String> = header.iter().map(|h| h.trim().to_ascii_lowercase()).collect();
+        let mut cols = Columns::default();
+        for (k, (_, names)) in ALIASES.iter().enumerate() {
+            cols.at[k] = names.iter().find_map(|n| lower.iter().position(|h| h == n));
+        }
+        for part in mapping.unwrap_or("").split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (var, name) = part
+                .split_once('=')
+                .ok_or_else(|| CliError::input("--columns", format!("{part:?}: expected VAR=column, e.g. N=params")))?;
+            let k = ALIASES.iter().position(|(v, _)| v.eq_ignore_ascii_case(var.trim())).ok_or_else(|| {
+                CliError::input("--columns", format!("{var:?}: the variables are N, D, C, B, S and loss"))
+            })?;
+            let want = name.trim().trim_matches('"').to_ascii_lowercase();
+            let c = lower.iter().position(|h| *h == want).ok_or_else(|| {
+                CliError::input(place.to_string(), format!("--columns names {name:?}, which the header does not have"))
+            })?;
+            cols.at[k] = Some(c);
+        }
+        Ok(cols)
+    }
+
+    fn get(&self, var: &str) -> Option<usize> {
+        ALIASES.iter().position(|(v, _)| *v == var).and_then(|k| self.at[k])
+    }
+}
+
+pub fn read(path: &Path, mapping: Option<&str>) -> Result<Inputs> {
+    let text = crate::commands::read_text(path)?;
+    parse(&text, &path.display().to_string(), mapping)
+}
+
+pub fn parse(text: &str, origin: &str, mapping: Option<&str>) -> Result<Inputs> {
     let bad = |line: usize, msg: String| CliError::input(format!("{origin}:{line}"), msg);
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
@@ -32,14 +81,23 @@ pub fn parse(text: &str, origin: &str) -> Result<Inputs> {
     };
     let hline = line_of(&header);
     let header_text = header.iter().collect::<Vec<_>>().join(",");
-    let names: Vec<String> = header.iter().map(|h| h.to_ascii_lowercase()).collect();
-    let col = |k: &str| names.iter().position(|n| n == k);
-    let Some(loss_col) = col("loss") else {
-        return Err(bad(hline, format!("no `loss` column in the header {header_text:?}")));
-    };
-    if !KNOWN[..5].iter().any(|k| col(k).is_some()) {
-        return Err(bad(hline, format!("the header {header_text:?} has none of the columns N, D, C, B, S")));
+    let names: Vec<String> = header.iter().map(str::to_string).collect();
+    let cols = Columns::of(&names, mapping, &format!("{origin}:{hline}"))?;
+    if cols.get("loss").is_none() {
+        return Err(bad(
+            hline,
+            format!("no `loss` column in the header {header_text:?} (name it with --columns loss=...)"),
+        ));
     }
+    if ["N", "D", "C", "B", "S"].iter().all(|v| cols.get(v).is_none()) {
+        return Err(bad(
+            hline,
+            format!(
+                "the header {header_text:?} has none of the columns N, D, C, B, S (name them with --columns, e.g. N=params)"
+            ),
+        ));
+    }
+    let derived = cols.get("D").is_none() && cols.get("C").is_some() && cols.get("N").is_some();
     let mut runs = Vec::new();
     for record in records {
         let record = record.map_err(|e| CliError::input(origin.to_string(), format!("not CSV: {e}")))?;
@@ -48,8 +106,8 @@ pub fn parse(text: &str, origin: &str) -> Result<Inputs> {
         if fields.len() != names.len() {
             return Err(bad(lineno, format!("{} fields, the header has {}", fields.len(), names.len())));
         }
-        let num = |k: &str| -> Result<Option<f64>> {
-            let Some(c) = col(k) else { return Ok(None) };
+        let num = |var: &str| -> Result<Option<f64>> {
+            let Some(c) = cols.get(var) else { return Ok(None) };
             let raw = fields[c];
             if raw.is_empty() {
                 return Ok(None);
@@ -61,23 +119,42 @@ pub fn parse(text: &str, origin: &str) -> Result<Inputs> {
             }
             Ok(Some(v))
         };
-        let loss = num("loss")?.ok_or_else(|| bad(lineno, format!("column `{}` is empty", names[loss_col])))?;
-        let d = num("d")?;
-        runs.push(RunPoint {
-            job: None,
-            n: num("n")?,
-            d,
-            tokens: d,
-            b: num("b")?,
-            s: num("s")?,
-            c: num("c")?,
-            loss,
-            d_limit: d.unwrap_or(f64::INFINITY),
-            group: String::new(),
-        });
+        let loss = num("loss")?.ok_or_else(|| bad(lineno, "the loss is empty".to_string()))?;
+        let (n, c) = (num("N")?, num("C")?);
+        let d = match (num("D")?, n, c) {
+            (Some(d), _, _) => Some(d),
+            (None, Some(n), Some(c)) => Some(c / (6.0 * n)),
+            _ => None,
+        };
+        let (b, s) = (num("B")?, num("S")?);
+        let group = String::new();
+        runs.push(RunPoint { job: None, n, d, tokens: d, b, s, c, loss, d_limit: d.unwrap_or(f64::INFINITY), group });
     }
     if runs.is_empty() {
         return Err(CliError::input(origin.to_string(), "a header but no rows"));
     }
-    Ok(Inputs { source: origin.to_string(), runs, ..Default::default() })
+    let source = if derived { format!("{origin} (D = C/(6N))") } else { origin.to_string() };
+    Ok(Inputs { source, runs, ..Default::default() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn common_names_and_explicit_mappings_are_read() {
+        let epoch = "x,y,color,Model Size,Training FLOP,hex_color,loss\n1,2,#fff,1e9,6e18,#fff,2.5\n";
+        let i = parse(epoch, "e.csv", None).expect("reads Epoch's header");
+        let r = &i.runs[0];
+        assert_eq!((r.n, r.c, r.loss), (Some(1e9), Some(6e18), 2.5));
+        assert_eq!(r.d, Some(1e9), "D = C/(6N)");
+        assert!(i.source.contains("D = C/(6N)"), "{}", i.source);
+        let mine = "size,budget,l\n1e6,1e15,3.0\n";
+        let i = parse(mine, "m.csv", Some("N=size, C=budget, loss=l")).expect("mapped");
+        assert_eq!((i.runs[0].n, i.runs[0].c, i.runs[0].loss), (Some(1e6), Some(1e15), 3.0));
+        let e = parse(mine, "m.csv", Some("N=width")).expect_err("no such column");
+        assert!(e.to_string().contains("\"width\""), "{e}");
+        let e = parse(mine, "m.csv", None).expect_err("nothing known");
+        assert!(e.to_string().contains("--columns"), "{e}");
+    }
 }

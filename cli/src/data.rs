@@ -123,9 +123,13 @@ pub async fn add(
         }
     }
     let trainer = trainer_path(trainer)?;
-    let tmp = std::env::temp_dir().join(format!("ladder-data-{}-{}", std::process::id(), name.replace('/', "_")));
-    prepare(&trainer, paths, tokenizer, val_fraction, lossy_utf8, &tmp).await?;
-    let res = upload(client, name, &tmp, None).await;
-    let _ = std::fs::remove_dir_all(&tmp);
-    res
+    // A fresh folder of our own (random name, mode 0700): nothing another user placed in the
+    // temp folder under a name we would pick can be written through.
+    let mut b = tempfile::Builder::new();
+    b.prefix("ladder-data-");
+    #[cfg(unix)]
+    b.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700));
+    let tmp = b.tempdir().map_err(|e| CliError::io("creating a temporary folder for the tokens", e))?;
+    prepare(&trainer, paths, tokenizer, val_fraction, lossy_utf8, tmp.path()).await?;
+    upload(client, name, tmp.path(), None).await
 }

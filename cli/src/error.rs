@@ -17,6 +17,8 @@ pub mod exit {
     pub const FIT: u8 = 6;
     /// The sweep ended with failed or cancelled jobs.
     pub const JOBS_FAILED: u8 = 7;
+    /// Interrupted (Ctrl-C or SIGTERM) before it finished.
+    pub const INTERRUPTED: u8 = 130;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +45,8 @@ pub enum CliError {
     NoFit(String),
     #[error("{0}")]
     JobsFailed(String),
+    #[error("interrupted; the sweep resumes where it stopped on the next `ladder local`")]
+    Interrupted,
     #[error("{0}")]
     Other(String),
 }
@@ -104,6 +108,7 @@ impl CliError {
             CliError::Input { .. } | CliError::Spec(_) => exit::BAD_INPUT,
             CliError::Fit(_) | CliError::NoFit(_) => exit::FIT,
             CliError::JobsFailed(_) => exit::JOBS_FAILED,
+            CliError::Interrupted => exit::INTERRUPTED,
             CliError::Io { .. } | CliError::Reply(_) | CliError::Other(_) => exit::FAILURE,
         }
     }

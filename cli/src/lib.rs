@@ -55,7 +55,7 @@ impl From<&args::FitArgs> for Options {
 
 async fn fit_inputs(cli: &Cli, a: &args::FitArgs) -> Result<Inputs> {
     match (&a.sweep, &a.csv) {
-        (_, Some(path)) => csvin::read(path),
+        (_, Some(path)) => csvin::read(path, a.columns.as_deref()),
         (Some(key), None) => {
             let c = client::connect(&cli.coordinator, cli.token.as_deref(), &tls(cli)).await?;
             Ok(gather::sweep_inputs(&c, key).await?.2)

@@ -102,48 +102,129 @@ pub async fn local(args: &LocalArgs, output: Output) -> Result<()> {
         .await
         .map_err(|e| CliError::io(format!("binding {}", args.listen), e))?;
     let addr = listener.local_addr().map_err(|e| CliError::io("reading the bound address", e))?;
-    let shutdown = CancellationToken::new();
-    {
-        let s = shutdown.clone();
-        tokio::spawn(async move {
-            let _ = tokio::signal::ctrl_c().await;
-            s.cancel();
-        });
-    }
-    let cfg = ladder_coordinator::Config { lease_ttl: Duration::from_secs(20), ..Default::default() };
-    let server = tokio::spawn(ladder_coordinator::serve(store, cfg, listener, shutdown.clone()));
+    let signal = signals();
+    let cfg = ladder_coordinator::Config {
+        lease_ttl: Duration::from_secs(20),
+        data_dir: Some(dir.join("coordinator")),
+        // The slots are fixed: a job none can hold is refused at submit, not left waiting.
+        refuse_unplaceable: true,
+        ..Default::default()
+    };
+    let (worker_stop, server_stop) = (CancellationToken::new(), CancellationToken::new());
+    let server = tokio::spawn(ladder_coordinator::serve(store, cfg, listener, server_stop.clone()));
     let url = format!("http://{addr}");
     let mut worker_cfg =
         ladder_worker::WorkerConfig::new(url.clone(), "local".into(), slots(args), dir.join("worker"), trainer.clone());
     worker_cfg.fuse = args.fuse;
-    let worker = tokio::spawn(ladder_worker::run(worker_cfg, shutdown.clone()));
+    let worker_ended = CancellationToken::new();
+    let ended = worker_ended.clone();
+    let run = ladder_worker::run(worker_cfg, worker_stop.clone());
+    let worker = tokio::spawn(async move {
+        let r = run.await;
+        ended.cancel();
+        r
+    });
     eprintln!("ladder local: coordinator at {url}, state in {}", dir.display());
 
-    let result = drive(args, output, &url, &trainer, &dir, &shutdown, began).await;
+    let ctx = Drive { url: &url, trainer: &trainer, dir: &dir, shutdown: &signal, worker_ended: &worker_ended, began };
+    let result = drive(args, output, &ctx).await;
     if result.is_ok() && args.serve {
         eprintln!("ladder local: serving at {url} (LADDER_COORDINATOR={url} ladder status); Ctrl-C stops");
-        shutdown.cancelled().await;
+        signal.cancelled().await;
     }
-    shutdown.cancel();
-    if let Ok(Err(e)) = worker.await {
-        eprintln!("ladder local: worker: {e}");
-    }
-    if let Ok(Err(e)) = server.await {
-        eprintln!("ladder local: coordinator: {e}");
-    }
+    stop(worker, worker_stop, server, server_stop).await;
     result
 }
 
-async fn drive(
-    args: &LocalArgs,
-    output: Output,
-    url: &str,
-    trainer: &Path,
-    dir: &Path,
-    shutdown: &CancellationToken,
+/// Cancelled on Ctrl-C (SIGINT) or SIGTERM.
+fn signals() -> CancellationToken {
+    let token = CancellationToken::new();
+    let t = token.clone();
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        if let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            t.cancel();
+            return;
+        }
+        let _ = tokio::signal::ctrl_c().await;
+        t.cancel();
+    });
+    token
+}
+
+/// How long the worker may take to checkpoint, upload and release before its trainers are
+/// killed; the coordinator then stops too, within the 10 s an interrupted `ladder local` takes.
+const WORKER_STOP: Duration = Duration::from_secs(7);
+const SERVER_STOP: Duration = Duration::from_secs(2);
+
+/// Stops the worker first (its trainers checkpoint, upload and release their leases while the
+/// coordinator still answers), then the coordinator; each within its time.
+async fn stop(
+    mut worker: tokio::task::JoinHandle<ladder_worker::error::Result<()>>,
+    worker_stop: CancellationToken,
+    mut server: tokio::task::JoinHandle<ladder_coordinator::error::Result<()>>,
+    server_stop: CancellationToken,
+) {
+    worker_stop.cancel();
+    match tokio::time::timeout(WORKER_STOP, &mut worker).await {
+        Ok(Ok(Err(e))) => eprintln!("ladder local: worker: {e}"),
+        Ok(_) => {}
+        Err(_) => {
+            // Dropping the task kills its trainers; they resume from their last checkpoints.
+            worker.abort();
+            eprintln!("ladder local: the worker did not stop within {WORKER_STOP:?}; its trainers were killed");
+        }
+    }
+    server_stop.cancel();
+    match tokio::time::timeout(SERVER_STOP, &mut server).await {
+        Ok(Ok(Err(e))) => eprintln!("ladder local: coordinator: {e}"),
+        Ok(_) => {}
+        Err(_) => {
+            server.abort();
+            eprintln!("ladder local: the coordinator did not stop within {SERVER_STOP:?}");
+        }
+    }
+}
+
+/// What `drive` runs against: the local coordinator and worker.
+struct Drive<'a> {
+    url: &'a str,
+    trainer: &'a Path,
+    dir: &'a Path,
+    shutdown: &'a CancellationToken,
+    /// Cancelled when the local worker's task ended (it failed to start, say).
+    worker_ended: &'a CancellationToken,
     began: std::time::Instant,
-) -> Result<()> {
-    let client = connect_retrying(url).await?;
+}
+
+/// Waits until the local worker has registered its slots, so that the coordinator can judge
+/// whether each job of the spec fits them.
+async fn worker_registered(client: &Client, ctx: &Drive<'_>) -> Result<()> {
+    let since_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .saturating_sub(i64::try_from(ctx.began.elapsed().as_millis()).unwrap_or(0) + 1000);
+    loop {
+        if client.workers().await?.iter().any(|w| w.name == "local" && w.last_seen_ms >= since_ms) {
+            return Ok(());
+        }
+        tokio::select! {
+            _ = ctx.worker_ended.cancelled() => {
+                return Err(CliError::Other("the local worker stopped before it registered (its error is above)".into()));
+            }
+            _ = ctx.shutdown.cancelled() => return Err(CliError::Interrupted),
+            _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+        }
+    }
+}
+
+async fn drive(args: &LocalArgs, output: Output, ctx: &Drive<'_>) -> Result<()> {
+    let (trainer, dir, shutdown, began) = (ctx.trainer, ctx.dir, ctx.shutdown, ctx.began);
+    let client = connect_retrying(ctx.url).await?;
     for d in &args.datasets {
         let (name, path) = d
             .split_once('=')
@@ -160,12 +241,13 @@ async fn drive(
             (DEMO_SPEC.to_string(), "the built-in demo spec".to_string())
         }
     };
+    worker_registered(&client, ctx).await?;
     let sweep = client.submit(spec_text, &origin).await?;
     eprintln!("ladder local: sweep {} ({} jobs) on {}", sweep.name, sweep.jobs.total, slots(args).join(","));
     let started = std::time::Instant::now();
     let jobs = tokio::select! {
         r = crate::watch::watch(&client, &sweep.name) => r?,
-        _ = shutdown.cancelled() => return Err(CliError::Other("interrupted; the sweep resumes on the next `ladder local`".into())),
+        _ = shutdown.cancelled() => return Err(CliError::Interrupted),
     };
     eprintln!(
         "ladder local: sweep ended after {:.0} s ({:.1} s since ladder started)",

@@ -213,20 +213,17 @@ async fn completions_for_bash() {
     assert!(s.contains("_ladder()") && s.contains("submit") && s.contains("local"), "{}", &s[..s.len().min(300)]);
 }
 
-/// `ladder-train`, beside this test's `ladder` (cargo test --workspace builds it).
-fn trainer() -> Option<std::path::PathBuf> {
+/// `ladder-train`, beside this test's `ladder` (cargo test --workspace builds it); a missing one
+/// fails the test.
+fn trainer() -> std::path::PathBuf {
     let p = Path::new(env!("CARGO_BIN_EXE_ladder")).with_file_name("ladder-train");
-    p.is_file().then_some(p)
+    assert!(p.is_file(), "{} is not built: run `cargo build --workspace --bins` first", p.display());
+    p
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn local_runs_a_spec_end_to_end_fits_and_plots() {
-    let Some(trainer) = trainer() else {
-        eprintln!(
-            "skipping local_runs_a_spec_end_to_end_fits_and_plots: ladder-train is not built beside ladder (run cargo test --workspace)"
-        );
-        return;
-    };
+    let trainer = trainer();
     let dir = tempfile::tempdir().expect("tmp");
     // A text with short-range structure a tiny model learns within a few dozen steps.
     let mut rng = 7u64;

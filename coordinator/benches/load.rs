@@ -94,11 +94,25 @@ struct Coordinator {
 
 impl Coordinator {
     fn start() -> Self {
+        Self::start_with(None)
+    }
+
+    /// With `fsyncs`: run under `strace --seccomp-bpf` (stopped only at fsync and fdatasync),
+    /// logging each with its wall-clock time to that file.
+    fn start_with(fsyncs: Option<&std::path::Path>) -> Self {
         let dir = tempfile::tempdir().expect("tmp");
         // LADDER_BENCH_COORDINATOR: another build to measure (an older commit's, for before/after).
         let bin = std::env::var("LADDER_BENCH_COORDINATOR")
             .unwrap_or_else(|_| env!("CARGO_BIN_EXE_ladder-coordinator").into());
-        let mut child = Command::new(bin)
+        let mut cmd = match fsyncs {
+            Some(log) => {
+                let mut c = Command::new("strace");
+                c.args(["-f", "--seccomp-bpf", "-ttt", "-e", "trace=fsync,fdatasync", "-o"]).arg(log).arg(bin);
+                c
+            }
+            None => Command::new(bin),
+        };
+        let mut child = cmd
             .args(["--listen", "127.0.0.1:0", "--lease-ttl-ms", "60000", "--data-dir"])
             .arg(dir.path())
             .env("LADDER_LOG", "warn")
@@ -113,7 +127,7 @@ impl Coordinator {
     }
 
     fn stat(&self, key: &str) -> f64 {
-        let s = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
+        let s = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
         s.lines()
             .find_map(|l| l.strip_prefix(key))
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
@@ -127,12 +141,26 @@ impl Coordinator {
 
     /// CPU seconds (user + system) so far.
     fn cpu_s(&self) -> f64 {
-        cpu_s(&self.child.id().to_string())
+        cpu_s(&self.pid().to_string())
+    }
+
+    /// The coordinator's pid: the child's, or under strace the child's only child.
+    fn pid(&self) -> u32 {
+        let id = self.child.id();
+        std::fs::read_to_string(format!("/proc/{id}/task/{id}/children"))
+            .ok()
+            .and_then(|c| c.split_whitespace().next().and_then(|p| p.parse().ok()))
+            .unwrap_or(id)
     }
 }
 
 impl Drop for Coordinator {
     fn drop(&mut self) {
+        // The coordinator first: under strace, killing the tracer first fails its next fsync.
+        let pid = self.pid();
+        if pid != self.child.id() {
+            let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -199,7 +227,7 @@ fn ms(t: Instant) -> f64 {
 static RETRIED: AtomicU64 = AtomicU64::new(0);
 
 async fn register(client: &mut WorkerServiceClient<Channel>, w: usize) -> String {
-    let req = pb::RegisterRequest { name: format!("sim{w}"), slots: vec!["cpu".into()] };
+    let req = pb::RegisterRequest { name: format!("sim{w}"), slots: vec!["cpu".into()], ..Default::default() };
     for _ in 0..20 {
         match client.register(req.clone()).await {
             Ok(r) => return r.into_inner().worker_id,
@@ -391,6 +419,163 @@ async fn saturated(workers: usize, secs: u64, per: u64) -> Saturated {
     }
 }
 
+/// What the writer scenario measured.
+struct Writer {
+    /// Heartbeat latencies (ms) before the burst, and while it ran.
+    quiet: Vec<f64>,
+    burst: Vec<f64>,
+    burst_s: f64,
+    submit_s: f64,
+    /// Stale reports sent, and how many were answered with a refusal.
+    stale: (u64, u64),
+    /// fsync/fdatasync calls of the coordinator during the burst; None without strace.
+    fsyncs: Option<u64>,
+}
+
+/// Wall-clock seconds since the epoch (strace -ttt's clock).
+fn now_s() -> f64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// fsyncs logged by strace -ttt between `from` and `to` (epoch seconds).
+fn fsyncs_between(log: &std::path::Path, from: f64, to: f64) -> Option<u64> {
+    let text = std::fs::read_to_string(log).ok()?;
+    let n = text
+        .lines()
+        .filter(|l| l.contains("fsync(") || l.contains("fdatasync("))
+        .filter_map(|l| l.split_whitespace().nth(1).and_then(|t| t.parse::<f64>().ok()))
+        .filter(|t| (from..=to).contains(t))
+        .count();
+    Some(n as u64)
+}
+
+/// Issue 19's writer scenario: `workers` workers each hold a lease and heartbeat at 1 Hz; their
+/// sweep is cancelled, then a spec of `jobs` jobs is submitted while the workers send `stale`
+/// reports for their now stale attempts, back to back. Heartbeat latency before and during that
+/// burst, and the coordinator's fsyncs during it.
+async fn writer(workers: usize, jobs: u64, stale: u64) -> Writer {
+    let strace = Command::new("strace").arg("-V").output().is_ok_and(|o| o.status.success());
+    let tmp = tempfile::tempdir().expect("tmp");
+    let log = tmp.path().join("fsyncs.log");
+    if !strace {
+        println!("  (strace is not installed: no fsync count)");
+    }
+    let coord = Coordinator::start_with(strace.then_some(log.as_path()));
+    prepare(&coord.addr, workers as u64, SATURATED_STEPS).await;
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let beats = Arc::new(Mutex::new(Vec::<(f64, f64)>::new()));
+    let ready = Arc::new(tokio::sync::Barrier::new(workers + 1));
+    let mut tasks = Vec::new();
+    for w in 0..workers {
+        let mut client = WorkerServiceClient::new(channel(&coord.addr));
+        let (stop, beats, ready) = (stop.clone(), beats.clone(), ready.clone());
+        tasks.push(tokio::spawn(async move {
+            let id = register(&mut client, w).await;
+            let a = loop {
+                if let Some(a) = acquire(&mut client, &id).await {
+                    break a;
+                }
+            };
+            ready.wait().await;
+            let mut hb = client.clone();
+            let (hid, ha) = (id.clone(), a.clone());
+            let heart = tokio::spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_secs(1));
+                let mut mine = Vec::new();
+                while !stop.load(Ordering::Relaxed) {
+                    tick.tick().await;
+                    let running = vec![pb::AttemptRef { job_id: ha.job_id, attempt: ha.attempt }];
+                    let (at, t) = (now_s(), Instant::now());
+                    hb.heartbeat(pb::HeartbeatRequest { worker_id: hid.clone(), running }).await.expect("heartbeat");
+                    mine.push((at, ms(t)));
+                }
+                beats.lock().await.extend(mine);
+            });
+            (client, id, a, heart)
+        }));
+    }
+    tokio::time::timeout(Duration::from_secs(120), ready.wait()).await.expect("every worker holds a lease");
+    let mut held = Vec::new();
+    for t in tasks {
+        held.push(t.await.expect("worker"));
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mut users = LadderClient::new(channel(&coord.addr));
+    users.cancel_sweep(pb::CancelSweepRequest { sweep: "load-0".into() }).await.expect("cancel");
+    // The burst: one big submission, and every worker's stale reports back to back.
+    let began = (now_s(), Instant::now());
+    let seeds: Vec<String> = (0..jobs.div_ceil(2)).map(|s| s.to_string()).collect();
+    let spec = format!(
+        "name = \"big\"\ndataset = \"bench\"\nseeds = [{}]\n[model]\nn_ctx = 64\nd_head = 16\nshapes = [[1, 32], [2, 32]]\n[train]\nbatch_tokens = 1024\nsteps = 100\nlr = 0.001\n[resources]\ndevice = \"cpu\"\n",
+        seeds.join(", ")
+    );
+    let submit = tokio::spawn(async move {
+        let t = Instant::now();
+        users.submit_sweep(pb::SubmitSweepRequest { spec_toml: spec, ..Default::default() }).await.expect("submit");
+        t.elapsed().as_secs_f64()
+    });
+    let per = stale.div_ceil(workers as u64);
+    let mut senders = Vec::new();
+    for (mut client, id, a, _) in held.iter().map(|h| (h.0.clone(), h.1.clone(), h.2.clone(), ())) {
+        senders.push(tokio::spawn(async move {
+            let mut refused = 0;
+            for k in 0..per {
+                if client.report_events(points(&id, &a, 1 + k, 1)).await.is_err() {
+                    refused += 1;
+                }
+            }
+            refused
+        }));
+    }
+    let mut refused = 0;
+    for s in senders {
+        refused += s.await.expect("sender");
+    }
+    let submit_s = submit.await.expect("submit");
+    let ended = (now_s(), began.1.elapsed().as_secs_f64());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    stop.store(true, Ordering::Relaxed);
+    for h in held {
+        h.3.await.expect("heartbeats");
+    }
+    let beats = beats.lock().await;
+    let quiet = beats.iter().filter(|(at, _)| *at < began.0).map(|b| b.1).collect();
+    let burst = beats.iter().filter(|(at, _)| (began.0..=ended.0).contains(at)).map(|b| b.1).collect();
+    drop(coord);
+    Writer {
+        quiet,
+        burst,
+        burst_s: ended.1,
+        submit_s,
+        stale: (per * workers as u64, refused),
+        fsyncs: strace.then(|| fsyncs_between(&log, began.0, ended.0)).flatten(),
+    }
+}
+
+fn print_writer(workers: usize, jobs: u64, stale: u64, mut w: Writer) {
+    println!();
+    println!(
+        "writer, {workers} workers heartbeating at 1 Hz: a {jobs}-job spec submitted and {stale} stale reports at once:"
+    );
+    println!(
+        "  burst {:.2} s (submission answered in {:.2} s); {} stale reports sent, {} refused",
+        w.burst_s, w.submit_s, w.stale.0, w.stale.1
+    );
+    let (q50, q99) = (pct(&mut w.quiet, 0.5), pct(&mut w.quiet, 0.99));
+    let (b50, b99) = (pct(&mut w.burst, 0.5), pct(&mut w.burst, 0.99));
+    let bmax = w.burst.iter().copied().fold(0.0, f64::max);
+    println!("  Heartbeat before  p50 {q50:>8.2} ms  p99 {q99:>8.2} ms  ({} calls)", w.quiet.len());
+    println!("  Heartbeat burst   p50 {b50:>8.2} ms  p99 {b99:>8.2} ms  max {bmax:.2} ms  ({} calls)", w.burst.len());
+    match w.fsyncs {
+        Some(n) => println!(
+            "  coordinator fsyncs during the burst: {n} ({:.0}/s; {:.3} per stale report)",
+            n as f64 / w.burst_s,
+            n as f64 / w.stale.0.max(1) as f64
+        ),
+        None => println!("  coordinator fsyncs: not counted"),
+    }
+}
+
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     // `cargo bench` passes --bench; `cargo test --all-targets` runs this without it: then a
@@ -413,6 +598,16 @@ fn main() {
         println!("raw redb {what}: durable commits of 1000 points {r1000:.0} points/s, of 10 points {r10:.0} points/s");
         (r1000, r10)
     };
+    // LADDER_BENCH_ONLY=writer: the writer scenario alone.
+    let only = std::env::var("LADDER_BENCH_ONLY").unwrap_or_default();
+    let (w_workers, w_jobs, w_stale) = if full { (200, 10_000, 5_000) } else { (10, 200, 100) };
+    let writer_run = rt.block_on(writer(w_workers, w_jobs, w_stale));
+    assert!(writer_run.burst.len() + writer_run.quiet.len() > 0, "no heartbeat was timed");
+    print_writer(w_workers, w_jobs, w_stale, writer_run);
+    if only == "writer" {
+        return;
+    }
+    println!();
     let (raw_1000, _) = raw("before the paced run");
 
     // The paced run goes first, on a quiet disk: the saturated runs leave writeback behind.

@@ -9,7 +9,7 @@ use ladder_core::status::{Progress, RecordedPoint};
 
 use crate::codec::{attempt_of, decode_point, encode_point};
 use crate::error::{CoordError, Result};
-use crate::lifecycle::{current, fail_attempt, release, settle, unindex_lease_of};
+use crate::lifecycle::{current, end_attempt, fail_attempt, release, settle, unindex_lease_of};
 use crate::records::{Failure, JobRecord, JobState, WorkerRecord};
 use crate::tables::{CURVES, LEASES, Reader, WORKERS, from_json, to_json};
 
@@ -87,6 +87,38 @@ pub fn heartbeat(
     Ok((stop, released))
 }
 
+/// A heartbeat checked on a read: the attempts to stop, those to renew, and whether the worker
+/// holds a lease it did not list (the writer must then look: a lost Acquire reply).
+#[derive(Debug, Default)]
+pub struct Checked {
+    pub stop: Vec<(u64, u32)>,
+    pub renew: Vec<(u64, u32)>,
+    pub unlisted: bool,
+}
+
+/// Checks a heartbeat without writing: which of `running` are current, and whether the lease
+/// index holds a job of this worker that `running` does not list.
+pub fn check_beat<R: Reader>(r: &R, worker_id: &str, running: &[(u64, u32)]) -> Result<Checked> {
+    let mut out = Checked::default();
+    for &(job_id, attempt) in running {
+        match JobRecord::load(r, job_id) {
+            Ok(job) if current(&job, worker_id, attempt).is_ok() => out.renew.push((job_id, attempt)),
+            Ok(_) | Err(CoordError::NotFound(_)) => out.stop.push((job_id, attempt)),
+            Err(e) => return Err(e),
+        }
+    }
+    let t = r.table(LEASES)?;
+    for row in t.range((worker_id, 0)..=(worker_id, u64::MAX))? {
+        let (k, _) = row?;
+        let job_id = k.value().1;
+        if !running.iter().any(|&(j, _)| j == job_id) {
+            out.unlisted = true;
+            break;
+        }
+    }
+    Ok(out)
+}
+
 /// What a report changed.
 #[derive(Debug)]
 pub struct Reported {
@@ -97,6 +129,14 @@ pub struct Reported {
     pub why: Option<String>,
     pub job: JobRecord,
     pub requeued: bool,
+}
+
+/// Moves the job's hole-free prefix past every point stored right after it.
+fn extend_contiguous(t: &redb::Table<(u64, u64), &[u8]>, job: &mut JobRecord) -> Result<()> {
+    while t.get((job.id, job.contiguous + 1))?.is_some() {
+        job.contiguous += 1;
+    }
+    Ok(())
 }
 
 /// Points stored for `job_id` at steps 1..=`step`, and the first step missing (if any).
@@ -165,6 +205,9 @@ pub fn report(
                 } else {
                     stored += 1;
                 }
+                if m.step == job.contiguous + 1 {
+                    extend_contiguous(t, &mut job)?;
+                }
                 if m.step >= job.progress.step {
                     let val = m.val_loss.or(job.progress.val_loss);
                     job.progress = Progress {
@@ -189,8 +232,8 @@ pub fn report(
                     tracing::error!(job = job_id, "{msg}");
                     requeued = fail_attempt(txn, &mut job, Failure::Crashed, msg)?;
                 } else {
+                    end_attempt(txn, &mut job)?;
                     job.state = JobState::Succeeded;
-                    job.lease = None;
                     job.failure = None;
                 }
             }
@@ -199,7 +242,16 @@ pub fn report(
                 release(txn, &mut job)?;
                 requeued = true;
             }
-            AttemptEvent::Failed { kind, message } => {
+            AttemptEvent::Failed { kind: Failure::OutOfMemory, message, shared_device: true } => {
+                // Not the job's own failure: it ran out beside other jobs on its GPU.
+                ended = true;
+                job.exclusive = true;
+                job.failure =
+                    Some((Failure::OutOfMemory, format!("{message} (beside other jobs on its GPU: retried alone)")));
+                release(txn, &mut job)?;
+                requeued = true;
+            }
+            AttemptEvent::Failed { kind, message, .. } => {
                 ended = true;
                 requeued = fail_attempt(txn, &mut job, *kind, message.clone())?;
             }

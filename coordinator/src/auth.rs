@@ -142,3 +142,29 @@ impl Interceptor for Auth {
         Ok(req)
     }
 }
+
+/// The worker tokens in `path`: a file of one token per line (blank lines and `#` comments
+/// skipped), or a folder of one token per file (a mounted Kubernetes Secret; names starting with
+/// `.` skipped), so that each worker can be given its own.
+pub fn worker_tokens(path: &std::path::Path) -> std::io::Result<Vec<String>> {
+    let mut out = Vec::new();
+    if path.is_dir() {
+        let mut names: Vec<_> = std::fs::read_dir(path)?
+            .filter_map(|e| e.ok())
+            .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+            .map(|e| e.path())
+            .filter(|p| p.is_file())
+            .collect();
+        names.sort();
+        for f in names {
+            let t = std::fs::read_to_string(&f)?.trim().to_string();
+            if !t.is_empty() {
+                out.push(t);
+            }
+        }
+        return Ok(out);
+    }
+    let text = std::fs::read_to_string(path)?;
+    out.extend(text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(str::to_string));
+    Ok(out)
+}

@@ -22,14 +22,14 @@ pub struct CheckpointKey {
     pub step: u64,
 }
 
-/// Refuses a checkpoint the job may not take: a stale attempt, or a step past the last point
-/// stored (its curve would have a hole before the resume point).
+/// Refuses a checkpoint the job may not take: a stale attempt, or a step past the hole-free
+/// start of its curve (a resume from it would leave a hole behind it for good).
 pub fn check_checkpoint(job: &JobRecord, worker_id: &str, k: CheckpointKey) -> Result<()> {
     current(job, worker_id, k.attempt)?;
-    if k.step > job.progress.step {
+    if k.step > job.contiguous {
         return Err(CoordError::Ahead(format!(
-            "checkpoint of job {} at step {} is past its last stored point (step {}): send the points first",
-            k.job_id, k.step, job.progress.step
+            "checkpoint of job {} at step {} is past its stored curve, whole up to step {}: send the points first",
+            k.job_id, k.step, job.contiguous
         )));
     }
     Ok(())
@@ -194,4 +194,29 @@ pub fn dataset_chunk<R: Reader>(r: &R, sha: &str, file: u8, index: u32) -> Resul
         .get((sha, file, index))?
         .ok_or_else(|| CoordError::storage(format!("dataset {sha}: chunk {index} of file {file} is missing")))?;
     Ok(v.value().to_vec())
+}
+
+/// After a restart: drops every upload left staged by the previous process (its streams died with
+/// it) and checkpoint uploads of attempts no longer current. Returns the chunks dropped.
+pub fn clear_abandoned(txn: &WriteTransaction) -> Result<usize> {
+    let mut dropped = 0;
+    {
+        let mut t = txn.open_table(DATASET_STAGING)?;
+        let keys: Vec<(u64, u8, u32)> = t.iter()?.map(|r| r.map(|(k, _)| k.value())).collect::<Result<_, _>>()?;
+        for k in keys {
+            t.remove(k)?;
+            dropped += 1;
+        }
+    }
+    let mut t = txn.open_table(CHECKPOINT_STAGING)?;
+    let keys: Vec<(u64, u32, u64, u32)> = t.iter()?.map(|r| r.map(|(k, _)| k.value())).collect::<Result<_, _>>()?;
+    for k in keys {
+        let live =
+            JobRecord::load(txn, k.0).is_ok_and(|j| j.state == crate::records::JobState::Running && j.attempt == k.1);
+        if !live {
+            t.remove(k)?;
+            dropped += 1;
+        }
+    }
+    Ok(dropped)
 }

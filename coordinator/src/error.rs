@@ -24,6 +24,9 @@ pub enum CoordError {
     /// Uploaded bytes that do not match what their header announced.
     #[error("{0}")]
     DataLoss(String),
+    /// An upload that would leave the store's disk too full.
+    #[error("{0}")]
+    Exhausted(String),
     /// The client's stream of an upload broke off.
     #[error("the upload broke off: {}", .0.message())]
     Stream(Status),
@@ -82,6 +85,7 @@ impl From<CoordError> for Status {
             CoordError::Ahead(m) => Status::aborted(m),
             CoordError::Forbidden(m) => Status::permission_denied(m),
             CoordError::DataLoss(m) => Status::data_loss(m),
+            CoordError::Exhausted(m) => Status::resource_exhausted(m),
             CoordError::Stream(s) => s,
             CoordError::Storage(m) => Status::internal(format!("storage: {m}")),
             CoordError::Server(m) => Status::internal(format!("server: {m}")),

@@ -13,8 +13,9 @@
 //!   [`queue`] (claim, reap, grace), [`attempts`] (heartbeats, reports, curves), [`blobs`]
 //!   (checkpoints and datasets, chunk by chunk), [`workers`] (registration and credentials);
 //! - [`service`]: the gRPC services, by caller (users, workers, uploads); [`auth`]: bearer
-//!   tokens and roles; [`metrics`]: the Prometheus scrape; [`server`]: the listener, TLS, health,
-//!   reflection, the reaper and shutdown.
+//!   tokens and roles; [`metrics`]: the Prometheus scrape; [`listen`]: the listener (backlog,
+//!   connection cap, first-bytes deadline); [`server`]: TLS, health, reflection, the reaper and
+//!   shutdown.
 pub mod attempts;
 pub mod auth;
 pub mod blobs;
@@ -22,10 +23,12 @@ pub mod clock;
 pub mod codec;
 pub mod error;
 pub mod lifecycle;
+pub mod listen;
 pub mod metrics;
 pub mod migrate;
 pub mod queue;
 pub mod records;
+pub mod renewals;
 pub mod server;
 pub mod service;
 pub mod store;
@@ -35,6 +38,7 @@ pub mod workers;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::CoordError;
-pub use server::{bind, open_store, serve, serve_with_metrics};
+pub use listen::bind;
+pub use server::{open_store, serve, serve_with_metrics};
 pub use service::Config;
 pub use store::Store;

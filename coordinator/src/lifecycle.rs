@@ -58,8 +58,7 @@ pub fn current(job: &JobRecord, worker_id: &str, attempt: u32) -> Result<()> {
 /// Ends an attempt as failed: requeued if retriable and restarts remain, else failed for good.
 /// Returns whether it was requeued.
 pub fn fail_attempt(txn: &WriteTransaction, job: &mut JobRecord, kind: Failure, message: String) -> Result<bool> {
-    unindex_lease(txn, job)?;
-    job.lease = None;
+    end_attempt(txn, job)?;
     if kind.retriable() && job.restarts < job.max_restarts {
         job.restarts += 1;
         job.state = JobState::Queued;
@@ -75,10 +74,16 @@ pub fn fail_attempt(txn: &WriteTransaction, job: &mut JobRecord, kind: Failure, 
 /// Gives a job back to the queue without charging a restart (its worker released it, or never
 /// got the lease).
 pub fn release(txn: &WriteTransaction, job: &mut JobRecord) -> Result<()> {
-    unindex_lease(txn, job)?;
+    end_attempt(txn, job)?;
     job.state = JobState::Queued;
-    job.lease = None;
     enqueue(txn, job)
+}
+
+/// The current attempt ends: its lease goes, and so does whatever upload it left staged.
+pub fn end_attempt(txn: &WriteTransaction, job: &mut JobRecord) -> Result<()> {
+    unindex_lease(txn, job)?;
+    job.lease = None;
+    clear_staged(txn, job.id, job.attempt.saturating_add(1))
 }
 
 /// Marks a sweep done once every job has ended.
@@ -97,7 +102,8 @@ pub fn settle(txn: &WriteTransaction, sweep_id: u64) -> Result<()> {
     Ok(())
 }
 
-/// Drops what earlier attempts of `job_id` left staged (their uploads can no longer finish).
+/// Drops what attempts of `job_id` before `current_attempt` left staged (their uploads can no
+/// longer finish).
 pub fn clear_staged(txn: &WriteTransaction, job_id: u64, current_attempt: u32) -> Result<()> {
     let mut t = txn.open_table(CHECKPOINT_STAGING)?;
     let keys: Vec<(u64, u32, u64, u32)> = t

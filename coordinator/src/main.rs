@@ -27,6 +27,10 @@ struct Args {
     /// Largest checkpoint accepted, in bytes.
     #[arg(long, env = "LADDER_MAX_CHECKPOINT_BYTES", default_value_t = 8 << 30)]
     max_checkpoint_bytes: u64,
+    /// Uploads (checkpoints, datasets) are refused when storing them would leave less than this
+    /// many bytes free on the store's disk.
+    #[arg(long, env = "LADDER_MIN_FREE_BYTES", default_value_t = 1 << 30)]
+    min_free_bytes: u64,
     /// Admin bearer token: may call every RPC (prefer the environment variable to the flag).
     #[arg(long, env = "LADDER_TOKEN", hide_env_values = true)]
     token: Option<String>,
@@ -36,8 +40,8 @@ struct Args {
     /// Token of the `worker` role: the WorkerService only.
     #[arg(long, env = "LADDER_WORKER_TOKEN", hide_env_values = true)]
     worker_token: Option<String>,
-    /// A file of worker tokens, one per line: give each worker its own, and a worker id stays
-    /// bound to the token that registered it.
+    /// Worker tokens: a file of one per line, or a folder of one per file (a mounted Secret).
+    /// Give each worker its own: a worker id stays bound to the token that registered it.
     #[arg(long, env = "LADDER_WORKER_TOKENS_FILE")]
     worker_tokens_file: Option<PathBuf>,
     /// TLS certificate (PEM); with --tls-key, the coordinator serves TLS only.
@@ -119,13 +123,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
     .filter_map(|(r, t)| t.filter(|t| !t.trim().is_empty()).map(|t| (r, t)))
     .collect();
     if let Some(f) = &args.worker_tokens_file {
-        let text = std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
-        tokens.extend(
-            text.lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty() && !l.starts_with('#'))
-                .map(|t| (Role::Worker, t.to_string())),
-        );
+        let found = ladder_coordinator::auth::worker_tokens(f).with_context(|| format!("reading {}", f.display()))?;
+        anyhow::ensure!(!found.is_empty(), "{} holds no worker token", f.display());
+        tokens.extend(found.into_iter().map(|t| (Role::Worker, t)));
     }
     for (role, t) in &tokens {
         ladder_coordinator::auth::check_token(t).map_err(|why| anyhow::anyhow!("the {} token {why}", role.name()))?;
@@ -136,6 +136,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
         lease_ttl: ttl,
         startup_grace: args.startup_grace_ms.map_or(3 * ttl, Duration::from_millis),
         max_checkpoint_bytes: args.max_checkpoint_bytes,
+        data_dir: Some(args.data_dir.clone()),
+        min_free_bytes: args.min_free_bytes,
         tokens,
         ..Default::default()
     };

@@ -6,9 +6,9 @@ use ladder_http::Exposition;
 use redb::{ReadableTable, ReadableTableMetadata};
 
 use crate::clock::Clock;
-use crate::records::{JobRecord, JobState, WorkerRecord};
+use crate::records::{STATES, WorkerRecord, state_key};
 use crate::store::Store;
-use crate::tables::{JOBS, SWEEPS, WORKERS, from_json};
+use crate::tables::{JOB_COUNTS, SWEEPS, WORKERS, from_json};
 
 #[derive(Debug, Default)]
 pub struct Counters {
@@ -19,22 +19,17 @@ pub struct Counters {
     pub checkpoint_bytes: AtomicU64,
 }
 
-/// One scrape. Store errors leave the gauges out rather than failing the scrape.
+/// One scrape: the counts of jobs by state (five keys), the sweeps, and the workers (one record
+/// each); never every job. Store errors leave the gauges out rather than failing the scrape.
 pub fn render(store: &Store, c: &Counters, lease_ttl_ms: u64, clock: &dyn Clock) -> String {
     let mut e = Exposition::default();
     let mut by_state = [0u64; 5];
     let (mut sweeps, mut workers, mut active) = (0u64, 0u64, 0u64);
-    let states = [JobState::Queued, JobState::Running, JobState::Succeeded, JobState::Failed, JobState::Cancelled];
+    let states = STATES;
     if let Ok(r) = store.read() {
-        if let Ok(t) = r.open_table(JOBS)
-            && let Ok(rows) = t.iter()
-        {
-            for (_, v) in rows.flatten() {
-                if let Ok(j) = from_json::<JobRecord>(v.value())
-                    && let Some(i) = states.iter().position(|s| *s == j.state)
-                {
-                    by_state[i] += 1;
-                }
+        if let Ok(t) = r.open_table(JOB_COUNTS) {
+            for (i, s) in states.iter().enumerate() {
+                by_state[i] = t.get(state_key(*s)).ok().flatten().map_or(0, |v| v.value());
             }
         }
         sweeps = r.open_table(SWEEPS).ok().and_then(|t| t.len().ok()).unwrap_or(0);

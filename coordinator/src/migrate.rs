@@ -5,15 +5,19 @@
 //! - 2 → 3: an index of the leases each worker holds;
 //! - 3 → 4: configs leave the job records for their own table, and an index of open jobs;
 //! - 4 → 5: points in the store's own layout ([`crate::codec`]) instead of the wire's protobuf,
-//!   configs as JSON instead of TOML, and each job's micro-batch kept on its record.
+//!   configs as JSON instead of TOML, each job's micro-batch and contiguous curve kept on its
+//!   record, and the counts of jobs by state.
+//!
+//! A migration reads leniently: a record that does not read (one written by a bug, say) is left
+//! as it is and logged, never a reason the store does not open.
 use ladder_core::job::JobConfig;
 use redb::{ReadableTable, WriteTransaction};
 
 use crate::codec::encode_point;
-use crate::error::{CoordError, Result};
+use crate::error::Result;
 use crate::lifecycle::index_lease;
 use crate::records::{JobRecord, JobState};
-use crate::tables::{CURVES, FORMAT_VERSION, JOB_CONFIGS, JOBS, OPEN_JOBS, QUEUE, QUEUE_V1, from_json};
+use crate::tables::{CURVES, FORMAT_VERSION, JOB_CONFIGS, JOBS, OPEN_JOBS, QUEUE, QUEUE_V1};
 
 /// Migrates from format `from`.
 pub fn migrate(txn: &WriteTransaction, from: u64) -> Result<()> {
@@ -33,13 +37,16 @@ pub fn migrate(txn: &WriteTransaction, from: u64) -> Result<()> {
     Ok(())
 }
 
-/// Every job record, as written.
+/// Every job record that reads; the others are logged and left as they are.
 fn all_jobs(txn: &WriteTransaction) -> Result<Vec<JobRecord>> {
     let t = txn.open_table(JOBS)?;
     let mut out = Vec::new();
     for r in t.iter()? {
-        let (_, v) = r?;
-        out.push(from_json(v.value())?);
+        let (k, v) = r?;
+        match JobRecord::decode(k.value(), v.value()) {
+            Ok(j) => out.push(j),
+            Err(e) => tracing::error!(job = k.value(), "migrating: the record does not read, left as it is: {e}"),
+        }
     }
     Ok(out)
 }
@@ -53,9 +60,12 @@ fn queue_by_cost(txn: &WriteTransaction) -> Result<()> {
     let mut queue = txn.open_table(QUEUE)?;
     let jobs = txn.open_table(JOBS)?;
     for id in ids {
-        if let Some(v) = jobs.get(id)? {
-            let job: JobRecord = from_json(v.value())?;
-            queue.insert((job.rank(), id), ())?;
+        let Some(v) = jobs.get(id)? else { continue };
+        match JobRecord::decode(id, v.value()) {
+            Ok(job) => {
+                queue.insert((job.rank(), id), ())?;
+            }
+            Err(e) => tracing::error!(job = id, "migrating the queue: the record does not read: {e}"),
         }
     }
     drop((queue, jobs));
@@ -65,28 +75,15 @@ fn queue_by_cost(txn: &WriteTransaction) -> Result<()> {
 
 /// 2 → 3.
 fn lease_index(txn: &WriteTransaction) -> Result<()> {
-    let held: Vec<JobRecord> = {
-        let jobs = txn.open_table(JOBS)?;
-        let mut out = Vec::new();
-        for row in jobs.iter()? {
-            let (_, v) = row?;
-            if let Ok(j) = from_json::<JobRecord>(v.value())
-                && j.state == JobState::Running
-            {
-                out.push(j);
-            }
-        }
-        out
-    };
-    for j in held {
-        index_lease(txn, &j)?;
+    for j in all_jobs(txn)?.iter().filter(|j| j.state == JobState::Running) {
+        index_lease(txn, j)?;
     }
     Ok(())
 }
 
 /// 3 → 4: the config (TOML) moves out of the hot record.
 fn cold_configs(txn: &WriteTransaction) -> Result<()> {
-    for j in all_jobs(txn)? {
+    for mut j in all_jobs(txn)? {
         txn.open_table(JOB_CONFIGS)?.insert(j.id, j.config_toml.as_str())?;
         if !j.state.is_final() {
             txn.open_table(OPEN_JOBS)?.insert((j.sweep_id, j.id), ())?;
@@ -98,22 +95,56 @@ fn cold_configs(txn: &WriteTransaction) -> Result<()> {
 
 /// 4 → 5.
 fn own_encodings(txn: &WriteTransaction) -> Result<()> {
+    reencode_points(txn)?;
     for mut j in all_jobs(txn)? {
         let toml = txn.open_table(JOB_CONFIGS)?.get(j.id)?.map(|v| v.value().to_string());
-        let Some(toml) = toml else { continue };
-        let config = JobConfig::from_toml(&toml, &format!("job {}'s stored config", j.id))
-            .map_err(|e| CoordError::Storage(e.to_string()))?;
-        txn.open_table(JOB_CONFIGS)?.insert(j.id, serde_json::to_string(&config)?.as_str())?;
-        j.micro_seqs = config.micro_seqs();
+        if let Some(toml) = toml {
+            match JobConfig::from_toml(&toml, &format!("job {}'s stored config", j.id)) {
+                Ok(config) => {
+                    txn.open_table(JOB_CONFIGS)?.insert(j.id, serde_json::to_string(&config)?.as_str())?;
+                    j.micro_seqs = config.micro_seqs();
+                }
+                Err(e) => tracing::error!(job = j.id, "migrating: the config does not read, left as it is: {e}"),
+            }
+        }
+        j.contiguous = contiguous(txn, j.id)?;
+        // Counted afresh: every job enters the counts once.
+        j.loaded_state = None;
         j.save(txn)?;
     }
+    Ok(())
+}
+
+/// Every point from the wire's protobuf to the store's layout; one that does not decode is
+/// dropped (it could not be served either) and logged.
+fn reencode_points(txn: &WriteTransaction) -> Result<()> {
     let mut curves = txn.open_table(CURVES)?;
     let keys: Vec<(u64, u64)> = curves.iter()?.map(|r| r.map(|(k, _)| k.value())).collect::<Result<_, _>>()?;
     for k in keys {
         let Some(bytes) = curves.get(k)?.map(|v| v.value().to_vec()) else { continue };
-        let point = ladder_proto::convert::points::decode_legacy_point(&bytes)
-            .map_err(|e| CoordError::Storage(format!("job {} step {}: {e}", k.0, k.1)))?;
-        curves.insert(k, encode_point(&point).as_slice())?;
+        match ladder_proto::convert::points::decode_legacy_point(&bytes) {
+            Ok(point) => {
+                curves.insert(k, encode_point(&point).as_slice())?;
+            }
+            Err(e) => {
+                tracing::error!(job = k.0, step = k.1, "migrating: a stored point does not read, dropped: {e}");
+                curves.remove(k)?;
+            }
+        }
     }
     Ok(())
+}
+
+/// The last step of the hole-free start of a job's curve.
+fn contiguous(txn: &WriteTransaction, job_id: u64) -> Result<u64> {
+    let t = txn.open_table(CURVES)?;
+    let mut last = 0;
+    for row in t.range((job_id, 1)..=(job_id, u64::MAX))? {
+        let (k, _) = row?;
+        if k.value().1 != last + 1 {
+            break;
+        }
+        last += 1;
+    }
+    Ok(last)
 }

@@ -3,10 +3,12 @@
 //! and the grace a restarted coordinator gives the leases it finds.
 use redb::{ReadableTable, WriteTransaction};
 
+use ladder_core::placement::slot_fits_device;
+
 use crate::error::{CoordError, Result};
 use crate::lifecycle::{clear_staged, dequeue, fail_attempt, index_lease, settle};
 use crate::records::{Failure, JobRecord, JobState, Lease};
-use crate::tables::{JOBS, LEASES, QUEUE, from_json};
+use crate::tables::{JOBS, LEASES, QUEUE, Reader};
 
 /// What a slot asks for.
 #[derive(Debug, Clone, Copy, Default)]
@@ -17,27 +19,29 @@ pub struct SlotAsk<'a> {
     pub max_jobs: u32,
     /// Device memory it can give, by estimate; 0 = no limit.
     pub memory_bytes: u64,
-    /// The most memory any GPU slot has offered lately (its whole device); a job needing more
-    /// can run nowhere and fails at once. 0 = unknown: nothing fails for memory.
-    pub largest_device_bytes: u64,
+    /// Its whole device's memory; 0 = unknown. A job that must run alone takes a slot only
+    /// while the device is idle (all of it offered).
+    pub memory_total_bytes: u64,
 }
 
-/// Whether a job with device request `want` may run on `slot`.
-fn slot_fits(want: &str, slot: &str) -> bool {
-    match want.trim() {
-        "cpu" => slot == "cpu",
-        "cuda" => slot.starts_with("cuda"),
-        "auto" | "" => true,
-        exact => exact == slot.trim(),
+impl SlotAsk<'_> {
+    /// Whether this slot may take `job` as the lead of a claim. A job that fits no slot of this
+    /// worker is skipped, never failed: it waits until a slot that fits asks.
+    fn takes(&self, job: &JobRecord) -> bool {
+        if !slot_fits_device(&job.device, self.slot) {
+            return false;
+        }
+        if self.memory_bytes > 0 && job.memory_bytes > self.memory_bytes {
+            return false;
+        }
+        !job.exclusive || self.memory_total_bytes == 0 || self.memory_bytes >= self.memory_total_bytes
     }
 }
 
-/// What a claim did: the jobs leased (the first first, the rest fused with it) and the jobs it
-/// failed because no device can hold them.
+/// What a claim did: the jobs leased (the first first, the rest fused with it).
 #[derive(Debug, Default)]
 pub struct Claimed {
     pub leased: Vec<JobRecord>,
-    pub failed: Vec<JobRecord>,
 }
 
 /// Queue entries read at a time by a claim.
@@ -92,45 +96,23 @@ pub fn claim(txn: &WriteTransaction, ask: SlotAsk<'_>, ttl_ms: u64, now: i64) ->
                 txn.open_table(QUEUE)?.remove((rank_key, id))?;
                 continue;
             }
-            if !slot_fits(&job.device, ask.slot) {
-                continue;
-            }
-            if ask.slot.starts_with("cuda")
-                && ask.largest_device_bytes > 0
-                && job.memory_bytes > ask.largest_device_bytes
-            {
-                let mut job = job;
-                let need = ladder_core::memory::MemoryEstimate::training(&job.shape, job.micro_seqs, 1);
-                let gib = |b: u64| b as f64 / (1u64 << 30) as f64;
-                let msg = format!(
-                    "needs {need} of device memory by estimate; the largest GPU offered has {:.2} GiB: lower train.micro_batch or the model size",
-                    gib(ask.largest_device_bytes)
-                );
-                tracing::warn!(job = job.id, "{msg}");
-                txn.open_table(QUEUE)?.remove((rank_key, id))?;
-                job.state = JobState::Failed;
-                job.failure = Some((Failure::InvalidConfig, msg));
-                job.save(txn)?;
-                settle(txn, job.sweep_id)?;
-                out.failed.push(job);
-                continue;
-            }
-            let fits_memory = ask.memory_bytes == 0 || memory.saturating_add(job.memory_bytes) <= ask.memory_bytes;
             match out.leased.first() {
-                None if !fits_memory => continue,
+                None if !ask.takes(&job) => continue,
                 None => {}
                 Some(lead) => {
                     let same = lead.sweep_id == job.sweep_id
                         && lead.fuse_class.is_some()
                         && lead.fuse_class == job.fuse_class
-                        && lead.checkpoint_step == job.checkpoint_step;
-                    if !same || !fits_memory {
+                        && lead.checkpoint_step == job.checkpoint_step
+                        && !job.exclusive;
+                    let fits = ask.memory_bytes == 0 || memory.saturating_add(job.memory_bytes) <= ask.memory_bytes;
+                    if !same || !fits {
                         continue;
                     }
                 }
             }
             memory = memory.saturating_add(job.memory_bytes);
-            let limit = ask.max_jobs.max(1).min(job.fuse.max(1)) as usize;
+            let limit = if job.exclusive { 1 } else { ask.max_jobs.max(1).min(job.fuse.max(1)) as usize };
             out.leased.push(job);
             if out.leased.len() >= limit {
                 break 'pages;
@@ -154,25 +136,10 @@ pub fn claim(txn: &WriteTransaction, ask: SlotAsk<'_>, ttl_ms: u64, now: i64) ->
 /// Requeues (or fails) every running job whose lease expired before `now`. It reads only the
 /// leased jobs (the lease index), not every job. A record that does not read is logged and
 /// skipped: no one record stops the reaper.
-pub fn reap(txn: &WriteTransaction, now: i64) -> Result<Vec<JobRecord>> {
-    let leased: Vec<u64> = {
-        let t = txn.open_table(LEASES)?;
-        let mut ids = Vec::new();
-        for r in t.iter()? {
-            let (k, _) = r?;
-            ids.push(k.value().1);
-        }
-        ids
-    };
+pub fn reap(txn: &WriteTransaction, now: i64, renewed: &Renewed) -> Result<Vec<JobRecord>> {
     let mut running = Vec::new();
-    for id in leased {
-        match JobRecord::load(txn, id) {
-            Ok(j) if j.state == JobState::Running && j.lease.as_ref().is_some_and(|l| l.expires_ms < now) => {
-                running.push(j)
-            }
-            Ok(_) => {}
-            Err(e) => tracing::error!(job = id, "reaper skips a record that does not read: {e}"),
-        }
+    for id in expired(txn, now, renewed)? {
+        running.push(JobRecord::load(txn, id)?);
     }
     let mut changed = Vec::new();
     for mut job in running {
@@ -186,6 +153,38 @@ pub fn reap(txn: &WriteTransaction, now: i64) -> Result<Vec<JobRecord>> {
     Ok(changed)
 }
 
+/// Lease renewals held in memory: (job, attempt) → renewed until (ms).
+pub type Renewed = std::collections::HashMap<(u64, u32), i64>;
+
+/// The jobs whose lease has run out at `now`: its stored expiry and its renewal in memory (if
+/// any) both passed.
+pub fn expired<R: Reader>(r: &R, now: i64, renewed: &Renewed) -> Result<Vec<u64>> {
+    let leased: Vec<u64> = {
+        let t = r.table(LEASES)?;
+        let mut ids = Vec::new();
+        for row in t.iter()? {
+            let (k, _) = row?;
+            ids.push(k.value().1);
+        }
+        ids
+    };
+    let mut out = Vec::new();
+    for id in leased {
+        match JobRecord::load(r, id) {
+            Ok(j) if j.state == JobState::Running => {
+                let stored = j.lease.as_ref().map_or(i64::MAX, |l| l.expires_ms);
+                let until = renewed.get(&(j.id, j.attempt)).map_or(stored, |&r| r.max(stored));
+                if until < now {
+                    out.push(id);
+                }
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!(job = id, "reaper skips a record that does not read: {e}"),
+        }
+    }
+    Ok(out)
+}
+
 /// At start: every lease is renewed to `now + grace` (and indexed), so an outage of the coordinator itself
 /// does not expire the attempts that kept running meanwhile. Returns how many were renewed.
 pub fn grace(txn: &WriteTransaction, now: i64, grace_ms: u64) -> Result<usize> {
@@ -193,8 +192,8 @@ pub fn grace(txn: &WriteTransaction, now: i64, grace_ms: u64) -> Result<usize> {
         let t = txn.open_table(JOBS)?;
         let mut out = Vec::new();
         for r in t.iter()? {
-            let (_, v) = r?;
-            if let Ok(j) = from_json::<JobRecord>(v.value())
+            let (k, v) = r?;
+            if let Ok(j) = JobRecord::decode(k.value(), v.value())
                 && j.state == JobState::Running
                 && j.lease.is_some()
             {

@@ -10,7 +10,7 @@ use redb::{ReadableTable, WriteTransaction};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{CoordError, Result};
-use crate::tables::{JOB_CONFIGS, JOBS, OPEN_JOBS, Reader, from_json, to_json};
+use crate::tables::{JOB_CONFIGS, JOB_COUNTS, JOBS, OPEN_JOBS, Reader, SWEEP_COUNTS, from_json, to_json};
 
 pub use ladder_core::{FailureKind as Failure, JobState, SweepState};
 
@@ -51,6 +51,46 @@ pub struct Lease {
     pub granted_ms: i64,
 }
 
+/// A float that an older build may have written as `null` (serde_json's form of NaN) reads as
+/// NaN instead of failing the record.
+pub fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+}
+
+/// A job state as a key of the count tables.
+pub fn state_key(s: JobState) -> u8 {
+    match s {
+        JobState::Queued => 0,
+        JobState::Running => 1,
+        JobState::Succeeded => 2,
+        JobState::Failed => 3,
+        JobState::Cancelled => 4,
+    }
+}
+
+/// Every job state, in key order.
+pub const STATES: [JobState; 5] =
+    [JobState::Queued, JobState::Running, JobState::Succeeded, JobState::Failed, JobState::Cancelled];
+
+/// Moves one job of `sweep_id` from state `from` (None: a new job) to `to` in the count tables.
+pub fn count_move(txn: &WriteTransaction, sweep_id: u64, from: Option<JobState>, to: JobState) -> Result<()> {
+    let mut all = txn.open_table(JOB_COUNTS)?;
+    let mut per = txn.open_table(SWEEP_COUNTS)?;
+    if let Some(f) = from {
+        let k = state_key(f);
+        let n = all.get(k)?.map_or(0, |v| v.value());
+        all.insert(k, n.saturating_sub(1))?;
+        let n = per.get((sweep_id, k))?.map_or(0, |v| v.value());
+        per.insert((sweep_id, k), n.saturating_sub(1))?;
+    }
+    let k = state_key(to);
+    let n = all.get(k)?.map_or(0, |v| v.value());
+    all.insert(k, n.saturating_add(1))?;
+    let n = per.get((sweep_id, k))?.map_or(0, |v| v.value());
+    per.insert((sweep_id, k), n.saturating_add(1))?;
+    Ok(())
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct JobRecord {
     pub id: u64,
@@ -71,6 +111,7 @@ pub struct JobRecord {
     pub shape: Shape,
     pub accounting: Accounting,
     pub total_steps: u64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub lr: f64,
     pub batch_tokens: u64,
     pub dataset_tokens: Option<u64>,
@@ -87,7 +128,7 @@ pub struct JobRecord {
     #[serde(default)]
     pub resumed_from_step: u64,
     /// Training FLOPs the whole job runs: the queue runs the costliest first.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nan_if_null")]
     pub cost_flops: f64,
     /// Device memory one attempt needs, by estimate (`ladder_core::memory`).
     #[serde(default)]
@@ -100,6 +141,16 @@ pub struct JobRecord {
     pub fuse_class: Option<u64>,
     #[serde(default)]
     pub fuse: u32,
+    /// Every point 1..=this is stored: the curve has no hole up to here (format 5). A checkpoint
+    /// past it is refused; a resume point never lies beyond it.
+    #[serde(default)]
+    pub contiguous: u64,
+    /// Runs alone on its device: it ran out of memory beside other jobs (format 5).
+    #[serde(default)]
+    pub exclusive: bool,
+    /// The state this record had when read (None: a new job), so that saving it moves the counts.
+    #[serde(skip)]
+    pub loaded_state: Option<JobState>,
 }
 
 impl JobRecord {
@@ -107,12 +158,26 @@ impl JobRecord {
     pub fn load<R: Reader>(r: &R, id: u64) -> Result<Self> {
         let t = r.table(JOBS)?;
         let v = t.get(id)?.ok_or_else(|| CoordError::NotFound(format!("job {id}")))?;
-        from_json(v.value()).map_err(|e| CoordError::Storage(format!("job {id}: its record does not read: {e}")))
+        Self::decode(id, v.value())
     }
 
-    /// Writes the hot record; a job that became final leaves its sweep's open set.
-    pub fn save(&self, txn: &WriteTransaction) -> Result<()> {
+    /// A stored record of job `id`, remembering its state for the counts: every record read
+    /// from the store comes through here.
+    pub fn decode(id: u64, bytes: &[u8]) -> Result<Self> {
+        let mut job: Self =
+            from_json(bytes).map_err(|e| CoordError::Storage(format!("job {id}: its record does not read: {e}")))?;
+        job.loaded_state = Some(job.state);
+        Ok(job)
+    }
+
+    /// Writes the hot record; a job whose state changed moves in the counts, and one that became
+    /// final leaves its sweep's open set.
+    pub fn save(&mut self, txn: &WriteTransaction) -> Result<()> {
         txn.open_table(JOBS)?.insert(self.id, to_json(self)?.as_slice())?;
+        if self.loaded_state != Some(self.state) {
+            count_move(txn, self.sweep_id, self.loaded_state, self.state)?;
+            self.loaded_state = Some(self.state);
+        }
         if self.state.is_final() {
             txn.open_table(OPEN_JOBS)?.remove((self.sweep_id, self.id))?;
         }
@@ -170,6 +235,7 @@ impl JobRecord {
             failure: self.failure.as_ref().map(|(kind, message)| FailureView { kind: *kind, message: message.clone() }),
             checkpoint_step: self.checkpoint_step,
             resumed_from_step: self.resumed_from_step,
+            waiting: None,
             config: self.config.clone(),
         }
     }
@@ -219,6 +285,9 @@ pub struct WorkerRecord {
     /// call for this worker id must carry the same credential.
     #[serde(default)]
     pub credential: String,
+    /// Each slot's device memory in bytes, in slot order (0: a CPU slot, or unknown).
+    #[serde(default)]
+    pub slot_memory: Vec<u64>,
 }
 
 /// A stored checkpoint and the chunks it is kept in.

@@ -20,81 +20,48 @@ pub const MAX_MESSAGE_BYTES: usize = 16 << 20;
 /// Requests served at once on one connection (HTTP/2 streams); more wait.
 pub const MAX_STREAMS_PER_CONNECTION: usize = 64;
 
-/// The accepted connections that sent the 24 bytes of a preface (or a ClientHello) within
-/// `deadline` ([`Config::first_bytes`]): a silent connection holds nothing for long.
-fn guarded(
-    listener: TcpListener,
-    deadline: std::time::Duration,
-    shutdown: CancellationToken,
-) -> tokio_stream::wrappers::ReceiverStream<std::io::Result<tokio::net::TcpStream>> {
-    let (tx, rx) = tokio::sync::mpsc::channel(64);
-    tokio::spawn(async move {
-        loop {
-            let (sock, peer) = tokio::select! {
-                _ = shutdown.cancelled() => return,
-                a = listener.accept() => match a {
-                    Ok(a) => a,
-                    Err(e) => {
-                        tracing::warn!("accepting a connection: {e}");
-                        continue;
-                    }
-                },
-            };
-            // Small replies (heartbeats, acks) leave at once rather than after a delayed ACK.
-            let _ = sock.set_nodelay(true);
-            let tx = tx.clone();
-            tokio::spawn(async move {
-                let mut buf = [0u8; 24];
-                let ready = tokio::time::timeout(deadline, async {
-                    loop {
-                        match sock.peek(&mut buf).await {
-                            Ok(n) if n >= buf.len() => return true,
-                            Ok(0) | Err(_) => return false,
-                            Ok(_) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
-                        }
-                    }
-                })
-                .await;
-                if matches!(ready, Ok(true)) {
-                    let _ = tx.send(Ok(sock)).await;
-                } else {
-                    tracing::debug!(%peer, "closed a connection that sent no preface within {deadline:?}");
-                }
-            });
-        }
-    });
-    tokio_stream::wrappers::ReceiverStream::new(rx)
-}
-
-/// Connections the kernel queues for accept. A cluster's workers start together (a Slurm array,
-/// a Deployment scaled up): `TcpListener::bind` queues 128 (the 129th of a burst timed out in
-/// `tests/listen.rs`), the queue overflowed at 1000 workers, and a connection whose handshake was
-/// dropped there was reset once it sent its first request. The kernel caps this at
-/// `net.core.somaxconn`.
-pub const LISTEN_BACKLOG: u32 = 4096;
-
-/// Listens on `addr` (host:port; the first address it resolves to that binds), with
-/// [`LISTEN_BACKLOG`].
-pub async fn bind(addr: &str) -> std::io::Result<TcpListener> {
-    let mut last = None;
-    for a in tokio::net::lookup_host(addr).await? {
-        let socket = if a.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
-        socket.set_reuseaddr(true)?;
-        match socket.bind(a) {
-            Ok(()) => return socket.listen(LISTEN_BACKLOG),
-            Err(e) => last = Some(e),
-        }
-    }
-    Err(last.unwrap_or_else(|| {
-        std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{addr} resolves to no address"))
-    }))
-}
-
 /// Opens (or creates) the store in `data_dir`.
+///
+/// The folder keeps a ballast file of [`BALLAST_BYTES`]. When the disk has filled up anyway
+/// (other programs, logs) and less than that is free at start, the ballast is released: the
+/// store then has room to commit while the operator frees space, instead of failing its first
+/// commit and stopping again.
 pub fn open_store(data_dir: &Path) -> Result<Store> {
     std::fs::create_dir_all(data_dir)
         .map_err(|e| CoordError::Storage(format!("creating {}: {e}", data_dir.display())))?;
-    Store::open(&data_dir.join("ladder.redb"))
+    let ballast = data_dir.join(BALLAST);
+    let free = nix::sys::statvfs::statvfs(data_dir).map(|st| st.blocks_available().saturating_mul(st.fragment_size()));
+    if ballast.exists() && free.is_ok_and(|f| f < BALLAST_BYTES) {
+        let _ = std::fs::remove_file(&ballast);
+        tracing::warn!(
+            "the disk of {} is nearly full: released the {} MiB ballast so the store can commit; free space before it fills again",
+            data_dir.display(),
+            BALLAST_BYTES >> 20
+        );
+    }
+    let store = Store::open(&data_dir.join("ladder.redb"))?;
+    if !ballast.exists() && free.is_ok_and(|f| f >= 2 * BALLAST_BYTES) {
+        keep_ballast(&ballast);
+    }
+    Ok(store)
+}
+
+/// The ballast file's name in the store's folder, and its size.
+pub const BALLAST: &str = "ballast";
+pub const BALLAST_BYTES: u64 = 64 << 20;
+
+/// Reserves the ballast (allocated blocks, not a sparse file); where it does not fit, goes on
+/// without it.
+fn keep_ballast(path: &Path) {
+    let made = std::fs::File::create(path).and_then(|f| {
+        let len = i64::try_from(BALLAST_BYTES).unwrap_or(i64::MAX);
+        nix::fcntl::posix_fallocate(&f, 0, len).map_err(std::io::Error::from)?;
+        f.sync_all()
+    });
+    if let Err(e) = made {
+        let _ = std::fs::remove_file(path);
+        tracing::warn!("no room for the {} MiB ballast at {}: {e}", BALLAST_BYTES >> 20, path.display());
+    }
 }
 
 /// Serves until `shutdown` is cancelled.
@@ -118,6 +85,10 @@ pub async fn serve_with_metrics(
     let renewed = coord.grace_leases().await?;
     if renewed > 0 {
         tracing::info!(leases = renewed, grace = ?coord.cfg.startup_grace, "renewed the leases found at start");
+    }
+    let dropped = store.write(crate::blobs::clear_abandoned).await?;
+    if dropped > 0 {
+        tracing::info!(chunks = dropped, "dropped the uploads a previous process left unfinished");
     }
     let reaper = tokio::spawn(coord.clone().reap_loop());
     if let Some(m) = metrics {
@@ -162,6 +133,9 @@ pub async fn serve_with_metrics(
         })
     };
     let result = builder
+        // A peer that vanished without closing is found and dropped.
+        .http2_keepalive_interval(Some(std::time::Duration::from_secs(30)))
+        .http2_keepalive_timeout(Some(std::time::Duration::from_secs(20)))
         .concurrency_limit_per_connection(MAX_STREAMS_PER_CONNECTION)
         .max_concurrent_streams(Some(MAX_STREAMS_PER_CONNECTION as u32))
         .add_service(health_service)
@@ -169,7 +143,7 @@ pub async fn serve_with_metrics(
         .add_service(InterceptedService::new(users, Auth::new(tokens.clone(), "Ladder", USERS)))
         .add_service(InterceptedService::new(workers, Auth::new(tokens, "WorkerService", WORKERS)))
         .serve_with_incoming_shutdown(
-            guarded(listener, first_bytes, shutdown.clone()),
+            crate::listen::guarded(listener, first_bytes, shutdown.clone()),
             shutdown.clone().cancelled_owned(),
         )
         .await

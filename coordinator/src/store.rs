@@ -4,16 +4,22 @@
 //! it is opened.
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable, WriteTransaction};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{CoordError, Result};
-use crate::tables::{CACHE_BYTES, FORMAT_VERSION, META, create_all};
+use crate::tables::{CACHE_BYTES, FORMAT_VERSION, META, Reader, create_all};
 
-/// A write operation. It may run twice: in its batch, and again alone if anything in the batch
-/// failed, so every operation commits all of its writes or none of them.
+/// A write operation. It may run twice: in its batch, and again alone if another operation of
+/// the batch failed, so every operation commits all of its writes or none of them.
+///
+/// An operation refuses before it writes: when it returns a refusal
+/// ([`CoordError::is_refusal`]: a stale attempt, bad input, a missing record) it has written
+/// nothing, so its batch commits as if it had not run. Only a storage error (or a panic) aborts
+/// the batch, whose other operations then run again one by one.
 type Op = Box<dyn Fn(&WriteTransaction) -> Result<Box<dyn std::any::Any + Send>> + Send>;
 type Reply = oneshot::Sender<Result<Box<dyn std::any::Any + Send>>>;
 
@@ -26,6 +32,47 @@ enum Msg {
 /// Most operations folded into one commit.
 const MAX_BATCH: usize = 1024;
 
+/// What the writer has done, for metrics and benchmarks.
+#[derive(Debug, Default)]
+pub struct WriterStats {
+    /// Transactions committed (each one fsync).
+    pub commits: AtomicU64,
+    /// Operations run.
+    pub ops: AtomicU64,
+    /// Batches aborted by a storage error and run again one operation at a time.
+    pub retried_batches: AtomicU64,
+}
+
+/// A read transaction; the store counts the ones open (a stalled reader that holds one keeps
+/// the pages it sees from being reused).
+pub struct Read {
+    txn: ReadTransaction,
+    open: Arc<AtomicU64>,
+}
+
+impl std::ops::Deref for Read {
+    type Target = ReadTransaction;
+    fn deref(&self) -> &ReadTransaction {
+        &self.txn
+    }
+}
+
+impl Drop for Read {
+    fn drop(&mut self) {
+        self.open.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Reader for Read {
+    type Table<'a, K: redb::Key + 'static, V: redb::Value + 'static> = redb::ReadOnlyTable<K, V>;
+    fn table<K: redb::Key + 'static, V: redb::Value + 'static>(
+        &self,
+        def: redb::TableDefinition<K, V>,
+    ) -> Result<Self::Table<'_, K, V>> {
+        Ok(self.txn.open_table(def)?)
+    }
+}
+
 /// The store; clones share one database and one writer thread.
 #[derive(Clone)]
 pub struct Store {
@@ -35,6 +82,8 @@ pub struct Store {
     failed: CancellationToken,
     failure: Arc<std::sync::Mutex<Option<String>>>,
     writer: Arc<std::sync::Mutex<Option<std::thread::JoinHandle<()>>>>,
+    stats: Arc<WriterStats>,
+    reads: Arc<AtomicU64>,
 }
 
 impl Store {
@@ -55,43 +104,42 @@ impl Store {
     }
 
     fn start(db: Database) -> Result<Self> {
-        let txn = db.begin_write()?;
-        {
-            let mut meta = txn.open_table(META)?;
-            let found = meta.get("format_version")?.map(|v| v.value());
-            match found {
-                None => {
-                    meta.insert("format_version", FORMAT_VERSION)?;
-                }
-                Some(v) if v == FORMAT_VERSION => {}
-                Some(v) if v < FORMAT_VERSION => {
-                    drop(meta);
-                    crate::migrate::migrate(&txn, v)?;
-                    txn.open_table(META)?.insert("format_version", FORMAT_VERSION)?;
-                }
-                Some(v) => {
-                    return Err(CoordError::Storage(format!(
-                        "store format version {v}; this build reads versions up to {FORMAT_VERSION}"
-                    )));
-                }
-            }
-        }
-        create_all(&txn)?;
-        txn.commit()?;
+        prepare(&db)?;
         let db = Arc::new(db);
         let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
         let failed = CancellationToken::new();
         let failure = Arc::new(std::sync::Mutex::new(None));
-        let (writer_db, f, why) = (db.clone(), failed.clone(), failure.clone());
+        let stats = Arc::new(WriterStats::default());
+        let w = Writer { db: db.clone(), failed: failed.clone(), why: failure.clone(), stats: stats.clone() };
         let handle = std::thread::Builder::new()
             .name("ladder-store-writer".into())
-            .spawn(move || writer(&writer_db, rx, &f, &why))
+            .spawn(move || w.run(rx))
             .map_err(CoordError::storage)?;
-        Ok(Self { db, ops: tx, failed, failure, writer: Arc::new(std::sync::Mutex::new(Some(handle))) })
+        Ok(Self {
+            db,
+            ops: tx,
+            failed,
+            failure,
+            writer: Arc::new(std::sync::Mutex::new(Some(handle))),
+            stats,
+            reads: Arc::default(),
+        })
     }
 
-    pub fn read(&self) -> Result<ReadTransaction> {
-        Ok(self.db.begin_read()?)
+    pub fn read(&self) -> Result<Read> {
+        let txn = self.db.begin_read()?;
+        self.reads.fetch_add(1, Ordering::Relaxed);
+        Ok(Read { txn, open: self.reads.clone() })
+    }
+
+    /// Read transactions open now.
+    pub fn open_reads(&self) -> u64 {
+        self.reads.load(Ordering::Relaxed)
+    }
+
+    /// What the writer has done.
+    pub fn stats(&self) -> &WriterStats {
+        &self.stats
     }
 
     /// Cancelled once a commit failed (disk full, I/O error): nothing more can be made durable.
@@ -106,7 +154,8 @@ impl Store {
 
     /// Runs `f` in the next batch; resolves once its writes are durable. An error (or a panic)
     /// from `f` discards all of its writes and is delivered to the caller; the batch's other
-    /// operations still commit. `f` may be called twice (see [`Op`]).
+    /// operations still commit. `f` may be called twice, and refuses before it writes (see
+    /// [`Op`]).
     pub async fn write<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
@@ -133,6 +182,52 @@ impl Store {
     }
 }
 
+/// Brings a database to this build's format: creates a new one, migrates an older one. A store
+/// already at this format with every table is only read, so it opens on a full disk.
+fn prepare(db: &Database) -> Result<()> {
+    if current(db)? {
+        return Ok(());
+    }
+    let txn = db.begin_write()?;
+    {
+        let mut meta = txn.open_table(META)?;
+        let found = meta.get("format_version")?.map(|v| v.value());
+        match found {
+            None => {
+                meta.insert("format_version", FORMAT_VERSION)?;
+            }
+            Some(v) if v == FORMAT_VERSION => {}
+            Some(v) if v < FORMAT_VERSION => {
+                drop(meta);
+                crate::migrate::migrate(&txn, v)?;
+                txn.open_table(META)?.insert("format_version", FORMAT_VERSION)?;
+            }
+            Some(v) => {
+                return Err(CoordError::Storage(format!(
+                    "store format version {v}; this build reads versions up to {FORMAT_VERSION}"
+                )));
+            }
+        }
+    }
+    create_all(&txn)?;
+    txn.commit()?;
+    Ok(())
+}
+
+/// Whether the database is at this build's format with every table in place.
+fn current(db: &Database) -> Result<bool> {
+    let r = db.begin_read()?;
+    let version = match r.open_table(META) {
+        Ok(t) => t.get("format_version")?.map(|v| v.value()),
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(false),
+        Err(e) => return Err(e.into()),
+    };
+    if version != Some(FORMAT_VERSION) {
+        return Ok(false);
+    }
+    crate::tables::all_exist(&r)
+}
+
 /// Runs `op` once, turning a panic into an error.
 fn run_op(op: &Op, txn: &WriteTransaction) -> Result<Box<dyn std::any::Any + Send>> {
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| op(txn))) {
@@ -149,76 +244,97 @@ fn run_op(op: &Op, txn: &WriteTransaction) -> Result<Box<dyn std::any::Any + Sen
     }
 }
 
-/// Commits a transaction; a failure marks the store failed.
-fn commit(txn: WriteTransaction, failed: &CancellationToken, why: &std::sync::Mutex<Option<String>>) -> Result<()> {
-    txn.commit().map_err(|e| {
-        let msg = format!("commit failed: {e}");
-        tracing::error!("store: {msg}; the coordinator stops serving");
-        if let Ok(mut g) = why.lock() {
-            g.get_or_insert(msg.clone());
-        }
-        failed.cancel();
-        CoordError::Storage(msg)
-    })
+/// The writer thread's state.
+struct Writer {
+    db: Arc<Database>,
+    /// Cancelled once a commit failed.
+    failed: CancellationToken,
+    why: Arc<std::sync::Mutex<Option<String>>>,
+    stats: Arc<WriterStats>,
 }
 
-fn writer(
-    db: &Database,
-    mut rx: mpsc::Receiver<Msg>,
-    failed: &CancellationToken,
-    why: &std::sync::Mutex<Option<String>>,
-) {
-    let fail_all = |batch: Vec<(Op, Reply)>, msg: &str| {
+impl Writer {
+    /// Commits a transaction; a failure marks the store failed.
+    fn commit(&self, txn: WriteTransaction) -> Result<()> {
+        self.stats.commits.fetch_add(1, Ordering::Relaxed);
+        txn.commit().map_err(|e| {
+            let msg = format!("commit failed: {e}");
+            tracing::error!("store: {msg}; the coordinator stops serving");
+            if let Ok(mut g) = self.why.lock() {
+                g.get_or_insert(msg.clone());
+            }
+            self.failed.cancel();
+            CoordError::Storage(msg)
+        })
+    }
+
+    fn fail_all(batch: Vec<(Op, Reply)>, msg: &str) {
         for (_, reply) in batch {
             let _ = reply.send(Err(CoordError::Storage(msg.to_string())));
         }
-    };
-    let mut stopping = false;
-    while !stopping {
-        let Some(first) = rx.blocking_recv() else { return };
-        let mut batch = Vec::new();
-        match first {
-            Msg::Op(op, reply) => batch.push((op, reply)),
-            Msg::Stop => return,
-        }
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(Msg::Op(op, reply)) => batch.push((op, reply)),
-                Ok(Msg::Stop) => {
-                    stopping = true;
-                    break;
+    }
+
+    /// Takes batches off `rx` until it closes or a Stop arrives.
+    fn run(&self, mut rx: mpsc::Receiver<Msg>) {
+        let mut stopping = false;
+        while !stopping {
+            let Some(first) = rx.blocking_recv() else { return };
+            let mut batch = Vec::new();
+            match first {
+                Msg::Op(op, reply) => batch.push((op, reply)),
+                Msg::Stop => return,
+            }
+            while batch.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(Msg::Op(op, reply)) => batch.push((op, reply)),
+                    Ok(Msg::Stop) => {
+                        stopping = true;
+                        break;
+                    }
+                    Err(_) => break,
                 }
-                Err(_) => break,
             }
+            self.batch(batch);
         }
-        if failed.is_cancelled() {
-            let why = why.lock().ok().and_then(|g| g.clone()).unwrap_or_default();
-            fail_all(batch, &format!("the store failed earlier ({why})"));
-            continue;
+    }
+
+    /// One batch in one transaction: operations that succeed or refuse commit together; a
+    /// storage error aborts it, and its operations run again one by one.
+    fn batch(&self, batch: Vec<(Op, Reply)>) {
+        if self.failed.is_cancelled() {
+            let why = self.why.lock().ok().and_then(|g| g.clone()).unwrap_or_default();
+            return Self::fail_all(batch, &format!("the store failed earlier ({why})"));
         }
-        let txn = match db.begin_write() {
+        let txn = match self.db.begin_write() {
             Ok(t) => t,
-            Err(e) => {
-                fail_all(batch, &format!("cannot begin a write: {e}"));
-                continue;
-            }
+            Err(e) => return Self::fail_all(batch, &format!("cannot begin a write: {e}")),
         };
+        self.stats.ops.fetch_add(batch.len() as u64, Ordering::Relaxed);
         let results: Vec<_> = batch.iter().map(|(op, _)| run_op(op, &txn)).collect();
-        if results.iter().all(Result::is_ok) {
-            let committed = commit(txn, failed, why);
+        if results.iter().all(|r| r.as_ref().is_err_and(CoordError::is_refusal)) {
+            // Only refusals, which write nothing: no commit, no fsync.
+            let _ = txn.abort();
+            for ((_, reply), r) in batch.into_iter().zip(results) {
+                let _ = reply.send(r);
+            }
+            return;
+        }
+        if results.iter().all(|r| r.as_ref().err().is_none_or(CoordError::is_refusal)) {
+            let committed = self.commit(txn);
             for ((_, reply), r) in batch.into_iter().zip(results) {
                 let _ = reply.send(committed.as_ref().map_err(|e| CoordError::Storage(e.to_string())).and(r));
             }
-            continue;
+            return;
         }
-        // Something failed: nothing of this batch is kept; each op runs again on its own, so the
+        // A storage error: nothing of this batch is kept; each op runs again on its own, so the
         // good ones commit and a failing one's writes are discarded.
         let _ = txn.abort();
+        self.stats.retried_batches.fetch_add(1, Ordering::Relaxed);
         for (op, reply) in batch {
-            let outcome = match db.begin_write() {
+            let outcome = match self.db.begin_write() {
                 Err(e) => Err(CoordError::Storage(format!("cannot begin a write: {e}"))),
                 Ok(txn) => match run_op(&op, &txn) {
-                    Ok(v) => commit(txn, failed, why).map(|()| v),
+                    Ok(v) => self.commit(txn).map(|()| v),
                     Err(e) => {
                         let _ = txn.abort();
                         Err(e)

@@ -1,13 +1,14 @@
-//! Sweeps: submission (the spec planned against the datasets held, stored with its jobs in one
-//! operation), lookup, listing by page, cancellation, and settling once every job has ended.
+//! Sweeps: submission (the spec planned against the datasets held on the caller's side, then
+//! stored with its jobs in one operation of inserts), lookup, listing by page, counts and
+//! cancellation.
 use ladder_core::status::{JobCounts, Progress, SweepStatus};
 use ladder_core::sweep::{self, DatasetFacts};
 use redb::{ReadableTable, WriteTransaction};
 
 use crate::error::{CoordError, Result};
-use crate::lifecycle::{dequeue, enqueue, unindex_lease};
-use crate::records::{DatasetRecord, JobRecord, JobState, SweepRecord, SweepState};
-use crate::tables::{DATASET_NAMES, DATASETS, Reader, SWEEP_NAMES, SWEEPS, from_json, next_id, to_json};
+use crate::lifecycle::{dequeue, end_attempt, enqueue};
+use crate::records::{DatasetRecord, JobRecord, JobState, STATES, SweepRecord, SweepState, state_key};
+use crate::tables::{DATASET_NAMES, DATASETS, Reader, SWEEP_COUNTS, SWEEP_NAMES, SWEEPS, from_json, next_id, to_json};
 
 /// Sweep names become folder names (plots, exports): a plain word, no path.
 pub fn check_name(name: &str) -> Result<()> {
@@ -35,13 +36,35 @@ fn dataset_facts<R: Reader>(r: &R, name: &str) -> Result<Option<(DatasetRecord, 
     Ok(Some((rec, facts)))
 }
 
-/// Validates and stores a sweep with its jobs. Same name and same spec: the existing sweep,
-/// `created = false`. Same name, other spec: refused.
-pub fn submit(txn: &WriteTransaction, spec: &str, origin: &str, now: i64) -> Result<(SweepRecord, bool)> {
-    // Validate against the datasets we hold; nothing is written unless the whole spec is valid.
+/// A spec planned against the datasets held, ready to store: planned on the caller's side (never
+/// in the writer), so storing it is inserts only.
+#[derive(Debug)]
+pub struct Planned {
+    pub spec: String,
+    pub plan: sweep::SweepPlan,
+    pub dataset: DatasetRecord,
+}
+
+/// The sweep already named `name`, if any.
+fn named<R: Reader>(r: &R, name: &str) -> Result<Option<SweepRecord>> {
+    let Some(id) = r.table(SWEEP_NAMES)?.get(name)?.map(|v| v.value()) else { return Ok(None) };
+    let t = r.table(SWEEPS)?;
+    let v = t.get(id)?.ok_or_else(|| CoordError::storage(format!("sweep name {name:?} points at no sweep {id}")))?;
+    Ok(Some(from_json(v.value())?))
+}
+
+/// The existing sweep a resubmission of `spec` names, when its spec is the same text: it is
+/// answered without planning again.
+pub fn resubmitted<R: Reader>(r: &R, spec: &str) -> Result<Option<SweepRecord>> {
+    let Some(name) = sweep::spec_name(spec) else { return Ok(None) };
+    Ok(named(r, &name)?.filter(|s| s.spec_toml == spec))
+}
+
+/// Validates `spec` against the datasets `r` holds and expands it into jobs. Nothing is written.
+pub fn plan<R: Reader>(r: &R, spec: &str, origin: &str) -> Result<Planned> {
     let mut dataset: Option<DatasetRecord> = None;
     let mut lookup_err = None;
-    let plan = sweep::plan(spec, origin, |name| match dataset_facts(txn, name) {
+    let plan = sweep::plan(spec, origin, |name| match dataset_facts(r, name) {
         Ok(Some((rec, facts))) => {
             dataset = Some(rec);
             Some(facts)
@@ -57,26 +80,43 @@ pub fn submit(txn: &WriteTransaction, spec: &str, origin: &str, now: i64) -> Res
     }
     let plan = plan?;
     check_name(&plan.name)?;
+    // Refused here too, off the writer; `insert` checks again for a sweep stored meanwhile.
+    if let Some(rec) = named(r, &plan.name)? {
+        return Err(name_taken(&rec));
+    }
     let dataset = dataset.ok_or_else(|| CoordError::NotFound(format!("dataset {}", plan.dataset)))?;
-    let existing = txn.open_table(SWEEP_NAMES)?.get(plan.name.as_str())?.map(|v| v.value());
-    if let Some(id) = existing {
-        let rec: SweepRecord = from_json(
-            txn.open_table(SWEEPS)?.get(id)?.ok_or_else(|| CoordError::storage("dangling sweep name"))?.value(),
-        )?;
-        if rec.spec_toml == spec {
+    Ok(Planned { spec: spec.to_string(), plan, dataset })
+}
+
+fn name_taken(rec: &SweepRecord) -> CoordError {
+    CoordError::AlreadyExists(format!(
+        "a different sweep named {:?} exists (id {}); rename this one or cancel that one",
+        rec.name, rec.id
+    ))
+}
+
+/// Stores a planned sweep with its jobs (inserts only). Same name and same spec: the existing
+/// sweep, `created = false`. Same name, other spec: refused. Every refusal comes before a write.
+pub fn insert(txn: &WriteTransaction, p: &Planned, now: i64) -> Result<(SweepRecord, bool)> {
+    let plan = &p.plan;
+    if let Some(rec) = named(txn, &plan.name)? {
+        if rec.spec_toml == p.spec {
             return Ok((rec, false));
         }
-        return Err(CoordError::AlreadyExists(format!(
-            "a different sweep named {:?} exists (id {id}); rename this one or cancel that one",
-            plan.name
-        )));
+        return Err(name_taken(&rec));
+    }
+    if dataset_facts(txn, &plan.dataset)?.map(|(d, _)| d.sha256) != Some(p.dataset.sha256.clone()) {
+        return Err(CoordError::invalid(
+            "dataset",
+            format!("dataset {:?} changed while the spec was planned: submit it again", plan.dataset),
+        ));
     }
     let id = next_id(txn, "next_sweep_id")?;
     let mut job_ids = Vec::with_capacity(plan.jobs.len());
     for (index, jp) in plan.jobs.iter().enumerate() {
         let job_id = next_id(txn, "next_job_id")?;
         job_ids.push(job_id);
-        let job = JobRecord {
+        let mut job = JobRecord {
             id: job_id,
             sweep_id: id,
             index: u32::try_from(index).map_err(|_| CoordError::storage("job index overflows"))?,
@@ -93,7 +133,7 @@ pub fn submit(txn: &WriteTransaction, spec: &str, origin: &str, now: i64) -> Res
             batch_tokens: jp.config.train.batch_tokens,
             dataset_tokens: jp.dataset_tokens,
             seed: jp.config.train.seed,
-            dataset_sha256: dataset.sha256.clone(),
+            dataset_sha256: p.dataset.sha256.clone(),
             // Canonical form, so " cuda " and "cuda" match the same slots.
             device: jp.config.device.trim().to_string(),
             lease: None,
@@ -106,6 +146,9 @@ pub fn submit(txn: &WriteTransaction, spec: &str, origin: &str, now: i64) -> Res
             micro_seqs: jp.micro_seqs,
             fuse_class: jp.fuse_class,
             fuse: plan.fuse,
+            contiguous: 0,
+            exclusive: false,
+            loaded_state: None,
         };
         job.save(txn)?;
         job.save_config(txn, &jp.config)?;
@@ -114,9 +157,9 @@ pub fn submit(txn: &WriteTransaction, spec: &str, origin: &str, now: i64) -> Res
     let rec = SweepRecord {
         id,
         name: plan.name.clone(),
-        spec_toml: spec.to_string(),
+        spec_toml: p.spec.clone(),
         dataset: plan.dataset.clone(),
-        dataset_sha256: dataset.sha256.clone(),
+        dataset_sha256: p.dataset.sha256.clone(),
         state: SweepState::Running,
         created_ms: now,
         job_ids,
@@ -157,9 +200,8 @@ pub fn cancel(txn: &WriteTransaction, key: &str) -> Result<(SweepRecord, Vec<Job
         };
         if !j.state.is_final() {
             dequeue(txn, &j)?;
-            unindex_lease(txn, &j)?;
+            end_attempt(txn, &mut j)?;
             j.state = JobState::Cancelled;
-            j.lease = None;
             j.save(txn)?;
             changed.push(j);
         }
@@ -184,14 +226,13 @@ pub fn jobs_of<R: Reader>(r: &R, s: &SweepRecord) -> Result<Vec<JobRecord>> {
     Ok(out)
 }
 
-/// How many of a sweep's jobs are in each state.
+/// How many of a sweep's jobs are in each state: five keys read, not every job.
 pub fn counts<R: Reader>(r: &R, s: &SweepRecord) -> Result<JobCounts> {
-    let mut c = JobCounts::default();
-    for j in jobs_of(r, s)? {
-        c.add(j.state);
+    let t = r.table(SWEEP_COUNTS)?;
+    let mut c = JobCounts { total: u32::try_from(s.job_ids.len()).unwrap_or(u32::MAX), ..Default::default() };
+    for state in STATES {
+        *c.slot(state) = t.get((s.id, state_key(state)))?.map_or(0, |v| v.value());
     }
-    // A record that does not read still counts toward the total.
-    c.total = u32::try_from(s.job_ids.len()).unwrap_or(u32::MAX);
     Ok(c)
 }
 

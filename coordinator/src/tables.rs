@@ -25,6 +25,12 @@ pub const JOB_CONFIGS: TableDefinition<u64, &str> = TableDefinition::new("job_co
 /// (format 4).
 pub const OPEN_JOBS: TableDefinition<(u64, u64), ()> = TableDefinition::new("open_jobs");
 
+/// Jobs per state (the state's [`crate::records::state_key`]) → count, across every sweep
+/// (format 5): a scrape reads five keys, not every job.
+pub const JOB_COUNTS: TableDefinition<u8, u64> = TableDefinition::new("job_counts");
+/// (sweep id, state key) → the sweep's jobs in that state (format 5).
+pub const SWEEP_COUNTS: TableDefinition<(u64, u8), u32> = TableDefinition::new("sweep_counts");
+
 /// redb's page cache, bytes: the coordinator's memory stays flat as the store grows.
 pub const CACHE_BYTES: usize = 256 << 20;
 /// Queued jobs as (rank, job id): the costliest first (longest processing time first keeps a
@@ -104,7 +110,36 @@ pub fn next_id(txn: &WriteTransaction, counter: &str) -> Result<u64> {
     Ok(id)
 }
 
-/// Opens every table of this format, creating the missing ones.
+/// Whether every table of this format exists.
+pub fn all_exist(r: &ReadTransaction) -> Result<bool> {
+    use redb::TableHandle;
+    let names: std::collections::HashSet<String> = r.list_tables()?.map(|h| h.name().to_string()).collect();
+    let all = [
+        META.name(),
+        SWEEPS.name(),
+        SWEEP_NAMES.name(),
+        JOBS.name(),
+        JOB_CONFIGS.name(),
+        OPEN_JOBS.name(),
+        QUEUE.name(),
+        CURVES.name(),
+        CHECKPOINTS.name(),
+        CHECKPOINT_CHUNKS.name(),
+        DATASETS.name(),
+        DATASET_NAMES.name(),
+        DATASET_CHUNKS.name(),
+        WORKERS.name(),
+        LEASES.name(),
+        CHECKPOINT_STAGING.name(),
+        DATASET_STAGING.name(),
+        JOB_COUNTS.name(),
+        SWEEP_COUNTS.name(),
+    ];
+    Ok(all.iter().all(|t| names.contains(*t)))
+}
+
+/// Opens every table of this format, creating the missing ones (the same tables as
+/// [`all_exist`] checks).
 pub fn create_all(txn: &WriteTransaction) -> Result<()> {
     txn.open_table(META)?;
     txn.open_table(SWEEPS)?;
@@ -123,5 +158,7 @@ pub fn create_all(txn: &WriteTransaction) -> Result<()> {
     txn.open_table(LEASES)?;
     txn.open_table(CHECKPOINT_STAGING)?;
     txn.open_table(DATASET_STAGING)?;
+    txn.open_table(JOB_COUNTS)?;
+    txn.open_table(SWEEP_COUNTS)?;
     Ok(())
 }

@@ -83,7 +83,9 @@ fn rpcs() -> Vec<(&'static str, bool, Call)> {
         }),
         ("Register", true, |mut c| {
             Box::pin(async move {
-                ok(c.workers.register(pb::RegisterRequest { name: "w".into(), slots: vec!["cpu".into()] }).await)
+                ok(c.workers
+                    .register(pb::RegisterRequest { name: "w".into(), slots: vec!["cpu".into()], ..Default::default() })
+                    .await)
             })
         }),
         ("Heartbeat", true, |mut c| {
@@ -221,4 +223,25 @@ async fn health_needs_no_token_and_reflection_needs_one() {
     );
     stop.cancel();
     let _ = server.await;
+}
+
+#[test]
+fn worker_tokens_come_from_a_file_of_lines_or_a_folder_of_files() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let file = tmp.path().join("tokens.txt");
+    std::fs::write(
+        &file,
+        "# one per worker\nAAAA1111bbbb2222cccc3333dddd4444\n\n  EEEE5555ffff6666gggg7777hhhh8888  \n",
+    )
+    .expect("write");
+    let from_file = ladder_coordinator::auth::worker_tokens(&file).expect("reads");
+    assert_eq!(from_file, vec!["AAAA1111bbbb2222cccc3333dddd4444", "EEEE5555ffff6666gggg7777hhhh8888"]);
+    // A mounted Kubernetes Secret: one file per key, beside its hidden ..data links.
+    let dir = tmp.path().join("secret");
+    std::fs::create_dir_all(dir.join("..data")).expect("mkdir");
+    std::fs::write(dir.join("ladder-worker-1"), "token-of-worker-1-aaaabbbbccccdddd\n").expect("write");
+    std::fs::write(dir.join("ladder-worker-0"), "token-of-worker-0-aaaabbbbccccdddd").expect("write");
+    std::fs::write(dir.join("..data").join("ladder-worker-0"), "hidden").expect("write");
+    let from_dir = ladder_coordinator::auth::worker_tokens(&dir).expect("reads");
+    assert_eq!(from_dir, vec!["token-of-worker-0-aaaabbbbccccdddd", "token-of-worker-1-aaaabbbbccccdddd"]);
 }

@@ -143,3 +143,109 @@ async fn a_format_4_store_reencodes_its_points_and_configs_on_open() {
         Some(FORMAT_VERSION)
     );
 }
+
+/// Rewrites a store of this build as format `to` (1 or 2) wrote it, with what older builds also
+/// left behind: a NaN stored as null, a record and a point that do not read at all.
+fn downgrade(path: &std::path::Path, to: u64, jobs: &[pb::Job], nan_job: u64) {
+    use ladder_coordinator::tables::{JOB_COUNTS, LEASES, OPEN_JOBS, QUEUE, QUEUE_V1, SWEEP_COUNTS};
+    use prost::Message;
+    let db = redb::Database::open(path).expect("open");
+    let w = db.begin_write().expect("write");
+    {
+        let mut hot = w.open_table(JOBS).expect("jobs");
+        for j in jobs {
+            let mut v: serde_json::Value =
+                serde_json::from_slice(hot.get(j.id).expect("get").expect("record").value()).expect("json");
+            v["config_toml"] = serde_json::Value::String(j.config_toml.clone());
+            let o = v.as_object_mut().expect("object");
+            for gone in ["micro_seqs", "contiguous", "exclusive"] {
+                o.remove(gone);
+            }
+            if j.id == nan_job {
+                v["lr"] = serde_json::Value::Null;
+                v["progress"]["tokens_per_s"] = serde_json::Value::Null;
+            }
+            hot.insert(j.id, serde_json::to_vec(&v).expect("json").as_slice()).expect("insert");
+        }
+        hot.insert(777, b"{\"id\": 777, \"state\": ".as_slice()).expect("garbage");
+        let mut curves = w.open_table(CURVES).expect("curves");
+        let keys: Vec<(u64, u64)> = curves.iter().expect("iter").map(|r| r.expect("row").0.value()).collect();
+        for k in keys {
+            let p = ladder_coordinator::codec::decode_point(curves.get(k).expect("get").expect("point").value())
+                .expect("decodes");
+            curves.insert(k, pb::MetricPoint::from(&p).encode_to_vec().as_slice()).expect("insert");
+        }
+        curves.insert((nan_job, 40), [0xffu8; 7].as_slice()).expect("garbage point");
+    }
+    if to < 2 {
+        let ids: Vec<u64> =
+            w.open_table(QUEUE).expect("queue").iter().expect("iter").map(|r| r.expect("row").0.value().1).collect();
+        let mut old = w.open_table(QUEUE_V1).expect("queue v1");
+        for id in ids.into_iter().chain([777]) {
+            old.insert(id, ()).expect("insert");
+        }
+        drop(old);
+        w.delete_table(QUEUE).expect("drop");
+    }
+    w.delete_table(LEASES).expect("drop");
+    w.delete_table(OPEN_JOBS).expect("drop");
+    w.delete_table(JOB_CONFIGS).expect("drop");
+    w.delete_table(JOB_COUNTS).expect("drop");
+    w.delete_table(SWEEP_COUNTS).expect("drop");
+    w.open_table(META).expect("meta").insert("format_version", to).expect("format");
+    w.commit().expect("commit");
+}
+
+async fn carried_forward_from(format: u64) {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let path = tmp.path().join("ladder.redb");
+    let s = start(Store::open(&path).expect("store"), Duration::from_secs(30)).await;
+    let (mut users, mut workers) = (s.users.clone(), s.workers.clone());
+    register_dataset(&mut users).await;
+    users.submit_sweep(pb::SubmitSweepRequest { spec_toml: SPEC.into(), ..Default::default() }).await.expect("submit");
+    let w = register_worker(&mut workers, "w").await;
+    let a = acquire(&mut workers, &w).await.expect("a job");
+    workers.report_events(report(&w, &a, (1..=3).map(|k| point(k, 2.0 / k as f64)).collect())).await.expect("report");
+    let jobs = users.list_jobs(pb::ListJobsRequest { sweep: "fence".into() }).await.expect("jobs").into_inner().jobs;
+    s.shutdown().await;
+    downgrade(&path, format, &jobs, a.job_id);
+
+    let s = start(
+        Store::open(&path).unwrap_or_else(|e| panic!("a format {format} store opens: {e}")),
+        Duration::from_secs(30),
+    )
+    .await;
+    let (mut users, mut workers) = (s.users.clone(), s.workers.clone());
+    let after = users.list_jobs(pb::ListJobsRequest { sweep: "fence".into() }).await.expect("jobs").into_inner().jobs;
+    assert_eq!(
+        after.iter().map(|j| (j.id, j.config_toml.clone())).collect::<Vec<_>>(),
+        jobs.iter().map(|j| (j.id, j.config_toml.clone())).collect::<Vec<_>>()
+    );
+    let running = after.iter().find(|j| j.id == a.job_id).expect("the leased job");
+    assert_eq!(running.state, pb::JobState::Running as i32);
+    assert!(running.lr.is_nan(), "null read as NaN: {}", running.lr);
+    let sweep = users.get_sweep(pb::GetSweepRequest { sweep: "fence".into() }).await.expect("sweep").into_inner();
+    assert_eq!((sweep.jobs_queued, sweep.jobs_running), (1, 1), "counts rebuilt: {sweep:?}");
+    let curve = users
+        .get_curve(pb::GetCurveRequest { job_id: a.job_id, after_step: 0, limit: 0 })
+        .await
+        .expect("curve")
+        .into_inner();
+    assert_eq!(curve.points.iter().map(|p| p.step).collect::<Vec<_>>(), vec![1, 2, 3], "the garbage point dropped");
+    // The lease index was built: the worker's attempt goes on, and the other job is queued.
+    let r = workers.report_events(report(&w, &a, vec![point(4, 0.4)])).await.expect("report").into_inner();
+    assert_eq!(r.stored, 1);
+    let other = acquire(&mut workers, &w).await.expect("the queued job");
+    assert_ne!(other.job_id, a.job_id);
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_format_1_store_with_nulls_and_unreadable_records_opens() {
+    carried_forward_from(1).await;
+}
+
+#[tokio::test]
+async fn a_format_2_store_with_nulls_and_unreadable_records_opens() {
+    carried_forward_from(2).await;
+}

@@ -56,8 +56,11 @@ fn event() -> impl Strategy<Value = pb::AttemptEvent> {
         point().prop_map(|m| Some(Kind::Metrics(m))),
         (any::<u64>(), "\\PC{0,20}")
             .prop_map(|(step, reason)| Some(Kind::Finished(pb::AttemptFinished { step, reason }))),
-        (any::<i32>(), "\\PC{0,200}")
-            .prop_map(|(kind, message)| Some(Kind::Failed(pb::AttemptFailed { kind, message }))),
+        (any::<i32>(), "\\PC{0,200}").prop_map(|(kind, message)| Some(Kind::Failed(pb::AttemptFailed {
+            kind,
+            message,
+            ..Default::default()
+        }))),
         any::<u64>().prop_map(|step| Some(Kind::Released(pb::AttemptReleased { step }))),
         any::<u64>().prop_map(|s| Some(Kind::Started(pb::AttemptStarted { resumed_from_step: s % 100 }))),
         Just(None),
@@ -177,7 +180,9 @@ async fn run(s: &mut Server, worker: &str, c: Call) {
             };
             drop(s.users.register_dataset(tokio_stream::iter(msgs)).await)
         }
-        Call::Register(name, slots) => drop(s.workers.register(pb::RegisterRequest { name, slots }).await),
+        Call::Register(name, slots) => {
+            drop(s.workers.register(pb::RegisterRequest { name, slots, ..Default::default() }).await)
+        }
         Call::Get(key) => {
             drop(s.users.get_sweep(pb::GetSweepRequest { sweep: key.clone() }).await);
             drop(s.users.list_jobs(pb::ListJobsRequest { sweep: key }).await);

@@ -16,12 +16,14 @@ async fn a_burst_of_1100_connections_waits_in_the_accept_queue() {
     const BURST: usize = 1100;
     let somaxconn: usize =
         std::fs::read_to_string("/proc/sys/net/core/somaxconn").ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0);
-    if somaxconn < BURST {
-        eprintln!("skipped: net.core.somaxconn is {somaxconn}, below the burst of {BURST} this test needs");
-        return;
-    }
-    if open_files_limit().is_some_and(|n| n < 2 * BURST as u64 + 64) {
-        eprintln!("skipped: the open-files limit is below the {} sockets this test needs", 2 * BURST + 64);
+    let needs = if somaxconn < BURST {
+        Err(format!("net.core.somaxconn is {somaxconn}, below the burst of {BURST} this test needs"))
+    } else if open_files_limit().is_some_and(|n| n < 2 * BURST as u64 + 64) {
+        Err(format!("the open-files limit is below the {} sockets this test needs", 2 * BURST + 64))
+    } else {
+        Ok(())
+    };
+    if ladder_testkit::gate("a_burst_of_1100_connections_waits_in_the_accept_queue", needs).is_none() {
         return;
     }
     let listener = ladder_coordinator::bind("127.0.0.1:0").await.expect("bind");

@@ -56,7 +56,7 @@ async fn metrics_move_as_a_sweep_runs() {
     let m = scrape(maddr).await;
     assert_eq!((value(&m, "ladder_jobs{state=\"queued\"}"), value(&m, "ladder_sweeps")), (1.0, 1.0));
 
-    let reg = pb::RegisterRequest { name: "w".into(), slots: vec!["cpu".into()] };
+    let reg = pb::RegisterRequest { name: "w".into(), slots: vec!["cpu".into()], ..Default::default() };
     let wid = workers.register(reg).await.expect("register").into_inner().worker_id;
     let acq = pb::AcquireRequest { worker_id: wid.clone(), slot: "cpu".into(), wait_ms: 500, ..Default::default() };
     let a = workers.acquire(acq).await.expect("acquire").into_inner().assignment.expect("a job");

@@ -118,7 +118,11 @@ async fn failures_are_classified_and_only_crashes_retry() {
         .expect("submit");
     let w = register_worker(&mut s.workers, "w").await;
     let fail = |kind: pb::FailureKind| pb::AttemptEvent {
-        kind: Some(pb::attempt_event::Kind::Failed(pb::AttemptFailed { kind: kind as i32, message: "x".into() })),
+        kind: Some(pb::attempt_event::Kind::Failed(pb::AttemptFailed {
+            kind: kind as i32,
+            message: "x".into(),
+            ..Default::default()
+        })),
     };
     // Job A diverges: failed for good.
     let a = acquire(&mut s.workers, &w).await.expect("job");
@@ -186,7 +190,7 @@ async fn acknowledged_writes_survive_reopening_the_store() {
             .expect("submit");
         let w = s
             .workers
-            .register(pb::RegisterRequest { name: "w".into(), slots: vec!["cpu".into()] })
+            .register(pb::RegisterRequest { name: "w".into(), slots: vec!["cpu".into()], ..Default::default() })
             .await
             .expect("reg")
             .into_inner()

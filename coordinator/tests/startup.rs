@@ -32,10 +32,14 @@ fn the_example_manifests_placeholder_tokens_are_refused() {
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/k8s/secret.yaml")).expect("manifest");
     let placeholder = manifest
         .lines()
-        .find_map(|l| l.trim().strip_prefix("worker:"))
+        .find_map(|l| l.trim().strip_prefix("ladder-worker-0:"))
         .map(str::trim)
-        .expect("a worker token in the manifest");
-    let (code, err) = run(&[], &[("LADDER_WORKER_TOKEN", placeholder)]);
+        .expect("a worker's token in the manifest");
+    // Mounted as the Secret's folder, one file per worker, as the StatefulSet does.
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::write(dir.path().join("ladder-worker-0"), placeholder).expect("write");
+    let folder = dir.path().display().to_string();
+    let (code, err) = run(&["--worker-tokens-file", &folder], &[]);
     assert_ne!(code, 0, "started with the placeholder: {err}");
     assert!(err.contains("the worker token is an example's placeholder"), "{err}");
     let (code, err) = run(&[], &[("LADDER_TOKEN", "short")]);

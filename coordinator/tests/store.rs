@@ -19,7 +19,8 @@ fn get(store: &Store, key: &str) -> Option<u64> {
 #[tokio::test]
 async fn a_failed_operation_keeps_none_of_its_writes_and_the_batch_commits() {
     let store = Store::in_memory().expect("store");
-    // Many writes queued at once land in one batch; one of them fails after writing.
+    // Many writes queued at once land in one batch; one of them fails (a storage error) after
+    // writing.
     let mut handles = Vec::new();
     for i in 0..20u64 {
         let s = store.clone();
@@ -27,7 +28,7 @@ async fn a_failed_operation_keeps_none_of_its_writes_and_the_batch_commits() {
             s.write(move |txn| {
                 txn.open_table(META)?.insert(format!("k{i}").as_str(), i)?;
                 if i == 7 {
-                    return Err(CoordError::NotFound("refused after writing".into()));
+                    return Err(CoordError::Storage("failed after writing".into()));
                 }
                 Ok(i)
             })
@@ -37,7 +38,7 @@ async fn a_failed_operation_keeps_none_of_its_writes_and_the_batch_commits() {
     for (i, h) in handles.into_iter().enumerate() {
         let r = h.await.expect("joined");
         if i == 7 {
-            assert!(matches!(r, Err(CoordError::NotFound(_))), "{r:?}");
+            assert!(matches!(r, Err(CoordError::Storage(_))), "{r:?}");
         } else {
             assert_eq!(r.expect("committed"), i as u64);
         }
@@ -46,6 +47,51 @@ async fn a_failed_operation_keeps_none_of_its_writes_and_the_batch_commits() {
     for i in (0..20).filter(|&i| i != 7) {
         assert_eq!(get(&store, &format!("k{i}")), Some(i));
     }
+}
+
+#[tokio::test]
+async fn a_refusal_is_an_answer_and_costs_its_batch_no_commit() {
+    let store = Store::in_memory().expect("store");
+    let (commits, retried) =
+        (store.stats().commits.load(Ordering::Relaxed), store.stats().retried_batches.load(Ordering::Relaxed));
+    // 200 operations at once, half of them refusing (before writing, as every operation does).
+    let mut handles = Vec::new();
+    for i in 0..200u64 {
+        let s = store.clone();
+        handles.push(tokio::spawn(async move {
+            s.write(move |txn| {
+                if i % 2 == 1 {
+                    return Err(CoordError::Stale(format!("attempt {i} is not current")));
+                }
+                txn.open_table(META)?.insert(format!("k{i}").as_str(), i)?;
+                Ok(i)
+            })
+            .await
+        }));
+    }
+    for (i, h) in handles.into_iter().enumerate() {
+        let r = h.await.expect("joined");
+        if i % 2 == 1 {
+            assert!(matches!(r, Err(CoordError::Stale(_))), "{r:?}");
+        } else {
+            assert_eq!(r.expect("committed"), i as u64);
+        }
+    }
+    let commits = store.stats().commits.load(Ordering::Relaxed) - commits;
+    let retried = store.stats().retried_batches.load(Ordering::Relaxed) - retried;
+    // One commit per batch (a few batches as the writer drains), none per refusal.
+    assert_eq!(retried, 0, "no batch was rerun one operation at a time");
+    assert!(commits < 20, "{commits} commits for 200 operations");
+    // A run of refusals alone writes nothing, so it commits nothing.
+    let before = store.stats().commits.load(Ordering::Relaxed);
+    for i in 0..50u64 {
+        let r = store
+            .write(move |_| -> ladder_coordinator::error::Result<()> { Err(CoordError::Stale(format!("stale {i}"))) })
+            .await;
+        assert!(matches!(r, Err(CoordError::Stale(_))), "{r:?}");
+    }
+    assert_eq!(store.stats().commits.load(Ordering::Relaxed), before, "refusals alone cost no fsync");
+    assert_eq!(get(&store, "k198"), Some(198));
 }
 
 #[tokio::test]
@@ -168,4 +214,67 @@ fn libc_eio() -> i32 {
 
 fn libc_enospc() -> i32 {
     28
+}
+
+/// A small tmpfs mounted for one test, unmounted on drop.
+struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    fn mount(mb: u64) -> Result<Self, String> {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?.keep();
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={mb}m"), "tmpfs"])
+            .arg(&dir)
+            .output()
+            .map_err(|e| format!("running mount: {e}"))?;
+        if !out.status.success() {
+            return Err(format!("mounting a tmpfs needs root: {}", String::from_utf8_lossy(&out.stderr).trim()));
+        }
+        Ok(Tmpfs(dir))
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[tokio::test]
+async fn on_a_full_disk_the_ballast_is_released_and_the_store_commits() {
+    let test = "on_a_full_disk_the_ballast_is_released_and_the_store_commits";
+    let Some(fs) = ladder_testkit::gate(test, Tmpfs::mount(160)) else {
+        return;
+    };
+    let dir = fs.0.join("coord");
+    {
+        let store = ladder_coordinator::open_store(&dir).expect("create");
+        store.write(|txn| Ok(txn.open_table(META)?.insert("kept", 7).map(|_| ())?)).await.expect("write");
+        store.close().await;
+    }
+    let ballast = dir.join(ladder_coordinator::server::BALLAST);
+    assert_eq!(std::fs::metadata(&ballast).expect("ballast").len(), ladder_coordinator::server::BALLAST_BYTES);
+    // Something else fills the disk to the last byte.
+    let mut junk = std::fs::File::create(fs.0.join("junk")).expect("junk");
+    let block = vec![7u8; 1 << 20];
+    while std::io::Write::write_all(&mut junk, &block).is_ok() {}
+    while std::io::Write::write_all(&mut junk, &block[..4096]).is_ok() {}
+    drop(junk);
+    let store = ladder_coordinator::open_store(&dir).expect("opens");
+    assert!(!ballast.exists(), "the ballast is released");
+    assert_eq!(get(&store, "kept"), Some(7));
+    // Room to commit: a checkpoint's worth of pages.
+    let blob = vec![1u8; 8 << 20];
+    store
+        .write(move |txn| {
+            Ok(txn
+                .open_table(ladder_coordinator::tables::CHECKPOINT_CHUNKS)?
+                .insert((1, 1, 0), blob.as_slice())
+                .map(|_| ())?)
+        })
+        .await
+        .expect("commits on the freed room");
+    assert!(store.failed().is_cancelled().then_some(()).is_none(), "the store did not fail");
+    store.close().await;
 }

@@ -39,9 +39,13 @@ pub enum AttemptEvent {
         step: u64,
         reason: StopReason,
     },
+    /// `shared_device`: the attempt ran beside others on its GPU, so an out-of-memory failure
+    /// is not the job's own: it is retried alone, no restart charged.
     Failed {
         kind: FailureKind,
         message: String,
+        #[serde(default)]
+        shared_device: bool,
     },
     /// The worker gave the job back (it is shutting down) after checkpointing at `step`: requeued
     /// without a restart charged.

@@ -3,7 +3,8 @@
 //! - the job: [`job`] (the trainer config and its validation into a [`job::Job`]), [`shape`],
 //!   [`accounting`] (N and FLOPs, Kaplan Table 1), [`memory`] (device memory by estimate),
 //!   [`limits`];
-//! - the sweep: [`sweep`] (specs parsed, validated with line and key, expanded into job plans);
+//! - the sweep: [`sweep`] (specs parsed, validated with line and key, expanded into job plans),
+//!   [`placement`] (whether any slot can hold a job, and why not);
 //! - the trainer's side: [`events`] (its stdout event stream) and [`control`] (the commands it
 //!   reads on stdin), [`dataset`] (`meta.json`);
 //! - between coordinator and workers: [`attempt`] (an assignment and the events reported for
@@ -23,6 +24,7 @@ pub mod events;
 pub mod job;
 pub mod limits;
 pub mod memory;
+pub mod placement;
 pub mod shape;
 pub mod state;
 pub mod status;

@@ -18,7 +18,14 @@ pub struct Progress {
     pub train_loss: Option<f64>,
     /// The newest validation loss; None before the first evaluation.
     pub val_loss: Option<f64>,
+    /// NaN when an older build wrote it as null.
+    #[serde(deserialize_with = "nan_if_null")]
     pub tokens_per_s: f64,
+}
+
+/// A float written as `null` (serde_json's form of NaN) reads as NaN.
+fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
 /// Why a job's last attempt failed.
@@ -67,6 +74,10 @@ pub struct JobStatus {
     pub checkpoint_step: u64,
     /// The checkpoint step the current attempt resumed from; 0 = it started fresh.
     pub resumed_from_step: u64,
+    /// Why a queued job waits: no registered slot can hold it (it stays queued until one can, or
+    /// it is cancelled).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub waiting: Option<String>,
     /// The trainer config; present in listings, absent in watch updates (the hot progress only).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub config: Option<JobConfig>,

@@ -20,7 +20,11 @@ pub fn router(render: Render) -> Router {
             "/metrics",
             get(move || {
                 let render = render.clone();
-                async move { ([(axum::http::header::CONTENT_TYPE, CONTENT_TYPE)], render()) }
+                async move {
+                    // A scrape reads the store: off the async runtime.
+                    let text = tokio::task::spawn_blocking(move || render()).await.unwrap_or_default();
+                    ([(axum::http::header::CONTENT_TYPE, CONTENT_TYPE)], text)
+                }
             }),
         )
         .route("/healthz", get(|| async { "ok\n" }))

@@ -1,16 +1,21 @@
 //! Serving an axum router over hyper (HTTP/1.1) with bounded resources: at most
-//! [`Limits::max_connections`] at once (a connection past the cap is closed unanswered), a
-//! request head read within [`Limits::head_timeout`], and every connection closed after
-//! [`Limits::deadline`] when one is set.
+//! [`Limits::max_connections`] at once, a request head read within [`Limits::head_timeout`], and
+//! every connection closed after [`Limits::deadline`] when one is set.
+//!
+//! A connection past the cap evicts the oldest one still waiting for its request head, so idle
+//! connections (a port scan, a stalled client, someone holding them on purpose) cannot keep a
+//! probe that sends its request at once from being answered. When every connection is busy
+//! answering, the new one is closed.
+use std::collections::VecDeque;
 use std::convert::Infallible;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 /// What one server may hold.
@@ -34,9 +39,43 @@ impl Limits {
     };
 }
 
+/// A live connection: cancelled to evict it; `waiting` until its first request head arrived.
+struct Conn {
+    id: u64,
+    evict: CancellationToken,
+    waiting: Arc<AtomicBool>,
+}
+
+/// The live connections, oldest first.
+#[derive(Default, Clone)]
+struct Conns(Arc<Mutex<VecDeque<Conn>>>, Arc<AtomicU64>);
+
+impl Conns {
+    /// Admits a connection: at the cap, the oldest one still waiting for its head is evicted;
+    /// None when every one is busy.
+    fn admit(&self, max: usize) -> Option<(u64, CancellationToken, Arc<AtomicBool>)> {
+        let mut g = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if g.len() >= max {
+            let idle = g.iter().position(|c| c.waiting.load(Ordering::SeqCst))?;
+            if let Some(c) = g.remove(idle) {
+                c.evict.cancel();
+            }
+        }
+        let id = self.1.fetch_add(1, Ordering::Relaxed);
+        let (evict, waiting) = (CancellationToken::new(), Arc::new(AtomicBool::new(true)));
+        g.push_back(Conn { id, evict: evict.clone(), waiting: waiting.clone() });
+        Some((id, evict, waiting))
+    }
+
+    fn leave(&self, id: u64) {
+        let mut g = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        g.retain(|c| c.id != id);
+    }
+}
+
 /// Serves `app` on `listener` until `shutdown`.
 pub async fn serve(listener: TcpListener, app: Router, limits: Limits, shutdown: CancellationToken) {
-    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let conns = Conns::default();
     loop {
         let (sock, _) = tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -49,14 +88,14 @@ pub async fn serve(listener: TcpListener, app: Router, limits: Limits, shutdown:
                 }
             },
         };
-        let Ok(permit) = slots.clone().try_acquire_owned() else {
-            drop(sock); // over the cap
+        let Some((id, evict, waiting)) = conns.admit(limits.max_connections) else {
+            drop(sock); // every connection is busy answering
             continue;
         };
-        let (app, shutdown) = (app.clone(), shutdown.clone());
+        let (app, shutdown, conns) = (app.clone(), shutdown.clone(), conns.clone());
         tokio::spawn(async move {
-            let _permit = permit;
             let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                waiting.store(false, Ordering::SeqCst);
                 let app = app.clone();
                 async move {
                     use tower::ServiceExt;
@@ -72,6 +111,7 @@ pub async fn serve(listener: TcpListener, app: Router, limits: Limits, shutdown:
                 tokio::select! {
                     _ = conn => {}
                     _ = shutdown.cancelled() => {}
+                    _ = evict.cancelled() => {}
                 }
             };
             match limits.deadline {
@@ -80,6 +120,7 @@ pub async fn serve(listener: TcpListener, app: Router, limits: Limits, shutdown:
                 }
                 None => conn.await,
             }
+            conns.leave(id);
         });
     }
 }

@@ -1,13 +1,13 @@
 //! Must show 1 of the laws issue: the Chinchilla fit on Epoch AI's extraction of Hoffmann et al.'s
-//! Figure 4 (../shared/data) lands within the published tolerances, with and without the outliers.
+//! Figure 4 (the repo's testdata/) lands within the published tolerances, with and without the outliers.
 use ladder_laws::{ChinchillaOptions, Run, fit_chinchilla};
 use sha2::{Digest, Sha256};
 
 const SHA256: &str = "193478df4e90f040016431996c45682659306840ecdadf83cfb9cd5ca0aa1b30";
 
 fn runs() -> Vec<Run> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/chinchilla_epoch_svg_extracted.csv");
-    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e} (shared/ must sit beside the repo)"));
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../testdata/chinchilla_epoch_svg_extracted.csv");
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e} (the repo's testdata/)"));
     assert_eq!(hex::encode(Sha256::digest(&bytes)), SHA256, "the reference file was modified");
     let text = String::from_utf8(bytes).expect("utf-8");
     let mut lines = text.lines();

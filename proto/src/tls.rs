@@ -20,10 +20,18 @@ fn read(what: &str, p: &Path) -> Result<Vec<u8>, DomainError> {
 }
 
 impl ClientTls {
-    /// None when no TLS option is set (plaintext, unless the URL is https).
+    /// None when no TLS option is set (plaintext, unless the URL is https). A TLS option with
+    /// an http:// address is refused: the connection would be plaintext, the token in clear.
     pub fn config(&self, https: bool) -> Result<Option<ClientTlsConfig>, DomainError> {
-        if !https && self.ca.is_none() && self.cert.is_none() && self.key.is_none() {
+        let any = self.ca.is_some() || self.cert.is_some() || self.key.is_some();
+        if !https && !any {
             return Ok(None);
+        }
+        if !https {
+            return Err(DomainError::message(
+                "--tls-ca/--tls-cert",
+                "TLS options need an https:// coordinator address; with http:// the connection, and its token, would be plaintext",
+            ));
         }
         let mut cfg = ClientTlsConfig::new();
         if let Some(ca) = &self.ca {

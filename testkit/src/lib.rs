@@ -11,3 +11,19 @@
 pub mod data;
 pub mod procs;
 pub mod server;
+
+/// What a test needs from the machine (root, a tool): `Ok` to run, or why it cannot. Where it
+/// cannot, the test is skipped with the reason printed, except under `CI=true`, where CI is
+/// expected to provide it: there the test fails.
+pub fn gate<T>(test: &str, needs: Result<T, String>) -> Option<T> {
+    match needs {
+        Ok(v) => Some(v),
+        Err(why) if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("{test} must run in CI, and cannot here: {why}")
+        }
+        Err(why) => {
+            eprintln!("skipping {test}: {why}");
+            None
+        }
+    }
+}

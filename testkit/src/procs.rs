@@ -92,12 +92,19 @@ pub fn worker_with(port: u16, dir: &Path, name: &str, extra: &[&str]) -> Proc {
 /// A worker serving its metrics on 127.0.0.1:0; returns it and the metrics address it reports
 /// (its first line on stdout, "metrics on ADDR").
 pub fn worker_with_metrics(port: u16, dir: &Path, name: &str) -> (Proc, String) {
+    worker_with_metrics_and(port, dir, name, &[])
+}
+
+/// [`worker_with_metrics`] with more arguments.
+pub fn worker_with_metrics_and(port: u16, dir: &Path, name: &str, extra: &[&str]) -> (Proc, String) {
+    let mut args = vec!["--metrics-listen", "127.0.0.1:0"];
+    args.extend_from_slice(extra);
     let mut p = spawn_worker(
         Command::new(bin("ladder-worker")),
         &format!("http://127.0.0.1:{port}"),
         dir,
         name,
-        &["--metrics-listen", "127.0.0.1:0"],
+        &args,
         Stdio::piped(),
     );
     let mut line = String::new();
@@ -114,8 +121,12 @@ pub fn worker_in(cmd: Command, coordinator: &str, dir: &Path, name: &str, extra:
 fn spawn_worker(mut cmd: Command, coordinator: &str, dir: &Path, name: &str, extra: &[&str], out: Stdio) -> Proc {
     std::fs::create_dir_all(dir).expect("mkdir");
     let log = std::fs::File::create(dir.join("worker.log")).expect("log");
+    cmd.args(["--coordinator", coordinator, "--name", name]);
+    // One CPU slot unless `extra` names the slots.
+    if !extra.contains(&"--slots") {
+        cmd.args(["--slots", "cpu"]);
+    }
     let child = cmd
-        .args(["--coordinator", coordinator, "--slots", "cpu", "--name", name])
         .args(extra)
         .arg("--work-dir")
         .arg(dir)

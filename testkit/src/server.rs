@@ -123,7 +123,7 @@ pub async fn start_with(store: Store, cfg: Config) -> Server {
 
 /// Registers a worker with one CPU slot; returns its id.
 pub async fn register_worker(w: &mut WorkerServiceClient<Channel>, name: &str) -> String {
-    let req = pb::RegisterRequest { name: name.into(), slots: vec!["cpu".into()] };
+    let req = pb::RegisterRequest { name: name.into(), slots: vec!["cpu".into()], ..Default::default() };
     w.register(req).await.expect("register").into_inner().worker_id
 }
 

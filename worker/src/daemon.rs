@@ -37,6 +37,9 @@ pub struct WorkerConfig {
     /// How long the first registration may wait for an unreachable coordinator before the
     /// worker gives up (a later outage is waited out without limit).
     pub register_timeout: Duration,
+    /// Simulated GPUs (device index, memory in bytes) instead of probing: their attempts run on
+    /// the CPU, so GPU scheduling can be tested without a GPU.
+    pub simulate_gpus: Option<Vec<(usize, u64)>>,
 }
 
 impl WorkerConfig {
@@ -53,6 +56,7 @@ impl WorkerConfig {
             cpu_cores: None,
             fuse: 1,
             register_timeout: Duration::from_secs(120),
+            simulate_gpus: None,
         }
     }
 }
@@ -66,12 +70,17 @@ fn running_refs(running: &Running) -> Vec<(u64, u32)> {
 
 /// The first registration: retried while the coordinator is unreachable, for at most
 /// `register_timeout`; then an error naming the address. None when shut down first.
-async fn register(cfg: &WorkerConfig, rpc: &Rpc, shutdown: &CancellationToken) -> Result<Option<(String, u64)>> {
+async fn register(
+    cfg: &WorkerConfig,
+    rpc: &Rpc,
+    slot_memory: &[u64],
+    shutdown: &CancellationToken,
+) -> Result<Option<(String, u64)>> {
     let last = Arc::new(Mutex::new(String::new()));
     let registering = retry(shutdown, || {
         let last = last.clone();
         async move {
-            let out = rpc.register(&cfg.name, &cfg.slots).await;
+            let out = rpc.register(&cfg.name, &cfg.slots, slot_memory).await;
             if let (Err(e), Ok(mut l)) = (&out, last.lock()) {
                 *l = match e {
                     WorkerError::Rpc(s) => s.message().to_string(),
@@ -94,7 +103,14 @@ async fn register(cfg: &WorkerConfig, rpc: &Rpc, shutdown: &CancellationToken) -
 /// Renews this worker's leases every third of their length until `done`; after a failed
 /// heartbeat the next one comes sooner (backing off up to the period), so leases survive a
 /// coordinator restart shorter than their length.
-async fn heartbeats(rpc: Rpc, id: String, running: Running, ttl_ms: u64, done: CancellationToken) {
+async fn heartbeats(
+    rpc: Rpc,
+    id: String,
+    running: Running,
+    ttl_ms: u64,
+    done: CancellationToken,
+    lost: CancellationToken,
+) {
     let period = Duration::from_millis((ttl_ms / 3).max(20));
     let mut next = period;
     let mut delays = backoff();
@@ -113,6 +129,11 @@ async fn heartbeats(rpc: Rpc, id: String, running: Running, ttl_ms: u64, done: C
                         t.cancel();
                     }
                 }
+            }
+            Err(e) if e.is_unknown_worker() => {
+                tracing::error!("{e}");
+                lost.cancel();
+                return;
             }
             Err(e) => {
                 next = delays.next().unwrap_or(period).min(period);
@@ -135,13 +156,18 @@ pub async fn run_with_metrics(
     shutdown: CancellationToken,
 ) -> Result<()> {
     let rpc = Rpc::connect(&cfg.coordinator, cfg.token.as_deref(), &cfg.tls)?;
-    let Some((worker_id, ttl_ms)) = register(&cfg, &rpc, &shutdown).await? else { return Ok(()) };
+    let gpu = match &cfg.simulate_gpus {
+        Some(devices) => crate::gpu::GpuPool::simulated(devices, &cfg.slots)?,
+        None => crate::gpu::GpuPool::probe(&cfg.trainer, &cfg.slots).await?,
+    };
+    let slot_memory = gpu.slot_memory(&cfg.slots);
+    let Some((worker_id, ttl_ms)) = register(&cfg, &rpc, &slot_memory, &shutdown).await? else { return Ok(()) };
     tracing::info!(worker = %worker_id, slots = ?cfg.slots, "registered");
     let stats = Arc::new(WorkerStats::default());
     let mut metrics = None;
     if let Some(listener) = metrics_listener {
-        let (stats, slots) = (stats.clone(), cfg.slots.len());
-        let render: ladder_http::Render = Arc::new(move || stats.exposition(slots));
+        let (stats, slots, gpu) = (stats.clone(), cfg.slots.len(), gpu.clone());
+        let render: ladder_http::Render = Arc::new(move || stats.exposition(slots, &gpu.usage()));
         metrics = Some(tokio::spawn(ladder_http::serve_metrics(listener, render, shutdown.clone())));
     }
     let cores = cfg.cpu_cores.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
@@ -152,16 +178,26 @@ pub async fn run_with_metrics(
         trainer: cfg.trainer.clone(),
         stats,
         cpu: CpuPool::new(cores),
-        gpu: crate::gpu::GpuPool::probe(&cfg.trainer, &cfg.slots).await?,
+        gpu,
     };
     let running: Running = Arc::default();
-    // Heartbeats outlive the slots: leases stay alive while shutdown checkpoints upload.
-    let beats_done = CancellationToken::new();
-    let beat = tokio::spawn(heartbeats(rpc, worker_id, running.clone(), ttl_ms, beats_done.clone()));
+    // Heartbeats outlive the slots: leases stay alive while shutdown checkpoints upload. A
+    // coordinator that no longer knows this worker stops it (`lost`).
+    let (beats_done, lost) = (CancellationToken::new(), CancellationToken::new());
+    let stop = shutdown.child_token();
+    {
+        let (lost, stop) = (lost.clone(), stop.clone());
+        tokio::spawn(async move {
+            lost.cancelled().await;
+            stop.cancel();
+        });
+    }
+    let beat =
+        tokio::spawn(heartbeats(rpc, worker_id.clone(), running.clone(), ttl_ms, beats_done.clone(), lost.clone()));
     let slots: Vec<_> = cfg
         .slots
         .iter()
-        .map(|s| tokio::spawn(slot(env.clone(), s.clone(), cfg.fuse.max(1), running.clone(), shutdown.clone())))
+        .map(|s| tokio::spawn(slot(env.clone(), s.clone(), cfg.fuse.max(1), running.clone(), stop.clone())))
         .collect();
     for s in slots {
         let _ = s.await;
@@ -171,6 +207,12 @@ pub async fn run_with_metrics(
     if let Some(m) = metrics {
         let _ = m.await;
     }
+    if lost.is_cancelled() {
+        return Err(WorkerError::Corrupt(format!(
+            "the coordinator at {} no longer knows worker {worker_id} (was its store replaced?): restart this worker",
+            cfg.coordinator
+        )));
+    }
     Ok(())
 }
 
@@ -178,7 +220,8 @@ pub async fn run_with_metrics(
 /// again, until `shutdown`.
 async fn slot(env: Env, slot: String, max_jobs: u32, running: Running, shutdown: CancellationToken) {
     loop {
-        // CPU slots take work only while a core is to spare, one slot at a time.
+        // CPU slots take work only while a core is to spare, one slot at a time; the slots of one
+        // GPU take turns, so what one offers is not offered by another.
         let turn = if slot == "cpu" {
             tokio::select! {
                 g = env.cpu.turn() => Some(g),
@@ -186,6 +229,10 @@ async fn slot(env: Env, slot: String, max_jobs: u32, running: Running, shutdown:
             }
         } else {
             None
+        };
+        let gpu_turn = tokio::select! {
+            g = env.gpu.turn(&slot) => g,
+            _ = shutdown.cancelled() => return,
         };
         let (memory_bytes, memory_total_bytes) = env.gpu.offer(&slot);
         let ask = Ask {
@@ -201,6 +248,7 @@ async fn slot(env: Env, slot: String, max_jobs: u32, running: Running, shutdown:
             Ok(None) => return,
             Err(e) => {
                 tracing::error!(%slot, "acquire refused: {e}");
+                drop(gpu_turn);
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 continue;
             }
@@ -216,7 +264,10 @@ async fn slot(env: Env, slot: String, max_jobs: u32, running: Running, shutdown:
             env.cpu.join(fixed, wanted)
         });
         drop(turn);
-        run_leased(&env, &slot, leased.assignments, share, &running, &shutdown).await;
+        let held: u64 = leased.assignments.iter().map(|a| a.memory_bytes).sum();
+        let reservation = env.gpu.reserve(&slot, held);
+        drop(gpu_turn);
+        run_leased(&env, &slot, leased.assignments, share, reservation, &running, &shutdown).await;
         if shutdown.is_cancelled() {
             return;
         }
@@ -229,20 +280,20 @@ async fn run_leased(
     slot: &str,
     assignments: Vec<Assignment>,
     share: Option<(crate::cpu::CpuShare, i32)>,
+    reservation: Option<crate::gpu::GpuReservation>,
     running: &Running,
     shutdown: &CancellationToken,
 ) {
     let members: Vec<(Assignment, CancellationToken)> =
         assignments.into_iter().map(|a| (a, CancellationToken::new())).collect();
-    let held: u64 = members.iter().map(|(a, _)| a.memory_bytes).sum();
-    let _reservation = env.gpu.reserve(slot, held);
+    let shared = reservation.as_ref().map(crate::gpu::GpuReservation::shared);
     let keys: Vec<(u64, u32)> = members.iter().map(|(a, _)| (a.job_id, a.attempt)).collect();
     if let Ok(mut m) = running.lock() {
         for (a, stop) in &members {
             m.insert((a.job_id, a.attempt), stop.clone());
         }
     }
-    if let Err(e) = attempt::run(env.clone(), slot.to_string(), members, share, shutdown.clone()).await {
+    if let Err(e) = attempt::run(env.clone(), slot.to_string(), members, share, shared, shutdown.clone()).await {
         tracing::error!(%slot, "attempt failed to run: {e}");
     }
     if let Ok(mut m) = running.lock() {
@@ -255,8 +306,8 @@ async fn run_leased(
 /// A leased job whose config this worker cannot read fails as invalid.
 async fn unreadable(env: &Env, job_id: u64, attempt: u32, why: String) {
     tracing::error!(job = job_id, attempt, "the assignment does not read: {why}");
-    let ev =
-        AttemptEvent::Failed { kind: FailureKind::InvalidConfig, message: format!("worker {}: {why}", env.worker_id) };
+    let message = format!("worker {}: {why}", env.worker_id);
+    let ev = AttemptEvent::Failed { kind: FailureKind::InvalidConfig, message, shared_device: false };
     let stop = CancellationToken::new();
     if let Err(e) = retry(&stop, || env.rpc.report(&env.worker_id, job_id, attempt, std::slice::from_ref(&ev))).await {
         tracing::error!(job = job_id, attempt, "reporting it failed: {e}");

@@ -34,8 +34,9 @@ pub struct WorkerStats {
 }
 
 impl WorkerStats {
-    /// One scrape of these, with the worker's slot count.
-    pub fn exposition(&self, slots: usize) -> String {
+    /// One scrape of these, with the worker's slot count and each GPU's (device, budget,
+    /// reserved, most ever reserved) bytes.
+    pub fn exposition(&self, slots: usize, gpus: &[(usize, u64, u64, u64)]) -> String {
         use std::sync::atomic::Ordering::Relaxed;
         let mut e = ladder_http::Exposition::default();
         e.gauge("ladder_worker_slots", "Slots this worker runs attempts on.", slots as f64);
@@ -54,6 +55,17 @@ impl WorkerStats {
             "gauge",
             &backlog,
         );
+        let names: Vec<String> = gpus.iter().map(|g| g.0.to_string()).collect();
+        let labels: Vec<[(&str, &str); 1]> = names.iter().map(|n| [("device", n.as_str())]).collect();
+        for (name, help, k) in [
+            ("ladder_worker_gpu_budget_bytes", "Device memory attempts may plan to use.", 0),
+            ("ladder_worker_gpu_reserved_bytes", "Device memory the running attempts hold, by estimate.", 1),
+            ("ladder_worker_gpu_reserved_peak_bytes", "The most device memory ever held at once.", 2),
+        ] {
+            let samples: Vec<(&[(&str, &str)], f64)> =
+                labels.iter().zip(gpus).map(|(l, g)| (&l[..], [g.1, g.2, g.3][k] as f64)).collect();
+            e.family(name, help, "gauge", &samples);
+        }
         e.finish()
     }
 }

@@ -25,8 +25,12 @@ struct Args {
     #[arg(long, env = "LADDER_TRAINER")]
     trainer: Option<PathBuf>,
     /// Bearer token for the coordinator (prefer the environment variable to the flag).
-    #[arg(long, env = "LADDER_TOKEN", hide_env_values = true)]
+    #[arg(long, env = "LADDER_TOKEN", hide_env_values = true, conflicts_with = "token_file")]
     token: Option<String>,
+    /// A file holding this worker's own token (a mounted secret): give each worker its own, so
+    /// that none can act as another.
+    #[arg(long, env = "LADDER_TOKEN_FILE")]
+    token_file: Option<PathBuf>,
     /// CA (PEM) of the coordinator's certificate.
     #[arg(long, env = "LADDER_TLS_CA")]
     tls_ca: Option<PathBuf>,
@@ -50,6 +54,11 @@ struct Args {
     /// exits with an error (later outages are waited out).
     #[arg(long, env = "LADDER_REGISTER_TIMEOUT", default_value_t = 120.0)]
     register_timeout: f64,
+    /// Simulate these GPUs instead of probing, e.g. `0=16GiB,1=8GiB`: the cuda slots are
+    /// scheduled against this memory and their attempts run on the CPU (for testing the GPU
+    /// scheduling on a machine without one).
+    #[arg(long, env = "LADDER_SIMULATE_GPUS")]
+    simulate_gpus: Option<String>,
     #[arg(long, env = "LADDER_LOG_JSON")]
     log_json: bool,
 }
@@ -92,12 +101,21 @@ async fn run(args: Args) -> anyhow::Result<()> {
         slots: args.slots,
         work_dir: args.work_dir,
         trainer,
-        token: args.token,
+        token: match &args.token_file {
+            Some(f) => Some(
+                std::fs::read_to_string(f)
+                    .with_context(|| format!("reading the token file {}", f.display()))?
+                    .trim()
+                    .to_string(),
+            ),
+            None => args.token,
+        },
         tls: ladder_proto::tls::ClientTls { ca: args.tls_ca, cert: args.tls_cert, key: args.tls_key, domain: None },
         cpu_cores: args.cpu_cores,
         fuse: args.fuse,
         register_timeout: std::time::Duration::try_from_secs_f64(args.register_timeout)
             .context("--register-timeout must be a number of seconds ≥ 0")?,
+        simulate_gpus: args.simulate_gpus.as_deref().map(ladder_worker::gpu::parse_simulated).transpose()?,
     };
     let metrics = match &args.metrics_listen {
         Some(addr) => {

@@ -269,7 +269,17 @@ async fn reporter(
                     }
                     return;
                 }
-                Err(e) => tracing::error!(job = job_id, attempt, "events refused: {e}"),
+                Err(e) => {
+                    // Refused for good: the batch is lost, so the curve has a hole. The attempt
+                    // stops here (nothing after the hole is reported, no checkpoint uploads past
+                    // it); its lease expires and the next attempt resumes before the hole.
+                    tracing::error!(job = job_id, attempt, "events refused; the attempt stops: {e}");
+                    fenced.cancel();
+                    for f in flushes {
+                        let _ = f.send(false);
+                    }
+                    return;
+                }
             }
         }
         for f in flushes {

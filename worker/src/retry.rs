@@ -36,6 +36,11 @@ impl WorkerError {
         }
     }
 
+    /// The coordinator does not know this worker's id (it registered with another store).
+    pub fn is_unknown_worker(&self) -> bool {
+        matches!(self, WorkerError::Rpc(s) if s.code() == Code::NotFound && s.message().contains("is registered"))
+    }
+
     /// The coordinator says this attempt is no longer current.
     pub fn is_fenced(&self) -> bool {
         matches!(self, WorkerError::Rpc(s) if s.code() == Code::FailedPrecondition)

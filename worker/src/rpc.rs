@@ -86,9 +86,14 @@ impl Rpc {
         ))
     }
 
-    /// Registers this worker's slots; returns its id and the lease length in milliseconds.
-    pub async fn register(&self, name: &str, slots: &[String]) -> Result<(String, u64)> {
-        let req = pb::RegisterRequest { name: name.to_string(), slots: slots.to_vec() };
+    /// Registers this worker's slots with each one's device memory (0: CPU or unknown); returns
+    /// its id and the lease length in milliseconds.
+    pub async fn register(&self, name: &str, slots: &[String], slot_memory: &[u64]) -> Result<(String, u64)> {
+        let req = pb::RegisterRequest {
+            name: name.to_string(),
+            slots: slots.to_vec(),
+            slot_memory_bytes: slot_memory.to_vec(),
+        };
         let r = self.0.clone().register(req).await?.into_inner();
         Ok((r.worker_id, r.lease_ttl_ms))
     }

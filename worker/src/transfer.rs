@@ -1,11 +1,11 @@
 //! Moving files between the worker and the coordinator: datasets (fetched once into a folder of
 //! their own, verified by content hash before first use) and checkpoints (downloaded and
 //! unpacked to resume, packed and uploaded as they are written).
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
@@ -44,7 +44,28 @@ fn sync_dir(dir: &Path) {
 
 /// Datasets this process has checked against their hash (a cache entry is trusted once checked).
 static VERIFIED: Mutex<Option<HashSet<String>>> = Mutex::new(None);
+/// Fetches started by this process (each into a temp folder of its own).
 static FETCH: AtomicU64 = AtomicU64::new(0);
+/// One lock per dataset: one slot fetches or verifies it while the others wait for its folder.
+static FETCHING: Mutex<Option<HashMap<String, Arc<tokio::sync::Mutex<()>>>>> = Mutex::new(None);
+
+/// Dataset fetches this process has started.
+pub fn fetches() -> u64 {
+    FETCH.load(Ordering::Relaxed)
+}
+
+fn lock_of(sha: &str) -> Arc<tokio::sync::Mutex<()>> {
+    let mut g = FETCHING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    g.get_or_insert_with(HashMap::new).entry(sha.to_string()).or_default().clone()
+}
+
+/// sha256 of a dataset folder, off the async runtime (up to 16 GiB is read).
+async fn hash_off_runtime(dir: &Path) -> Result<String> {
+    let d = dir.to_path_buf();
+    tokio::task::spawn_blocking(move || hash_folder(&d))
+        .await
+        .map_err(|e| WorkerError::Corrupt(format!("hashing {}: {e}", dir.display())))?
+}
 
 fn verified(sha: &str) -> bool {
     VERIFIED.lock().ok().and_then(|g| g.as_ref().map(|s| s.contains(sha))).unwrap_or(false)
@@ -58,25 +79,40 @@ fn mark_verified(sha: &str) {
 
 /// The dataset folder for `sha`: fetched into a temp folder of its own, synced and renamed into
 /// place, and checked against its hash before its first use by this process (a cached folder that
-/// fails is fetched again).
+/// fails is fetched again). One slot at a time per dataset: the others wait for its folder, so a
+/// dataset is fetched once and a folder in use is never replaced.
 pub async fn ensure_dataset(env: &Env, sha: &str, stop: &CancellationToken) -> Result<Option<PathBuf>> {
     if sha.len() != 64 || !sha.chars().all(|c| c.is_ascii_hexdigit()) {
         return Err(WorkerError::Corrupt(format!("dataset hash {sha:?} is not a sha256")));
     }
+    let lock = lock_of(sha);
+    let _turn = tokio::select! {
+        g = lock.lock() => g,
+        _ = stop.cancelled() => return Ok(None),
+    };
     let root = env.work_dir.join("datasets");
     let dir = root.join(sha);
     if dir.join(".complete").exists() {
         if verified(sha) {
             return Ok(Some(dir));
         }
-        let (d, s) = (dir.clone(), sha.to_string());
-        let ok = tokio::task::spawn_blocking(move || hash_folder(&d).map(|h| h == s)).await.unwrap_or(Ok(false));
-        if matches!(ok, Ok(true)) {
+        if hash_off_runtime(&dir).await.is_ok_and(|h| h == sha) {
             mark_verified(sha);
             return Ok(Some(dir));
         }
         tracing::warn!(dataset = sha, "cached dataset fails its hash; fetching it again");
     }
+    fetch_into(env, sha, &root, &dir, stop).await
+}
+
+/// Fetches dataset `sha` into a temp folder, verifies it, and renames it to `dir`.
+async fn fetch_into(
+    env: &Env,
+    sha: &str,
+    root: &Path,
+    dir: &Path,
+    stop: &CancellationToken,
+) -> Result<Option<PathBuf>> {
     let tmp = root.join(format!(".{sha}.{}.{}.partial", std::process::id(), FETCH.fetch_add(1, Ordering::Relaxed)));
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp).map_err(|e| WorkerError::io(format!("creating {}", tmp.display()), e))?;
@@ -92,26 +128,24 @@ pub async fn ensure_dataset(env: &Env, sha: &str, stop: &CancellationToken) -> R
             let _ = std::fs::remove_file(&to);
         }
     }
-    let got = hash_folder(&tmp)?;
+    let got = hash_off_runtime(&tmp).await?;
     if got != sha {
         let _ = std::fs::remove_dir_all(&tmp);
         return Err(WorkerError::Corrupt(format!("dataset {sha}: fetched bytes hash to {got}")));
     }
     std::fs::write(tmp.join(".complete"), b"").map_err(|e| WorkerError::io("writing .complete", e))?;
     sync_dir(&tmp);
+    // Only a cached copy that failed its hash is here (this dataset's lock is held): replace it.
     if dir.exists() {
-        let _ = std::fs::remove_dir_all(&dir);
+        let _ = std::fs::remove_dir_all(dir);
     }
-    // Another slot may have renamed its copy first: either copy is whole and verified.
-    if let Err(e) = std::fs::rename(&tmp, &dir) {
+    if let Err(e) = std::fs::rename(&tmp, dir) {
         let _ = std::fs::remove_dir_all(&tmp);
-        if !dir.join(".complete").exists() {
-            return Err(WorkerError::io(format!("renaming to {}", dir.display()), e));
-        }
+        return Err(WorkerError::io(format!("renaming to {}", dir.display()), e));
     }
-    sync_dir(&root);
+    sync_dir(root);
     mark_verified(sha);
-    Ok(Some(dir))
+    Ok(Some(dir.to_path_buf()))
 }
 
 /// Downloads checkpoint `step` of `job_id` into the folder `into` (through a tar file checked

@@ -231,14 +231,10 @@ fn in_ns(ns: &str, program: &Path) -> Command {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn multi_host_link_cut_moves_the_job_and_fences_the_cut_attempt() {
     let _serial = SERIAL.lock().await;
-    let hosts = match Hosts::new() {
-        Ok(h) => h,
-        Err(e) => {
-            eprintln!(
-                "skipping multi_host_link_cut_moves_the_job_and_fences_the_cut_attempt: network namespaces unavailable here (needs root and iproute2): {e}"
-            );
-            return;
-        }
+    let needs = Hosts::new().map_err(|e| format!("network namespaces unavailable here (needs root and iproute2): {e}"));
+    let Some(hosts) = ladder_testkit::gate("multi_host_link_cut_moves_the_job_and_fences_the_cut_attempt", needs)
+    else {
+        return;
     };
     let tmp = tempfile::tempdir().expect("tmp");
     let coord = in_ns(&hosts.names[0], &bin("ladder-coordinator"));

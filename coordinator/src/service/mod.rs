@@ -9,7 +9,7 @@ mod workers;
 
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use ladder_core::status::JobStatus;
@@ -50,6 +50,13 @@ pub struct Config {
     pub clock: Arc<dyn Clock>,
     /// How often expired leases are reaped (default: a quarter of the lease length).
     pub reap_every: Option<Duration>,
+    /// The folder of the store, whose disk uploads must not fill; None: no check (in memory).
+    pub data_dir: Option<std::path::PathBuf>,
+    /// An upload is refused when storing it would leave less than this free on that disk.
+    pub min_free_bytes: u64,
+    /// Refuse a sweep with a job that no registered slot can hold (`ladder local`, whose slots
+    /// are fixed); otherwise such a job waits for a slot that fits.
+    pub refuse_unplaceable: bool,
 }
 
 impl Default for Config {
@@ -65,6 +72,9 @@ impl Default for Config {
             first_bytes: Duration::from_secs(10),
             clock: Arc::new(SystemClock),
             reap_every: None,
+            data_dir: None,
+            min_free_bytes: 1 << 30,
+            refuse_unplaceable: false,
         }
     }
 }
@@ -83,8 +93,8 @@ pub struct Coordinator {
     updates: broadcast::Sender<JobStatus>,
     shutdown: CancellationToken,
     pub counters: Arc<crate::metrics::Counters>,
-    /// The most device memory any GPU slot has offered (bytes; 0 until one asks).
-    largest_device: Arc<AtomicU64>,
+    /// Lease renewals of heartbeats, held in memory (see [`crate::renewals`]).
+    pub renewals: Arc<crate::renewals::Renewals>,
 }
 
 type Stream_<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
@@ -123,7 +133,7 @@ impl Coordinator {
             updates,
             shutdown,
             counters: Arc::default(),
-            largest_device: Arc::default(),
+            renewals: Arc::default(),
         }
     }
 
@@ -155,7 +165,13 @@ impl Coordinator {
     /// Expires the leases past their time once; returns the jobs it changed.
     pub async fn reap_once(&self) -> Result<Vec<JobRecord>> {
         let now = self.now_ms();
-        let changed = self.store.write(move |txn| queue::reap(txn, now)).await?;
+        self.renewals.prune(now);
+        let renewed = self.renewals.snapshot();
+        // Looked for on a read: the writer is asked only when a lease has run out.
+        if queue::expired(&self.store.read()?, now, &renewed)?.is_empty() {
+            return Ok(Vec::new());
+        }
+        let changed = self.store.write(move |txn| queue::reap(txn, now, &renewed)).await?;
         if !changed.is_empty() {
             self.counters.lease_expiries.fetch_add(changed.len() as u64, Ordering::Relaxed);
             for j in &changed {
@@ -187,6 +203,28 @@ impl Coordinator {
             tracing::warn!(job = job_id, attempt, refused = n, "refused events: {why}");
             self.counters.refused.fetch_add(u64::from(n), Ordering::Relaxed);
         }
+    }
+
+    /// Refuses an upload of `bytes` that would leave less than [`Config::min_free_bytes`] free on
+    /// the store's disk (it is staged, then moved: counted twice). A full disk would fail a commit
+    /// and stop the coordinator; a refused upload stops nothing.
+    fn room_for(&self, bytes: u64) -> Result<()> {
+        let Some(dir) = &self.cfg.data_dir else { return Ok(()) };
+        let st = nix::sys::statvfs::statvfs(dir).map_err(|e| {
+            crate::error::CoordError::Storage(format!("checking the free space of {}: {e}", dir.display()))
+        })?;
+        let free = st.blocks_available().saturating_mul(st.fragment_size());
+        let need = bytes.saturating_mul(2).saturating_add(self.cfg.min_free_bytes);
+        if free < need {
+            let gib = |b: u64| b as f64 / (1u64 << 30) as f64;
+            return Err(crate::error::CoordError::Exhausted(format!(
+                "storing {:.2} GiB would leave less than {:.2} GiB free on the store's disk ({:.2} GiB free): free some space, or lower --min-free-bytes",
+                gib(bytes),
+                gib(self.cfg.min_free_bytes),
+                gib(free)
+            )));
+        }
+        Ok(())
     }
 
     /// Refuses a worker call whose credential is not the one its worker id registered with.

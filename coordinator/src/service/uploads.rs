@@ -4,7 +4,6 @@
 use ladder_core::dataset::DatasetHeader;
 use ladder_core::status::{CheckpointInfo, DatasetInfo};
 use ladder_proto::pb;
-use redb::ReadTransaction;
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 use tokio_stream::StreamExt;
@@ -15,26 +14,21 @@ use super::{Coordinator, Stream_};
 use crate::blobs::{self, CheckpointKey};
 use crate::error::{CoordError, Result};
 use crate::records::{DatasetRecord, JobRecord};
+use crate::store::Read;
 use crate::tables::{CHUNK, next_id};
 use crate::workers;
 
-/// Streams `n` chunks read one at a time from one read transaction.
+/// Streams `n` chunks, each read in a read transaction of its own: a client that stops reading
+/// holds none open (one held would keep freed pages from being reused).
 fn chunk_stream<F>(store: crate::store::Store, total: u64, sha256: String, n: u32, read: F) -> Stream_<pb::Chunk>
 where
-    F: Fn(&ReadTransaction, u32) -> Result<Vec<u8>> + Send + 'static,
+    F: Fn(&Read, u32) -> Result<Vec<u8>> + Send + 'static,
 {
     let (tx, rx) = mpsc::channel(4);
     tokio::spawn(async move {
-        let r = match store.read() {
-            Ok(r) => r,
-            Err(e) => {
-                let _ = tx.send(Err(Status::from(e))).await;
-                return;
-            }
-        };
         let mut offset = 0u64;
         for i in 0..n {
-            let item = read(&r, i).map_err(Status::from).map(|data| {
+            let item = store.read().and_then(|r| read(&r, i)).map_err(Status::from).map(|data| {
                 let c = pb::Chunk { offset, total_bytes: total, sha256: sha256.clone(), data };
                 offset += c.data.len() as u64;
                 c
@@ -122,6 +116,7 @@ impl Coordinator {
                 format!("{total} bytes exceed the limit of {}", self.cfg.max_dataset_bytes),
             ));
         }
+        self.room_for(total)?;
         for (file, n) in [("train", h.train_bytes), ("val", h.val_bytes)] {
             if n == 0 || n % 2 != 0 {
                 return Err(bad_dataset(&h.name, format!("{file}: {n} bytes is not a non-empty uint16 token file")));
@@ -231,6 +226,7 @@ impl Coordinator {
                 ),
             ));
         }
+        self.room_for(h.total_bytes)?;
         let (mut sha, mut got, mut chunks, mut buf) = (Sha256::new(), 0u64, 0u32, Vec::new());
         loop {
             let msg = stream.next().await;

@@ -10,7 +10,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::{CURVE_PAGE, CURVE_PAGE_MAX, Coordinator, SWEEP_PAGE, Stream_};
-use crate::error::Result;
+use crate::error::{CoordError, Result};
 use crate::records::JobRecord;
 use crate::{attempts, blobs, sweeps, workers};
 
@@ -22,9 +22,7 @@ impl Ladder for Coordinator {
     ) -> Result<Response<pb::SubmitSweepResponse>, Status> {
         let q = req.into_inner();
         let origin = if q.origin.trim().is_empty() { "spec".to_string() } else { q.origin };
-        let now = self.now_ms();
-        let spec = q.spec_toml;
-        let (rec, created) = self.store.write(move |txn| sweeps::submit(txn, &spec, &origin, now)).await?;
+        let (rec, created) = self.submit(q.spec_toml, origin).await?;
         if created {
             tracing::info!(sweep = rec.id, name = %rec.name, jobs = rec.job_ids.len(), "sweep submitted");
             self.work.notify_waiters();
@@ -67,9 +65,10 @@ impl Ladder for Coordinator {
     async fn list_jobs(&self, req: Request<pb::ListJobsRequest>) -> Result<Response<pb::ListJobsResponse>, Status> {
         let r = self.store.read()?;
         let s = sweeps::find(&r, &req.into_inner().sweep)?;
+        let slots = self.live_slots(&r)?;
         let mut jobs = Vec::new();
         for j in sweeps::jobs_of(&r, &s)? {
-            jobs.push(pb::Job::from(&j.with_config(&r)?.status()));
+            jobs.push(pb::Job::from(&status(&j.with_config(&r)?, &slots)));
         }
         Ok(Response::new(pb::ListJobsResponse { jobs }))
     }
@@ -77,7 +76,7 @@ impl Ladder for Coordinator {
     async fn get_job(&self, req: Request<pb::GetJobRequest>) -> Result<Response<pb::Job>, Status> {
         let r = self.store.read()?;
         let job = JobRecord::load(&r, req.into_inner().job_id)?.with_config(&r)?;
-        Ok(Response::new(pb::Job::from(&job.status())))
+        Ok(Response::new(pb::Job::from(&status(&job, &self.live_slots(&r)?))))
     }
 
     type WatchJobsStream = Stream_<pb::Job>;
@@ -185,5 +184,54 @@ impl Ladder for Coordinator {
     ) -> Result<Response<pb::ListWorkersResponse>, Status> {
         let list = workers::list(&self.store.read()?)?;
         Ok(Response::new(pb::ListWorkersResponse { workers: list.iter().map(pb::WorkerInfo::from).collect() }))
+    }
+}
+
+/// A job's status, with why it waits when it is queued and no live slot can hold it.
+fn status(job: &JobRecord, slots: &[(String, u64)]) -> ladder_core::status::JobStatus {
+    let mut st = job.status();
+    if job.state == ladder_core::JobState::Queued {
+        st.waiting = ladder_core::placement::unplaceable(&job.device, job.memory_bytes, slots);
+    }
+    st
+}
+
+impl Coordinator {
+    /// The slots of the workers heard from within three lease lengths.
+    fn live_slots(&self, r: &crate::store::Read) -> Result<Vec<(String, u64)>> {
+        let horizon = i64::try_from(3 * self.ttl_ms()).unwrap_or(i64::MAX);
+        workers::live_slots(r, self.now_ms().saturating_sub(horizon))
+    }
+
+    /// A submission: a resubmitted spec is answered from the store; a new one is planned on a
+    /// blocking thread against a read of the datasets, then stored by one writer operation of
+    /// inserts (the writer never plans).
+    async fn submit(&self, spec: String, origin: String) -> Result<(crate::records::SweepRecord, bool)> {
+        if let Some(rec) = sweeps::resubmitted(&self.store.read()?, &spec)? {
+            return Ok((rec, false));
+        }
+        let store = self.store.clone();
+        let planned = tokio::task::spawn_blocking(move || sweeps::plan(&store.read()?, &spec, &origin))
+            .await
+            .map_err(|e| CoordError::Server(format!("planning the sweep: {e}")))??;
+        if self.cfg.refuse_unplaceable {
+            let slots = self.live_slots(&self.store.read()?)?;
+            for (index, jp) in planned.plan.jobs.iter().enumerate() {
+                if let Some(why) = ladder_core::placement::unplaceable(&jp.config.device, jp.memory_bytes, &slots) {
+                    return Err(CoordError::invalid(
+                        "resources",
+                        format!(
+                            "job {} of the spec ({} layers × d_model {}, seed {}) cannot run on this machine's slots: {why}",
+                            index + 1,
+                            jp.shape.n_layer,
+                            jp.shape.d_model,
+                            jp.config.train.seed
+                        ),
+                    ));
+                }
+            }
+        }
+        let (planned, now) = (std::sync::Arc::new(planned), self.now_ms());
+        self.store.write(move |txn| sweeps::insert(txn, &planned, now)).await
     }
 }

@@ -29,7 +29,16 @@ impl WorkerService for Coordinator {
         if q.name.is_empty() || q.name.len() > 128 || q.name.chars().any(|c| c.is_control()) {
             return Err(CoordError::invalid("register.name", "a worker name is 1-128 printable characters").into());
         }
-        let (name, slots) = (q.name.clone(), q.slots.iter().map(|s| s.trim().to_string()).collect::<Vec<_>>());
+        let memory = match q.slot_memory_bytes.len() {
+            0 => vec![0; q.slots.len()],
+            n if n == q.slots.len() => q.slot_memory_bytes.clone(),
+            n => {
+                let m = format!("{n} memory sizes for {} slots", q.slots.len());
+                return Err(CoordError::invalid("register.slot_memory_bytes", m).into());
+            }
+        };
+        let slots: Vec<(String, u64)> = q.slots.iter().map(|s| s.trim().to_string()).zip(memory).collect();
+        let name = q.name.clone();
         let now = self.now_ms();
         let id = self.store.write(move |txn| workers::register(txn, &name, &slots, &cred, now)).await?;
         tracing::info!(worker = %id, slots = ?q.slots, "worker registered");
@@ -41,10 +50,30 @@ impl WorkerService for Coordinator {
         let q = req.into_inner();
         let (ttl, now) = (self.ttl_ms(), self.now_ms());
         let running: Vec<(u64, u32)> = q.running.iter().map(|r| (r.job_id, r.attempt)).collect();
-        let (stop, released) =
-            self.store.write(move |txn| attempts::heartbeat(txn, &q.worker_id, &running, ttl, now)).await?;
-        self.publish(&released);
-        let stop = stop.into_iter().map(|(job_id, attempt)| pb::AttemptRef { job_id, attempt }).collect();
+        // Checked on a read and renewed in memory: a heartbeat waits on no fsync.
+        let checked = attempts::check_beat(&self.store.read()?, &q.worker_id, &running)?;
+        let until = now.saturating_add(i64::try_from(ttl).unwrap_or(i64::MAX));
+        for &(job, attempt) in &checked.renew {
+            self.renewals.renew(job, attempt, until);
+        }
+        let every = i64::try_from(ttl / 3).unwrap_or(i64::MAX);
+        let persist = self.renewals.persist_due(&q.worker_id, now, every);
+        let worker = q.worker_id;
+        let write = move |txn: &redb::WriteTransaction| attempts::heartbeat(txn, &worker, &running, ttl, now);
+        if checked.unlisted {
+            // A lease this worker holds but does not run: the writer releases it (a lost reply).
+            let (_, released) = self.store.write(write).await?;
+            self.publish(&released);
+        } else if persist {
+            let (store, coord) = (self.store.clone(), self.clone());
+            tokio::spawn(async move {
+                match store.write(write).await {
+                    Ok((_, released)) => coord.publish(&released),
+                    Err(e) => tracing::warn!("persisting a heartbeat: {e}"),
+                }
+            });
+        }
+        let stop = checked.stop.into_iter().map(|(job_id, attempt)| pb::AttemptRef { job_id, attempt }).collect();
         Ok(Response::new(pb::HeartbeatResponse { stop }))
     }
 
@@ -82,6 +111,9 @@ impl WorkerService for Coordinator {
         let decoded = decode_events(&q.events);
         self.count_refused(q.job_id, q.attempt, decoded.refused, decoded.why.as_deref());
         let (worker, job_id, attempt, events) = (q.worker_id, q.job_id, q.attempt, decoded.events);
+        // An attempt that is not current never becomes current again: refused on a read, a
+        // burst of stale reports (after a cancel) never reaches the writer.
+        crate::lifecycle::current(&crate::records::JobRecord::load(&self.store.read()?, job_id)?, &worker, attempt)?;
         let out = self.store.write(move |txn| attempts::report(txn, &worker, job_id, attempt, &events)).await?;
         self.count_refused(job_id, attempt, out.refused, out.why.as_deref());
         if out.job.state != JobState::Running {
@@ -127,17 +159,15 @@ impl Coordinator {
     /// the jobs fused with it).
     async fn claim(&self, q: &pb::AcquireRequest) -> Result<Vec<Assignment>> {
         let (ttl, now) = (self.ttl_ms(), self.now_ms());
-        let largest = self.largest_device.fetch_max(q.memory_total_bytes, Ordering::Relaxed).max(q.memory_total_bytes);
-        let (w, s, max_jobs, memory_bytes) = (q.worker_id.clone(), q.slot.clone(), q.max_jobs, q.memory_bytes);
+        let (w, s, max_jobs) = (q.worker_id.clone(), q.slot.clone(), q.max_jobs);
+        let (memory_bytes, memory_total_bytes) = (q.memory_bytes, q.memory_total_bytes);
         let claimed = self
             .store
             .write(move |txn| {
-                let ask =
-                    queue::SlotAsk { worker_id: &w, slot: &s, max_jobs, memory_bytes, largest_device_bytes: largest };
+                let ask = queue::SlotAsk { worker_id: &w, slot: &s, max_jobs, memory_bytes, memory_total_bytes };
                 queue::claim(txn, ask, ttl, now)
             })
             .await?;
-        self.publish(&claimed.failed);
         let r = self.store.read()?;
         let mut out = Vec::with_capacity(claimed.leased.len());
         for job in &claimed.leased {
@@ -150,7 +180,7 @@ impl Coordinator {
 }
 
 /// The assignment of a job just leased, with every checkpoint step it could resume from.
-fn assignment(j: &JobRecord, ttl_ms: u64, r: &redb::ReadTransaction) -> Result<Assignment> {
+fn assignment(j: &JobRecord, ttl_ms: u64, r: &crate::store::Read) -> Result<Assignment> {
     let config = j.config.clone().ok_or_else(|| CoordError::storage(format!("job {} has no stored config", j.id)))?;
     Ok(Assignment {
         job_id: j.id,

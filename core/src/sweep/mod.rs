@@ -77,6 +77,16 @@ pub struct DatasetFacts {
     pub train_tokens: u64,
 }
 
+/// The name a spec gives its sweep, read leniently (nothing else validated); None when the text
+/// has no name.
+pub fn spec_name(text: &str) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Name {
+        name: String,
+    }
+    toml::from_str::<Name>(text).ok().map(|n| n.name.trim().to_string())
+}
+
 /// The line of a byte offset, 1-based.
 pub fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].matches('\n').count() + 1

@@ -50,9 +50,11 @@ impl From<&AttemptEvent> for pb::AttemptEvent {
             AttemptEvent::Finished { step, reason } => {
                 Kind::Finished(pb::AttemptFinished { step: *step, reason: reason.name().to_string() })
             }
-            AttemptEvent::Failed { kind, message } => {
-                Kind::Failed(pb::AttemptFailed { kind: pb::FailureKind::from(*kind) as i32, message: message.clone() })
-            }
+            AttemptEvent::Failed { kind, message, shared_device } => Kind::Failed(pb::AttemptFailed {
+                kind: pb::FailureKind::from(*kind) as i32,
+                message: message.clone(),
+                shared_device: *shared_device,
+            }),
             AttemptEvent::Released { step } => Kind::Released(pb::AttemptReleased { step: *step }),
         };
         pb::AttemptEvent { kind: Some(kind) }
@@ -77,6 +79,7 @@ impl TryFrom<&pb::AttemptEvent> for AttemptEvent {
             Some(Kind::Failed(f)) => AttemptEvent::Failed {
                 kind: super::failure_kind(f.kind),
                 message: f.message.chars().take(MAX_FAILURE_MESSAGE).collect(),
+                shared_device: f.shared_device,
             },
             Some(Kind::Released(r)) => AttemptEvent::Released { step: r.step },
             None => return Err(DomainError::message("event", "an event without a kind")),

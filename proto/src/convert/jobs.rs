@@ -48,6 +48,7 @@ impl From<&JobStatus> for pb::Job {
             failure_message: j.failure.as_ref().map(|f| f.message.clone()).unwrap_or_default(),
             checkpoint_step: j.checkpoint_step,
             resumed_from_step: j.resumed_from_step,
+            waiting: j.waiting.clone().unwrap_or_default(),
         }
     }
 }
@@ -99,6 +100,7 @@ impl TryFrom<&pb::Job> for JobStatus {
             failure,
             checkpoint_step: j.checkpoint_step,
             resumed_from_step: j.resumed_from_step,
+            waiting: (!j.waiting.is_empty()).then(|| j.waiting.clone()),
             config,
         })
     }

@@ -11,7 +11,8 @@ mod prepare;
 mod upload;
 
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use ladder_core::FailureKind;
@@ -43,7 +44,7 @@ pub(crate) struct Member {
 }
 
 fn failed(kind: FailureKind, message: String) -> AttemptEvent {
-    AttemptEvent::Failed { kind, message }
+    AttemptEvent::Failed { kind, message, shared_device: false }
 }
 
 /// Runs the assignments (one, or several fused) to their end; a CPU attempt holds its `share` of
@@ -54,6 +55,7 @@ pub async fn run(
     slot: String,
     assignments: Vec<(Assignment, CancellationToken)>,
     share: Option<(CpuShare, i32)>,
+    shared_device: Option<Arc<AtomicBool>>,
     shutdown: CancellationToken,
 ) -> Result<()> {
     let mut members = Vec::with_capacity(assignments.len());
@@ -75,8 +77,13 @@ pub async fn run(
             m.last = Some(failed(kind, format!("worker {}: {e}", env.worker_id)));
         }
     }
+    let shared = shared_device.is_some_and(|s| s.load(Ordering::SeqCst));
     for m in members {
-        if let (false, Some(last)) = (m.dropped, m.last) {
+        if let (false, Some(mut last)) = (m.dropped, m.last) {
+            // Out of memory beside other jobs on its GPU: not this job's own failure.
+            if let AttemptEvent::Failed { kind: FailureKind::OutOfMemory, shared_device, .. } = &mut last {
+                *shared_device = shared;
+            }
             m.outbox.send(last);
         }
         drop(m.outbox);

@@ -127,6 +127,6 @@ pub(super) async fn command(
     if let (Some(t), None) = (threads, fixed_threads) {
         cmd.arg("--threads").arg(t.to_string());
     }
-    cmd.arg("--device").arg(slot).arg("--control").arg("stdin");
+    cmd.arg("--device").arg(env.gpu.trainer_device(slot)).arg("--control").arg("stdin");
     Ok(Some((cmd, fixed_threads.is_some())))
 }

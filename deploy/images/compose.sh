@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs deploy/compose/docker-compose.yml with podman-compose (from PyPI) on the images of
-# deploy/images/build.sh: a coordinator with TLS and role tokens and two workers on a podman
-# network, then the host's `ladder` CLI submits a 4-job sweep through the published port and
+# deploy/images/build.sh: a coordinator with TLS, role tokens and a token per worker, and two
+# workers on a podman network, then the host's `ladder` CLI submits a 4-job sweep through the published port and
 # every job must succeed with a whole curve.
 # LADDER_BIN: the host's `ladder` and `ladder-train` (default target/release), LADDER_IMAGE_TAG.
 set -euo pipefail
@@ -58,8 +58,11 @@ user=$(new_token)
 {
   echo "LADDER_TOKEN=$(new_token)"
   echo "LADDER_USER_TOKEN=$user"
-  echo "LADDER_WORKER_TOKEN=$(new_token)"
 } >"$work/compose/.env"
+# Each worker its own token.
+mkdir -p "$work/compose/worker-tokens"
+for w in worker-0 worker-1; do new_token >"$work/compose/worker-tokens/$w"; done
+chmod 644 "$work/compose/worker-tokens"/*
 
 (cd "$work/compose" && compose up -d >"$work/up.log" 2>&1) || { tail -20 "$work/up.log" >&2; fail "podman-compose up"; }
 say "podman-compose $("$tools/bin/podman-compose" --version 2>/dev/null | awk '/podman-compose/ { print $NF }') up: coordinator, worker-0, worker-1"

@@ -2,7 +2,7 @@
 # Runs deploy/slurm/ladder-workers.sbatch under a real one-node Slurm on this machine:
 #   1. installs slurm-wlm and munge where they are missing (Debian, as root);
 #   2. writes a one-node slurm.conf in a scratch folder and starts munged, slurmctld and slurmd;
-#   3. starts a coordinator (role tokens) and submits a small CPU sweep;
+#   3. starts a coordinator (TLS, a user token, a token per worker task) and submits a small CPU sweep;
 #   4. sbatch: the workers start through srun and train;
 #   5. scancel mid-job: the workers checkpoint, upload and release their leases;
 #   6. a second allocation finishes the sweep from those checkpoints, with no restart charged,
@@ -111,17 +111,20 @@ done
 sinfo -h -o %T | grep -qx idle || skip "the node never became idle: $(sinfo 2>&1 | tail -1)"
 say "Slurm $(sinfo -V) up: one node $host, $cpus CPUs"
 
-# 3. The coordinator, with role tokens, and a small sweep.
+# 3. The coordinator, with TLS, a user token and a token per worker task, and a small sweep.
 port=$(free_port)
 user_token=$(new_token)
-worker_token=$(new_token)
-env -u LADDER_TOKEN LADDER_USER_TOKEN="$user_token" LADDER_WORKER_TOKEN="$worker_token" \
+mkdir -p "$work/worker-tokens"
+new_token >"$work/worker-tokens/0"
+issue_tls "$work/tls" "$work/ca" localhost DNS:localhost,IP:127.0.0.1
+env -u LADDER_TOKEN LADDER_USER_TOKEN="$user_token" \
   "$bin/ladder-coordinator" --listen "127.0.0.1:$port" --data-dir "$work/coord" --lease-ttl-ms 3000 \
+  --worker-tokens-file "$work/worker-tokens" --tls-cert "$work/tls/tls.crt" --tls-key "$work/tls/tls.key" \
   >"$work/coordinator.out" 2>"$work/coordinator.log" &
 pids+=($!)
 for _ in $(seq 100); do grep -q "listening on" "$work/coordinator.out" 2>/dev/null && break; sleep 0.1; done
 grep -q "listening on" "$work/coordinator.out" || fail "the coordinator did not start: $(tail -3 "$work/coordinator.log")"
-export LADDER_COORDINATOR=http://127.0.0.1:$port
+export LADDER_COORDINATOR=https://127.0.0.1:$port LADDER_TLS_CA=$work/tls/ca.crt
 ladder() { LADDER_TOKEN=$user_token "$bin/ladder" "$@"; }
 
 register_licenses "$work" GPL-3 Apache-2.0 GPL-2
@@ -139,7 +142,7 @@ wait_until() { # seconds, what, python condition over js
 }
 
 # 4. The first allocation.
-export LADDER_TOKEN=$worker_token LADDER_BIN=$bin LADDER_SLOTS=cpu,cpu
+export LADDER_WORKER_TOKENS=$work/worker-tokens LADDER_BIN=$bin LADDER_SLOTS=cpu,cpu
 submit_workers() {
   sbatch --parsable --nodes=1 --gpus-per-node=0 --cpus-per-task="$cpus" --time=30 \
     -o "$work/alloc-%j.out" -e "$work/alloc-%j.out" "$@" deploy/slurm/ladder-workers.sbatch
@@ -181,12 +184,12 @@ say "sweep finished across allocations $first and $second: $(jobs_json | python3
 # 7. No reachable coordinator: the worker exits non-zero and names the address.
 dead=$(free_port)
 set +e
-LADDER_COORDINATOR=http://127.0.0.1:$dead LADDER_REGISTER_TIMEOUT=3 submit_workers --wait >/dev/null
+LADDER_COORDINATOR=https://127.0.0.1:$dead LADDER_REGISTER_TIMEOUT=3 submit_workers --wait >/dev/null
 code=$?
 set -e
 out=$(cat "$work"/alloc-*.out)
 [ "$code" -ne 0 ] || fail "an allocation whose workers reach no coordinator ended with status 0"
-grep -q "no coordinator answered at http://127.0.0.1:$dead" <<<"$out" ||
+grep -q "no coordinator answered at https://127.0.0.1:$dead" <<<"$out" ||
   fail "the worker's error does not name the address: $(tail -3 <<<"$out")"
 say "a worker with no coordinator exits non-zero: $(grep -o "no coordinator answered at [^ ]* within [^ ]* s" <<<"$out" | head -1)"
 say "passed"

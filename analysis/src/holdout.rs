@@ -37,6 +37,8 @@ pub fn holdout(
         runs: inputs.runs.iter().filter(|r| !is_held(r.n)).cloned().collect(),
         curves: inputs.curves.iter().filter(|c| !held.contains(&c.n)).cloned().collect(),
         excluded: Vec::new(),
+        windows: inputs.windows.iter().filter(|w| !held.contains(&w.n)).cloned().collect(),
+        compute: inputs.compute,
     };
     let sub_opts = Options { holdout: None, law: Vec::new(), ..opts.clone() };
     let fit = refit(&sub, &sub_opts).map_err(|e| match e {

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 
 use ladder_core::JobState;
+use ladder_core::branch::BranchKind;
 use ladder_core::status::{JobStatus, RecordedPoint};
 use serde::Serialize;
 
@@ -27,6 +28,9 @@ pub struct RunPoint {
     pub d_limit: f64,
     #[serde(skip)]
     pub group: String,
+    /// Where a point came from a branch: e.g. "cooldown of job 3 from step 80".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
 }
 
 /// A point of a curve, train loss smoothed by a centred moving average.
@@ -50,7 +54,37 @@ pub struct RunCurve {
     pub warmup_steps: f64,
     /// Trained on fewer unique tokens than the dataset holds (it repeats data and may overfit).
     pub data_limited: bool,
+    /// `run`, `trunk` (a constant-LR run with cooldown branches) or `cooldown`.
+    pub kind: &'static str,
+    /// A cooldown's trunk.
+    pub parent: Option<u64>,
     pub points: Vec<CurvePoint>,
+}
+
+/// A batch window: a branch that continued a trunk at k times its batch for a fixed number of
+/// tokens, and the validation loss it ended with (the critical batch size by branching).
+#[derive(Debug, Clone, Serialize)]
+pub struct Window {
+    pub job: u64,
+    pub trunk: u64,
+    pub step: u64,
+    /// Tokens (from the root) at the branch point.
+    pub tokens: f64,
+    pub n: f64,
+    pub k: f64,
+    /// Batch size of the window, tokens.
+    pub batch: f64,
+    pub window_tokens: f64,
+    /// Validation loss at the window's end.
+    pub loss: f64,
+}
+
+/// Compute trained by a sweep, and what the same measurements would cost if every run started
+/// from scratch (each branch a run of its own from the root).
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Compute {
+    pub trained: f64,
+    pub from_scratch: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -65,6 +99,8 @@ pub struct Inputs {
     pub runs: Vec<RunPoint>,
     pub curves: Vec<RunCurve>,
     pub excluded: Vec<Excluded>,
+    pub windows: Vec<Window>,
+    pub compute: Compute,
 }
 
 /// Half-width of the moving average over train losses.
@@ -82,7 +118,7 @@ fn smooth(train: &[f64]) -> Vec<f64> {
 /// Why a job cannot feed a fit, if it cannot.
 pub fn exclusion(j: &JobStatus, points: &[RecordedPoint]) -> Option<String> {
     match j.state {
-        JobState::Queued | JobState::Running => return Some(format!("still {}", j.state.name())),
+        JobState::Queued | JobState::Running | JobState::Pending => return Some(format!("still {}", j.state.name())),
         JobState::Cancelled => return Some("cancelled".into()),
         JobState::Failed => {
             let kind = j.failure.as_ref().map_or("", |f| f.kind.describe());
@@ -97,8 +133,9 @@ pub fn exclusion(j: &JobStatus, points: &[RecordedPoint]) -> Option<String> {
     if !min_val.is_finite() {
         return Some("no validation loss".into());
     }
-    // A run whose loss never fell 10% below where it started did not learn: not converged.
-    if min_val > 0.9 * first {
+    // A run whose loss never fell 10% below where it started did not learn: not converged. (A
+    // branch starts where its parent had got to: the parent's own curve answers for it.)
+    if j.branch.is_none() && min_val > 0.9 * first {
         return Some(format!("not converged: best val {min_val:.4} vs first train loss {first:.4}"));
     }
     None
@@ -116,12 +153,46 @@ impl Inputs {
     pub fn from_jobs(source: String, jobs: &[JobCurve<'_>], all_tokens: Option<u64>) -> Self {
         let all_tokens = all_tokens.map(|t| t as f64);
         let mut inputs = Inputs { source, ..Default::default() };
+        let cooled: std::collections::HashSet<u64> = jobs
+            .iter()
+            .filter_map(|jc| jc.job.branch.filter(|b| matches!(b.kind, BranchKind::Cooldown { .. })).map(|b| b.parent))
+            .collect();
         for JobCurve { job: j, points } in jobs {
+            inputs.compute.add(j, points);
             if let Some(reason) = exclusion(j, points) {
                 inputs.excluded.push(Excluded { job: j.id, reason });
                 continue;
             }
-            let (run, curve) = run_of(j, points, all_tokens);
+            if let Some(b) = j.branch
+                && let BranchKind::Batch { k, window_tokens } = b.kind
+            {
+                let loss = points.last().and_then(|p| p.point.val_loss).unwrap_or(f64::NAN);
+                inputs.windows.push(Window {
+                    job: j.id,
+                    trunk: b.parent,
+                    step: b.step,
+                    tokens: b.tokens as f64,
+                    n: j.accounting.n as f64,
+                    k,
+                    batch: j.batch_tokens as f64,
+                    window_tokens: window_tokens as f64,
+                    loss,
+                });
+                inputs.excluded.push(Excluded { job: j.id, reason: format!("a batch window (k = {k}) for the CBS") });
+                continue;
+            }
+            let (run, mut curve) = run_of(j, points, all_tokens);
+            if cooled.contains(&j.id) {
+                // At a constant learning rate its losses are not a finished run's: its cooldown
+                // branches give them.
+                curve.kind = "trunk";
+                inputs.excluded.push(Excluded {
+                    job: j.id,
+                    reason: "a constant-LR trunk: its cooldown branches give its losses".into(),
+                });
+                inputs.curves.push(curve);
+                continue;
+            }
             inputs.runs.push(run);
             inputs.curves.push(curve);
         }
@@ -163,6 +234,12 @@ fn run_of(j: &JobStatus, points: &[RecordedPoint], all_tokens: Option<f64>) -> (
         loss,
         d_limit,
         group: format!("{n_layer}x{d_model} D={d} seed={}", j.seed),
+        branch: j.branch.map(|b| match b.kind {
+            BranchKind::Cooldown { to_tokens } => {
+                format!("cooldown of job {} from step {} to {to_tokens} tokens", b.parent, b.step)
+            }
+            BranchKind::Batch { k, .. } => format!("batch ×{k} of job {} from step {}", b.parent, b.step),
+        }),
     };
     let curve = RunCurve {
         job: j.id,
@@ -174,9 +251,31 @@ fn run_of(j: &JobStatus, points: &[RecordedPoint], all_tokens: Option<f64>) -> (
         b: j.batch_tokens as f64,
         warmup_steps: j.warmup_steps() as f64,
         data_limited: d_limit < all_tokens.unwrap_or(f64::INFINITY),
+        kind: if j.branch.is_some() { "cooldown" } else { "run" },
+        parent: j.branch.map(|b| b.parent),
         points: cps,
     };
     (run, curve)
+}
+
+impl Compute {
+    /// Counts a job: its own compute (a branch's from its branch point on), and its cost from
+    /// scratch (everything from the root).
+    fn add(&mut self, j: &JobStatus, points: &[RecordedPoint]) {
+        let Some(last) = points.last() else { return };
+        let end = last.point.flops;
+        let own = match j.branch {
+            Some(b) if last.point.tokens > 0 => end * (1.0 - b.tokens as f64 / last.point.tokens as f64),
+            _ => end,
+        };
+        self.trained += own;
+        self.from_scratch += end;
+    }
+
+    /// Trained compute as a share of the from-scratch cost.
+    pub fn ratio(&self) -> f64 {
+        self.trained / self.from_scratch
+    }
 }
 
 /// Groups values by a key, keeping insertion order of first appearance.

@@ -7,11 +7,13 @@
 //! - [`select`]: which runs and points feed which law (the base batch size, the largest D, the
 //!   largest N with a data axis, the frontier's curves);
 //! - [`fit`]: every law the data supports ([`fit::fit_all`]), with [`bcrit`] for the batch-size
-//!   axis, [`holdout`] for the check before an extrapolation, [`options`] for how to fit and
+//!   axis, [`cbs`] for the critical batch size by branching, [`holdout`] for the check before an
+//!   extrapolation, [`options`] for how to fit and
 //!   [`report`] for what comes out;
 //! - [`predict`]: predictions, compute-optimal allocations, and warnings beyond the fitted range;
 //! - [`error`]: the one error type.
 pub mod bcrit;
+pub mod cbs;
 pub mod error;
 pub mod fit;
 pub mod holdout;

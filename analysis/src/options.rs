@@ -1,8 +1,14 @@
 //! How to fit ([`Options`]), and the context a fit carries while it runs: the bootstrap, and
 //! the list of laws it could not fit with the reason for each.
 use ladder_laws::{Bootstrap, PowerLaw, fit_power_law};
+use serde::Serialize;
 
-use crate::report::Skipped;
+/// A law that was not fitted, and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct Skipped {
+    pub law: &'static str,
+    pub reason: String,
+}
 
 /// How to fit.
 #[derive(Debug, Clone, Default)]
@@ -17,6 +23,8 @@ pub struct Options {
     pub holdout: Option<usize>,
     /// Laws that must be fitted (n, d, c, nd, ns, bcrit, frontier, chinchilla).
     pub law: Vec<String>,
+    /// The CBS rule's relative loss tolerance (None: 1%).
+    pub cbs_epsilon: Option<f64>,
 }
 
 /// Where fitting laws notes what it could not fit.

@@ -6,6 +6,7 @@ use ladder_laws::{
 use serde::Serialize;
 
 use crate::inputs::Excluded;
+pub use crate::options::Skipped;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ChinchillaReport {
@@ -27,12 +28,6 @@ pub struct BcritVsSimple {
     /// Median over the group's runs of the streamed B_simple where each first reached the loss.
     pub b_simple: f64,
     pub ratio: f64,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Skipped {
-    pub law: &'static str,
-    pub reason: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -74,6 +69,17 @@ pub struct Report {
     /// `--holdout K`: each law refitted without the K largest sizes, scored on them.
     pub holdout: Vec<HoldoutError>,
     pub skipped: Vec<Skipped>,
+    /// The critical batch size by branching at each branch point, B_crit(L) fitted to those
+    /// points, and the CBS against D.
+    pub cbs: Vec<crate::cbs::CbsPoint>,
+    pub cbs_law: Option<BcritLaw>,
+    pub cbs_vs_d: Option<crate::cbs::CbsVsD>,
+    /// The tolerance the CBS rule used.
+    pub cbs_epsilon: f64,
+    /// The runs that came from branches, as `(job, what)`.
+    pub branch_runs: Vec<(u64, String)>,
+    /// FLOPs trained, and what the same measurements would cost from scratch.
+    pub compute: crate::inputs::Compute,
 }
 
 impl Report {
@@ -87,5 +93,6 @@ impl Report {
             || self.frontier.is_some()
             || !self.bcrit_at.is_empty()
             || self.chinchilla.is_some()
+            || !self.cbs.is_empty()
     }
 }

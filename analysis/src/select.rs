@@ -91,6 +91,7 @@ mod tests {
             loss,
             d_limit,
             group: String::new(),
+            branch: None,
         }
     }
 
@@ -157,6 +158,8 @@ mod tests {
             b: 1024.0,
             warmup_steps: 0.0,
             data_limited,
+            kind: "run",
+            parent: None,
             points: vec![point(1.0, 8.0), point(2.0, 6.0), point(3.0, 4.0), point(4.0, 2.0)],
         };
         let curves = frontier_curves(&[curve(false), curve(true)], |_, p| p.flops);

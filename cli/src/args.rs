@@ -69,6 +69,13 @@ pub enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// A job's log: its trainers' stderr and its workers' events, attempt by attempt.
+    Logs {
+        job: u64,
+        /// Keep printing new lines until the job ends.
+        #[arg(long, short)]
+        follow: bool,
+    },
     /// Every curve of a sweep, one row per point, with each job's coordinates.
     Export {
         sweep: String,
@@ -159,6 +166,10 @@ pub struct FitArgs {
     /// cannot support is an error instead of a line under "Not fitted".
     #[arg(long, value_delimiter = ',')]
     pub law: Vec<String>,
+    /// The critical batch size rule's tolerance: the largest batch whose window ends within
+    /// this fraction of the k = 1 window's loss (default 0.01).
+    #[arg(long)]
+    pub cbs_epsilon: Option<f64>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -196,4 +207,7 @@ pub struct LocalArgs {
     /// Listen address of the embedded coordinator.
     #[arg(long, default_value = "127.0.0.1:0")]
     pub listen: String,
+    /// Address of the live web page (port 0 picks a free one; the URL is printed).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub http_listen: String,
 }

@@ -130,6 +130,18 @@ impl Client {
         }
     }
 
+    /// Lines of a job's log after `after_seq`: (seq, attempt, at_ms, source, text).
+    pub async fn logs(&self, job_id: u64, after_seq: u64) -> Result<Vec<(u64, u32, i64, String, String)>> {
+        let r = self.0.clone().get_logs(pb::GetLogsRequest { job_id, after_seq }).await?.into_inner();
+        Ok(r.lines.into_iter().map(|l| (l.seq, l.attempt, l.at_ms, l.source, l.text)).collect())
+    }
+
+    /// The sweep's live fits: the analysis report as JSON, or why there is none.
+    pub async fn fits(&self, key: &str) -> Result<std::result::Result<String, String>> {
+        let f = self.0.clone().get_fits(pb::GetFitsRequest { sweep: key.to_string() }).await?.into_inner();
+        Ok(if f.report_json.is_empty() { Err(f.error) } else { Ok(f.report_json) })
+    }
+
     pub async fn cancel(&self, key: &str) -> Result<SweepStatus> {
         let s = self.0.clone().cancel_sweep(pb::CancelSweepRequest { sweep: key.to_string() }).await?.into_inner();
         reply(SweepStatus::try_from(&s))

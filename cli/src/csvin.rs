@@ -128,7 +128,8 @@ pub fn parse(text: &str, origin: &str, mapping: Option<&str>) -> Result<Inputs> 
         };
         let (b, s) = (num("B")?, num("S")?);
         let group = String::new();
-        runs.push(RunPoint { job: None, n, d, tokens: d, b, s, c, loss, d_limit: d.unwrap_or(f64::INFINITY), group });
+        let d_limit = d.unwrap_or(f64::INFINITY);
+        runs.push(RunPoint { job: None, n, d, tokens: d, b, s, c, loss, d_limit, group, branch: None });
     }
     if runs.is_empty() {
         return Err(CliError::input(origin.to_string(), "a header but no rows"));

@@ -18,8 +18,10 @@ pub mod error;
 pub mod export;
 pub mod gather;
 pub mod local;
+pub mod logs;
 pub mod plot;
 pub mod report;
+pub mod report_branches;
 pub mod table;
 pub mod views;
 pub mod watch;
@@ -49,6 +51,7 @@ impl From<&args::FitArgs> for Options {
             exclude_top: a.exclude_top,
             holdout: a.holdout,
             law: a.law.clone(),
+            cbs_epsilon: a.cbs_epsilon,
         }
     }
 }
@@ -138,6 +141,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Curves { job, format, out } => {
             export::export_job(&connect().await?, *job, *format, out.as_deref()).await
         }
+        Command::Logs { job, follow } => logs::print(&connect().await?, *job, *follow, cli.output).await,
         Command::Export { sweep, format, out } => {
             export::export_sweep(&connect().await?, sweep, *format, out.as_deref()).await
         }

@@ -111,7 +111,12 @@ pub async fn local(args: &LocalArgs, output: Output) -> Result<()> {
         ..Default::default()
     };
     let (worker_stop, server_stop) = (CancellationToken::new(), CancellationToken::new());
-    let server = tokio::spawn(ladder_coordinator::serve(store, cfg, listener, server_stop.clone()));
+    let page_listener = tokio::net::TcpListener::bind(&args.http_listen)
+        .await
+        .map_err(|e| CliError::io(format!("binding --http-listen {}", args.http_listen), e))?;
+    let page = page_listener.local_addr().map_err(|e| CliError::io("reading the page's address", e))?;
+    let listeners = ladder_coordinator::Listeners { grpc: listener, metrics: None, web: Some((page_listener, None)) };
+    let server = tokio::spawn(ladder_coordinator::serve_all(store, cfg, listeners, server_stop.clone()));
     let url = format!("http://{addr}");
     let mut worker_cfg =
         ladder_worker::WorkerConfig::new(url.clone(), "local".into(), slots(args), dir.join("worker"), trainer.clone());
@@ -126,10 +131,21 @@ pub async fn local(args: &LocalArgs, output: Output) -> Result<()> {
     });
     eprintln!("ladder local: coordinator at {url}, state in {}", dir.display());
 
-    let ctx = Drive { url: &url, trainer: &trainer, dir: &dir, shutdown: &signal, worker_ended: &worker_ended, began };
+    let page = format!("http://{page}");
+    let ctx = Drive {
+        url: &url,
+        page: &page,
+        trainer: &trainer,
+        dir: &dir,
+        shutdown: &signal,
+        worker_ended: &worker_ended,
+        began,
+    };
     let result = drive(args, output, &ctx).await;
     if result.is_ok() && args.serve {
-        eprintln!("ladder local: serving at {url} (LADDER_COORDINATOR={url} ladder status); Ctrl-C stops");
+        eprintln!(
+            "ladder local: serving at {url} (LADDER_COORDINATOR={url} ladder status), the page at {page}/; Ctrl-C stops"
+        );
         signal.cancelled().await;
     }
     stop(worker, worker_stop, server, server_stop).await;
@@ -193,6 +209,8 @@ async fn stop(
 /// What `drive` runs against: the local coordinator and worker.
 struct Drive<'a> {
     url: &'a str,
+    /// The live page's origin.
+    page: &'a str,
     trainer: &'a Path,
     dir: &'a Path,
     shutdown: &'a CancellationToken,
@@ -235,7 +253,14 @@ async fn drive(args: &LocalArgs, output: Output, ctx: &Drive<'_>) -> Result<()> 
         eprintln!("ladder local: dataset {} ({} train tokens)", ds.name, ds.train_tokens);
     }
     let (spec_text, origin) = match &args.spec {
-        Some(p) => (crate::commands::read_text(p)?, p.display().to_string()),
+        Some(p) => {
+            let text = crate::commands::read_text(p)?;
+            // A spec on the demo's dataset (the benches' specs) gets it as the demo does.
+            if ladder_core::sweep::spec_dataset(&text).as_deref() == Some(DEMO_DATASET) {
+                demo_dataset(&client, args, trainer, dir).await?;
+            }
+            (text, p.display().to_string())
+        }
         None => {
             demo_dataset(&client, args, trainer, dir).await?;
             (DEMO_SPEC.to_string(), "the built-in demo spec".to_string())
@@ -244,6 +269,7 @@ async fn drive(args: &LocalArgs, output: Output, ctx: &Drive<'_>) -> Result<()> 
     worker_registered(&client, ctx).await?;
     let sweep = client.submit(spec_text, &origin).await?;
     eprintln!("ladder local: sweep {} ({} jobs) on {}", sweep.name, sweep.jobs.total, slots(args).join(","));
+    eprintln!("ladder local: page at {}/sweeps/{}", ctx.page, sweep.name);
     let started = std::time::Instant::now();
     let jobs = tokio::select! {
         r = crate::watch::watch(&client, &sweep.name) => r?,

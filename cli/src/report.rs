@@ -54,6 +54,7 @@ pub fn text(r: &Report) -> String {
     laws(&mut out, r);
     bcrit(&mut out, r);
     chinchilla(&mut out, r);
+    crate::report_branches::text(&mut out, r);
     checks(&mut out, r);
     out
 }

@@ -51,10 +51,14 @@ pub fn jobs_table(jobs: &[JobStatus]) -> String {
                 loss(p.val_loss.unwrap_or(f64::NAN)),
                 if p.tokens_per_s > 0.0 { si(p.tokens_per_s) } else { "-".into() },
                 duration(j.eta_s().unwrap_or(f64::NAN)),
+                j.branch.as_ref().map_or("-".into(), |b| b.label()),
             ]
         })
         .collect();
-    render(&["JOB", "STATE", "ATT", "SHAPE", "N", "B", "D", "STEP", "TOKENS", "TRAIN", "VAL", "TOK/S", "ETA"], &rows)
+    render(
+        &["JOB", "STATE", "ATT", "SHAPE", "N", "B", "D", "STEP", "TOKENS", "TRAIN", "VAL", "TOK/S", "ETA", "FROM"],
+        &rows,
+    )
 }
 
 pub fn sweeps_table(sweeps: &[SweepStatus]) -> String {

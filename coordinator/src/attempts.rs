@@ -4,6 +4,8 @@
 //! whole curve, steps 1..S each once.
 use redb::{ReadableTable, WriteTransaction};
 
+pub const CURVE_PAGE_MAX: usize = 100_000;
+
 use ladder_core::attempt::AttemptEvent;
 use ladder_core::status::{Progress, RecordedPoint};
 
@@ -129,6 +131,8 @@ pub struct Reported {
     pub why: Option<String>,
     pub job: JobRecord,
     pub requeued: bool,
+    /// Branches of the job that its end failed or cancelled.
+    pub branches: Vec<JobRecord>,
 }
 
 /// Moves the job's hole-free prefix past every point stored right after it.
@@ -139,11 +143,12 @@ fn extend_contiguous(t: &redb::Table<(u64, u64), &[u8]>, job: &mut JobRecord) ->
     Ok(())
 }
 
-/// Points stored for `job_id` at steps 1..=`step`, and the first step missing (if any).
-fn coverage<R: Reader>(r: &R, job_id: u64, step: u64) -> Result<(u64, Option<u64>)> {
+/// Points stored for `job_id` at steps `from`+1..=`step` (a branch's curve starts after its
+/// branch point), and the first step missing (if any).
+fn coverage<R: Reader>(r: &R, job_id: u64, from: u64, step: u64) -> Result<(u64, Option<u64>)> {
     let t = r.table(CURVES)?;
-    let (mut n, mut expect, mut hole) = (0u64, 1u64, None);
-    for row in t.range((job_id, 1)..=(job_id, step))? {
+    let (mut n, mut expect, mut hole) = (0u64, from + 1, None);
+    for row in t.range((job_id, from + 1)..=(job_id, step))? {
         let (k, _) = row?;
         let s = k.value().1;
         if s != expect && hole.is_none() {
@@ -219,15 +224,20 @@ pub fn report(
                     };
                 }
             }
+            AttemptEvent::Log { source, text, at_ms } => {
+                crate::logs::append(txn, job_id, attempt, source, text, *at_ms)?;
+            }
             AttemptEvent::Started { resumed_from_step } => {
                 job.resumed_from_step = *resumed_from_step;
             }
             AttemptEvent::Finished { step, .. } => {
                 ended = true;
-                let (n, hole) = coverage(txn, job_id, *step)?;
+                let from = job.branch.map_or(0, |b| b.step);
+                let (n, hole) = coverage(txn, job_id, from, *step)?;
                 if let Some(missing) = hole {
                     let msg = format!(
-                        "attempt {attempt} finished at step {step} but the curve holds {n} of its {step} points (step {missing} is missing)"
+                        "attempt {attempt} finished at step {step} but the curve holds {n} of its {} points (step {missing} is missing)",
+                        step - from
                     );
                     tracing::error!(job = job_id, "{msg}");
                     requeued = fail_attempt(txn, &mut job, Failure::Crashed, msg)?;
@@ -261,10 +271,8 @@ pub fn report(
         unindex_lease_of(txn, worker_id, job_id)?;
     }
     job.save(txn)?;
-    if ended {
-        settle(txn, job.sweep_id)?;
-    }
-    Ok(Reported { stored, refused, why, job, requeued })
+    let branches = if ended { settle(txn, &job)? } else { Vec::new() };
+    Ok(Reported { stored, refused, why, job, requeued, branches })
 }
 
 /// Points of a job with step > `after_step`, at most `limit`; the second value is the step to

@@ -84,7 +84,7 @@ impl Tokens {
     }
 
     /// The role of `presented`, comparing against every token without early exit.
-    fn role_of(&self, presented: &str) -> Option<Role> {
+    pub fn role_of(&self, presented: &str) -> Option<Role> {
         let got = digest(presented.trim());
         let mut found = None;
         for (want, role) in &self.0 {

@@ -58,7 +58,7 @@ pub fn commit_checkpoint(
     chunks: u32,
     bytes: u64,
     sha256: &str,
-) -> Result<(StoredCheckpoint, JobRecord)> {
+) -> Result<(StoredCheckpoint, JobRecord, Vec<JobRecord>)> {
     let mut job = JobRecord::load(txn, k.job_id)?;
     check_checkpoint(&job, worker_id, k)?;
     let mut staging = txn.open_table(CHECKPOINT_STAGING)?;
@@ -85,7 +85,9 @@ pub fn commit_checkpoint(
         job.save(txn)?;
     }
     let info = CheckpointInfo { job_id: k.job_id, step: k.step, attempt: k.attempt, bytes, sha256: rec.sha256 };
-    Ok((StoredCheckpoint { info, chunks }, job))
+    // The branches that fork here may run now.
+    let released = crate::branches::release(txn, k.job_id, k.step)?;
+    Ok((StoredCheckpoint { info, chunks }, job, released))
 }
 
 /// The checkpoints of a job, oldest first.
@@ -219,4 +221,14 @@ pub fn clear_abandoned(txn: &WriteTransaction) -> Result<usize> {
         }
     }
     Ok(dropped)
+}
+
+/// Where a branch with no checkpoint of its own starts: its parent's checkpoint, by hash.
+pub fn branch_source<R: Reader>(r: &R, job: &JobRecord) -> Result<Option<ladder_core::attempt::BranchSource>> {
+    let Some(b) = job.branch else { return Ok(None) };
+    if job.checkpoint_step > b.step {
+        return Ok(None);
+    }
+    let c = checkpoint(r, b.parent, b.step)?;
+    Ok(Some(ladder_core::attempt::BranchSource { job_id: b.parent, step: b.step, sha256: c.info.sha256 }))
 }

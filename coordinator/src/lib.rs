@@ -19,11 +19,14 @@
 pub mod attempts;
 pub mod auth;
 pub mod blobs;
+pub mod branches;
 pub mod clock;
 pub mod codec;
 pub mod error;
+pub mod fits;
 pub mod lifecycle;
 pub mod listen;
+pub mod logs;
 pub mod metrics;
 pub mod migrate;
 pub mod queue;
@@ -34,11 +37,12 @@ pub mod service;
 pub mod store;
 pub mod sweeps;
 pub mod tables;
+pub mod web;
 pub mod workers;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::CoordError;
 pub use listen::bind;
-pub use server::{open_store, serve, serve_with_metrics};
+pub use server::{Listeners, open_store, serve, serve_all, serve_with_metrics};
 pub use service::Config;
 pub use store::Store;

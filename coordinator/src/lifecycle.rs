@@ -86,8 +86,16 @@ pub fn end_attempt(txn: &WriteTransaction, job: &mut JobRecord) -> Result<()> {
     clear_staged(txn, job.id, job.attempt.saturating_add(1))
 }
 
+/// After `job` changed: if it ended, its pending branches go with it; the sweep is marked done
+/// once every job has ended. Returns the branches this changed.
+pub fn settle(txn: &WriteTransaction, job: &JobRecord) -> Result<Vec<JobRecord>> {
+    let changed = crate::branches::settle(txn, job)?;
+    sweep_done(txn, job.sweep_id)?;
+    Ok(changed)
+}
+
 /// Marks a sweep done once every job has ended.
-pub fn settle(txn: &WriteTransaction, sweep_id: u64) -> Result<()> {
+fn sweep_done(txn: &WriteTransaction, sweep_id: u64) -> Result<()> {
     // One range lookup, not a read of every job: the open set holds the jobs still to end.
     if txn.open_table(OPEN_JOBS)?.range((sweep_id, 0)..=(sweep_id, u64::MAX))?.next().is_some() {
         return Ok(());

@@ -55,6 +55,10 @@ struct Args {
     /// Serve Prometheus metrics on this address (GET /metrics, GET /healthz).
     #[arg(long, env = "LADDER_METRICS_LISTEN")]
     metrics_listen: Option<String>,
+    /// Serve the live web page on this address (HTTPS with the TLS certificate when one is
+    /// given; the same tokens as gRPC).
+    #[arg(long, env = "LADDER_HTTP_LISTEN")]
+    http_listen: Option<String>,
     /// Log JSON lines instead of text.
     #[arg(long, env = "LADDER_LOG_JSON")]
     log_json: bool,
@@ -149,7 +153,21 @@ async fn run(args: Args) -> anyhow::Result<()> {
         }
         None => None,
     };
-    ladder_coordinator::serve_with_metrics(store, cfg, listener, metrics, token).await?;
+    let web = match &args.http_listen {
+        Some(a) => {
+            let l = tokio::net::TcpListener::bind(a).await.with_context(|| format!("binding {a}"))?;
+            let tls = match (&args.tls_cert, &args.tls_key) {
+                (Some(c), Some(k)) => Some(ladder_coordinator::web::tls_config(c, k)?),
+                _ => None,
+            };
+            let scheme = if tls.is_some() { "https" } else { "http" };
+            println!("page at {scheme}://{}/", l.local_addr()?);
+            Some((l, tls))
+        }
+        None => None,
+    };
+    let listeners = ladder_coordinator::Listeners { grpc: listener, metrics, web };
+    ladder_coordinator::serve_all(store, cfg, listeners, token).await?;
     tracing::info!("coordinator stopped");
     Ok(())
 }

@@ -23,7 +23,7 @@ pub struct Counters {
 /// each); never every job. Store errors leave the gauges out rather than failing the scrape.
 pub fn render(store: &Store, c: &Counters, lease_ttl_ms: u64, clock: &dyn Clock) -> String {
     let mut e = Exposition::default();
-    let mut by_state = [0u64; 5];
+    let mut by_state = [0u64; STATES.len()];
     let (mut sweeps, mut workers, mut active) = (0u64, 0u64, 0u64);
     let states = STATES;
     if let Ok(r) = store.read() {

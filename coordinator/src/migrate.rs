@@ -6,7 +6,9 @@
 //! - 3 → 4: configs leave the job records for their own table, and an index of open jobs;
 //! - 4 → 5: points in the store's own layout ([`crate::codec`]) instead of the wire's protobuf,
 //!   configs as JSON instead of TOML, each job's micro-batch and contiguous curve kept on its
-//!   record, and the counts of jobs by state.
+//!   record, and the counts of jobs by state;
+//! - 5 → 6: the index of branches (empty: no older store has any), jobs' logs; jobs may be
+//!   `pending`.
 //!
 //! A migration reads leniently: a record that does not read (one written by a bug, say) is left
 //! as it is and logged, never a reason the store does not open.

@@ -147,8 +147,9 @@ pub fn reap(txn: &WriteTransaction, now: i64, renewed: &Renewed) -> Result<Vec<J
         let msg = format!("lease of attempt {} on worker {holder} expired", job.attempt);
         fail_attempt(txn, &mut job, Failure::Lost, msg)?;
         job.save(txn)?;
-        settle(txn, job.sweep_id)?;
+        let branches = settle(txn, &job)?;
         changed.push(job);
+        changed.extend(branches);
     }
     Ok(changed)
 }

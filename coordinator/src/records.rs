@@ -65,12 +65,19 @@ pub fn state_key(s: JobState) -> u8 {
         JobState::Succeeded => 2,
         JobState::Failed => 3,
         JobState::Cancelled => 4,
+        JobState::Pending => 5,
     }
 }
 
 /// Every job state, in key order.
-pub const STATES: [JobState; 5] =
-    [JobState::Queued, JobState::Running, JobState::Succeeded, JobState::Failed, JobState::Cancelled];
+pub const STATES: [JobState; 6] = [
+    JobState::Queued,
+    JobState::Running,
+    JobState::Succeeded,
+    JobState::Failed,
+    JobState::Cancelled,
+    JobState::Pending,
+];
 
 /// Moves one job of `sweep_id` from state `from` (None: a new job) to `to` in the count tables.
 pub fn count_move(txn: &WriteTransaction, sweep_id: u64, from: Option<JobState>, to: JobState) -> Result<()> {
@@ -148,6 +155,9 @@ pub struct JobRecord {
     /// Runs alone on its device: it ran out of memory beside other jobs (format 5).
     #[serde(default)]
     pub exclusive: bool,
+    /// A branch: its parent, where it forks, what it changes (format 6).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch: Option<ladder_core::branch::BranchOf>,
     /// The state this record had when read (None: a new job), so that saving it moves the counts.
     #[serde(skip)]
     pub loaded_state: Option<JobState>,
@@ -235,7 +245,14 @@ impl JobRecord {
             failure: self.failure.as_ref().map(|(kind, message)| FailureView { kind: *kind, message: message.clone() }),
             checkpoint_step: self.checkpoint_step,
             resumed_from_step: self.resumed_from_step,
-            waiting: None,
+            waiting: match (self.state, self.branch) {
+                (JobState::Pending, Some(b)) => {
+                    Some(format!("waits for job {}'s checkpoint at step {} ({} tokens)", b.parent, b.step, b.tokens))
+                }
+                _ => None,
+            },
+            branch: self.branch,
+            log_tail: Vec::new(),
             config: self.config.clone(),
         }
     }

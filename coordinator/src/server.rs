@@ -77,6 +77,20 @@ pub async fn serve_with_metrics(
     metrics: Option<TcpListener>,
     shutdown: CancellationToken,
 ) -> Result<()> {
+    serve_all(store, cfg, Listeners { grpc: listener, metrics, web: None }, shutdown).await
+}
+
+/// Where the coordinator serves: gRPC, and optionally metrics and the live page (over TLS when
+/// its config is given).
+pub struct Listeners {
+    pub grpc: TcpListener,
+    pub metrics: Option<TcpListener>,
+    pub web: Option<(TcpListener, Option<Arc<rustls::ServerConfig>>)>,
+}
+
+/// Serves on every listener until `shutdown`; the live fits run while any page may ask.
+pub async fn serve_all(store: Store, cfg: Config, listeners: Listeners, shutdown: CancellationToken) -> Result<()> {
+    let Listeners { grpc: listener, metrics, web } = listeners;
     let tokens = Arc::new(Tokens::new(cfg.tokens.iter().map(|(r, t)| (*r, t.as_str()))));
     let tls = cfg.tls.clone();
     let first_bytes = cfg.first_bytes;
@@ -91,6 +105,11 @@ pub async fn serve_with_metrics(
         tracing::info!(chunks = dropped, "dropped the uploads a previous process left unfinished");
     }
     let reaper = tokio::spawn(coord.clone().reap_loop());
+    let live = tokio::spawn(coord.fits.clone().run(coord.store.clone(), coord.cfg.clock.clone(), shutdown.clone()));
+    let page = web.map(|(l, tls)| {
+        let w = crate::web::Web { coord: coord.clone(), tokens: tokens.clone(), shutdown: shutdown.clone() };
+        tokio::spawn(crate::web::serve(w, l, tls))
+    });
     if let Some(m) = metrics {
         let (store, counters, clock) = (coord.store.clone(), coord.counters.clone(), coord.cfg.clock.clone());
         let ttl = u64::try_from(coord.cfg.lease_ttl.as_millis()).unwrap_or(u64::MAX);
@@ -150,6 +169,10 @@ pub async fn serve_with_metrics(
         .map_err(|e| CoordError::Server(e.to_string()));
     shutdown.cancel();
     let _ = reaper.await;
+    let _ = live.await;
+    if let Some(p) = page {
+        let _ = p.await;
+    }
     let storage_failure = storage_down.await.ok().flatten();
     store.close().await;
     if let Some(why) = storage_failure {

@@ -112,15 +112,25 @@ pub fn insert(txn: &WriteTransaction, p: &Planned, now: i64) -> Result<(SweepRec
         ));
     }
     let id = next_id(txn, "next_sweep_id")?;
-    let mut job_ids = Vec::with_capacity(plan.jobs.len());
+    let mut job_ids: Vec<u64> = Vec::with_capacity(plan.jobs.len());
     for (index, jp) in plan.jobs.iter().enumerate() {
         let job_id = next_id(txn, "next_job_id")?;
+        // A branch names its parent by id (parents come first in the plan) and waits for it.
+        let branch = match (jp.parent, jp.branch) {
+            (Some(p), Some(mut b)) => {
+                b.parent = *job_ids
+                    .get(p)
+                    .ok_or_else(|| CoordError::storage(format!("job {index} of the plan forks from a later one")))?;
+                Some(b)
+            }
+            _ => None,
+        };
         job_ids.push(job_id);
         let mut job = JobRecord {
             id: job_id,
             sweep_id: id,
             index: u32::try_from(index).map_err(|_| CoordError::storage("job index overflows"))?,
-            state: JobState::Queued,
+            state: if branch.is_some() { JobState::Pending } else { JobState::Queued },
             attempt: 0,
             restarts: 0,
             max_restarts: plan.max_restarts,
@@ -146,13 +156,18 @@ pub fn insert(txn: &WriteTransaction, p: &Planned, now: i64) -> Result<(SweepRec
             micro_seqs: jp.micro_seqs,
             fuse_class: jp.fuse_class,
             fuse: plan.fuse,
-            contiguous: 0,
+            // A branch's curve starts after its branch point.
+            contiguous: branch.map_or(0, |b| b.step),
             exclusive: false,
+            branch,
             loaded_state: None,
         };
         job.save(txn)?;
         job.save_config(txn, &jp.config)?;
-        enqueue(txn, &job)?;
+        match branch {
+            Some(b) => crate::branches::index(txn, b.parent, b.step, job_id)?,
+            None => enqueue(txn, &job)?,
+        }
     }
     let rec = SweepRecord {
         id,

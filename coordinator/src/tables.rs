@@ -8,7 +8,7 @@ use serde::de::DeserializeOwned;
 use crate::error::Result;
 
 /// Bumped whenever a table's key or value layout changes; [`migrate`] carries older stores forward.
-pub const FORMAT_VERSION: u64 = 5;
+pub const FORMAT_VERSION: u64 = 6;
 
 /// "format_version", "next_sweep_id", "next_job_id".
 pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
@@ -30,6 +30,10 @@ pub const OPEN_JOBS: TableDefinition<(u64, u64), ()> = TableDefinition::new("ope
 pub const JOB_COUNTS: TableDefinition<u8, u64> = TableDefinition::new("job_counts");
 /// (sweep id, state key) → the sweep's jobs in that state (format 5).
 pub const SWEEP_COUNTS: TableDefinition<(u64, u8), u32> = TableDefinition::new("sweep_counts");
+/// (parent job, step, branch job): the branches that fork from a parent's checkpoint (format 6).
+pub const BRANCHES: TableDefinition<(u64, u64, u64), ()> = TableDefinition::new("branches");
+/// (job, seq) → a log line (JSON): trainer stderr and worker events (format 6).
+pub const LOGS: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("logs");
 
 /// redb's page cache, bytes: the coordinator's memory stays flat as the store grows.
 pub const CACHE_BYTES: usize = 256 << 20;
@@ -134,6 +138,8 @@ pub fn all_exist(r: &ReadTransaction) -> Result<bool> {
         DATASET_STAGING.name(),
         JOB_COUNTS.name(),
         SWEEP_COUNTS.name(),
+        BRANCHES.name(),
+        LOGS.name(),
     ];
     Ok(all.iter().all(|t| names.contains(*t)))
 }
@@ -160,5 +166,7 @@ pub fn create_all(txn: &WriteTransaction) -> Result<()> {
     txn.open_table(DATASET_STAGING)?;
     txn.open_table(JOB_COUNTS)?;
     txn.open_table(SWEEP_COUNTS)?;
+    txn.open_table(BRANCHES)?;
+    txn.open_table(LOGS)?;
     Ok(())
 }

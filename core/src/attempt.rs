@@ -23,6 +23,18 @@ pub struct Assignment {
     /// Every checkpoint step the coordinator holds, oldest first: where `resume_step` fails to
     /// load, the worker falls back to the next older one.
     pub checkpoint_steps: Vec<u64>,
+    /// A branch with no checkpoint of its own starts from this checkpoint of its parent's.
+    #[serde(default)]
+    pub branch_from: Option<BranchSource>,
+}
+
+/// The parent checkpoint a branch starts from; the worker checks the bytes it fetched against
+/// `sha256` before the trainer reads them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BranchSource {
+    pub job_id: u64,
+    pub step: u64,
+    pub sha256: String,
 }
 
 /// What a worker reports of one attempt.
@@ -35,6 +47,12 @@ pub enum AttemptEvent {
         resumed_from_step: u64,
     },
     Point(MetricPoint),
+    /// A line of the attempt's log: `source` is "trainer" (its stderr) or "worker".
+    Log {
+        source: String,
+        text: String,
+        at_ms: i64,
+    },
     Finished {
         step: u64,
         reason: StopReason,

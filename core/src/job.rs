@@ -33,6 +33,9 @@ pub struct JobConfig {
     /// per-micro-batch norms; points then carry no B_simple (for measuring what it costs).
     #[serde(default = "default_true", skip_serializing_if = "is_true")]
     pub gns: bool,
+    /// A branch: the run starts from its parent's checkpoint (see [`BranchStart`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch: Option<BranchStart>,
 }
 
 fn default_true() -> bool {
@@ -86,11 +89,24 @@ pub enum LrRule {
     Kaplan,
 }
 
+/// The shape of a WSD cooldown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum DecayShape {
+    #[serde(rename = "linear")]
+    Linear,
+    /// lr falls as 1 − √progress: fast at first, then slowly (Hägele et al.'s best).
+    #[serde(rename = "1-sqrt")]
+    #[default]
+    OneMinusSqrt,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Schedule {
     Cosine,
     Constant,
+    /// Warmup–stable–decay: constant, then a cooldown from `train.decay_start`.
+    Wsd,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -126,6 +142,12 @@ pub struct TrainSpec {
     /// EMA decay of the gradient-noise-scale estimates.
     #[serde(default = "default_gns_ema")]
     pub gns_ema: f64,
+    /// WSD: the 0-based step that starts the cooldown (default: the last fifth of the run).
+    #[serde(default, deserialize_with = "opt_count", skip_serializing_if = "Option::is_none")]
+    pub decay_start: Option<u64>,
+    /// WSD: `linear` or `1-sqrt` (default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decay_shape: Option<DecayShape>,
 }
 
 /// When the attempt ends: the first rule met wins. Steps or tokens is required.
@@ -173,12 +195,34 @@ pub struct CheckpointSpec {
     /// How many of the newest checkpoints to keep.
     #[serde(default = "default_keep")]
     pub keep: usize,
+    /// Steps that get a checkpoint besides every `every`: where branches fork.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub at: Vec<u64>,
 }
 
 impl Default for CheckpointSpec {
     fn default() -> Self {
-        Self { every: 0, dir: default_checkpoint_dir(), keep: default_keep() }
+        Self { every: 0, dir: default_checkpoint_dir(), keep: default_keep(), at: Vec::new() }
     }
+}
+
+/// Where a branch starts: its parent's checkpoint at `step`, after `tokens` tokens from the root.
+/// The branch continues the parent's step and token counts, weights, optimizer state and data
+/// stream; its curve holds the steps after `step`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BranchStart {
+    #[serde(deserialize_with = "count")]
+    pub step: u64,
+    #[serde(deserialize_with = "count")]
+    pub tokens: u64,
+    /// The parent's checkpoint folder (the worker fills it in).
+    #[serde(default = "default_branch_dir")]
+    pub dir: PathBuf,
+}
+
+fn default_branch_dir() -> PathBuf {
+    PathBuf::from("branch")
 }
 
 fn default_device() -> String {
@@ -286,8 +330,8 @@ impl JobConfig {
         self.train.micro_batch.unwrap_or(self.train.batch_tokens / n_ctx)
     }
 
-    /// Validates the config against the dataset vocabulary (when known) and derives the job.
-    pub fn resolve(&self, dataset_vocab: Option<i64>) -> Result<Job> {
+    /// The model's shape, its vocabulary checked against the dataset's (when known).
+    fn shape(&self, dataset_vocab: Option<i64>) -> Result<Shape> {
         let m = &self.model;
         let vocab = match (m.vocab, dataset_vocab) {
             (Some(v), Some(dv)) if v < dv => {
@@ -338,6 +382,42 @@ impl JobConfig {
             vocab,
         };
         shape.validate()?;
+        Ok(shape)
+    }
+
+    /// The last step: from `stop`, counted from the root (a branch starts after its branch point).
+    fn total_steps(&self) -> Result<u64> {
+        let t = &self.train;
+        // A branch counts from the root: its first step is the one after its branch point.
+        let (start_step, start_tokens) = self.branch.as_ref().map_or((0, 0), |b| (b.step, b.tokens));
+        if let Some(tok) = self.stop.tokens
+            && tok <= start_tokens
+        {
+            return Err(DomainError::invalid(
+                "stop.tokens",
+                format!("{tok} is not past the branch point's {start_tokens} tokens"),
+            ));
+        }
+        let steps_by_tokens = self.stop.tokens.map(|tok| start_step + (tok - start_tokens).div_ceil(t.batch_tokens));
+        let total_steps = match (self.stop.steps, steps_by_tokens) {
+            (Some(s), Some(k)) => s.min(k),
+            (Some(s), None) | (None, Some(s)) => s,
+            (None, None) => {
+                return Err(DomainError::invalid(
+                    "stop",
+                    "give steps or tokens (target_val_loss alone may never be met)",
+                ));
+            }
+        };
+        if total_steps <= start_step {
+            return Err(DomainError::invalid("stop", "the run would take 0 steps"));
+        }
+        Ok(total_steps)
+    }
+
+    /// Validates the config against the dataset vocabulary (when known) and derives the job.
+    pub fn resolve(&self, dataset_vocab: Option<i64>) -> Result<Job> {
+        let shape = self.shape(dataset_vocab)?;
 
         let t = &self.train;
         let n_ctx = shape.n_ctx as u64;
@@ -367,19 +447,15 @@ impl JobConfig {
         if !(t.weight_decay >= 0.0 && t.eps > 0.0 && t.grad_clip >= 0.0) {
             return Err(DomainError::invalid("train", "weight_decay and grad_clip must be >= 0, eps > 0"));
         }
-        let steps_by_tokens = self.stop.tokens.map(|tok| tok.div_ceil(t.batch_tokens));
-        let total_steps = match (self.stop.steps, steps_by_tokens) {
-            (Some(s), Some(k)) => s.min(k),
-            (Some(s), None) | (None, Some(s)) => s,
-            (None, None) => {
-                return Err(DomainError::invalid(
-                    "stop",
-                    "give steps or tokens (target_val_loss alone may never be met)",
-                ));
-            }
-        };
-        if total_steps == 0 {
-            return Err(DomainError::invalid("stop", "the run would take 0 steps"));
+        let total_steps = self.total_steps()?;
+        if t.schedule == Schedule::Wsd
+            && let Some(d) = t.decay_start
+            && d >= total_steps
+        {
+            return Err(DomainError::invalid(
+                "train.decay_start",
+                format!("step {d} is not before the last step {total_steps}"),
+            ));
         }
         if self.eval.every == 0 || self.eval.windows == 0 {
             return Err(DomainError::invalid("eval", "every and windows must be >= 1"));

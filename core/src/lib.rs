@@ -17,6 +17,7 @@
 //! `events`, `attempt` and `status` sit on top of those.
 pub mod accounting;
 pub mod attempt;
+pub mod branch;
 pub mod control;
 pub mod dataset;
 pub mod error;
@@ -25,6 +26,7 @@ pub mod job;
 pub mod limits;
 pub mod memory;
 pub mod placement;
+pub mod schedule;
 pub mod shape;
 pub mod state;
 pub mod status;

@@ -3,7 +3,8 @@
 use serde::{Deserialize, Serialize};
 
 /// Where a job stands. `Queued → Running → Succeeded | Failed | Cancelled`; a lost or crashed
-/// attempt goes back to `Queued` while restarts remain.
+/// attempt goes back to `Queued` while restarts remain. A branch is `Pending` until its parent
+/// has stored the checkpoint it forks from, then `Queued`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum JobState {
@@ -17,6 +18,7 @@ pub enum JobState {
     Failed,
     #[serde(alias = "Cancelled")]
     Cancelled,
+    Pending,
 }
 
 impl JobState {
@@ -31,6 +33,7 @@ impl JobState {
             Self::Succeeded => "succeeded",
             Self::Failed => "failed",
             Self::Cancelled => "cancelled",
+            Self::Pending => "pending",
         }
     }
 }
@@ -75,6 +78,8 @@ pub enum FailureKind {
     /// The attempt's lease expired: its worker went silent.
     #[serde(alias = "Lost")]
     Lost,
+    /// A branch whose parent failed, was cancelled, or ended before the step it forks from.
+    Parent,
 }
 
 impl FailureKind {
@@ -85,7 +90,7 @@ impl FailureKind {
     /// The exit code `ladder-train` uses for this failure (a lost attempt has no process to exit).
     pub fn exit_code(self) -> u8 {
         match self {
-            Self::Crashed | Self::Lost => 1,
+            Self::Crashed | Self::Lost | Self::Parent => 1,
             Self::InvalidConfig => 2,
             Self::Diverged => 3,
             Self::OutOfMemory => 4,
@@ -100,6 +105,7 @@ impl FailureKind {
             Self::InvalidConfig => "invalid config",
             Self::Crashed => "crashed",
             Self::Lost => "lost",
+            Self::Parent => "its parent did not reach the branch point",
         }
     }
 
@@ -110,6 +116,7 @@ impl FailureKind {
             Self::InvalidConfig => "invalid_config",
             Self::Crashed => "crashed",
             Self::Lost => "lost",
+            Self::Parent => "parent",
         }
     }
 }

@@ -78,6 +78,12 @@ pub struct JobStatus {
     /// it is cancelled).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub waiting: Option<String>,
+    /// A failed job's last log lines (its newest attempt's).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub log_tail: Vec<String>,
+    /// Set for a branch: its parent, where it forks and what it changes.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub branch: Option<crate::branch::BranchOf>,
     /// The trainer config; present in listings, absent in watch updates (the hot progress only).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub config: Option<JobConfig>,
@@ -121,6 +127,9 @@ pub struct JobCounts {
     pub failed: u32,
     #[serde(rename = "jobs_cancelled")]
     pub cancelled: u32,
+    /// Branches waiting for their parent's checkpoint.
+    #[serde(rename = "jobs_pending", default)]
+    pub pending: u32,
 }
 
 impl JobCounts {
@@ -138,6 +147,7 @@ impl JobCounts {
             JobState::Succeeded => &mut self.succeeded,
             JobState::Failed => &mut self.failed,
             JobState::Cancelled => &mut self.cancelled,
+            JobState::Pending => &mut self.pending,
         }
     }
 }

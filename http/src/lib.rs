@@ -9,4 +9,4 @@ pub mod server;
 
 pub use exposition::Exposition;
 pub use metrics::{Render, serve_metrics};
-pub use server::{Limits, serve};
+pub use server::{Limits, serve, serve_tls};

@@ -75,6 +75,18 @@ impl Conns {
 
 /// Serves `app` on `listener` until `shutdown`.
 pub async fn serve(listener: TcpListener, app: Router, limits: Limits, shutdown: CancellationToken) {
+    serve_tls(listener, app, limits, None, shutdown).await;
+}
+
+/// [`serve`], over TLS when `tls` is given (the handshake must end within the head timeout).
+pub async fn serve_tls(
+    listener: TcpListener,
+    app: Router,
+    limits: Limits,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    shutdown: CancellationToken,
+) {
+    let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     let conns = Conns::default();
     loop {
         let (sock, _) = tokio::select! {
@@ -92,35 +104,57 @@ pub async fn serve(listener: TcpListener, app: Router, limits: Limits, shutdown:
             drop(sock); // every connection is busy answering
             continue;
         };
-        let (app, shutdown, conns) = (app.clone(), shutdown.clone(), conns.clone());
+        let (app, shutdown, conns, acceptor) = (app.clone(), shutdown.clone(), conns.clone(), acceptor.clone());
         tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                waiting.store(false, Ordering::SeqCst);
-                let app = app.clone();
-                async move {
-                    use tower::ServiceExt;
-                    Ok::<_, Infallible>(app.oneshot(req.map(Body::new)).await.unwrap_or_else(|e| match e {}))
+            match acceptor {
+                None => connection(sock, app, limits, waiting, evict, shutdown).await,
+                Some(a) => {
+                    // A failed or slow handshake is dropped.
+                    if let Ok(Ok(tls)) = tokio::time::timeout(limits.head_timeout, a.accept(sock)).await {
+                        connection(tls, app, limits, waiting, evict, shutdown).await;
+                    }
                 }
-            });
-            let conn = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(limits.head_timeout)
-                .keep_alive(limits.keep_alive)
-                .serve_connection(TokioIo::new(sock), service);
-            let conn = async {
-                tokio::select! {
-                    _ = conn => {}
-                    _ = shutdown.cancelled() => {}
-                    _ = evict.cancelled() => {}
-                }
-            };
-            match limits.deadline {
-                Some(d) => {
-                    let _ = tokio::time::timeout(d, conn).await;
-                }
-                None => conn.await,
             }
             conns.leave(id);
         });
+    }
+}
+
+/// One connection: requests until it closes, is evicted or outlives the deadline.
+async fn connection<IO>(
+    io: IO,
+    app: Router,
+    limits: Limits,
+    waiting: Arc<AtomicBool>,
+    evict: CancellationToken,
+    shutdown: CancellationToken,
+) where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+        waiting.store(false, Ordering::SeqCst);
+        let app = app.clone();
+        async move {
+            use tower::ServiceExt;
+            Ok::<_, Infallible>(app.oneshot(req.map(Body::new)).await.unwrap_or_else(|e| match e {}))
+        }
+    });
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.head_timeout)
+        .keep_alive(limits.keep_alive)
+        .serve_connection(TokioIo::new(io), service);
+    let conn = async {
+        tokio::select! {
+            _ = conn => {}
+            _ = shutdown.cancelled() => {}
+            _ = evict.cancelled() => {}
+        }
+    };
+    match limits.deadline {
+        Some(d) => {
+            let _ = tokio::time::timeout(d, conn).await;
+        }
+        None => conn.await,
     }
 }

@@ -66,6 +66,9 @@ fn steps(lo: f64, hi: f64, step: f64) -> Vec<f64> {
     (0..=n).map(|i| lo + step * i as f64).collect()
 }
 
+/// The floor of log E (E = 9.4e-14): below it the irreducible term is zero to the fit.
+pub const LOG_E_FLOOR: f64 = -30.0;
+
 /// How many of the grid's starts are refined by default; Epoch's replication is unchanged by it
 /// (`tests/chinchilla_epoch.rs`).
 pub const BEST_STARTS: usize = 64;
@@ -97,7 +100,10 @@ struct Objective {
 
 impl Objective {
     fn eval(&self, p: &[f64], grad: Option<&mut [f64; 5]>) -> f64 {
-        let (a, b, e, alpha, beta) = (p[0], p[1], p[2], p[3], p[4]);
+        // E below e^-30 is E = 0 to any data: held there, so a fit whose E collapses stops
+        // instead of chasing e → −∞ through its whole iteration budget.
+        let (a, b, e, alpha, beta) = (p[0], p[1], p[2].max(LOG_E_FLOOR), p[3], p[4]);
+        let e_free = p[2] > LOG_E_FLOOR;
         let mut total = 0.0;
         let mut g = [0.0; 5];
         for i in 0..self.log_n.len() {
@@ -115,7 +121,9 @@ impl Objective {
             let (s0, s1, s2) = (w[0] / z, w[1] / z, w[2] / z);
             g[0] += dh * s0;
             g[1] += dh * s1;
-            g[2] += dh * s2;
+            if e_free {
+                g[2] += dh * s2;
+            }
             g[3] -= dh * s0 * self.log_n[i];
             g[4] -= dh * s1 * self.log_d[i];
         }
@@ -211,7 +219,7 @@ pub fn fit_chinchilla(runs: &[Run], opts: &ChinchillaOptions) -> Result<Chinchil
     let mut fit = ChinchillaFit {
         a: p[0].exp(),
         b: p[1].exp(),
-        e: p[2].exp(),
+        e: p[2].max(LOG_E_FLOOR).exp(),
         alpha: p[3],
         beta: p[4],
         objective,

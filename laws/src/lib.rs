@@ -9,7 +9,7 @@ pub mod error;
 pub mod frontier;
 pub mod holdout;
 pub mod kaplan;
-mod optimize;
+pub mod optimize;
 pub mod power;
 pub mod range;
 

@@ -237,7 +237,9 @@ pub fn all_succeeded(js: &[pb::Job]) -> bool {
 pub async fn assert_whole_curve(users: &mut LadderClient<Channel>, job: &pb::Job) -> Vec<pb::MetricPoint> {
     let points = curve(users, job.id).await;
     let steps: Vec<u64> = points.iter().map(|p| p.step).collect();
-    assert_eq!(steps, (1..=job.total_steps).collect::<Vec<_>>(), "job {} curve", job.id);
+    // A branch's curve begins after its branch point.
+    let first = job.branch.as_ref().map_or(1, |b| b.step + 1);
+    assert_eq!(steps, (first..=job.total_steps).collect::<Vec<_>>(), "job {} curve", job.id);
     assert!(points.iter().all(|p| p.train_loss.is_finite()));
     points
 }

@@ -175,9 +175,14 @@ pub fn latest(root: &Path) -> Option<PathBuf> {
     step_dirs(root).into_iter().rev().find(|p| p.join(MANIFEST).exists())
 }
 
-/// Deletes all but the newest `keep` checkpoints under `root`.
-pub fn prune(root: &Path, keep: usize) -> Result<()> {
-    let dirs = step_dirs(root);
+/// Deletes all but the newest `keep` checkpoints under `root`, never one at a step in `pinned`
+/// (a branch point: the worker must still find it there to upload it, however far behind it is).
+pub fn prune(root: &Path, keep: usize, pinned: &[u64]) -> Result<()> {
+    let step_of = |p: &PathBuf| {
+        p.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_prefix("step-")).and_then(|n| n.parse::<u64>().ok())
+    };
+    let dirs: Vec<PathBuf> =
+        step_dirs(root).into_iter().filter(|d| !step_of(d).is_some_and(|s| pinned.contains(&s))).collect();
     let n = dirs.len().saturating_sub(keep.max(1));
     for d in &dirs[..n] {
         std::fs::remove_dir_all(d).map_err(|e| TrainerError::io(format!("pruning {}", d.display()), e))?;
@@ -209,4 +214,22 @@ pub fn restore_into(dir: &Path, what: &str, live: &mut [(String, Tensor)], saved
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prune_keeps_the_newest_and_every_branch_point() {
+        let root = std::env::temp_dir().join(format!("ladder-prune-{}", std::process::id()));
+        for step in [100u64, 200, 300, 400, 500] {
+            std::fs::create_dir_all(root.join(format!("step-{step:09}"))).unwrap();
+        }
+        prune(&root, 2, &[200]).unwrap();
+        let left: Vec<String> =
+            step_dirs(&root).iter().filter_map(|p| p.file_name().and_then(|n| n.to_str()).map(String::from)).collect();
+        std::fs::remove_dir_all(&root).unwrap();
+        assert_eq!(left, ["step-000000200", "step-000000400", "step-000000500"]);
+    }
 }

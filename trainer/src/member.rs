@@ -14,8 +14,9 @@ use crate::error::{Result, TrainerError};
 use crate::events::{Event, MetricPoint, RunInfo, StopReason};
 use crate::gns::{GnsEma, GnsSample, GradAccumulator};
 use crate::model::decays;
-use crate::optim::{AdamW, AdamWConfig, clip_grad_norm, lr_at};
+use crate::optim::{AdamW, AdamWConfig, clip_grad_norm};
 use crate::outcome::Outcome;
+use ladder_core::schedule::LrSchedule;
 
 /// The host-side figures of one step: mean train loss, mean |G_small|², |G_big|².
 #[derive(Debug, Clone, Copy)]
@@ -45,6 +46,7 @@ pub struct Member<'a> {
     /// Training tokens this member draws from (its first D).
     pub train: &'a [u16],
     pub resumed_from_step: Option<u64>,
+    schedule: LrSchedule,
 }
 
 impl<'a> Member<'a> {
@@ -76,6 +78,7 @@ impl<'a> Member<'a> {
             ckpt_root: job.config.checkpoint.dir.clone(),
             train,
             resumed_from_step: None,
+            schedule: LrSchedule::of(job),
         })
     }
 
@@ -99,6 +102,31 @@ impl<'a> Member<'a> {
         self.tokens = s.tokens;
         self.best_val = s.best_val;
         self.evals_since_best = s.evals_since_best;
+        self.resumed_from_step = Some(s.step);
+        Ok(())
+    }
+
+    /// Starts a branch from its parent's checkpoint in `dir`: weights, optimizer state, data
+    /// position, noise-scale averages, step and token counts carry over; early stopping starts
+    /// afresh. The parent's fingerprint is not this job's, so it is not checked; every tensor's
+    /// name and shape are, and the checkpoint must be at the branch point.
+    pub fn branch_from(&mut self, dir: &Path, at_step: u64) -> Result<()> {
+        let ck = checkpoint::load(dir)?;
+        if ck.state.step != at_step {
+            return Err(TrainerError::checkpoint(
+                dir,
+                format!("is at step {}, the branch starts at step {at_step}", ck.state.step),
+            ));
+        }
+        checkpoint::restore_into(dir, "model.safetensors", &mut self.named, &ck.model)?;
+        let mut live_opt = self.opt.state(&self.names);
+        checkpoint::restore_into(dir, "optimizer.safetensors", &mut live_opt, &ck.optimizer)?;
+        let s = ck.state;
+        self.opt.set_step(s.adam_step)?;
+        self.sampler = s.sampler;
+        self.gns = s.gns;
+        self.step = s.step;
+        self.tokens = s.tokens;
         self.resumed_from_step = Some(s.step);
         Ok(())
     }
@@ -127,8 +155,7 @@ impl<'a> Member<'a> {
 
     /// The learning rate of the step about to run.
     pub fn lr(&self) -> f64 {
-        let t = &self.job.config.train;
-        lr_at(self.step, self.job.peak_lr, t.warmup_steps, self.job.total_steps, t.schedule, t.min_lr_ratio)
+        self.schedule.at(self.step)
     }
 
     /// B_small; equal to B_big when the noise scale is not measured (B_simple is then undefined).
@@ -229,7 +256,8 @@ impl<'a> Member<'a> {
         let last = step == self.job.total_steps;
         let hit_target = matches!((val_loss, cfg.stop.target_val_loss), (Some(v), Some(target)) if v <= target);
         let stalled = val_loss.is_some() && cfg.stop.patience.is_some_and(|p| self.evals_since_best >= p) && !last;
-        let periodic = cfg.checkpoint.every > 0 && step % cfg.checkpoint.every == 0;
+        let periodic =
+            (cfg.checkpoint.every > 0 && step % cfg.checkpoint.every == 0) || cfg.checkpoint.at.contains(&step);
         let preempted = stop && !last && !hit_target && !stalled;
         if periodic || last || hit_target || stalled || preempted {
             self.save(emit)?;
@@ -273,7 +301,7 @@ impl<'a> Member<'a> {
             evals_since_best: self.evals_since_best,
         };
         let (path, bytes) = checkpoint::save(root, &state, &self.named, &self.opt.state(&self.names))?;
-        checkpoint::prune(root, self.job.config.checkpoint.keep)?;
+        checkpoint::prune(root, self.job.config.checkpoint.keep, &self.job.config.checkpoint.at)?;
         emit(&Event::Checkpoint { step: self.step, path: path.display().to_string(), bytes });
         Ok(())
     }

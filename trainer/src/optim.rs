@@ -7,20 +7,19 @@ use ladder_core::job::Schedule;
 
 pub use ladder_core::job::kaplan_lr;
 
-/// Learning rate for 0-based `step`: linear warmup, then cosine to peak·min_ratio or constant.
+/// Learning rate for 0-based `step`: linear warmup, then cosine to peak·min_ratio or constant
+/// (WSD schedules go through [`ladder_core::schedule::LrSchedule`] directly).
 pub fn lr_at(step: u64, peak: f64, warmup: u64, total: u64, schedule: Schedule, min_ratio: f64) -> f64 {
-    if step < warmup {
-        return peak * (step + 1) as f64 / warmup as f64;
-    }
-    match schedule {
-        Schedule::Constant => peak,
-        Schedule::Cosine => {
-            let span = total.saturating_sub(warmup).max(1) as f64;
-            let progress = ((step - warmup) as f64 / span).min(1.0);
-            let min = peak * min_ratio;
-            min + 0.5 * (1.0 + (std::f64::consts::PI * progress).cos()) * (peak - min)
-        }
-    }
+    let s = ladder_core::schedule::LrSchedule {
+        peak,
+        warmup,
+        total,
+        schedule,
+        min_ratio,
+        decay_start: total,
+        decay_shape: Default::default(),
+    };
+    s.at(step)
 }
 
 #[derive(Debug, Clone, Copy)]

@@ -24,13 +24,17 @@ pub fn resolve_job(config: &crate::config::JobConfig) -> Result<Job> {
 /// Identity of everything that shapes the trajectory; a checkpoint resumes only the same job.
 pub fn fingerprint(job: &Job, data_id: &str) -> String {
     let c = &job.config;
-    let key = serde_json::json!({
+    let mut key = serde_json::json!({
         "shape": job.shape,
         "train": c.train,
         "max_tokens": c.data.max_tokens,
         "total_steps": job.total_steps,
         "data": data_id,
     });
+    // Only a branch names its start (so the fingerprints of other jobs stay as they were).
+    if let Some(b) = &c.branch {
+        key["branch"] = serde_json::json!({ "step": b.step, "tokens": b.tokens });
+    }
     hex::encode(Sha256::digest(key.to_string().as_bytes()))
 }
 

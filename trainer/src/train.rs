@@ -68,6 +68,8 @@ pub fn run_until(
     let mut m = Member::new(job, fingerprint(job, &data_id), named, &data.train)?;
     if let Some(dir) = resume {
         m.resume(dir)?;
+    } else if let Some(b) = &cfg.branch {
+        m.branch_from(&b.dir, b.step)?;
     }
     emit(&Event::Started(m.run_info(format!("{device:?}"), data.train_tokens_available)));
 

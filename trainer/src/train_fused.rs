@@ -302,6 +302,8 @@ pub fn run_fused(
         let mut m = Member::new(j, fingerprint(j, &data_id), model.member_views(i as i64)?, train)?;
         if let Some(dir) = &resumes[i] {
             m.resume(dir)?;
+        } else if let Some(b) = &j.config.branch {
+            m.branch_from(&b.dir, b.step)?;
         }
         if device.is_cuda() {
             m.opt.use_fused()?;

@@ -49,7 +49,8 @@ struct Shared {
     in_memory: std::sync::atomic::AtomicI64,
 }
 
-/// The sending side; dropping it sends what is queued and ends the reporter.
+/// The sending side; dropping it (every clone) sends what is queued and ends the reporter.
+#[derive(Clone)]
 pub struct Outbox {
     tx: mpsc::UnboundedSender<Item>,
     stats: Arc<WorkerStats>,

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use ladder_core::attempt::BranchSource;
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
@@ -150,6 +151,33 @@ async fn fetch_into(
 
 /// Downloads checkpoint `step` of `job_id` into the folder `into` (through a tar file checked
 /// against its sha256, then unpacked).
+/// Downloads the parent checkpoint a branch starts from into `into`, refusing bytes whose
+/// sha256 is not the one the assignment names (a branch starts from no other checkpoint).
+pub async fn download_branch_source(rpc: &Rpc, src: &BranchSource, into: &Path) -> Result<()> {
+    let tar_path = into.with_extension("tar");
+    rpc.download_checkpoint(src.job_id, src.step, &tar_path).await?;
+    let path = tar_path.clone();
+    let got = tokio::task::spawn_blocking(move || -> std::io::Result<String> {
+        let mut h = Sha256::new();
+        std::io::copy(&mut std::fs::File::open(&path)?, &mut h)?;
+        Ok(hex::encode(h.finalize()))
+    })
+    .await
+    .map_err(|e| WorkerError::Corrupt(format!("hashing {}: {e}", tar_path.display())))?
+    .map_err(|e| WorkerError::io(format!("hashing {}", tar_path.display()), e))?;
+    if got != src.sha256 {
+        let _ = std::fs::remove_file(&tar_path);
+        return Err(WorkerError::Corrupt(format!(
+            "the checkpoint of job {} at step {} hashes to {got}, not {} as the branch names",
+            src.job_id, src.step, src.sha256
+        )));
+    }
+    let _ = std::fs::remove_dir_all(into);
+    let unpacked = crate::archive::unpack(&tar_path, into);
+    let _ = std::fs::remove_file(&tar_path);
+    unpacked
+}
+
 pub async fn download_checkpoint(rpc: &Rpc, job_id: u64, step: u64, into: &Path) -> Result<()> {
     let tar_path = into.with_extension("tar");
     rpc.download_checkpoint(job_id, step, &tar_path).await?;

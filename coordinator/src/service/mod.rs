@@ -4,7 +4,7 @@
 //! in, checkpoints in and out). Wire messages become domain values through `ladder_proto::convert`
 //! and every refusal becomes a `Status` through the one map in [`crate::error`].
 mod uploads;
-mod users;
+pub mod users;
 mod workers;
 
 use std::pin::Pin;
@@ -81,7 +81,7 @@ impl Default for Config {
 
 /// The page sizes of listings.
 pub const CURVE_PAGE: usize = 10_000;
-pub const CURVE_PAGE_MAX: usize = 100_000;
+pub use crate::attempts::CURVE_PAGE_MAX;
 pub const SWEEP_PAGE: usize = 500;
 
 /// Shared state of both services.
@@ -95,6 +95,20 @@ pub struct Coordinator {
     pub counters: Arc<crate::metrics::Counters>,
     /// Lease renewals of heartbeats, held in memory (see [`crate::renewals`]).
     pub renewals: Arc<crate::renewals::Renewals>,
+    /// Each sweep's fits, kept current (see [`crate::fits`]).
+    pub fits: Arc<crate::fits::LiveFits>,
+    /// Points as they are stored, for live views.
+    points: broadcast::Sender<Arc<StoredPoints>>,
+}
+
+/// Points of one report, just stored.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StoredPoints {
+    pub sweep_id: u64,
+    pub job_id: u64,
+    pub points: Vec<ladder_core::status::RecordedPoint>,
+    /// Wall-clock milliseconds at the commit.
+    pub stored_ms: i64,
 }
 
 type Stream_<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
@@ -134,6 +148,8 @@ impl Coordinator {
             shutdown,
             counters: Arc::default(),
             renewals: Arc::default(),
+            fits: Arc::default(),
+            points: broadcast::channel(4096).0,
         }
     }
 
@@ -147,11 +163,43 @@ impl Coordinator {
 
     fn publish(&self, jobs: &[JobRecord]) {
         for j in jobs {
+            self.fits.mark(j.sweep_id);
             let _ = self.updates.send(j.status());
         }
         // One waiting Acquire per job that became queued, not every idle long-poll.
         for _ in jobs.iter().filter(|j| j.state == JobState::Queued) {
             self.work.notify_one();
+        }
+    }
+
+    /// Job changes as they happen.
+    pub fn subscribe_jobs(&self) -> broadcast::Receiver<JobStatus> {
+        self.updates.subscribe()
+    }
+
+    /// Points as they are stored.
+    pub fn subscribe_points(&self) -> broadcast::Receiver<Arc<StoredPoints>> {
+        self.points.subscribe()
+    }
+
+    /// Announces points just stored (when anyone listens), and marks their sweep's fits due.
+    fn stored(&self, sweep_id: u64, job_id: u64, attempt: u32, events: &[ladder_core::attempt::AttemptEvent]) {
+        self.fits.mark(sweep_id);
+        if self.points.receiver_count() == 0 {
+            return;
+        }
+        let points: Vec<_> = events
+            .iter()
+            .filter_map(|e| match e {
+                ladder_core::attempt::AttemptEvent::Point(p) => {
+                    Some(ladder_core::status::RecordedPoint { point: p.clone(), attempt })
+                }
+                _ => None,
+            })
+            .collect();
+        if !points.is_empty() {
+            let stored_ms = SystemClock.now_ms();
+            let _ = self.points.send(Arc::new(StoredPoints { sweep_id, job_id, points, stored_ms }));
         }
     }
 

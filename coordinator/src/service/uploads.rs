@@ -263,10 +263,11 @@ impl Coordinator {
             )));
         }
         let w = h.worker_id.clone();
-        let (stored, job) =
+        let (stored, job, released) =
             self.store.write(move |txn| blobs::commit_checkpoint(txn, &w, k, chunks, got, &digest)).await?;
         self.counters.checkpoint_bytes.fetch_add(got, std::sync::atomic::Ordering::Relaxed);
         self.publish(std::slice::from_ref(&job));
+        self.publish(&released);
         Ok(stored.info)
     }
 }

@@ -68,7 +68,7 @@ impl Ladder for Coordinator {
         let slots = self.live_slots(&r)?;
         let mut jobs = Vec::new();
         for j in sweeps::jobs_of(&r, &s)? {
-            jobs.push(pb::Job::from(&status(&j.with_config(&r)?, &slots)));
+            jobs.push(pb::Job::from(&status(&r, &j.with_config(&r)?, &slots)?));
         }
         Ok(Response::new(pb::ListJobsResponse { jobs }))
     }
@@ -76,7 +76,7 @@ impl Ladder for Coordinator {
     async fn get_job(&self, req: Request<pb::GetJobRequest>) -> Result<Response<pb::Job>, Status> {
         let r = self.store.read()?;
         let job = JobRecord::load(&r, req.into_inner().job_id)?.with_config(&r)?;
-        Ok(Response::new(pb::Job::from(&status(&job, &self.live_slots(&r)?))))
+        Ok(Response::new(pb::Job::from(&status(&r, &job, &self.live_slots(&r)?)?)))
     }
 
     type WatchJobsStream = Stream_<pb::Job>;
@@ -185,19 +185,57 @@ impl Ladder for Coordinator {
         let list = workers::list(&self.store.read()?)?;
         Ok(Response::new(pb::ListWorkersResponse { workers: list.iter().map(pb::WorkerInfo::from).collect() }))
     }
+
+    async fn get_fits(&self, req: Request<pb::GetFitsRequest>) -> Result<Response<pb::Fits>, Status> {
+        let key = req.into_inner().sweep;
+        let s = sweeps::find(&self.store.read()?, &key)?;
+        let f = self.fits.get_or_compute(&self.store, self.cfg.clock.now_ms(), s.id).await?;
+        Ok(Response::new(pb::Fits {
+            report_json: f.report_json().unwrap_or_default(),
+            computed_ms: f.computed_ms,
+            error: f.error.clone().unwrap_or_default(),
+            points: f.points,
+        }))
+    }
+
+    async fn get_logs(&self, req: Request<pb::GetLogsRequest>) -> Result<Response<pb::Logs>, Status> {
+        let q = req.into_inner();
+        let r = self.store.read()?;
+        JobRecord::load(&r, q.job_id)?;
+        let lines = crate::logs::read(&r, q.job_id, q.after_seq)?
+            .into_iter()
+            .map(|l| pb::LogLine { seq: l.seq, attempt: l.attempt, at_ms: l.at_ms, source: l.source, text: l.text })
+            .collect();
+        Ok(Response::new(pb::Logs { lines }))
+    }
 }
 
-/// A job's status, with why it waits when it is queued and no live slot can hold it.
-fn status(job: &JobRecord, slots: &[(String, u64)]) -> ladder_core::status::JobStatus {
+/// Log lines a failed job's status carries.
+pub const LOG_TAIL: usize = 8;
+
+/// A job's status, with why it waits when it is queued and no live slot can hold it, and a
+/// failed job's last log lines.
+pub fn status(
+    r: &crate::store::Read,
+    job: &JobRecord,
+    slots: &[(String, u64)],
+) -> Result<ladder_core::status::JobStatus> {
     let mut st = job.status();
     if job.state == ladder_core::JobState::Queued {
         st.waiting = ladder_core::placement::unplaceable(&job.device, job.memory_bytes, slots);
     }
-    st
+    if job.state == ladder_core::JobState::Failed {
+        st.log_tail = crate::logs::tail(r, job.id, LOG_TAIL)?;
+    }
+    Ok(st)
 }
 
 impl Coordinator {
     /// The slots of the workers heard from within three lease lengths.
+    pub fn live_slots_at(&self, r: &crate::store::Read) -> Result<Vec<(String, u64)>> {
+        self.live_slots(r)
+    }
+
     fn live_slots(&self, r: &crate::store::Read) -> Result<Vec<(String, u64)>> {
         let horizon = i64::try_from(3 * self.ttl_ms()).unwrap_or(i64::MAX);
         workers::live_slots(r, self.now_ms().saturating_sub(horizon))

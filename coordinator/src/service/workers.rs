@@ -114,13 +114,19 @@ impl WorkerService for Coordinator {
         // An attempt that is not current never becomes current again: refused on a read, a
         // burst of stale reports (after a cancel) never reaches the writer.
         crate::lifecycle::current(&crate::records::JobRecord::load(&self.store.read()?, job_id)?, &worker, attempt)?;
-        let out = self.store.write(move |txn| attempts::report(txn, &worker, job_id, attempt, &events)).await?;
+        let events = std::sync::Arc::new(events);
+        let evs = events.clone();
+        let out = self.store.write(move |txn| attempts::report(txn, &worker, job_id, attempt, &evs)).await?;
+        if out.stored > 0 {
+            self.stored(out.job.sweep_id, job_id, attempt, &events);
+        }
         self.count_refused(job_id, attempt, out.refused, out.why.as_deref());
         if out.job.state != JobState::Running {
             tracing::info!(job = out.job.id, state = ?out.job.state, failure = ?out.job.failure, "attempt ended");
         }
         self.counters.points.fetch_add(u64::from(out.stored), Ordering::Relaxed);
         self.publish(std::slice::from_ref(&out.job)); // wakes one Acquire if the job was requeued
+        self.publish(&out.branches);
         Ok(Response::new(pb::ReportEventsResponse { stored: out.stored, refused: decoded.refused + out.refused }))
     }
 
@@ -191,5 +197,6 @@ fn assignment(j: &JobRecord, ttl_ms: u64, r: &crate::store::Read) -> Result<Assi
         lease_ttl_ms: ttl_ms,
         memory_bytes: j.memory_bytes,
         checkpoint_steps: blobs::checkpoints(r, j.id)?.iter().map(|c| c.info.step).collect(),
+        branch_from: crate::blobs::branch_source(r, j)?,
     })
 }

@@ -50,6 +50,9 @@ pub(super) struct Axes {
     pub patience: Option<u64>,
     /// The key errors about a batch of this block name.
     pub key_batch: String,
+    /// The block's name (`main` for a spec without `[[grid]]`); branches name it in `from`.
+    pub name: Option<String>,
+    pub schedule: Option<crate::job::Schedule>,
 }
 
 impl Axes {
@@ -136,7 +139,24 @@ fn block(
         let key = if prefix.is_empty() { "seeds".to_string() } else { format!("{prefix}seeds") };
         return Err(src.err(span, &key, "the grid is empty: give at least one seed"));
     }
-    Ok(Axes { shapes, d_list, batches, lrs, seeds, tokens, steps, patience, key_batch: key("batch_tokens", "train") })
+    let name = match &g.name {
+        Some(n) => Some(n.get_ref().trim().to_string()),
+        None if prefix.is_empty() => Some("main".to_string()),
+        None => None,
+    };
+    Ok(Axes {
+        shapes,
+        d_list,
+        batches,
+        lrs,
+        seeds,
+        tokens,
+        steps,
+        patience,
+        key_batch: key("batch_tokens", "train"),
+        name,
+        schedule: g.schedule,
+    })
 }
 
 /// How `[n_layer, d_model]` pairs become shapes: heads, d_ff and vocab from `[model]`.
@@ -148,7 +168,7 @@ pub(super) struct ShapeRule<'a> {
 }
 
 impl ShapeRule<'_> {
-    fn parse(&self, src: &Source<'_>, list: &Shapes, key: &str) -> Result<Vec<(Shape, Accounting)>> {
+    pub(super) fn parse(&self, src: &Source<'_>, list: &Shapes, key: &str) -> Result<Vec<(Shape, Accounting)>> {
         if list.get_ref().is_empty() {
             return Err(src.err(list.span(), key, "the grid is empty: give at least one [n_layer, d_model]"));
         }

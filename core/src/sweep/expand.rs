@@ -1,6 +1,6 @@
 //! The cross product of each block's axes into job plans, in a fixed order (shapes, D, B,
 //! learning rates, seeds), a point two blocks share kept once.
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 use super::axes::{Axes, Source};
@@ -56,7 +56,7 @@ impl Common {
                 micro_batch: self.micro,
                 lr: p.lr,
                 warmup_steps: self.warmup,
-                schedule: self.schedule,
+                schedule: axes.schedule.unwrap_or(self.schedule),
                 min_lr_ratio: 0.1,
                 weight_decay: self.weight_decay,
                 beta1: 0.9,
@@ -65,6 +65,8 @@ impl Common {
                 grad_clip: self.grad_clip,
                 seed: p.seed,
                 gns_ema: crate::job::DEFAULT_GNS_EMA,
+                decay_start: None,
+                decay_shape: None,
             },
             stop: StopRule {
                 steps: axes.steps,
@@ -73,54 +75,71 @@ impl Common {
                 patience: axes.patience,
             },
             eval: self.eval.clone(),
-            checkpoint: CheckpointSpec { every: self.checkpoint_every, dir: PathBuf::new(), keep: 2 },
+            checkpoint: CheckpointSpec { every: self.checkpoint_every, dir: PathBuf::new(), keep: 2, at: Vec::new() },
             device: self.device.clone(),
             threads: self.threads,
             cuda_graphs: self.cuda_graphs,
             gns: true,
+            branch: None,
         }
     }
 }
 
-/// Every block's cross product, in order; a config two blocks share is planned once.
-pub(super) fn expand(src: &Source<'_>, common: &Common, blocks: &[Axes]) -> Result<Vec<JobPlan>> {
+/// Each named block's jobs, as indices into the plan.
+pub(super) type Groups = Vec<(String, Vec<usize>)>;
+
+/// Every block's cross product, in order; a config two blocks share is planned once. Also
+/// returns, for each named block, the indices of its jobs (a shared job in each block's list).
+pub(super) fn expand(src: &Source<'_>, common: &Common, blocks: &[Axes]) -> Result<(Vec<JobPlan>, Groups)> {
     let total = blocks.iter().map(Axes::jobs).fold(0usize, usize::saturating_add);
     let mut jobs = Vec::with_capacity(total);
-    let mut seen = HashSet::new();
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    let mut groups = Vec::new();
     for axes in blocks {
+        let mut mine = Vec::new();
         for (shape, acct) in &axes.shapes {
             for &d in &axes.d_list {
                 for (bi, &b) in axes.batches.iter().enumerate() {
                     for &lr in &axes.lrs {
                         for &seed in &axes.seeds {
                             let config = common.config(axes, &Point { shape, d, b, lr, seed });
-                            if !seen.insert(config.to_toml()?) {
+                            let text = config.to_toml()?;
+                            if let Some(&i) = seen.get(&text) {
+                                mine.push(i);
                                 continue;
                             }
+                            seen.insert(text, jobs.len());
+                            mine.push(jobs.len());
                             let key = format!("{}[{bi}]", axes.key_batch);
-                            jobs.push(job_plan(src, common, config, shape, acct, &key)?);
+                            jobs.push(job_plan(src, common.vocab, common.fuse, config, shape, acct, &key)?);
                         }
                     }
                 }
             }
         }
+        if let Some(name) = &axes.name {
+            groups.push((name.clone(), mine));
+        }
     }
-    Ok(jobs)
+    Ok((jobs, groups))
 }
 
-/// A config resolved into its plan: steps, learning rate, micro-batch, cost and memory.
-fn job_plan(
+/// A config resolved into its plan: steps, learning rate, micro-batch, cost and memory. A
+/// branch's cost counts its own steps only.
+pub(super) fn job_plan(
     src: &Source<'_>,
-    common: &Common,
+    vocab: i64,
+    fuse: u32,
     config: JobConfig,
     shape: &Shape,
     acct: &crate::accounting::Accounting,
     key: &str,
 ) -> Result<JobPlan> {
-    let job = config.resolve(Some(common.vocab)).map_err(|e| src.err(0..0, key, strip_invalid(e)))?;
-    let cost_flops = 3.0 * acct.fwd_flops_per_token_exact * job.total_steps as f64 * config.train.batch_tokens as f64;
+    let job = config.resolve(Some(vocab)).map_err(|e| src.err(0..0, key, strip_invalid(e)))?;
+    let own_steps = job.total_steps - config.branch.as_ref().map_or(0, |b| b.step);
+    let cost_flops = 3.0 * acct.fwd_flops_per_token_exact * own_steps as f64 * config.train.batch_tokens as f64;
     Ok(JobPlan {
-        fuse_class: if common.fuse > 1 { Some(fuse_class(&config)?) } else { None },
+        fuse_class: if fuse > 1 && config.branch.is_none() { Some(fuse_class(&config)?) } else { None },
         dataset_tokens: config.data.max_tokens,
         micro_seqs: job.micro_seqs,
         memory_bytes: MemoryEstimate::training(shape, job.micro_seqs, 1).total(),
@@ -130,5 +149,7 @@ fn job_plan(
         total_steps: job.total_steps,
         lr: job.peak_lr,
         config,
+        parent: None,
+        branch: None,
     })
 }

@@ -8,8 +8,10 @@
 //!
 //! - [`raw`]: the TOML as written, with spans;
 //! - [`axes`]: each block's axes, validated, and the job count checked before expansion;
-//! - [`expand`]: the cross products, deduplicated, into [`JobPlan`]s.
+//! - [`expand`]: the cross products, deduplicated, into [`JobPlan`]s;
+//! - [`branch`]: `[[branch]]` blocks: jobs forked from a named block's jobs at given points.
 mod axes;
+mod branch;
 mod expand;
 mod raw;
 
@@ -55,6 +57,10 @@ pub struct JobPlan {
     /// Jobs of one sweep with the same class may be fused: the same config but for seed and
     /// learning rate. None when the sweep does not fuse.
     pub fuse_class: Option<u64>,
+    /// A branch: the index of its parent in [`SweepPlan::jobs`] (always earlier), and where and
+    /// how it forks (its `parent` field unused until the coordinator assigns ids).
+    pub parent: Option<usize>,
+    pub branch: Option<crate::branch::BranchOf>,
 }
 
 /// FNV-1a, 64 bits: a stable hash for grouping (not for security).
@@ -85,6 +91,15 @@ pub fn spec_name(text: &str) -> Option<String> {
         name: String,
     }
     toml::from_str::<Name>(text).ok().map(|n| n.name.trim().to_string())
+}
+
+/// The dataset a spec names, read leniently; None when the text names none.
+pub fn spec_dataset(text: &str) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Dataset {
+        dataset: String,
+    }
+    toml::from_str::<Dataset>(text).ok().map(|d| d.dataset.trim().to_string())
 }
 
 /// The line of a byte offset, 1-based.
@@ -131,7 +146,8 @@ pub fn plan(text: &str, origin: &str, mut dataset: impl FnMut(&str) -> Option<Da
     let rule = ShapeRule { model: m, n_ctx, ff_mult, vocab: facts.vocab };
     let common = common(&src, &raw, n_ctx, facts.vocab)?;
     let blocks = axes::blocks(&src, &raw, &rule, facts.train_tokens)?;
-    let jobs = expand::expand(&src, &common, &blocks)?;
+    let (mut jobs, groups) = expand::expand(&src, &common, &blocks)?;
+    branch::plan(&src, &raw, &rule, &common, groups, &mut jobs)?;
     let max_restarts = raw.resources.as_ref().and_then(|r| r.max_restarts).unwrap_or(3);
     Ok(SweepPlan { name, dataset: ds_name, max_restarts, fuse: common.fuse, jobs })
 }

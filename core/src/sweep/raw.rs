@@ -20,12 +20,61 @@ pub(super) struct RawSpec {
     pub resources: Option<RawResources>,
     #[serde(default)]
     pub grid: Vec<RawGrid>,
+    #[serde(default)]
+    pub branch: Vec<RawBranch>,
+}
+
+/// One block of `[[branch]]`: jobs that fork from every job of the grid (or branch block) it
+/// names, at the points it gives, with one change: a cooldown, or a batch size.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawBranch {
+    /// Its own name, for branches that fork from these.
+    #[serde(default)]
+    pub name: Option<Spanned<String>>,
+    /// The grid or branch block it forks from (`main` for a spec without `[[grid]]`).
+    pub from: Spanned<String>,
+    /// Only the parents of these shapes (default: all).
+    #[serde(default)]
+    pub shapes: Option<Shapes>,
+    #[serde(default)]
+    pub cooldown: Option<Spanned<RawCooldown>>,
+    #[serde(default)]
+    pub batch: Option<Spanned<RawBatch>>,
+}
+
+/// A cooldown to each of `to_tokens`, over its last `fraction` (default 0.2).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawCooldown {
+    pub to_tokens: Spanned<Vec<Num>>,
+    #[serde(default)]
+    pub fraction: Option<Spanned<f64>>,
+    #[serde(default)]
+    pub shape: Option<crate::schedule::DecayShape>,
+}
+
+/// At each of `at_tokens`, a window of `window_tokens` at each batch multiplier k, the learning
+/// rate scaled by √k (`lr_scaling = "sqrt"`, the default), k (`"linear"`) or not (`"none"`).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawBatch {
+    pub at_tokens: Spanned<Vec<Num>>,
+    pub multipliers: Spanned<Vec<f64>>,
+    pub window_tokens: Spanned<Num>,
+    #[serde(default)]
+    pub lr_scaling: Option<Spanned<String>>,
 }
 
 /// One block of `[[grid]]`: the axes it sweeps; absent keys take `[model]`'s and `[train]`'s.
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawGrid {
+    /// A name, for branches that fork from this block's jobs.
+    #[serde(default)]
+    pub name: Option<Spanned<String>>,
+    #[serde(default)]
+    pub schedule: Option<Schedule>,
     #[serde(default)]
     pub shapes: Option<Shapes>,
     #[serde(default)]

@@ -1,6 +1,6 @@
 //! An attempt on the wire: the assignment a worker leases (its config parsed here, once) and the
 //! events it reports. A report's invalid events are refused one by one, never the whole batch.
-use ladder_core::attempt::{Assignment, AttemptEvent};
+use ladder_core::attempt::{Assignment, AttemptEvent, BranchSource};
 use ladder_core::events::{MetricPoint, StopReason};
 use ladder_core::job::JobConfig;
 use ladder_core::{DomainError, Result};
@@ -19,6 +19,11 @@ impl From<&Assignment> for pb::Assignment {
             lease_ttl_ms: a.lease_ttl_ms,
             memory_bytes: a.memory_bytes,
             checkpoint_steps: a.checkpoint_steps.clone(),
+            branch_from: a.branch_from.as_ref().map(|b| pb::BranchSource {
+                job_id: b.job_id,
+                step: b.step,
+                sha256: b.sha256.clone(),
+            }),
         }
     }
 }
@@ -36,6 +41,11 @@ impl TryFrom<&pb::Assignment> for Assignment {
             lease_ttl_ms: a.lease_ttl_ms,
             memory_bytes: a.memory_bytes,
             checkpoint_steps: a.checkpoint_steps.clone(),
+            branch_from: a.branch_from.as_ref().map(|b| BranchSource {
+                job_id: b.job_id,
+                step: b.step,
+                sha256: b.sha256.clone(),
+            }),
         })
     }
 }
@@ -56,6 +66,9 @@ impl From<&AttemptEvent> for pb::AttemptEvent {
                 shared_device: *shared_device,
             }),
             AttemptEvent::Released { step } => Kind::Released(pb::AttemptReleased { step: *step }),
+            AttemptEvent::Log { source, text, at_ms } => {
+                Kind::Log(pb::AttemptLog { source: source.clone(), text: text.clone(), at_ms: *at_ms })
+            }
         };
         pb::AttemptEvent { kind: Some(kind) }
     }
@@ -63,6 +76,8 @@ impl From<&AttemptEvent> for pb::AttemptEvent {
 
 /// Longest failure message kept of a report.
 pub const MAX_FAILURE_MESSAGE: usize = 4096;
+/// Longest log line kept (characters).
+pub const MAX_LOG_LINE: usize = 2000;
 
 impl TryFrom<&pb::AttemptEvent> for AttemptEvent {
     type Error = DomainError;
@@ -82,6 +97,18 @@ impl TryFrom<&pb::AttemptEvent> for AttemptEvent {
                 shared_device: f.shared_device,
             },
             Some(Kind::Released(r)) => AttemptEvent::Released { step: r.step },
+            Some(Kind::Log(l)) => {
+                let source = match l.source.as_str() {
+                    "trainer" | "worker" => l.source.clone(),
+                    other => {
+                        return Err(DomainError::message(
+                            "log.source",
+                            format!("{other:?}: expected trainer or worker"),
+                        ));
+                    }
+                };
+                AttemptEvent::Log { source, text: l.text.chars().take(MAX_LOG_LINE).collect(), at_ms: l.at_ms }
+            }
             None => return Err(DomainError::message("event", "an event without a kind")),
         })
     }

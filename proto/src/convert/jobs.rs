@@ -1,5 +1,6 @@
 //! A job's status: its shape and accounting, progress, failure and config.
 use ladder_core::accounting::Accounting;
+use ladder_core::branch::{BranchKind, BranchOf};
 use ladder_core::job::JobConfig;
 use ladder_core::shape::Shape;
 use ladder_core::status::{Failure, JobStatus, Progress};
@@ -49,7 +50,32 @@ impl From<&JobStatus> for pb::Job {
             checkpoint_step: j.checkpoint_step,
             resumed_from_step: j.resumed_from_step,
             waiting: j.waiting.clone().unwrap_or_default(),
+            branch: j.branch.as_ref().map(pb::Branch::from),
+            log_tail: j.log_tail.clone(),
         }
+    }
+}
+
+impl From<&BranchOf> for pb::Branch {
+    fn from(b: &BranchOf) -> Self {
+        let (kind, to_tokens, k, window_tokens) = match b.kind {
+            BranchKind::Cooldown { to_tokens } => ("cooldown", to_tokens, 0.0, 0),
+            BranchKind::Batch { k, window_tokens } => ("batch", 0, k, window_tokens),
+        };
+        pb::Branch { parent: b.parent, step: b.step, tokens: b.tokens, kind: kind.into(), to_tokens, k, window_tokens }
+    }
+}
+
+impl TryFrom<&pb::Branch> for BranchOf {
+    type Error = DomainError;
+
+    fn try_from(b: &pb::Branch) -> Result<Self> {
+        let kind = match b.kind.as_str() {
+            "cooldown" => BranchKind::Cooldown { to_tokens: b.to_tokens },
+            "batch" if b.k.is_finite() && b.k > 0.0 => BranchKind::Batch { k: b.k, window_tokens: b.window_tokens },
+            other => return Err(DomainError::message("job.branch.kind", format!("{other:?} is no branch kind"))),
+        };
+        Ok(BranchOf { parent: b.parent, step: b.step, tokens: b.tokens, kind })
     }
 }
 
@@ -101,6 +127,8 @@ impl TryFrom<&pb::Job> for JobStatus {
             checkpoint_step: j.checkpoint_step,
             resumed_from_step: j.resumed_from_step,
             waiting: (!j.waiting.is_empty()).then(|| j.waiting.clone()),
+            branch: j.branch.as_ref().map(BranchOf::try_from).transpose()?,
+            log_tail: j.log_tail.clone(),
             config,
         })
     }

@@ -25,6 +25,7 @@ impl From<FailureKind> for pb::FailureKind {
             FailureKind::InvalidConfig => Self::InvalidConfig,
             FailureKind::Crashed => Self::Crashed,
             FailureKind::Lost => Self::Lost,
+            FailureKind::Parent => Self::Parent,
         }
     }
 }
@@ -37,6 +38,7 @@ pub fn failure_kind(v: i32) -> FailureKind {
         pb::FailureKind::OutOfMemory => FailureKind::OutOfMemory,
         pb::FailureKind::InvalidConfig => FailureKind::InvalidConfig,
         pb::FailureKind::Lost => FailureKind::Lost,
+        pb::FailureKind::Parent => FailureKind::Parent,
         pb::FailureKind::Crashed | pb::FailureKind::Unspecified => FailureKind::Crashed,
     }
 }
@@ -49,6 +51,7 @@ impl From<JobState> for pb::JobState {
             JobState::Succeeded => Self::Succeeded,
             JobState::Failed => Self::Failed,
             JobState::Cancelled => Self::Cancelled,
+            JobState::Pending => Self::Pending,
         }
     }
 }
@@ -61,6 +64,7 @@ pub fn job_state(v: i32) -> Result<JobState> {
         Ok(pb::JobState::Succeeded) => Ok(JobState::Succeeded),
         Ok(pb::JobState::Failed) => Ok(JobState::Failed),
         Ok(pb::JobState::Cancelled) => Ok(JobState::Cancelled),
+        Ok(pb::JobState::Pending) => Ok(JobState::Pending),
         Ok(pb::JobState::Unspecified) | Err(_) => {
             Err(DomainError::message("job.state", format!("{v} is no job state")))
         }

@@ -20,6 +20,7 @@ impl From<&SweepStatus> for pb::Sweep {
             jobs_succeeded: c.succeeded,
             jobs_failed: c.failed,
             jobs_cancelled: c.cancelled,
+            jobs_pending: c.pending,
             created_ms: s.created_ms,
         }
     }
@@ -43,6 +44,7 @@ impl TryFrom<&pb::Sweep> for SweepStatus {
                 succeeded: s.jobs_succeeded,
                 failed: s.jobs_failed,
                 cancelled: s.jobs_cancelled,
+                pending: s.jobs_pending,
             },
             created_ms: s.created_ms,
         })

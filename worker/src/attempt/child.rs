@@ -104,11 +104,22 @@ pub(super) async fn run_child(
     };
     let stderr = std::fs::File::create(members[0].dir.join("stderr.log"))
         .map_err(|e| WorkerError::io("creating stderr.log", e))?;
-    cmd.stdout(Stdio::piped()).stderr(Stdio::from(stderr)).stdin(Stdio::piped()).kill_on_drop(true);
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).stdin(Stdio::piped()).kill_on_drop(true);
     let prepared = began.elapsed().as_secs_f64();
     let mut child = cmd.spawn().map_err(|e| WorkerError::io(format!("starting {}", env.trainer.display()), e))?;
     let jobs: Vec<u64> = members.iter().map(|m| m.a.job_id).collect();
     tracing::info!(?jobs, attempt = members[0].a.attempt, pid = child.id(), prepared_s = prepared, "attempt started");
+    let started = format!(
+        "attempt {} started on worker {} slot {slot} (pid {}, prepared in {prepared:.1} s)",
+        members[0].a.attempt,
+        env.worker_id,
+        child.id().unwrap_or(0)
+    );
+    log_line(members, "worker", started);
+    let tee = child
+        .stderr
+        .take()
+        .map(|e| tokio::spawn(tee_stderr(e, stderr, members.iter().map(|m| m.outbox.clone()).collect())));
     let control = control_channel(&mut child);
     if let (Some(share), false) = (&share, fixed_threads) {
         attach_share(share, &control);
@@ -118,7 +129,39 @@ pub(super) async fn run_child(
     if run.events(members, stdout, shutdown).await? == Ended::Killed {
         return Ok(());
     }
+    // Every line of stderr is in the file before its end is quoted.
+    if let Some(t) = tee {
+        let _ = t.await;
+    }
     run.finish(members).await
+}
+
+/// A line of the attempt's log, to each member.
+fn log_line(members: &[Member], source: &str, text: String) {
+    let at_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    for m in members {
+        m.outbox.send(AttemptEvent::Log { source: source.into(), text: text.clone(), at_ms });
+    }
+}
+
+/// Copies the trainer's stderr to `file` and, line by line, to each member's log.
+async fn tee_stderr(stderr: tokio::process::ChildStderr, file: std::fs::File, outboxes: Vec<crate::report::Outbox>) {
+    use std::io::Write;
+    use tokio::io::AsyncBufReadExt;
+    let mut file = std::io::BufWriter::new(file);
+    let mut lines = tokio::io::BufReader::new(stderr).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        let _ = writeln!(file, "{line}");
+        let at_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        for o in &outboxes {
+            o.send(AttemptEvent::Log { source: "trainer".into(), text: line.clone(), at_ms });
+        }
+    }
+    let _ = file.flush();
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -253,6 +296,7 @@ impl Running<'_> {
         let tail: Vec<&str> = text.lines().rev().take(5).collect();
         let tail = tail.into_iter().rev().collect::<Vec<_>>().join("\n");
         let message = format!("ladder-train exited with {status} without a final event: {tail}");
+        log_line(members, "worker", format!("ladder-train exited with {status} without a final event"));
         for m in members.iter_mut().filter(|m| !m.dropped && m.last.is_none()) {
             m.last = Some(failed(FailureKind::Crashed, message.clone()));
         }

@@ -11,13 +11,17 @@ use super::Member;
 use crate::env::Env;
 use crate::error::{Result, WorkerError};
 use crate::retry::retry;
-use crate::transfer::{download_checkpoint, ensure_dataset};
+use crate::transfer::{download_branch_source, download_checkpoint, ensure_dataset};
 
-/// The job config written for the child, with this worker's paths.
-fn write_config(m: &Member, data: &Path) -> Result<(PathBuf, JobConfig)> {
+/// The job config written for the child, with this worker's paths (`branch`: where the
+/// parent's checkpoint a branch starts from was unpacked).
+fn write_config(m: &Member, data: &Path, branch: Option<&Path>) -> Result<(PathBuf, JobConfig)> {
     let mut cfg = m.a.config.clone();
     cfg.data.dir = data.to_path_buf();
     cfg.checkpoint.dir = m.dir.join("checkpoints");
+    if let (Some(b), Some(dir)) = (cfg.branch.as_mut(), branch) {
+        b.dir = dir.to_path_buf();
+    }
     let path = m.dir.join("job.toml");
     cfg.save(&path)?;
     Ok((path, cfg))
@@ -96,7 +100,18 @@ pub(super) async fn command(
     cmd.arg("train");
     let mut fixed_threads = None;
     for m in members {
-        let (path, cfg) = write_config(m, &data)?;
+        // A branch with no checkpoint of its own starts from the one of its parent's it names.
+        let branch = match &m.a.branch_from {
+            Some(src) if m.a.resume_step == 0 => {
+                let dir = m.dir.join(format!("branch-{}-{}", src.job_id, src.step));
+                let Some(()) = retry(stopped, || download_branch_source(&env.rpc, src, &dir)).await? else {
+                    return Ok(None);
+                };
+                Some(dir)
+            }
+            _ => None,
+        };
+        let (path, cfg) = write_config(m, &data, branch.as_deref())?;
         fixed_threads = fixed_threads.or(cfg.threads);
         cmd.arg("--config").arg(path);
     }
@@ -121,7 +136,9 @@ pub(super) async fn command(
             }
             None => {}
         }
-        m.outbox.send(AttemptEvent::Started { resumed_from_step: r.as_ref().map_or(0, |(s, _)| *s) });
+        // A branch that starts from its parent's checkpoint resumes, in effect, at its branch point.
+        let fresh = m.a.config.branch.as_ref().map_or(0, |b| b.step);
+        m.outbox.send(AttemptEvent::Started { resumed_from_step: r.as_ref().map_or(fresh, |(s, _)| *s) });
     }
     // CPU attempts share the worker's cores; an elastic one hears of a new share on stdin.
     if let (Some(t), None) = (threads, fixed_threads) {

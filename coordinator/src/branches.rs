@@ -1,0 +1,94 @@
+//! Branches at the coordinator. A branch is `Pending` until its parent stores the checkpoint it
+//! forks from, then `Queued`. A parent that fails, is cancelled, or ends before that step takes
+//! its pending branches with it, each with a reason that names the parent. Checkpoints are
+//! never deleted, so the one a branch names stays while the branch needs it.
+use redb::{ReadableTable, WriteTransaction};
+
+use crate::error::Result;
+use crate::records::{Failure, JobRecord, JobState};
+use crate::tables::{BRANCHES, CHECKPOINTS, QUEUE, Reader};
+
+/// Records that `child` forks from `parent`'s checkpoint at `step`.
+pub fn index(txn: &WriteTransaction, parent: u64, step: u64, child: u64) -> Result<()> {
+    txn.open_table(BRANCHES)?.insert((parent, step, child), ())?;
+    Ok(())
+}
+
+fn children_at<R: Reader>(r: &R, parent: u64, steps: std::ops::RangeInclusive<u64>) -> Result<Vec<(u64, u64)>> {
+    let t = r.table(BRANCHES)?;
+    let mut out = Vec::new();
+    for row in t.range((parent, *steps.start(), 0)..=(parent, *steps.end(), u64::MAX))? {
+        let (k, _) = row?;
+        let (_, step, child) = k.value();
+        out.push((step, child));
+    }
+    Ok(out)
+}
+
+/// The parent's checkpoint at `step` is stored: its pending branches there join the queue.
+pub fn release(txn: &WriteTransaction, parent: u64, step: u64) -> Result<Vec<JobRecord>> {
+    let mut out = Vec::new();
+    for (_, child) in children_at(txn, parent, step..=step)? {
+        let mut j = JobRecord::load(txn, child)?;
+        if j.state == JobState::Pending {
+            j.state = JobState::Queued;
+            queue(txn, &j)?;
+            j.save(txn)?;
+            out.push(j);
+        }
+    }
+    Ok(out)
+}
+
+/// `job` has ended: each of its branches still pending fails (or is cancelled with it), and so
+/// on down; returns every job this changed.
+pub fn settle(txn: &WriteTransaction, job: &JobRecord) -> Result<Vec<JobRecord>> {
+    let mut out = Vec::new();
+    if !job.state.is_final() {
+        return Ok(out);
+    }
+    let mut stack = vec![(job.id, job.state, job.progress.step)];
+    while let Some((parent, state, ended_at)) = stack.pop() {
+        for (step, child) in children_at(txn, parent, 0..=u64::MAX)? {
+            let mut j = JobRecord::load(txn, child)?;
+            if j.state != JobState::Pending {
+                continue;
+            }
+            if txn.open_table(CHECKPOINTS)?.get((parent, step))?.is_some() {
+                // Stored after all (a parent that succeeded): the branch can run.
+                j.state = JobState::Queued;
+                queue(txn, &j)?;
+                j.save(txn)?;
+                out.push(j);
+                continue;
+            }
+            let why = match state {
+                JobState::Cancelled => None,
+                JobState::Failed => Some(format!("its parent job {parent} failed before step {step}, where it forks")),
+                _ => Some(format!(
+                    "its parent job {parent} ended at step {ended_at}, before step {step}, where it forks"
+                )),
+            };
+            match why {
+                None => {
+                    j.state = JobState::Cancelled;
+                    j.failure = Some((Failure::Parent, format!("its parent job {parent} was cancelled")));
+                }
+                Some(m) => {
+                    j.state = JobState::Failed;
+                    j.failure = Some((Failure::Parent, m));
+                }
+            }
+            j.save(txn)?;
+            stack.push((j.id, j.state, 0));
+            out.push(j);
+        }
+    }
+    Ok(out)
+}
+
+/// Puts a released branch in the queue (as `lifecycle::enqueue`, which sits above this module).
+fn queue(txn: &WriteTransaction, job: &JobRecord) -> Result<()> {
+    txn.open_table(QUEUE)?.insert((job.rank(), job.id), ())?;
+    Ok(())
+}

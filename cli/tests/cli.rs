@@ -297,3 +297,71 @@ async fn holdout_scores_the_largest_size_and_warns_beyond_the_fitted_range() {
     let o = ladder(&["fit", "--csv", &p, "--law", "nd"]).await;
     refused(&o, 6, "L(N,D) was asked for and could not be fitted");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn branch_blocks_submit_as_pending_jobs_and_bad_ones_name_file_line_and_key() {
+    let (addr, stop) = coordinator(None).await;
+    let dir = tempfile::tempdir().expect("tmp");
+    let bins = dir.path().join("bins");
+    std::fs::create_dir(&bins).expect("mkdir");
+    let ids = |n: u16| (0..n).flat_map(|i| (i % 97).to_le_bytes()).collect::<Vec<u8>>();
+    std::fs::write(bins.join("train.bin"), ids(20_000)).expect("train");
+    std::fs::write(bins.join("val.bin"), ids(2_000)).expect("val");
+    let o =
+        ladder(&["--coordinator", &addr, "data", "add", "toy", &bins.display().to_string(), "--vocab", "128"]).await;
+    assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+    let trunk = "name = \"br\"\ndataset = \"toy\"\n[model]\nn_ctx = 32\nd_head = 16\nshapes = [[1, 32]]\n[train]\nbatch_tokens = 256\ntokens = 25600\nlr = 1e-3\nschedule = \"constant\"\n";
+    // Line 12 onwards: the branch blocks.
+    let cases = [
+        (
+            "past.toml",
+            "[[branch]]\nfrom = \"main\"\nbatch = { at_tokens = [51200], multipliers = [1, 2], window_tokens = 2560 }\n",
+            "line 14",
+            "branch[0].batch.at_tokens",
+        ),
+        (
+            "unknown.toml",
+            "[[branch]]\nfrom = \"trunk\"\ncooldown = { to_tokens = [12800] }\n",
+            "line 13",
+            "branch[0].from",
+        ),
+        (
+            "cycle.toml",
+            "[[branch]]\nname = \"a\"\nfrom = \"b\"\ncooldown = { to_tokens = [12800] }\n[[branch]]\nname = \"b\"\nfrom = \"a\"\ncooldown = { to_tokens = [12800] }\n",
+            "a cycle",
+            "branch[",
+        ),
+        (
+            "kb.toml",
+            "[[branch]]\nfrom = \"main\"\nbatch = { at_tokens = [12800], multipliers = [1, 1.5], window_tokens = 2560 }\n",
+            "not a multiple of n_ctx 32",
+            "branch[0].batch.multipliers",
+        ),
+    ];
+    for (name, branch, place, key) in cases {
+        let spec = write(dir.path(), name, &format!("{trunk}{branch}"));
+        let o = ladder(&["--coordinator", &addr, "submit", &spec]).await;
+        refused(&o, 2, key);
+        let (_, err) = text(&o);
+        assert!(err.contains(name) && err.contains(place), "names {name} and {place}: {err}");
+    }
+    // A good one: the trunk queued, its two cooldowns pending until its checkpoint is stored.
+    let spec = write(
+        dir.path(),
+        "good.toml",
+        &format!("{trunk}[[branch]]\nfrom = \"main\"\ncooldown = {{ to_tokens = [12800, 25600] }}\n"),
+    );
+    let o = ladder(&["--coordinator", &addr, "submit", &spec]).await;
+    assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+    let o = ladder(&["--coordinator", &addr, "--output", "json", "jobs", "br"]).await;
+    let jobs: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    let states: Vec<&str> =
+        jobs.as_array().expect("array").iter().map(|j| j["state"].as_str().expect("state")).collect();
+    assert_eq!(states, ["queued", "pending", "pending"]);
+    assert_eq!(jobs[1]["branch"]["parent"], jobs[0]["id"]);
+    assert_eq!(jobs[1]["branch"]["kind"], "cooldown");
+    let o = ladder(&["--coordinator", &addr, "jobs", "br"]).await;
+    let table = text(&o).0;
+    assert!(table.contains("FROM") && table.contains(&format!("{}@", jobs[0]["id"])), "{table}");
+    stop.cancel();
+}

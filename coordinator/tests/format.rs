@@ -74,7 +74,10 @@ async fn a_format_3_store_moves_its_configs_out_on_open() {
     );
     let db = redb::Database::open(&path).expect("open");
     let r = db.begin_read().expect("read");
-    assert_eq!(r.open_table(META).expect("meta").get("format_version").expect("get").map(|v| v.value()), Some(5));
+    assert_eq!(
+        r.open_table(META).expect("meta").get("format_version").expect("get").map(|v| v.value()),
+        Some(FORMAT_VERSION)
+    );
     let hot = r.open_table(JOBS).expect("jobs");
     for j in &jobs {
         let record = String::from_utf8(hot.get(j.id).expect("get").expect("record").value().to_vec()).expect("utf8");

@@ -1,4 +1,5 @@
 //! Sweep specs: expansion over the grid, and one clear error naming line and key per bad spec.
+use ladder_core::branch::BranchKind;
 use ladder_core::sweep::{DatasetFacts, plan};
 
 const SPEC: &str = r#"name = "kaplan-small"
@@ -202,9 +203,11 @@ fn a_grid_whose_job_count_overflows_is_refused_before_expansion() {
 #[test]
 fn the_shipped_demo_specs_plan_three_axes() {
     let demo = |vocab, train_tokens| move |_: &str| Some(DatasetFacts { vocab, train_tokens });
-    for (path, vocab, train_tokens, sizes) in
-        [("../cli/demo/demo.toml", 256, 1_180_897, 5usize), ("../cli/demo/gpu.toml", 50257, 2_900_000, 7)]
-    {
+    for (path, vocab, train_tokens, sizes) in [
+        ("../cli/demo/demo.toml", 256, 1_180_897, 5usize),
+        ("../cli/demo/scratch.toml", 256, 1_180_897, 5),
+        ("../cli/demo/gpu.toml", 50257, 2_900_000, 7),
+    ] {
         let text = std::fs::read_to_string(path).expect("spec");
         let p = plan(&text, path, demo(vocab, train_tokens)).expect("plans");
         let mut n: Vec<u64> = p.jobs.iter().map(|j| j.accounting.n).collect();
@@ -214,7 +217,7 @@ fn the_shipped_demo_specs_plan_three_axes() {
         let decades = (*n.last().expect("n") as f64 / n[0] as f64).log10();
         assert!(decades >= if sizes == 7 { 2.0 } else { 1.5 }, "{path}: {decades} decades of N");
         // A batch axis of ≥ 4 values spanning ≥ 8x, and a data axis of ≥ 3 values over ≥ 1
-        // decade, each at ≥ 2 sizes.
+        // decade, each at ≥ 2 sizes. With branches, D is where a cooldown ends.
         let mut b_sizes = 0;
         let mut d_sizes = 0;
         for &size in &n {
@@ -226,7 +229,13 @@ fn the_shipped_demo_specs_plan_three_axes() {
             if b.len() >= 4 && b[b.len() - 1] >= 8 * b[0] {
                 b_sizes += 1;
             }
-            let mut d: Vec<u64> = at.iter().filter_map(|j| j.dataset_tokens).collect();
+            let mut d: Vec<u64> = at
+                .iter()
+                .filter_map(|j| match j.branch.map(|b| b.kind) {
+                    Some(BranchKind::Cooldown { to_tokens }) => Some(to_tokens),
+                    _ => j.dataset_tokens,
+                })
+                .collect();
             d.sort();
             d.dedup();
             if d.len() >= 3 && d[d.len() - 1] >= 10 * d[0] {

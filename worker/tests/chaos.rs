@@ -7,6 +7,11 @@
 //!   mid-upload, mid-pack): every curve holds steps 1..S exactly once, and every point equals the
 //!   uninterrupted run's bit for bit.
 //!
+//! The sweep is constant-LR trunks with branches (issue 20): two cooldowns per trunk and a 2×
+//! batch window on the small size. A branch that started from any checkpoint but the one it names
+//! would differ from the uninterrupted run's branch, and its curve would not begin one step after
+//! its branch point.
+//!
 //! `cargo test` runs a short schedule (2 kills of each kind). `LADDER_CHAOS_KILLS=20` runs the
 //! long one; `LADDER_CHAOS_SEED` picks another schedule. The figures print at the end.
 
@@ -68,21 +73,34 @@ fn steps() -> u64 {
     STEPS * (kills_per_kind() as u64 / 2).max(1)
 }
 
+/// Constant-LR trunks, each with cooldowns to half and all of its tokens, and a 2× batch window
+/// at a third of the small trunk.
 fn chaos_spec(name: &str) -> String {
+    let tokens = steps() * 512;
+    let (half, third) = (tokens / 1024 * 512, tokens / 1536 * 512);
     spec(name, SHAPES, SEEDS, steps())
-        .replace("checkpoint_every = 25", "checkpoint_every = 10")
+        .replace("checkpoint_every = 25", "checkpoint_every = 10\nschedule = \"constant\"")
         .replace("max_restarts = 3", "max_restarts = 1000")
+        + &format!(
+            "[[branch]]\nfrom = \"main\"\ncooldown = {{ to_tokens = [{half}, {tokens}] }}\n\
+             [[branch]]\nfrom = \"main\"\nshapes = [[1, 32]]\n\
+             batch = {{ at_tokens = [{third}], multipliers = [2], window_tokens = 5120 }}\n"
+        )
 }
 
-/// Curves by (shape, seed) of a finished sweep.
+/// Curves by the job's place in its sweep (the same in every run of the spec).
 async fn curves(
     users: &mut ladder_proto::pb::ladder_client::LadderClient<tonic::transport::Channel>,
     sweep: &str,
-) -> HashMap<(u32, u32, u64), Vec<pb::MetricPoint>> {
+) -> HashMap<u32, Vec<pb::MetricPoint>> {
     let mut out = HashMap::new();
     for j in jobs(users, sweep).await {
         let pts = assert_whole_curve(users, &j).await;
-        out.insert((j.n_layer, j.d_model, j.seed), pts);
+        if let Some(b) = &j.branch {
+            let first = pts.first().map(|p| p.step);
+            assert_eq!(first, Some(b.step + 1), "job {}: a branch's curve begins after its branch point", j.id);
+        }
+        out.insert(j.index, pts);
     }
     out
 }
@@ -98,7 +116,7 @@ fn sigkill(pid: u32) {
     }
 }
 
-async fn reference(tmp: &Path) -> HashMap<(u32, u32, u64), Vec<pb::MetricPoint>> {
+async fn reference(tmp: &Path) -> HashMap<u32, Vec<pb::MetricPoint>> {
     let _c = coordinator(&tmp.join("ref-coord"));
     let port = _c.port;
     let _w = worker_with(port, &tmp.join("ref-worker"), "ref", &["--slots", "cpu"]);
@@ -218,10 +236,13 @@ async fn random_kills_lose_nothing_and_change_no_point() {
         }
         points += pts.len();
     }
-    let attempts: u32 = jobs(&mut users, "chaos").await.iter().map(|j| j.attempt).sum();
+    let js = jobs(&mut users, "chaos").await;
+    let attempts: u32 = js.iter().map(|j| j.attempt).sum();
+    let branches = js.iter().filter(|j| j.branch.is_some()).count();
+    assert_eq!(branches, 10, "4 trunks × 2 cooldowns + 2 seeds × one 2× batch window");
     eprintln!(
         "chaos: {trainer_kills} trainer, {worker_kills} worker, {coordinator_kills} coordinator kills in {:.0} s; \
-         {} jobs, {points} points equal to the uninterrupted run bit for bit; {attempts} attempts in all",
+         {} jobs ({branches} branches), {points} points equal to the uninterrupted run bit for bit; {attempts} attempts in all",
         started.elapsed().as_secs_f64(),
         want.len()
     );

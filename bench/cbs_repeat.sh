@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Issue 20, must-show 5: the critical batch size by branching on two seeds of the same trunks
+# (bench/branches/cbs_repeat.toml: two sizes, four points, k = 1 to 32 on windows of 1e5
+# tokens). Prints the CBS of both seeds at every point and the share within a factor of 2
+# (target: at least 75%). LADDER_BIN: the binaries (default target/release, built if missing).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bin=${LADDER_BIN:-target/release}
+[ -x "$bin/ladder" ] || cargo build --release --quiet -p ladder-cli -p ladder-trainer --bins
+state=$(mktemp -d)
+trap 'rm -rf "$state"' EXIT
+start=$(date +%s)
+"$bin/ladder" --output json local bench/branches/cbs_repeat.toml --data-dir "$state" --trainer "$bin/ladder-train" \
+  >"$state/report.json" 2>"$state/log" || { tail -5 "$state/log" >&2; exit 1; }
+echo "sweep took $(( $(date +%s) - start )) s"
+python3 - "$state/report.json" <<'PY'
+import collections, json, sys
+r = json.load(open(sys.argv[1]))["report"]
+by = collections.defaultdict(list)
+for p in r["cbs"]:
+    by[(p["n"], p["step"])].append(p)
+within = total = 0
+print(f"{'N':>8} {'tokens':>8} {'CBS seed a':>11} {'CBS seed b':>11} {'ratio':>6}  B_simple/CBS")
+for (n, step), ps in sorted(by.items()):
+    if len(ps) != 2:
+        continue
+    a, b = sorted(ps, key=lambda p: p["trunk"])
+    ratio = max(a["cbs"], b["cbs"]) / min(a["cbs"], b["cbs"])
+    total += 1
+    within += ratio <= 2
+    mark = lambda p: ("≥" if p["lower_bound"] else "") + f"{p['cbs']:.0f}"
+    simple = " / ".join(f"{p['ratio']:.2f}" if p.get("ratio") else "-" for p in (a, b))
+    print(f"{n:>8.0f} {a['tokens']:>8.0f} {mark(a):>11} {mark(b):>11} {ratio:>6.2f}  {simple}")
+share = within / total if total else 0
+print(f"{within} of {total} points within a factor of 2 ({100 * share:.0f}%; target: at least 75%)")
+sys.exit(0 if total >= 8 and share >= 0.75 else 1)
+PY

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Issue 20, must-show 2: cooldown branches of constant-LR trunks against from-scratch cosine runs
+# of the same D, at two sizes and two D, in one `ladder local` run (bench/branches/
+# cooldown_vs_cosine.toml, on the demo's Moby-Dick bytes). Prints each pair's final validation
+# losses and their ratio; fails when a pair differs by more than 1%. LADDER_BIN: the binaries
+# (default target/release, built if missing).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bin=${LADDER_BIN:-target/release}
+[ -x "$bin/ladder" ] || cargo build --release --quiet -p ladder-cli -p ladder-trainer --bins
+state=$(mktemp -d)
+trap 'kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; rm -rf "$state"' EXIT
+start=$(date +%s)
+"$bin/ladder" local bench/branches/cooldown_vs_cosine.toml --data-dir "$state" --trainer "$bin/ladder-train" \
+  --serve >"$state/out" 2>"$state/log" &
+pid=$!
+until grep -q "serving at" "$state/log"; do
+  kill -0 "$pid" 2>/dev/null || { tail -5 "$state/log" >&2; exit 1; }
+  sleep 2
+done
+url=$(grep -o "serving at http://[0-9.:]*" "$state/log" | head -1 | cut -d' ' -f3)
+echo "sweep took $(( $(date +%s) - start )) s"
+"$bin/ladder" --coordinator "$url" --output json jobs bench-cooldown-vs-cosine | python3 -c '
+import json, sys
+jobs = json.load(sys.stdin)
+def key(j): return (j["n_layer"], j["d_model"])
+cos = {}; cool = {}
+for j in jobs:
+    val = j.get("val_loss")
+    if j.get("branch") and j["branch"].get("kind") == "cooldown":
+        cool[(key(j), j["branch"]["to_tokens"])] = val
+    elif j["config"]["train"]["schedule"] == "cosine":
+        cos[(key(j), j["config"]["stop"]["tokens"])] = val
+worst = 0.0
+print("%8s %9s %8s %8s %7s" % ("shape", "D", "cosine", "cooldown", "ratio"))
+for (shape, d), c in sorted(cos.items()):
+    b = cool[(shape, d)]
+    r = b / c
+    worst = max(worst, abs(r - 1))
+    print(f"{shape[0]}x{shape[1]:<6} {d:>9.0f} {c:>8.4f} {b:>8.4f} {r:>7.4f}")
+print(f"largest difference {100 * worst:.2f}% (target: within 1%)")
+sys.exit(0 if worst <= 0.01 and len(cos) >= 4 else 1)
+'

@@ -121,6 +121,8 @@ pub async fn local(args: &LocalArgs, output: Output) -> Result<()> {
     let mut worker_cfg =
         ladder_worker::WorkerConfig::new(url.clone(), "local".into(), slots(args), dir.join("worker"), trainer.clone());
     worker_cfg.fuse = args.fuse;
+    // Idle slots ask again every 2 s, so that a Ctrl-C waits out no longer poll.
+    worker_cfg.acquire_wait = Duration::from_secs(2);
     let worker_ended = CancellationToken::new();
     let ended = worker_ended.clone();
     let run = ladder_worker::run(worker_cfg, worker_stop.clone());
@@ -142,7 +144,12 @@ pub async fn local(args: &LocalArgs, output: Output) -> Result<()> {
         began,
     };
     let result = drive(args, output, &ctx).await;
-    if result.is_ok() && args.serve {
+    if args.serve && !signal.is_cancelled() {
+        // The page and the coordinator stay up for what went wrong, too (a fit with too few
+        // points, a failed job); the error is still the exit status.
+        if let Err(e) = &result {
+            eprintln!("ladder local: {e:#}");
+        }
         eprintln!(
             "ladder local: serving at {url} (LADDER_COORDINATOR={url} ladder status), the page at {page}/; Ctrl-C stops"
         );

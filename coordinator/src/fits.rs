@@ -29,7 +29,10 @@ pub const BOOTSTRAP: usize = 50;
 pub struct SweepFits {
     pub sweep_id: u64,
     pub report: Option<serde_json::Value>,
+    /// Unix milliseconds when the fit began.
     pub computed_ms: i64,
+    /// How long it took.
+    pub took_ms: u64,
     /// Points the fit saw.
     pub points: u64,
     /// Why there is no report (too few points, say).
@@ -74,12 +77,14 @@ pub fn compute(store: &Store, sweep_id: u64, now_ms: i64) -> Result<SweepFits> {
     let s = sweeps::find(&r, &sweep_id.to_string())?;
     let (inputs, points) = sweep_inputs(&r, &s)?;
     drop(r);
+    let began = Instant::now();
     let opts = Options { bootstrap: BOOTSTRAP, ..Options::default() };
     let (report, error) = match fit_all(&inputs, &opts) {
         Ok(rep) => (Some(serde_json::to_value(&rep)?), None),
         Err(e) => (None, Some(e.to_string())),
     };
-    Ok(SweepFits { sweep_id, report, computed_ms: now_ms, points, error })
+    let took_ms = u64::try_from(began.elapsed().as_millis()).unwrap_or(u64::MAX);
+    Ok(SweepFits { sweep_id, report, computed_ms: now_ms, took_ms, points, error })
 }
 
 /// The cache of every sweep's latest fits, and the sweeps changed since.

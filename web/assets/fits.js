@@ -2,7 +2,7 @@
 // laws not fitted and why, hold-out errors, B_crit, and plots of L(N), L(D) and the frontier.
 (function (L) {
   'use strict';
-  const { h } = L.dom;
+  const { h, clock } = L.dom;
   const { fmt } = L.ticks;
 
   // 0.0761 → "0.076", 1.89 → "1.891", 8.8e13 → "8.8e13", 496 → "496".
@@ -118,7 +118,7 @@
       el.append(...meta);
       return;
     }
-    meta.push(h('p', { class: 'muted' }, `${r.runs} runs, ${fits.points ?? '?'} points, fitted in ${fits.computed_ms ?? '?'} ms. `,
+    meta.push(h('p', { class: 'muted' }, `${r.runs} runs, ${fits.points ?? '?'} points, fitted at ${clock(fits.computed_ms)} in ${fits.took_ms ?? '?'} ms. `,
       'Intervals: 95% bootstrap.', r.base_batch ? ` Base batch ${fmt(r.base_batch)} tokens.` : ''));
     el.append(...meta);
 

@@ -114,7 +114,9 @@
     }
     const soon = () => { if (!pending) pending = setTimeout(draw, Math.max(FLUSH_MS, Math.min(1000, 3 * cost))); };
 
+    let sweepInfo = null;
     function header(s) {
+      sweepInfo = s;
       state.replaceChildren(badge(s.state));
       summary.replaceChildren(
         h('span', {}, L.tables.counts(s)),
@@ -130,7 +132,18 @@
       if (isNew) for (const o of jobs.values()) table.upsert(o, col.of(o.n));
       else table.upsert(merged, col.of(merged.n));
       table.points(j.id, (curves.get(j.id) || []).length);
+      if (sweepInfo) header(recount(sweepInfo));
       if (isNew) soon();
+    }
+
+    // The sweep's counts and state from the jobs as this page last heard of them.
+    function recount(s) {
+      const n = { queued: 0, running: 0, succeeded: 0, failed: 0, cancelled: 0, pending: 0 };
+      for (const j of jobs.values()) if (j.state in n) n[j.state] += 1;
+      const done = n.queued + n.running + n.pending === 0;
+      const state = s.state === 'running' && done ? (n.cancelled ? 'cancelled' : 'done') : s.state;
+      return Object.assign({}, s, { state, jobs_total: jobs.size, jobs_queued: n.queued, jobs_running: n.running,
+        jobs_succeeded: n.succeeded, jobs_failed: n.failed, jobs_cancelled: n.cancelled, jobs_pending: n.pending });
     }
 
     async function load() {

@@ -10,6 +10,7 @@
     const parts = [];
     if (s.jobs_running) parts.push(`${s.jobs_running} running`);
     if (s.jobs_queued) parts.push(`${s.jobs_queued} queued`);
+    if (s.jobs_pending) parts.push(`${s.jobs_pending} waiting for a parent`);
     parts.push(`${s.jobs_succeeded}/${s.jobs_total} succeeded`);
     if (s.jobs_failed) parts.push(`${s.jobs_failed} failed`);
     if (s.jobs_cancelled) parts.push(`${s.jobs_cancelled} cancelled`);

@@ -40,6 +40,8 @@ pub struct WorkerConfig {
     /// Simulated GPUs (device index, memory in bytes) instead of probing: their attempts run on
     /// the CPU, so GPU scheduling can be tested without a GPU.
     pub simulate_gpus: Option<Vec<(usize, u64)>>,
+    /// How long an idle slot's Acquire long-poll waits for work; a shutdown waits it out.
+    pub acquire_wait: Duration,
 }
 
 impl WorkerConfig {
@@ -57,6 +59,7 @@ impl WorkerConfig {
             fuse: 1,
             register_timeout: Duration::from_secs(120),
             simulate_gpus: None,
+            acquire_wait: Duration::from_secs(5),
         }
     }
 }
@@ -179,6 +182,7 @@ pub async fn run_with_metrics(
         stats,
         cpu: CpuPool::new(cores),
         gpu,
+        acquire_wait: cfg.acquire_wait,
     };
     let running: Running = Arc::default();
     // Heartbeats outlive the slots: leases stay alive while shutdown checkpoints upload. A
@@ -238,7 +242,7 @@ async fn slot(env: Env, slot: String, max_jobs: u32, running: Running, shutdown:
         let ask = Ask {
             worker_id: env.worker_id.clone(),
             slot: slot.clone(),
-            wait: Duration::from_secs(5),
+            wait: env.acquire_wait,
             max_jobs,
             memory_bytes,
             memory_total_bytes,

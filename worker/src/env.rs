@@ -20,6 +20,8 @@ pub struct Env {
     pub cpu: CpuPool,
     /// The GPUs' memory, and what running attempts hold of it.
     pub gpu: GpuPool,
+    /// An idle slot's Acquire long-poll.
+    pub acquire_wait: std::time::Duration,
 }
 
 /// What the worker's /metrics reports.

@@ -116,6 +116,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         register_timeout: std::time::Duration::try_from_secs_f64(args.register_timeout)
             .context("--register-timeout must be a number of seconds ≥ 0")?,
         simulate_gpus: args.simulate_gpus.as_deref().map(ladder_worker::gpu::parse_simulated).transpose()?,
+        acquire_wait: std::time::Duration::from_secs(5),
     };
     let metrics = match &args.metrics_listen {
         Some(addr) => {

@@ -28,6 +28,7 @@ async fn four_slots_asking_for_one_dataset_fetch_it_once() {
         stats: Arc::new(WorkerStats::default()),
         cpu: CpuPool::new(1),
         gpu: GpuPool::default(),
+        acquire_wait: std::time::Duration::from_secs(5),
     });
     let stop = CancellationToken::new();
     let asks: Vec<_> = (0..4)

@@ -1,0 +1,227 @@
+// ladder web test: runs a small real sweep with `ladder local --serve`, opens its page in headless
+// Chromium (playwright-core) and checks what a researcher would see: every job listed, curves
+// growing live, the fitted α_N with its interval, a drawn screenshot, nothing fetched from other
+// hosts, SSE latency p95 ≤ 2 s, 404s for unknown sweeps, and a clean SIGINT exit.
+// Env: LADDER_BIN (folder of ladder and ladder-train; default target/debug), LADDER_NODE_DIR
+// (where playwright-core is installed), CHROMIUM (default /usr/bin/chromium), OUT (screenshot
+// folder; default ./browser-results), LADDER_TEST_STEPS (default 300).
+import { spawn } from 'node:child_process';
+import { mkdtempSync, mkdirSync, writeFileSync, statSync, readFileSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { pngColours } from './png.mjs';
+
+const BIN = resolve(process.env.LADDER_BIN || 'target/debug');
+const OUT = resolve(process.env.OUT || 'browser-results');
+const STEPS = Number(process.env.LADDER_TEST_STEPS || 300);
+const SWEEP = 'browser-test';
+const require = createRequire(join(resolve(process.env.LADDER_NODE_DIR || '.'), 'noop.js'));
+const { chromium } = require('playwright-core');
+
+const t0 = Date.now();
+const log = (msg) => console.log(`[${((Date.now() - t0) / 1000).toFixed(1)}s] ${msg}`);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const stderrTail = [];
+let ladder = null, browser = null, page = null, stopping = false;
+
+async function fail(msg) {
+  console.error(`\nbrowser test FAILED: ${msg}`);
+  if (stderrTail.length) console.error(`--- ladder local stderr (last lines) ---\n${stderrTail.join('\n')}`);
+  if (page) await page.screenshot({ path: join(OUT, 'failure.png'), fullPage: true }).then(() => console.error(`screenshot: ${join(OUT, 'failure.png')}`), () => {});
+  if (browser) await browser.close().catch(() => {});
+  if (ladder && ladder.exitCode === null) ladder.kill('SIGKILL');
+  process.exit(1);
+}
+
+// Polls `fn` until it returns a truthy value, or fails with `what` after `ms`.
+async function until(what, ms, fn, every = 250) {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > end) await fail(`timed out after ${ms / 1000} s waiting for ${what}`);
+    await sleep(every);
+  }
+}
+
+// A deterministic corpus of random words, ~100 kB.
+function corpus() {
+  let s = 7;
+  const rnd = () => ((s = (s * 1103515245 + 12345) % 2147483648) / 2147483648);
+  const words = Array.from({ length: 400 }, () => Array.from({ length: 2 + Math.floor(rnd() * 7) }, () => 'etaoinshrdlucmfwypvbgkjqxz'[Math.floor(rnd() ** 1.6 * 26)]).join(''));
+  const out = [];
+  let n = 0;
+  while (n < 100_000) {
+    const line = Array.from({ length: 6 + Math.floor(rnd() * 10) }, () => words[Math.floor(rnd() ** 2 * words.length)]).join(' ') + '.\n';
+    out.push(line);
+    n += line.length;
+  }
+  return out.join('');
+}
+
+const SPEC = `name = "${SWEEP}"
+dataset = "toy"
+seeds = [0]
+
+[model]
+n_ctx = 32
+d_head = 8
+shapes = [[1, 16], [1, 32], [2, 32], [2, 48]]
+
+[train]
+batch_tokens = 512
+steps = ${STEPS}
+lr = 3e-3
+warmup_steps = 20
+micro_batch = 4
+eval_every = 10
+checkpoint_every = 50
+
+[resources]
+device = "cpu"
+threads = 1
+`;
+
+async function main() {
+  mkdirSync(OUT, { recursive: true });
+  const tmp = mkdtempSync(join(tmpdir(), 'ladder-browser-'));
+  writeFileSync(join(tmp, 'corpus.txt'), corpus());
+  writeFileSync(join(tmp, 'sweep.toml'), SPEC);
+
+  // 1. ladder local, serving the page.
+  const args = ['local', join(tmp, 'sweep.toml'), '--dataset', `toy=${join(tmp, 'corpus.txt')}`, '--tokenizer', 'byte',
+    '--data-dir', join(tmp, 'data'), '--trainer', join(BIN, 'ladder-train'), '--slots', 'cpu,cpu',
+    '--http-listen', '127.0.0.1:0', '--serve'];
+  log(`${join(BIN, 'ladder')} ${args.join(' ')}`);
+  ladder = spawn(join(BIN, 'ladder'), args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, LADDER_COORDINATOR: '' } });
+  let pageUrl = null, buf = '';
+  ladder.stderr.on('data', (d) => {
+    buf += d;
+    let i;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      stderrTail.push(line);
+      if (stderrTail.length > 40) stderrTail.shift();
+      const m = line.match(/^ladder local: page at (http:\/\/\S+)/);
+      if (m) pageUrl = m[1];
+      if (/^ladder local:/.test(line)) log(line);
+    }
+  });
+  const exited = new Promise((r) => ladder.on('exit', (code, signal) => r({ code, signal })));
+  ladder.on('exit', (code, signal) => { if (!stopping) fail(`ladder local exited early (code ${code}, signal ${signal})`); });
+  await until("the 'ladder local: page at URL' line", 120_000, () => pageUrl);
+  const base = new URL(pageUrl).origin;
+  if (!new URL(pageUrl).pathname.startsWith(`/sweeps/${SWEEP}`)) await fail(`page URL ${pageUrl} is not /sweeps/${SWEEP}`);
+
+  // 2. The page in Chromium, every request recorded.
+  browser = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync'] });
+  page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+  const requests = [], errors = [];
+  page.on('request', (r) => requests.push(r.url()));
+  page.on('pageerror', (e) => errors.push(e.message));
+  page.on('console', (m) => { if (m.type() === 'error') log(`console error: ${m.text()}`); });
+  await page.goto(pageUrl);
+
+  // 3. Every job listed.
+  const rows = () => page.$$eval('tr[data-job-id]', (rs) => rs.map((r) => ({ id: r.dataset.jobId, state: r.dataset.state, points: Number(r.dataset.points) })));
+  await until('4 job rows', 60_000, async () => (await rows()).length >= 4);
+  const listed = await rows();
+  if (listed.length !== 4) await fail(`the jobs table lists ${listed.length} jobs, expected 4`);
+  log(`jobs table: ${listed.length} rows (${listed.map((r) => `#${r.id}`).join(' ')})`);
+
+  // 4. A running job's point count grows between two reads.
+  let prev = null, grew = null;
+  await until('a running job whose point count grows', 300_000, async () => {
+    const now = await rows();
+    if (prev) {
+      for (const r of now) {
+        const p = prev.find((x) => x.id === r.id);
+        if (p && p.state === 'running' && p.points > 0 && r.points > p.points) grew = `#${r.id}: ${p.points} → ${r.points} points`;
+      }
+    }
+    if (!grew && now.every((r) => ['succeeded', 'failed', 'cancelled'].includes(r.state))) await fail('the sweep ended before a running job was seen to grow');
+    prev = now;
+    return grew;
+  }, 400);
+  log(`live: ${grew}`);
+
+  // 5. The sweep ends; the fitted α_N with its interval appears.
+  await until('every job to succeed', 900_000, async () => {
+    const now = await rows();
+    const bad = now.find((r) => r.state === 'failed' || r.state === 'cancelled');
+    if (bad) await fail(`job #${bad.id} ${bad.state}`);
+    return now.every((r) => r.state === 'succeeded');
+  }, 1000);
+  log('all jobs succeeded');
+  const alpha = /α_N = (-?[\d.e+-]+) \[(-?[\d.e+-]+), (-?[\d.e+-]+)\]/;
+  // The fit of the ended sweep: every run in it, none left out as still running.
+  const fitText = await until('#fits to show α_N [lo, hi] fitted on every run', 300_000, async () => {
+    const t = await page.textContent('#fits').catch(() => '');
+    return alpha.test(t || '') && !/still running/.test(t) && t;
+  }, 1000);
+  const head = await page.textContent('.summary');
+  if (!/4\/4 succeeded/.test(head) || /running|queued/.test(head)) await fail(`the header reads "${head}" after the sweep ended`);
+  log(`fits: ${fitText.match(alpha)[0]}`);
+
+  // 6. A screenshot that is not blank, with the loss chart drawn.
+  await sleep(500);
+  const shot = join(OUT, 'sweep.png');
+  await page.screenshot({ path: shot, fullPage: true });
+  const size = statSync(shot).size, png = pngColours(readFileSync(shot));
+  if (size <= 20_000) await fail(`screenshot ${shot} is ${size} bytes (≤ 20 kB): blank?`);
+  if (png.colours <= 256) await fail(`screenshot ${shot} has ${png.colours} colours: blank?`);
+  const inked = await page.evaluate(() => {
+    const c = document.querySelector('figure.chart canvas');
+    if (!c) return 0;
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    let n = 0;
+    for (let i = 0; i < d.length; i += 4) if (d[i + 3] > 0 && Math.max(d[i], d[i + 1], d[i + 2]) - Math.min(d[i], d[i + 1], d[i + 2]) > 40) n++;
+    return n;
+  });
+  if (inked < 300) await fail(`the loss chart has ${inked} coloured pixels: no curves drawn`);
+
+  // 7. SSE latency: points committed → drawn.
+  const lat = (await page.evaluate(() => window.__ladderLatencies || [])).slice().sort((a, b) => a - b);
+  if (!lat.length) await fail('window.__ladderLatencies is empty: no points event was drawn');
+  const pct = (q) => lat[Math.min(lat.length - 1, Math.ceil(q * lat.length) - 1)];
+  const [p50, p95] = [pct(0.5), pct(0.95)];
+  log(`latency over ${lat.length} points events: p50 ${p50} ms, p95 ${p95} ms`);
+  if (p95 > 2000) await fail(`latency p95 ${p95} ms > 2000 ms`);
+
+  // 8. A job page renders its curve.
+  await page.goto(`${base}/jobs/${listed[0].id}`);
+  await until('the job page curve', 30_000, () => page.$('figure.chart canvas'));
+
+  // 9. Unknown sweeps are 404s, as JSON and as a page.
+  for (const path of ['/api/sweeps/nope', '/sweeps/nope']) {
+    const r = await fetch(base + path);
+    if (r.status !== 404) await fail(`GET ${path} answered ${r.status}, expected 404`);
+  }
+
+  // 10. Nothing from other hosts; no script errors.
+  const foreign = requests.filter((u) => !/^(data|blob|about):/.test(u) && new URL(u).hostname !== '127.0.0.1');
+  if (foreign.length) await fail(`requests to other hosts: ${[...new Set(foreign)].join(', ')}`);
+  if (errors.length) await fail(`script errors on the page: ${errors.join('; ')}`);
+  await browser.close();
+  browser = page = null;
+
+  // 11. SIGINT stops ladder cleanly.
+  stopping = true;
+  ladder.kill('SIGINT');
+  const { code, signal } = await Promise.race([exited, sleep(30_000).then(() => ({ code: 'timeout' }))]);
+  if (code !== 130 && code !== 0) await fail(`ladder local exited with ${code ?? signal} after SIGINT, expected 130 or 0`);
+  rmSync(tmp, { recursive: true, force: true });
+
+  console.log(`\nbrowser test passed in ${((Date.now() - t0) / 1000).toFixed(0)} s
+  rows: ${listed.length}; ${grew}
+  fits: ${fitText.match(alpha)[0]}
+  latency: p50 ${p50} ms, p95 ${p95} ms over ${lat.length} events
+  requests: ${requests.length}, all to 127.0.0.1
+  screenshot: ${shot} (${(size / 1024).toFixed(0)} kB, ${png.width}×${png.height}, ${png.colours} colours)
+  ladder exit: ${code}`);
+}
+
+main().catch((e) => fail(e && e.stack ? e.stack : String(e)));

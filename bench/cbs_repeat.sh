@@ -13,9 +13,12 @@ start=$(date +%s)
 "$bin/ladder" --output json local bench/branches/cbs_repeat.toml --data-dir "$state" --trainer "$bin/ladder-train" \
   >"$state/report.json" 2>"$state/log" || { tail -5 "$state/log" >&2; exit 1; }
 echo "sweep took $(( $(date +%s) - start )) s"
+# LADDER_BENCH_KEEP=FILE keeps the fit report (JSON) for another look.
+[ -z "${LADDER_BENCH_KEEP:-}" ] || cp "$state/report.json" "$LADDER_BENCH_KEEP"
 python3 - "$state/report.json" <<'PY'
 import collections, json, sys
-r = json.load(open(sys.argv[1]))["report"]
+r = json.load(open(sys.argv[1]))
+r = r.get("report", r)  # the fit report, alone or inside an envelope
 by = collections.defaultdict(list)
 for p in r["cbs"]:
     by[(p["n"], p["step"])].append(p)

@@ -18,6 +18,7 @@ pub struct Cli {
     /// Client certificate and key (PEM), when the coordinator requires mTLS.
     #[arg(long, global = true, env = "LADDER_TLS_CERT")]
     pub tls_cert: Option<PathBuf>,
+    /// Client private key (PEM) for --tls-cert.
     #[arg(long, global = true, env = "LADDER_TLS_KEY")]
     pub tls_key: Option<PathBuf>,
     /// Output format of listings and reports.
@@ -25,6 +26,35 @@ pub struct Cli {
     pub output: Output,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// The connection flags (id, long name): every command but `local` talks to a coordinator
+/// through them.
+const CONNECTION: [(&str, &str); 5] = [
+    ("coordinator", "coordinator"),
+    ("token", "token"),
+    ("tls_ca", "tls-ca"),
+    ("tls_cert", "tls-cert"),
+    ("tls_key", "tls-key"),
+];
+
+impl Cli {
+    /// The command line, with the connection flags hidden from `ladder local --help` (it runs its
+    /// own coordinator and uses none of them): `local` declares them itself, hidden, so the
+    /// global ones are not propagated to it.
+    pub fn command_line() -> clap::Command {
+        use clap::CommandFactory;
+        Self::command().mut_subcommand("local", |local| {
+            local.args(CONNECTION.map(|(id, long)| clap::Arg::new(id).long(long).num_args(1).hide(true)))
+        })
+    }
+
+    /// Parses this process's arguments (exits with clap's message and code on bad ones).
+    pub fn from_env() -> Self {
+        use clap::FromArgMatches;
+        let matches = Self::command_line().get_matches();
+        Self::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+    }
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,7 +92,9 @@ pub enum Command {
     Watch { sweep: String },
     /// One job's curve.
     Curves {
+        /// The job's id (see `ladder jobs SWEEP`).
         job: u64,
+        /// CSV with a header, or one JSON object per line.
         #[arg(long, value_enum, default_value_t = Format::Csv)]
         format: Format,
         /// Write here instead of stdout.
@@ -71,6 +103,7 @@ pub enum Command {
     },
     /// A job's log: its trainers' stderr and its workers' events, attempt by attempt.
     Logs {
+        /// The job's id (see `ladder jobs SWEEP`).
         job: u64,
         /// Keep printing new lines until the job ends.
         #[arg(long, short)]
@@ -78,9 +111,12 @@ pub enum Command {
     },
     /// Every curve of a sweep, one row per point, with each job's coordinates.
     Export {
+        /// The sweep's name or id.
         sweep: String,
+        /// CSV with a header, or one JSON object per line.
         #[arg(long, value_enum, default_value_t = Format::Csv)]
         format: Format,
+        /// Write here instead of stdout.
         #[arg(long)]
         out: Option<PathBuf>,
     },
@@ -110,9 +146,12 @@ pub enum Command {
 pub enum DataCommand {
     /// Register a dataset: text files to tokenize, or a folder with nanoGPT train.bin/val.bin.
     Add {
+        /// The dataset's name, as specs name it.
         name: String,
+        /// Text files, or one folder with train.bin and val.bin.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
+        /// How text is turned into tokens: bytes, or GPT-2's BPE.
         #[arg(long, value_enum, default_value_t = Tokenizer::Gpt2)]
         tokenizer: Tokenizer,
         /// Share of each text held out for validation.

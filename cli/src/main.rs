@@ -2,7 +2,6 @@
 //! of [`ladder_cli::error::exit`].
 use std::process::ExitCode;
 
-use clap::{CommandFactory, Parser};
 use ladder_cli::args::{Cli, Command};
 
 fn init_tracing() {
@@ -16,9 +15,9 @@ fn init_tracing() {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::from_env();
     if let Command::Completions { shell } = &cli.command {
-        clap_complete::generate(*shell, &mut Cli::command(), "ladder", &mut std::io::stdout());
+        clap_complete::generate(*shell, &mut Cli::command_line(), "ladder", &mut std::io::stdout());
         return ExitCode::SUCCESS;
     }
     init_tracing();

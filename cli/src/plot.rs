@@ -11,12 +11,15 @@ use ladder_analysis::inputs::{CurvePoint, RunPoint};
 use ladder_analysis::{Inputs, Report};
 
 use crate::error::{CliError, Result};
+use crate::plot_style::{fine_ticks, label, log_minor, log_position, viridis};
 
 #[derive(Clone, Copy, PartialEq)]
 enum Mark {
     Line,
     Dashed,
     Points,
+    /// A lower bound: an upward triangle.
+    Bound,
 }
 
 struct Series {
@@ -34,7 +37,13 @@ struct Chart {
     series: Vec<Series>,
     /// (x, lo, hi): a shaded band.
     band: Vec<(f64, f64, f64)>,
+    /// The N range the series' colours map (viridis on log N), shown as a colour bar.
+    colour_bar: Option<(f64, f64)>,
 }
+
+/// Plot size: the chart, then a side panel with the legend and the colour bar, off the data.
+const SIZE: (u32, u32) = (1000, 620);
+const CHART_WIDTH: u32 = 760;
 
 const PALETTE: [RGBColor; 10] = [
     RGBColor(31, 119, 180),
@@ -70,33 +79,13 @@ fn range(vals: impl Iterator<Item = f64>) -> Option<(f64, f64)> {
     (lo.is_finite() && hi > 0.0).then(|| if hi > lo { (lo / 1.15, hi * 1.15) } else { (lo / 2.0, hi * 2.0) })
 }
 
-/// Ticks at powers of 10, or of a smaller base when the axis spans under two decades (plotters
-/// labels powers of the base only).
-fn tick_base(r: (f64, f64)) -> f64 {
-    let ratio = r.1 / r.0;
-    if ratio >= 100.0 { 10.0 } else { ratio.powf(1.0 / 6.0) }
-}
-
-/// Tick labels: powers of ten as 1e4, others with four significant digits, no trailing zeros.
-fn sci(v: &f64) -> String {
-    let v = *v;
-    if !(1e-2..1e4).contains(&v) {
-        let s = format!("{v:.2e}");
-        let (m, e) = s.split_once('e').unwrap_or((&s, "0"));
-        let m = m.trim_end_matches('0').trim_end_matches('.');
-        return format!("{m}e{e}");
-    }
-    let decimals = (3 - v.log10().floor() as i32).clamp(0, 5) as usize;
-    let s = format!("{v:.decimals$}");
-    if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s }
-}
-
 fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, c: &Chart) -> std::result::Result<(), String>
 where
     DB::ErrorType: 'static,
 {
     let e = |x: DrawingAreaErrorKind<DB::ErrorType>| x.to_string();
     root.fill(&WHITE).map_err(e)?;
+    let (root, side) = root.split_horizontally(CHART_WIDTH);
     let all = || c.series.iter().flat_map(|s| s.points.iter().copied().filter(positive));
     let band_pts = || c.band.iter().flat_map(|b| [(b.0, b.1), (b.0, b.2)]).filter(positive);
     let (Some(xr), Some(yr)) =
@@ -109,14 +98,17 @@ where
         .margin(12)
         .x_label_area_size(45)
         .y_label_area_size(70)
-        .build_cartesian_2d((xr.0..xr.1).log_scale().base(tick_base(xr)), (yr.0..yr.1).log_scale().base(tick_base(yr)))
+        .build_cartesian_2d(
+            (xr.0..xr.1).log_scale().with_key_points(fine_ticks(xr.0, xr.1)).with_light_points(log_minor(xr.0, xr.1)),
+            (yr.0..yr.1).log_scale().with_key_points(fine_ticks(yr.0, yr.1)).with_light_points(log_minor(yr.0, yr.1)),
+        )
         .map_err(e)?;
     chart
         .configure_mesh()
         .x_desc(c.x)
         .y_desc(c.y)
-        .x_label_formatter(&sci)
-        .y_label_formatter(&sci)
+        .x_label_formatter(&label)
+        .y_label_formatter(&label)
         .label_style(("sans-serif", 13))
         .light_line_style(RGBColor(235, 235, 235))
         .draw()
@@ -131,38 +123,99 @@ where
     for s in &c.series {
         let pts: Vec<(f64, f64)> = s.points.iter().copied().filter(positive).collect();
         let col = s.color;
-        let anno = match s.mark {
-            Mark::Line => chart.draw_series(LineSeries::new(pts, col.stroke_width(2))).map_err(e)?,
-            Mark::Dashed => chart
-                .draw_series(DashedLineSeries::new(pts, 6, 4, ShapeStyle::from(&BLACK).stroke_width(2)))
-                .map_err(e)?,
-            Mark::Points => chart.draw_series(pts.into_iter().map(|p| Circle::new(p, 4, col.filled()))).map_err(e)?,
-        };
-        if !s.name.is_empty() {
-            let anno = anno.label(&s.name);
-            match s.mark {
-                Mark::Points => anno.legend(move |(x, y)| Circle::new((x + 10, y), 4, col.filled())),
-                Mark::Dashed => {
-                    anno.legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK.stroke_width(2)))
-                }
-                Mark::Line => {
-                    anno.legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], col.stroke_width(2)))
-                }
-            };
+        match s.mark {
+            Mark::Line => {
+                chart.draw_series(LineSeries::new(pts, col.stroke_width(2))).map_err(e)?;
+            }
+            Mark::Dashed => {
+                chart
+                    .draw_series(DashedLineSeries::new(pts, 6, 4, ShapeStyle::from(&BLACK).stroke_width(2)))
+                    .map_err(e)?;
+            }
+            Mark::Points => {
+                chart.draw_series(pts.into_iter().map(|p| Circle::new(p, 4, col.filled()))).map_err(e)?;
+            }
+            Mark::Bound => {
+                chart.draw_series(pts.into_iter().map(|p| TriangleMarker::new(p, 6, col.filled()))).map_err(e)?;
+            }
         }
     }
-    if c.series.iter().any(|s| !s.name.is_empty()) {
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .label_font(("sans-serif", 12))
-            .background_style(WHITE.mix(0.85))
-            .border_style(RGBColor(180, 180, 180))
-            .draw()
-            .map_err(e)?;
-    }
+    side_panel(&side, c).map_err(e)?;
     root.present().map_err(e)?;
     Ok(())
+}
+
+/// The legend (one entry per named series, wrapped to the panel) and the colour bar of N.
+fn side_panel<DB: DrawingBackend>(
+    side: &DrawingArea<DB, Shift>,
+    c: &Chart,
+) -> std::result::Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    let font = ("sans-serif", 13).into_font();
+    let mut y = 50;
+    for s in c.series.iter().filter(|s| !s.name.is_empty()) {
+        let col = if s.mark == Mark::Dashed { BLACK } else { s.color };
+        match s.mark {
+            Mark::Points => side.draw(&Circle::new((18, y + 7), 4, col.filled()))?,
+            Mark::Bound => side.draw(&TriangleMarker::new((18, y + 7), 6, col.filled()))?,
+            Mark::Line => side.draw(&PathElement::new(vec![(8, y + 7), (30, y + 7)], col.stroke_width(2)))?,
+            Mark::Dashed => {
+                for x in [8, 20] {
+                    side.draw(&PathElement::new(vec![(x, y + 7), (x + 8, y + 7)], col.stroke_width(2)))?;
+                }
+            }
+        }
+        for line in wrap(&s.name, 26) {
+            side.draw(&Text::new(line, (38, y), font.clone()))?;
+            y += 17;
+        }
+        y += 6;
+    }
+    if let Some((lo, hi)) = c.colour_bar {
+        colour_bar(side, lo, hi, y.max(60) + 20)?;
+    }
+    Ok(())
+}
+
+/// A vertical colour bar of N (small at the bottom), with round ticks, from `top` down.
+fn colour_bar<DB: DrawingBackend>(
+    side: &DrawingArea<DB, Shift>,
+    lo: f64,
+    hi: f64,
+    top: i32,
+) -> std::result::Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    let (x0, w, h) = (14, 18, 220.min(SIZE.1 as i32 - top - 50));
+    if h < 60 {
+        return Ok(());
+    }
+    side.draw(&Text::new("N (colour)", (x0, top), ("sans-serif", 13).into_font()))?;
+    let top = top + 22;
+    for i in 0..h {
+        let t = 1.0 - f64::from(i) / f64::from(h - 1);
+        side.draw(&Rectangle::new([(x0, top + i), (x0 + w, top + i + 1)], viridis(t).filled()))?;
+    }
+    side.draw(&Rectangle::new([(x0, top), (x0 + w, top + h)], RGBColor(120, 120, 120)))?;
+    let ticks = if hi > lo { fine_ticks(lo, hi) } else { vec![lo] };
+    for v in ticks {
+        let y = top + ((1.0 - log_position(v, lo, hi)) * f64::from(h - 1)).round() as i32;
+        side.draw(&PathElement::new(vec![(x0 + w, y), (x0 + w + 5, y)], BLACK))?;
+        side.draw(&Text::new(label(&v), (x0 + w + 8, y - 7), ("sans-serif", 12).into_font()))?;
+    }
+    Ok(())
+}
+
+/// Splits `text` into lines of at most about `width` characters, at spaces.
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    for word in text.split(' ') {
+        match lines.last_mut() {
+            Some(l) if l.chars().count() + 1 + word.chars().count() <= width => {
+                l.push(' ');
+                l.push_str(word);
+            }
+            _ => lines.push(word.to_string()),
+        }
+    }
+    lines
 }
 
 fn write(dir: &Path, c: &Chart) -> Result<Vec<PathBuf>> {
@@ -170,8 +223,8 @@ fn write(dir: &Path, c: &Chart) -> Result<Vec<PathBuf>> {
     let svg = dir.join(format!("{}.svg", c.file));
     let png = dir.join(format!("{}.png", c.file));
     let fail = |p: &Path, m: String| CliError::Other(format!("plotting {}: {m}", p.display()));
-    draw(SVGBackend::new(&svg, (900, 620)).into_drawing_area(), c).map_err(|m| fail(&svg, m))?;
-    draw(BitMapBackend::new(&png, (900, 620)).into_drawing_area(), c).map_err(|m| fail(&png, m))?;
+    draw(SVGBackend::new(&svg, SIZE).into_drawing_area(), c).map_err(|m| fail(&svg, m))?;
+    draw(BitMapBackend::new(&png, SIZE).into_drawing_area(), c).map_err(|m| fail(&png, m))?;
     Ok(vec![svg, png])
 }
 
@@ -185,7 +238,7 @@ pub fn plot_all(inputs: &Inputs, report: &Report, dir: &Path) -> Result<Vec<Path
     let mut charts = curve_charts(inputs, report);
     charts.extend(law_charts(inputs, report));
     charts.extend(n_opt_chart(report));
-    charts.extend(bcrit_chart(report));
+    charts.extend(bcrit_chart(inputs, report));
     charts.extend(kaplan_nd(inputs, report));
     charts.extend(c_vs_cmin(inputs, report));
     let mut written = Vec::new();
@@ -196,17 +249,29 @@ pub fn plot_all(inputs: &Inputs, report: &Report, dir: &Path) -> Result<Vec<Path
     Ok(written)
 }
 
-/// One line per run of `f` of its points.
+/// The range of N over the runs: the colour bar's.
+fn n_range(inputs: &Inputs) -> Option<(f64, f64)> {
+    let ns = inputs.curves.iter().map(|c| c.n).filter(|n| n.is_finite() && *n > 0.0);
+    let (lo, hi) = ns.fold((f64::INFINITY, 0.0f64), |(a, b), n| (a.min(n), b.max(n)));
+    lo.is_finite().then_some((lo, hi))
+}
+
+/// A run's colour: its N on the colour bar.
+fn n_colour(inputs: &Inputs, n: f64) -> RGBColor {
+    let (lo, hi) = n_range(inputs).unwrap_or((n, n));
+    viridis(log_position(n, lo, hi))
+}
+
+/// One line per run of `f` of its points, coloured by N (the colour bar names them).
 fn per_run(inputs: &Inputs, f: &dyn Fn(&CurvePoint) -> Option<(f64, f64)>) -> Vec<Series> {
     inputs
         .curves
         .iter()
-        .enumerate()
-        .map(|(i, c)| Series {
-            name: format!("{} N={:.3e}", c.label, c.n),
+        .map(|c| Series {
+            name: String::new(),
             points: c.points.iter().filter_map(f).collect(),
             mark: Mark::Line,
-            color: color(i),
+            color: n_colour(inputs, c.n),
         })
         .collect()
 }
@@ -223,6 +288,7 @@ fn curve_charts(inputs: &Inputs, report: &Report) -> Vec<Chart> {
         y: "train loss (nats/token, smoothed)",
         series: per_run(inputs, &|p| Some((p.tokens, p.smooth))),
         band: vec![],
+        colour_bar: n_range(inputs),
     }];
     let mut series = per_run(inputs, &|p| Some((p.flops, p.smooth)));
     if let Some(fr) = &report.frontier {
@@ -247,14 +313,16 @@ fn curve_charts(inputs: &Inputs, report: &Report) -> Vec<Chart> {
         y: "train loss (smoothed)",
         series,
         band: vec![],
+        colour_bar: n_range(inputs),
     });
     charts.push(Chart {
         file: "b_simple",
         title: "Gradient noise scale B_simple over training".into(),
-        x: "step",
+        x: "tokens",
         y: "B_simple (tokens)",
         series: b_simple_segments(inputs),
         band: vec![],
+        colour_bar: n_range(inputs),
     });
     charts
 }
@@ -320,7 +388,15 @@ fn law_charts(inputs: &Inputs, report: &Report) -> Vec<Chart> {
                 .filter(|b| b.1.is_finite() && b.2.is_finite())
                 .collect();
         }
-        charts.push(Chart { file, title: title.into(), x: var, y: "loss (nats/token)", series, band });
+        charts.push(Chart {
+            file,
+            title: title.into(),
+            x: var,
+            y: "loss (nats/token)",
+            series,
+            band,
+            colour_bar: None,
+        });
     }
     charts
 }
@@ -355,12 +431,13 @@ fn n_opt_chart(report: &Report) -> Option<Chart> {
         y: "N",
         series,
         band: vec![],
+        colour_bar: None,
     })
 }
 
 /// Fig. 10: B_crit against loss, B_crit(L), and the streamed B_simple beside them.
-fn bcrit_chart(report: &Report) -> Option<Chart> {
-    let mut series = Vec::new();
+fn bcrit_chart(inputs: &Inputs, report: &Report) -> Option<Chart> {
+    let mut series = cbs_series(inputs, report);
     if !report.bcrit_at.is_empty() {
         series.push(Series {
             name: "B_crit from the batch sweep".into(),
@@ -389,7 +466,7 @@ fn bcrit_chart(report: &Report) -> Option<Chart> {
             color: color(2),
         });
     }
-    if !report.b_simple.is_empty() {
+    if !report.b_simple.is_empty() && report.cbs.is_empty() {
         series.push(Series {
             name: "B_simple (streamed, end of run)".into(),
             points: report.b_simple.iter().map(|b| (b.loss, b.b_simple)).collect(),
@@ -399,12 +476,59 @@ fn bcrit_chart(report: &Report) -> Option<Chart> {
     }
     (!series.is_empty()).then(|| Chart {
         file: "fig10_b_crit",
-        title: "Critical batch size against loss".into(),
+        title: "Critical batch size against loss (Kaplan fig. 10)".into(),
         x: "loss",
         y: "batch (tokens)",
         series,
         band: vec![],
+        colour_bar: None,
     })
+}
+
+/// The CBS by branching at each branch point (coloured by N; triangles where every batch kept up,
+/// a lower bound), CBS(L) fitted to them, and the streamed B_simple at the same points.
+fn cbs_series(inputs: &Inputs, report: &Report) -> Vec<Series> {
+    let mut out = Vec::new();
+    for n in ladder_analysis::select::distinct_values(report.cbs.iter().map(|p| p.n)) {
+        let at = |bound: bool| -> Vec<(f64, f64)> {
+            report.cbs.iter().filter(|p| p.n == n && p.lower_bound == bound).map(|p| (p.loss, p.cbs)).collect()
+        };
+        let col = n_colour(inputs, n);
+        out.push(Series {
+            name: format!("CBS by branching, N = {}", label(&n)),
+            points: at(false),
+            mark: Mark::Points,
+            color: col,
+        });
+        let bounds = at(true);
+        if !bounds.is_empty() {
+            out.push(Series {
+                name: format!("CBS ≥ (a bound), N = {}", label(&n)),
+                points: bounds,
+                mark: Mark::Bound,
+                color: col,
+            });
+        }
+    }
+    if let Some(law) = &report.cbs_law {
+        let (lo, hi) = report.cbs.iter().fold((f64::INFINITY, 0.0f64), |(a, b), p| (a.min(p.loss), b.max(p.loss)));
+        out.push(Series {
+            name: format!("CBS(L) = {}/L^(1/{:.2})", label(&law.b_star.value), law.alpha_b.value),
+            points: logspace(lo, hi, 40).into_iter().map(|l| (l, law.predict(l))).collect(),
+            mark: Mark::Dashed,
+            color: RGBColor(0, 0, 0),
+        });
+    }
+    let simple: Vec<(f64, f64)> = report.cbs.iter().filter_map(|p| p.b_simple.map(|b| (p.loss, b))).collect();
+    if !simple.is_empty() {
+        out.push(Series {
+            name: "B_simple (streamed) at the branch points".into(),
+            points: simple,
+            mark: Mark::Points,
+            color: RGBColor(150, 150, 150),
+        });
+    }
+    out
 }
 
 /// Figs. 4 (left) and 9: early-stopped loss against D for each N with L(N, D), and the
@@ -416,15 +540,16 @@ fn kaplan_nd(inputs: &Inputs, report: &Report) -> Vec<Chart> {
     let sizes = ladder_analysis::select::distinct_values(runs.iter().filter(|r| r.d.is_some()).filter_map(|r| r.n));
     let (d_lo, d_hi) = (f.x2_range.lo, f.x2_range.hi);
     let mut by_d = Vec::new();
-    for (i, &n) in sizes.iter().enumerate() {
+    for &n in &sizes {
         let pts: Vec<(f64, f64)> =
             runs.iter().filter(|r| r.n == Some(n)).filter_map(|r| r.d.map(|d| (d, r.loss))).collect();
-        by_d.push(Series { name: format!("N = {n:.3e}"), points: pts, mark: Mark::Points, color: color(i) });
+        let col = n_colour(inputs, n);
+        by_d.push(Series { name: format!("N = {}", label(&n)), points: pts, mark: Mark::Points, color: col });
         by_d.push(Series {
             name: String::new(),
             points: logspace(d_lo / 2.0, d_hi * 2.0, 40).into_iter().map(|d| (d, f.predict(n, d))).collect(),
             mark: Mark::Dashed,
-            color: color(i),
+            color: col,
         });
     }
     let ratio = f.alpha_n.value / f.alpha_2.value;
@@ -446,6 +571,7 @@ fn kaplan_nd(inputs: &Inputs, report: &Report) -> Vec<Chart> {
             y: "best val loss",
             series: by_d,
             band: vec![],
+            colour_bar: None,
         },
         Chart {
             file: "fig9_overfitting",
@@ -457,6 +583,7 @@ fn kaplan_nd(inputs: &Inputs, report: &Report) -> Vec<Chart> {
                 Series { name: "L(N, D) fit".into(), points: curve, mark: Mark::Dashed, color: RGBColor(0, 0, 0) },
             ],
             band: vec![],
+            colour_bar: None,
         },
     ]
 }
@@ -506,6 +633,7 @@ fn c_vs_cmin(inputs: &Inputs, report: &Report) -> Vec<Chart> {
             Series { name: "L(C_min): batch-adjusted".into(), points: cmin, mark: Mark::Line, color: color(3) },
         ],
         band: vec![],
+        colour_bar: None,
     }]
 }
 
@@ -514,16 +642,14 @@ fn c_vs_cmin(inputs: &Inputs, report: &Report) -> Vec<Chart> {
 /// measured.
 fn b_simple_segments(inputs: &Inputs) -> Vec<Series> {
     let mut out = Vec::new();
-    for (i, c) in inputs.curves.iter().enumerate() {
-        let mut first = true;
+    for c in &inputs.curves {
         for segment in c.points.split(|p| p.b_simple.is_none()).filter(|s| !s.is_empty()) {
             out.push(Series {
-                name: if first { format!("{} N={:.3e}", c.label, c.n) } else { String::new() },
-                points: segment.iter().filter_map(|p| p.b_simple.map(|b| (p.step, b))).collect(),
+                name: String::new(),
+                points: segment.iter().filter_map(|p| p.b_simple.map(|b| (p.tokens, b))).collect(),
                 mark: Mark::Line,
-                color: color(i),
+                color: n_colour(inputs, c.n),
             });
-            first = false;
         }
     }
     out

@@ -365,3 +365,28 @@ async fn branch_blocks_submit_as_pending_jobs_and_bad_ones_name_file_line_and_ke
     assert!(table.contains("FROM") && table.contains(&format!("{}@", jobs[0]["id"])), "{table}");
     stop.cancel();
 }
+
+#[tokio::test]
+async fn local_help_lists_only_what_local_uses_and_every_flag_has_help() {
+    let o = ladder(&["local", "--help"]).await;
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    for flag in ["--coordinator", "--token", "--tls-ca", "--tls-cert", "--tls-key"] {
+        assert!(!out.contains(&format!("{flag} ")), "`ladder local --help` lists {flag}:\n{out}");
+    }
+    for flag in ["--slots", "--http-listen", "--serve", "--data-dir"] {
+        assert!(out.contains(flag), "`ladder local --help` lacks {flag}:\n{out}");
+    }
+    // Every option line of every command's help carries a description after its name.
+    for cmd in ["status", "submit", "fit", "plot", "logs", "local", "export", "data"] {
+        let o = ladder(&[cmd, "--help"]).await;
+        let (out, _) = text(&o);
+        for line in out.lines().filter(|l| l.trim_start().starts_with("--")) {
+            let (_, desc) = line.trim_start().split_once("  ").unwrap_or((line, ""));
+            assert!(
+                !desc.trim().is_empty() && !desc.trim().starts_with('['),
+                "`ladder {cmd} --help`: no help for {line:?}"
+            );
+        }
+    }
+}

@@ -27,6 +27,9 @@ use ladder_proto::pb;
 use ladder_proto::pb::ladder_client::LadderClient;
 use ladder_proto::pb::worker_service_client::WorkerServiceClient;
 use prost::Message;
+
+#[path = "load_page.rs"]
+mod page;
 use redb::{Database, TableDefinition};
 use tokio::sync::Mutex;
 use tonic::transport::Channel;
@@ -89,17 +92,20 @@ fn pct(v: &mut [f64], p: f64) -> f64 {
 struct Coordinator {
     child: Child,
     addr: String,
+    /// The web page's address, when it serves one.
+    page: Option<String>,
     _dir: tempfile::TempDir,
 }
 
 impl Coordinator {
     fn start() -> Self {
-        Self::start_with(None)
+        Self::start_with(None, false)
     }
 
     /// With `fsyncs`: run under `strace --seccomp-bpf` (stopped only at fsync and fdatasync),
     /// logging each with its wall-clock time to that file.
-    fn start_with(fsyncs: Option<&std::path::Path>) -> Self {
+    /// With `page`: serve the web page too (`--http-listen`).
+    fn start_with(fsyncs: Option<&std::path::Path>, page: bool) -> Self {
         let dir = tempfile::tempdir().expect("tmp");
         // LADDER_BENCH_COORDINATOR: another build to measure (an older commit's, for before/after).
         let bin = std::env::var("LADDER_BENCH_COORDINATOR")
@@ -112,6 +118,9 @@ impl Coordinator {
             }
             None => Command::new(bin),
         };
+        if page {
+            cmd.args(["--http-listen", "127.0.0.1:0"]);
+        }
         let mut child = cmd
             .args(["--listen", "127.0.0.1:0", "--lease-ttl-ms", "60000", "--data-dir"])
             .arg(dir.path())
@@ -120,10 +129,17 @@ impl Coordinator {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("spawn ladder-coordinator");
+        let mut out = BufReader::new(child.stdout.take().expect("stdout"));
         let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("read");
+        out.read_line(&mut line).expect("read");
         let addr = line.trim().strip_prefix("listening on ").expect("listening line").to_string();
-        Coordinator { child, addr, _dir: dir }
+        let page = page.then(|| {
+            line.clear();
+            out.read_line(&mut line).expect("read");
+            let url = line.trim().strip_prefix("page at http://").expect("page line");
+            url.trim_end_matches('/').to_string()
+        });
+        Coordinator { child, addr, page, _dir: dir }
     }
 
     fn stat(&self, key: &str) -> f64 {
@@ -216,6 +232,8 @@ struct Paced {
     /// RSS (MiB) sampled through the run: (seconds since start, MiB).
     rss: Vec<(f64, f64)>,
     peak_mib: f64,
+    /// What the open page received, when one was open.
+    page: Option<page::PageLoad>,
 }
 
 fn ms(t: Instant) -> f64 {
@@ -259,8 +277,9 @@ fn finished(id: &str, a: &pb::Assignment, step: u64) -> pb::ReportEventsRequest 
     pb::ReportEventsRequest { worker_id: id.to_string(), job_id: a.job_id, attempt: a.attempt, events }
 }
 
-async fn paced(workers: usize, secs: u64) -> Paced {
-    let coord = Coordinator::start();
+/// With `page`: a browser tab has the first sweep's page open throughout.
+async fn paced(workers: usize, secs: u64, page: bool) -> Paced {
+    let coord = Coordinator::start_with(None, page);
     // Each worker finishes a job every STEPS_PER_JOB / BATCH seconds.
     let jobs = (workers as u64 * secs * BATCH / STEPS_PER_JOB) * 12 / 10 + 2 * workers as u64;
     prepare(&coord.addr, jobs, STEPS_PER_JOB).await;
@@ -310,6 +329,13 @@ async fn paced(workers: usize, secs: u64) -> Paced {
             all.report.extend(mine.report);
         }));
     }
+    // The tab opens once the workers are running, and stays open to the end.
+    let tab = coord.page.clone().map(|addr| {
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            page::open(addr, "load-0".into(), deadline).await
+        })
+    });
     let mut rss = Vec::new();
     while Instant::now() < deadline {
         tokio::time::sleep(Duration::from_secs(1).min(deadline.saturating_duration_since(Instant::now()))).await;
@@ -320,8 +346,13 @@ async fn paced(workers: usize, secs: u64) -> Paced {
     for t in tasks {
         t.await.expect("worker task");
     }
+    let page = match tab {
+        Some(t) => Some(t.await.expect("page task")),
+        None => None,
+    };
     let lat = std::mem::take(&mut *lat.lock().await);
     Paced {
+        page,
         points_per_s: stored.load(Ordering::Relaxed) as f64 / elapsed,
         lat,
         cpu_share: cpu / elapsed,
@@ -460,7 +491,7 @@ async fn writer(workers: usize, jobs: u64, stale: u64) -> Writer {
     if !strace {
         println!("  (strace is not installed: no fsync count)");
     }
-    let coord = Coordinator::start_with(strace.then_some(log.as_path()));
+    let coord = Coordinator::start_with(strace.then_some(log.as_path()), false);
     prepare(&coord.addr, workers as u64, SATURATED_STEPS).await;
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let beats = Arc::new(Mutex::new(Vec::<(f64, f64)>::new()));
@@ -611,11 +642,39 @@ fn main() {
     let (raw_1000, _) = raw("before the paced run");
 
     // The paced run goes first, on a quiet disk: the saturated runs leave writeback behind.
-    let mut p = rt.block_on(paced(workers, secs));
+    let mut p = rt.block_on(paced(workers, secs, false));
     assert!(p.points_per_s > 0.0, "no point was ingested");
+    print_paced(workers, secs, raw_1000, &mut p);
+    // The same run with a browser tab on the first sweep's page (issue 21).
+    let mut with_page = rt.block_on(paced(workers, secs, true));
+    print_paced(workers, secs, raw_1000, &mut with_page);
+    let tab = with_page.page.as_ref().expect("the page run had a page");
+    assert!(tab.load_bytes > 0, "the page's first load read nothing");
+    // The smoke pass's tab is open for a second: too short to count on an event.
+    assert!(!full || tab.events > 0, "the open page received no event");
+    println!(
+        "  the page: first load {} kB, then {} events ({} kB) over the run",
+        tab.load_bytes / 1024,
+        tab.events,
+        tab.event_bytes / 1024
+    );
+    let p99 = |v: &mut Vec<f64>| pct(v, 0.99);
+    println!(
+        "  with the page / without: Heartbeat p99 {:.2}, Acquire p99 {:.2}, durable points/s {:.3}, coordinator CPU {:.2}",
+        p99(&mut with_page.lat.heartbeat) / p99(&mut p.lat.heartbeat),
+        p99(&mut with_page.lat.acquire) / p99(&mut p.lat.acquire),
+        with_page.points_per_s / p.points_per_s,
+        with_page.cpu_share / p.cpu_share
+    );
+    saturated_runs(&rt, workers, secs, &mut raw);
+}
+
+/// Prints one paced run.
+fn print_paced(workers: usize, secs: u64, raw_1000: f64, p: &mut Paced) {
     let offered = workers as f64 * BATCH as f64;
     println!();
-    println!("paced, {workers} workers, 1 Hz heartbeats, {BATCH} points/s each, {secs} s:");
+    let tab = if p.page.is_some() { ", a browser tab on the page" } else { "" };
+    println!("paced{tab}, {workers} workers, 1 Hz heartbeats, {BATCH} points/s each, {secs} s:");
     println!(
         "  durable points/s {:.0} of {offered:.0} offered ({:.3}); {:.3} of raw redb",
         p.points_per_s,
@@ -643,8 +702,10 @@ fn main() {
             .collect();
         println!("  coordinator RSS (MiB) over the run: {}", at.join(", "));
     }
+}
 
-    // LADDER_BENCH_PACED_ONLY=1 skips the saturated runs.
+/// The saturated runs, unless LADDER_BENCH_PACED_ONLY=1.
+fn saturated_runs(rt: &tokio::runtime::Runtime, workers: usize, secs: u64, raw: &mut impl FnMut(&str) -> (f64, f64)) {
     if std::env::var_os("LADDER_BENCH_PACED_ONLY").is_none() {
         let full_reports = ladder_proto::MAX_REPORT_EVENTS as u64;
         for (per, what) in

@@ -13,7 +13,7 @@ pub enum DomainError {
     #[error("unknown device {0:?}: expected cpu, cuda, cuda:N or auto")]
     UnknownDevice(String),
     /// A sweep spec error, located by line and key.
-    #[error("spec {origin}: line {line}: {key}: {message}")]
+    #[error("{origin}: line {line}: {key}: {message}")]
     Spec { origin: String, line: usize, key: String, message: String },
     /// A message from the wire is missing a field or holds an impossible value.
     #[error("invalid message: {field}: {message}")]

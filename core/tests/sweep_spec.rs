@@ -84,7 +84,7 @@ fn d_model_not_dividing_into_heads_names_the_shape() {
     assert_eq!(
         e,
         format!(
-            "spec spec.toml: line {}: model.shapes[1]: d_model 250 is not divisible by d_head 64",
+            "spec.toml: line {}: model.shapes[1]: d_model 250 is not divisible by d_head 64",
             line(&spec, "shapes")
         )
     );
@@ -119,7 +119,7 @@ fn absurd_sizes_are_refused() {
 #[test]
 fn unknown_dataset_names_line_and_key() {
     let e = err(&SPEC.replace("\"gutenberg\"", "\"wikitext\""));
-    assert!(e.starts_with("spec spec.toml: line 2: dataset: unknown dataset \"wikitext\""), "{e}");
+    assert!(e.starts_with("spec.toml: line 2: dataset: unknown dataset \"wikitext\""), "{e}");
 }
 
 #[test]

@@ -21,7 +21,7 @@ impl Ladder for Coordinator {
         req: Request<pb::SubmitSweepRequest>,
     ) -> Result<Response<pb::SubmitSweepResponse>, Status> {
         let q = req.into_inner();
-        let origin = if q.origin.trim().is_empty() { "spec".to_string() } else { q.origin };
+        let origin = if q.origin.trim().is_empty() { "the submitted spec".to_string() } else { q.origin };
         let (rec, created) = self.submit(q.spec_toml, origin).await?;
         if created {
             tracing::info!(sweep = rec.id, name = %rec.name, jobs = rec.job_ids.len(), "sweep submitted");

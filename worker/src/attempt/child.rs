@@ -292,6 +292,10 @@ impl Running<'_> {
         if self.grace.is_some() && members.iter().all(|m| m.last.is_none()) {
             return Ok(()); // killed during shutdown before it checkpointed: the leases expire and requeue
         }
+        if members.iter().all(|m| m.dropped || m.last.is_some()) {
+            log_line(members, "worker", format!("ladder-train exited with {status}"));
+            return Ok(());
+        }
         let text = std::fs::read_to_string(members[0].dir.join("stderr.log")).unwrap_or_default();
         let tail: Vec<&str> = text.lines().rev().take(5).collect();
         let tail = tail.into_iter().rev().collect::<Vec<_>>().join("\n");

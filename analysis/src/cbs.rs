@@ -17,7 +17,7 @@ use crate::inputs::{Inputs, Window, group_by};
 use crate::options::Ctx;
 
 /// The CBS at one point of one trunk.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct CbsPoint {
     pub trunk: u64,
     pub n: f64,
@@ -38,7 +38,7 @@ pub struct CbsPoint {
 }
 
 /// CBS ∝ D^γ over the points that are not bounds.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct CbsVsD {
     pub gamma: Estimate,
     /// The CBS at D = 1e6 tokens.

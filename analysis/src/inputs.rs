@@ -8,7 +8,7 @@ use ladder_core::status::{JobStatus, RecordedPoint};
 use serde::Serialize;
 
 /// A run reduced to numbers. Missing coordinates are None.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct RunPoint {
     pub job: Option<u64>,
     pub n: Option<f64>,
@@ -34,7 +34,7 @@ pub struct RunPoint {
 }
 
 /// A point of a curve, train loss smoothed by a centred moving average.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize, serde::Deserialize)]
 pub struct CurvePoint {
     pub step: f64,
     pub tokens: f64,
@@ -45,7 +45,7 @@ pub struct CurvePoint {
     pub b_simple: Option<f64>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct RunCurve {
     pub job: u64,
     pub label: String,
@@ -55,7 +55,8 @@ pub struct RunCurve {
     /// Trained on fewer unique tokens than the dataset holds (it repeats data and may overfit).
     pub data_limited: bool,
     /// `run`, `trunk` (a constant-LR run with cooldown branches) or `cooldown`.
-    pub kind: &'static str,
+    #[serde(deserialize_with = "ladder_laws::interned::name")]
+    pub kind: ladder_laws::interned::Name,
     /// A cooldown's trunk.
     pub parent: Option<u64>,
     pub points: Vec<CurvePoint>,
@@ -63,7 +64,7 @@ pub struct RunCurve {
 
 /// A batch window: a branch that continued a trunk at k times its batch for a fixed number of
 /// tokens, and the validation loss it ended with (the critical batch size by branching).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Window {
     pub job: u64,
     pub trunk: u64,
@@ -81,19 +82,19 @@ pub struct Window {
 
 /// Compute trained by a sweep, and what the same measurements would cost if every run started
 /// from scratch (each branch a run of its own from the root).
-#[derive(Debug, Clone, Copy, Default, Serialize)]
+#[derive(Debug, Clone, Copy, Default, Serialize, serde::Deserialize)]
 pub struct Compute {
     pub trained: f64,
     pub from_scratch: f64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Excluded {
     pub job: u64,
     pub reason: String,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
 pub struct Inputs {
     pub source: String,
     pub runs: Vec<RunPoint>,

@@ -4,9 +4,10 @@ use ladder_laws::{Bootstrap, PowerLaw, fit_power_law};
 use serde::Serialize;
 
 /// A law that was not fitted, and why.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Skipped {
-    pub law: &'static str,
+    #[serde(deserialize_with = "ladder_laws::interned::name")]
+    pub law: ladder_laws::interned::Name,
     pub reason: String,
 }
 

@@ -132,7 +132,7 @@ pub fn predict(r: &Report, spec: &str) -> Result<BTreeMap<String, f64>> {
     Ok(out)
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, serde::Deserialize)]
 pub struct Allocation {
     pub compute: f64,
     pub n: f64,

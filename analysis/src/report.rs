@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::inputs::Excluded;
 pub use crate::options::Skipped;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct ChinchillaReport {
     pub fit: ChinchillaFit,
     /// E, A, B, α, β.
@@ -20,7 +20,7 @@ pub struct ChinchillaReport {
 }
 
 /// The streamed B_simple beside the batch sweep's B_crit at one target loss.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct BcritVsSimple {
     pub group: String,
     pub target_loss: f64,
@@ -30,7 +30,7 @@ pub struct BcritVsSimple {
     pub ratio: f64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct BSimple {
     pub job: Option<u64>,
     pub loss: f64,
@@ -38,7 +38,7 @@ pub struct BSimple {
     pub b_simple: f64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Report {
     pub source: String,
     pub runs: usize,
@@ -53,9 +53,11 @@ pub struct Report {
     pub l_nd: Option<TwoVarLaw>,
     pub l_ns: Option<TwoVarLaw>,
     /// Where L(N,S)'s B_crit came from.
-    pub l_ns_bcrit: Option<&'static str>,
+    #[serde(deserialize_with = "ladder_laws::interned::name_opt")]
+    pub l_ns_bcrit: Option<ladder_laws::interned::Name>,
     /// The compute axis of the frontier.
-    pub frontier_compute: &'static str,
+    #[serde(deserialize_with = "ladder_laws::interned::name")]
+    pub frontier_compute: ladder_laws::interned::Name,
     pub frontier: Option<Frontier>,
     pub bcrit_at: Vec<BcritAtLoss>,
     pub bcrit_law: Option<BcritLaw>,

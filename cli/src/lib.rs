@@ -68,7 +68,39 @@ async fn fit_inputs(cli: &Cli, a: &args::FitArgs) -> Result<Inputs> {
     }
 }
 
+/// `ladder fit SWEEP` with the default options on a sweep still running: the coordinator's live
+/// fits, at once, instead of gathering every curve and refitting here. None: fit here.
+async fn live_report(cli: &Cli, a: &args::FitArgs) -> Result<Option<Report>> {
+    let Some(key) = &a.sweep else { return Ok(None) };
+    let defaults = a.csv.is_none()
+        && !a.floor
+        && a.exclude_top == 0
+        && a.holdout.is_none()
+        && a.law.is_empty()
+        && a.cbs_epsilon.is_none();
+    if !defaults {
+        return Ok(None);
+    }
+    let c = client::connect(&cli.coordinator, cli.token.as_deref(), &tls(cli)).await?;
+    if c.sweep(key).await?.state != ladder_core::SweepState::Running {
+        return Ok(None);
+    }
+    let Ok(json) = c.fits(key).await? else { return Ok(None) };
+    let report: Report =
+        serde_json::from_str(&json).map_err(|e| CliError::Other(format!("reading sweep {key}'s live fits: {e}")))?;
+    eprintln!(
+        "ladder: sweep {key} is running: these are the coordinator's live fits (fewer bootstrap resamples); \
+         the full fit runs here once it ends"
+    );
+    Ok(Some(report))
+}
+
 async fn fit_cmd(cli: &Cli, a: &args::FitArgs, plot_to: Option<&std::path::Path>) -> Result<()> {
+    if plot_to.is_none()
+        && let Some(report) = live_report(cli, a).await?
+    {
+        return print_fit(cli, a, &report);
+    }
     let inputs = fit_inputs(cli, a).await?;
     let report = ladder_analysis::fit_all(&inputs, &Options::from(a))?;
     if let Some(dir) = plot_to {
@@ -77,6 +109,11 @@ async fn fit_cmd(cli: &Cli, a: &args::FitArgs, plot_to: Option<&std::path::Path>
         }
         return Ok(());
     }
+    print_fit(cli, a, &report)
+}
+
+/// The report, with the predictions and the budget asked for, as text or JSON.
+fn print_fit(cli: &Cli, a: &args::FitArgs, report: &Report) -> Result<()> {
     let predictions = a.predict.as_deref().map(|p| predict::predict(&report, p)).transpose()?;
     let budget = a.budget.map(|c| predict::budget(&report, c)).transpose()?;
     let mut warnings = match a.predict.as_deref() {

@@ -390,3 +390,63 @@ async fn local_help_lists_only_what_local_uses_and_every_flag_has_help() {
         }
     }
 }
+
+/// `ladder fit` on a sweep still running answers from the coordinator's live fits; with options
+/// the live fit does not take (here --holdout) it fits here as before.
+#[tokio::test]
+async fn fit_on_a_running_sweep_answers_from_the_live_fits() {
+    use ladder_proto::pb;
+    use ladder_testkit::server::{Server, acquire, register_worker, report};
+    let spec = "name = \"live\"\ndataset = \"tiny\"\nseeds = [0]\n[model]\nn_ctx = 16\nd_head = 8\n\
+                shapes = [[1, 16], [1, 32], [2, 32], [2, 48]]\n[train]\nbatch_tokens = 64\nsteps = 40\nlr = 0.01\n\
+                eval_every = 10\n[resources]\ndevice = \"cpu\"\n";
+    let (mut s, w0) = Server::with_sweep(std::time::Duration::from_secs(60), Some(spec)).await;
+    let jobs = ladder_testkit::procs::jobs(&mut s.users, "live").await;
+    let n_of = |id: u64| jobs.iter().find(|j| j.id == id).map(|j| j.n_params as f64).expect("job");
+    let mut workers = vec![w0];
+    for i in 1..4 {
+        workers.push(register_worker(&mut s.workers, &format!("w{i}")).await);
+    }
+    for (k, w) in workers.iter().enumerate() {
+        let a = acquire(&mut s.workers, w).await.expect("a job for each worker");
+        // L = (1e8/N)^0.1 at the end, twice that at the start.
+        let end = (1e8 / n_of(a.job_id)).powf(0.1);
+        let mut events: Vec<pb::AttemptEvent> = (1..=40u64)
+            .map(|step| {
+                let loss = end * (1.0 + (40 - step) as f64 / 39.0);
+                let p = pb::MetricPoint {
+                    step,
+                    tokens: step * 64,
+                    flops: 6.0 * n_of(a.job_id) * (step * 64) as f64,
+                    train_loss: loss,
+                    val_loss: (step % 10 == 0).then_some(loss),
+                    ..Default::default()
+                };
+                pb::AttemptEvent { kind: Some(pb::attempt_event::Kind::Metrics(p)) }
+            })
+            .collect();
+        // Three finish; the fourth stays running.
+        if k < 3 {
+            events.push(pb::AttemptEvent {
+                kind: Some(pb::attempt_event::Kind::Finished(pb::AttemptFinished { step: 40, reason: "steps".into() })),
+            });
+        }
+        s.workers.report_events(report(w, &a, events)).await.expect("report");
+    }
+    let addr = format!("http://{}", s.addr());
+    let o = ladder(&["--coordinator", &addr, "fit", "live"]).await;
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(err.contains("live fits"), "not from the live fits: {err}");
+    assert!(out.contains("still running"), "the running job is not listed as left out:\n{out}");
+    let alpha = out
+        .lines()
+        .skip_while(|l| !l.starts_with("L(N) ="))
+        .find_map(|l| l.trim().strip_prefix("α").and_then(|r| r.split_whitespace().next()?.parse::<f64>().ok()))
+        .expect("α of L(N)");
+    assert!((alpha - 0.1).abs() < 0.01, "α_N {alpha} from the live fits, expected 0.1\n{out}");
+    let o = ladder(&["--coordinator", &addr, "fit", "live", "--holdout", "1"]).await;
+    let (_, err) = text(&o);
+    assert!(!err.contains("live fits"), "--holdout must fit here: {err}");
+    s.shutdown().await;
+}

@@ -32,7 +32,7 @@ pub fn steps_to_loss(curve: &[(f64, f64)], target: f64) -> Option<f64> {
 }
 
 /// B_crit at one target loss.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct BcritAtLoss {
     pub target_loss: f64,
     pub s_min: Estimate,
@@ -85,7 +85,7 @@ pub fn fit_bcrit_at(target_loss: f64, batch: &[f64], steps: &[f64], boot: &Boots
 }
 
 /// B_crit(L) = B*/L^(1/α_B).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct BcritLaw {
     /// Tokens.
     pub b_star: Estimate,

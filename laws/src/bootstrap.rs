@@ -3,7 +3,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 /// A fitted constant and its bootstrap interval (NaN bounds when the bootstrap could not run).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
 pub struct Estimate {
     pub value: f64,
     pub lo: f64,

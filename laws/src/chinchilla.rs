@@ -23,7 +23,7 @@ pub struct Run {
 }
 
 /// The fitted constants and the objective they reach (Huber summed over runs).
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ChinchillaFit {
     pub e: f64,
     pub a: f64,

@@ -7,7 +7,7 @@ use serde::Serialize;
 use crate::power::PowerLaw;
 
 /// Where L(C_min)(C) meets L(D(C)). Units: those of the compute the laws were fitted on.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
 pub struct Contradiction {
     pub compute: f64,
     /// N_opt(C*).

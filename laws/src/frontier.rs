@@ -16,7 +16,7 @@ pub struct ComputeCurve {
 }
 
 /// A point of the envelope.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize, serde::Deserialize)]
 pub struct FrontierPoint {
     pub compute: f64,
     pub loss: f64,
@@ -24,7 +24,7 @@ pub struct FrontierPoint {
 }
 
 /// Loss against N at one compute budget.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct IsoFlop {
     pub compute: f64,
     pub profile: Vec<(f64, f64)>,
@@ -32,7 +32,7 @@ pub struct IsoFlop {
     pub n_opt: Option<f64>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Frontier {
     pub envelope: Vec<FrontierPoint>,
     pub l_cmin: PowerLaw,

@@ -10,7 +10,7 @@ pub fn relative_error(predicted: f64, actual: f64) -> f64 {
 }
 
 /// One held-out point: what the law predicted for it and how far off that was.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct HoldoutError {
     pub label: String,
     /// Where the law was evaluated (N, D, C, …).

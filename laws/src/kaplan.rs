@@ -30,9 +30,10 @@ pub mod published {
 }
 
 /// A fitted two-variable law: α_1, α_2, c_1, c_2 with intervals.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct TwoVarLaw {
-    pub law: &'static str,
+    #[serde(deserialize_with = "crate::interned::name")]
+    pub law: crate::interned::Name,
     /// α_N.
     pub alpha_n: Estimate,
     /// α_D (eq. 1.5) or α_S (eq. 1.6).

@@ -8,6 +8,7 @@ pub mod contradiction;
 pub mod error;
 pub mod frontier;
 pub mod holdout;
+pub mod interned;
 pub mod kaplan;
 pub mod optimize;
 pub mod power;

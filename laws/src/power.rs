@@ -8,9 +8,10 @@ use crate::optimize::{linear, minimise, r_squared};
 use crate::range::FitRange;
 
 /// A fitted power law with bootstrap intervals.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct PowerLaw {
-    pub law: &'static str,
+    #[serde(deserialize_with = "crate::interned::name")]
+    pub law: crate::interned::Name,
     pub alpha: Estimate,
     /// x_c: the scale at which the reducible term equals 1.
     pub x_c: Estimate,

@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 /// The smallest and largest finite positive value a law was fitted on (NaN when there was none).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
 pub struct FitRange {
     pub lo: f64,
     pub hi: f64,

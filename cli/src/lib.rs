@@ -114,21 +114,19 @@ async fn fit_cmd(cli: &Cli, a: &args::FitArgs, plot_to: Option<&std::path::Path>
 
 /// The report, with the predictions and the budget asked for, as text or JSON.
 fn print_fit(cli: &Cli, a: &args::FitArgs, report: &Report) -> Result<()> {
-    let predictions = a.predict.as_deref().map(|p| predict::predict(&report, p)).transpose()?;
-    let budget = a.budget.map(|c| predict::budget(&report, c)).transpose()?;
+    let predictions = a.predict.as_deref().map(|p| predict::predict(report, p)).transpose()?;
+    let budget = a.budget.map(|c| predict::budget(report, c)).transpose()?;
     let mut warnings = match a.predict.as_deref() {
-        Some(p) => predict::predict_warnings(&report, p)?,
+        Some(p) => predict::predict_warnings(report, p)?,
         None => Vec::new(),
     };
     if let Some(b) = &budget {
-        warnings.extend(predict::budget_warnings(&report, b));
+        warnings.extend(predict::budget_warnings(report, b));
     }
     match cli.output {
-        Output::Json => {
-            commands::emit(cli.output, &FitOutput { report: &report, predictions, budget, warnings }, String::new)
-        }
+        Output::Json => commands::emit(cli.output, &FitOutput { report, predictions, budget, warnings }, String::new),
         Output::Table => {
-            print!("{}", report::text(&report));
+            print!("{}", report::text(report));
             if let Some(p) = predictions {
                 println!("\nPredictions at {}:", a.predict.as_deref().unwrap_or(""));
                 for (law, v) in p {

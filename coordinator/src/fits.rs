@@ -2,7 +2,8 @@
 //! change to a sweep (a point stored, a job ended) marks it; a background task refits marked
 //! sweeps at most every [`PERIOD`], one at a time, with [`BOOTSTRAP`] resamples. Its CPU budget:
 //! after a fit that took t seconds it waits at least 3t before the next, so fitting takes at most
-//! a quarter of the time of the cores the bootstrap uses, however large the sweeps grow.
+//! a quarter of the time of the cores the bootstrap uses, however large the sweeps grow. A sweep
+//! whose last job ends is refitted at once: its final fit does not wait out the budget.
 //! `GetFits`, the web page and `ladder fit` on a running sweep read the cached result.
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -95,6 +96,9 @@ pub struct LiveFits {
     changed: broadcast::Sender<Arc<SweepFits>>,
     /// One fit at a time.
     busy: tokio::sync::Mutex<()>,
+    /// Sweeps a job of which just ended: if none of their jobs is left, their last fit is due now.
+    ended: Mutex<HashSet<u64>>,
+    wake: tokio::sync::Notify,
 }
 
 impl Default for LiveFits {
@@ -104,6 +108,8 @@ impl Default for LiveFits {
             dirty: Mutex::default(),
             changed: broadcast::channel(64).0,
             busy: tokio::sync::Mutex::new(()),
+            ended: Mutex::default(),
+            wake: tokio::sync::Notify::new(),
         }
     }
 }
@@ -112,6 +118,27 @@ impl LiveFits {
     /// Sweep `id` changed: its fits are due.
     pub fn mark(&self, sweep_id: u64) {
         self.dirty.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(sweep_id);
+    }
+
+    /// A job of sweep `id` ended: when it was the sweep's last, the final fit skips the wait.
+    pub fn job_ended(&self, sweep_id: u64) {
+        self.mark(sweep_id);
+        self.ended.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(sweep_id);
+        self.wake.notify_one();
+    }
+
+    /// Of the sweeps whose jobs ended lately, those with no job left to run.
+    fn finished_sweeps(&self, store: &Store) -> Vec<u64> {
+        let ids: Vec<u64> = std::mem::take(&mut *self.ended.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
+            .into_iter()
+            .collect();
+        let Ok(r) = store.read() else { return vec![] };
+        ids.into_iter()
+            .filter(|id| {
+                let counts = sweeps::find(&r, &id.to_string()).and_then(|s| sweeps::counts(&r, &s));
+                counts.is_ok_and(|c| c.queued + c.running + c.pending == 0)
+            })
+            .collect()
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<SweepFits>> {
@@ -142,13 +169,27 @@ impl LiveFits {
         }
     }
 
-    /// Refits the changed sweeps until `shutdown`, within the budget the module states.
+    /// Refits the changed sweeps until `shutdown`, within the budget the module states; a sweep
+    /// whose last job just ended is refitted at once (one fit per sweep, outside the budget).
     pub async fn run(self: Arc<Self>, store: Store, clock: Arc<dyn crate::Clock>, shutdown: CancellationToken) {
         let mut wait = PERIOD;
         loop {
-            tokio::select! {
-                _ = shutdown.cancelled() => return,
-                _ = tokio::time::sleep(wait) => {}
+            let until = tokio::time::Instant::now() + wait;
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep_until(until) => break,
+                    _ = self.wake.notified() => {}
+                }
+                let st = store.clone();
+                let me = self.clone();
+                let done = tokio::task::spawn_blocking(move || me.finished_sweeps(&st)).await.unwrap_or_default();
+                for id in done {
+                    self.dirty.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&id);
+                    if let Err(e) = self.refit(&store, id, clock.now_ms()).await {
+                        tracing::warn!(sweep = id, "live fits: {e}");
+                    }
+                }
             }
             let due: Vec<u64> =
                 std::mem::take(&mut *self.dirty.lock().unwrap_or_else(std::sync::PoisonError::into_inner))

@@ -58,7 +58,9 @@
           console.warn(`ladder: bad ${name} event`, e);
           return;
         }
-        fn(data);
+        // Points arrive in batches: an array runs the handler on each.
+        if (Array.isArray(data)) data.forEach(fn);
+        else fn(data);
       });
     }
     return () => es.close();

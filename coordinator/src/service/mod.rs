@@ -163,7 +163,11 @@ impl Coordinator {
 
     fn publish(&self, jobs: &[JobRecord]) {
         for j in jobs {
-            self.fits.mark(j.sweep_id);
+            if j.state.is_final() {
+                self.fits.job_ended(j.sweep_id);
+            } else {
+                self.fits.mark(j.sweep_id);
+            }
             let _ = self.updates.send(j.status());
         }
         // One waiting Acquire per job that became queued, not every idle long-poll.

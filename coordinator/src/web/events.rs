@@ -1,7 +1,7 @@
 //! Server-sent events: a sweep's page hears of every job change, every point stored and every
 //! refit; a job's page of that job's changes and points. Each stream forwards the coordinator's
-//! broadcasts as they happen (a point reaches the page within milliseconds of its commit), and
-//! ends when the page goes or the coordinator stops.
+//! broadcasts (points in batches, at most [`BATCH_EVERY`] after their commit), and ends when the
+//! page goes or the coordinator stops.
 use std::convert::Infallible;
 use std::time::Duration;
 
@@ -10,6 +10,11 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio_stream::wrappers::ReceiverStream;
 
 use super::Web;
+
+/// How long stored points wait to go out together.
+pub const BATCH_EVERY: Duration = Duration::from_millis(250);
+/// Most point reports in one event.
+pub const BATCH_MAX: usize = 512;
 
 /// What a stream follows.
 #[derive(Debug, Clone, Copy)]
@@ -34,30 +39,48 @@ pub fn stream(w: &Web, follow: Follow) -> axum::response::Response {
             Follow::Sweep(s) => s == sweep,
             Follow::Job(j) => j == job,
         };
+        // Points go out in batches, one event per [`BATCH_EVERY`] (or per [`BATCH_MAX`]
+        // reports): a sweep with a thousand running jobs sends a page a few events a second,
+        // not thousands. Job and fit events flush the batch first, so order is kept.
+        let mut batch: Vec<std::sync::Arc<crate::service::StoredPoints>> = Vec::new();
+        let mut tick = tokio::time::interval(BATCH_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            let ev = tokio::select! {
+            let mut out: Vec<Event> = Vec::new();
+            tokio::select! {
                 _ = shutdown.cancelled() => return,
                 _ = tx.closed() => return,
+                _ = tick.tick() => {}
                 j = jobs.recv() => match j {
-                    Ok(j) if wants(j.sweep_id, j.id) => event("job", &j),
+                    Ok(j) if wants(j.sweep_id, j.id) => out.extend(event("job", &j)),
                     Err(RecvError::Closed) => return,
-                    _ => None,
+                    _ => continue,
                 },
                 p = points.recv() => match p {
-                    Ok(p) if wants(p.sweep_id, p.job_id) => event("points", &*p),
+                    Ok(p) if wants(p.sweep_id, p.job_id) => {
+                        batch.push(p);
+                        if batch.len() < BATCH_MAX {
+                            continue;
+                        }
+                    }
                     Err(RecvError::Closed) => return,
-                    _ => None,
+                    _ => continue,
                 },
                 f = fits.recv() => match f {
-                    Ok(f) if matches!(follow, Follow::Sweep(s) if s == f.sweep_id) => event("fits", &*f),
+                    Ok(f) if matches!(follow, Follow::Sweep(s) if s == f.sweep_id) => out.extend(event("fits", &*f)),
                     Err(RecvError::Closed) => return,
-                    _ => None,
+                    _ => continue,
                 },
-            };
-            if let Some(ev) = ev
-                && tx.send(Ok(ev)).await.is_err()
-            {
-                return;
+            }
+            if !batch.is_empty() {
+                let all: Vec<&crate::service::StoredPoints> = batch.iter().map(|p| &**p).collect();
+                out.insert(0, event("points", &all).unwrap_or_else(|| Event::default().event("points").data("[]")));
+                batch.clear();
+            }
+            for ev in out {
+                if tx.send(Ok(ev)).await.is_err() {
+                    return;
+                }
             }
         }
     });

@@ -39,10 +39,11 @@ pub fn stream(w: &Web, follow: Follow) -> axum::response::Response {
             Follow::Sweep(s) => s == sweep,
             Follow::Job(j) => j == job,
         };
-        // Points go out in batches, one event per [`BATCH_EVERY`] (or per [`BATCH_MAX`]
-        // reports): a sweep with a thousand running jobs sends a page a few events a second,
-        // not thousands. Job and fit events flush the batch first, so order is kept.
+        // Points and job changes go out in batches, one event of each per [`BATCH_EVERY`] (or
+        // per [`BATCH_MAX`] reports), a job's latest state only: a sweep with a thousand running
+        // jobs sends a page a few events a second, not thousands. Fit events flush both first.
         let mut batch: Vec<std::sync::Arc<crate::service::StoredPoints>> = Vec::new();
+        let mut changed: std::collections::BTreeMap<u64, ladder_core::status::JobStatus> = Default::default();
         let mut tick = tokio::time::interval(BATCH_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -52,7 +53,10 @@ pub fn stream(w: &Web, follow: Follow) -> axum::response::Response {
                 _ = tx.closed() => return,
                 _ = tick.tick() => {}
                 j = jobs.recv() => match j {
-                    Ok(j) if wants(j.sweep_id, j.id) => out.extend(event("job", &j)),
+                    Ok(j) if wants(j.sweep_id, j.id) => {
+                        changed.insert(j.id, j);
+                        continue;
+                    }
                     Err(RecvError::Closed) => return,
                     _ => continue,
                 },
@@ -72,9 +76,13 @@ pub fn stream(w: &Web, follow: Follow) -> axum::response::Response {
                     _ => continue,
                 },
             }
+            if !changed.is_empty() {
+                let jobs: Vec<_> = std::mem::take(&mut changed).into_values().collect();
+                out.splice(0..0, event("job", &jobs));
+            }
             if !batch.is_empty() {
                 let all: Vec<&crate::service::StoredPoints> = batch.iter().map(|p| &**p).collect();
-                out.insert(0, event("points", &all).unwrap_or_else(|| Event::default().event("points").data("[]")));
+                out.splice(0..0, event("points", &all));
                 batch.clear();
             }
             for ev in out {

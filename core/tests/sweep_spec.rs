@@ -204,7 +204,7 @@ fn a_grid_whose_job_count_overflows_is_refused_before_expansion() {
 fn the_shipped_demo_specs_plan_three_axes() {
     let demo = |vocab, train_tokens| move |_: &str| Some(DatasetFacts { vocab, train_tokens });
     for (path, vocab, train_tokens, sizes) in [
-        ("../cli/demo/demo.toml", 256, 1_180_897, 5usize),
+        ("../cli/demo/demo.toml", 256, 1_180_897, 7usize),
         ("../cli/demo/scratch.toml", 256, 1_180_897, 5),
         ("../cli/demo/gpu.toml", 50257, 2_900_000, 7),
     ] {

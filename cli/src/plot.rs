@@ -129,7 +129,7 @@ where
             }
             Mark::Dashed => {
                 chart
-                    .draw_series(DashedLineSeries::new(pts, 6, 4, ShapeStyle::from(&BLACK).stroke_width(2)))
+                    .draw_series(DashedLineSeries::new(pts, 6, 4, ShapeStyle::from(&col).stroke_width(2)))
                     .map_err(e)?;
             }
             Mark::Points => {
@@ -153,7 +153,7 @@ fn side_panel<DB: DrawingBackend>(
     let font = ("sans-serif", 13).into_font();
     let mut y = 50;
     for s in c.series.iter().filter(|s| !s.name.is_empty()) {
-        let col = if s.mark == Mark::Dashed { BLACK } else { s.color };
+        let col = s.color;
         match s.mark {
             Mark::Points => side.draw(&Circle::new((18, y + 7), 4, col.filled()))?,
             Mark::Bound => side.draw(&TriangleMarker::new((18, y + 7), 6, col.filled()))?,

@@ -91,6 +91,16 @@ impl<'a> Member<'a> {
                 "written by a different job config or dataset (fingerprint differs)",
             ));
         }
+        let (best_val, evals_since_best) = (ck.state.best_val, ck.state.evals_since_best);
+        self.restore(dir, ck)?;
+        self.best_val = best_val;
+        self.evals_since_best = evals_since_best;
+        Ok(())
+    }
+
+    /// What a resume and a branch both carry over from checkpoint `ck` (read from `dir`):
+    /// weights, optimizer state, data position, noise-scale averages, step and token counts.
+    fn restore(&mut self, dir: &Path, ck: checkpoint::Loaded) -> Result<()> {
         checkpoint::restore_into(dir, "model.safetensors", &mut self.named, &ck.model)?;
         let mut live_opt = self.opt.state(&self.names);
         checkpoint::restore_into(dir, "optimizer.safetensors", &mut live_opt, &ck.optimizer)?;
@@ -100,8 +110,6 @@ impl<'a> Member<'a> {
         self.gns = s.gns;
         self.step = s.step;
         self.tokens = s.tokens;
-        self.best_val = s.best_val;
-        self.evals_since_best = s.evals_since_best;
         self.resumed_from_step = Some(s.step);
         Ok(())
     }
@@ -118,17 +126,7 @@ impl<'a> Member<'a> {
                 format!("is at step {}, the branch starts at step {at_step}", ck.state.step),
             ));
         }
-        checkpoint::restore_into(dir, "model.safetensors", &mut self.named, &ck.model)?;
-        let mut live_opt = self.opt.state(&self.names);
-        checkpoint::restore_into(dir, "optimizer.safetensors", &mut live_opt, &ck.optimizer)?;
-        let s = ck.state;
-        self.opt.set_step(s.adam_step)?;
-        self.sampler = s.sampler;
-        self.gns = s.gns;
-        self.step = s.step;
-        self.tokens = s.tokens;
-        self.resumed_from_step = Some(s.step);
-        Ok(())
+        self.restore(dir, ck)
     }
 
     pub fn run_info(&self, device: String, dataset_tokens_available: u64) -> RunInfo {

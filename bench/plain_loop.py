@@ -36,7 +36,7 @@ def train_one(a, s, train, val, device):
     torch.manual_seed(a.seed)
     model = GPT(s)
     torch.manual_seed(a.seed)
-    model.gpt2_init()
+    model.fan_in_init()
     model.to(device)
     decay = [p for p in model.parameters() if p.dim() >= 2]
     no_decay = [p for p in model.parameters() if p.dim() < 2]

@@ -70,16 +70,19 @@ class GPT(torch.nn.Module):
         self.transformer.ln_f = torch.nn.LayerNorm(s["d_model"])
 
     @torch.no_grad()
-    def gpt2_init(self):
-        # The draw order of ladder-train's VarStore: wte, wpe, then per block c_attn, attn.c_proj,
-        # c_fc, mlp.c_proj weights; so the same seed gives the same initial weights on CPU.
-        proj_std = 0.02 / math.sqrt(2 * self.s["n_layer"])
+    def fan_in_init(self):
+        # ladder-train's init (trainer/src/model.rs): std gain/sqrt(fan_in), residual projections
+        # with gain 1/sqrt(2·n_layer), embeddings 1/sqrt(d_model). The draw order of its VarStore:
+        # wte, wpe, then per block c_attn, attn.c_proj, c_fc, mlp.c_proj weights; so the same
+        # seed gives the same initial weights on CPU.
+        proj_gain = 1 / math.sqrt(2 * self.s["n_layer"])
+        d, d_ff = self.s["d_model"], self.s["d_ff"]
         tr = self.transformer
         for emb in (tr.wte, tr.wpe):
-            emb.weight.copy_(torch.randn_like(emb.weight) * 0.02)
+            emb.weight.copy_(torch.randn_like(emb.weight) / math.sqrt(d))
         for blk in tr.h:
-            for lin, std in ((blk.attn.c_attn, 0.02), (blk.attn.c_proj, proj_std),
-                             (blk.mlp.c_fc, 0.02), (blk.mlp.c_proj, proj_std)):
+            for lin, std in ((blk.attn.c_attn, 1 / math.sqrt(d)), (blk.attn.c_proj, proj_gain / math.sqrt(d)),
+                             (blk.mlp.c_fc, 1 / math.sqrt(d)), (blk.mlp.c_proj, proj_gain / math.sqrt(d_ff))):
                 lin.weight.copy_(torch.randn_like(lin.weight) * std)
                 lin.bias.zero_()
 
@@ -173,7 +176,7 @@ def main():
 
     model = GPT(s)
     torch.manual_seed(seed)  # after construction: nn.Linear/Embedding draw from the RNG when built
-    model.gpt2_init()
+    model.fan_in_init()
     model.to(device)
     params = list(model.parameters())
     decay = [p for p in params if p.dim() >= 2]

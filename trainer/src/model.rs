@@ -1,5 +1,5 @@
 //! The GPT-style decoder-only Transformer: pre-LayerNorm, learned positions, GELU MLP,
-//! causal attention through `scaled_dot_product_attention`, tied unembedding, GPT-2 init.
+//! causal attention through `scaled_dot_product_attention`, tied unembedding, fan-in init.
 //! Parameter names follow nanoGPT so PyTorch loads the safetensors file directly.
 use tch::nn::{Init, Path};
 use tch::{Reduction, Tensor};
@@ -15,8 +15,9 @@ struct Linear {
 }
 
 impl Linear {
-    fn new(p: Path, d_in: i64, d_out: i64, std: f64) -> Self {
-        let weight = p.var("weight", &[d_out, d_in], Init::Randn { mean: 0.0, stdev: std });
+    /// Weights drawn with std `gain / sqrt(d_in)`.
+    fn new(p: Path, d_in: i64, d_out: i64, gain: f64) -> Self {
+        let weight = p.var("weight", &[d_out, d_in], Init::Randn { mean: 0.0, stdev: fan_in_std(d_in, gain) });
         let bias = p.var("bias", &[d_out], Init::Const(0.0));
         Self { weight, bias }
     }
@@ -54,17 +55,17 @@ struct Block {
 
 impl Block {
     fn new(p: Path, s: &Shape) -> Self {
-        // GPT-2: residual projections scaled by 1/sqrt(2·n_layer).
-        let proj_std = 0.02 / (2.0 * s.n_layer as f64).sqrt();
+        // As GPT-2, residual projections are scaled by 1/sqrt(2·n_layer).
+        let proj_gain = 1.0 / (2.0 * s.n_layer as f64).sqrt();
         let attn = &p / "attn";
         let mlp = &p / "mlp";
         Self {
             ln_1: LayerNorm::new(&p / "ln_1", s.d_model),
-            c_attn: Linear::new(&attn / "c_attn", s.d_model, 3 * s.d_model, 0.02),
-            attn_proj: Linear::new(&attn / "c_proj", s.d_model, s.d_model, proj_std),
+            c_attn: Linear::new(&attn / "c_attn", s.d_model, 3 * s.d_model, 1.0),
+            attn_proj: Linear::new(&attn / "c_proj", s.d_model, s.d_model, proj_gain),
             ln_2: LayerNorm::new(&p / "ln_2", s.d_model),
-            c_fc: Linear::new(&mlp / "c_fc", s.d_model, s.d_ff, 0.02),
-            mlp_proj: Linear::new(&mlp / "c_proj", s.d_ff, s.d_model, proj_std),
+            c_fc: Linear::new(&mlp / "c_fc", s.d_model, s.d_ff, 1.0),
+            mlp_proj: Linear::new(&mlp / "c_proj", s.d_ff, s.d_model, proj_gain),
             n_heads: s.n_heads,
         }
     }
@@ -84,6 +85,13 @@ impl Block {
     }
 }
 
+/// `gain / sqrt(fan_in)`: GPT-2's fixed 0.02 is 1/sqrt(d) at d ≈ 2500; at the widths of a CPU
+/// sweep (16 to 160) it starves attention of signal, and the loss sits on its bigram plateau for
+/// hundreds of steps. Embeddings take fan-in d_model, so tied logits start with unit scale.
+fn fan_in_std(fan_in: i64, gain: f64) -> f64 {
+    gain / (fan_in as f64).sqrt()
+}
+
 /// The model; its variables live in the caller's `VarStore`.
 pub struct Gpt {
     wte: Tensor,
@@ -97,8 +105,9 @@ impl Gpt {
     /// Builds the variables under `root` in a fixed order, so a seed fixes the init.
     pub fn new(root: &Path, shape: Shape) -> Self {
         let tr = root / "transformer";
-        let wte = (&tr / "wte").var("weight", &[shape.vocab, shape.d_model], Init::Randn { mean: 0.0, stdev: 0.02 });
-        let wpe = (&tr / "wpe").var("weight", &[shape.n_ctx, shape.d_model], Init::Randn { mean: 0.0, stdev: 0.02 });
+        let emb = Init::Randn { mean: 0.0, stdev: fan_in_std(shape.d_model, 1.0) };
+        let wte = (&tr / "wte").var("weight", &[shape.vocab, shape.d_model], emb);
+        let wpe = (&tr / "wpe").var("weight", &[shape.n_ctx, shape.d_model], emb);
         let h = &tr / "h";
         let blocks = (0..shape.n_layer).map(|i| Block::new(&h / i, &shape)).collect();
         let ln_f = LayerNorm::new(&tr / "ln_f", shape.d_model);

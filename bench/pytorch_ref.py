@@ -76,14 +76,13 @@ class GPT(torch.nn.Module):
         # wte, wpe, then per block c_attn, attn.c_proj, c_fc, mlp.c_proj weights; so the same
         # seed gives the same initial weights on CPU.
         proj_gain = 1 / math.sqrt(2 * self.s["n_layer"])
-        d, d_ff = self.s["d_model"], self.s["d_ff"]
         tr = self.transformer
         for emb in (tr.wte, tr.wpe):
-            emb.weight.copy_(torch.randn_like(emb.weight) / math.sqrt(d))
+            emb.weight.copy_(torch.randn_like(emb.weight) / math.sqrt(self.s["d_model"]))
         for blk in tr.h:
-            for lin, std in ((blk.attn.c_attn, 1 / math.sqrt(d)), (blk.attn.c_proj, proj_gain / math.sqrt(d)),
-                             (blk.mlp.c_fc, 1 / math.sqrt(d)), (blk.mlp.c_proj, proj_gain / math.sqrt(d_ff))):
-                lin.weight.copy_(torch.randn_like(lin.weight) * std)
+            for lin, gain in ((blk.attn.c_attn, 1.0), (blk.attn.c_proj, proj_gain),
+                              (blk.mlp.c_fc, 1.0), (blk.mlp.c_proj, proj_gain)):
+                lin.weight.copy_(torch.randn_like(lin.weight) * (gain / math.sqrt(lin.in_features)))
                 lin.bias.zero_()
 
     def loss(self, idx, targets):

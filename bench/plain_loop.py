@@ -24,7 +24,8 @@ from pytorch_ref import GPT, SplitMix64, lr_at, read_tokens  # noqa: E402  (the 
 
 def n_non_embedding(s):
     d, f, L = s["d_model"], s["d_ff"], s["n_layer"]
-    # Per block: attention 4d² + 4d biases... counted exactly as ladder does: every parameter but wte/wpe.
+    # Per block: attention 4d² + 4d biases... counted exactly as ladder does: every parameter but wte
+    # (positions are rotary and have none).
     per_block = (d * 3 * d + 3 * d) + (d * d + d) + (d * f + f) + (f * d + d) + 4 * d
     return L * per_block + 2 * d
 

@@ -35,6 +35,22 @@ class SplitMix64:
         return (self.next_u64() * n) >> 64
 
 
+def rope_tables(t, d_head, device):
+    # ladder-train's rotary tables (trainer/src/rope.rs), op for op: θ_i = 10000^(-2i/d_head),
+    # the halves repeated, so the CPU values agree bit for bit.
+    exponent = torch.arange(0, d_head, 2, dtype=torch.float32, device=device) / d_head
+    inv_freq = torch.pow(10000.0, exponent).reciprocal()
+    angles = torch.outer(torch.arange(t, dtype=torch.float32, device=device), inv_freq)
+    angles = torch.cat((angles, angles), 1)
+    return angles.cos(), angles.sin()
+
+
+def rope_rotate(x, cos, sin):
+    half = x.shape[-1] // 2
+    rotated = torch.cat((-x[..., half:], x[..., :half]), -1)
+    return x * cos.to(x.dtype) + rotated * sin.to(x.dtype)
+
+
 class Block(torch.nn.Module):
     def __init__(self, d, d_ff, n_heads):
         super().__init__()
@@ -48,11 +64,12 @@ class Block(torch.nn.Module):
         self.mlp.c_fc = torch.nn.Linear(d, d_ff)
         self.mlp.c_proj = torch.nn.Linear(d_ff, d)
 
-    def forward(self, x):
+    def forward(self, x, rope):
         b, t, d = x.shape
         h = self.n_heads
         q, k, v = self.attn.c_attn(self.ln_1(x)).split(d, dim=2)
         q, k, v = (z.view(b, t, h, d // h).transpose(1, 2) for z in (q, k, v))
+        q, k = rope_rotate(q, *rope), rope_rotate(k, *rope)
         y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
         x = x + self.attn.c_proj(y.transpose(1, 2).contiguous().view(b, t, d))
         return x + self.mlp.c_proj(F.gelu(self.mlp.c_fc(self.ln_2(x)), approximate="tanh"))
@@ -64,7 +81,6 @@ class GPT(torch.nn.Module):
         self.s = s
         self.transformer = torch.nn.Module()
         self.transformer.wte = torch.nn.Embedding(s["vocab"], s["d_model"])
-        self.transformer.wpe = torch.nn.Embedding(s["n_ctx"], s["d_model"])
         self.transformer.h = torch.nn.ModuleList(
             Block(s["d_model"], s["d_ff"], s["n_heads"]) for _ in range(s["n_layer"]))
         self.transformer.ln_f = torch.nn.LayerNorm(s["d_model"])
@@ -73,12 +89,11 @@ class GPT(torch.nn.Module):
     def fan_in_init(self):
         # ladder-train's init (trainer/src/model.rs): std gain/sqrt(fan_in), residual projections
         # with gain 1/sqrt(2·n_layer), embeddings 1/sqrt(d_model). The draw order of its VarStore:
-        # wte, wpe, then per block c_attn, attn.c_proj, c_fc, mlp.c_proj weights; so the same
+        # wte, then per block c_attn, attn.c_proj, c_fc, mlp.c_proj weights; so the same
         # seed gives the same initial weights on CPU.
         proj_gain = 1 / math.sqrt(2 * self.s["n_layer"])
         tr = self.transformer
-        for emb in (tr.wte, tr.wpe):
-            emb.weight.copy_(torch.randn_like(emb.weight) / math.sqrt(self.s["d_model"]))
+        tr.wte.weight.copy_(torch.randn_like(tr.wte.weight) / math.sqrt(self.s["d_model"]))
         for blk in tr.h:
             for lin, gain in ((blk.attn.c_attn, 1.0), (blk.attn.c_proj, proj_gain),
                               (blk.mlp.c_fc, 1.0), (blk.mlp.c_proj, proj_gain)):
@@ -87,9 +102,10 @@ class GPT(torch.nn.Module):
 
     def loss(self, idx, targets):
         t = idx.shape[1]
-        x = self.transformer.wte(idx) + self.transformer.wpe.weight[:t]
+        x = self.transformer.wte(idx)
+        rope = rope_tables(t, self.s["d_model"] // self.s["n_heads"], idx.device)
         for blk in self.transformer.h:
-            x = blk(x)
+            x = blk(x, rope)
         logits = F.linear(self.transformer.ln_f(x), self.transformer.wte.weight)
         return F.cross_entropy(logits.view(-1, logits.shape[-1]), targets.view(-1))
 

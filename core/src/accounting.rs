@@ -10,7 +10,7 @@ pub struct Accounting {
     pub n: u64,
     /// Kaplan's closed form 12·n_layer·d_model², beside the exact N.
     pub n_kaplan: u64,
-    /// Token and position embeddings (the unembedding is tied to the token embedding).
+    /// The token embedding (the unembedding is tied to it; rotary positions have no parameters).
     pub n_embedding: u64,
     /// N_total = N + embeddings.
     pub n_total: u64,
@@ -38,7 +38,7 @@ impl Accounting {
             + d * ff + ff // c_fc
             + ff * d + d; // mlp.c_proj
         let n = l * per_layer + 2 * d; // + ln_f
-        let n_embedding = v * d + ctx * d;
+        let n_embedding = v * d;
         let nf = n as f64;
         let context = 2.0 * (l * ctx * d_attn) as f64;
         let unembed = 2.0 * (d * v) as f64;

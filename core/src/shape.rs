@@ -23,7 +23,7 @@ impl Shape {
     /// N_total with checked arithmetic: None when any product overflows.
     pub fn checked_n_total(&self) -> Option<u64> {
         let u = |v: i64| u64::try_from(v).ok();
-        let (l, d, ff, ctx, v) = (u(self.n_layer)?, u(self.d_model)?, u(self.d_ff)?, u(self.n_ctx)?, u(self.vocab)?);
+        let (l, d, ff, v) = (u(self.n_layer)?, u(self.d_model)?, u(self.d_ff)?, u(self.vocab)?);
         let dd = d.checked_mul(d)?;
         let per_layer = dd
             .checked_mul(4)?
@@ -31,7 +31,8 @@ impl Shape {
             .checked_add(d.checked_mul(9)?)?
             .checked_add(ff)?;
         let n = l.checked_mul(per_layer)?.checked_add(d.checked_mul(2)?)?;
-        n.checked_add(v.checked_mul(d)?)?.checked_add(ctx.checked_mul(d)?)
+        // Rotary positions have no parameters: the embeddings are the token table alone.
+        n.checked_add(v.checked_mul(d)?)
     }
 
     pub fn validate(&self) -> Result<()> {
@@ -51,6 +52,12 @@ impl Shape {
             return Err(DomainError::invalid(
                 "model.n_heads",
                 format!("d_model {} is not divisible by n_heads {}", self.d_model, self.n_heads),
+            ));
+        }
+        if self.d_head() % 2 != 0 {
+            return Err(DomainError::invalid(
+                "model.n_heads",
+                format!("d_head {} (d_model / n_heads) must be even for rotary positions", self.d_head()),
             ));
         }
         // Sizes from input: every product is checked before Accounting multiplies them.

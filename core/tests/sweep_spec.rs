@@ -91,6 +91,20 @@ fn d_model_not_dividing_into_heads_names_the_shape() {
 }
 
 #[test]
+fn odd_head_width_is_refused_for_rotary_positions() {
+    // Rotary positions rotate each head in two halves: d_head must be even.
+    let spec = SPEC.replace("d_head = 64", "d_head = 63").replace("[[2, 128], [4, 256], [6, 384]]", "[[2, 126]]");
+    let e = err(&spec);
+    assert_eq!(
+        e,
+        format!(
+            "spec.toml: line {}: model.shapes[0]: d_head 63 (d_model / n_heads) must be even for rotary positions",
+            line(&spec, "shapes")
+        )
+    );
+}
+
+#[test]
 fn empty_grids_are_refused() {
     let e = err(&SPEC.replace("shapes = [[2, 128], [4, 256], [6, 384]]", "shapes = []"));
     assert!(e.contains("model.shapes: the grid is empty"), "{e}");

@@ -10,6 +10,7 @@ use tch::{Device, Kind, Reduction, Tensor};
 
 use crate::error::{Result, TrainerError};
 use crate::model::Shape;
+use crate::rope::Rope;
 
 /// The stacked parameters in name order (the order of a single model's `VarStore`).
 pub struct FusedGpt {
@@ -123,14 +124,14 @@ impl FusedGpt {
         let wte = self.p("transformer.wte.weight")?;
         let offsets = Tensor::f_arange_start_step(0, k * v, v, (Kind::Int64, idx.device()))?.f_view([k, 1, 1])?;
         let tok = Tensor::f_embedding(&wte.f_reshape([k * v, d])?, &idx.f_add(&offsets)?, -1, false, false)?;
-        let pos = self.p("transformer.wpe.weight")?.f_narrow(1, 0, t)?.f_unsqueeze(1)?;
-        let mut x = tok.f_add(&pos)?.f_view([k, b * t, d])?;
+        let rope = Rope::new(t, s.d_head(), idx.device())?;
+        let mut x = tok.f_view([k, b * t, d])?;
         for i in 0..s.n_layer {
             let blk = format!("transformer.h.{i}");
             let qkv = self.linear(&self.layer_norm(&x, &format!("{blk}.ln_1"))?, &format!("{blk}.attn.c_attn"))?;
             let parts = qkv.f_view([k * b, t, 3 * d])?.f_split(d, 2)?;
             let heads = |z: &Tensor| -> Result<Tensor> { Ok(z.f_view([k * b, t, h, d / h])?.f_transpose(1, 2)?) };
-            let (q, kk, vv) = (heads(&parts[0])?, heads(&parts[1])?, heads(&parts[2])?);
+            let (q, kk, vv) = (rope.rotate(&heads(&parts[0])?)?, rope.rotate(&heads(&parts[1])?)?, heads(&parts[2])?);
             let y = Tensor::f_scaled_dot_product_attention(&q, &kk, &vv, None::<Tensor>, 0.0, true, None, false)?;
             let y = y.f_transpose(1, 2)?.f_contiguous()?.f_view([k, b * t, d])?;
             x = x.f_add(&self.linear(&y, &format!("{blk}.attn.c_proj"))?)?;

@@ -34,6 +34,7 @@ pub mod model;
 pub mod optim;
 pub mod outcome;
 pub mod rng;
+pub mod rope;
 pub mod setup;
 pub mod tokenizer;
 pub mod train;

@@ -1,4 +1,4 @@
-//! The GPT-style decoder-only Transformer: pre-LayerNorm, learned positions, GELU MLP,
+//! The GPT-style decoder-only Transformer: pre-LayerNorm, rotary positions, GELU MLP,
 //! causal attention through `scaled_dot_product_attention`, tied unembedding, fan-in init.
 //! Parameter names follow nanoGPT so PyTorch loads the safetensors file directly.
 use tch::nn::{Init, Path};
@@ -8,6 +8,7 @@ pub use ladder_core::limits::MAX_VOCAB;
 pub use ladder_core::shape::Shape;
 
 use crate::error::{Result, TrainerError};
+use crate::rope::Rope;
 
 struct Linear {
     weight: Tensor,
@@ -70,13 +71,13 @@ impl Block {
         }
     }
 
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+    fn forward(&self, x: &Tensor, rope: &Rope) -> Result<Tensor> {
         let (b, t, d) = x.size3()?;
         let h = self.n_heads;
         let qkv = self.c_attn.forward(&self.ln_1.forward(x)?)?;
         let parts = qkv.f_split(d, 2)?;
         let heads = |t_: &Tensor| -> Result<Tensor> { Ok(t_.f_view([b, t, h, d / h])?.f_transpose(1, 2)?) };
-        let (q, k, v) = (heads(&parts[0])?, heads(&parts[1])?, heads(&parts[2])?);
+        let (q, k, v) = (rope.rotate(&heads(&parts[0])?)?, rope.rotate(&heads(&parts[1])?)?, heads(&parts[2])?);
         let y = Tensor::f_scaled_dot_product_attention(&q, &k, &v, None::<Tensor>, 0.0, true, None, false)?;
         let y = y.f_transpose(1, 2)?.f_contiguous()?.f_view([b, t, d])?;
         let x = x.f_add(&self.attn_proj.forward(&y)?)?;
@@ -95,7 +96,6 @@ fn fan_in_std(fan_in: i64, gain: f64) -> f64 {
 /// The model; its variables live in the caller's `VarStore`.
 pub struct Gpt {
     wte: Tensor,
-    wpe: Tensor,
     blocks: Vec<Block>,
     ln_f: LayerNorm,
     pub shape: Shape,
@@ -107,11 +107,10 @@ impl Gpt {
         let tr = root / "transformer";
         let emb = Init::Randn { mean: 0.0, stdev: fan_in_std(shape.d_model, 1.0) };
         let wte = (&tr / "wte").var("weight", &[shape.vocab, shape.d_model], emb);
-        let wpe = (&tr / "wpe").var("weight", &[shape.n_ctx, shape.d_model], emb);
         let h = &tr / "h";
         let blocks = (0..shape.n_layer).map(|i| Block::new(&h / i, &shape)).collect();
         let ln_f = LayerNorm::new(&tr / "ln_f", shape.d_model);
-        Self { wte, wpe, blocks, ln_f, shape }
+        Self { wte, blocks, ln_f, shape }
     }
 
     /// Logits `[B, T, vocab]` for token ids `[B, T]`, T ≤ n_ctx.
@@ -121,10 +120,10 @@ impl Gpt {
             return Err(TrainerError::invalid("input", format!("sequence of {t} exceeds n_ctx {}", self.shape.n_ctx)));
         }
         let tok = Tensor::f_embedding(&self.wte, idx, -1, false, false)?;
-        let pos = self.wpe.f_narrow(0, 0, t)?;
-        let mut x = tok.f_add(&pos)?;
+        let rope = Rope::new(t, self.shape.d_head(), idx.device())?;
+        let mut x = tok;
         for block in &self.blocks {
-            x = block.forward(&x)?;
+            x = block.forward(&x, &rope)?;
         }
         let x = self.ln_f.forward(&x)?;
         Ok(x.f_linear::<&Tensor>(&self.wte, None)?)

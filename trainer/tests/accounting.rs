@@ -17,7 +17,7 @@ fn closed_forms_hold_for_several_shapes() {
         assert_eq!(a.n_kaplan, 12 * l * d * d);
         // Exact N adds the biases and LayerNorms Kaplan drops: 13·L·d + 2·d (d_ff = 4d).
         assert_eq!(a.n, 12 * l * d * d + 13 * l * d + 2 * d);
-        assert_eq!(a.n_embedding, (v + ctx) * d);
+        assert_eq!(a.n_embedding, v * d);
         assert_eq!(a.n_total, a.n + a.n_embedding);
         let n = a.n as f64;
         let context = 2.0 * (l * ctx * d) as f64;
@@ -34,9 +34,10 @@ fn closed_forms_hold_for_several_shapes() {
 
 #[test]
 fn gpt2_small_has_its_published_parameter_count() {
-    // GPT-2 small (12 × 768, n_ctx 1024, vocab 50257, tied unembedding): 124,439,808 parameters.
+    // GPT-2 small (12 × 768, n_ctx 1024, vocab 50257, tied unembedding): 124,439,808 parameters,
+    // of which 1024 × 768 are its learned positions; rotary positions have none.
     let a = Accounting::of(&shape(12, 768, 1024, 50257));
-    assert_eq!(a.n_total, 124_439_808);
+    assert_eq!(a.n_total, 124_439_808 - 1024 * 768);
     assert_eq!(a.n_kaplan, 84_934_656);
 }
 
@@ -48,8 +49,7 @@ fn exact_n_counts_the_models_variables() {
         let _model = Gpt::new(&vs.root(), s);
         let vars = vs.variables();
         let total: i64 = vars.values().map(|t| t.numel() as i64).sum();
-        let embed: i64 =
-            vars.iter().filter(|(n, _)| n.contains("wte") || n.contains("wpe")).map(|(_, t)| t.numel() as i64).sum();
+        let embed: i64 = vars.iter().filter(|(n, _)| n.contains("wte")).map(|(_, t)| t.numel() as i64).sum();
         let a = Accounting::of(&s);
         assert_eq!(total as u64, a.n_total, "shape {l}x{d}");
         assert_eq!((total - embed) as u64, a.n, "shape {l}x{d}");

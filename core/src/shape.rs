@@ -56,7 +56,7 @@ impl Shape {
         }
         if self.d_head() % 2 != 0 {
             return Err(DomainError::invalid(
-                "model.n_heads",
+                "model.d_head",
                 format!("d_head {} (d_model / n_heads) must be even for rotary positions", self.d_head()),
             ));
         }

@@ -98,7 +98,8 @@ fn odd_head_width_is_refused_for_rotary_positions() {
     assert_eq!(
         e,
         format!(
-            "spec.toml: line {}: model.shapes[0]: d_head 63 (d_model / n_heads) must be even for rotary positions",
+            "spec.toml: line {}: model.shapes[0]: d_head 63 (d_model / n_heads) must be even for rotary positions \
+             (model.d_head)",
             line(&spec, "shapes")
         )
     );

@@ -129,9 +129,7 @@ impl FusedGpt {
         for i in 0..s.n_layer {
             let blk = format!("transformer.h.{i}");
             let qkv = self.linear(&self.layer_norm(&x, &format!("{blk}.ln_1"))?, &format!("{blk}.attn.c_attn"))?;
-            let parts = qkv.f_view([k * b, t, 3 * d])?.f_split(d, 2)?;
-            let heads = |z: &Tensor| -> Result<Tensor> { Ok(z.f_view([k * b, t, h, d / h])?.f_transpose(1, 2)?) };
-            let (q, kk, vv) = (rope.rotate(&heads(&parts[0])?)?, rope.rotate(&heads(&parts[1])?)?, heads(&parts[2])?);
+            let (q, kk, vv) = rope.heads(&qkv.f_view([k * b, t, 3 * d])?, h)?;
             let y = Tensor::f_scaled_dot_product_attention(&q, &kk, &vv, None::<Tensor>, 0.0, true, None, false)?;
             let y = y.f_transpose(1, 2)?.f_contiguous()?.f_view([k, b * t, d])?;
             x = x.f_add(&self.linear(&y, &format!("{blk}.attn.c_proj"))?)?;

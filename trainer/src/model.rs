@@ -75,9 +75,7 @@ impl Block {
         let (b, t, d) = x.size3()?;
         let h = self.n_heads;
         let qkv = self.c_attn.forward(&self.ln_1.forward(x)?)?;
-        let parts = qkv.f_split(d, 2)?;
-        let heads = |t_: &Tensor| -> Result<Tensor> { Ok(t_.f_view([b, t, h, d / h])?.f_transpose(1, 2)?) };
-        let (q, k, v) = (rope.rotate(&heads(&parts[0])?)?, rope.rotate(&heads(&parts[1])?)?, heads(&parts[2])?);
+        let (q, k, v) = rope.heads(&qkv, h)?;
         let y = Tensor::f_scaled_dot_product_attention(&q, &k, &v, None::<Tensor>, 0.0, true, None, false)?;
         let y = y.f_transpose(1, 2)?.f_contiguous()?.f_view([b, t, d])?;
         let x = x.f_add(&self.attn_proj.forward(&y)?)?;

@@ -37,4 +37,15 @@ impl Rope {
         let rotated = Tensor::f_cat(&[&x2.f_neg()?, &x1], -1)?;
         Ok(x.f_mul(&cos)?.f_add(&rotated.f_mul(&sin)?)?)
     }
+
+    /// Splits `qkv [n, t, 3·d]` into heads `[n, h, t, d/h]`: q and k rotated together (one
+    /// rotation over 2h heads, half the kernels of two), v as it is.
+    pub fn heads(&self, qkv: &Tensor, h: i64) -> Result<(Tensor, Tensor, Tensor)> {
+        let (n, t, d3) = qkv.size3()?;
+        let d = d3 / 3;
+        let qk = qkv.f_narrow(2, 0, 2 * d)?.f_view([n, t, 2 * h, d / h])?.f_transpose(1, 2)?;
+        let qk = self.rotate(&qk)?;
+        let v = qkv.f_narrow(2, 2 * d, d)?.f_view([n, t, h, d / h])?.f_transpose(1, 2)?;
+        Ok((qk.f_narrow(1, 0, h)?, qk.f_narrow(1, h, h)?, v))
+    }
 }

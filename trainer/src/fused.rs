@@ -18,6 +18,7 @@ pub struct FusedGpt {
     /// Members in the stack.
     pub k: i64,
     pub stacked: Vec<(String, Tensor)>,
+    rope: Rope,
 }
 
 /// A stacked parameter by name.
@@ -41,7 +42,8 @@ impl FusedGpt {
             let t = Tensor::f_stack(&parts, 0)?.f_to_device(device)?.f_detach()?.set_requires_grad(true);
             stacked.push((name.clone(), t));
         }
-        Ok(Self { shape, k: members.len() as i64, stacked })
+        let rope = Rope::new(shape.n_ctx, shape.d_head(), device)?;
+        Ok(Self { shape, k: members.len() as i64, stacked, rope })
     }
 
     /// Member `i`'s views of the stacked parameters, in name order.
@@ -124,12 +126,11 @@ impl FusedGpt {
         let wte = self.p("transformer.wte.weight")?;
         let offsets = Tensor::f_arange_start_step(0, k * v, v, (Kind::Int64, idx.device()))?.f_view([k, 1, 1])?;
         let tok = Tensor::f_embedding(&wte.f_reshape([k * v, d])?, &idx.f_add(&offsets)?, -1, false, false)?;
-        let rope = Rope::new(t, s.d_head(), idx.device())?;
         let mut x = tok.f_view([k, b * t, d])?;
         for i in 0..s.n_layer {
             let blk = format!("transformer.h.{i}");
             let qkv = self.linear(&self.layer_norm(&x, &format!("{blk}.ln_1"))?, &format!("{blk}.attn.c_attn"))?;
-            let (q, kk, vv) = rope.heads(&qkv.f_view([k * b, t, 3 * d])?, h)?;
+            let (q, kk, vv) = self.rope.heads(&qkv.f_view([k * b, t, 3 * d])?, h)?;
             let y = Tensor::f_scaled_dot_product_attention(&q, &kk, &vv, None::<Tensor>, 0.0, true, None, false)?;
             let y = y.f_transpose(1, 2)?.f_contiguous()?.f_view([k, b * t, d])?;
             x = x.f_add(&self.linear(&y, &format!("{blk}.attn.c_proj"))?)?;

@@ -64,7 +64,7 @@ pub fn probe(job: &Job, dir: &Path, micro_batches: usize, seed: u64) -> Result<G
     let device = prepare_device(cfg)?;
     let shape = job.shape;
     let data = Dataset::open(&cfg.data.dir, shape.vocab, shape.n_ctx, cfg.data.max_tokens)?;
-    let (_vs, model, mut named) = build_model(shape, device);
+    let (_vs, model, mut named) = build_model(shape, device)?;
     let ck = checkpoint::load(dir)?;
     checkpoint::restore_into(dir, "model.safetensors", &mut named, &ck.model)?;
     let params: Vec<Tensor> = named.iter().map(|(_, p)| p.shallow_clone()).collect();

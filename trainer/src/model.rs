@@ -2,7 +2,7 @@
 //! causal attention through `scaled_dot_product_attention`, tied unembedding, fan-in init.
 //! Parameter names follow nanoGPT so PyTorch loads the safetensors file directly.
 use tch::nn::{Init, Path};
-use tch::{Reduction, Tensor};
+use tch::{Device, Reduction, Tensor};
 
 pub use ladder_core::limits::MAX_VOCAB;
 pub use ladder_core::shape::Shape;
@@ -96,19 +96,23 @@ pub struct Gpt {
     wte: Tensor,
     blocks: Vec<Block>,
     ln_f: LayerNorm,
+    rope: Rope,
     pub shape: Shape,
 }
 
 impl Gpt {
-    /// Builds the variables under `root` in a fixed order, so a seed fixes the init.
-    pub fn new(root: &Path, shape: Shape) -> Self {
+    /// Builds the variables under `root` in a fixed order, so a seed fixes the init, and the
+    /// rotary tables for n_ctx positions on `device`, where the forward runs (the store may be
+    /// initialised on the CPU and moved there).
+    pub fn new(root: &Path, shape: Shape, device: Device) -> Result<Self> {
         let tr = root / "transformer";
         let emb = Init::Randn { mean: 0.0, stdev: fan_in_std(shape.d_model, 1.0) };
         let wte = (&tr / "wte").var("weight", &[shape.vocab, shape.d_model], emb);
         let h = &tr / "h";
         let blocks = (0..shape.n_layer).map(|i| Block::new(&h / i, &shape)).collect();
         let ln_f = LayerNorm::new(&tr / "ln_f", shape.d_model);
-        Self { wte, blocks, ln_f, shape }
+        let rope = Rope::new(shape.n_ctx, shape.d_head(), device)?;
+        Ok(Self { wte, blocks, ln_f, rope, shape })
     }
 
     /// Logits `[B, T, vocab]` for token ids `[B, T]`, T ≤ n_ctx.
@@ -118,10 +122,9 @@ impl Gpt {
             return Err(TrainerError::invalid("input", format!("sequence of {t} exceeds n_ctx {}", self.shape.n_ctx)));
         }
         let tok = Tensor::f_embedding(&self.wte, idx, -1, false, false)?;
-        let rope = Rope::new(t, self.shape.d_head(), idx.device())?;
         let mut x = tok;
         for block in &self.blocks {
-            x = block.forward(&x, &rope)?;
+            x = block.forward(&x, &self.rope)?;
         }
         let x = self.ln_f.forward(&x)?;
         Ok(x.f_linear::<&Tensor>(&self.wte, None)?)

@@ -76,15 +76,18 @@ pub(crate) fn prepare_device(cfg: &crate::config::JobConfig) -> Result<Device> {
     Ok(device)
 }
 
+/// A model with its store and its variables in name order.
+pub(crate) type Built = (VarStore, Gpt, Vec<(String, Tensor)>);
+
 /// A model initialised on the CPU generator and then moved, so that a seed gives the same
 /// weights on every device; its variables in name order. The store must outlive the model.
-pub(crate) fn build_model(shape: crate::model::Shape, device: Device) -> (VarStore, Gpt, Vec<(String, Tensor)>) {
+pub(crate) fn build_model(shape: crate::model::Shape, device: Device) -> Result<Built> {
     let mut vs = VarStore::new(Device::Cpu);
-    let model = Gpt::new(&vs.root(), shape);
+    let model = Gpt::new(&vs.root(), shape, device)?;
     vs.set_device(device);
     let mut named: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
     named.sort_by(|a, b| a.0.cmp(&b.0));
-    (vs, model, named)
+    Ok((vs, model, named))
 }
 
 impl Batches<'_> {

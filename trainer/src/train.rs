@@ -63,7 +63,7 @@ pub fn run_until(
     let data_id = data_id(meta, &data);
 
     tch::manual_seed(job.config.train.seed as i64);
-    let (_vs, model, named) = build_model(shape, device);
+    let (_vs, model, named) = build_model(shape, device)?;
     let params: Vec<Tensor> = named.iter().map(|(_, p)| p.shallow_clone()).collect();
     let mut m = Member::new(job, fingerprint(job, &data_id), named, &data.train)?;
     if let Some(dir) = resume {

@@ -130,7 +130,7 @@ fn stacked_model(jobs: &[Job], shape: crate::model::Shape, device: Device) -> Re
     let mut inits = Vec::with_capacity(jobs.len());
     for j in jobs {
         tch::manual_seed(j.config.train.seed as i64);
-        let (_vs, _model, named) = build_model(shape, Device::Cpu);
+        let (_vs, _model, named) = build_model(shape, Device::Cpu)?;
         inits.push(named);
     }
     FusedGpt::stack(shape, &inits, device)

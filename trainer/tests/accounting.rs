@@ -46,7 +46,7 @@ fn exact_n_counts_the_models_variables() {
     for (l, d) in [(1, 64), (3, 128), (2, 192)] {
         let s = shape(l, d, 64, 300);
         let vs = VarStore::new(Device::Cpu);
-        let _model = Gpt::new(&vs.root(), s);
+        let _model = Gpt::new(&vs.root(), s, Device::Cpu).expect("model");
         let vars = vs.variables();
         let total: i64 = vars.values().map(|t| t.numel() as i64).sum();
         let embed: i64 = vars.iter().filter(|(n, _)| n.contains("wte")).map(|(_, t)| t.numel() as i64).sum();

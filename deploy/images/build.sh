@@ -44,8 +44,27 @@ if [ ! -s "$rootfs" ]; then
   mv "$rootfs.part" "$rootfs"
 fi
 
+# Each build replaces the last: the working containers are named, so a failed run's are found and
+# removed, and the image a tag pointed at before is removed once the tag moves (re-running CI on
+# one machine used to pile up 3 GB untagged worker images until the disk was full).
+leftovers() { buildah rm ladder-image-coordinator ladder-image-worker >/dev/null 2>&1 || true; }
+leftovers
+
+# buildah stages layers under TMPDIR (/var/tmp) and commits them into podman's graph root: the
+# worker image (libtorch's CUDA closure) needs about 3 GB in each, twice that while it commits.
+need_kb=$((8 * 1024 * 1024))
+graphroot=$(podman info --format '{{.Store.GraphRoot}}')
+mkdir -p "$graphroot"
+for dir in "${TMPDIR:-/var/tmp}" "$graphroot"; do
+  free_kb=$(df -Pk "$dir" | awk 'NR == 2 { print $4 }')
+  if [ "$free_kb" -lt "$need_kb" ]; then
+    echo "images: $dir has $((free_kb / 1024)) MiB free; building the images needs $((need_kb / 1024)) MiB" >&2
+    exit 1
+  fi
+done
+
 stage=$(mktemp -d /tmp/ladder-image.XXXXXX)
-trap 'rm -rf "$stage"' EXIT
+trap 'rm -rf "$stage"; leftovers' EXIT
 mkdir -p "$stage/bin" "$stage/lib" "$stage/state"
 
 # The worker's shared libraries: everything ldd resolves outside the Debian rootfs.
@@ -66,8 +85,8 @@ done
 image() { # name, binaries..., --, buildah config arguments...
   local name=$1
   shift
-  local ctr
-  ctr=$(buildah from scratch)
+  local ctr before after
+  ctr=$(buildah from --name "ladder-image-${name#ladder-}" scratch)
   buildah add --quiet "$ctr" "$rootfs" / >/dev/null
   while [ "$1" != -- ]; do
     buildah copy --quiet "$ctr" "$bin/$1" /usr/local/bin/ >/dev/null
@@ -77,7 +96,11 @@ image() { # name, binaries..., --, buildah config arguments...
   [ "${LIBS:-0}" = 1 ] && buildah copy --quiet "$ctr" "$stage/lib" /opt/ladder/lib >/dev/null
   buildah copy --quiet --chown 10001:10001 "$ctr" "$stage/state" /var/lib/ladder >/dev/null
   buildah config --user 10001 --workingdir /var/lib/ladder --label org.opencontainers.image.source=ladder "$@" "$ctr"
+  before=$(podman image inspect --format '{{.Id}}' "localhost/$name:$tag" 2>/dev/null || true)
   buildah commit --quiet --rm "$ctr" "localhost/$name:$tag" >/dev/null
+  after=$(podman image inspect --format '{{.Id}}' "localhost/$name:$tag")
+  # The replaced image, unless a container still uses it.
+  [ -n "$before" ] && [ "$before" != "$after" ] && { podman rmi "$before" >/dev/null 2>&1 || true; }
   say "built localhost/$name:$tag ($(podman image inspect --format '{{.Size}}' "localhost/$name:$tag" | awk '{ printf "%.0f MB", $1 / 1e6 }'))"
 }
 

@@ -18,7 +18,7 @@ until grep -q "serving at" "$state/log"; do
   kill -0 "$pid" 2>/dev/null || { tail -5 "$state/log" >&2; exit 1; }
   sleep 2
 done
-url=$(grep -o "serving at http://[0-9.:]*" "$state/log" | head -1 | cut -d' ' -f3)
+url=$(grep -m1 -o "serving at http://[0-9.:]*" "$state/log" | cut -d' ' -f3)
 echo "sweep took $(( $(date +%s) - start )) s"
 "$bin/ladder" --coordinator "$url" --output json jobs bench-cooldown-vs-cosine | python3 -c '
 import json, sys

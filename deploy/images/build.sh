@@ -76,7 +76,9 @@ ldd "$bin/ladder-train" | awk '$3 ~ /^\// { print $3 }' | while read -r lib; do
 done
 # Debian's libstdc++ and libgomp are not in minbase; take the build host's (same bookworm).
 for lib in libstdc++.so.6 libgomp.so.1; do
-  p=$(ldconfig -p | awk -v l="$lib" '$1 == l && /x86-64/ { print $NF; exit }')
+  # awk reads to the end: exiting at the first match would leave ldconfig writing into a closed
+  # pipe, and under pipefail its SIGPIPE (141) ended CI once.
+  p=$(ldconfig -p | awk -v l="$lib" '$1 == l && /x86-64/ && p == "" { p = $NF } END { print p }')
   [ -n "$p" ] && cp -L "$p" "$stage/lib/"
 done
 

@@ -105,10 +105,10 @@ EOF
 slurmctld -f "$SLURM_CONF" || skip "slurmctld does not start here (see $work/slurmctld.log)"
 slurmd -f "$SLURM_CONF" || skip "slurmd does not start here (see $work/slurmd.log)"
 for _ in $(seq 100); do
-  sinfo -h -o %T 2>/dev/null | grep -qx idle && break
+  sinfo -h -o %T 2>/dev/null | grep -x idle >/dev/null && break
   sleep 0.2
 done
-sinfo -h -o %T | grep -qx idle || skip "the node never became idle: $(sinfo 2>&1 | tail -1)"
+sinfo -h -o %T | grep -x idle >/dev/null || skip "the node never became idle: $(sinfo 2>&1 | tail -1)"
 say "Slurm $(sinfo -V) up: one node $host, $cpus CPUs"
 
 # 3. The coordinator, with TLS, a user token and a token per worker task, and a small sweep.
@@ -157,7 +157,7 @@ wait_until 180 "a checkpoint in the first allocation" \
 say "scancel $first mid-job: $(jobs_json | python3 -c "import json, sys; print(', '.join(f\"job {j['id']} at step {j['step']}\" for j in json.load(sys.stdin) if j['state'] == 'running'))")"
 scancel "$first"
 deadline=$((SECONDS + 120))
-while squeue -h -j "$first" 2>/dev/null | grep -q .; do
+while squeue -h -j "$first" 2>/dev/null | grep . >/dev/null; do
   [ $SECONDS -lt $deadline ] || fail "allocation $first did not end after scancel"
   sleep 0.5
 done
@@ -166,7 +166,7 @@ check "all(j['state'] in ('queued', 'succeeded') for j in js)" ||
 check "all(j['restarts'] == 0 for j in js)" || { jobs_json >&2; fail "scancel charged a restart"; }
 check "any(j['state'] == 'queued' and j['checkpoint_step'] > 0 for j in js)" ||
   { jobs_json >&2; fail "no job left a checkpoint to resume from"; }
-sed 's/\x1b\[[0-9;]*m//g' "$work/coordinator.log" | grep -Eq "attempt ended .*state=Queued failure=None" ||
+sed 's/\x1b\[[0-9;]*m//g' "$work/coordinator.log" | grep -E "attempt ended .*state=Queued failure=None" >/dev/null ||
   fail "the coordinator logged no released lease"
 say "after scancel: $(jobs_json | python3 -c "import json, sys; print(', '.join(f\"job {j['id']} {j['state']} checkpoint {j['checkpoint_step']}\" for j in json.load(sys.stdin)))")"
 
@@ -191,5 +191,5 @@ out=$(cat "$work"/alloc-*.out)
 [ "$code" -ne 0 ] || fail "an allocation whose workers reach no coordinator ended with status 0"
 grep -q "no coordinator answered at https://127.0.0.1:$dead" <<<"$out" ||
   fail "the worker's error does not name the address: $(tail -3 <<<"$out")"
-say "a worker with no coordinator exits non-zero: $(grep -o "no coordinator answered at [^ ]* within [^ ]* s" <<<"$out" | head -1)"
+say "a worker with no coordinator exits non-zero: $(grep -m1 -o "no coordinator answered at [^ ]* within [^ ]* s" <<<"$out")"
 say "passed"

@@ -169,6 +169,36 @@ async fn local_refuses_a_job_its_slots_cannot_hold_and_submits_nothing() {
     assert!(err.contains("job 1 of the spec") && err.contains("\"cuda\"") && err.contains("cpu"), "{err}");
 }
 
+#[tokio::test]
+async fn local_refuses_a_per_width_rate_outside_zero_one_naming_file_line_key_and_shape() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let long = std::fs::read_to_string(long_spec(dir.path(), "cpu")).expect("spec");
+    let spec = write(dir.path(), "wide.toml", &long.replace("lr = 3e-3", "lr = { value = 0.5, at_d_model = 64 }"));
+    let line = long.lines().position(|l| l.starts_with("lr = ")).expect("lr line") + 1;
+    let data = dir.path().join("state").display().to_string();
+    let t = trainer().display().to_string();
+    let toy = format!("toy={}", corpus(dir.path()));
+    let args = [
+        "local",
+        &spec,
+        "--dataset",
+        &toy,
+        "--tokenizer",
+        "byte",
+        "--data-dir",
+        &data,
+        "--trainer",
+        &t,
+        "--slots",
+        "cpu",
+    ];
+    let o = tokio::time::timeout(Duration::from_secs(120), ladder(&args)).await.expect("no hang");
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "stdout {out}\nstderr {err}");
+    let want = format!("wide.toml: line {line}: train.lr: 0.5 · 64 / 16 is outside (0, 1) for the shape [1, 16]");
+    assert!(err.contains(&want), "{err}");
+}
+
 /// Runs `ladder local` on the long spec until each job has acknowledged `beyond` points, sends `signal`,
 /// and returns the time it took to exit, its exit code, and the steps acknowledged before.
 async fn interrupt(dir: &Path, signal: &str, beyond: u64) -> (Duration, Option<i32>, Vec<(u64, u64)>) {

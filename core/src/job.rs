@@ -75,12 +75,30 @@ pub struct DataSpec {
     pub max_tokens: Option<u64>,
 }
 
-/// Peak learning rate: a number, or `"kaplan"` for Kaplan et al. eq. D.1.
+/// Peak learning rate: a number, `"kaplan"` for Kaplan et al. eq. D.1, or one that falls as
+/// 1/d_model from a reference width.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum LrSpec {
     Value(f64),
     Rule(LrRule),
+    PerWidth(PerWidth),
+}
+
+/// lr = value · at_d_model / d_model: Adam's learning rate inversely with width (μP's rule for
+/// hidden matrices, applied to every parameter), so wider models step less far.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PerWidth {
+    pub value: f64,
+    pub at_d_model: i64,
+}
+
+impl PerWidth {
+    /// The learning rate at `d_model`; None for a width that is not positive.
+    pub fn at(&self, d_model: i64) -> Option<f64> {
+        (d_model > 0 && self.at_d_model > 0).then(|| self.value * self.at_d_model as f64 / d_model as f64)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -438,6 +456,7 @@ impl JobConfig {
         let lr = match t.lr {
             LrSpec::Value(v) => v,
             LrSpec::Rule(LrRule::Kaplan) => kaplan_lr(crate::accounting::Accounting::of(&shape).n as f64),
+            LrSpec::PerWidth(w) => w.at(shape.d_model).unwrap_or(f64::NAN),
         };
         check_range("train.lr", lr, 0.0, 1.0, false)?;
         check_range("train.beta1", t.beta1, 0.0, 1.0, true)?;

@@ -303,3 +303,39 @@ fn fuse_groups_jobs_that_differ_only_in_seed_or_learning_rate() {
     assert!(e.contains("resources.fuse: expected 1..=64"), "{e}");
     assert!(plan(SPEC, "spec.toml", facts).expect("plans").jobs.iter().all(|j| j.fuse_class.is_none()));
 }
+
+#[test]
+fn a_per_width_learning_rate_falls_as_one_over_d_model() {
+    let spec = SPEC.replace(r#"lr = "kaplan""#, "lr = { value = 6e-3, at_d_model = 128 }");
+    let p = plan(&spec, "spec.toml", facts).expect("valid");
+    for j in &p.jobs {
+        let want = 6e-3 * 128.0 / j.shape.d_model as f64;
+        assert_eq!(j.lr, want, "{}x{}", j.shape.n_layer, j.shape.d_model);
+    }
+    let lrs: Vec<f64> = [128, 256, 384]
+        .iter()
+        .map(|&d| p.jobs.iter().find(|j| j.shape.d_model == d).map(|j| j.lr).expect("shape"))
+        .collect();
+    assert_eq!(lrs, vec![6e-3, 3e-3, 2e-3]);
+    // The rule survives the trainer config's TOML round trip.
+    let text = p.jobs[0].config.to_toml().expect("toml");
+    let back = ladder_core::job::JobConfig::from_toml(&text, "job").expect("round trip");
+    assert_eq!(back.train.lr, p.jobs[0].config.train.lr);
+}
+
+#[test]
+fn a_per_width_rate_outside_zero_one_names_the_line_key_and_shape() {
+    let spec = SPEC.replace(r#"lr = "kaplan""#, "lr = { value = 0.5, at_d_model = 512 }");
+    let e = err(&spec);
+    assert_eq!(
+        e,
+        format!(
+            "spec.toml: line {}: train.lr: 0.5 · 512 / 128 is outside (0, 1) for the shape [2, 128]",
+            line(&spec, "lr = ")
+        )
+    );
+    let spec = SPEC.replace(r#"lr = "kaplan""#, "lr = { value = 3e-3, at_d_model = 0 }");
+    assert!(err(&spec).contains("train.lr: a per-width rate needs value in (0, 1) and at_d_model ≥ 1"));
+    let spec = SPEC.replace(r#"lr = "kaplan""#, "lr = { value = 3e-3, at_width = 64 }");
+    assert!(err(&spec).contains(&format!("line {}", line(&spec, "lr = "))));
+}

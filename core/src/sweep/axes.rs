@@ -7,7 +7,7 @@ use toml::Spanned;
 use super::raw::{DTokens, LrItem, Num, OneOrMany, RawGrid, RawModel, RawSpec, Shapes};
 use crate::accounting::Accounting;
 use crate::error::{DomainError, Result};
-use crate::job::{LrRule, LrSpec};
+use crate::job::{LrRule, LrSpec, PerWidth};
 use crate::limits::{MAX_JOBS, MAX_N_TOTAL};
 use crate::shape::Shape;
 
@@ -117,8 +117,8 @@ fn block(
         None => dataset_tokens(src, t.dataset_tokens.as_ref(), "train.dataset_tokens", train_tokens)?,
     };
     let lrs = match &g.lr {
-        Some(l) => learning_rates(src, l, &key("lr", "train"))?,
-        None => learning_rates(src, &t.lr, "train.lr")?,
+        Some(l) => learning_rates(src, l, &key("lr", "train"), &shapes)?,
+        None => learning_rates(src, &t.lr, "train.lr", &shapes)?,
     };
     let (tokens, steps) = if g.tokens.is_some() || g.steps.is_some() {
         (src.count(&g.tokens, &key("tokens", "train"))?, src.count(&g.steps, &key("steps", "train"))?)
@@ -242,19 +242,54 @@ fn dataset_tokens(
     Ok(out)
 }
 
-fn learning_rates(src: &Source<'_>, v: &Spanned<OneOrMany<LrItem>>, key: &str) -> Result<Vec<LrSpec>> {
+/// The learning-rate axis; a per-width rule must give a rate in (0, 1) at every shape of the
+/// block.
+fn learning_rates(
+    src: &Source<'_>,
+    v: &Spanned<OneOrMany<LrItem>>,
+    key: &str,
+    shapes: &[(Shape, Accounting)],
+) -> Result<Vec<LrSpec>> {
     let mut lrs = Vec::new();
     for item in v.get_ref().iter_items() {
         lrs.push(match item {
             LrItem::Word(w) if w == "kaplan" => LrSpec::Rule(LrRule::Kaplan),
             LrItem::Value(x) if *x > 0.0 && *x < 1.0 => LrSpec::Value(*x),
-            _ => return Err(src.err(v.span(), key, "expected \"kaplan\" or numbers in (0, 1)")),
+            LrItem::PerWidth(w) => per_width(src, v.span(), key, *w, shapes)?,
+            _ => {
+                return Err(src.err(
+                    v.span(),
+                    key,
+                    "expected \"kaplan\", numbers in (0, 1) or { value = …, at_d_model = … }",
+                ));
+            }
         });
     }
     if lrs.is_empty() {
         return Err(src.err(v.span(), key, "the grid is empty"));
     }
     Ok(lrs)
+}
+
+/// A per-width rate, refused where it leaves (0, 1) at any shape of the block.
+fn per_width(
+    src: &Source<'_>,
+    span: Range<usize>,
+    key: &str,
+    w: PerWidth,
+    shapes: &[(Shape, Accounting)],
+) -> Result<LrSpec> {
+    if !(w.value > 0.0 && w.value < 1.0) || w.at_d_model < 1 {
+        return Err(src.err(span, key, "a per-width rate needs value in (0, 1) and at_d_model ≥ 1"));
+    }
+    for (s, _) in shapes {
+        if !w.at(s.d_model).is_some_and(|lr| lr > 0.0 && lr < 1.0) {
+            let (l, d) = (s.n_layer, s.d_model);
+            let what = format!("{} · {} / {d} is outside (0, 1) for the shape [{l}, {d}]", w.value, w.at_d_model);
+            return Err(src.err(span, key, what));
+        }
+    }
+    Ok(LrSpec::PerWidth(w))
 }
 
 fn spanned_counts(src: &Source<'_>, v: &Spanned<OneOrMany<Num>>, key: &str) -> Result<Vec<u64>> {

@@ -154,6 +154,7 @@ pub(super) enum DTokens {
 pub(super) enum LrItem {
     Word(String),
     Value(f64),
+    PerWidth(crate::job::PerWidth),
 }
 
 #[derive(Deserialize)]

@@ -142,16 +142,14 @@ fn corpus(dir: &Path) -> String {
     write(dir, "corpus.txt", &body)
 }
 
-#[tokio::test]
-async fn local_refuses_a_job_its_slots_cannot_hold_and_submits_nothing() {
-    let dir = tempfile::tempdir().expect("tmp");
-    let spec = long_spec(dir.path(), "cuda");
-    let data = dir.path().join("state").display().to_string();
+/// `ladder local SPEC` on the toy corpus with one CPU slot, run to its end (at most 120 s).
+async fn local_once(dir: &Path, spec: &str) -> Output {
+    let data = dir.join("state").display().to_string();
     let t = trainer().display().to_string();
-    let toy = format!("toy={}", corpus(dir.path()));
+    let toy = format!("toy={}", corpus(dir));
     let args = [
         "local",
-        &spec,
+        spec,
         "--dataset",
         &toy,
         "--tokenizer",
@@ -163,7 +161,14 @@ async fn local_refuses_a_job_its_slots_cannot_hold_and_submits_nothing() {
         "--slots",
         "cpu",
     ];
-    let o = tokio::time::timeout(Duration::from_secs(120), ladder(&args)).await.expect("no hang");
+    tokio::time::timeout(Duration::from_secs(120), ladder(&args)).await.expect("no hang")
+}
+
+#[tokio::test]
+async fn local_refuses_a_job_its_slots_cannot_hold_and_submits_nothing() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let spec = long_spec(dir.path(), "cuda");
+    let o = local_once(dir.path(), &spec).await;
     let (out, err) = text(&o);
     assert_eq!(o.status.code(), Some(2), "stdout {out}\nstderr {err}");
     assert!(err.contains("job 1 of the spec") && err.contains("\"cuda\"") && err.contains("cpu"), "{err}");
@@ -175,24 +180,7 @@ async fn local_refuses_a_per_width_rate_outside_zero_one_naming_file_line_key_an
     let long = std::fs::read_to_string(long_spec(dir.path(), "cpu")).expect("spec");
     let spec = write(dir.path(), "wide.toml", &long.replace("lr = 3e-3", "lr = { value = 0.5, at_d_model = 64 }"));
     let line = long.lines().position(|l| l.starts_with("lr = ")).expect("lr line") + 1;
-    let data = dir.path().join("state").display().to_string();
-    let t = trainer().display().to_string();
-    let toy = format!("toy={}", corpus(dir.path()));
-    let args = [
-        "local",
-        &spec,
-        "--dataset",
-        &toy,
-        "--tokenizer",
-        "byte",
-        "--data-dir",
-        &data,
-        "--trainer",
-        &t,
-        "--slots",
-        "cpu",
-    ];
-    let o = tokio::time::timeout(Duration::from_secs(120), ladder(&args)).await.expect("no hang");
+    let o = local_once(dir.path(), &spec).await;
     let (out, err) = text(&o);
     assert_eq!(o.status.code(), Some(2), "stdout {out}\nstderr {err}");
     let want = format!("wide.toml: line {line}: train.lr: 0.5 · 64 / 16 is outside (0, 1) for the shape [1, 16]");

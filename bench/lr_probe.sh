@@ -8,20 +8,8 @@
 # cores. LADDER_BIN: the binaries (default target/release, built if missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bin=${LADDER_BIN:-target/release}
-[ -x "$bin/ladder" ] || cargo build --release --quiet -p ladder-cli -p ladder-trainer --bins
-state=$(mktemp -d)
-trap 'kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; rm -rf "$state"' EXIT
-start=$(date +%s)
-"$bin/ladder" local bench/branches/lr_probe.toml --data-dir "$state" --trainer "$bin/ladder-train" \
-  --serve >"$state/out" 2>"$state/log" &
-pid=$!
-until grep -q "serving at" "$state/log"; do
-  kill -0 "$pid" 2>/dev/null || { tail -5 "$state/log" >&2; exit 1; }
-  sleep 2
-done
-url=$(grep -m1 -o "serving at http://[0-9.:]*" "$state/log" | cut -d' ' -f3)
-echo "sweep took $(( $(date +%s) - start )) s"
+source bench/serve.sh
+serve_sweep bench/branches/lr_probe.toml
 "$bin/ladder" --coordinator "$url" --output json jobs lr-probe >"$state/jobs.json"
 python3 - "$state" <<'PY'
 import collections, json, sys

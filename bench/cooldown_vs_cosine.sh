@@ -7,6 +7,7 @@
 # (default target/release, built if missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=bench/serve.sh
 source bench/serve.sh
 serve_sweep bench/branches/cooldown_vs_cosine.toml
 "$bin/ladder" --coordinator "$url" --output json jobs bench-cooldown-vs-cosine | python3 -c '

@@ -8,6 +8,7 @@
 # cores. LADDER_BIN: the binaries (default target/release, built if missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=bench/serve.sh
 source bench/serve.sh
 serve_sweep bench/branches/lr_probe.toml
 "$bin/ladder" --coordinator "$url" --output json jobs lr-probe >"$state/jobs.json"

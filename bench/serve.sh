@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by the benches that read a finished sweep back from its coordinator. `serve_sweep SPEC`
 # builds the release binaries if missing, runs `ladder local SPEC --serve` on a fresh state folder
 # until the sweep has ended, and sets bin, state and url; the EXIT trap stops the server and
@@ -16,6 +17,7 @@ serve_sweep() {
     kill -0 "$pid" 2>/dev/null || { tail -5 "$state/log" >&2; exit 1; }
     sleep 2
   done
+  # shellcheck disable=SC2034 # read by the script that sources this file
   url=$(grep -m1 -o "serving at http://[0-9.:]*" "$state/log" | cut -d' ' -f3)
   echo "sweep took $(($(date +%s) - start)) s"
 }

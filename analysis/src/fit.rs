@@ -122,7 +122,7 @@ fn l_nd(at_base: &[&RunPoint], ctx: &mut Ctx<'_>) -> Option<TwoVarLaw> {
     let nd: Vec<&RunPoint> = at_base.iter().copied().filter(|r| r.n.is_some() && r.d.is_some()).collect();
     if nd.len() >= 6 && distinct(nd.iter().filter_map(|r| r.d)) >= 2 && distinct(nd.iter().filter_map(|r| r.n)) >= 2 {
         let (nn, dd, ll) = unzip3(nd.iter().map(|r| (r.n.unwrap_or(0.0), r.d.unwrap_or(0.0), r.loss)));
-        fit_l_nd(&nn, &dd, &ll, &ctx.boot).map_err(|e| ctx.skip("L(N,D)", e.to_string())).ok()
+        fit_l_nd(&nn, &dd, &ll, ctx.floor, &ctx.boot).map_err(|e| ctx.skip("L(N,D)", e.to_string())).ok()
     } else {
         ctx.skip("L(N,D)", format!("{} runs with N and D; needs ≥ 6 with ≥ 2 distinct N and ≥ 2 distinct D", nd.len()));
         None

@@ -1,6 +1,6 @@
 //! How to fit ([`Options`]), and the context a fit carries while it runs: the bootstrap, and
 //! the list of laws it could not fit with the reason for each.
-use ladder_laws::{Bootstrap, PowerLaw, fit_power_law};
+use ladder_laws::{Bootstrap, Floor, PowerLaw, fit_power_law};
 use serde::Serialize;
 
 /// A law that was not fitted, and why.
@@ -16,8 +16,9 @@ pub struct Skipped {
 pub struct Options {
     /// Bootstrap resamples for the intervals (at least 20 are drawn).
     pub bootstrap: usize,
-    /// One-variable laws with an irreducible term E (L = E + (x_c/x)^α).
-    pub floor: bool,
+    /// An irreducible term E in L(N), L(D), L(C), L(C_min) and L(N,D): chosen by AICc (the
+    /// default), always, or never.
+    pub floor: Floor,
     /// Leave out the K highest-loss runs from the Chinchilla fit.
     pub exclude_top: usize,
     /// Refit without the K largest model sizes and score each law on them.
@@ -31,7 +32,7 @@ pub struct Options {
 /// Where fitting laws notes what it could not fit.
 pub(crate) struct Ctx<'a> {
     pub boot: Bootstrap,
-    pub floor: bool,
+    pub floor: Floor,
     pub skipped: &'a mut Vec<Skipped>,
 }
 
@@ -40,7 +41,7 @@ impl Ctx<'_> {
         self.skipped.push(Skipped { law, reason: reason.into() });
     }
 
-    /// A one-variable law; with an irreducible term when asked.
+    /// A one-variable law; with an irreducible term as `floor` says.
     pub(crate) fn power(&mut self, law: &'static str, x: &[f64], y: &[f64]) -> Option<PowerLaw> {
         match fit_power_law(law, x, y, self.floor, &self.boot) {
             Ok(f) => Some(f),

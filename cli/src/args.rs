@@ -188,9 +188,13 @@ pub struct FitArgs {
     /// Compute-optimal N, D and B for this many FLOPs, e.g. 1e21.
     #[arg(long)]
     pub budget: Option<f64>,
-    /// Fit the one-variable laws with an irreducible term E (L = E + (x_c/x)^α).
-    #[arg(long)]
+    /// Fit L(N), L(D), L(C), L(C_min) and L(N,D) with an irreducible term E (L = E + …).
+    /// Default: each law keeps E only where it lowers the AICc on the points fitted.
+    #[arg(long, conflicts_with = "no_floor")]
     pub floor: bool,
+    /// Fit those laws without E: Kaplan et al. 2020's forms.
+    #[arg(long)]
+    pub no_floor: bool,
     /// Leave out the K highest-loss points from the Chinchilla fit.
     #[arg(long, default_value_t = 0)]
     pub exclude_top: usize,

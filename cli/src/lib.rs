@@ -48,7 +48,11 @@ impl From<&args::FitArgs> for Options {
     fn from(a: &args::FitArgs) -> Self {
         Options {
             bootstrap: a.bootstrap,
-            floor: a.floor,
+            floor: match (a.floor, a.no_floor) {
+                (true, _) => ladder_laws::Floor::With,
+                (_, true) => ladder_laws::Floor::Without,
+                _ => ladder_laws::Floor::Auto,
+            },
             exclude_top: a.exclude_top,
             holdout: a.holdout,
             law: a.law.clone(),
@@ -74,6 +78,7 @@ async fn live_report(cli: &Cli, a: &args::FitArgs) -> Result<Option<Report>> {
     let Some(key) = &a.sweep else { return Ok(None) };
     let defaults = a.csv.is_none()
         && !a.floor
+        && !a.no_floor
         && a.exclude_top == 0
         && a.holdout.is_none()
         && a.law.is_empty()

@@ -553,9 +553,11 @@ fn kaplan_nd(inputs: &Inputs, report: &Report) -> Vec<Chart> {
         });
     }
     let ratio = f.alpha_n.value / f.alpha_2.value;
+    // The reducible parts: L − E against its limit at D → ∞, (N_c/N)^α_N (E = 0 in Kaplan's form).
+    let e = f.e.map_or(0.0, |e| e.value);
     let l_inf = |n: f64| (f.n_c.value / n).powf(f.alpha_n.value);
     let pts: Vec<(f64, f64)> =
-        runs.iter().filter_map(|r| Some((r.n?.powf(ratio) / r.d?, r.loss / l_inf(r.n?) - 1.0))).collect();
+        runs.iter().filter_map(|r| Some((r.n?.powf(ratio) / r.d?, (r.loss - e) / l_inf(r.n?) - 1.0))).collect();
     let (x_lo, x_hi) = pts.iter().fold((f64::INFINITY, 0.0f64), |(a, b), p| (a.min(p.0), b.max(p.0)));
     // Eq. 1.5 in these coordinates: L/L(N,∞) − 1 = (1 + x·D_c/N_c^(α_N/α_D))^α_D − 1.
     let scale = f.c_2.value / f.n_c.value.powf(ratio);
@@ -575,9 +577,13 @@ fn kaplan_nd(inputs: &Inputs, report: &Report) -> Vec<Chart> {
         },
         Chart {
             file: "fig9_overfitting",
-            title: format!("Overfitting: L/L(N,∞) − 1 against N^{ratio:.2}/D"),
+            title: if f.e.is_some() {
+                format!("Overfitting: (L − E)/(L(N,∞) − E) − 1 against N^{ratio:.2}/D")
+            } else {
+                format!("Overfitting: L/L(N,∞) − 1 against N^{ratio:.2}/D")
+            },
             x: "N^(α_N/α_D) / D",
-            y: "L / L(N, ∞) − 1",
+            y: if f.e.is_some() { "(L − E) / (L(N, ∞) − E) − 1" } else { "L / L(N, ∞) − 1" },
             series: vec![
                 Series { name: "runs".into(), points: pts, mark: Mark::Points, color: color(0) },
                 Series { name: "L(N, D) fit".into(), points: curve, mark: Mark::Dashed, color: RGBColor(0, 0, 0) },

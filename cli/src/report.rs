@@ -5,7 +5,7 @@ use std::fmt::Write;
 
 use ladder_analysis::Report;
 use ladder_analysis::predict::{Allocation, num, span};
-use ladder_laws::{Estimate, PowerLaw, TwoVarLaw, published};
+use ladder_laws::{Estimate, FormChoice, PowerLaw, TwoVarLaw, published};
 
 fn est(e: &Estimate) -> String {
     if e.lo.is_finite() { format!("{:<10} [{}, {}]", num(e.value), num(e.lo), num(e.hi)) } else { num(e.value) }
@@ -15,9 +15,10 @@ fn row(out: &mut String, name: &str, e: &Estimate, kaplan: Option<f64>) {
     let _ = writeln!(out, "  {name:<8} {:<38} {}", est(e), kaplan.map_or(String::new(), num));
 }
 
-/// `LAW = FORM`, with "Kaplan 2020" right-aligned above the published-constants column.
+/// `LAW = FORM`, with "Kaplan 2020" right-aligned above the published-constants column (one
+/// space at least after a long form).
 fn header(out: &mut String, law: &str, form: &str) {
-    let w = 52usize.saturating_sub(form.len() + law.len());
+    let w = 52usize.saturating_sub(form.len() + law.len()).max("Kaplan 2020".len() + 1);
     let _ = writeln!(out, "\n{law} = {form}{:>w$}", "Kaplan 2020");
 }
 
@@ -30,14 +31,30 @@ fn power(out: &mut String, f: &PowerLaw, var: &str, kaplan: Option<(f64, f64)>) 
         row(out, "E", e, None);
     }
     let _ = writeln!(out, "  R² on log L = {:.4}, {} points, {var} in {}", f.r2, f.points, span(&f.x_range));
+    form_choice(out, f.choice.as_ref());
+}
+
+/// Why the law has E or not, when AICc chose.
+fn form_choice(out: &mut String, choice: Option<&FormChoice>) {
+    if let Some(c) = choice {
+        let (kept, with, without) = (if c.keeps_e() { "with" } else { "without" }, c.aicc_with, c.aicc_without);
+        let _ = writeln!(
+            out,
+            "  form {kept} E by AICc: {with:.1} with E, {without:.1} without (--floor, --no-floor force one)"
+        );
+    }
 }
 
 fn two(out: &mut String, f: &TwoVarLaw, form: &str, var: &str, kaplan: (f64, f64, f64, f64)) {
-    header(out, f.law, form);
+    let form = if f.e.is_some() { format!("E + {form}") } else { form.to_string() };
+    header(out, f.law, &form);
     row(out, "α_N", &f.alpha_n, Some(kaplan.0));
     row(out, &format!("α_{var}"), &f.alpha_2, Some(kaplan.1));
     row(out, "N_c", &f.n_c, Some(kaplan.2));
     row(out, &format!("{var}_c"), &f.c_2, Some(kaplan.3));
+    if let Some(e) = &f.e {
+        row(out, "E", e, None);
+    }
     let _ = writeln!(
         out,
         "  R² on log L = {:.4}, {} points, N in {}, {var} in {}",
@@ -46,6 +63,7 @@ fn two(out: &mut String, f: &TwoVarLaw, form: &str, var: &str, kaplan: (f64, f64
         span(&f.n_range),
         span(&f.x2_range)
     );
+    form_choice(out, f.choice.as_ref());
 }
 
 pub fn text(r: &Report) -> String {
@@ -170,8 +188,7 @@ fn chinchilla(out: &mut String, r: &Report) {
     if let Some(c) = &r.chinchilla {
         let _ = writeln!(
             out,
-            "\nChinchilla L = E + A/N^α + B/D^β (Huber δ=1e-3 on log L, L-BFGS from Hoffmann's grid){:>8}",
-            "Hoffmann 2022"
+            "\nChinchilla L = E + A/N^α + B/D^β (Huber δ=1e-3 on log L, L-BFGS from Hoffmann's grid) Hoffmann 2022"
         );
         let names = ["E", "A", "B", "α", "β"];
         let published = [1.69, 406.4, 410.7, 0.34, 0.28];

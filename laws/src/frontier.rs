@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use crate::bootstrap::{Bootstrap, Estimate, intervals};
 use crate::error::{LawsError, Result};
+use crate::form::Floor;
 use crate::optimize::linear;
 use crate::power::{PowerLaw, check, fit_power_law};
 
@@ -92,8 +93,8 @@ fn parabola_vertex(u: &[f64], l: &[f64]) -> Option<f64> {
 }
 
 /// Builds the envelope on `grid` log-spaced budgets and fits L(C_min) (with an irreducible
-/// term when `floor`) and N_opt ∝ C^a to it.
-pub fn fit_frontier(curves: &[ComputeCurve], grid: usize, floor: bool, boot: &Bootstrap) -> Result<Frontier> {
+/// term as `floor` says) and N_opt ∝ C^a to it.
+pub fn fit_frontier(curves: &[ComputeCurve], grid: usize, floor: Floor, boot: &Bootstrap) -> Result<Frontier> {
     const LAW: &str = "frontier";
     if curves.len() < 2 {
         return Err(LawsError::TooFewPoints { law: LAW, got: curves.len(), need: 2 });

@@ -1,9 +1,11 @@
 //! Kaplan et al. 2020's two-variable laws, eq. 1.5 L(N, D) and eq. 1.6 L(N, S_min), and the
-//! constants that paper published, for printing beside a fit.
+//! constants that paper published, for printing beside a fit. L(N, D) may carry an irreducible
+//! loss E (Henighan et al. 2020), kept or not by [`Floor`].
 use serde::Serialize;
 
 use crate::bootstrap::{Bootstrap, Estimate, central, intervals_and_draws};
 use crate::error::{LawsError, Result};
+use crate::form::{Floor, FormChoice, choose};
 use crate::optimize::{minimise, r_squared};
 use crate::power::check;
 use crate::range::FitRange;
@@ -41,13 +43,19 @@ pub struct TwoVarLaw {
     pub n_c: Estimate,
     /// D_c or S_c.
     pub c_2: Estimate,
+    /// Irreducible loss, when fitted (L(N, D) only).
+    #[serde(default)]
+    pub e: Option<Estimate>,
+    /// Both forms' AICc, when [`Floor::Auto`] chose between them.
+    #[serde(default)]
+    pub choice: Option<FormChoice>,
     /// On log L.
     pub r2: f64,
     pub points: usize,
     /// The N and the D (or S) the law was fitted on.
     pub n_range: FitRange,
     pub x2_range: FitRange,
-    /// Bootstrap resamples' constants (α_N, α_2, N_c, c_2), for the prediction band.
+    /// Bootstrap resamples' constants (α_N, α_2, N_c, c_2[, E]), for the prediction band.
     #[serde(skip)]
     pub draws: Vec<Vec<f64>>,
 }
@@ -65,17 +73,19 @@ fn lse(a: f64, b: f64) -> f64 {
     m + ((a - m).exp() + (b - m).exp()).ln()
 }
 
-/// log L̂ with p = [α_N, α_2, ln N_c, ln c_2].
+/// log L̂ with p = [α_N, α_2, ln N_c, ln c_2] or [α_N, α_2, ln N_c, ln c_2, ln E].
 fn log_pred(form: Form, p: &[f64], ln: f64, l2: f64) -> f64 {
-    match form {
+    let reducible = match form {
         Form::ND => p[1] * lse(p[0] / p[1] * (p[2] - ln), p[3] - l2),
         Form::NS => lse(p[0] * (p[2] - ln), p[1] * (p[3] - l2)),
-    }
+    };
+    p.get(4).map_or(reducible, |&le| lse(reducible, le))
 }
 
-/// L̂ from natural constants c = [α_N, α_2, N_c, c_2].
+/// L̂ from natural constants c = [α_N, α_2, N_c, c_2] or [α_N, α_2, N_c, c_2, E].
 fn eval(form: Form, c: &[f64], n: f64, x2: f64) -> f64 {
-    log_pred(form, &[c[0], c[1], c[2].ln(), c[3].ln()], n.ln(), x2.ln()).exp()
+    let logs: Vec<f64> = c.iter().enumerate().map(|(i, v)| if i < 2 { *v } else { v.ln() }).collect();
+    log_pred(form, &logs, n.ln(), x2.ln()).exp()
 }
 
 impl TwoVarLaw {
@@ -84,7 +94,8 @@ impl TwoVarLaw {
     }
 
     pub fn predict(&self, n: f64, x2: f64) -> f64 {
-        let c = [self.alpha_n.value, self.alpha_2.value, self.n_c.value, self.c_2.value];
+        let mut c = vec![self.alpha_n.value, self.alpha_2.value, self.n_c.value, self.c_2.value];
+        c.extend(self.e.map(|e| e.value));
         eval(self.form(), &c, n, x2)
     }
 
@@ -98,41 +109,71 @@ impl TwoVarLaw {
 const LAW_ND: &str = "L(N,D)";
 const LAW_NS: &str = "L(N,S)";
 
-fn fit_raw(form: Form, ln: &[f64], l2: &[f64], ll: &[f64]) -> Option<Vec<f64>> {
-    let obj = |p: &[f64]| -> f64 {
+fn objective(form: Form, ln: &[f64], l2: &[f64], ll: &[f64]) -> impl Fn(&[f64]) -> f64 + Sync {
+    move |p: &[f64]| -> f64 {
         if p[1] <= 1e-4 || p[0] <= 1e-4 {
             return f64::MAX;
         }
         (0..ll.len()).map(|i| (log_pred(form, p, ln[i], l2[i]) - ll[i]).powi(2)).sum()
-    };
+    }
+}
+
+/// Starts over a grid of exponents, each term a share of the median loss less E (`le`: ln E).
+fn starts(form: Form, ln: &[f64], l2: &[f64], ll: &[f64], le: Option<f64>) -> Vec<Vec<f64>> {
     let med = |v: &[f64]| {
         let mut s = v.to_vec();
         s.sort_by(f64::total_cmp);
         s[s.len() / 2]
     };
-    let (mn, m2, ml) = (med(ln), med(l2), med(ll).exp());
+    let (mn, m2) = (med(ln), med(l2));
+    let ml = med(ll).exp() - le.map_or(0.0, f64::exp);
     let mut starts = Vec::new();
     for a1 in [0.05, 0.1, 0.3, 0.7] {
         for a2 in [0.05, 0.1, 0.3, 0.7, 1.0] {
             for share in [0.25, 0.5, 0.75] {
-                // Each term is `share` / 1 − share of the median loss at the median point.
-                let p = match form {
+                // Each term is `share` / 1 − share of the median reducible loss at the median point.
+                let mut p = match form {
                     Form::ND => {
                         let inner = ml.powf(1.0 / a2);
                         vec![a1, a2, mn + (share * inner).ln() * a2 / a1, m2 + ((1.0 - share) * inner).ln()]
                     }
                     Form::NS => vec![a1, a2, mn + (share * ml).ln() / a1, m2 + ((1.0 - share) * ml).ln() / a2],
                 };
+                p.extend(le);
                 if p.iter().all(|v| v.is_finite()) {
                     starts.push(p);
                 }
             }
         }
     }
-    minimise(&obj, &starts, &[0.02, 0.02, 1.0, 1.0], 6000).map(|(p, _)| p)
+    starts
 }
 
-fn fit_two(form: Form, law: &'static str, n: &[f64], x2: &[f64], loss: &[f64], boot: &Bootstrap) -> Result<TwoVarLaw> {
+fn fit_raw(form: Form, ln: &[f64], l2: &[f64], ll: &[f64], starts: &[Vec<f64>]) -> Option<Vec<f64>> {
+    let scale: &[f64] = if starts.first().is_some_and(|s| s.len() == 5) {
+        &[0.02, 0.02, 1.0, 1.0, 0.1]
+    } else {
+        &[0.02, 0.02, 1.0, 1.0]
+    };
+    minimise(&objective(form, ln, l2, ll), starts, scale, 6000).map(|(p, _)| p)
+}
+
+/// The starts without E, or with E at three fractions of the lowest loss.
+fn all_starts(form: Form, ln: &[f64], l2: &[f64], ll: &[f64], with_e: bool) -> Vec<Vec<f64>> {
+    if !with_e {
+        return starts(form, ln, l2, ll, None);
+    }
+    let lmin = ll.iter().copied().fold(f64::INFINITY, f64::min);
+    [0.3, 0.6, 0.85].iter().flat_map(|f| starts(form, ln, l2, ll, Some(lmin + f64::ln(*f)))).collect()
+}
+
+fn fit_two(
+    form: Form,
+    law: &'static str,
+    (n, x2, loss): (&[f64], &[f64], &[f64]),
+    floor: Floor,
+    boot: &Bootstrap,
+) -> Result<TwoVarLaw> {
     if n.len() != x2.len() || n.len() != loss.len() || n.len() < 6 {
         return Err(LawsError::TooFewPoints { law, got: n.len().min(x2.len()).min(loss.len()), need: 6 });
     }
@@ -142,13 +183,22 @@ fn fit_two(form: Form, law: &'static str, n: &[f64], x2: &[f64], loss: &[f64], b
     let ln: Vec<f64> = n.iter().map(|v| v.ln()).collect();
     let l2: Vec<f64> = x2.iter().map(|v| v.ln()).collect();
     let ll: Vec<f64> = loss.iter().map(|v| v.ln()).collect();
-    let natural = |p: Vec<f64>| vec![p[0], p[1], p[2].exp(), p[3].exp()];
-    let p = fit_raw(form, &ln, &l2, &ll)
+    let sse = objective(form, &ln, &l2, &ll);
+    let point = |with_e: bool| {
+        let p = fit_raw(form, &ln, &l2, &ll, &all_starts(form, &ln, &l2, &ll, with_e))?;
+        let s = sse(&p);
+        Some((p, s))
+    };
+    let (p, with_e, choice) = choose(floor, n.len(), 4, || point(false), || point(true))
         .ok_or_else(|| LawsError::NoSolution { law, message: "no start converged".into() })?;
-    let value = natural(p);
+    let natural = |p: Vec<f64>| p.iter().enumerate().map(|(i, v)| if i < 2 { *v } else { v.exp() }).collect();
+    let value: Vec<f64> = natural(p.clone());
+    // With E, each resample starts from the full fit (the grid of starts is three times larger).
     let (est, draws) = intervals_and_draws(n.len(), &value, boot, |idx| {
         let pick = |v: &[f64]| idx.iter().map(|&i| v[i]).collect::<Vec<f64>>();
-        fit_raw(form, &pick(&ln), &pick(&l2), &pick(&ll)).map(natural)
+        let (bn, b2, bl) = (pick(&ln), pick(&l2), pick(&ll));
+        let starts = if with_e { vec![p.clone()] } else { all_starts(form, &bn, &b2, &bl, false) };
+        fit_raw(form, &bn, &b2, &bl, &starts).map(natural)
     });
     let mut out = TwoVarLaw {
         law,
@@ -156,6 +206,8 @@ fn fit_two(form: Form, law: &'static str, n: &[f64], x2: &[f64], loss: &[f64], b
         alpha_2: est[1],
         n_c: est[2],
         c_2: est[3],
+        e: with_e.then(|| est[4]),
+        choice,
         r2: 0.0,
         points: n.len(),
         n_range: FitRange::of(n),
@@ -167,12 +219,12 @@ fn fit_two(form: Form, law: &'static str, n: &[f64], x2: &[f64], loss: &[f64], b
     Ok(out)
 }
 
-/// Eq. 1.5: L(N, D) = [(N_c/N)^(α_N/α_D) + D_c/D]^α_D.
-pub fn fit_l_nd(n: &[f64], d: &[f64], loss: &[f64], boot: &Bootstrap) -> Result<TwoVarLaw> {
-    fit_two(Form::ND, LAW_ND, n, d, loss, boot)
+/// Eq. 1.5: L(N, D) = [(N_c/N)^(α_N/α_D) + D_c/D]^α_D, with E added as `floor` says.
+pub fn fit_l_nd(n: &[f64], d: &[f64], loss: &[f64], floor: Floor, boot: &Bootstrap) -> Result<TwoVarLaw> {
+    fit_two(Form::ND, LAW_ND, (n, d, loss), floor, boot)
 }
 
 /// Eq. 1.6: L(N, S_min) = (N_c/N)^α_N + (S_c/S_min)^α_S.
 pub fn fit_l_ns(n: &[f64], s_min: &[f64], loss: &[f64], boot: &Bootstrap) -> Result<TwoVarLaw> {
-    fit_two(Form::NS, LAW_NS, n, s_min, loss, boot)
+    fit_two(Form::NS, LAW_NS, (n, s_min, loss), Floor::Without, boot)
 }

@@ -6,6 +6,7 @@ pub mod bootstrap;
 pub mod chinchilla;
 pub mod contradiction;
 pub mod error;
+pub mod form;
 pub mod frontier;
 pub mod holdout;
 pub mod interned;
@@ -22,6 +23,7 @@ pub use chinchilla::{
 };
 pub use contradiction::{Contradiction, contradiction};
 pub use error::LawsError;
+pub use form::{Floor, FormChoice, aicc};
 pub use frontier::{ComputeCurve, Frontier, FrontierPoint, IsoFlop, fit_frontier, loss_at};
 pub use holdout::{HoldoutError, relative_error};
 pub use kaplan::{TwoVarLaw, fit_l_nd, fit_l_ns, published};

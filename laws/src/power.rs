@@ -1,9 +1,11 @@
 //! One-variable power laws: L(N) = (N_c/N)^α_N, L(D) = (D_c/D)^α_D, L(C_min) = (C_c/C)^α_C,
-//! each with an optional irreducible term E (L = E + (x_c/x)^α). Fitted by least squares on log L.
+//! each with an optional irreducible term E (L = E + (x_c/x)^α), kept or not by [`Floor`].
+//! Fitted by least squares on log L.
 use serde::Serialize;
 
 use crate::bootstrap::{Bootstrap, Estimate, central, intervals_and_draws};
 use crate::error::{LawsError, Result};
+use crate::form::{Floor, FormChoice, choose};
 use crate::optimize::{linear, minimise, r_squared};
 use crate::range::FitRange;
 
@@ -17,6 +19,9 @@ pub struct PowerLaw {
     pub x_c: Estimate,
     /// Irreducible loss, when fitted.
     pub e: Option<Estimate>,
+    /// Both forms' AICc, when [`Floor::Auto`] chose between them.
+    #[serde(default)]
+    pub choice: Option<FormChoice>,
     /// On log L.
     pub r2: f64,
     pub points: usize,
@@ -39,6 +44,7 @@ impl PowerLaw {
             alpha: Estimate::point(alpha),
             x_c: Estimate::point(x_c),
             e: e.map(Estimate::point),
+            choice: None,
             r2: f64::NAN,
             points: 0,
             x_range: FitRange::of(&[]),
@@ -71,17 +77,7 @@ fn pure(lx: &[f64], ll: &[f64]) -> Option<Vec<f64>> {
 }
 
 fn with_floor(lx: &[f64], ll: &[f64]) -> Option<Vec<f64>> {
-    let obj = |p: &[f64]| -> f64 {
-        let (alpha, lxc, le) = (p[0], p[1], p[2]);
-        lx.iter()
-            .zip(ll)
-            .map(|(x, l)| {
-                let t = alpha * (lxc - x);
-                let m = t.max(le);
-                (m + ((t - m).exp() + (le - m).exp()).ln() - l).powi(2)
-            })
-            .sum()
-    };
+    let obj = |p: &[f64]| -> f64 { lx.iter().zip(ll).map(|(x, l)| (log_pred(p, *x) - l).powi(2)).sum() };
     let lmin = ll.iter().copied().fold(f64::INFINITY, f64::min);
     let mid = lx.len() / 2;
     let mut order: Vec<usize> = (0..lx.len()).collect();
@@ -100,9 +96,28 @@ fn with_floor(lx: &[f64], ll: &[f64]) -> Option<Vec<f64>> {
     minimise(&obj, &starts, &[0.05, 1.0, 0.1], 4000).map(|(p, _)| p)
 }
 
-/// Fits L = (x_c/x)^α (`floor` false) or L = E + (x_c/x)^α (`floor` true).
-pub fn fit_power_law(law: &'static str, x: &[f64], loss: &[f64], floor: bool, boot: &Bootstrap) -> Result<PowerLaw> {
-    let need = if floor { 4 } else { 3 };
+/// log L̂ at ln x: p = [α, ln x_c] or [α, ln x_c, ln E].
+fn log_pred(p: &[f64], lx: f64) -> f64 {
+    let t = p[0] * (p[1] - lx);
+    match p.get(2) {
+        Some(&le) => {
+            let m = t.max(le);
+            m + ((t - m).exp() + (le - m).exp()).ln()
+        }
+        None => t,
+    }
+}
+
+/// The constants and their sum of squared residuals on log L.
+fn scored(p: Option<Vec<f64>>, lx: &[f64], ll: &[f64]) -> Option<(Vec<f64>, f64)> {
+    let p = p?;
+    let sse = lx.iter().zip(ll).map(|(x, l)| (log_pred(&p, *x) - l).powi(2)).sum();
+    Some((p, sse))
+}
+
+/// Fits L = (x_c/x)^α or L = E + (x_c/x)^α, as `floor` says.
+pub fn fit_power_law(law: &'static str, x: &[f64], loss: &[f64], floor: Floor, boot: &Bootstrap) -> Result<PowerLaw> {
+    let need = if floor == Floor::With { 4 } else { 3 };
     if x.len() != loss.len() || x.len() < need {
         return Err(LawsError::TooFewPoints { law, got: x.len().min(loss.len()), need });
     }
@@ -110,8 +125,10 @@ pub fn fit_power_law(law: &'static str, x: &[f64], loss: &[f64], floor: bool, bo
     check(law, "loss", loss)?;
     let lx: Vec<f64> = x.iter().map(|v| v.ln()).collect();
     let ll: Vec<f64> = loss.iter().map(|v| v.ln()).collect();
+    let (p, floor, choice) =
+        choose(floor, x.len(), 2, || scored(pure(&lx, &ll), &lx, &ll), || scored(with_floor(&lx, &ll), &lx, &ll))
+            .ok_or_else(|| LawsError::NoSolution { law, message: "degenerate data".into() })?;
     let fit = |lx: &[f64], ll: &[f64]| if floor { with_floor(lx, ll) } else { pure(lx, ll) };
-    let p = fit(&lx, &ll).ok_or_else(|| LawsError::NoSolution { law, message: "degenerate data".into() })?;
     let natural = |p: &[f64]| -> Vec<f64> {
         let mut v = vec![p[0], p[1].exp()];
         if floor {
@@ -129,6 +146,7 @@ pub fn fit_power_law(law: &'static str, x: &[f64], loss: &[f64], floor: bool, bo
         alpha: est[0],
         x_c: est[1],
         e: floor.then(|| est[2]),
+        choice,
         r2: 0.0,
         points: x.len(),
         x_range: FitRange::of(x),

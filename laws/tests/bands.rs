@@ -24,7 +24,8 @@ fn kaplan_l_nd_band_covers_inside_and_widens_beyond() {
             ls.push(truth(n, d) * (0.01 * rng.normal()).exp());
         }
     }
-    let fit = fit_l_nd(&ns, &ds, &ls, &Bootstrap { resamples: 100, level: 0.95, seed: 3 }).expect("fit");
+    let fit =
+        fit_l_nd(&ns, &ds, &ls, Floor::Without, &Bootstrap { resamples: 100, level: 0.95, seed: 3 }).expect("fit");
     assert!(fit.draws.len() >= 50 && fit.draws.iter().all(|c| c.len() == 4), "{} draws", fit.draws.len());
     let (n_in, d_in) = (3e7, 3e8);
     let inside = fit.band(n_in, d_in);

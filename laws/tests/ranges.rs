@@ -37,7 +37,7 @@ fn fit_range_skips_unusable_values_and_measures_decades() {
 fn every_law_records_the_range_it_was_fitted_on() {
     let n = logspace(1e6, 1e9, 8);
     let l: Vec<f64> = n.iter().map(|&x| (8.8e13 / x).powf(0.076)).collect();
-    let p = fit_power_law("L(N)", &n, &l, false, &boot()).expect("power");
+    let p = fit_power_law("L(N)", &n, &l, Floor::Without, &boot()).expect("power");
     assert_eq!(p.x_range, FitRange { lo: n[0], hi: n[7] });
     assert!(close(p.x_range.decades_beyond(1e11).expect("beyond"), 2.0));
 
@@ -49,7 +49,7 @@ fn every_law_records_the_range_it_was_fitted_on() {
             ls.push(((6.4e13 / a).powf(0.076 / 0.103) + 1.8e13 / d).powf(0.103));
         }
     }
-    let two = fit_l_nd(&ns, &ds, &ls, &boot()).expect("L(N,D)");
+    let two = fit_l_nd(&ns, &ds, &ls, Floor::Without, &boot()).expect("L(N,D)");
     assert_eq!((two.n_range.lo, two.n_range.hi), (ns[0], ns[15]));
     assert_eq!((two.x2_range.lo, two.x2_range.hi), (ds[0], ds[15]));
 
@@ -127,12 +127,12 @@ fn flat_curves(n: &[f64], loss: &[f64]) -> Vec<ladder_laws::ComputeCurve> {
 fn isoflop_vertices_outside_the_measured_sizes_are_not_reported() {
     let boot = ladder_laws::Bootstrap { resamples: 0, ..Default::default() };
     // Convex and still falling at the largest size: the parabola's vertex sits near N = 1e7.
-    let beyond = ladder_laws::fit_frontier(&flat_curves(&[1e4, 1e5, 1e6], &[3.0, 2.5, 2.2]), 10, false, &boot)
+    let beyond = ladder_laws::fit_frontier(&flat_curves(&[1e4, 1e5, 1e6], &[3.0, 2.5, 2.2]), 10, Floor::Without, &boot)
         .expect("frontier");
     assert!(beyond.isoflops.iter().filter(|i| i.profile.len() == 3).count() >= 3, "{:?}", beyond.isoflops);
     assert!(beyond.isoflops.iter().all(|i| i.n_opt.is_none()), "{:?}", beyond.isoflops);
     // A minimum inside: the vertex is reported, between the neighbours of the best size.
-    let inside = ladder_laws::fit_frontier(&flat_curves(&[1e4, 1e5, 1e6], &[2.6, 2.4, 2.5]), 10, false, &boot)
+    let inside = ladder_laws::fit_frontier(&flat_curves(&[1e4, 1e5, 1e6], &[2.6, 2.4, 2.5]), 10, Floor::Without, &boot)
         .expect("frontier");
     for iso in inside.isoflops.iter().filter(|i| i.profile.len() == 3) {
         let n = iso.n_opt.expect("vertex inside");

@@ -36,7 +36,7 @@ fn l_of_n_pure_power_law_recovers_kaplan_constants() {
     let mut rng = SplitMix64::new(1);
     let n = logspace(1e5, 1e9, 12);
     let l: Vec<f64> = n.iter().map(|&x| noisy(&mut rng, (n_c / x).powf(alpha))).collect();
-    let fit = fit_power_law("L(N)", &n, &l, false, &boot()).expect("fit");
+    let fit = fit_power_law("L(N)", &n, &l, Floor::Without, &boot()).expect("fit");
     let u: Vec<f64> = n.iter().map(|x| x.ln()).collect();
     // ln L = α ln N_c − α ln N: slope SE bounds α; ln N_c = −intercept/slope, SE by the delta
     // method at u0 = ln N_c (where the law crosses L = 1).
@@ -57,7 +57,7 @@ fn l_of_d_with_irreducible_term() {
     let mut rng = SplitMix64::new(2);
     let d = logspace(1e6, 1e10, 16);
     let l: Vec<f64> = d.iter().map(|&x| noisy(&mut rng, e + (d_c / x).powf(alpha))).collect();
-    let fit = fit_power_law("L(D)", &d, &l, true, &boot()).expect("fit");
+    let fit = fit_power_law("L(D)", &d, &l, Floor::With, &boot()).expect("fit");
     let fe = fit.e.expect("E fitted");
     // Three constants, 16 points at 1% noise: E within 3%, α within 10%, D_c within 35%
     // (D_c is the scale where the reducible term is 1: an extrapolation in log D).
@@ -81,7 +81,7 @@ fn l_of_n_and_d_kaplan_eq_1_5() {
             ls.push(noisy(&mut rng, l));
         }
     }
-    let fit = fit_l_nd(&ns, &ds, &ls, &Bootstrap { resamples: 100, ..boot() }).expect("fit");
+    let fit = fit_l_nd(&ns, &ds, &ls, Floor::Without, &Bootstrap { resamples: 100, ..boot() }).expect("fit");
     // The exponents are small and the scales sit 4+ decades outside the data, so N_c and D_c
     // are loose (factor 3); the exponents within 15%; predictions inside the grid within 1%.
     assert!(rel(fit.alpha_n.value, an) < 0.15, "α_N {}", fit.alpha_n.value);
@@ -175,7 +175,7 @@ fn compute_frontier_of_a_chinchilla_family() {
                 .collect(),
         })
         .collect();
-    let fr = fit_frontier(&curves, 30, true, &Bootstrap { resamples: 100, ..boot() }).expect("frontier");
+    let fr = fit_frontier(&curves, 30, Floor::With, &Bootstrap { resamples: 100, ..boot() }).expect("frontier");
     let a_true = beta / (alpha + beta);
     let ac_true = alpha * beta / (alpha + beta);
     // The envelope picks among 25 discrete sizes (0.17 decades apart) and favours downward
@@ -197,12 +197,12 @@ fn compute_frontier_of_a_chinchilla_family() {
 #[test]
 fn too_few_and_bad_points_are_errors() {
     let b = boot();
-    let e = fit_power_law("L(N)", &[1e6, 1e7], &[3.0, 2.5], false, &b).unwrap_err();
+    let e = fit_power_law("L(N)", &[1e6, 1e7], &[3.0, 2.5], Floor::Without, &b).unwrap_err();
     assert!(e.to_string().contains("2 usable points, at least 3"), "{e}");
-    let e = fit_power_law("L(N)", &[1e6, -1.0, 1e8], &[3.0, 2.5, 2.0], false, &b).unwrap_err();
+    let e = fit_power_law("L(N)", &[1e6, -1.0, 1e8], &[3.0, 2.5, 2.0], Floor::Without, &b).unwrap_err();
     assert!(e.to_string().contains("point 1"), "{e}");
     let e = fit_bcrit_at(3.0, &[1e4, 1e4, 1e4], &[10.0, 11.0, 12.0], &b).unwrap_err();
     assert!(e.to_string().contains("at least 3"), "{e}");
-    let e = fit_l_nd(&[1e6; 3], &[1e7; 3], &[3.0; 3], &b).unwrap_err();
+    let e = fit_l_nd(&[1e6; 3], &[1e7; 3], &[3.0; 3], Floor::Without, &b).unwrap_err();
     assert!(matches!(e, LawsError::TooFewPoints { need: 6, .. }), "{e}");
 }

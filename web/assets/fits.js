@@ -36,8 +36,9 @@
 
   function twoVarRow(t) {
     const v = t.law === 'L(N,S)' ? 'S' : 'D';
-    const formula = v === 'D' ? 'L = ((N_c/N)^(α_N/α_D) + D_c/D)^α_D' : 'L = (N_c/N)^α_N + (S_c/S)^α_S';
-    return [t.law, formula, [est('α_N', t.alpha_n), est(`α_${v}`, t.alpha_2), est('N_c', t.n_c), est(`${v}_c`, t.c_2)],
+    const kaplan = v === 'D' ? 'L = ((N_c/N)^(α_N/α_D) + D_c/D)^α_D' : 'L = (N_c/N)^α_N + (S_c/S)^α_S';
+    const formula = t.e ? kaplan.replace('L = ', 'L = E + ') : kaplan;
+    return [t.law, formula, [est('α_N', t.alpha_n), est(`α_${v}`, t.alpha_2), est('N_c', t.n_c), est(`${v}_c`, t.c_2), est('E', t.e)],
       t.r2, t.points, `N ${range(t.n_range)}; ${v} ${range(t.x2_range)}`];
   }
 

@@ -1,0 +1,87 @@
+//! `Floor::Auto`: a law keeps an irreducible loss E only where the points bend toward one, by
+//! AICc on the points fitted. Data drawn from known constants with 1% log-normal noise.
+use ladder_laws::*;
+
+fn logspace(lo: f64, hi: f64, k: usize) -> Vec<f64> {
+    (0..k).map(|i| (lo.ln() + (hi.ln() - lo.ln()) * i as f64 / (k - 1) as f64).exp()).collect()
+}
+
+fn noisy(rng: &mut SplitMix64, v: f64) -> f64 {
+    v * (0.01 * rng.normal()).exp()
+}
+
+fn rel(a: f64, b: f64) -> f64 {
+    (a - b).abs() / b.abs()
+}
+
+fn boot() -> Bootstrap {
+    Bootstrap { resamples: 100, level: 0.95, seed: 11 }
+}
+
+#[test]
+fn a_one_variable_law_keeps_e_only_where_the_loss_bends() {
+    let mut rng = SplitMix64::new(21);
+    let d = logspace(1e6, 1e10, 16);
+    let bent: Vec<f64> = d.iter().map(|&x| noisy(&mut rng, 1.7 + (1e8 / x).powf(0.3))).collect();
+    let fit = fit_power_law("L(D)", &d, &bent, Floor::Auto, &boot()).expect("fit");
+    let choice = fit.choice.expect("both forms scored");
+    assert!(choice.keeps_e() && choice.aicc_with < choice.aicc_without - 10.0, "{choice:?}");
+    assert!(rel(fit.e.expect("E kept").value, 1.7) < 0.03, "{fit:?}");
+
+    let (alpha, n_c) = published::L_N;
+    let n = logspace(1e5, 1e9, 12);
+    let straight: Vec<f64> = n.iter().map(|&x| noisy(&mut rng, (n_c / x).powf(alpha))).collect();
+    let fit = fit_power_law("L(N)", &n, &straight, Floor::Auto, &boot()).expect("fit");
+    assert!(fit.e.is_none() && !fit.choice.expect("both forms scored").keeps_e(), "{fit:?}");
+    assert!(rel(fit.alpha.value, alpha) < 0.05, "α {}", fit.alpha.value);
+    // Forced, the form is the one asked for; four points are too few to score E.
+    assert!(fit_power_law("L(N)", &n, &straight, Floor::With, &boot()).expect("fit").e.is_some());
+    let few = fit_power_law("L(N)", &n[..4], &straight[..4], Floor::Auto, &boot()).expect("fit");
+    assert!(few.e.is_none() && few.choice.is_none());
+}
+
+#[test]
+fn l_of_n_and_d_with_an_irreducible_loss() {
+    // E is about half the loss, as for byte-level text at small scale.
+    let (e, an, ad, nc, dc) = (1.0, 0.3, 0.4, 3e4, 3e5);
+    let law = |n: f64, d: f64| e + ((nc / n).powf(an / ad) + dc / d).powf(ad);
+    let mut rng = SplitMix64::new(22);
+    let (mut ns, mut ds, mut ls) = (vec![], vec![], vec![]);
+    for &n in &logspace(3e3, 3e6, 7) {
+        for &d in &logspace(1e5, 2e6, 6) {
+            ns.push(n);
+            ds.push(d);
+            ls.push(noisy(&mut rng, law(n, d)));
+        }
+    }
+    let fit = fit_l_nd(&ns, &ds, &ls, Floor::Auto, &boot()).expect("fit");
+    assert!(fit.choice.expect("both forms scored").keeps_e(), "{fit:?}");
+    let fe = fit.e.expect("E kept");
+    assert!(rel(fe.value, e) < 0.15 && fe.contains(e), "E {fe:?}");
+    assert!(rel(fit.alpha_n.value, an) < 0.25 && rel(fit.alpha_2.value, ad) < 0.25, "{fit:?}");
+    for i in 0..ns.len() {
+        assert!(rel(fit.predict(ns[i], ds[i]), law(ns[i], ds[i])) < 0.01, "point {i}");
+    }
+    // Kaplan's form, forced, misses the same points by more (it has no floor to bend to).
+    let kaplan = fit_l_nd(&ns, &ds, &ls, Floor::Without, &boot()).expect("fit");
+    assert!(kaplan.e.is_none() && kaplan.r2 < fit.r2, "{} vs {}", kaplan.r2, fit.r2);
+    // The band of the fit with E holds its resamples' E.
+    let (lo, hi) = fit.band(1e6, 1e6);
+    assert!(lo < law(1e6, 1e6) && law(1e6, 1e6) < hi, "[{lo}, {hi}]");
+}
+
+#[test]
+fn kaplans_own_data_keeps_kaplans_form() {
+    let (an, ad, nc, dc) = published::L_ND;
+    let mut rng = SplitMix64::new(23);
+    let (mut ns, mut ds, mut ls) = (vec![], vec![], vec![]);
+    for &n in &logspace(1e6, 1e9, 6) {
+        for &d in &logspace(1e7, 1e10, 6) {
+            ns.push(n);
+            ds.push(d);
+            ls.push(noisy(&mut rng, ((nc / n).powf(an / ad) + dc / d).powf(ad)));
+        }
+    }
+    let fit = fit_l_nd(&ns, &ds, &ls, Floor::Auto, &boot()).expect("fit");
+    assert!(fit.e.is_none() && !fit.choice.expect("both forms scored").keeps_e(), "{fit:?}");
+}

@@ -31,8 +31,10 @@ impl FormChoice {
 }
 
 /// AICc of a least-squares fit of `k` constants to `n` points with residual sum of squares `sse`
-/// (Gaussian errors of unknown variance); None when `n ≤ k + 1`, where it is undefined.
+/// (Gaussian errors of unknown variance, which counts as one more parameter: K = k + 1, as in
+/// Burnham & Anderson); None when `n ≤ K + 1`, where it is undefined.
 pub fn aicc(sse: f64, n: usize, k: usize) -> Option<f64> {
+    let k = k + 1;
     if n <= k + 1 || !sse.is_finite() {
         return None;
     }
@@ -60,7 +62,8 @@ where
         Floor::Without => fit_without().map(|(p, _)| (p, false, None)),
         Floor::Auto => {
             let without = fit_without();
-            let with = if n > k + 2 { fit_with() } else { None };
+            // With E: k + 1 constants and the variance, so the AICc needs n > k + 3.
+            let with = if n > k + 3 { fit_with() } else { None };
             let score = |f: &Option<(Vec<f64>, f64)>, k| f.as_ref().and_then(|(_, sse)| aicc(*sse, n, k));
             match (score(&without, k), score(&with, k + 1)) {
                 (Some(a), Some(b)) => {
@@ -79,11 +82,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn aicc_charges_each_constant_and_needs_two_spare_points() {
-        // n ln(sse/n) + 2k + 2k(k+1)/(n-k-1): 10 ln(0.1) + 4 + 12/7.
+    fn aicc_charges_each_constant_and_the_variance() {
+        // n ln(sse/n) + 2K + 2K(K+1)/(n-K-1), K = 2 constants + the variance: 10 ln 0.1 + 6 + 24/6.
         let a = aicc(1.0, 10, 2).expect("defined");
-        assert!((a - (10.0 * 0.1f64.ln() + 4.0 + 12.0 / 7.0)).abs() < 1e-12);
-        assert_eq!(aicc(1.0, 3, 2), None);
+        assert!((a - (10.0 * 0.1f64.ln() + 6.0 + 24.0 / 6.0)).abs() < 1e-12);
+        assert_eq!(aicc(1.0, 4, 2), None);
+        assert!(aicc(1.0, 5, 2).is_some());
         assert!(aicc(0.0, 10, 2).expect("exact fit").is_finite());
     }
 
@@ -97,9 +101,9 @@ mod tests {
         // A 5% smaller residual does not pay for a constant.
         let (p, e, _) = fits(1.0, 0.95).expect("a form");
         assert!(!e && p == vec![1.0]);
-        // Too few points to score the form with E: without.
+        // Too few points to score the form with E (2 constants, E and the variance): without.
         let (_, e, choice) =
-            choose(Floor::Auto, 4, 2, || Some((vec![1.0], 1.0)), || Some((vec![2.0], 0.0))).expect("a form");
+            choose(Floor::Auto, 5, 2, || Some((vec![1.0], 1.0)), || Some((vec![2.0], 0.0))).expect("a form");
         assert!(!e && choice.is_none());
     }
 }

@@ -6,7 +6,7 @@ use serde::Serialize;
 use crate::bootstrap::{Bootstrap, Estimate, central, intervals_and_draws};
 use crate::error::{LawsError, Result};
 use crate::form::{Floor, FormChoice, choose};
-use crate::optimize::{minimise, r_squared};
+use crate::optimize::{lse, minimise, r_squared};
 use crate::power::check;
 use crate::range::FitRange;
 
@@ -66,11 +66,6 @@ enum Form {
     ND,
     /// L = (N_c/N)^α_N + (S_c/S)^α_S.
     NS,
-}
-
-fn lse(a: f64, b: f64) -> f64 {
-    let m = a.max(b);
-    m + ((a - m).exp() + (b - m).exp()).ln()
 }
 
 /// log L̂ with p = [α_N, α_2, ln N_c, ln c_2] or [α_N, α_2, ln N_c, ln c_2, ln E].

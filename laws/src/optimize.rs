@@ -64,6 +64,12 @@ pub fn linear(x: &[f64], y: &[f64]) -> Option<(f64, f64)> {
     Some((my - b * mx, b))
 }
 
+/// ln(e^a + e^b), without overflow.
+pub(crate) fn lse(a: f64, b: f64) -> f64 {
+    let m = a.max(b);
+    m + ((a - m).exp() + (b - m).exp()).ln()
+}
+
 /// 1 − SS_res/SS_tot.
 pub fn r_squared(observed: &[f64], predicted: &[f64]) -> f64 {
     let n = observed.len() as f64;

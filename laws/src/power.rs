@@ -6,7 +6,7 @@ use serde::Serialize;
 use crate::bootstrap::{Bootstrap, Estimate, central, intervals_and_draws};
 use crate::error::{LawsError, Result};
 use crate::form::{Floor, FormChoice, choose};
-use crate::optimize::{linear, minimise, r_squared};
+use crate::optimize::{linear, lse, minimise, r_squared};
 use crate::range::FitRange;
 
 /// A fitted power law with bootstrap intervals.
@@ -99,13 +99,7 @@ fn with_floor(lx: &[f64], ll: &[f64]) -> Option<Vec<f64>> {
 /// log L̂ at ln x: p = [α, ln x_c] or [α, ln x_c, ln E].
 fn log_pred(p: &[f64], lx: f64) -> f64 {
     let t = p[0] * (p[1] - lx);
-    match p.get(2) {
-        Some(&le) => {
-            let m = t.max(le);
-            m + ((t - m).exp() + (le - m).exp()).ln()
-        }
-        None => t,
-    }
+    p.get(2).map_or(t, |&le| lse(t, le))
 }
 
 /// The constants and their sum of squared residuals on log L.

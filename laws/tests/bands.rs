@@ -2,9 +2,8 @@
 //! cover the truth inside the data and widen when extrapolated a decade beyond it.
 use ladder_laws::*;
 
-fn logspace(lo: f64, hi: f64, k: usize) -> Vec<f64> {
-    (0..k).map(|i| (lo.ln() + (hi.ln() - lo.ln()) * i as f64 / (k - 1) as f64).exp()).collect()
-}
+mod common;
+use common::{logspace, noisy_grid};
 
 /// Relative width of a band around `at`.
 fn width(band: (f64, f64), at: f64) -> f64 {
@@ -16,14 +15,7 @@ fn kaplan_l_nd_band_covers_inside_and_widens_beyond() {
     let (an, ad, nc, dc) = published::L_ND;
     let truth = |n: f64, d: f64| ((nc / n).powf(an / ad) + dc / d).powf(ad);
     let mut rng = SplitMix64::new(21);
-    let (mut ns, mut ds, mut ls) = (vec![], vec![], vec![]);
-    for &n in &logspace(1e6, 1e9, 6) {
-        for &d in &logspace(1e7, 1e10, 6) {
-            ns.push(n);
-            ds.push(d);
-            ls.push(truth(n, d) * (0.01 * rng.normal()).exp());
-        }
-    }
+    let (ns, ds, ls) = noisy_grid(&mut rng, &logspace(1e6, 1e9, 6), &logspace(1e7, 1e10, 6), truth);
     let fit =
         fit_l_nd(&ns, &ds, &ls, Floor::Without, &Bootstrap { resamples: 100, level: 0.95, seed: 3 }).expect("fit");
     assert!(fit.draws.len() >= 50 && fit.draws.iter().all(|c| c.len() == 4), "{} draws", fit.draws.len());
@@ -44,14 +36,7 @@ fn kaplan_l_ns_has_a_band_too() {
     let (an, as_, nc, sc) = published::L_NS;
     let truth = |n: f64, s: f64| (nc / n).powf(an) + (sc / s).powf(as_);
     let mut rng = SplitMix64::new(22);
-    let (mut ns, mut ss, mut ls) = (vec![], vec![], vec![]);
-    for &n in &logspace(1e6, 1e9, 6) {
-        for &s in &logspace(1e3, 1e5, 6) {
-            ns.push(n);
-            ss.push(s);
-            ls.push(truth(n, s) * (0.01 * rng.normal()).exp());
-        }
-    }
+    let (ns, ss, ls) = noisy_grid(&mut rng, &logspace(1e6, 1e9, 6), &logspace(1e3, 1e5, 6), truth);
     let fit = fit_l_ns(&ns, &ss, &ls, &Bootstrap { resamples: 60, level: 0.95, seed: 4 }).expect("fit");
     let inside = fit.band(3e7, 1e4);
     assert!(inside.0 <= truth(3e7, 1e4) && truth(3e7, 1e4) <= inside.1, "{inside:?}");

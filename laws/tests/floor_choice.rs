@@ -2,17 +2,8 @@
 //! AICc on the points fitted. Data drawn from known constants with 1% log-normal noise.
 use ladder_laws::*;
 
-fn logspace(lo: f64, hi: f64, k: usize) -> Vec<f64> {
-    (0..k).map(|i| (lo.ln() + (hi.ln() - lo.ln()) * i as f64 / (k - 1) as f64).exp()).collect()
-}
-
-fn noisy(rng: &mut SplitMix64, v: f64) -> f64 {
-    v * (0.01 * rng.normal()).exp()
-}
-
-fn rel(a: f64, b: f64) -> f64 {
-    (a - b).abs() / b.abs()
-}
+mod common;
+use common::{logspace, noisy, noisy_grid, rel};
 
 fn boot() -> Bootstrap {
     Bootstrap { resamples: 100, level: 0.95, seed: 11 }
@@ -46,14 +37,7 @@ fn l_of_n_and_d_with_an_irreducible_loss() {
     let (e, an, ad, nc, dc) = (1.0, 0.3, 0.4, 3e4, 3e5);
     let law = |n: f64, d: f64| e + ((nc / n).powf(an / ad) + dc / d).powf(ad);
     let mut rng = SplitMix64::new(22);
-    let (mut ns, mut ds, mut ls) = (vec![], vec![], vec![]);
-    for &n in &logspace(3e3, 3e6, 7) {
-        for &d in &logspace(1e5, 2e6, 6) {
-            ns.push(n);
-            ds.push(d);
-            ls.push(noisy(&mut rng, law(n, d)));
-        }
-    }
+    let (ns, ds, ls) = noisy_grid(&mut rng, &logspace(3e3, 3e6, 7), &logspace(1e5, 2e6, 6), law);
     let fit = fit_l_nd(&ns, &ds, &ls, Floor::Auto, &boot()).expect("fit");
     assert!(fit.choice.expect("both forms scored").keeps_e(), "{fit:?}");
     let fe = fit.e.expect("E kept");
@@ -74,14 +58,8 @@ fn l_of_n_and_d_with_an_irreducible_loss() {
 fn kaplans_own_data_keeps_kaplans_form() {
     let (an, ad, nc, dc) = published::L_ND;
     let mut rng = SplitMix64::new(23);
-    let (mut ns, mut ds, mut ls) = (vec![], vec![], vec![]);
-    for &n in &logspace(1e6, 1e9, 6) {
-        for &d in &logspace(1e7, 1e10, 6) {
-            ns.push(n);
-            ds.push(d);
-            ls.push(noisy(&mut rng, ((nc / n).powf(an / ad) + dc / d).powf(ad)));
-        }
-    }
+    let kaplan = |n: f64, d: f64| ((nc / n).powf(an / ad) + dc / d).powf(ad);
+    let (ns, ds, ls) = noisy_grid(&mut rng, &logspace(1e6, 1e9, 6), &logspace(1e7, 1e10, 6), kaplan);
     let fit = fit_l_nd(&ns, &ds, &ls, Floor::Auto, &boot()).expect("fit");
     assert!(fit.e.is_none() && !fit.choice.expect("both forms scored").keeps_e(), "{fit:?}");
 }

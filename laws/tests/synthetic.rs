@@ -5,17 +5,8 @@
 //! contain the truth.
 use ladder_laws::*;
 
-fn logspace(lo: f64, hi: f64, k: usize) -> Vec<f64> {
-    (0..k).map(|i| (lo.ln() + (hi.ln() - lo.ln()) * i as f64 / (k - 1) as f64).exp()).collect()
-}
-
-fn noisy(rng: &mut SplitMix64, v: f64) -> f64 {
-    v * (0.01 * rng.normal()).exp()
-}
-
-fn rel(a: f64, b: f64) -> f64 {
-    (a - b).abs() / b.abs()
-}
+mod common;
+use common::{logspace, noisy, noisy_grid, rel};
 
 fn boot() -> Bootstrap {
     Bootstrap { resamples: 200, level: 0.95, seed: 7 }
@@ -72,15 +63,8 @@ fn l_of_d_with_irreducible_term() {
 fn l_of_n_and_d_kaplan_eq_1_5() {
     let (an, ad, nc, dc) = published::L_ND;
     let mut rng = SplitMix64::new(3);
-    let (mut ns, mut ds, mut ls) = (vec![], vec![], vec![]);
-    for &n in &logspace(1e6, 1e9, 6) {
-        for &d in &logspace(1e7, 1e10, 6) {
-            let l = ((nc / n).powf(an / ad) + dc / d).powf(ad);
-            ns.push(n);
-            ds.push(d);
-            ls.push(noisy(&mut rng, l));
-        }
-    }
+    let law = |n: f64, d: f64| ((nc / n).powf(an / ad) + dc / d).powf(ad);
+    let (ns, ds, ls) = noisy_grid(&mut rng, &logspace(1e6, 1e9, 6), &logspace(1e7, 1e10, 6), law);
     let fit = fit_l_nd(&ns, &ds, &ls, Floor::Without, &Bootstrap { resamples: 100, ..boot() }).expect("fit");
     // The exponents are small and the scales sit 4+ decades outside the data, so N_c and D_c
     // are loose (factor 3); the exponents within 15%; predictions inside the grid within 1%.
@@ -99,14 +83,8 @@ fn l_of_n_and_d_kaplan_eq_1_5() {
 fn l_of_n_and_s_kaplan_eq_1_6() {
     let (an, as_, nc, sc) = published::L_NS;
     let mut rng = SplitMix64::new(4);
-    let (mut ns, mut ss, mut ls) = (vec![], vec![], vec![]);
-    for &n in &logspace(1e6, 1e9, 6) {
-        for &s in &logspace(1e3, 1e5, 6) {
-            ns.push(n);
-            ss.push(s);
-            ls.push(noisy(&mut rng, (nc / n).powf(an) + (sc / s).powf(as_)));
-        }
-    }
+    let law = |n: f64, s: f64| (nc / n).powf(an) + (sc / s).powf(as_);
+    let (ns, ss, ls) = noisy_grid(&mut rng, &logspace(1e6, 1e9, 6), &logspace(1e3, 1e5, 6), law);
     let fit = fit_l_ns(&ns, &ss, &ls, &Bootstrap { resamples: 100, ..boot() }).expect("fit");
     // α_S and S_c sit inside the data (S spans S_c): 10% and 25%; α_N within 15%, N_c a factor 3.
     assert!(rel(fit.alpha_2.value, as_) < 0.10, "α_S {}", fit.alpha_2.value);

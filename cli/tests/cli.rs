@@ -1,28 +1,16 @@
 //! The real `ladder` binary against a real coordinator on 127.0.0.1:0: every bad input of the
 //! issue gets a clear message and its exit code, never a panic; the listings and the CSV fit
 //! give values, not just "it ran".
-use std::path::Path;
 use std::process::Output;
 
 use ladder_coordinator::auth::Role;
 use ladder_coordinator::{Config, Store, serve};
 use tokio_util::sync::CancellationToken;
 
+mod common;
+use common::{ladder, text, trainer, write};
+
 const TOKEN: &str = "correct-horse-battery";
-
-async fn ladder(args: &[&str]) -> Output {
-    tokio::process::Command::new(env!("CARGO_BIN_EXE_ladder"))
-        .args(args)
-        .env_remove("LADDER_TOKEN")
-        .env_remove("LADDER_COORDINATOR")
-        .output()
-        .await
-        .expect("runs")
-}
-
-fn text(o: &Output) -> (String, String) {
-    (String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
-}
 
 /// Asserts a clean failure: the exit code, a message containing `needle`, no panic.
 fn refused(o: &Output, code: i32, needle: &str) {
@@ -44,12 +32,6 @@ async fn coordinator(token: Option<&str>) -> (String, CancellationToken) {
     let store = Store::in_memory().expect("store");
     tokio::spawn(async move { serve(store, cfg, listener, s).await.expect("serve") });
     (format!("http://{addr}"), stop)
-}
-
-fn write(dir: &Path, name: &str, body: &str) -> String {
-    let p = dir.join(name);
-    std::fs::write(&p, body).expect("write");
-    p.display().to_string()
 }
 
 #[tokio::test]
@@ -211,14 +193,6 @@ async fn completions_for_bash() {
     assert_eq!(o.status.code(), Some(0));
     let s = text(&o).0;
     assert!(s.contains("_ladder()") && s.contains("submit") && s.contains("local"), "{}", &s[..s.len().min(300)]);
-}
-
-/// `ladder-train`, beside this test's `ladder` (cargo test --workspace builds it); a missing one
-/// fails the test.
-fn trainer() -> std::path::PathBuf {
-    let p = Path::new(env!("CARGO_BIN_EXE_ladder")).with_file_name("ladder-train");
-    assert!(p.is_file(), "{} is not built: run `cargo build --workspace --bins` first", p.display());
-    p
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -2,19 +2,10 @@
 //! it fits), on real points: the demo's cooldown ends (`testdata/demo_cooldown_ends.csv`). Their
 //! largest size, held out, is predicted within 2% by L(N) only with E, which AICc keeps on the
 //! seven sizes but not on the six of the hold-out refit.
-use std::process::Output;
+mod common;
+use common::ladder;
 
 const DEMO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../testdata/demo_cooldown_ends.csv");
-
-async fn ladder(args: &[&str]) -> Output {
-    tokio::process::Command::new(env!("CARGO_BIN_EXE_ladder"))
-        .args(args)
-        .env_remove("LADDER_TOKEN")
-        .env_remove("LADDER_COORDINATOR")
-        .output()
-        .await
-        .expect("runs")
-}
 
 /// The JSON report of `ladder fit --csv DEMO --holdout 1` with `extra` flags.
 async fn fit(extra: &[&str]) -> serde_json::Value {

@@ -2,39 +2,15 @@
 //! (16), TLS options with an http:// address are refused (13), `data add` prepares into a private
 //! temp folder (14), `ladder local` refuses a job its slots cannot hold (1), and stops within 10 s
 //! on Ctrl-C or SIGTERM, losing no acknowledged point (6).
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
 use ladder_proto::pb;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-fn ladder_cmd(args: &[&str]) -> tokio::process::Command {
-    let mut c = tokio::process::Command::new(env!("CARGO_BIN_EXE_ladder"));
-    c.args(args).env_remove("LADDER_TOKEN").env_remove("LADDER_COORDINATOR").env_remove("LADDER_TLS_CA");
-    c
-}
-
-async fn ladder(args: &[&str]) -> Output {
-    ladder_cmd(args).output().await.expect("runs")
-}
-
-fn text(o: &Output) -> (String, String) {
-    (String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
-}
-
-/// `ladder-train`, built beside `ladder` (cargo test --workspace and scripts/test.sh build it).
-fn trainer() -> PathBuf {
-    let p = Path::new(env!("CARGO_BIN_EXE_ladder")).with_file_name("ladder-train");
-    assert!(p.is_file(), "{} is not built: run `cargo build --workspace --bins` first", p.display());
-    p
-}
-
-fn write(dir: &Path, name: &str, body: &str) -> String {
-    let p = dir.join(name);
-    std::fs::write(&p, body).expect("write");
-    p.display().to_string()
-}
+mod common;
+use common::{ladder, ladder_cmd, text, trainer, write};
 
 #[tokio::test]
 async fn fit_csv_reads_epochs_chinchilla_file_and_finds_its_constants() {

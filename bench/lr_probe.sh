@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The learning rate per size, measured: bench/branches/lr_probe.toml trains the demo's seven
+# The learning rate per size, measured: bench/branches/lr_probe.toml trains seven of the demo's
 # sizes at three peak rates each (trunks and five cooldowns, Moby-Dick bytes) in one `ladder
 # local` run. Prints the cooldown ends per size, D and rate; the rate with the lowest mean loss
 # over D per size; then `ladder fit --holdout 1` twice, on the points at the single rate 3e-3 (the

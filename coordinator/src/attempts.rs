@@ -11,14 +11,15 @@ use ladder_core::status::{Progress, RecordedPoint};
 
 use crate::codec::{attempt_of, decode_point, encode_point};
 use crate::error::{CoordError, Result};
-use crate::lifecycle::{current, end_attempt, fail_attempt, release, settle, unindex_lease_of};
+use crate::lifecycle::{current, end_attempt, fail_attempt, finished_by, release, settle, unindex_lease_of};
 use crate::records::{Failure, JobRecord, JobState, WorkerRecord};
 use crate::tables::{CURVES, LEASES, Reader, WORKERS, from_json, to_json};
 
 /// What a heartbeat did: the (job, attempt) pairs that must stop, and the jobs it released.
 pub type Beat = (Vec<(u64, u32)>, Vec<JobRecord>);
 
-/// Renews the leases of attempts that are still current; returns those that must stop. A job
+/// Renews the leases of attempts that are still current; returns those that must stop (not one
+/// that already finished its job: its report came first). A job
 /// leased to this worker half a lease length ago that its heartbeats do not list (the Acquire
 /// reply was lost) goes back to the queue, before its lease would expire, without a restart
 /// charged.
@@ -39,6 +40,9 @@ pub fn heartbeat(
             }
             Err(e) => return Err(e),
         };
+        if finished_by(&job, attempt) {
+            continue;
+        }
         if current(&job, worker_id, attempt).is_err() {
             stop.push((job_id, attempt));
             continue;
@@ -105,6 +109,7 @@ pub fn check_beat<R: Reader>(r: &R, worker_id: &str, running: &[(u64, u32)]) -> 
     for &(job_id, attempt) in running {
         match JobRecord::load(r, job_id) {
             Ok(job) if current(&job, worker_id, attempt).is_ok() => out.renew.push((job_id, attempt)),
+            Ok(job) if finished_by(&job, attempt) => {}
             Ok(_) | Err(CoordError::NotFound(_)) => out.stop.push((job_id, attempt)),
             Err(e) => return Err(e),
         }

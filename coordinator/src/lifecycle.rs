@@ -55,6 +55,12 @@ pub fn current(job: &JobRecord, worker_id: &str, attempt: u32) -> Result<()> {
     }
 }
 
+/// Whether `attempt` ended `job` by reporting its whole curve. A heartbeat may list it after that
+/// report (the beat left first): there is nothing to stop, and a stop would only read as a fence.
+pub fn finished_by(job: &JobRecord, attempt: u32) -> bool {
+    job.state == JobState::Succeeded && job.attempt == attempt
+}
+
 /// Ends an attempt as failed: requeued if retriable and restarts remain, else failed for good.
 /// Returns whether it was requeued.
 pub fn fail_attempt(txn: &WriteTransaction, job: &mut JobRecord, kind: Failure, message: String) -> Result<bool> {

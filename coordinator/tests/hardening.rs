@@ -29,12 +29,6 @@ async fn sweep(s: &mut Server, name: &str, seeds: &str, steps: u64) -> pb::Sweep
         .expect("sweep")
 }
 
-fn finished(step: u64) -> pb::AttemptEvent {
-    pb::AttemptEvent {
-        kind: Some(pb::attempt_event::Kind::Finished(pb::AttemptFinished { step, reason: "steps".into() })),
-    }
-}
-
 fn started(step: u64) -> pb::AttemptEvent {
     pb::AttemptEvent { kind: Some(pb::attempt_event::Kind::Started(pb::AttemptStarted { resumed_from_step: step })) }
 }

@@ -243,3 +243,25 @@ async fn cancelling_a_sweep_stops_running_attempts_and_empties_the_queue() {
     assert_eq!(e.code(), Code::FailedPrecondition);
     s.shutdown().await;
 }
+
+#[tokio::test]
+async fn an_attempt_that_finished_its_job_is_not_told_to_stop() {
+    // A heartbeat that left before the attempt's last report can arrive after it: the attempt
+    // is over, and a stop would read as a fence (the worker logged "coordinator says stop").
+    let (mut s, w) = Server::with_sweep(Duration::from_secs(30), None).await;
+    let a = acquire(&mut s.workers, &w).await.expect("job");
+    let events = (1..=5).map(|k| point(k, 3.0 - 0.1 * k as f64)).chain([finished(5)]).collect();
+    s.workers.report_events(report(&w, &a, events)).await.expect("report");
+    let job = s.users.get_job(pb::GetJobRequest { job_id: a.job_id }).await.expect("job").into_inner();
+    assert_eq!(job.state, pb::JobState::Succeeded as i32);
+    let beat = |attempt| pb::HeartbeatRequest {
+        worker_id: w.clone(),
+        running: vec![pb::AttemptRef { job_id: a.job_id, attempt }],
+    };
+    let stop = s.workers.heartbeat(beat(a.attempt)).await.expect("heartbeat").into_inner().stop;
+    assert!(stop.is_empty(), "the attempt that finished the job: {stop:?}");
+    // Any other attempt of that job is still told to stop.
+    let stop = s.workers.heartbeat(beat(a.attempt + 1)).await.expect("heartbeat").into_inner().stop;
+    assert_eq!(stop, vec![pb::AttemptRef { job_id: a.job_id, attempt: a.attempt + 1 }]);
+    s.shutdown().await;
+}

@@ -99,6 +99,13 @@ pub fn point(step: u64, loss: f64) -> pb::AttemptEvent {
     }
 }
 
+/// The trainer's end at `step` (the stop rule's steps were reached).
+pub fn finished(step: u64) -> pb::AttemptEvent {
+    pb::AttemptEvent {
+        kind: Some(pb::attempt_event::Kind::Finished(pb::AttemptFinished { step, reason: "steps".into() })),
+    }
+}
+
 /// A report of `events` for the attempt of `a`.
 pub fn report(worker: &str, a: &pb::Assignment, events: Vec<pb::AttemptEvent>) -> pb::ReportEventsRequest {
     pb::ReportEventsRequest { worker_id: worker.into(), job_id: a.job_id, attempt: a.attempt, events }

@@ -5,7 +5,7 @@ use std::fmt::Write;
 
 use ladder_analysis::Report;
 use ladder_analysis::predict::{Allocation, num, span};
-use ladder_laws::{Estimate, FormChoice, PowerLaw, TwoVarLaw, published};
+use ladder_laws::{Estimate, FormChoice, PowerLaw, TwoVarLaw, WorstPoint, published};
 
 fn est(e: &Estimate) -> String {
     if e.lo.is_finite() { format!("{:<10} [{}, {}]", num(e.value), num(e.lo), num(e.hi)) } else { num(e.value) }
@@ -31,7 +31,16 @@ fn power(out: &mut String, f: &PowerLaw, var: &str, kaplan: Option<(f64, f64)>) 
         row(out, "E", e, None);
     }
     let _ = writeln!(out, "  R² on log L = {:.4}, {} points, {var} in {}", f.r2, f.points, span(&f.x_range));
+    worst(out, f.worst.as_ref(), var, "");
     form_choice(out, f.choice.as_ref());
+}
+
+/// The fitted point the law misses most, as predicted / measured − 1.
+fn worst(out: &mut String, w: Option<&WorstPoint>, var: &str, var2: &str) {
+    if let Some(w) = w {
+        let at2 = w.x2.map_or(String::new(), |x2| format!(", {var2} = {}", num(x2)));
+        let _ = writeln!(out, "  worst fitted point: {:+.2}% at {var} = {}{at2}", 100.0 * w.error, num(w.x));
+    }
 }
 
 /// Why the law has E or not, when AICc chose.
@@ -63,6 +72,7 @@ fn two(out: &mut String, f: &TwoVarLaw, form: &str, var: &str, kaplan: (f64, f64
         span(&f.n_range),
         span(&f.x2_range)
     );
+    worst(out, f.worst.as_ref(), "N", var);
     form_choice(out, f.choice.as_ref());
 }
 
@@ -207,6 +217,7 @@ fn chinchilla(out: &mut String, r: &Report) {
             span(&c.fit.n_range),
             span(&c.fit.d_range)
         );
+        worst(out, c.fit.worst.as_ref(), "N", "D");
     }
 }
 

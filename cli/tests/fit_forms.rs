@@ -81,3 +81,26 @@ async fn the_table_says_which_form_and_why_and_the_flags_conflict() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("--no-floor"));
 }
+
+#[tokio::test]
+async fn each_law_names_the_fitted_point_it_misses_most() {
+    let v = fit(DEMO, &[]).await;
+    let worst = |law: &serde_json::Value| {
+        let w = &law["worst"];
+        (w["x"].as_f64(), w["x2"].as_f64(), w["error"].as_f64().unwrap_or(f64::NAN))
+    };
+    // L(N,D): 1x32 at D = 1.5e5, which ends above 1x16 there (2.3919 against 2.3698).
+    let (n, d, e) = worst(&v["report"]["l_nd"]);
+    assert_eq!((n, d), (Some(12768.0), Some(150528.0)));
+    assert!((e + 0.0518).abs() < 0.002, "L(N,D) worst {e}");
+    // Chinchilla: the smallest size at the smallest D, predicted 6% high.
+    let (n, d, e) = worst(&v["report"]["chinchilla"]["fit"]);
+    assert_eq!((n, d), (Some(3312.0), Some(106496.0)));
+    assert!((e - 0.0618).abs() < 0.002, "Chinchilla worst {e}");
+    // L(N) misses no size by 1%.
+    let (_, none, e) = worst(&v["report"]["l_n"]);
+    assert!(none.is_none() && e.abs() < 0.01, "L(N) worst {e}");
+    let o = ladder(&["fit", "--csv", DEMO, "--bootstrap", "20"]).await;
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("worst fitted point: -5.18% at N = 1.277e4, D = 1.505e5"), "{out}");
+}

@@ -11,6 +11,7 @@ use crate::bootstrap::{Bootstrap, Estimate, central, intervals_and_draws};
 use crate::error::{LawsError, Result};
 use crate::optimize::r_squared;
 use crate::range::FitRange;
+use crate::residual::{WorstPoint, worst_point};
 
 const LAW: &str = "chinchilla";
 
@@ -37,6 +38,9 @@ pub struct ChinchillaFit {
     pub d_range: FitRange,
     /// On log L, over the runs fitted.
     pub r2: f64,
+    /// The fitted run it misses most (a resample's fit carries the full fit's).
+    #[serde(default)]
+    pub worst: Option<WorstPoint>,
 }
 
 impl ChinchillaFit {
@@ -227,9 +231,11 @@ pub fn fit_chinchilla(runs: &[Run], opts: &ChinchillaOptions) -> Result<Chinchil
         n_range: FitRange::of(&runs.iter().map(|r| r.n).collect::<Vec<_>>()),
         d_range: FitRange::of(&runs.iter().map(|r| r.d).collect::<Vec<_>>()),
         r2: f64::NAN,
+        worst: None,
     };
     let predicted: Vec<f64> = runs.iter().map(|r| fit.predict(r.n, r.d).ln()).collect();
     fit.r2 = r_squared(&obj.log_l, &predicted);
+    fit.worst = worst_point(runs.iter().map(|r| (r.n, Some(r.d))), &obj.log_l, &predicted);
     Ok(fit)
 }
 

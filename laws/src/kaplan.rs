@@ -9,6 +9,7 @@ use crate::form::{Floor, FormChoice, choose};
 use crate::optimize::{lse, minimise, r_squared};
 use crate::power::check;
 use crate::range::FitRange;
+use crate::residual::{WorstPoint, worst_point};
 
 /// Kaplan et al. 2020's published constants (WebText2, GPT-2 tokens; C in PF-days).
 pub mod published {
@@ -51,6 +52,9 @@ pub struct TwoVarLaw {
     pub choice: Option<FormChoice>,
     /// On log L.
     pub r2: f64,
+    /// The fitted point it misses most.
+    #[serde(default)]
+    pub worst: Option<WorstPoint>,
     pub points: usize,
     /// The N and the D (or S) the law was fitted on.
     pub n_range: FitRange,
@@ -204,6 +208,7 @@ fn fit_two(
         e: with_e.then(|| est[4]),
         choice,
         r2: 0.0,
+        worst: None,
         points: n.len(),
         n_range: FitRange::of(n),
         x2_range: FitRange::of(x2),
@@ -211,6 +216,7 @@ fn fit_two(
     };
     let pred: Vec<f64> = (0..n.len()).map(|i| out.predict(n[i], x2[i]).ln()).collect();
     out.r2 = r_squared(&ll, &pred);
+    out.worst = worst_point(n.iter().zip(x2).map(|(&a, &b)| (a, Some(b))), &ll, &pred);
     Ok(out)
 }
 

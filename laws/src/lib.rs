@@ -14,6 +14,7 @@ pub mod kaplan;
 pub mod optimize;
 pub mod power;
 pub mod range;
+pub mod residual;
 
 pub use bcrit::{BcritAtLoss, BcritLaw, c_min, fit_bcrit_at, fit_bcrit_law, s_min, steps_to_loss};
 pub use bootstrap::{Bootstrap, Estimate, SplitMix64};
@@ -30,3 +31,4 @@ pub use kaplan::{TwoVarLaw, fit_l_nd, fit_l_ns, published};
 pub use optimize::r_squared;
 pub use power::{PowerLaw, fit_power_law};
 pub use range::FitRange;
+pub use residual::{WorstPoint, worst_point};

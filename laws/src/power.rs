@@ -8,6 +8,7 @@ use crate::error::{LawsError, Result};
 use crate::form::{Floor, FormChoice, choose};
 use crate::optimize::{linear, lse, minimise, r_squared};
 use crate::range::FitRange;
+use crate::residual::{WorstPoint, worst_point};
 
 /// A fitted power law with bootstrap intervals.
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
@@ -24,6 +25,9 @@ pub struct PowerLaw {
     pub choice: Option<FormChoice>,
     /// On log L.
     pub r2: f64,
+    /// The fitted point it misses most.
+    #[serde(default)]
+    pub worst: Option<WorstPoint>,
     pub points: usize,
     /// The x the law was fitted on.
     pub x_range: FitRange,
@@ -46,6 +50,7 @@ impl PowerLaw {
             e: e.map(Estimate::point),
             choice: None,
             r2: f64::NAN,
+            worst: None,
             points: 0,
             x_range: FitRange::of(&[]),
             draws: Vec::new(),
@@ -142,11 +147,13 @@ pub fn fit_power_law(law: &'static str, x: &[f64], loss: &[f64], floor: Floor, b
         e: floor.then(|| est[2]),
         choice,
         r2: 0.0,
+        worst: None,
         points: x.len(),
         x_range: FitRange::of(x),
         draws,
     };
     let predicted: Vec<f64> = x.iter().map(|&v| out.predict(v).ln()).collect();
     out.r2 = r_squared(&ll, &predicted);
+    out.worst = worst_point(x.iter().map(|&v| (v, None)), &ll, &predicted);
     Ok(out)
 }

@@ -163,8 +163,19 @@ fn compute_frontier_of_a_chinchilla_family() {
     assert!(rel(fr.l_cmin.e.expect("E").value, e) < 0.03, "E {:?}", fr.l_cmin.e);
     assert!(fr.isoflops.iter().any(|i| i.n_opt.is_some()), "an IsoFLOP profile with a minimum");
     let none = FitRange::of(&[]);
-    let fit =
-        ChinchillaFit { e, a, b, alpha, beta, objective: 0.0, runs: 0, n_range: none, d_range: none, r2: f64::NAN };
+    let fit = ChinchillaFit {
+        e,
+        a,
+        b,
+        alpha,
+        beta,
+        objective: 0.0,
+        runs: 0,
+        n_range: none,
+        d_range: none,
+        r2: f64::NAN,
+        worst: None,
+    };
     let (n, d) = compute_optimal(&fit, 1e21);
     assert!(rel(6.0 * n * d, 1e21) < 1e-12);
     // At the optimum, moving N either way at fixed C raises the loss.

@@ -27,11 +27,16 @@
     'L(C_min)': ['Cmin', 'L = (C_c / C_min)^α_Cmin'],
   };
   const range = (r) => (r ? `${fmt(r.lo)} – ${fmt(r.hi)}` : '–');
+  // The fitted point a law misses most: predicted / measured − 1.
+  const worst = (w, v, v2) => (w
+    ? `${w.error >= 0 ? '+' : ''}${(100 * w.error).toFixed(2)}% at ${v} ${fmt(w.x)}${w.x2 != null ? `, ${v2} ${fmt(w.x2)}` : ''}`
+    : '–');
 
   function powerRow(p) {
     const [v, formula] = POWER[p.law] || ['x', 'L = (x_c / x)^α'];
     const f = p.e ? formula.replace('L = ', 'L = E + ') : formula;
-    return [p.law, f, [est(`α_${v}`, p.alpha), est(`${v === 'Cmin' ? 'C' : v}_c`, p.x_c), est('E', p.e)], p.r2, p.points, range(p.x_range)];
+    return [p.law, f, [est(`α_${v}`, p.alpha), est(`${v === 'Cmin' ? 'C' : v}_c`, p.x_c), est('E', p.e)], p.r2, p.points, range(p.x_range),
+      worst(p.worst, v === 'Cmin' ? 'C_min' : v)];
   }
 
   function twoVarRow(t) {
@@ -39,7 +44,7 @@
     const kaplan = v === 'D' ? 'L = ((N_c/N)^(α_N/α_D) + D_c/D)^α_D' : 'L = (N_c/N)^α_N + (S_c/S)^α_S';
     const formula = t.e ? kaplan.replace('L = ', 'L = E + ') : kaplan;
     return [t.law, formula, [est('α_N', t.alpha_n), est(`α_${v}`, t.alpha_2), est('N_c', t.n_c), est(`${v}_c`, t.c_2), est('E', t.e)],
-      t.r2, t.points, `N ${range(t.n_range)}; ${v} ${range(t.x2_range)}`];
+      t.r2, t.points, `N ${range(t.n_range)}; ${v} ${range(t.x2_range)}`, worst(t.worst, 'N', v)];
   }
 
   function lawRows(r) {
@@ -49,7 +54,7 @@
     if (r.chinchilla) {
       const c = r.chinchilla, [e, a, b, al, be] = c.intervals;
       rows.push(['Chinchilla', 'L = E + A/N^α + B/D^β', [est('E', e), est('A', a), est('B', b), est('α', al), est('β', be)],
-        c.fit.r2, c.fit.runs, `N ${range(c.fit.n_range)}; D ${range(c.fit.d_range)}`]);
+        c.fit.r2, c.fit.runs, `N ${range(c.fit.n_range)}; D ${range(c.fit.d_range)}`, worst(c.fit.worst, 'N', 'D')]);
     }
     if (r.frontier) {
       const f = r.frontier;
@@ -59,7 +64,7 @@
     }
     if (r.bcrit_law) {
       const b = r.bcrit_law;
-      rows.push(['B_crit(L)', 'B_crit = B* / L^(1/α_B)', [est('B*', b.b_star), est('α_B', b.alpha_b)], b.r2, b.points, `L ${range(b.loss_range)}`]);
+      rows.push(['B_crit(L)', 'B_crit = B* / L^(1/α_B)', [est('B*', b.b_star), est('α_B', b.alpha_b)], b.r2, b.points, `L ${range(b.loss_range)}`, '–']);
     }
     return rows;
   }
@@ -125,9 +130,9 @@
 
     const rows = lawRows(r);
     if (rows.length) {
-      el.appendChild(table(['Law', 'Form', 'Constants (95% interval)', 'R²', 'Points', 'Fitted on'],
-        rows.map(([law, form, params, r2, n, on]) => [h('strong', {}, law), h('code', {}, form), params.filter(Boolean),
-          r2 == null ? '–' : r2.toFixed(3), n, on]), 'laws'));
+      el.appendChild(table(['Law', 'Form', 'Constants (95% interval)', 'R²', 'Points', 'Fitted on', 'Worst fitted point'],
+        rows.map(([law, form, params, r2, n, on, w]) => [h('strong', {}, law), h('code', {}, form), params.filter(Boolean),
+          r2 == null ? '–' : r2.toFixed(3), n, on, w]), 'laws'));
     }
     if (r.skipped && r.skipped.length) {
       el.appendChild(section('Not fitted', h('ul', { class: 'skipped' },

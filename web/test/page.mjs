@@ -165,6 +165,9 @@ async function main() {
   const head = await page.textContent('.summary');
   if (!/4\/4 succeeded/.test(head) || /running|queued/.test(head)) await fail(`the header reads "${head}" after the sweep ended`);
   log(`fits: ${fitText.match(alpha)[0]}`);
+  // Each fitted law names the point it misses most.
+  const worstRow = /Worst fitted point[\s\S]*[+-]\d+\.\d\d% at N /;
+  if (!worstRow.test(fitText)) await fail('the laws table names no worst fitted point');
 
   // 6. A screenshot that is not blank, with the loss chart drawn.
   await sleep(500);

@@ -11,7 +11,8 @@ use crate::args::{LocalArgs, Output, Tokenizer};
 use crate::client::{Client, connect};
 use crate::error::{CliError, Result};
 
-/// The demo sweep: 5 sizes spanning 1.8 decades of N, byte-level, a fixed token budget each.
+/// The demo sweep on branches: a constant-rate trunk for each of 8 sizes (2.7 decades of N),
+/// cooldowns at 8 D, batch windows for the CBS; byte-level Moby-Dick.
 pub const DEMO_SPEC: &str = include_str!("../demo/demo.toml");
 const DEMO_DATASET: &str = "moby-dick-bytes";
 

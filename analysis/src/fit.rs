@@ -224,8 +224,8 @@ fn required(r: &Report, inputs: &Inputs, laws: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// L(N, S_min) (eq. 1.6) over the validation points of the runs at the shared batch size, past
-/// warmup and the first tenth of training. Those runs share one schedule length: a cosine anneals
+/// L(N, S_min) (eq. 1.6) over the validation points of the runs at the shared batch size (with
+/// branches, of the constant-rate trunks), past warmup and the first tenth of training. Those runs share one schedule length: a cosine anneals
 /// at its run's end, so curves of other lengths (the batch axis) would bend at other S. S_min by
 /// eq. 5.4 with the streamed B_simple at each point; where a point has none, B_crit(L) held
 /// inside the loss range it was fitted over (beyond it, its power law runs off: on the demo,
@@ -248,7 +248,11 @@ fn l_ns(
         }
     } else {
         // Eq. 1.6 describes runs that are not data-limited: an overfitting curve is left out.
-        let at_base = |c: &&RunCurve| !c.data_limited && base_batch.is_none_or(|b| c.b == b);
+        // With branches the trunks are the one schedule (a constant rate) that every size runs;
+        // a cooldown's own points anneal, below its trunk's at the same S, and are left out.
+        let trunks = inputs.curves.iter().any(|c| c.kind == "trunk");
+        let at_base =
+            |c: &&RunCurve| !c.data_limited && base_batch.is_none_or(|b| c.b == b) && (!trunks || c.kind == "trunk");
         for c in inputs.curves.iter().filter(at_base) {
             let last = c.points.last().map_or(0.0, |p| p.step);
             for p in &c.points {

@@ -3,7 +3,7 @@
 use ladder_laws::*;
 
 mod common;
-use common::{logspace, noisy_grid};
+use common::{kaplan_grid, kaplan_l_nd, logspace, noisy_grid};
 
 /// Relative width of a band around `at`.
 fn width(band: (f64, f64), at: f64) -> f64 {
@@ -12,16 +12,14 @@ fn width(band: (f64, f64), at: f64) -> f64 {
 
 #[test]
 fn kaplan_l_nd_band_covers_inside_and_widens_beyond() {
-    let (an, ad, nc, dc) = published::L_ND;
-    let truth = |n: f64, d: f64| ((nc / n).powf(an / ad) + dc / d).powf(ad);
-    let mut rng = SplitMix64::new(21);
-    let (ns, ds, ls) = noisy_grid(&mut rng, &logspace(1e6, 1e9, 6), &logspace(1e7, 1e10, 6), truth);
+    let (ns, ds, ls) = kaplan_grid(&mut SplitMix64::new(21));
     let fit =
         fit_l_nd(&ns, &ds, &ls, Floor::Without, &Bootstrap { resamples: 100, level: 0.95, seed: 3 }).expect("fit");
     assert!(fit.draws.len() >= 50 && fit.draws.iter().all(|c| c.len() == 4), "{} draws", fit.draws.len());
     let (n_in, d_in) = (3e7, 3e8);
     let inside = fit.band(n_in, d_in);
-    assert!(inside.0 <= truth(n_in, d_in) && truth(n_in, d_in) <= inside.1, "{inside:?} vs {}", truth(n_in, d_in));
+    let truth = kaplan_l_nd(n_in, d_in);
+    assert!(inside.0 <= truth && truth <= inside.1, "{inside:?} vs {truth}");
     assert!(inside.0 <= fit.predict(n_in, d_in) && fit.predict(n_in, d_in) <= inside.1);
     let (n_out, d_out) = (1e10, 1e11);
     assert!((fit.n_range.decades_beyond(n_out).expect("beyond") - 1.0).abs() < 1e-12);

@@ -3,7 +3,7 @@
 use ladder_laws::*;
 
 mod common;
-use common::{logspace, noisy, noisy_grid, rel};
+use common::{kaplan_grid, logspace, noisy, noisy_grid, rel};
 
 fn boot() -> Bootstrap {
     Bootstrap { resamples: 100, level: 0.95, seed: 11 }
@@ -56,10 +56,7 @@ fn l_of_n_and_d_with_an_irreducible_loss() {
 
 #[test]
 fn kaplans_own_data_keeps_kaplans_form() {
-    let (an, ad, nc, dc) = published::L_ND;
-    let mut rng = SplitMix64::new(23);
-    let kaplan = |n: f64, d: f64| ((nc / n).powf(an / ad) + dc / d).powf(ad);
-    let (ns, ds, ls) = noisy_grid(&mut rng, &logspace(1e6, 1e9, 6), &logspace(1e7, 1e10, 6), kaplan);
+    let (ns, ds, ls) = kaplan_grid(&mut SplitMix64::new(23));
     let fit = fit_l_nd(&ns, &ds, &ls, Floor::Auto, &boot()).expect("fit");
     assert!(fit.e.is_none() && !fit.choice.expect("both forms scored").keeps_e(), "{fit:?}");
 }

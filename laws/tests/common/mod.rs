@@ -1,7 +1,7 @@
-//! What the law tests share: log-spaced axes, 1% log-normal noise, relative error, and a noisy
-//! two-variable grid. Each test file uses its own subset.
+//! What the law tests share: log-spaced axes, 1% log-normal noise, relative error, a noisy
+//! two-variable grid, and Kaplan's L(N, D) on its own grid. Each test file uses its own subset.
 #![allow(dead_code)]
-use ladder_laws::SplitMix64;
+use ladder_laws::{SplitMix64, published};
 
 pub fn logspace(lo: f64, hi: f64, k: usize) -> Vec<f64> {
     (0..k).map(|i| (lo.ln() + (hi.ln() - lo.ln()) * i as f64 / (k - 1) as f64).exp()).collect()
@@ -32,4 +32,15 @@ pub fn noisy_grid(
         }
     }
     (n_out, x_out, loss)
+}
+
+/// Kaplan's eq. 1.5 at his published constants.
+pub fn kaplan_l_nd(n: f64, d: f64) -> f64 {
+    let (an, ad, nc, dc) = published::L_ND;
+    ((nc / n).powf(an / ad) + dc / d).powf(ad)
+}
+
+/// [`kaplan_l_nd`] on N in [1e6, 1e9] × D in [1e7, 1e10], six each, under 1% noise.
+pub fn kaplan_grid(rng: &mut SplitMix64) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    noisy_grid(rng, &logspace(1e6, 1e9, 6), &logspace(1e7, 1e10, 6), kaplan_l_nd)
 }

@@ -15,36 +15,24 @@ use crate::lifecycle::{current, end_attempt, fail_attempt, finished_by, release,
 use crate::records::{Failure, JobRecord, JobState, WorkerRecord};
 use crate::tables::{CURVES, LEASES, Reader, WORKERS, from_json, to_json};
 
-/// What a heartbeat did: the (job, attempt) pairs that must stop, and the jobs it released.
-pub type Beat = (Vec<(u64, u32)>, Vec<JobRecord>);
-
-/// Renews the leases of attempts that are still current; returns those that must stop (not one
-/// that already finished its job: its report came first). A job
-/// leased to this worker half a lease length ago that its heartbeats do not list (the Acquire
-/// reply was lost) goes back to the queue, before its lease would expire, without a restart
-/// charged.
+/// Persists a heartbeat: renews the leases of attempts that are still current (which must stop
+/// is [`check_beat`]'s answer) and returns the jobs it released. A job leased to this worker half
+/// a lease length ago that its heartbeats do not list (the Acquire reply was lost) goes back to
+/// the queue, before its lease would expire, without a restart charged.
 pub fn heartbeat(
     txn: &WriteTransaction,
     worker_id: &str,
     running: &[(u64, u32)],
     ttl_ms: u64,
     now: i64,
-) -> Result<Beat> {
-    let mut stop = Vec::new();
+) -> Result<Vec<JobRecord>> {
     for &(job_id, attempt) in running {
         let mut job = match JobRecord::load(txn, job_id) {
             Ok(j) => j,
-            Err(CoordError::NotFound(_)) => {
-                stop.push((job_id, attempt));
-                continue;
-            }
+            Err(CoordError::NotFound(_)) => continue,
             Err(e) => return Err(e),
         };
-        if finished_by(&job, attempt) {
-            continue;
-        }
         if current(&job, worker_id, attempt).is_err() {
-            stop.push((job_id, attempt));
             continue;
         }
         if let Some(l) = job.lease.as_mut() {
@@ -90,7 +78,7 @@ pub fn heartbeat(
         w.last_seen_ms = now;
         workers.insert(worker_id, to_json(&w)?.as_slice())?;
     }
-    Ok((stop, released))
+    Ok(released)
 }
 
 /// A heartbeat checked on a read: the attempts to stop, those to renew, and whether the worker
@@ -102,8 +90,9 @@ pub struct Checked {
     pub unlisted: bool,
 }
 
-/// Checks a heartbeat without writing: which of `running` are current, and whether the lease
-/// index holds a job of this worker that `running` does not list.
+/// Checks a heartbeat without writing: which of `running` are current, which must stop (not the
+/// one that finished its job: its report came first), and whether the lease index holds a job of
+/// this worker that `running` does not list.
 pub fn check_beat<R: Reader>(r: &R, worker_id: &str, running: &[(u64, u32)]) -> Result<Checked> {
     let mut out = Checked::default();
     for &(job_id, attempt) in running {

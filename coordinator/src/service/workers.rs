@@ -62,13 +62,13 @@ impl WorkerService for Coordinator {
         let write = move |txn: &redb::WriteTransaction| attempts::heartbeat(txn, &worker, &running, ttl, now);
         if checked.unlisted {
             // A lease this worker holds but does not run: the writer releases it (a lost reply).
-            let (_, released) = self.store.write(write).await?;
+            let released = self.store.write(write).await?;
             self.publish(&released);
         } else if persist {
             let (store, coord) = (self.store.clone(), self.clone());
             tokio::spawn(async move {
                 match store.write(write).await {
-                    Ok((_, released)) => coord.publish(&released),
+                    Ok(released) => coord.publish(&released),
                     Err(e) => tracing::warn!("persisting a heartbeat: {e}"),
                 }
             });

@@ -225,11 +225,12 @@ fn required(r: &Report, inputs: &Inputs, laws: &[String]) -> Result<()> {
 }
 
 /// L(N, S_min) (eq. 1.6) over the validation points of the runs at the shared batch size (with
-/// branches, of the constant-rate trunks), past warmup and the first tenth of training. Those runs share one schedule length: a cosine anneals
-/// at its run's end, so curves of other lengths (the batch axis) would bend at other S. S_min by
-/// eq. 5.4 with the streamed B_simple at each point; where a point has none, B_crit(L) held
-/// inside the loss range it was fitted over (beyond it, its power law runs off: on the demo,
-/// α_B = 0.05 made S_min collapse 50-fold at the lowest losses and R² fall to 0.12).
+/// branches, of the constant-rate trunks), past warmup and the first tenth of training. Those
+/// runs share one schedule length: a cosine anneals at its run's end, so curves of other lengths
+/// (the batch axis) would bend at other S. S_min by eq. 5.4 with the streamed B_simple at each
+/// point; where a point has none, B_crit(L) held inside the loss range it was fitted over
+/// (beyond it, its power law runs off: on the demo, α_B = 0.05 made S_min collapse 50-fold at
+/// the lowest losses and R² fall to 0.12).
 fn l_ns(
     inputs: &Inputs,
     law: Option<&ladder_laws::BcritLaw>,

@@ -2,7 +2,10 @@
 //! grid (a corner of (N, D), the smallest sizes) shows there before any hold-out does.
 use serde::{Deserialize, Serialize};
 
-/// Where a law's largest relative residual is, and its size: predicted / measured − 1.
+use crate::holdout::relative_error;
+
+/// Where a law's largest relative residual is, and its size: predicted / measured − 1, as a
+/// hold-out error is measured ([`relative_error`]).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct WorstPoint {
     /// The point's first variable (N, D or C).
@@ -22,7 +25,7 @@ pub fn worst_point(
 ) -> Option<WorstPoint> {
     let mut worst: Option<WorstPoint> = None;
     for ((x, x2), (o, p)) in at.into_iter().zip(observed_log.iter().zip(predicted_log)) {
-        let error = (p - o).exp() - 1.0;
+        let error = relative_error(p.exp(), o.exp());
         if !error.is_finite() {
             return None;
         }

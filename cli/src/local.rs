@@ -116,7 +116,7 @@ pub async fn local(args: &LocalArgs, output: Output) -> Result<()> {
         .await
         .map_err(|e| CliError::io(format!("binding --http-listen {}", args.http_listen), e))?;
     let page = page_listener.local_addr().map_err(|e| CliError::io("reading the page's address", e))?;
-    let listeners = ladder_coordinator::Listeners { grpc: listener, metrics: None, web: Some((page_listener, None)) };
+    let listeners = ladder_coordinator::Listeners { grpc: listener, metrics: None, web: Some(page_listener) };
     let server = tokio::spawn(ladder_coordinator::serve_all(store, cfg, listeners, server_stop.clone()));
     let url = format!("http://{addr}");
     let mut worker_cfg =

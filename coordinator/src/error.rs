@@ -28,10 +28,17 @@ pub enum CoordError {
     #[error("{0}")]
     Exhausted(String),
     /// The client's stream of an upload broke off.
-    #[error("the upload broke off: {}", .0.message())]
-    Stream(Status),
+    #[error("the upload broke off: {0}")]
+    Stream(String),
+    /// A follower of live changes fell too far behind to be told every one.
+    #[error("{0}")]
+    Lagged(String),
     #[error("storage: {0}")]
     Storage(String),
+    /// A move between job states that the state machine does not allow: a bug, never a refusal
+    /// (the operation's writes are discarded).
+    #[error("internal: {0}")]
+    Illegal(String),
     /// Serving failed (the listener, TLS setup, the HTTP/2 server).
     #[error("server: {0}")]
     Server(String),
@@ -52,7 +59,7 @@ impl CoordError {
     /// A refusal is an answer about the request (bad input, a stale attempt, a missing record):
     /// the operation wrote nothing and the store is fine.
     pub fn is_refusal(&self) -> bool {
-        !matches!(self, Self::Storage(_) | Self::Server(_) | Self::Shutdown)
+        !matches!(self, Self::Storage(_) | Self::Illegal(_) | Self::Server(_) | Self::Shutdown)
     }
 }
 
@@ -86,8 +93,10 @@ impl From<CoordError> for Status {
             CoordError::Forbidden(m) => Status::permission_denied(m),
             CoordError::DataLoss(m) => Status::data_loss(m),
             CoordError::Exhausted(m) => Status::resource_exhausted(m),
-            CoordError::Stream(s) => s,
+            CoordError::Stream(m) => Status::cancelled(format!("the upload broke off: {m}")),
+            CoordError::Lagged(m) => Status::data_loss(m),
             CoordError::Storage(m) => Status::internal(format!("storage: {m}")),
+            CoordError::Illegal(m) => Status::internal(format!("internal: {m}")),
             CoordError::Server(m) => Status::internal(format!("server: {m}")),
             CoordError::Shutdown => Status::unavailable("coordinator shutting down"),
         }

@@ -96,15 +96,11 @@ fn init_tracing(json: bool) {
     }
 }
 
-fn server_tls(args: &Args) -> anyhow::Result<Option<tonic::transport::ServerTlsConfig>> {
-    use tonic::transport::{Certificate, Identity, ServerTlsConfig};
+fn server_tls(args: &Args) -> anyhow::Result<Option<ladder_coordinator::Tls>> {
     let read = |p: &PathBuf| std::fs::read(p).with_context(|| format!("reading {}", p.display()));
     let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) else { return Ok(None) };
-    let mut tls = ServerTlsConfig::new().identity(Identity::from_pem(read(cert)?, read(key)?));
-    if let Some(ca) = &args.tls_client_ca {
-        tls = tls.client_ca_root(Certificate::from_pem(read(ca)?));
-    }
-    Ok(Some(tls))
+    let client_ca_pem = args.tls_client_ca.as_ref().map(read).transpose()?;
+    Ok(Some(ladder_coordinator::Tls { cert_pem: read(cert)?, key_pem: read(key)?, client_ca_pem }))
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
@@ -156,13 +152,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let web = match &args.http_listen {
         Some(a) => {
             let l = tokio::net::TcpListener::bind(a).await.with_context(|| format!("binding {a}"))?;
-            let tls = match (&args.tls_cert, &args.tls_key) {
-                (Some(c), Some(k)) => Some(ladder_coordinator::web::tls_config(c, k)?),
-                _ => None,
-            };
-            let scheme = if tls.is_some() { "https" } else { "http" };
+            let scheme = if args.tls_cert.is_some() { "https" } else { "http" };
             println!("page at {scheme}://{}/", l.local_addr()?);
-            Some((l, tls))
+            Some(l)
         }
         None => None,
     };

@@ -17,7 +17,6 @@ use redb::{ReadableTable, WriteTransaction};
 
 use crate::codec::encode_point;
 use crate::error::Result;
-use crate::lifecycle::index_lease;
 use crate::records::{JobRecord, JobState};
 use crate::tables::{CURVES, FORMAT_VERSION, JOB_CONFIGS, JOBS, OPEN_JOBS, QUEUE, QUEUE_V1};
 
@@ -78,7 +77,7 @@ fn queue_by_cost(txn: &WriteTransaction) -> Result<()> {
 /// 2 → 3.
 fn lease_index(txn: &WriteTransaction) -> Result<()> {
     for j in all_jobs(txn)?.iter().filter(|j| j.state == JobState::Running) {
-        index_lease(txn, j)?;
+        j.index_lease(txn)?;
     }
     Ok(())
 }

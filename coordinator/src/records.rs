@@ -10,7 +10,7 @@ use redb::{ReadableTable, WriteTransaction};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{CoordError, Result};
-use crate::tables::{JOB_CONFIGS, JOB_COUNTS, JOBS, OPEN_JOBS, Reader, SWEEP_COUNTS, from_json, to_json};
+use crate::tables::{JOB_CONFIGS, JOB_COUNTS, JOBS, LEASES, OPEN_JOBS, Reader, SWEEP_COUNTS, from_json, to_json};
 
 pub use ladder_core::{FailureKind as Failure, JobState, SweepState};
 
@@ -190,6 +190,15 @@ impl JobRecord {
         }
         if self.state.is_final() {
             txn.open_table(OPEN_JOBS)?.remove((self.sweep_id, self.id))?;
+        }
+        Ok(())
+    }
+
+    /// Records that this job's current lease is held by its worker (the index heartbeats and
+    /// listings read instead of scanning every job).
+    pub fn index_lease(&self, txn: &WriteTransaction) -> Result<()> {
+        if let Some(l) = &self.lease {
+            txn.open_table(LEASES)?.insert((l.worker_id.as_str(), self.id), self.attempt)?;
         }
         Ok(())
     }

@@ -9,9 +9,10 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::service::interceptor::InterceptedService;
 
+use crate::app::{App, Config, Tls};
 use crate::auth::{ANY, Auth, Tokens, USERS, WORKERS};
 use crate::error::{CoordError, Result};
-use crate::service::{Config, Coordinator};
+use crate::service::Grpc;
 use crate::store::Store;
 
 /// Largest gRPC message accepted (chunks are 1 MiB).
@@ -80,12 +81,22 @@ pub async fn serve_with_metrics(
     serve_all(store, cfg, Listeners { grpc: listener, metrics, web: None }, shutdown).await
 }
 
-/// Where the coordinator serves: gRPC, and optionally metrics and the live page (over TLS when
-/// its config is given).
+/// Where the coordinator serves: gRPC, and optionally metrics and the live page (over the same
+/// TLS as gRPC, when [`Config::tls`] is set).
 pub struct Listeners {
     pub grpc: TcpListener,
     pub metrics: Option<TcpListener>,
-    pub web: Option<(TcpListener, Option<Arc<rustls::ServerConfig>>)>,
+    pub web: Option<TcpListener>,
+}
+
+/// gRPC's TLS from the coordinator's.
+fn grpc_tls(tls: &Tls) -> tonic::transport::ServerTlsConfig {
+    use tonic::transport::{Certificate, Identity, ServerTlsConfig};
+    let mut out = ServerTlsConfig::new().identity(Identity::from_pem(&tls.cert_pem, &tls.key_pem));
+    if let Some(ca) = &tls.client_ca_pem {
+        out = out.client_ca_root(Certificate::from_pem(ca));
+    }
+    out
 }
 
 /// Serves on every listener until `shutdown`; the live fits run while any page may ask.
@@ -93,39 +104,44 @@ pub async fn serve_all(store: Store, cfg: Config, listeners: Listeners, shutdown
     let Listeners { grpc: listener, metrics, web } = listeners;
     let tokens = Arc::new(Tokens::new(cfg.tokens.iter().map(|(r, t)| (*r, t.as_str()))));
     let tls = cfg.tls.clone();
+    let page_tls = match (&tls, &web) {
+        (Some(t), Some(_)) => Some(crate::web::tls_config(t)?),
+        _ => None,
+    };
     let first_bytes = cfg.first_bytes;
-    let coord = Coordinator::new(store.clone(), cfg, shutdown.clone());
+    let app = App::new(store.clone(), cfg, shutdown.clone());
     // Leases found at start get a grace period: the coordinator's own downtime charges no restart.
-    let renewed = coord.grace_leases().await?;
+    let renewed = app.grace_leases().await?;
     if renewed > 0 {
-        tracing::info!(leases = renewed, grace = ?coord.cfg.startup_grace, "renewed the leases found at start");
+        tracing::info!(leases = renewed, grace = ?app.cfg.startup_grace, "renewed the leases found at start");
     }
-    let dropped = store.write(crate::blobs::clear_abandoned).await?;
+    let dropped = app.clear_abandoned().await?;
     if dropped > 0 {
         tracing::info!(chunks = dropped, "dropped the uploads a previous process left unfinished");
     }
-    let reaper = tokio::spawn(coord.clone().reap_loop());
-    let live = tokio::spawn(coord.fits.clone().run(coord.store.clone(), coord.cfg.clock.clone(), shutdown.clone()));
-    let page = web.map(|(l, tls)| {
-        let w = crate::web::Web { coord: coord.clone(), tokens: tokens.clone(), shutdown: shutdown.clone() };
-        tokio::spawn(crate::web::serve(w, l, tls))
+    let reaper = tokio::spawn(app.clone().reap_loop());
+    let live = tokio::spawn(app.fits.clone().run(app.store.clone(), app.cfg.clock.clone(), shutdown.clone()));
+    let page = web.map(|l| {
+        let w = crate::web::Web { app: app.clone(), tokens: tokens.clone(), shutdown: shutdown.clone() };
+        tokio::spawn(crate::web::serve(w, l, page_tls))
     });
-    if let Some(m) = metrics {
-        let (store, counters, clock) = (coord.store.clone(), coord.counters.clone(), coord.cfg.clock.clone());
-        let ttl = u64::try_from(coord.cfg.lease_ttl.as_millis()).unwrap_or(u64::MAX);
+    let scrape = metrics.map(|m| {
+        let (store, counters, clock) = (app.store.clone(), app.counters.clone(), app.cfg.clock.clone());
+        let ttl = u64::try_from(app.cfg.lease_ttl.as_millis()).unwrap_or(u64::MAX);
         let render: Render = Arc::new(move || crate::metrics::render(&store, &counters, ttl, clock.as_ref()));
-        tokio::spawn(serve_metrics(m, render, shutdown.clone()));
-    }
-    let users = LadderServer::new(coord.clone())
+        tokio::spawn(serve_metrics(m, render, shutdown.clone()))
+    });
+    let grpc = Grpc(app);
+    let users = LadderServer::new(grpc.clone())
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
-    let workers = WorkerServiceServer::new(coord)
+    let workers = WorkerServiceServer::new(grpc)
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
     // Health answers without a token (probes); reflection needs one of any role.
     let (health, health_service) = tonic_health::server::health_reporter();
-    health.set_serving::<LadderServer<Coordinator>>().await;
-    health.set_serving::<WorkerServiceServer<Coordinator>>().await;
+    health.set_serving::<LadderServer<Grpc>>().await;
+    health.set_serving::<WorkerServiceServer<Grpc>>().await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(ladder_proto::pb::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -133,7 +149,8 @@ pub async fn serve_all(store: Store, cfg: Config, listeners: Listeners, shutdown
         .map_err(|e| CoordError::Server(format!("reflection: {e}")))?;
     let mut builder = tonic::transport::Server::builder();
     if let Some(tls) = tls {
-        builder = builder.tls_config(tls.timeout(first_bytes)).map_err(|e| CoordError::Server(format!("TLS: {e}")))?;
+        let tls = grpc_tls(&tls).timeout(first_bytes);
+        builder = builder.tls_config(tls).map_err(|e| CoordError::Server(format!("TLS: {e}")))?;
     }
     // A failed commit: health turns NOT_SERVING and the server stops (the process exits non-zero).
     let storage_down = {
@@ -143,8 +160,8 @@ pub async fn serve_all(store: Store, cfg: Config, listeners: Listeners, shutdown
                 _ = failed.cancelled() => {}
                 _ = stop.cancelled() => return None,
             }
-            health.set_not_serving::<LadderServer<Coordinator>>().await;
-            health.set_not_serving::<WorkerServiceServer<Coordinator>>().await;
+            health.set_not_serving::<LadderServer<Grpc>>().await;
+            health.set_not_serving::<WorkerServiceServer<Grpc>>().await;
             let why = store.failure().unwrap_or_else(|| "a commit failed".into());
             tracing::error!("storage failed ({why}); the coordinator stops");
             stop.cancel();
@@ -170,8 +187,8 @@ pub async fn serve_all(store: Store, cfg: Config, listeners: Listeners, shutdown
     shutdown.cancel();
     let _ = reaper.await;
     let _ = live.await;
-    if let Some(p) = page {
-        let _ = p.await;
+    for task in page.into_iter().chain(scrape) {
+        let _ = task.await;
     }
     let storage_failure = storage_down.await.ok().flatten();
     store.close().await;

@@ -38,7 +38,7 @@ pub const LOGS: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("logs"
 /// redb's page cache, bytes: the coordinator's memory stays flat as the store grows.
 pub const CACHE_BYTES: usize = 256 << 20;
 /// Queued jobs as (rank, job id): the costliest first (longest processing time first keeps a
-/// sweep's makespan short), then by id. See [`crate::queue::rank`].
+/// sweep's makespan short), then by id. See [`crate::records::JobRecord::rank`].
 pub const QUEUE: TableDefinition<(u64, u64), ()> = TableDefinition::new("queue_by_cost");
 /// Format 1's queue: job ids, lowest first.
 pub const QUEUE_V1: TableDefinition<u64, ()> = TableDefinition::new("queue");

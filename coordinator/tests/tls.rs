@@ -3,12 +3,12 @@
 //! client without a certificate is refused and one with a CA-signed certificate gets through.
 use std::time::Duration;
 
-use ladder_coordinator::{Config, Store, serve};
+use ladder_coordinator::{Config, Store, Tls, serve};
 use ladder_proto::pb;
 use ladder_proto::pb::ladder_client::LadderClient;
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
 use tokio_util::sync::CancellationToken;
-use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity, ServerTlsConfig};
+use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
 
 struct Pki {
     ca_pem: String,
@@ -34,7 +34,7 @@ fn pki() -> Pki {
     Pki { ca_pem: ca.pem(), server: leaf(&ca, &["localhost"]), client: leaf(&ca, &["worker-1"]) }
 }
 
-async fn start(tls: ServerTlsConfig) -> (u16, CancellationToken) {
+async fn start(tls: Tls) -> (u16, CancellationToken) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let port = listener.local_addr().expect("addr").port();
     let stop = CancellationToken::new();
@@ -62,6 +62,15 @@ async fn list(port: u16, tls: Option<ClientTlsConfig>) -> Result<usize, String> 
         .map_err(|s| format!("rpc: {s:?}"))
 }
 
+/// The server's TLS of `p`; with `mtls`, clients must present a certificate of its CA.
+fn server_tls(p: &Pki, mtls: bool) -> Tls {
+    Tls {
+        cert_pem: p.server.0.clone().into_bytes(),
+        key_pem: p.server.1.clone().into_bytes(),
+        client_ca_pem: mtls.then(|| p.ca_pem.clone().into_bytes()),
+    }
+}
+
 fn trusting(ca_pem: &str) -> ClientTlsConfig {
     ClientTlsConfig::new().ca_certificate(Certificate::from_pem(ca_pem)).domain_name("localhost")
 }
@@ -69,7 +78,7 @@ fn trusting(ca_pem: &str) -> ClientTlsConfig {
 #[tokio::test(flavor = "multi_thread")]
 async fn tls_serves_only_clients_that_trust_its_ca() {
     let p = pki();
-    let (port, stop) = start(ServerTlsConfig::new().identity(Identity::from_pem(&p.server.0, &p.server.1))).await;
+    let (port, stop) = start(server_tls(&p, false)).await;
     assert_eq!(list(port, Some(trusting(&p.ca_pem))).await, Ok(0));
     assert!(list(port, None).await.is_err(), "plaintext to a TLS port must fail");
     let other = pki();
@@ -80,10 +89,7 @@ async fn tls_serves_only_clients_that_trust_its_ca() {
 #[tokio::test(flavor = "multi_thread")]
 async fn mtls_refuses_a_client_without_a_certificate() {
     let p = pki();
-    let tls = ServerTlsConfig::new()
-        .identity(Identity::from_pem(&p.server.0, &p.server.1))
-        .client_ca_root(Certificate::from_pem(&p.ca_pem));
-    let (port, stop) = start(tls).await;
+    let (port, stop) = start(server_tls(&p, true)).await;
     let without = list(port, Some(trusting(&p.ca_pem))).await;
     assert!(without.is_err(), "no client certificate must be refused: {without:?}");
     let with = trusting(&p.ca_pem).identity(Identity::from_pem(&p.client.0, &p.client.1));

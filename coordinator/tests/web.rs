@@ -27,7 +27,7 @@ async fn start(tokens: Vec<(Role, String)>) -> Page {
     let (grpc_addr, web_addr) = (grpc.local_addr().expect("addr"), web.local_addr().expect("addr"));
     let stop = CancellationToken::new();
     let cfg = Config { tokens, max_wait: Duration::from_secs(2), ..Config::default() };
-    let listeners = Listeners { grpc, metrics: None, web: Some((web, None)) };
+    let listeners = Listeners { grpc, metrics: None, web: Some(web) };
     let s = stop.clone();
     let store = Store::in_memory().expect("store");
     let task = tokio::spawn(async move { serve_all(store, cfg, listeners, s).await.expect("serve") });

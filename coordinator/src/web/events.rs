@@ -31,8 +31,7 @@ fn event(name: &str, v: &impl serde::Serialize) -> Option<Event> {
 pub fn stream(w: &Web, follow: Follow) -> axum::response::Response {
     use axum::response::IntoResponse;
     let (tx, rx) = tokio::sync::mpsc::channel(256);
-    let (mut jobs, mut points, mut fits) =
-        (w.coord.subscribe_jobs(), w.coord.subscribe_points(), w.coord.fits.subscribe());
+    let (mut jobs, mut points, mut fits) = (w.app.subscribe_jobs(), w.app.subscribe_points(), w.app.fits.subscribe());
     let shutdown = w.shutdown.clone();
     tokio::spawn(async move {
         let wants = |sweep: u64, job: u64| match follow {
@@ -42,7 +41,7 @@ pub fn stream(w: &Web, follow: Follow) -> axum::response::Response {
         // Points and job changes go out in batches, one event of each per [`BATCH_EVERY`] (or
         // per [`BATCH_MAX`] reports), a job's latest state only: a sweep with a thousand running
         // jobs sends a page a few events a second, not thousands. Fit events flush both first.
-        let mut batch: Vec<std::sync::Arc<crate::service::StoredPoints>> = Vec::new();
+        let mut batch: Vec<std::sync::Arc<crate::app::StoredPoints>> = Vec::new();
         let mut changed: std::collections::BTreeMap<u64, ladder_core::status::JobStatus> = Default::default();
         let mut tick = tokio::time::interval(BATCH_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -81,7 +80,7 @@ pub fn stream(w: &Web, follow: Follow) -> axum::response::Response {
                 out.splice(0..0, event("job", &jobs));
             }
             if !batch.is_empty() {
-                let all: Vec<&crate::service::StoredPoints> = batch.iter().map(|p| &**p).collect();
+                let all: Vec<&crate::app::StoredPoints> = batch.iter().map(|p| &**p).collect();
                 out.splice(0..0, event("points", &all));
                 batch.clear();
             }

@@ -24,14 +24,14 @@ use serde_json::json;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::app::App;
 use crate::auth::Tokens;
 use crate::error::CoordError;
-use crate::service::Coordinator;
 
 /// What the page's handlers share.
 #[derive(Clone)]
 pub struct Web {
-    pub coord: Coordinator,
+    pub app: App,
     pub tokens: Arc<Tokens>,
     pub shutdown: CancellationToken,
 }
@@ -279,22 +279,35 @@ async fn api_job_events(State(w): State<Web>, headers: HeaderMap, Path(id): Path
     }
 }
 
-/// The page's TLS from the same PEM certificate and key as the gRPC port.
-pub fn tls_config(cert: &std::path::Path, key: &std::path::Path) -> crate::error::Result<Arc<rustls::ServerConfig>> {
+/// The page's TLS from the coordinator's: the same certificate as the gRPC port, and with a
+/// client CA the same mTLS (a browser then presents a certificate that chains to it).
+pub fn tls_config(tls: &crate::app::Tls) -> crate::error::Result<Arc<rustls::ServerConfig>> {
     use rustls_pki_types::pem::PemObject;
     use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-    let bad = |what: &std::path::Path, e: String| CoordError::Server(format!("{}: {e}", what.display()));
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
-        .map_err(|e| bad(cert, e.to_string()))?
+    let bad = |what: &str, e: String| CoordError::Server(format!("TLS {what}: {e}"));
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&tls.cert_pem)
         .collect::<Result<_, _>>()
-        .map_err(|e| bad(cert, e.to_string()))?;
-    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| bad(key, e.to_string()))?;
+        .map_err(|e| bad("certificate", e.to_string()))?;
+    let key = PrivateKeyDer::from_pem_slice(&tls.key_pem).map_err(|e| bad("key", e.to_string()))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let cfg = rustls::ServerConfig::builder_with_provider(provider)
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .map_err(|e| CoordError::Server(format!("TLS: {e}")))?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
         .map_err(|e| CoordError::Server(format!("TLS: {e}")))?;
+    let builder = match &tls.client_ca_pem {
+        None => builder.with_no_client_auth(),
+        Some(ca) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for c in CertificateDer::pem_slice_iter(ca) {
+                roots
+                    .add(c.map_err(|e| bad("client CA", e.to_string()))?)
+                    .map_err(|e| bad("client CA", e.to_string()))?;
+            }
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                .build()
+                .map_err(|e| bad("client CA", e.to_string()))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let cfg = builder.with_single_cert(certs, key).map_err(|e| CoordError::Server(format!("TLS: {e}")))?;
     Ok(Arc::new(cfg))
 }

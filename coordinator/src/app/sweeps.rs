@@ -5,8 +5,9 @@ use ladder_core::status::{JobCounts, Progress, SweepStatus};
 use ladder_core::sweep::{self, DatasetFacts};
 use redb::{ReadableTable, WriteTransaction};
 
+use super::lifecycle::end_attempt;
+use super::state::set_state;
 use crate::error::{CoordError, Result};
-use crate::lifecycle::{dequeue, end_attempt, enqueue};
 use crate::records::{DatasetRecord, JobRecord, JobState, STATES, SweepRecord, SweepState, state_key};
 use crate::tables::{DATASET_NAMES, DATASETS, Reader, SWEEP_COUNTS, SWEEP_NAMES, SWEEPS, from_json, next_id, to_json};
 
@@ -130,7 +131,8 @@ pub fn insert(txn: &WriteTransaction, p: &Planned, now: i64) -> Result<(SweepRec
             id: job_id,
             sweep_id: id,
             index: u32::try_from(index).map_err(|_| CoordError::storage("job index overflows"))?,
-            state: if branch.is_some() { JobState::Pending } else { JobState::Queued },
+            // Set below, by the one function that moves a job's state.
+            state: JobState::Pending,
             attempt: 0,
             restarts: 0,
             max_restarts: plan.max_restarts,
@@ -162,11 +164,11 @@ pub fn insert(txn: &WriteTransaction, p: &Planned, now: i64) -> Result<(SweepRec
             branch,
             loaded_state: None,
         };
+        set_state(txn, &mut job, if branch.is_some() { JobState::Pending } else { JobState::Queued })?;
         job.save(txn)?;
         job.save_config(txn, &jp.config)?;
-        match branch {
-            Some(b) => crate::branches::index(txn, b.parent, b.step, job_id)?,
-            None => enqueue(txn, &job)?,
+        if let Some(b) = branch {
+            super::branches::index(txn, b.parent, b.step, job_id)?;
         }
     }
     let rec = SweepRecord {
@@ -214,9 +216,8 @@ pub fn cancel(txn: &WriteTransaction, key: &str) -> Result<(SweepRecord, Vec<Job
             Err(e) => return Err(e),
         };
         if !j.state.is_final() {
-            dequeue(txn, &j)?;
             end_attempt(txn, &mut j)?;
-            j.state = JobState::Cancelled;
+            set_state(txn, &mut j, JobState::Cancelled)?;
             j.save(txn)?;
             changed.push(j);
         }

@@ -1,31 +1,13 @@
-//! A job's moves between states, and the indexes that follow it: the queue (by cost), the lease
-//! index (the leases each worker holds), the open set (the jobs of a sweep not yet final) and the
-//! staging of uploads that only the current attempt may finish. Every other module changes a
-//! job's state through these.
+//! An attempt's end and what follows it: the lease index (the leases each worker holds), the
+//! staging of uploads that only the current attempt may finish, a failure retried or final, the
+//! branches a final job settles and the sweep that ends with its last job. State moves go
+//! through [`super::state::set_state`].
 use redb::{ReadableTable, WriteTransaction};
 
+use super::state::set_state;
 use crate::error::{CoordError, Result};
 use crate::records::{Failure, JobRecord, JobState, SweepRecord, SweepState};
-use crate::tables::{CHECKPOINT_STAGING, LEASES, OPEN_JOBS, QUEUE, SWEEPS, from_json, to_json};
-
-pub fn enqueue(txn: &WriteTransaction, job: &JobRecord) -> Result<()> {
-    txn.open_table(QUEUE)?.insert((job.rank(), job.id), ())?;
-    Ok(())
-}
-
-pub fn dequeue(txn: &WriteTransaction, job: &JobRecord) -> Result<()> {
-    txn.open_table(QUEUE)?.remove((job.rank(), job.id))?;
-    Ok(())
-}
-
-/// Records that `job`'s current lease is held by its worker (the index heartbeats and listings
-/// read instead of scanning every job).
-pub fn index_lease(txn: &WriteTransaction, job: &JobRecord) -> Result<()> {
-    if let Some(l) = &job.lease {
-        txn.open_table(LEASES)?.insert((l.worker_id.as_str(), job.id), job.attempt)?;
-    }
-    Ok(())
-}
+use crate::tables::{CHECKPOINT_STAGING, LEASES, OPEN_JOBS, SWEEPS, from_json, to_json};
 
 /// Removes `job`'s lease from the index (call before the lease is cleared).
 pub fn unindex_lease(txn: &WriteTransaction, job: &JobRecord) -> Result<()> {
@@ -65,24 +47,20 @@ pub fn finished_by(job: &JobRecord, attempt: u32) -> bool {
 /// Returns whether it was requeued.
 pub fn fail_attempt(txn: &WriteTransaction, job: &mut JobRecord, kind: Failure, message: String) -> Result<bool> {
     end_attempt(txn, job)?;
-    if kind.retriable() && job.restarts < job.max_restarts {
+    let retried = kind.retriable() && job.restarts < job.max_restarts;
+    if retried {
         job.restarts += 1;
-        job.state = JobState::Queued;
-        job.failure = Some((kind, message));
-        enqueue(txn, job)?;
-        return Ok(true);
     }
-    job.state = JobState::Failed;
+    set_state(txn, job, if retried { JobState::Queued } else { JobState::Failed })?;
     job.failure = Some((kind, message));
-    Ok(false)
+    Ok(retried)
 }
 
 /// Gives a job back to the queue without charging a restart (its worker released it, or never
 /// got the lease).
 pub fn release(txn: &WriteTransaction, job: &mut JobRecord) -> Result<()> {
     end_attempt(txn, job)?;
-    job.state = JobState::Queued;
-    enqueue(txn, job)
+    set_state(txn, job, JobState::Queued)
 }
 
 /// The current attempt ends: its lease goes, and so does whatever upload it left staged.
@@ -95,7 +73,7 @@ pub fn end_attempt(txn: &WriteTransaction, job: &mut JobRecord) -> Result<()> {
 /// After `job` changed: if it ended, its pending branches go with it; the sweep is marked done
 /// once every job has ended. Returns the branches this changed.
 pub fn settle(txn: &WriteTransaction, job: &JobRecord) -> Result<Vec<JobRecord>> {
-    let changed = crate::branches::settle(txn, job)?;
+    let changed = super::branches::settle(txn, job)?;
     sweep_done(txn, job.sweep_id)?;
     Ok(changed)
 }

@@ -5,8 +5,9 @@ use redb::{ReadableTable, WriteTransaction};
 
 use ladder_core::placement::slot_fits_device;
 
+use super::lifecycle::{clear_staged, fail_attempt, settle};
+use super::state::set_state;
 use crate::error::{CoordError, Result};
-use crate::lifecycle::{clear_staged, dequeue, fail_attempt, index_lease, settle};
 use crate::records::{Failure, JobRecord, JobState, Lease};
 use crate::tables::{JOBS, LEASES, QUEUE, Reader};
 
@@ -120,14 +121,13 @@ pub fn claim(txn: &WriteTransaction, ask: SlotAsk<'_>, ttl_ms: u64, now: i64) ->
         }
     }
     for job in out.leased.iter_mut() {
-        dequeue(txn, job)?;
-        job.state = JobState::Running;
+        set_state(txn, job, JobState::Running)?;
         job.attempt += 1;
         job.lease =
             Some(Lease { worker_id: ask.worker_id.to_string(), expires_ms: now + ttl_ms as i64, granted_ms: now });
         job.resumed_from_step = job.checkpoint_step;
         job.save(txn)?;
-        index_lease(txn, job)?;
+        job.index_lease(txn)?;
         clear_staged(txn, job.id, job.attempt)?;
     }
     Ok(out)
@@ -210,7 +210,7 @@ pub fn grace(txn: &WriteTransaction, now: i64, grace_ms: u64) -> Result<usize> {
         }
         job.save(txn)?;
         // The reaper reads the lease index only: make sure it lists every lease held.
-        index_lease(txn, &job)?;
+        job.index_lease(txn)?;
     }
     Ok(n)
 }

@@ -9,9 +9,10 @@ pub const CURVE_PAGE_MAX: usize = 100_000;
 use ladder_core::attempt::AttemptEvent;
 use ladder_core::status::{Progress, RecordedPoint};
 
+use super::lifecycle::{current, end_attempt, fail_attempt, finished_by, release, settle, unindex_lease_of};
+use super::state::set_state;
 use crate::codec::{attempt_of, decode_point, encode_point};
 use crate::error::{CoordError, Result};
-use crate::lifecycle::{current, end_attempt, fail_attempt, finished_by, release, settle, unindex_lease_of};
 use crate::records::{Failure, JobRecord, JobState, WorkerRecord};
 use crate::tables::{CURVES, LEASES, Reader, WORKERS, from_json, to_json};
 
@@ -219,7 +220,7 @@ pub fn report(
                 }
             }
             AttemptEvent::Log { source, text, at_ms } => {
-                crate::logs::append(txn, job_id, attempt, source, text, *at_ms)?;
+                super::logs::append(txn, job_id, attempt, source, text, *at_ms)?;
             }
             AttemptEvent::Started { resumed_from_step } => {
                 job.resumed_from_step = *resumed_from_step;
@@ -237,7 +238,7 @@ pub fn report(
                     requeued = fail_attempt(txn, &mut job, Failure::Crashed, msg)?;
                 } else {
                     end_attempt(txn, &mut job)?;
-                    job.state = JobState::Succeeded;
+                    set_state(txn, &mut job, JobState::Succeeded)?;
                     job.failure = None;
                 }
             }

@@ -6,8 +6,8 @@ use redb::{ReadableTable, WriteTransaction};
 
 use ladder_core::status::CheckpointInfo;
 
+use super::lifecycle::current;
 use crate::error::{CoordError, Result};
-use crate::lifecycle::current;
 use crate::records::{CheckpointRecord, DatasetRecord, JobRecord, StoredCheckpoint};
 use crate::tables::{
     CHECKPOINT_CHUNKS, CHECKPOINT_STAGING, CHECKPOINTS, DATASET_CHUNKS, DATASET_NAMES, DATASET_STAGING, DATASETS,
@@ -86,7 +86,7 @@ pub fn commit_checkpoint(
     }
     let info = CheckpointInfo { job_id: k.job_id, step: k.step, attempt: k.attempt, bytes, sha256: rec.sha256 };
     // The branches that fork here may run now.
-    let released = crate::branches::release(txn, k.job_id, k.step)?;
+    let released = super::branches::release(txn, k.job_id, k.step)?;
     Ok((StoredCheckpoint { info, chunks }, job, released))
 }
 

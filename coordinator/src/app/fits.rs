@@ -15,10 +15,10 @@ use serde::Serialize;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
+use super::{attempts, blobs, sweeps};
 use crate::error::{CoordError, Result};
 use crate::records::SweepRecord;
 use crate::store::{Read, Store};
-use crate::{attempts, blobs, sweeps};
 
 /// Shortest time between two refits of one sweep.
 pub const PERIOD: Duration = Duration::from_secs(2);
@@ -171,7 +171,7 @@ impl LiveFits {
 
     /// Refits the changed sweeps until `shutdown`, within the budget the module states; a sweep
     /// whose last job just ended is refitted at once (one fit per sweep, outside the budget).
-    pub async fn run(self: Arc<Self>, store: Store, clock: Arc<dyn crate::Clock>, shutdown: CancellationToken) {
+    pub async fn run(self: Arc<Self>, store: Store, clock: Arc<dyn crate::clock::Clock>, shutdown: CancellationToken) {
         let mut wait = PERIOD;
         loop {
             let until = tokio::time::Instant::now() + wait;

@@ -1,26 +1,64 @@
 //! The byte streams: datasets registered by users and checkpoints uploaded by workers, each
 //! received chunk by chunk into staging and moved into place by one last operation; and the
-//! downloads of both, one chunk at a time from a read transaction.
+//! downloads of both, one chunk at a time from a read transaction. The streams are domain
+//! values ([`CheckpointPart`], [`DatasetPart`], [`Chunk`]): the services convert the wire's.
+use std::pin::Pin;
+
 use ladder_core::dataset::DatasetHeader;
 use ladder_core::status::{CheckpointInfo, DatasetInfo};
-use ladder_proto::pb;
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
-use tokio_stream::StreamExt;
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::{Status, Streaming};
+use tokio_stream::{Stream, StreamExt};
 
-use super::{Coordinator, Stream_};
-use crate::blobs::{self, CheckpointKey};
+use super::blobs::{self, CheckpointKey};
+use super::{App, registry};
 use crate::error::{CoordError, Result};
 use crate::records::{DatasetRecord, JobRecord};
 use crate::store::Read;
 use crate::tables::{CHUNK, next_id};
-use crate::workers;
+
+/// A piece of a blob being downloaded; every piece carries the whole blob's size and sha256.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chunk {
+    pub offset: u64,
+    pub total_bytes: u64,
+    pub sha256: String,
+    pub data: Vec<u8>,
+}
+
+/// A download: its chunks in order, or the error that ended it.
+pub type ChunkStream = Pin<Box<dyn Stream<Item = Result<Chunk>> + Send>>;
+
+/// What a checkpoint upload announces before its bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckpointHeader {
+    pub worker_id: String,
+    pub job_id: u64,
+    pub attempt: u32,
+    pub step: u64,
+    pub total_bytes: u64,
+    pub sha256: String,
+}
+
+/// A message of a checkpoint upload: the header first, then the bytes in order.
+#[derive(Debug, Clone)]
+pub enum CheckpointPart {
+    Header(CheckpointHeader),
+    Data(Vec<u8>),
+}
+
+/// A message of a dataset registration: the header first, then the bytes of train.bin, then of
+/// val.bin, each named by its file ("train" or "val").
+#[derive(Debug, Clone)]
+pub enum DatasetPart {
+    Header(DatasetHeader),
+    Bytes { file: String, data: Vec<u8> },
+}
 
 /// Streams `n` chunks, each read in a read transaction of its own: a client that stops reading
 /// holds none open (one held would keep freed pages from being reused).
-fn chunk_stream<F>(store: crate::store::Store, total: u64, sha256: String, n: u32, read: F) -> Stream_<pb::Chunk>
+fn chunk_stream<F>(store: crate::store::Store, total: u64, sha256: String, n: u32, read: F) -> ChunkStream
 where
     F: Fn(&Read, u32) -> Result<Vec<u8>> + Send + 'static,
 {
@@ -28,8 +66,8 @@ where
     tokio::spawn(async move {
         let mut offset = 0u64;
         for i in 0..n {
-            let item = store.read().and_then(|r| read(&r, i)).map_err(Status::from).map(|data| {
-                let c = pb::Chunk { offset, total_bytes: total, sha256: sha256.clone(), data };
+            let item = store.read().and_then(|r| read(&r, i)).map(|data| {
+                let c = Chunk { offset, total_bytes: total, sha256: sha256.clone(), data };
                 offset += c.data.len() as u64;
                 c
             });
@@ -46,9 +84,9 @@ fn bad_dataset(name: &str, m: impl std::fmt::Display) -> CoordError {
     CoordError::invalid("dataset", format!("{name:?}: {m}"))
 }
 
-impl Coordinator {
+impl App {
     /// A checkpoint's chunks; `step` 0 = the newest.
-    pub(super) fn checkpoint_stream(&self, job_id: u64, step: u64) -> Result<Stream_<pb::Chunk>> {
+    pub fn checkpoint_stream(&self, job_id: u64, step: u64) -> Result<ChunkStream> {
         let c = blobs::checkpoint(&self.store.read()?, job_id, step)?;
         let (job, step) = (c.info.job_id, c.info.step);
         Ok(chunk_stream(self.store.clone(), c.info.bytes, c.info.sha256.clone(), c.chunks, move |r, i| {
@@ -57,7 +95,7 @@ impl Coordinator {
     }
 
     /// One file of a dataset: "train", "val" or "meta".
-    pub(super) fn dataset_stream(&self, sha256: &str, file: &str) -> Result<Stream_<pb::Chunk>> {
+    pub fn dataset_stream(&self, sha256: &str, file: &str) -> Result<ChunkStream> {
         let rec = blobs::dataset_by_sha(&self.store.read()?, sha256)?
             .ok_or_else(|| CoordError::NotFound(format!("dataset {sha256}")))?;
         let (file, bytes) = match file {
@@ -66,7 +104,7 @@ impl Coordinator {
             "meta" => {
                 let meta = rec.meta_json.clone().into_bytes();
                 let sha = hex::encode(Sha256::digest(&meta));
-                let chunk = pb::Chunk { offset: 0, total_bytes: meta.len() as u64, sha256: sha, data: meta };
+                let chunk = Chunk { offset: 0, total_bytes: meta.len() as u64, sha256: sha, data: meta };
                 return Ok(Box::pin(tokio_stream::iter([Ok(chunk)])));
             }
             other => return Err(CoordError::invalid("fetch_dataset.file", format!("unknown file {other:?}"))),
@@ -78,13 +116,15 @@ impl Coordinator {
     }
 
     /// A dataset registration: the header, then the bytes of train.bin and val.bin in order.
-    pub(super) async fn receive_dataset(&self, mut stream: Streaming<pb::DatasetUpload>) -> Result<DatasetInfo> {
+    pub async fn register_dataset<S>(&self, mut stream: S) -> Result<DatasetInfo>
+    where
+        S: Stream<Item = Result<DatasetPart>> + Unpin + Send,
+    {
         let header = match stream.next().await {
-            Some(Ok(pb::DatasetUpload { part: Some(pb::dataset_upload::Part::Header(h)) })) => h,
-            Some(Err(e)) => return Err(CoordError::Stream(e)),
+            Some(Ok(DatasetPart::Header(h))) => h,
+            Some(Err(e)) => return Err(e),
             _ => return Err(CoordError::invalid("register_dataset", "the first message must be the header")),
         };
-        let header = DatasetHeader::try_from(&header)?;
         let upload = self.store.write(|txn| next_id(txn, "next_upload_id")).await?;
         match self.dataset_bytes(&header, &mut stream, upload).await {
             Ok(rec) => {
@@ -129,21 +169,21 @@ impl Coordinator {
     }
 
     /// Receives a dataset's bytes (train first, then val) into staging, chunk by chunk.
-    async fn dataset_bytes(
-        &self,
-        h: &DatasetHeader,
-        stream: &mut Streaming<pb::DatasetUpload>,
-        upload: u64,
-    ) -> Result<DatasetRecord> {
+    async fn dataset_bytes<S>(&self, h: &DatasetHeader, stream: &mut S, upload: u64) -> Result<DatasetRecord>
+    where
+        S: Stream<Item = Result<DatasetPart>> + Unpin + Send,
+    {
         self.dataset_header(h)?;
         let want = [h.train_bytes, h.val_bytes];
         let mut d = DatasetIntake::new(h.vocab);
         while let Some(msg) = stream.next().await {
-            let bytes = match msg.map_err(CoordError::Stream)?.part {
-                Some(pb::dataset_upload::Part::Bytes(b)) => b,
-                _ => return Err(bad_dataset(&h.name, "expected bytes of file \"train\" or \"val\" after the header")),
+            let (file_name, data) = match msg? {
+                DatasetPart::Bytes { file, data } => (file, data),
+                DatasetPart::Header(_) => {
+                    return Err(bad_dataset(&h.name, "expected bytes of file \"train\" or \"val\" after the header"));
+                }
             };
-            let file = match bytes.file.as_str() {
+            let file = match file_name.as_str() {
                 "train" => 0u8,
                 "val" => 1u8,
                 other => return Err(bad_dataset(&h.name, format!("unknown file {other:?}"))),
@@ -161,14 +201,14 @@ impl Coordinator {
                 d.tokens = 0;
             }
             let f = file as usize;
-            d.got[f] = d.got[f].saturating_add(bytes.data.len() as u64);
+            d.got[f] = d.got[f].saturating_add(data.len() as u64);
             if d.got[f] > want[f] {
-                let m = format!("more {} bytes than the header announced ({})", bytes.file, want[f]);
+                let m = format!("more {file_name} bytes than the header announced ({})", want[f]);
                 return Err(bad_dataset(&h.name, m));
             }
-            d.check(&bytes.data, &h.name, &bytes.file)?;
-            d.sha.update(&bytes.data);
-            d.buf.extend_from_slice(&bytes.data);
+            d.check(&data, &h.name, &file_name)?;
+            d.sha.update(&data);
+            d.buf.extend_from_slice(&data);
             self.flush_dataset(&mut d, upload, false).await?;
         }
         self.flush_dataset(&mut d, upload, true).await?;
@@ -204,17 +244,16 @@ impl Coordinator {
 
     /// A checkpoint upload: refused before its bytes are taken when the attempt is stale or the
     /// checkpoint is ahead of the stored curve; made the job's checkpoint once whole and verified.
-    pub(super) async fn receive_checkpoint(
-        &self,
-        mut stream: Streaming<pb::CheckpointUpload>,
-        credential: &str,
-    ) -> Result<CheckpointInfo> {
+    pub async fn upload_checkpoint<S>(&self, mut stream: S, credential: &str) -> Result<CheckpointInfo>
+    where
+        S: Stream<Item = Result<CheckpointPart>> + Unpin + Send,
+    {
         let h = match stream.next().await {
-            Some(Ok(pb::CheckpointUpload { part: Some(pb::checkpoint_upload::Part::Header(h)) })) => h,
-            Some(Err(e)) => return Err(CoordError::Stream(e)),
+            Some(Ok(CheckpointPart::Header(h))) => h,
+            Some(Err(e)) => return Err(e),
             _ => return Err(CoordError::invalid("upload_checkpoint", "the first message must be the header")),
         };
-        workers::check_credential(&self.store.read()?, &h.worker_id, credential)?;
+        registry::check_credential(&self.store.read()?, &h.worker_id, credential)?;
         let k = CheckpointKey { job_id: h.job_id, attempt: h.attempt, step: h.step };
         blobs::check_checkpoint(&JobRecord::load(&self.store.read()?, h.job_id)?, &h.worker_id, k)?;
         if h.total_bytes > self.cfg.max_checkpoint_bytes {
@@ -232,8 +271,8 @@ impl Coordinator {
             let msg = stream.next().await;
             let end = msg.is_none();
             if let Some(msg) = msg {
-                match msg.map_err(CoordError::Stream)?.part {
-                    Some(pb::checkpoint_upload::Part::Data(d)) => {
+                match msg? {
+                    CheckpointPart::Data(d) => {
                         got = got.saturating_add(d.len() as u64);
                         if got > h.total_bytes {
                             return Err(CoordError::invalid("upload_checkpoint", "more bytes than announced"));
@@ -241,7 +280,9 @@ impl Coordinator {
                         sha.update(&d);
                         buf.extend_from_slice(&d);
                     }
-                    _ => return Err(CoordError::invalid("upload_checkpoint", "a second header")),
+                    CheckpointPart::Header(_) => {
+                        return Err(CoordError::invalid("upload_checkpoint", "a second header"));
+                    }
                 }
             }
             while buf.len() >= CHUNK || (end && !buf.is_empty()) {

@@ -4,9 +4,10 @@
 //! never deleted, so the one a branch names stays while the branch needs it.
 use redb::{ReadableTable, WriteTransaction};
 
+use super::state::set_state;
 use crate::error::Result;
 use crate::records::{Failure, JobRecord, JobState};
-use crate::tables::{BRANCHES, CHECKPOINTS, QUEUE, Reader};
+use crate::tables::{BRANCHES, CHECKPOINTS, Reader};
 
 /// Records that `child` forks from `parent`'s checkpoint at `step`.
 pub fn index(txn: &WriteTransaction, parent: u64, step: u64, child: u64) -> Result<()> {
@@ -31,8 +32,7 @@ pub fn release(txn: &WriteTransaction, parent: u64, step: u64) -> Result<Vec<Job
     for (_, child) in children_at(txn, parent, step..=step)? {
         let mut j = JobRecord::load(txn, child)?;
         if j.state == JobState::Pending {
-            j.state = JobState::Queued;
-            queue(txn, &j)?;
+            set_state(txn, &mut j, JobState::Queued)?;
             j.save(txn)?;
             out.push(j);
         }
@@ -56,8 +56,7 @@ pub fn settle(txn: &WriteTransaction, job: &JobRecord) -> Result<Vec<JobRecord>>
             }
             if txn.open_table(CHECKPOINTS)?.get((parent, step))?.is_some() {
                 // Stored after all (a parent that succeeded): the branch can run.
-                j.state = JobState::Queued;
-                queue(txn, &j)?;
+                set_state(txn, &mut j, JobState::Queued)?;
                 j.save(txn)?;
                 out.push(j);
                 continue;
@@ -69,26 +68,16 @@ pub fn settle(txn: &WriteTransaction, job: &JobRecord) -> Result<Vec<JobRecord>>
                     "its parent job {parent} ended at step {ended_at}, before step {step}, where it forks"
                 )),
             };
-            match why {
-                None => {
-                    j.state = JobState::Cancelled;
-                    j.failure = Some((Failure::Parent, format!("its parent job {parent} was cancelled")));
-                }
-                Some(m) => {
-                    j.state = JobState::Failed;
-                    j.failure = Some((Failure::Parent, m));
-                }
-            }
+            let (to, message) = match why {
+                None => (JobState::Cancelled, format!("its parent job {parent} was cancelled")),
+                Some(m) => (JobState::Failed, m),
+            };
+            set_state(txn, &mut j, to)?;
+            j.failure = Some((Failure::Parent, message));
             j.save(txn)?;
             stack.push((j.id, j.state, 0));
             out.push(j);
         }
     }
     Ok(out)
-}
-
-/// Puts a released branch in the queue (as `lifecycle::enqueue`, which sits above this module).
-fn queue(txn: &WriteTransaction, job: &JobRecord) -> Result<()> {
-    txn.open_table(QUEUE)?.insert((job.rank(), job.id), ())?;
-    Ok(())
 }

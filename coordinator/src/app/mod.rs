@@ -1,0 +1,236 @@
+//! The coordinator's application layer: every operation a caller can ask for, over one
+//! [`Store`], in domain types only. The gRPC services (`crate::service`) and the page
+//! (`crate::web`) are thin adapters over [`App`]: they convert the wire to domain values, call
+//! one method, and convert the answer back.
+//!
+//! - [`state`]: the one function that changes a job's state, and the moves it allows;
+//! - the store operations, each run inside one write or read transaction: [`sweeps`] (submit,
+//!   find, cancel, list), [`queue`] (claim, reap, grace), [`attempts`] (heartbeats, reports,
+//!   curves), [`lifecycle`] (an attempt's end, a job's settling), [`branches`], [`blobs`]
+//!   (checkpoints and datasets, chunk by chunk), [`registry`] (workers and credentials),
+//!   [`logs`];
+//! - [`renewals`]: lease renewals held in memory; [`fits`]: each sweep's live fits;
+//! - [`broadcast`]: job changes and stored points, as they happen;
+//! - [`views`]: what callers are shown of a job;
+//! - the operations by caller: [`users`] (sweeps, jobs, curves, fits, logs), [`work`]
+//!   (register, heartbeat, acquire, report) and [`transfer`] (the byte streams of checkpoints
+//!   and datasets).
+pub mod attempts;
+pub mod blobs;
+pub mod branches;
+pub mod broadcast;
+pub mod fits;
+pub mod lifecycle;
+pub mod logs;
+pub mod queue;
+pub mod registry;
+pub mod renewals;
+pub mod state;
+pub mod sweeps;
+pub mod transfer;
+pub mod users;
+pub mod views;
+pub mod work;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use ladder_core::status::JobStatus;
+use tokio::sync::{Notify, broadcast as bus};
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::{Clock, SystemClock};
+use crate::error::{CoordError, Result};
+use crate::records::JobRecord;
+use crate::store::Store;
+
+pub use broadcast::StoredPoints;
+
+/// The coordinator's TLS, as PEM: the same certificate serves gRPC and the page, and with a
+/// client CA both require a client certificate that chains to it (mTLS).
+#[derive(Debug, Clone)]
+pub struct Tls {
+    pub cert_pem: Vec<u8>,
+    pub key_pem: Vec<u8>,
+    pub client_ca_pem: Option<Vec<u8>>,
+}
+
+/// Settings that shape scheduling and limits.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// A lease lasts this long without a heartbeat.
+    pub lease_ttl: Duration,
+    /// Longest long-poll an Acquire may ask for.
+    pub max_wait: Duration,
+    /// Largest checkpoint accepted per upload.
+    pub max_checkpoint_bytes: u64,
+    /// Largest dataset accepted per registration.
+    pub max_dataset_bytes: u64,
+    /// Bearer tokens and their roles; when any is set, every RPC must carry one.
+    pub tokens: Vec<(crate::auth::Role, String)>,
+    /// TLS for gRPC and the page; with a client CA, clients must present a certificate (mTLS).
+    pub tls: Option<Tls>,
+    /// Leases found at start are renewed to now + this, so the coordinator's own downtime
+    /// charges no restart (workers reconnect within it).
+    pub startup_grace: Duration,
+    /// A connection must send its first bytes (the HTTP/2 preface or a TLS ClientHello) within
+    /// this, and finish a TLS handshake within it.
+    pub first_bytes: Duration,
+    /// Where lease times come from.
+    pub clock: Arc<dyn Clock>,
+    /// How often expired leases are reaped (default: a quarter of the lease length).
+    pub reap_every: Option<Duration>,
+    /// The folder of the store, whose disk uploads must not fill; None: no check (in memory).
+    pub data_dir: Option<PathBuf>,
+    /// An upload is refused when storing it would leave less than this free on that disk.
+    pub min_free_bytes: u64,
+    /// Refuse a sweep with a job that no registered slot can hold (`ladder local`, whose slots
+    /// are fixed); otherwise such a job waits for a slot that fits.
+    pub refuse_unplaceable: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            lease_ttl: Duration::from_secs(30),
+            max_wait: Duration::from_secs(30),
+            max_checkpoint_bytes: 8 << 30,
+            max_dataset_bytes: 16 << 30,
+            tokens: Vec::new(),
+            tls: None,
+            startup_grace: Duration::from_secs(30),
+            first_bytes: Duration::from_secs(10),
+            clock: Arc::new(SystemClock),
+            reap_every: None,
+            data_dir: None,
+            min_free_bytes: 1 << 30,
+            refuse_unplaceable: false,
+        }
+    }
+}
+
+/// The page sizes of listings.
+pub const CURVE_PAGE: usize = 10_000;
+pub use attempts::CURVE_PAGE_MAX;
+pub const SWEEP_PAGE: usize = 500;
+
+/// The application: the store, the settings, and what is shared in memory (the broadcasts,
+/// renewals, live fits, counters). Clones share all of it.
+#[derive(Clone)]
+pub struct App {
+    pub store: Store,
+    pub cfg: Config,
+    /// Wakes one waiting Acquire per job that became queued.
+    work: Arc<Notify>,
+    updates: bus::Sender<JobStatus>,
+    points: bus::Sender<Arc<StoredPoints>>,
+    shutdown: CancellationToken,
+    pub counters: Arc<crate::metrics::Counters>,
+    /// Lease renewals of heartbeats, held in memory (see [`renewals`]).
+    pub renewals: Arc<renewals::Renewals>,
+    /// Each sweep's fits, kept current (see [`fits`]).
+    pub fits: Arc<fits::LiveFits>,
+}
+
+impl App {
+    pub fn new(store: Store, cfg: Config, shutdown: CancellationToken) -> Self {
+        Self {
+            store,
+            cfg,
+            work: Arc::new(Notify::new()),
+            updates: bus::channel(4096).0,
+            points: bus::channel(4096).0,
+            shutdown,
+            counters: Arc::default(),
+            renewals: Arc::default(),
+            fits: Arc::default(),
+        }
+    }
+
+    /// Cancelled when the coordinator stops.
+    pub fn shutdown(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    fn ttl_ms(&self) -> u64 {
+        u64::try_from(self.cfg.lease_ttl.as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn now_ms(&self) -> i64 {
+        self.cfg.clock.now_ms()
+    }
+
+    /// Renews the leases found at start (see [`Config::startup_grace`]).
+    pub async fn grace_leases(&self) -> Result<usize> {
+        let grace = u64::try_from(self.cfg.startup_grace.as_millis()).unwrap_or(u64::MAX);
+        let now = self.now_ms();
+        self.store.write(move |txn| queue::grace(txn, now, grace)).await
+    }
+
+    /// Drops the uploads a previous process left staged; returns the chunks dropped.
+    pub async fn clear_abandoned(&self) -> Result<usize> {
+        self.store.write(blobs::clear_abandoned).await
+    }
+
+    /// Expires the leases past their time once; returns the jobs it changed.
+    pub async fn reap_once(&self) -> Result<Vec<JobRecord>> {
+        let now = self.now_ms();
+        self.renewals.prune(now);
+        let renewed = self.renewals.snapshot();
+        // Looked for on a read: the writer is asked only when a lease has run out.
+        if queue::expired(&self.store.read()?, now, &renewed)?.is_empty() {
+            return Ok(Vec::new());
+        }
+        let changed = self.store.write(move |txn| queue::reap(txn, now, &renewed)).await?;
+        if !changed.is_empty() {
+            self.counters.lease_expiries.fetch_add(changed.len() as u64, Ordering::Relaxed);
+            for j in &changed {
+                tracing::warn!(job = j.id, attempt = j.attempt, state = ?j.state, "lease expired");
+            }
+            self.publish(&changed);
+        }
+        Ok(changed)
+    }
+
+    /// Expires leases every [`Config::reap_every`] until shutdown.
+    pub async fn reap_loop(self) {
+        let period = self.cfg.reap_every.unwrap_or((self.cfg.lease_ttl / 4).max(Duration::from_millis(20)));
+        loop {
+            tokio::select! {
+                _ = self.shutdown.cancelled() => return,
+                _ = tokio::time::sleep(period) => {}
+            }
+            if let Err(e) = self.reap_once().await {
+                tracing::error!("reaping leases: {e}");
+            }
+        }
+    }
+
+    /// Refuses an upload of `bytes` that would leave less than [`Config::min_free_bytes`] free on
+    /// the store's disk (it is staged, then moved: counted twice). A full disk would fail a commit
+    /// and stop the coordinator; a refused upload stops nothing.
+    fn room_for(&self, bytes: u64) -> Result<()> {
+        let Some(dir) = &self.cfg.data_dir else { return Ok(()) };
+        let st = nix::sys::statvfs::statvfs(dir)
+            .map_err(|e| CoordError::Storage(format!("checking the free space of {}: {e}", dir.display())))?;
+        let free = st.blocks_available().saturating_mul(st.fragment_size());
+        let need = bytes.saturating_mul(2).saturating_add(self.cfg.min_free_bytes);
+        if free < need {
+            let gib = |b: u64| b as f64 / (1u64 << 30) as f64;
+            return Err(CoordError::Exhausted(format!(
+                "storing {:.2} GiB would leave less than {:.2} GiB free on the store's disk ({:.2} GiB free): free some space, or lower --min-free-bytes",
+                gib(bytes),
+                gib(self.cfg.min_free_bytes),
+                gib(free)
+            )));
+        }
+        Ok(())
+    }
+
+    /// Refuses a worker call whose credential is not the one its worker id registered with.
+    fn check_worker(&self, credential: &str, worker_id: &str) -> Result<()> {
+        registry::check_credential(&self.store.read()?, worker_id, credential)
+    }
+}

@@ -1,7 +1,7 @@
 //! B_crit from a batch-size axis: within each group of runs that differ only in B, at target
 //! losses all of them reach, S = S_min + E_min/B gives B_crit = E_min/S_min; then B_crit(L) over
 //! those estimates, and the streamed B_simple beside each.
-use ladder_laws::{BcritAtLoss, BcritLaw, fit_bcrit_at, fit_bcrit_law, steps_to_loss};
+use ladder_laws::{BcritAtLoss, BcritLaw, Law, fit_bcrit_at, fit_bcrit_law, steps_to_loss};
 
 use crate::inputs::{Inputs, RunCurve, RunPoint, group_by};
 use crate::options::Ctx;
@@ -29,15 +29,15 @@ pub(crate) fn bcrit(inputs: &Inputs, ctx: &mut Ctx<'_>) -> (Vec<BcritAtLoss>, Op
             of_group(&group, &curves, ctx, &mut at, &mut vs);
         }
         if at.is_empty() {
-            ctx.skip("B_crit", "no group of runs differing only in batch size has ≥ 3 distinct B");
+            ctx.skip(Law::BCrit, "no group of runs differing only in batch size has ≥ 3 distinct B");
         }
     }
     let law = if at.len() >= 3 {
         let (l, b): (Vec<f64>, Vec<f64>) = at.iter().map(|a| (a.target_loss, a.b_crit.value)).unzip();
-        fit_bcrit_law(&l, &b, &ctx.boot).map_err(|e| ctx.skip("B_crit(L)", e.to_string())).ok()
+        fit_bcrit_law(&l, &b, &ctx.boot).map_err(|e| ctx.skip(Law::BCritL, e.to_string())).ok()
     } else {
         if !at.is_empty() {
-            ctx.skip("B_crit(L)", format!("{} B_crit estimates; needs ≥ 3", at.len()));
+            ctx.skip(Law::BCritL, format!("{} B_crit estimates; needs ≥ 3", at.len()));
         }
         None
     };
@@ -51,7 +51,7 @@ fn from_rows(inputs: &Inputs, ctx: &mut Ctx<'_>, at: &mut Vec<BcritAtLoss>) {
         let (b, s): (Vec<f64>, Vec<f64>) = g.iter().map(|r| (r.b.unwrap_or(0.0), r.s.unwrap_or(0.0))).unzip();
         match fit_bcrit_at(f64::from_bits(key), &b, &s, &ctx.boot) {
             Ok(f) => at.push(f),
-            Err(e) => ctx.skip("B_crit", e.to_string()),
+            Err(e) => ctx.skip(Law::BCrit, e.to_string()),
         }
     }
 }
@@ -73,7 +73,7 @@ fn of_group(
         .fold(f64::INFINITY, f64::min);
     let (lo, hi) = (floor * 1.01, ceil);
     if hi.partial_cmp(&lo) != Some(std::cmp::Ordering::Greater) {
-        ctx.skip("B_crit", format!("{group}: the runs share no range of loss"));
+        ctx.skip(Law::BCrit, format!("{group}: the runs share no range of loss"));
         return;
     }
     for k in 0..BCRIT_TARGETS {
@@ -105,7 +105,7 @@ fn of_group(
                 }
                 at.push(f);
             }
-            Err(e) => ctx.skip("B_crit", format!("{group}: {e}")),
+            Err(e) => ctx.skip(Law::BCrit, format!("{group}: {e}")),
         }
     }
 }

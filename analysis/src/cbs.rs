@@ -10,7 +10,7 @@
 //! evaluation's sampling noise largely cancels; what remains is the training noise of a window,
 //! which ε bounds from above for the windows these studies use (the seed-repeat bench measures
 //! how well). A point where every batch keeps up is reported as a lower bound and not fitted.
-use ladder_laws::{BcritLaw, Estimate, fit_bcrit_law};
+use ladder_laws::{BcritLaw, Estimate, Law, fit_bcrit_law};
 use serde::Serialize;
 
 use crate::inputs::{Inputs, Window, group_by};
@@ -102,9 +102,9 @@ pub(crate) fn cbs(
     let measured: Vec<&CbsPoint> = out.iter().filter(|p| !p.lower_bound && p.loss.is_finite()).collect();
     let law = if measured.len() >= 3 {
         let (l, b): (Vec<f64>, Vec<f64>) = measured.iter().map(|p| (p.loss, p.cbs)).unzip();
-        fit_bcrit_law(&l, &b, &ctx.boot).map_err(|e| ctx.skip("CBS(L)", e.to_string())).ok()
+        fit_bcrit_law(&l, &b, &ctx.boot).map_err(|e| ctx.skip(Law::CbsL, e.to_string())).ok()
     } else {
-        ctx.skip("CBS(L)", format!("{} measured CBS points (not bounds); needs ≥ 3", measured.len()));
+        ctx.skip(Law::CbsL, format!("{} measured CBS points (not bounds); needs ≥ 3", measured.len()));
         None
     };
     let vs_d = vs_d(&measured, ctx);
@@ -118,7 +118,7 @@ fn line(x: &[f64], y: &[f64]) -> Option<Vec<f64>> {
 
 fn vs_d(measured: &[&CbsPoint], ctx: &mut Ctx<'_>) -> Option<CbsVsD> {
     if crate::select::distinct(measured.iter().map(|p| p.tokens)) < 3 {
-        ctx.skip("CBS(D)", "needs measured CBS points at ≥ 3 distinct D");
+        ctx.skip(Law::CbsD, "needs measured CBS points at ≥ 3 distinct D");
         return None;
     }
     let ld: Vec<f64> = measured.iter().map(|p| p.tokens.ln()).collect();

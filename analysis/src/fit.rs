@@ -2,14 +2,14 @@
 //! out and why; laws the data cannot support are listed with the reason. [`fit_all`] runs the
 //! whole pipeline: the laws, the hold-out check when asked, and the laws required.
 use ladder_laws::{
-    Bootstrap, ChinchillaOptions, Run, TwoVarLaw, chinchilla_bootstrap, contradiction, fit_chinchilla, fit_frontier,
-    fit_l_nd, fit_l_ns, s_min,
+    Bootstrap, ChinchillaOptions, Law, Run, TwoVarLaw, chinchilla_bootstrap, contradiction, fit_chinchilla,
+    fit_frontier, fit_l_nd, fit_l_ns, s_min,
 };
 
 use crate::error::{AnalysisError, Result};
-use crate::inputs::{Inputs, RunCurve, RunPoint};
+use crate::inputs::{Inputs, RunCurve, RunKind, RunPoint};
 use crate::options::{Ctx, Options};
-use crate::report::{BSimple, ChinchillaReport, Report};
+use crate::report::{BSimple, ChinchillaReport, ComputeAxis, Report, SminSource};
 use crate::select::{at_base, base_batch, distinct, distinct_values, frontier_curves, l_d_points, l_n_points};
 
 /// The whole pipeline: the laws, the hold-out check (`opts.holdout`), the laws required
@@ -45,16 +45,16 @@ pub fn fit_laws(inputs: &Inputs, opts: &Options) -> Report {
     let at_base = at_base(runs, base_batch);
 
     let (n, l) = l_n_points(&at_base);
-    let l_n = ctx.power_of("L(N)", "N", &n, &l);
+    let l_n = ctx.power_of(Law::N, &n, &l);
     let l_n_points: Vec<(f64, f64)> = n.into_iter().zip(l).collect();
     let (d, l) = l_d_points(&at_base, runs);
-    let l_d = ctx.power_of("L(D)", "D", &d, &l);
+    let l_d = ctx.power_of(Law::D, &d, &l);
     let l_d_points: Vec<(f64, f64)> = d.into_iter().zip(l).collect();
     // L(C) from CSV points with C (a sweep's compute law is the frontier below).
     let with_c: Vec<&RunPoint> = runs.iter().filter(|r| r.c.is_some() && r.job.is_none()).collect();
     let l_c = if with_c.len() >= 3 {
         let (c, l) = crate::select::best_per(&with_c, |r| r.c);
-        ctx.power("L(C)", &c, &l)
+        ctx.power(Law::C, &c, &l)
     } else {
         None
     };
@@ -69,12 +69,12 @@ pub fn fit_laws(inputs: &Inputs, opts: &Options) -> Report {
         Some(law) => p.flops / (1.0 + c.b / law.predict_within(p.smooth)),
         None => p.flops,
     });
-    let frontier_compute = if bcrit_law.is_some() { "C_min = C/(1 + B/B_crit(L))" } else { "C = 6·N·tokens" };
+    let frontier_compute = if bcrit_law.is_some() { ComputeAxis::CMin } else { ComputeAxis::C };
     let frontier = if distinct(curves.iter().map(|c| c.n)) >= 2 {
-        fit_frontier(&curves, 30, ctx.floor, &ctx.boot).map_err(|e| ctx.skip("frontier", e.to_string())).ok()
+        fit_frontier(&curves, 30, ctx.floor, &ctx.boot).map_err(|e| ctx.skip(Law::Frontier, e.to_string())).ok()
     } else {
         if !inputs.curves.is_empty() {
-            ctx.skip("frontier", "needs curves of ≥ 2 model sizes");
+            ctx.skip(Law::Frontier, "needs curves of ≥ 2 model sizes");
         }
         None
     };
@@ -113,6 +113,7 @@ pub fn fit_laws(inputs: &Inputs, opts: &Options) -> Report {
         cbs_epsilon,
         branch_runs: runs.iter().filter_map(|r| Some((r.job?, r.branch.clone()?))).collect(),
         compute: inputs.compute,
+        laws: crate::report::legend(),
     }
 }
 
@@ -122,9 +123,9 @@ fn l_nd(at_base: &[&RunPoint], ctx: &mut Ctx<'_>) -> Option<TwoVarLaw> {
     let nd: Vec<&RunPoint> = at_base.iter().copied().filter(|r| r.n.is_some() && r.d.is_some()).collect();
     if nd.len() >= 6 && distinct(nd.iter().filter_map(|r| r.d)) >= 2 && distinct(nd.iter().filter_map(|r| r.n)) >= 2 {
         let (nn, dd, ll) = unzip3(nd.iter().map(|r| (r.n.unwrap_or(0.0), r.d.unwrap_or(0.0), r.loss)));
-        fit_l_nd(&nn, &dd, &ll, ctx.floor, &ctx.boot).map_err(|e| ctx.skip("L(N,D)", e.to_string())).ok()
+        fit_l_nd(&nn, &dd, &ll, ctx.floor, &ctx.boot).map_err(|e| ctx.skip(Law::ND, e.to_string())).ok()
     } else {
-        ctx.skip("L(N,D)", format!("{} runs with N and D; needs ≥ 6 with ≥ 2 distinct N and ≥ 2 distinct D", nd.len()));
+        ctx.skip(Law::ND, format!("{} runs with N and D; needs ≥ 6 with ≥ 2 distinct N and ≥ 2 distinct D", nd.len()));
         None
     }
 }
@@ -137,7 +138,7 @@ fn chinchilla(at_base: &[&RunPoint], exclude_top: usize, ctx: &mut Ctx<'_>) -> O
     ch.sort_by(|a, b| a.loss.total_cmp(&b.loss));
     ch.truncate(ch.len().saturating_sub(exclude_top));
     if ch.len() < 6 || distinct(ch.iter().map(|r| r.d)) < 2 || distinct(ch.iter().map(|r| r.n)) < 2 {
-        ctx.skip("Chinchilla", format!("{} runs; needs ≥ 6 with ≥ 2 distinct N and ≥ 2 distinct D", ch.len()));
+        ctx.skip(Law::Chinchilla, format!("{} runs; needs ≥ 6 with ≥ 2 distinct N and ≥ 2 distinct D", ch.len()));
         return None;
     }
     match fit_chinchilla(&ch, &ChinchillaOptions::default()) {
@@ -147,7 +148,7 @@ fn chinchilla(at_base: &[&RunPoint], exclude_top: usize, ctx: &mut Ctx<'_>) -> O
             Some(ChinchillaReport { fit, intervals, excluded_highest_loss: exclude_top, draws })
         }
         Err(e) => {
-            ctx.skip("Chinchilla", e.to_string());
+            ctx.skip(Law::Chinchilla, e.to_string());
             None
         }
     }
@@ -179,45 +180,41 @@ fn unzip3(it: impl Iterator<Item = (f64, f64, f64)>) -> (Vec<f64>, Vec<f64>, Vec
 }
 
 /// `--law`: every law named must have been fitted.
-fn required(r: &Report, inputs: &Inputs, laws: &[String]) -> Result<()> {
-    for name in laws {
-        let (fitted, label) = match name.trim().to_ascii_lowercase().as_str() {
-            "n" => (r.l_n.is_some(), "L(N)"),
-            "d" => (r.l_d.is_some(), "L(D)"),
-            "c" => (r.l_c.is_some(), "L(C)"),
-            "nd" => (r.l_nd.is_some(), "L(N,D)"),
-            "ns" => (r.l_ns.is_some(), "L(N,S)"),
-            "frontier" => (r.frontier.is_some(), "frontier"),
-            "chinchilla" => (r.chinchilla.is_some(), "Chinchilla"),
-            "bcrit" => {
+fn required(r: &Report, inputs: &Inputs, laws: &[Law]) -> Result<()> {
+    for &law in laws {
+        let fitted = match law {
+            Law::N => r.l_n.is_some(),
+            Law::D => r.l_d.is_some(),
+            Law::C => r.l_c.is_some(),
+            Law::CMin | Law::Frontier => r.frontier.is_some(),
+            Law::ND => r.l_nd.is_some(),
+            Law::NS => r.l_ns.is_some(),
+            Law::Chinchilla => r.chinchilla.is_some(),
+            Law::BCrit | Law::BCritL => {
                 let bs = distinct_values(inputs.runs.iter().filter_map(|x| x.b));
                 if bs.len() < 3 {
                     let list: Vec<String> = bs.iter().map(|b| format!("{b}")).collect();
                     return Err(AnalysisError::input(
-                        "--law bcrit",
+                        "--law",
                         format!(
-                            "{} has {} batch size(s) ({}): B_crit needs a batch-size axis of ≥ 3 values among runs that differ only in B",
+                            "{law}: {} has {} batch size(s) ({}): B_crit needs a batch-size axis of ≥ 3 values among runs that differ only in B",
                             r.source,
                             bs.len(),
                             list.join(", ")
                         ),
                     ));
                 }
-                (!r.bcrit_at.is_empty(), "B_crit")
+                if law == Law::BCrit { !r.bcrit_at.is_empty() } else { r.bcrit_law.is_some() }
             }
-            other => {
-                return Err(AnalysisError::input(
-                    "--law",
-                    format!("{other:?}: the laws are n, d, c, nd, ns, bcrit, frontier and chinchilla"),
-                ));
-            }
+            Law::Cbs => !r.cbs.is_empty(),
+            Law::CbsL => r.cbs_law.is_some(),
+            Law::CbsD => r.cbs_vs_d.is_some(),
         };
         if !fitted {
-            let why: Vec<&str> =
-                r.skipped.iter().filter(|s| s.law.starts_with(label)).map(|s| s.reason.as_str()).collect();
+            let why: Vec<&str> = r.skipped.iter().filter(|s| s.law == law).map(|s| s.reason.as_str()).collect();
             return Err(AnalysisError::NoFit(format!(
-                "{label} was asked for and could not be fitted: {}",
-                why.join("; ")
+                "{law} was asked for and could not be fitted: {}",
+                if why.is_empty() { "the data has nothing it takes".to_string() } else { why.join("; ") }
             )));
         }
     }
@@ -236,9 +233,9 @@ fn l_ns(
     law: Option<&ladder_laws::BcritLaw>,
     base_batch: Option<f64>,
     ctx: &mut Ctx<'_>,
-) -> (Option<TwoVarLaw>, Option<&'static str>) {
+) -> (Option<TwoVarLaw>, Option<SminSource>) {
     let (mut n, mut s, mut l) = (vec![], vec![], vec![]);
-    let source = if law.is_some() { "streamed B_simple (B_crit(L) where none)" } else { "streamed B_simple" };
+    let source = if law.is_some() { SminSource::BSimpleOrBcritL } else { SminSource::BSimple };
     if inputs.curves.is_empty() {
         for r in inputs.runs.iter().filter(|r| r.b.is_none()) {
             if let (Some(nn), Some(ss)) = (r.n, r.s) {
@@ -251,9 +248,10 @@ fn l_ns(
         // Eq. 1.6 describes runs that are not data-limited: an overfitting curve is left out.
         // With branches the trunks are the one schedule (a constant rate) that every size runs;
         // a cooldown's own points anneal, below its trunk's at the same S, and are left out.
-        let trunks = inputs.curves.iter().any(|c| c.kind == "trunk");
-        let at_base =
-            |c: &&RunCurve| !c.data_limited && base_batch.is_none_or(|b| c.b == b) && (!trunks || c.kind == "trunk");
+        let trunks = inputs.curves.iter().any(|c| c.kind == RunKind::Trunk);
+        let at_base = |c: &&RunCurve| {
+            !c.data_limited && base_batch.is_none_or(|b| c.b == b) && (!trunks || c.kind == RunKind::Trunk)
+        };
         for c in inputs.curves.iter().filter(at_base) {
             let last = c.points.last().map_or(0.0, |p| p.step);
             for p in &c.points {
@@ -273,13 +271,13 @@ fn l_ns(
         }
     }
     if n.len() < 6 || distinct(n.iter().copied()) < 2 {
-        ctx.skip("L(N,S)", format!("{} points with N and S; needs ≥ 6 over ≥ 2 distinct N", n.len()));
+        ctx.skip(Law::NS, format!("{} points with N and S; needs ≥ 6 over ≥ 2 distinct N", n.len()));
         return (None, None);
     }
     match fit_l_ns(&n, &s, &l, &ctx.boot) {
         Ok(f) => (Some(f), (!inputs.curves.is_empty()).then_some(source)),
         Err(e) => {
-            ctx.skip("L(N,S)", e.to_string());
+            ctx.skip(Law::NS, e.to_string());
             (None, None)
         }
     }

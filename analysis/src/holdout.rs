@@ -2,7 +2,7 @@
 //! then scored on them: the relative error of its prediction for each held-out run, with the
 //! interval that the refit's bootstrap band gives. The check to run before trusting an
 //! extrapolation.
-use ladder_laws::{HoldoutError, chinchilla_band};
+use ladder_laws::{HoldoutError, Law, chinchilla_band};
 
 use crate::error::{AnalysisError, Result};
 use crate::inputs::Inputs;
@@ -50,7 +50,7 @@ pub fn holdout(
     if let Some(law) = &fit.l_n {
         // The held-out sizes' points of the full L(N) fit: what the refit should predict.
         for &(n, loss) in full.l_n_points.iter().filter(|p| held.contains(&p.0)) {
-            out.push(HoldoutError::new("L(N)", n, loss, law.predict(n), law.band(n)));
+            out.push(HoldoutError::new(Law::N, (n, None), loss, law.predict(n), law.band(n)));
         }
     }
     // L(N, D) and Chinchilla describe the runs at the shared batch size, as they were fitted.
@@ -59,18 +59,18 @@ pub fn holdout(
     for r in &held_runs {
         let (Some(n), Some(d)) = (r.n, r.d) else { continue };
         if let Some(law) = &fit.l_nd {
-            out.push(HoldoutError::new(format!("L(N,D) at D={d:.3e}"), n, r.loss, law.predict(n, d), law.band(n, d)));
+            out.push(HoldoutError::new(Law::ND, (n, Some(d)), r.loss, law.predict(n, d), law.band(n, d)));
         }
         if let Some(ch) = &fit.chinchilla {
             let band = chinchilla_band(&ch.draws, n, d);
-            out.push(HoldoutError::new(format!("Chinchilla at D={d:.3e}"), n, r.loss, ch.fit.predict(n, d), band));
+            out.push(HoldoutError::new(Law::Chinchilla, (n, Some(d)), r.loss, ch.fit.predict(n, d), band));
         }
     }
     if let (Some(all), Some(part)) = (&full.frontier, &fit.frontier)
         && let Some(last) = all.envelope.last()
     {
         let c = last.compute;
-        out.push(HoldoutError::new("L(C_min)", c, last.loss, part.l_cmin.predict(c), part.l_cmin.band(c)));
+        out.push(HoldoutError::new(Law::CMin, (c, None), last.loss, part.l_cmin.predict(c), part.l_cmin.band(c)));
     }
     Ok(out)
 }

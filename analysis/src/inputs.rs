@@ -54,12 +54,23 @@ pub struct RunCurve {
     pub warmup_steps: f64,
     /// Trained on fewer unique tokens than the dataset holds (it repeats data and may overfit).
     pub data_limited: bool,
-    /// `run`, `trunk` (a constant-LR run with cooldown branches) or `cooldown`.
-    #[serde(deserialize_with = "ladder_laws::interned::name")]
-    pub kind: ladder_laws::interned::Name,
+    pub kind: RunKind,
     /// A cooldown's trunk.
     pub parent: Option<u64>,
     pub points: Vec<CurvePoint>,
+}
+
+/// What a curve is to the fits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunKind {
+    /// A run of its own.
+    Run,
+    /// A constant-rate run with cooldown branches: not a run of its own (its loss at the last
+    /// step is not a converged loss); each of its cooldowns is.
+    Trunk,
+    /// A cooldown branch of a trunk.
+    Cooldown,
 }
 
 /// A batch window: a branch that continued a trunk at k times its batch for a fixed number of
@@ -186,7 +197,7 @@ impl Inputs {
             if cooled.contains(&j.id) {
                 // At a constant learning rate its losses are not a finished run's: its cooldown
                 // branches give them.
-                curve.kind = "trunk";
+                curve.kind = RunKind::Trunk;
                 inputs.excluded.push(Excluded {
                     job: j.id,
                     reason: "a constant-LR trunk: its cooldown branches give its losses".into(),
@@ -252,7 +263,7 @@ fn run_of(j: &JobStatus, points: &[RecordedPoint], all_tokens: Option<f64>) -> (
         b: j.batch_tokens as f64,
         warmup_steps: j.warmup_steps() as f64,
         data_limited: d_limit < all_tokens.unwrap_or(f64::INFINITY),
-        kind: if j.branch.is_some() { "cooldown" } else { "run" },
+        kind: if j.branch.is_some() { RunKind::Cooldown } else { RunKind::Run },
         parent: j.branch.map(|b| b.parent),
         points: cps,
     };

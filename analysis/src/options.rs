@@ -1,13 +1,12 @@
 //! How to fit ([`Options`]), and the context a fit carries while it runs: the bootstrap, and
 //! the list of laws it could not fit with the reason for each.
-use ladder_laws::{Bootstrap, Floor, PowerLaw, fit_power_law};
+use ladder_laws::{Bootstrap, Floor, Law, PowerLaw, fit_power_law};
 use serde::Serialize;
 
 /// A law that was not fitted, and why.
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Skipped {
-    #[serde(deserialize_with = "ladder_laws::interned::name")]
-    pub law: ladder_laws::interned::Name,
+    pub law: Law,
     pub reason: String,
 }
 
@@ -23,8 +22,8 @@ pub struct Options {
     pub exclude_top: usize,
     /// Refit without the K largest model sizes and score each law on them.
     pub holdout: Option<usize>,
-    /// Laws that must be fitted (n, d, c, nd, ns, bcrit, frontier, chinchilla).
-    pub law: Vec<String>,
+    /// Laws that must be fitted.
+    pub law: Vec<Law>,
     /// The CBS rule's relative loss tolerance (None: 1%).
     pub cbs_epsilon: Option<f64>,
 }
@@ -37,12 +36,12 @@ pub(crate) struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    pub fn skip(&mut self, law: &'static str, reason: impl Into<String>) {
+    pub fn skip(&mut self, law: Law, reason: impl Into<String>) {
         self.skipped.push(Skipped { law, reason: reason.into() });
     }
 
     /// A one-variable law; with an irreducible term as `floor` says.
-    pub(crate) fn power(&mut self, law: &'static str, x: &[f64], y: &[f64]) -> Option<PowerLaw> {
+    pub(crate) fn power(&mut self, law: Law, x: &[f64], y: &[f64]) -> Option<PowerLaw> {
         match fit_power_law(law, x, y, self.floor, &self.boot) {
             Ok(f) => Some(f),
             Err(e) => {
@@ -53,11 +52,11 @@ impl Ctx<'_> {
     }
 
     /// A one-variable law over `(x, y)` when it has ≥ 3 distinct x.
-    pub(crate) fn power_of(&mut self, law: &'static str, var: &str, x: &[f64], y: &[f64]) -> Option<PowerLaw> {
+    pub(crate) fn power_of(&mut self, law: Law, x: &[f64], y: &[f64]) -> Option<PowerLaw> {
         if x.len() >= 3 {
             self.power(law, x, y)
         } else {
-            self.skip(law, format!("{} distinct {var}; needs ≥ 3", x.len()));
+            self.skip(law, format!("{} distinct {}; needs ≥ 3", x.len(), law.variables().0));
             None
         }
     }

@@ -3,7 +3,7 @@
 //! range a law was fitted over.
 use std::collections::BTreeMap;
 
-use ladder_laws::{FitRange, compute_optimal};
+use ladder_laws::{FitRange, Law, compute_optimal};
 use serde::Serialize;
 
 use crate::error::{AnalysisError, Result};
@@ -26,7 +26,7 @@ pub fn span(r: &FitRange) -> String {
 }
 
 /// A warning when `x` lies outside the range `law` was fitted over.
-fn beyond(warnings: &mut Vec<String>, law: &str, var: &str, x: f64, r: &FitRange) {
+fn beyond(warnings: &mut Vec<String>, law: Law, var: &str, x: f64, r: &FitRange) {
     if let Some(dec) = r.decades_beyond(x) {
         let side = if x > r.hi { "above" } else { "below" };
         warnings.push(format!(
@@ -43,25 +43,25 @@ pub fn predict_warnings(r: &Report, spec: &str) -> Result<Vec<String>> {
     let (n, d, c, s) = (at.get("N"), at.get("D"), at.get("C"), at.get("S"));
     let mut w = Vec::new();
     if let (Some(f), Some(&n)) = (&r.l_n, n) {
-        beyond(&mut w, "L(N)", "N", n, &f.x_range);
+        beyond(&mut w, Law::N, "N", n, &f.x_range);
     }
     if let (Some(f), Some(&d)) = (&r.l_d, d) {
-        beyond(&mut w, "L(D)", "D", d, &f.x_range);
+        beyond(&mut w, Law::D, "D", d, &f.x_range);
     }
     if let (Some(f), Some(&n), Some(&d)) = (&r.l_nd, n, d) {
-        beyond(&mut w, "L(N,D)", "N", n, &f.n_range);
-        beyond(&mut w, "L(N,D)", "D", d, &f.x2_range);
+        beyond(&mut w, Law::ND, "N", n, &f.n_range);
+        beyond(&mut w, Law::ND, "D", d, &f.x2_range);
     }
     if let (Some(f), Some(&n), Some(&s)) = (&r.l_ns, n, s) {
-        beyond(&mut w, "L(N,S)", "N", n, &f.n_range);
-        beyond(&mut w, "L(N,S)", "S", s, &f.x2_range);
+        beyond(&mut w, Law::NS, "N", n, &f.n_range);
+        beyond(&mut w, Law::NS, "S", s, &f.x2_range);
     }
     if let (Some(f), Some(&c)) = (&r.frontier, c) {
-        beyond(&mut w, "L(C_min)", "C", c, &f.l_cmin.x_range);
+        beyond(&mut w, Law::CMin, "C", c, &f.l_cmin.x_range);
     }
     if let (Some(ch), Some(&n), Some(&d)) = (&r.chinchilla, n, d) {
-        beyond(&mut w, "Chinchilla", "N", n, &ch.fit.n_range);
-        beyond(&mut w, "Chinchilla", "D", d, &ch.fit.d_range);
+        beyond(&mut w, Law::Chinchilla, "N", n, &ch.fit.n_range);
+        beyond(&mut w, Law::Chinchilla, "D", d, &ch.fit.d_range);
     }
     Ok(w)
 }
@@ -70,13 +70,13 @@ pub fn predict_warnings(r: &Report, spec: &str) -> Result<Vec<String>> {
 pub fn budget_warnings(r: &Report, a: &Allocation) -> Vec<String> {
     let mut w = Vec::new();
     if let Some(ch) = &r.chinchilla {
-        beyond(&mut w, "Chinchilla", "N", a.n, &ch.fit.n_range);
-        beyond(&mut w, "Chinchilla", "D", a.d, &ch.fit.d_range);
+        beyond(&mut w, Law::Chinchilla, "N", a.n, &ch.fit.n_range);
+        beyond(&mut w, Law::Chinchilla, "D", a.d, &ch.fit.d_range);
     } else if let Some(fr) = &r.frontier {
-        beyond(&mut w, "L(C_min)", "C", a.compute, &fr.l_cmin.x_range);
+        beyond(&mut w, Law::CMin, "C", a.compute, &fr.l_cmin.x_range);
     }
     if let (Some(b), Some(l)) = (&r.bcrit_law, a.loss) {
-        beyond(&mut w, "B_crit(L)", "L", l, &b.loss_range);
+        beyond(&mut w, Law::BCritL, "L", l, &b.loss_range);
     }
     w
 }
@@ -104,27 +104,27 @@ fn parse_at(spec: &str) -> Result<BTreeMap<String, f64>> {
 }
 
 /// `--predict N=…,D=…`: the fitted laws evaluated there.
-pub fn predict(r: &Report, spec: &str) -> Result<BTreeMap<String, f64>> {
+pub fn predict(r: &Report, spec: &str) -> Result<BTreeMap<Law, f64>> {
     let at = parse_at(spec)?;
     let mut out = BTreeMap::new();
     let (n, d, c, s) = (at.get("N"), at.get("D"), at.get("C"), at.get("S"));
     if let (Some(f), Some(&n)) = (&r.l_n, n) {
-        out.insert("L(N)".into(), f.predict(n));
+        out.insert(Law::N, f.predict(n));
     }
     if let (Some(f), Some(&d)) = (&r.l_d, d) {
-        out.insert("L(D)".into(), f.predict(d));
+        out.insert(Law::D, f.predict(d));
     }
     if let (Some(f), Some(&n), Some(&d)) = (&r.l_nd, n, d) {
-        out.insert("L(N,D)".into(), f.predict(n, d));
+        out.insert(Law::ND, f.predict(n, d));
     }
     if let (Some(f), Some(&n), Some(&s)) = (&r.l_ns, n, s) {
-        out.insert("L(N,S)".into(), f.predict(n, s));
+        out.insert(Law::NS, f.predict(n, s));
     }
     if let (Some(f), Some(&c)) = (&r.frontier, c) {
-        out.insert("L(C_min)".into(), f.l_cmin.predict(c));
+        out.insert(Law::CMin, f.l_cmin.predict(c));
     }
     if let (Some(ch), Some(&n), Some(&d)) = (&r.chinchilla, n, d) {
-        out.insert("Chinchilla".into(), ch.fit.predict(n, d));
+        out.insert(Law::Chinchilla, ch.fit.predict(n, d));
     }
     if out.is_empty() {
         return Err(AnalysisError::NoFit(format!("no fitted law takes the variables given in --predict {spec:?}")));
@@ -140,7 +140,8 @@ pub struct Allocation {
     pub loss: Option<f64>,
     /// B_crit at that loss, tokens.
     pub batch_tokens: Option<f64>,
-    pub from: &'static str,
+    /// The law it comes from: Chinchilla, or the compute frontier.
+    pub from: Law,
 }
 
 /// `--budget C`: compute-optimal N and D (Chinchilla's closed form when fitted, else the
@@ -151,10 +152,10 @@ pub fn budget(r: &Report, c: f64) -> Result<Allocation> {
     }
     let (n, d, loss, from) = if let Some(ch) = &r.chinchilla {
         let (n, d) = compute_optimal(&ch.fit, c);
-        (n, d, Some(ch.fit.predict(n, d)), "Chinchilla fit")
+        (n, d, Some(ch.fit.predict(n, d)), Law::Chinchilla)
     } else if let Some(fr) = &r.frontier {
         let n = fr.n_opt_coeff.value * c.powf(fr.n_opt_exponent.value);
-        (n, c / (6.0 * n), Some(fr.l_cmin.predict(c)), "compute frontier")
+        (n, c / (6.0 * n), Some(fr.l_cmin.predict(c)), Law::Frontier)
     } else {
         return Err(AnalysisError::NoFit("--budget needs a Chinchilla fit or a compute frontier".into()));
     };

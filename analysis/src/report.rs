@@ -1,12 +1,53 @@
 //! What a fit produces: every law the data supports with its intervals, the points each was
 //! fitted to, the runs used and left out (and why), and the laws not fitted (and why).
+use std::collections::BTreeMap;
+
 use ladder_laws::{
-    BcritAtLoss, BcritLaw, ChinchillaFit, Contradiction, Estimate, Frontier, HoldoutError, PowerLaw, TwoVarLaw,
+    BcritAtLoss, BcritLaw, ChinchillaFit, Contradiction, Estimate, Frontier, HoldoutError, Law, LawInfo, PowerLaw,
+    TwoVarLaw,
 };
 use serde::Serialize;
 
 use crate::inputs::Excluded;
 pub use crate::options::Skipped;
+
+/// Where the B_crit in L(N,S)'s S_min = S/(1 + B_crit/B) comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SminSource {
+    /// The streamed B_simple at each point.
+    BSimple,
+    /// The streamed B_simple, and B_crit(L) where a point has none.
+    BSimpleOrBcritL,
+}
+
+impl std::fmt::Display for SminSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SminSource::BSimple => write!(f, "streamed B_simple"),
+            SminSource::BSimpleOrBcritL => write!(f, "streamed B_simple ({} where none)", Law::BCritL),
+        }
+    }
+}
+
+/// The compute axis of the frontier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ComputeAxis {
+    /// C = 6·N·tokens, as trained.
+    C,
+    /// C_min = C/(1 + B/B_crit(L)) (Kaplan eq. 5.5), with B_crit(L) fitted.
+    CMin,
+}
+
+impl std::fmt::Display for ComputeAxis {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ComputeAxis::C => write!(f, "C = 6·N·tokens"),
+            ComputeAxis::CMin => write!(f, "C_min = C/(1 + B/{})", Law::BCritL),
+        }
+    }
+}
 
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct ChinchillaReport {
@@ -53,11 +94,9 @@ pub struct Report {
     pub l_nd: Option<TwoVarLaw>,
     pub l_ns: Option<TwoVarLaw>,
     /// Where L(N,S)'s B_crit came from.
-    #[serde(deserialize_with = "ladder_laws::interned::name_opt")]
-    pub l_ns_bcrit: Option<ladder_laws::interned::Name>,
+    pub l_ns_bcrit: Option<SminSource>,
     /// The compute axis of the frontier.
-    #[serde(deserialize_with = "ladder_laws::interned::name")]
-    pub frontier_compute: ladder_laws::interned::Name,
+    pub frontier_compute: ComputeAxis,
     pub frontier: Option<Frontier>,
     pub bcrit_at: Vec<BcritAtLoss>,
     pub bcrit_law: Option<BcritLaw>,
@@ -82,6 +121,32 @@ pub struct Report {
     pub branch_runs: Vec<(u64, String)>,
     /// FLOPs trained, and what the same measurements would cost from scratch.
     pub compute: crate::inputs::Compute,
+    /// How the law of each field above is named and written ([`legend`]), for readers of the
+    /// JSON (the page).
+    #[serde(default)]
+    pub laws: BTreeMap<String, LawInfo>,
+}
+
+/// Each field of a [`Report`] that holds a law, and that law.
+pub const FIELDS: [(&str, Law); 13] = [
+    ("l_n", Law::N),
+    ("l_d", Law::D),
+    ("l_c", Law::C),
+    ("l_nd", Law::ND),
+    ("l_ns", Law::NS),
+    ("chinchilla", Law::Chinchilla),
+    ("l_cmin", Law::CMin),
+    ("frontier", Law::Frontier),
+    ("bcrit_at", Law::BCrit),
+    ("bcrit_law", Law::BCritL),
+    ("cbs", Law::Cbs),
+    ("cbs_law", Law::CbsL),
+    ("cbs_vs_d", Law::CbsD),
+];
+
+/// How each law-holding field's law is named and written.
+pub fn legend() -> BTreeMap<String, LawInfo> {
+    FIELDS.iter().map(|&(field, law)| (field.to_string(), LawInfo::from(law))).collect()
 }
 
 impl Report {

@@ -158,7 +158,7 @@ mod tests {
             b: 1024.0,
             warmup_steps: 0.0,
             data_limited,
-            kind: "run",
+            kind: crate::inputs::RunKind::Run,
             parent: None,
             points: vec![point(1.0, 8.0), point(2.0, 6.0), point(3.0, 4.0), point(4.0, 2.0)],
         };

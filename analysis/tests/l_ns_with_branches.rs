@@ -3,7 +3,7 @@
 //! pulled the demo's fit to R² 0.81 (0.96 on the trunks alone).
 use ladder_analysis::Options;
 use ladder_analysis::fit::fit_laws;
-use ladder_analysis::inputs::{CurvePoint, Inputs, RunCurve};
+use ladder_analysis::inputs::{CurvePoint, Inputs, RunCurve, RunKind};
 
 const B: f64 = 1024.0;
 const B_SIMPLE: f64 = 1024.0;
@@ -16,7 +16,7 @@ fn loss(n: f64, step: f64) -> f64 {
     (LAW.2 / n).powf(LAW.0) + (LAW.3 / s_min).powf(LAW.1)
 }
 
-fn curve(job: u64, n: f64, kind: &'static str, parent: Option<u64>, steps: &[f64], scale: f64) -> RunCurve {
+fn curve(job: u64, n: f64, kind: RunKind, parent: Option<u64>, steps: &[f64], scale: f64) -> RunCurve {
     let points = steps
         .iter()
         .map(|&step| {
@@ -52,9 +52,9 @@ fn l_of_n_and_s_is_fitted_to_the_trunks_not_to_the_cooldowns_annealing() {
     let mut inputs = Inputs::default();
     for (i, n) in [3e3, 3e4, 3e5, 1.5e6].into_iter().enumerate() {
         let trunk = i as u64 + 1;
-        inputs.curves.push(curve(trunk, n, "trunk", None, &trunk_steps, 1.0));
+        inputs.curves.push(curve(trunk, n, RunKind::Trunk, None, &trunk_steps, 1.0));
         // A cooldown from step 800 to 1000: annealing, 5% below the trunk at the same step.
-        inputs.curves.push(curve(10 + trunk, n, "cooldown", Some(trunk), &[850.0, 900.0, 950.0, 1000.0], 0.95));
+        inputs.curves.push(curve(10 + trunk, n, RunKind::Cooldown, Some(trunk), &[850.0, 900.0, 950.0, 1000.0], 0.95));
     }
     let report = fit_laws(&inputs, &Options { bootstrap: 20, ..Options::default() });
     let f = report.l_ns.expect("L(N,S) fitted");

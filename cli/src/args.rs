@@ -205,14 +205,26 @@ pub struct FitArgs {
     /// report the prediction error on the held-out runs: the check before trusting an extrapolation.
     #[arg(long)]
     pub holdout: Option<usize>,
-    /// Laws that must be fitted (n, d, c, nd, ns, bcrit, frontier, chinchilla); one the data
-    /// cannot support is an error instead of a line under "Not fitted".
-    #[arg(long, value_delimiter = ',')]
-    pub law: Vec<String>,
+    /// Laws that must be fitted; one the data cannot support is an error instead of a line
+    /// under "Not fitted".
+    #[arg(long, value_delimiter = ',', value_enum, hide_possible_values = true, help = law_help())]
+    pub law: Vec<ladder_laws::Law>,
     /// The critical batch size rule's tolerance: the largest batch whose window ends within
     /// this fraction of the k = 1 window's loss (default 0.01).
     #[arg(long)]
     pub cbs_epsilon: Option<f64>,
+}
+
+/// `--law`'s help, with the values it takes (each law's own clap name).
+fn law_help() -> String {
+    let names: Vec<String> = ladder_laws::Law::ALL
+        .iter()
+        .filter_map(|l| l.to_possible_value().map(|v| format!("{} ({l})", v.get_name())))
+        .collect();
+    format!(
+        "Laws that must be fitted, e.g. nd,chinchilla; an error, not a note, when one cannot be: {}",
+        names.join(", ")
+    )
 }
 
 #[derive(Args, Debug, Clone)]

@@ -38,7 +38,7 @@ use serde::Serialize;
 #[derive(Serialize)]
 struct FitOutput<'a> {
     report: &'a Report,
-    predictions: Option<std::collections::BTreeMap<String, f64>>,
+    predictions: Option<std::collections::BTreeMap<ladder_laws::Law, f64>>,
     budget: Option<Allocation>,
     /// Predictions outside the ranges the laws were fitted over.
     warnings: Vec<String>,

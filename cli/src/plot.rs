@@ -9,6 +9,7 @@ use plotters::style::FontStyle;
 
 use ladder_analysis::inputs::{CurvePoint, RunPoint};
 use ladder_analysis::{Inputs, Report};
+use ladder_laws::Law;
 
 use crate::error::{CliError, Result};
 use crate::plot_style::{fine_ticks, label, log_minor, log_position, viridis};
@@ -300,7 +301,7 @@ fn curve_charts(inputs: &Inputs, report: &Report) -> Vec<Chart> {
         });
         let xs = logspace(fr.envelope[0].compute, fr.envelope[fr.envelope.len() - 1].compute, 60);
         series.push(Series {
-            name: format!("L(C_min) fit, α_C = {:.3}", fr.l_cmin.alpha.value),
+            name: format!("{} fit, α_C = {:.3}", Law::CMin, fr.l_cmin.alpha.value),
             points: xs.iter().map(|&x| (x, fr.l_cmin.predict(x))).collect(),
             mark: Mark::Dashed,
             color: RGBColor(0, 0, 0),
@@ -341,14 +342,14 @@ fn law_charts(inputs: &Inputs, report: &Report) -> Vec<Chart> {
     for (file, title, var, law, pts) in [
         (
             "fig1_l_of_n",
-            "L(N): loss against non-embedding parameters",
+            &format!("{}: loss against non-embedding parameters", Law::N),
             "N (non-embedding parameters)",
             &report.l_n,
             fitted(&report.l_n_points, &|r| r.n),
         ),
         (
             "fig1_l_of_d",
-            "L(D): loss against unique training tokens",
+            &format!("{}: loss against unique training tokens", Law::D),
             "D (tokens)",
             &report.l_d,
             fitted(&report.l_d_points, &|r| r.d),
@@ -440,7 +441,7 @@ fn bcrit_chart(inputs: &Inputs, report: &Report) -> Option<Chart> {
     let mut series = cbs_series(inputs, report);
     if !report.bcrit_at.is_empty() {
         series.push(Series {
-            name: "B_crit from the batch sweep".into(),
+            name: format!("{} from the batch sweep", Law::BCrit),
             points: report.bcrit_at.iter().map(|b| (b.target_loss, b.b_crit.value)).collect(),
             mark: Mark::Points,
             color: color(3),
@@ -452,7 +453,7 @@ fn bcrit_chart(inputs: &Inputs, report: &Report) -> Option<Chart> {
             .iter()
             .fold((f64::INFINITY, 0.0f64), |(a, b), p| (a.min(p.target_loss), b.max(p.target_loss)));
         series.push(Series {
-            name: format!("B_crit(L) = {:.2e}/L^(1/{:.3})", law.b_star.value, law.alpha_b.value),
+            name: format!("{} = {:.2e}/L^(1/{:.3})", Law::BCritL, law.b_star.value, law.alpha_b.value),
             points: logspace(lo, hi, 40).into_iter().map(|l| (l, law.predict(l))).collect(),
             mark: Mark::Dashed,
             color: RGBColor(0, 0, 0),
@@ -495,7 +496,7 @@ fn cbs_series(inputs: &Inputs, report: &Report) -> Vec<Series> {
         };
         let col = n_colour(inputs, n);
         out.push(Series {
-            name: format!("CBS by branching, N = {}", label(&n)),
+            name: format!("{} by branching, N = {}", Law::Cbs, label(&n)),
             points: at(false),
             mark: Mark::Points,
             color: col,
@@ -503,7 +504,7 @@ fn cbs_series(inputs: &Inputs, report: &Report) -> Vec<Series> {
         let bounds = at(true);
         if !bounds.is_empty() {
             out.push(Series {
-                name: format!("CBS ≥ (a bound), N = {}", label(&n)),
+                name: format!("{} ≥ (a bound), N = {}", Law::Cbs, label(&n)),
                 points: bounds,
                 mark: Mark::Bound,
                 color: col,
@@ -513,7 +514,7 @@ fn cbs_series(inputs: &Inputs, report: &Report) -> Vec<Series> {
     if let Some(law) = &report.cbs_law {
         let (lo, hi) = report.cbs.iter().fold((f64::INFINITY, 0.0f64), |(a, b), p| (a.min(p.loss), b.max(p.loss)));
         out.push(Series {
-            name: format!("CBS(L) = {}/L^(1/{:.2})", label(&law.b_star.value), law.alpha_b.value),
+            name: format!("{} = {}/L^(1/{:.2})", Law::CbsL, label(&law.b_star.value), law.alpha_b.value),
             points: logspace(lo, hi, 40).into_iter().map(|l| (l, law.predict(l))).collect(),
             mark: Mark::Dashed,
             color: RGBColor(0, 0, 0),
@@ -568,7 +569,7 @@ fn kaplan_nd(inputs: &Inputs, report: &Report) -> Vec<Chart> {
     vec![
         Chart {
             file: "fig4_l_of_n_d",
-            title: format!("L(N, D): early-stopped loss against D (fit R² {:.3})", f.r2),
+            title: format!("{}: early-stopped loss against D (fit R² {:.3})", Law::ND, f.r2),
             x: "D (unique tokens)",
             y: "best val loss",
             series: by_d,
@@ -586,7 +587,12 @@ fn kaplan_nd(inputs: &Inputs, report: &Report) -> Vec<Chart> {
             y: if f.e.is_some() { "(L − E) / (L(N, ∞) − E) − 1" } else { "L / L(N, ∞) − 1" },
             series: vec![
                 Series { name: "runs".into(), points: pts, mark: Mark::Points, color: color(0) },
-                Series { name: "L(N, D) fit".into(), points: curve, mark: Mark::Dashed, color: RGBColor(0, 0, 0) },
+                Series {
+                    name: format!("{} fit", Law::ND),
+                    points: curve,
+                    mark: Mark::Dashed,
+                    color: RGBColor(0, 0, 0),
+                },
             ],
             band: vec![],
             colour_bar: None,
@@ -631,12 +637,12 @@ fn c_vs_cmin(inputs: &Inputs, report: &Report) -> Vec<Chart> {
     let (c, cmin) = (envelope(&curves(false)), envelope(&curves(true)));
     vec![Chart {
         file: "fig13_c_vs_cmin",
-        title: "Frontier against C and against C_min = C/(1 + B/B_crit(L))".into(),
+        title: format!("Frontier against C and against C_min = C/(1 + B/{})", Law::BCritL),
         x: "compute (FLOPs)",
         y: "loss (smoothed train)",
         series: vec![
-            Series { name: "L(C): as trained".into(), points: c, mark: Mark::Dashed, color: color(0) },
-            Series { name: "L(C_min): batch-adjusted".into(), points: cmin, mark: Mark::Line, color: color(3) },
+            Series { name: format!("{}: as trained", Law::C), points: c, mark: Mark::Dashed, color: color(0) },
+            Series { name: format!("{}: batch-adjusted", Law::CMin), points: cmin, mark: Mark::Line, color: color(3) },
         ],
         band: vec![],
         colour_bar: None,

@@ -5,7 +5,7 @@ use std::fmt::Write;
 
 use ladder_analysis::Report;
 use ladder_analysis::predict::{Allocation, num, span};
-use ladder_laws::{Estimate, FormChoice, PowerLaw, TwoVarLaw, WorstPoint, published};
+use ladder_laws::{Estimate, FormChoice, Law, PowerLaw, TwoVarLaw, WorstPoint, published};
 
 fn est(e: &Estimate) -> String {
     if e.lo.is_finite() { format!("{:<10} [{}, {}]", num(e.value), num(e.lo), num(e.hi)) } else { num(e.value) }
@@ -15,17 +15,17 @@ fn row(out: &mut String, name: &str, e: &Estimate, kaplan: Option<f64>) {
     let _ = writeln!(out, "  {name:<8} {:<38} {}", est(e), kaplan.map_or(String::new(), num));
 }
 
-/// `LAW = FORM`, with "Kaplan 2020" right-aligned above the published-constants column (one
-/// space at least after a long form).
-fn header(out: &mut String, law: &str, form: &str) {
-    let w = 52usize.saturating_sub(form.len() + law.len()).max("Kaplan 2020".len() + 1);
-    let _ = writeln!(out, "\n{law} = {form}{:>w$}", "Kaplan 2020");
+/// `LAW = FORMULA`, with `source` (whose constants the last column gives) right-aligned above
+/// that column (one space at least after a long formula).
+fn header(out: &mut String, law: Law, with_e: bool, source: &str) {
+    let eq = law.equation(with_e);
+    let w = 63usize.saturating_sub(eq.chars().count()).max(source.len() + 1);
+    let _ = writeln!(out, "\n{eq}{source:>w$}");
 }
 
 fn power(out: &mut String, f: &PowerLaw, var: &str, kaplan: Option<(f64, f64)>) {
-    let form = if f.e.is_some() { format!("E + ({var}_c/{var})^α") } else { format!("({var}_c/{var})^α") };
-    header(out, f.law, &form);
-    row(out, "α", &f.alpha, kaplan.map(|k| k.0));
+    header(out, f.law, f.e.is_some(), "Kaplan 2020");
+    row(out, &format!("α_{var}"), &f.alpha, kaplan.map(|k| k.0));
     row(out, &format!("{var}_c"), &f.x_c, kaplan.map(|k| k.1));
     if let Some(e) = &f.e {
         row(out, "E", e, None);
@@ -54,9 +54,8 @@ fn form_choice(out: &mut String, choice: Option<&FormChoice>) {
     }
 }
 
-fn two(out: &mut String, f: &TwoVarLaw, form: &str, var: &str, kaplan: (f64, f64, f64, f64)) {
-    let form = if f.e.is_some() { format!("E + {form}") } else { form.to_string() };
-    header(out, f.law, &form);
+fn two(out: &mut String, f: &TwoVarLaw, var: &str, kaplan: (f64, f64, f64, f64)) {
+    header(out, f.law, f.e.is_some(), "Kaplan 2020");
     row(out, "α_N", &f.alpha_n, Some(kaplan.0));
     row(out, &format!("α_{var}"), &f.alpha_2, Some(kaplan.1));
     row(out, "N_c", &f.n_c, Some(kaplan.2));
@@ -98,8 +97,13 @@ fn header_lines(out: &mut String, r: &Report) {
         let _ = writeln!(out, "  left out: job {}: {}", e.job, e.reason);
     }
     if let Some(b) = r.base_batch {
-        let _ =
-            writeln!(out, "  L(N) and L(D) use the runs at B = {} tokens (the batch size most sizes share)", num(b));
+        let _ = writeln!(
+            out,
+            "  {} and {} use the runs at B = {} tokens (the batch size most sizes share)",
+            Law::N,
+            Law::D,
+            num(b)
+        );
     }
 }
 
@@ -115,10 +119,10 @@ fn laws(out: &mut String, r: &Report) {
         power(out, f, "C", None);
     }
     if let Some(f) = &r.l_nd {
-        two(out, f, "[(N_c/N)^(α_N/α_D) + D_c/D]^α_D", "D", published::L_ND);
+        two(out, f, "D", published::L_ND);
     }
     if let Some(f) = &r.l_ns {
-        two(out, f, "(N_c/N)^α_N + (S_c/S_min)^α_S", "S", published::L_NS);
+        two(out, f, "S", published::L_NS);
         if let Some(src) = r.l_ns_bcrit {
             let _ = writeln!(out, "  S_min by Kaplan eq. 5.4 with B_crit from the {src}, at the shared batch size");
         }
@@ -127,7 +131,7 @@ fn laws(out: &mut String, r: &Report) {
         let c_pf = published::L_CMIN.1 * published::PF_DAY;
         power(out, &fr.l_cmin, "C", Some((published::L_CMIN.0, c_pf)));
         let _ = writeln!(out, "  (compute: {} in FLOPs; Kaplan's C_c = 3.1e8 PF-days)", r.frontier_compute);
-        let _ = writeln!(out, "\nN_opt = k·C^a{:>44}", "Kaplan 2020");
+        let _ = writeln!(out, "\nN_opt = {}{:>43}", Law::Frontier.formula(false), "Kaplan 2020");
         row(out, "a", &fr.n_opt_exponent, Some(published::FRONTIER_N));
         row(out, "k", &fr.n_opt_coeff, None);
         for iso in fr.isoflops.iter().filter(|i| i.n_opt.is_some()) {
@@ -145,7 +149,7 @@ fn laws(out: &mut String, r: &Report) {
 /// B_crit at each target loss, B_crit(L), and the streamed B_simple beside them.
 fn bcrit(out: &mut String, r: &Report) {
     if !r.bcrit_at.is_empty() {
-        let _ = writeln!(out, "\nB_crit = E_min/S_min from S = S_min + E_min/B");
+        let _ = writeln!(out, "\nB_crit = {} from S = S_min + E_min/B", Law::BCrit.formula(false));
         for b in &r.bcrit_at {
             let _ = writeln!(
                 out,
@@ -157,7 +161,7 @@ fn bcrit(out: &mut String, r: &Report) {
         }
     }
     if let Some(b) = &r.bcrit_law {
-        let _ = writeln!(out, "\nB_crit(L) = B*/L^(1/α_B){:>34}", "Kaplan 2020");
+        header(out, Law::BCritL, false, "Kaplan 2020");
         row(out, "B*", &b.b_star, Some(published::B_CRIT.0));
         row(out, "α_B", &b.alpha_b, Some(published::B_CRIT.1));
         let _ = writeln!(out, "  R² on log B = {:.4}, {} points, L in {}", b.r2, b.points, span(&b.loss_range));
@@ -196,10 +200,8 @@ fn bcrit(out: &mut String, r: &Report) {
 /// Chinchilla's constants beside Hoffmann's.
 fn chinchilla(out: &mut String, r: &Report) {
     if let Some(c) = &r.chinchilla {
-        let _ = writeln!(
-            out,
-            "\nChinchilla L = E + A/N^α + B/D^β (Huber δ=1e-3 on log L, L-BFGS from Hoffmann's grid) Hoffmann 2022"
-        );
+        header(out, Law::Chinchilla, true, "Hoffmann 2022");
+        let _ = writeln!(out, "  (Huber δ=1e-3 on log L, L-BFGS from Hoffmann's grid)");
         let names = ["E", "A", "B", "α", "β"];
         let published = [1.69, 406.4, 410.7, 0.34, 0.28];
         for (i, e) in c.intervals.iter().enumerate() {
@@ -226,7 +228,9 @@ fn checks(out: &mut String, r: &Report) {
     if let Some(c) = &r.contradiction {
         let _ = writeln!(
             out,
-            "\nKaplan §6.3 contradiction point, where L(C_min) meets L(D) at the frontier's D(C) = C/(6·N_opt):\n  C* = {} FLOPs ({} PF-days), N* = {}, D* = {} tokens, L* = {:.4}  (Kaplan: C* ~ 1e4 PF-days, N* ~ 1e12, D* ~ 1e12, L* ~ 1.7)",
+            "\nKaplan §6.3 contradiction point, where {} meets {} at the frontier's D(C) = C/(6·N_opt):\n  C* = {} FLOPs ({} PF-days), N* = {}, D* = {} tokens, L* = {:.4}  (Kaplan: C* ~ 1e4 PF-days, N* ~ 1e12, D* ~ 1e12, L* ~ 1.7)",
+            Law::CMin,
+            Law::D,
             num(c.compute),
             num(c.compute / published::PF_DAY),
             num(c.n),
@@ -240,7 +244,7 @@ fn checks(out: &mut String, r: &Report) {
             let _ = writeln!(
                 out,
                 "  {:<26} at {:<10} measured {:.4}, predicted {:.4}: error {:+.2}% [{:+.2}%, {:+.2}%]",
-                h.label,
+                h.label(),
                 num(h.x),
                 h.actual,
                 h.predicted,
@@ -260,12 +264,12 @@ fn checks(out: &mut String, r: &Report) {
 
 pub fn allocation_text(a: &Allocation) -> String {
     format!(
-        "\nCompute-optimal at C = {} FLOPs (from the {}): N = {}, D = {} tokens, L ≈ {}, B ≈ {}\n",
+        "\nCompute-optimal at C = {} FLOPs (from the {} fit): N = {}, D = {} tokens, L ≈ {}, B ≈ {}\n",
         num(a.compute),
         a.from,
         num(a.n),
         num(a.d),
         a.loss.map_or("-".into(), num),
-        a.batch_tokens.map_or("- (no B_crit(L) fit)".into(), |b| format!("{} tokens", num(b)))
+        a.batch_tokens.map_or(format!("- (no {} fit)", Law::BCritL), |b| format!("{} tokens", num(b)))
     )
 }

@@ -5,7 +5,7 @@ use std::fmt::Write;
 
 use ladder_analysis::Report;
 use ladder_analysis::predict::{num, span};
-use ladder_laws::Estimate;
+use ladder_laws::{Estimate, Law};
 
 fn est(e: &Estimate) -> String {
     format!("{} [{}, {}]", num(e.value), num(e.lo), num(e.hi))
@@ -47,13 +47,13 @@ pub fn text(out: &mut String, r: &Report) {
         }
     }
     if let Some(b) = &r.cbs_law {
-        let _ = writeln!(out, "\nCBS(L) = B*/L^(1/α_B), fitted to the CBS points");
+        let _ = writeln!(out, "\n{}, fitted to the CBS points", Law::CbsL.equation(false));
         let _ = writeln!(out, "  B*   {}", est(&b.b_star));
         let _ = writeln!(out, "  α_B  {}", est(&b.alpha_b));
         let _ = writeln!(out, "  R² on log B = {:.4}, {} points, L in {}", b.r2, b.points, span(&b.loss_range));
     }
     if let Some(v) = &r.cbs_vs_d {
-        let _ = writeln!(out, "\nCBS ∝ D^γ (Zhang et al.: it grows with data)");
+        let _ = writeln!(out, "\n{} (Zhang et al.: it grows with data)", Law::CbsD.equation(false));
         let _ = writeln!(out, "  γ            {}", est(&v.gamma));
         let _ = writeln!(out, "  CBS at D=1M  {} tokens", est(&v.at_1m));
         let _ = writeln!(out, "  R² on log CBS = {:.4}, {} points", v.r2, v.points);

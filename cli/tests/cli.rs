@@ -257,7 +257,7 @@ async fn holdout_scores_the_largest_size_and_warns_beyond_the_fitted_range() {
     assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
     let h = &v["report"]["holdout"][0];
-    assert_eq!(h["label"], "L(N)");
+    assert_eq!(h["law"], "L(N)");
     assert!((h["x"].as_f64().expect("x") / (1e5 * 10f64.powf(3.5)) - 1.0).abs() < 1e-9, "{h}");
     assert!(h["error"]["value"].as_f64().expect("error").abs() < 1e-9, "{h}");
     // 1e10 is 1.5 decades above the largest N fitted (10^8.5).
@@ -416,7 +416,7 @@ async fn fit_on_a_running_sweep_answers_from_the_live_fits() {
     let alpha = out
         .lines()
         .skip_while(|l| !l.starts_with("L(N) ="))
-        .find_map(|l| l.trim().strip_prefix("α").and_then(|r| r.split_whitespace().next()?.parse::<f64>().ok()))
+        .find_map(|l| l.trim().strip_prefix("α_N").and_then(|r| r.split_whitespace().next()?.parse::<f64>().ok()))
         .expect("α of L(N)");
     assert!((alpha - 0.1).abs() < 0.01, "α_N {alpha} from the live fits, expected 0.1\n{out}");
     let o = ladder(&["--coordinator", &addr, "fit", "live", "--holdout", "1"]).await;

@@ -20,11 +20,10 @@ async fn fit(csv: &str, extra: &[&str]) -> serde_json::Value {
     serde_json::from_slice(&o.stdout).expect("json")
 }
 
-/// Hold-out errors of `law` (its label is the law, then " at D=…" for a two-variable law).
+/// Hold-out errors of `law` (its JSON name), at every D for a two-variable law.
 fn errors(v: &serde_json::Value, law: &str) -> Vec<f64> {
     let all = v["report"]["holdout"].as_array().expect("hold-out rows");
-    let of_law = |l: &str| l == law || l.starts_with(&format!("{law} at "));
-    let mine = all.iter().filter(|h| h["label"].as_str().is_some_and(of_law));
+    let mine = all.iter().filter(|h| h["law"].as_str() == Some(law));
     mine.map(|h| h["error"]["value"].as_f64().expect("error")).collect()
 }
 

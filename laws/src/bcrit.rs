@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use crate::bootstrap::{Bootstrap, Estimate, intervals};
 use crate::error::{LawsError, Result};
+use crate::law::Law;
 use crate::optimize::{linear, r_squared};
 use crate::power::check;
 use crate::range::FitRange;
@@ -63,7 +64,7 @@ fn hyperbola(inv_b: &[f64], s: &[f64]) -> Option<Vec<f64>> {
 /// Fits S = S_min + E_min/B to runs that reached `target_loss` with batch `batch[i]` (tokens)
 /// after `steps[i]` steps.
 pub fn fit_bcrit_at(target_loss: f64, batch: &[f64], steps: &[f64], boot: &Bootstrap) -> Result<BcritAtLoss> {
-    const LAW: &str = "B_crit";
+    const LAW: Law = Law::BCrit;
     let mut distinct = batch.to_vec();
     distinct.sort_by(f64::total_cmp);
     distinct.dedup();
@@ -116,7 +117,7 @@ fn bcrit_line(ll: &[f64], lb: &[f64]) -> Option<Vec<f64>> {
 
 /// Fits B_crit(L) = B*/L^(1/α_B) to (loss, B_crit) pairs.
 pub fn fit_bcrit_law(loss: &[f64], b_crit: &[f64], boot: &Bootstrap) -> Result<BcritLaw> {
-    const LAW: &str = "B_crit(L)";
+    const LAW: Law = Law::BCritL;
     if loss.len() != b_crit.len() || loss.len() < 3 {
         return Err(LawsError::TooFewPoints { law: LAW, got: loss.len().min(b_crit.len()), need: 3 });
     }

@@ -13,7 +13,7 @@ use crate::optimize::r_squared;
 use crate::range::FitRange;
 use crate::residual::{WorstPoint, worst_point};
 
-const LAW: &str = "chinchilla";
+const LAW: crate::Law = crate::Law::Chinchilla;
 
 /// One training run: N parameters, D tokens, final loss (nats).
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -95,7 +95,7 @@ fn parabola_vertex(u: &[f64], l: &[f64]) -> Option<f64> {
 /// Builds the envelope on `grid` log-spaced budgets and fits L(C_min) (with an irreducible
 /// term as `floor` says) and N_opt ∝ C^a to it.
 pub fn fit_frontier(curves: &[ComputeCurve], grid: usize, floor: Floor, boot: &Bootstrap) -> Result<Frontier> {
-    const LAW: &str = "frontier";
+    const LAW: crate::Law = crate::Law::Frontier;
     if curves.len() < 2 {
         return Err(LawsError::TooFewPoints { law: LAW, got: curves.len(), need: 2 });
     }
@@ -119,7 +119,7 @@ pub fn fit_frontier(curves: &[ComputeCurve], grid: usize, floor: Floor, boot: &B
     }
     let cs: Vec<f64> = envelope.iter().map(|p| p.compute).collect();
     let ls: Vec<f64> = envelope.iter().map(|p| p.loss).collect();
-    let l_cmin = fit_power_law("L(C_min)", &cs, &ls, floor, boot)?;
+    let l_cmin = fit_power_law(crate::Law::CMin, &cs, &ls, floor, boot)?;
     let lc: Vec<f64> = cs.iter().map(|c| c.ln()).collect();
     let ln: Vec<f64> = envelope.iter().map(|p| p.n_opt.ln()).collect();
     let line = |x: &[f64], y: &[f64]| linear(x, y).map(|(a, b)| vec![b, a.exp()]);

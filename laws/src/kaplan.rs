@@ -35,8 +35,7 @@ pub mod published {
 /// A fitted two-variable law: α_1, α_2, c_1, c_2 with intervals.
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct TwoVarLaw {
-    #[serde(deserialize_with = "crate::interned::name")]
-    pub law: crate::interned::Name,
+    pub law: crate::Law,
     /// α_N.
     pub alpha_n: Estimate,
     /// α_D (eq. 1.5) or α_S (eq. 1.6).
@@ -89,7 +88,7 @@ fn eval(form: Form, c: &[f64], n: f64, x2: f64) -> f64 {
 
 impl TwoVarLaw {
     fn form(&self) -> Form {
-        if self.law == LAW_ND { Form::ND } else { Form::NS }
+        if self.law == crate::Law::ND { Form::ND } else { Form::NS }
     }
 
     pub fn predict(&self, n: f64, x2: f64) -> f64 {
@@ -104,9 +103,6 @@ impl TwoVarLaw {
         central(self.draws.iter().map(|c| eval(form, c, n, x2)).collect(), 0.95)
     }
 }
-
-const LAW_ND: &str = "L(N,D)";
-const LAW_NS: &str = "L(N,S)";
 
 fn objective(form: Form, ln: &[f64], l2: &[f64], ll: &[f64]) -> impl Fn(&[f64]) -> f64 + Sync {
     move |p: &[f64]| -> f64 {
@@ -168,7 +164,7 @@ fn all_starts(form: Form, ln: &[f64], l2: &[f64], ll: &[f64], with_e: bool) -> V
 
 fn fit_two(
     form: Form,
-    law: &'static str,
+    law: crate::Law,
     (n, x2, loss): (&[f64], &[f64], &[f64]),
     floor: Floor,
     boot: &Bootstrap,
@@ -222,10 +218,10 @@ fn fit_two(
 
 /// Eq. 1.5: L(N, D) = [(N_c/N)^(α_N/α_D) + D_c/D]^α_D, with E added as `floor` says.
 pub fn fit_l_nd(n: &[f64], d: &[f64], loss: &[f64], floor: Floor, boot: &Bootstrap) -> Result<TwoVarLaw> {
-    fit_two(Form::ND, LAW_ND, (n, d, loss), floor, boot)
+    fit_two(Form::ND, crate::Law::ND, (n, d, loss), floor, boot)
 }
 
 /// Eq. 1.6: L(N, S_min) = (N_c/N)^α_N + (S_c/S_min)^α_S.
 pub fn fit_l_ns(n: &[f64], s_min: &[f64], loss: &[f64], boot: &Bootstrap) -> Result<TwoVarLaw> {
-    fit_two(Form::NS, LAW_NS, (n, s_min, loss), Floor::Without, boot)
+    fit_two(Form::NS, crate::Law::NS, (n, s_min, loss), Floor::Without, boot)
 }

@@ -13,8 +13,7 @@ use crate::residual::{WorstPoint, worst_point};
 /// A fitted power law with bootstrap intervals.
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct PowerLaw {
-    #[serde(deserialize_with = "crate::interned::name")]
-    pub law: crate::interned::Name,
+    pub law: crate::Law,
     pub alpha: Estimate,
     /// x_c: the scale at which the reducible term equals 1.
     pub x_c: Estimate,
@@ -42,7 +41,7 @@ fn eval(p: &[f64], x: f64) -> f64 {
 
 impl PowerLaw {
     /// A law from given constants (e.g. published ones): no intervals, no resamples, no range.
-    pub fn new_point(law: &'static str, alpha: f64, x_c: f64, e: Option<f64>) -> PowerLaw {
+    pub fn new_point(law: crate::Law, alpha: f64, x_c: f64, e: Option<f64>) -> PowerLaw {
         PowerLaw {
             law,
             alpha: Estimate::point(alpha),
@@ -67,7 +66,7 @@ impl PowerLaw {
     }
 }
 
-pub(crate) fn check(law: &'static str, field: &'static str, xs: &[f64]) -> Result<()> {
+pub(crate) fn check(law: crate::Law, field: &'static str, xs: &[f64]) -> Result<()> {
     match xs.iter().position(|v| !(v.is_finite() && *v > 0.0)) {
         Some(index) => Err(LawsError::BadPoint { law, index, field, value: xs[index] }),
         None => Ok(()),
@@ -115,7 +114,7 @@ fn scored(p: Option<Vec<f64>>, lx: &[f64], ll: &[f64]) -> Option<(Vec<f64>, f64)
 }
 
 /// Fits L = (x_c/x)^α or L = E + (x_c/x)^α, as `floor` says.
-pub fn fit_power_law(law: &'static str, x: &[f64], loss: &[f64], floor: Floor, boot: &Bootstrap) -> Result<PowerLaw> {
+pub fn fit_power_law(law: crate::Law, x: &[f64], loss: &[f64], floor: Floor, boot: &Bootstrap) -> Result<PowerLaw> {
     let need = if floor == Floor::With { 4 } else { 3 };
     if x.len() != loss.len() || x.len() < need {
         return Err(LawsError::TooFewPoints { law, got: x.len().min(loss.len()), need });

@@ -82,9 +82,9 @@ fn synthetic_constants_are_recovered() {
 fn too_few_or_impossible_points_are_errors() {
     let few = vec![Run { n: 1e8, d: 1e9, loss: 3.0 }; 3];
     let e = fit_chinchilla(&few, &ChinchillaOptions::default()).expect_err("too few").to_string();
-    assert_eq!(e, "chinchilla: 3 usable points, at least 6 are needed");
+    assert_eq!(e, "Chinchilla: 3 usable points, at least 6 are needed");
     let mut bad = vec![Run { n: 1e8, d: 1e9, loss: 3.0 }; 8];
     bad[5].loss = -1.0;
     let e = fit_chinchilla(&bad, &ChinchillaOptions::default()).expect_err("bad").to_string();
-    assert_eq!(e, "chinchilla: point 5 has loss = -1, which must be finite and positive");
+    assert_eq!(e, "Chinchilla: point 5 has loss = -1, which must be finite and positive");
 }

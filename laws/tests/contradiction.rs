@@ -15,8 +15,8 @@ fn closed_ln(ac: f64, cc: f64, ad: f64, dc: f64, k: f64, a: f64) -> f64 {
 fn kaplan_published_constants_cross_near_1e4_pf_days() {
     let (ac, cc) = published::L_CMIN;
     let (ad, dc) = published::L_D;
-    let l_cmin = PowerLaw::new_point("L(C_min)", ac, cc, None);
-    let l_d = PowerLaw::new_point("L(D)", ad, dc, None);
+    let l_cmin = PowerLaw::new_point(Law::CMin, ac, cc, None);
+    let l_d = PowerLaw::new_point(Law::D, ad, dc, None);
     // Kaplan §6.3: D(C_min) = 2e10 tokens · (C_min / PF-day)^0.26.
     let (k, a) = frontier_for(2e10, 0.26);
     let x = contradiction(&l_cmin, &l_d, k, a).expect("the laws cross");
@@ -39,8 +39,8 @@ fn kaplan_published_constants_cross_near_1e4_pf_days() {
 fn another_pair_matches_the_closed_form() {
     let (ac, cc, ad, dc) = (0.07, 2.0e30, 0.12, 3.0e14);
     let (k, a) = (0.3, 0.6);
-    let l_cmin = PowerLaw::new_point("L(C_min)", ac, cc, None);
-    let l_d = PowerLaw::new_point("L(D)", ad, dc, None);
+    let l_cmin = PowerLaw::new_point(Law::CMin, ac, cc, None);
+    let l_d = PowerLaw::new_point(Law::D, ad, dc, None);
     let x = contradiction(&l_cmin, &l_d, k, a).expect("cross");
     // ln C* = (4.884 − 4.000 − 0.071)/0.022 ≈ 37, inside the bracket.
     assert!((closed_ln(ac, cc, ad, dc, k, a) - 36.97).abs() < 0.01);
@@ -56,11 +56,11 @@ fn an_irreducible_term_is_respected() {
     let (ad, dc) = published::L_D;
     let (k, a) = frontier_for(2e10, 0.26);
     let pure =
-        contradiction(&PowerLaw::new_point("L(C_min)", ac, cc, None), &PowerLaw::new_point("L(D)", ad, dc, None), k, a)
+        contradiction(&PowerLaw::new_point(Law::CMin, ac, cc, None), &PowerLaw::new_point(Law::D, ad, dc, None), k, a)
             .expect("pure");
     let floored = contradiction(
-        &PowerLaw::new_point("L(C_min)", ac, cc, Some(1.0)),
-        &PowerLaw::new_point("L(D)", ad, dc, Some(1.0)),
+        &PowerLaw::new_point(Law::CMin, ac, cc, Some(1.0)),
+        &PowerLaw::new_point(Law::D, ad, dc, Some(1.0)),
         k,
         a,
     )
@@ -69,8 +69,8 @@ fn an_irreducible_term_is_respected() {
     assert!((floored.loss - pure.loss - 1.0).abs() < 1e-9);
     // A higher floor under L(C_min) than under L(D) keeps the frontier above forever.
     let never = contradiction(
-        &PowerLaw::new_point("L(C_min)", ac, cc, Some(1.2)),
-        &PowerLaw::new_point("L(D)", ad, dc, Some(1.0)),
+        &PowerLaw::new_point(Law::CMin, ac, cc, Some(1.2)),
+        &PowerLaw::new_point(Law::D, ad, dc, Some(1.0)),
         k,
         a,
     );
@@ -80,18 +80,18 @@ fn an_irreducible_term_is_respected() {
 #[test]
 fn no_contradiction_when_l_of_d_falls_faster_or_inputs_are_bad() {
     let (ac, cc) = published::L_CMIN;
-    let l_cmin = PowerLaw::new_point("L(C_min)", ac, cc, None);
+    let l_cmin = PowerLaw::new_point(Law::CMin, ac, cc, None);
     // α_D·b = 0.3·0.9 = 0.27 > α_C: along the frontier L(D) falls faster, so L(C_min) starts
     // below it and never comes back above.
-    let l_d = PowerLaw::new_point("L(D)", 0.3, 5.4e13, None);
+    let l_d = PowerLaw::new_point(Law::D, 0.3, 5.4e13, None);
     let (k, a) = frontier_for(2e10, 0.9);
     assert_eq!(contradiction(&l_cmin, &l_d, k, a), None);
-    let good = PowerLaw::new_point("L(D)", 0.095, 5.4e13, None);
+    let good = PowerLaw::new_point(Law::D, 0.095, 5.4e13, None);
     let (k, a) = frontier_for(2e10, 0.26);
     assert!(contradiction(&l_cmin, &good, k, a).is_some());
     assert_eq!(contradiction(&l_cmin, &good, 0.0, a), None);
     assert_eq!(contradiction(&l_cmin, &good, -k, a), None);
     assert_eq!(contradiction(&l_cmin, &good, k, f64::NAN), None);
-    assert_eq!(contradiction(&PowerLaw::new_point("L(C_min)", f64::NAN, cc, None), &good, k, a), None);
-    assert_eq!(contradiction(&PowerLaw::new_point("L(C_min)", ac, -cc, None), &good, k, a), None);
+    assert_eq!(contradiction(&PowerLaw::new_point(Law::CMin, f64::NAN, cc, None), &good, k, a), None);
+    assert_eq!(contradiction(&PowerLaw::new_point(Law::CMin, ac, -cc, None), &good, k, a), None);
 }

@@ -14,7 +14,7 @@ fn a_one_variable_law_keeps_e_only_where_the_loss_bends() {
     let mut rng = SplitMix64::new(21);
     let d = logspace(1e6, 1e10, 16);
     let bent: Vec<f64> = d.iter().map(|&x| noisy(&mut rng, 1.7 + (1e8 / x).powf(0.3))).collect();
-    let fit = fit_power_law("L(D)", &d, &bent, Floor::Auto, &boot()).expect("fit");
+    let fit = fit_power_law(Law::D, &d, &bent, Floor::Auto, &boot()).expect("fit");
     let choice = fit.choice.expect("both forms scored");
     assert!(choice.keeps_e() && choice.aicc_with < choice.aicc_without - 10.0, "{choice:?}");
     assert!(rel(fit.e.expect("E kept").value, 1.7) < 0.03, "{fit:?}");
@@ -22,12 +22,12 @@ fn a_one_variable_law_keeps_e_only_where_the_loss_bends() {
     let (alpha, n_c) = published::L_N;
     let n = logspace(1e5, 1e9, 12);
     let straight: Vec<f64> = n.iter().map(|&x| noisy(&mut rng, (n_c / x).powf(alpha))).collect();
-    let fit = fit_power_law("L(N)", &n, &straight, Floor::Auto, &boot()).expect("fit");
+    let fit = fit_power_law(Law::N, &n, &straight, Floor::Auto, &boot()).expect("fit");
     assert!(fit.e.is_none() && !fit.choice.expect("both forms scored").keeps_e(), "{fit:?}");
     assert!(rel(fit.alpha.value, alpha) < 0.05, "α {}", fit.alpha.value);
     // Forced, the form is the one asked for; four points are too few to score E.
-    assert!(fit_power_law("L(N)", &n, &straight, Floor::With, &boot()).expect("fit").e.is_some());
-    let few = fit_power_law("L(N)", &n[..4], &straight[..4], Floor::Auto, &boot()).expect("fit");
+    assert!(fit_power_law(Law::N, &n, &straight, Floor::With, &boot()).expect("fit").e.is_some());
+    let few = fit_power_law(Law::N, &n[..4], &straight[..4], Floor::Auto, &boot()).expect("fit");
     assert!(few.e.is_none() && few.choice.is_none());
 }
 

@@ -37,7 +37,7 @@ fn fit_range_skips_unusable_values_and_measures_decades() {
 fn every_law_records_the_range_it_was_fitted_on() {
     let n = logspace(1e6, 1e9, 8);
     let l: Vec<f64> = n.iter().map(|&x| (8.8e13 / x).powf(0.076)).collect();
-    let p = fit_power_law("L(N)", &n, &l, Floor::Without, &boot()).expect("power");
+    let p = fit_power_law(Law::N, &n, &l, Floor::Without, &boot()).expect("power");
     assert_eq!(p.x_range, FitRange { lo: n[0], hi: n[7] });
     assert!(close(p.x_range.decades_beyond(1e11).expect("beyond"), 2.0));
 
@@ -88,7 +88,7 @@ fn every_law_records_the_range_it_was_fitted_on() {
 
 #[test]
 fn a_point_law_has_no_intervals_band_or_range() {
-    let p = PowerLaw::new_point("L(D)", 0.095, 5.4e13, Some(1.5));
+    let p = PowerLaw::new_point(Law::D, 0.095, 5.4e13, Some(1.5));
     assert!(close(p.predict(5.4e13), 2.5));
     assert!(p.alpha.lo.is_nan() && p.x_range.lo.is_nan() && p.draws.is_empty());
     let (lo, hi) = p.band(1e10);
@@ -99,15 +99,16 @@ fn a_point_law_has_no_intervals_band_or_range() {
 fn holdout_error_is_relative_to_the_actual_value() {
     assert!(close(relative_error(2.2, 2.0), 0.1));
     assert!(close(relative_error(1.5, 2.0), -0.25));
-    let h = HoldoutError::new("N=1e9", 1e9, 2.0, 2.1, (1.9, 2.3));
-    assert_eq!((h.label.as_str(), h.x, h.actual, h.predicted), ("N=1e9", 1e9, 2.0, 2.1));
+    let h = HoldoutError::new(Law::N, (1e9, None), 2.0, 2.1, (1.9, 2.3));
+    assert_eq!((h.label().as_str(), h.x, h.actual, h.predicted), ("L(N)", 1e9, 2.0, 2.1));
     assert!(close(h.error.value, 0.05) && close(h.error.lo, -0.05) && close(h.error.hi, 0.15), "{:?}", h.error);
     // The band covers the truth exactly when the relative interval covers 0.
     assert!(h.error.contains(0.0));
-    let miss = HoldoutError::new("D=1e12", 1e12, 2.0, 2.4, (2.2, 2.6));
+    let miss = HoldoutError::new(Law::ND, (1e9, Some(1e12)), 2.0, 2.4, (2.2, 2.6));
     assert!(!miss.error.contains(0.0) && close(miss.error.lo, 0.1));
+    assert_eq!(miss.label(), "L(N,D) at D = 1.000e12");
     // Without a band the bounds are NaN and the value is still there.
-    let bare = HoldoutError::new(String::from("C"), 1.0, 4.0, 3.0, (f64::NAN, f64::NAN));
+    let bare = HoldoutError::new(Law::CMin, (1.0, None), 4.0, 3.0, (f64::NAN, f64::NAN));
     assert!(close(bare.error.value, -0.25) && bare.error.lo.is_nan() && bare.error.hi.is_nan());
 }
 

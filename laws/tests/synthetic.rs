@@ -27,7 +27,7 @@ fn l_of_n_pure_power_law_recovers_kaplan_constants() {
     let mut rng = SplitMix64::new(1);
     let n = logspace(1e5, 1e9, 12);
     let l: Vec<f64> = n.iter().map(|&x| noisy(&mut rng, (n_c / x).powf(alpha))).collect();
-    let fit = fit_power_law("L(N)", &n, &l, Floor::Without, &boot()).expect("fit");
+    let fit = fit_power_law(Law::N, &n, &l, Floor::Without, &boot()).expect("fit");
     let u: Vec<f64> = n.iter().map(|x| x.ln()).collect();
     // ln L = α ln N_c − α ln N: slope SE bounds α; ln N_c = −intercept/slope, SE by the delta
     // method at u0 = ln N_c (where the law crosses L = 1).
@@ -48,7 +48,7 @@ fn l_of_d_with_irreducible_term() {
     let mut rng = SplitMix64::new(2);
     let d = logspace(1e6, 1e10, 16);
     let l: Vec<f64> = d.iter().map(|&x| noisy(&mut rng, e + (d_c / x).powf(alpha))).collect();
-    let fit = fit_power_law("L(D)", &d, &l, Floor::With, &boot()).expect("fit");
+    let fit = fit_power_law(Law::D, &d, &l, Floor::With, &boot()).expect("fit");
     let fe = fit.e.expect("E fitted");
     // Three constants, 16 points at 1% noise: E within 3%, α within 10%, D_c within 35%
     // (D_c is the scale where the reducible term is 1: an extrapolation in log D).
@@ -185,9 +185,9 @@ fn compute_frontier_of_a_chinchilla_family() {
 #[test]
 fn too_few_and_bad_points_are_errors() {
     let b = boot();
-    let e = fit_power_law("L(N)", &[1e6, 1e7], &[3.0, 2.5], Floor::Without, &b).unwrap_err();
+    let e = fit_power_law(Law::N, &[1e6, 1e7], &[3.0, 2.5], Floor::Without, &b).unwrap_err();
     assert!(e.to_string().contains("2 usable points, at least 3"), "{e}");
-    let e = fit_power_law("L(N)", &[1e6, -1.0, 1e8], &[3.0, 2.5, 2.0], Floor::Without, &b).unwrap_err();
+    let e = fit_power_law(Law::N, &[1e6, -1.0, 1e8], &[3.0, 2.5, 2.0], Floor::Without, &b).unwrap_err();
     assert!(e.to_string().contains("point 1"), "{e}");
     let e = fit_bcrit_at(3.0, &[1e4, 1e4, 1e4], &[10.0, 11.0, 12.0], &b).unwrap_err();
     assert!(e.to_string().contains("at least 3"), "{e}");

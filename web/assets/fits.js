@@ -1,5 +1,5 @@
 // ladder web: the fitted-laws panel (#fits): each law's constants with their 95% intervals, the
-// laws not fitted and why, hold-out errors, B_crit, and plots of L(N), L(D) and the frontier.
+// laws not fitted and why, hold-out errors, B_crit, and plots of loss against N, D and compute.
 (function (L) {
   'use strict';
   const { h, clock } = L.dom;
@@ -20,51 +20,50 @@
       ci ? h('span', { class: 'ci' }, ` [${num(e.lo)}, ${num(e.hi)}]`) : null);
   }
 
-  const POWER = {
-    'L(N)': ['N', 'L = (N_c / N)^α_N'],
-    'L(D)': ['D', 'L = (D_c / D)^α_D'],
-    'L(C)': ['C', 'L = (C_c / C)^α_C'],
-    'L(C_min)': ['Cmin', 'L = (C_c / C_min)^α_Cmin'],
-  };
   const range = (r) => (r ? `${fmt(r.lo)} – ${fmt(r.hi)}` : '–');
   // The fitted point a law misses most: predicted / measured − 1.
   const worst = (w, v, v2) => (w
     ? `${w.error >= 0 ? '+' : ''}${(100 * w.error).toFixed(2)}% at ${v} ${fmt(w.x)}${w.x2 != null ? `, ${v2} ${fmt(w.x2)}` : ''}`
     : '–');
 
-  function powerRow(p) {
-    const [v, formula] = POWER[p.law] || ['x', 'L = (x_c / x)^α'];
-    const f = p.e ? formula.replace('L = ', 'L = E + ') : formula;
-    return [p.law, f, [est(`α_${v}`, p.alpha), est(`${v === 'Cmin' ? 'C' : v}_c`, p.x_c), est('E', p.e)], p.r2, p.points, range(p.x_range),
-      worst(p.worst, v === 'Cmin' ? 'C_min' : v)];
+  // How the report names and writes the law in its field `field` (the report's legend, which
+  // the laws crate writes): {law, quantity, formula, formula_with_e, x, x2}.
+  const legend = (r, field) => (r.laws || {})[field] || { law: field, quantity: 'L', formula: '', formula_with_e: '', x: 'x', x2: 'y' };
+  // The legend entry of a law named in the JSON (a hold-out row, a skipped law).
+  const byLaw = (r, law) => Object.values(r.laws || {}).find((i) => i.law === law) || { law, x: 'x', x2: null };
+  const equation = (i, withE) => `${i.quantity} = ${withE ? i.formula_with_e : i.formula}`;
+
+  function powerRow(r, field, p) {
+    const i = legend(r, field);
+    return [i.law, equation(i, !!p.e), [est(`α_${i.x}`, p.alpha), est(`${i.x}_c`, p.x_c), est('E', p.e)], p.r2, p.points, range(p.x_range),
+      worst(p.worst, i.x)];
   }
 
-  function twoVarRow(t) {
-    const v = t.law === 'L(N,S)' ? 'S' : 'D';
-    const kaplan = v === 'D' ? 'L = ((N_c/N)^(α_N/α_D) + D_c/D)^α_D' : 'L = (N_c/N)^α_N + (S_c/S)^α_S';
-    const formula = t.e ? kaplan.replace('L = ', 'L = E + ') : kaplan;
-    return [t.law, formula, [est('α_N', t.alpha_n), est(`α_${v}`, t.alpha_2), est('N_c', t.n_c), est(`${v}_c`, t.c_2), est('E', t.e)],
-      t.r2, t.points, `N ${range(t.n_range)}; ${v} ${range(t.x2_range)}`, worst(t.worst, 'N', v)];
+  function twoVarRow(r, field, t) {
+    const i = legend(r, field);
+    return [i.law, equation(i, !!t.e), [est(`α_${i.x}`, t.alpha_n), est(`α_${i.x2}`, t.alpha_2), est(`${i.x}_c`, t.n_c), est(`${i.x2}_c`, t.c_2), est('E', t.e)],
+      t.r2, t.points, `${i.x} ${range(t.n_range)}; ${i.x2} ${range(t.x2_range)}`, worst(t.worst, i.x, i.x2)];
   }
 
   function lawRows(r) {
     const rows = [];
-    for (const k of ['l_n', 'l_d', 'l_c']) if (r[k]) rows.push(powerRow(r[k]));
-    for (const k of ['l_nd', 'l_ns']) if (r[k]) rows.push(twoVarRow(r[k]));
+    for (const k of ['l_n', 'l_d', 'l_c']) if (r[k]) rows.push(powerRow(r, k, r[k]));
+    for (const k of ['l_nd', 'l_ns']) if (r[k]) rows.push(twoVarRow(r, k, r[k]));
     if (r.chinchilla) {
-      const c = r.chinchilla, [e, a, b, al, be] = c.intervals;
-      rows.push(['Chinchilla', 'L = E + A/N^α + B/D^β', [est('E', e), est('A', a), est('B', b), est('α', al), est('β', be)],
-        c.fit.r2, c.fit.runs, `N ${range(c.fit.n_range)}; D ${range(c.fit.d_range)}`, worst(c.fit.worst, 'N', 'D')]);
+      const c = r.chinchilla, [e, a, b, al, be] = c.intervals, i = legend(r, 'chinchilla');
+      rows.push([i.law, equation(i, true), [est('E', e), est('A', a), est('B', b), est('α', al), est('β', be)],
+        c.fit.r2, c.fit.runs, `${i.x} ${range(c.fit.n_range)}; ${i.x2} ${range(c.fit.d_range)}`, worst(c.fit.worst, i.x, i.x2)]);
     }
     if (r.frontier) {
       const f = r.frontier;
-      const row = powerRow(f.l_cmin);
-      row[2].push(est('N_opt ∝ C^a, a', f.n_opt_exponent));
+      const row = powerRow(r, 'l_cmin', f.l_cmin);
+      const n = legend(r, 'frontier');
+      row[2].push(est(`${n.quantity} = ${n.formula}, a`, f.n_opt_exponent));
       rows.push(row);
     }
     if (r.bcrit_law) {
-      const b = r.bcrit_law;
-      rows.push(['B_crit(L)', 'B_crit = B* / L^(1/α_B)', [est('B*', b.b_star), est('α_B', b.alpha_b)], b.r2, b.points, `L ${range(b.loss_range)}`, '–']);
+      const b = r.bcrit_law, i = legend(r, 'bcrit_law');
+      rows.push([i.law, equation(i, false), [est('B*', b.b_star), est('α_B', b.alpha_b)], b.r2, b.points, `${i.x} ${range(b.loss_range)}`, '–']);
     }
     return rows;
   }
@@ -81,32 +80,40 @@
 
   let charts = []; // the plots of the last render, destroyed by the next
 
+  // The frontier's compute axis, as the report's `frontier_compute` names it.
+  const COMPUTE = { c: 'C = 6·N·tokens, as trained', c_min: 'C_min, batch-adjusted' };
+  // Where a hold-out row was evaluated: N = …, and D = … for a two-variable law.
+  function holdoutAt(r, o) {
+    const i = byLaw(r, o.law);
+    return o.x2 != null && i.x2 ? `${i.x} ${fmt(o.x)}, ${i.x2} ${fmt(o.x2)}` : `${i.x} ${fmt(o.x)}`;
+  }
+
   // x values spread evenly in log between lo and hi.
   const logspace = (lo, hi, n = 64) => Array.from({ length: n }, (_, i) => lo * (hi / lo) ** (i / (n - 1)));
   const power = (p) => (x) => (p.e ? p.e.value : 0) + (p.x_c.value / x) ** p.alpha.value;
 
   // Points and the fitted line of a one-variable law.
-  function lawPlot(parent, title, law, pts, xLabel, xStyle) {
+  function lawPlot(parent, title, law, name, pts, xLabel, xStyle) {
     const c = L.charts.chart(parent, { title, legend: true, height: 240, x: { label: xLabel, style: xStyle }, y: { label: 'loss', style: 'plain' } });
     const xs = pts.map((p) => p[0]).concat(law ? [law.x_range.lo, law.x_range.hi] : []);
     const lo = Math.min(...xs) / 1.25, hi = Math.max(...xs) * 1.25;
     const series = [{ key: 'pts', label: 'runs', colour: '#1f2937', xs: pts.map((p) => p[0]), ys: pts.map((p) => p[1]), dots: true, line: false }];
     if (law) {
       const lx = logspace(lo, hi);
-      series.push({ key: 'law', label: `${law.law} fit`, colour: '#dc2626', width: 2, xs: lx, ys: lx.map(power(law)) });
+      series.push({ key: 'law', label: `${name} fit`, colour: '#dc2626', width: 2, xs: lx, ys: lx.map(power(law)) });
     }
     c.update(series);
     charts.push(c);
   }
 
-  function frontierPlot(parent, f, axis) {
-    const c = L.charts.chart(parent, { title: `Frontier: L(C_min) (${axis})`, legend: true, height: 240, x: { label: 'compute', style: 'exp' }, y: { label: 'loss', style: 'plain' } });
+  function frontierPlot(parent, f, axis, name) {
+    const c = L.charts.chart(parent, { title: `Frontier: ${name} (${axis})`, legend: true, height: 240, x: { label: 'compute', style: 'exp' }, y: { label: 'loss', style: 'plain' } });
     const env = f.envelope || [];
     const xs = env.map((p) => p.compute);
     const lx = logspace(Math.min(...xs) / 1.25, Math.max(...xs) * 1.25);
     c.update([
       { key: 'env', label: 'envelope', colour: '#1f2937', xs, ys: env.map((p) => p.loss), dots: true, dotSize: 4, line: false },
-      { key: 'law', label: 'L(C_min) fit', colour: '#dc2626', width: 2, xs: lx, ys: lx.map(power(f.l_cmin)) },
+      { key: 'law', label: `${name} fit`, colour: '#dc2626', width: 2, xs: lx, ys: lx.map(power(f.l_cmin)) },
     ]);
     charts.push(c);
   }
@@ -141,14 +148,15 @@
 
     const plots = h('div', { class: 'chart-grid small' });
     el.appendChild(plots);
-    if (r.l_n || (r.l_n_points || []).length) lawPlot(plots, 'L(N): loss vs non-embedding parameters', r.l_n, r.l_n_points || [], 'N', 'si');
-    if (r.l_d) lawPlot(plots, 'L(D): loss vs dataset tokens', r.l_d, r.l_d_points || [], 'D', 'si');
-    if (r.frontier && (r.frontier.envelope || []).length) frontierPlot(plots, r.frontier, r.frontier_compute || 'FLOPs');
+    const ln = legend(r, 'l_n').law, ld = legend(r, 'l_d').law;
+    if (r.l_n || (r.l_n_points || []).length) lawPlot(plots, `${ln}: loss vs non-embedding parameters`, r.l_n, ln, r.l_n_points || [], 'N', 'si');
+    if (r.l_d) lawPlot(plots, `${ld}: loss vs dataset tokens`, r.l_d, ld, r.l_d_points || [], 'D', 'si');
+    if (r.frontier && (r.frontier.envelope || []).length) frontierPlot(plots, r.frontier, COMPUTE[r.frontier_compute] || 'FLOPs', legend(r, 'l_cmin').law);
     if (!plots.children.length) plots.remove();
 
     if (r.holdout && r.holdout.length) {
       el.appendChild(section('Hold-out (largest sizes left out, then predicted)', table(['Law', 'At', 'Actual', 'Predicted', 'Rel. error [band]'],
-        r.holdout.map((o) => [o.label, fmt(o.x), o.actual.toFixed(4), o.predicted.toFixed(4),
+        r.holdout.map((o) => [o.law, holdoutAt(r, o), o.actual.toFixed(4), o.predicted.toFixed(4),
           `${(o.error.value * 100).toFixed(1)}% [${(o.error.lo * 100).toFixed(1)}%, ${(o.error.hi * 100).toFixed(1)}%]`]))));
     }
     if (r.bcrit_at && r.bcrit_at.length) {
@@ -162,7 +170,7 @@
     }
     if (r.contradiction) {
       const c = r.contradiction;
-      el.appendChild(section('Where L(C_min) meets L(D)', h('p', {}, `C* = ${fmt(c.compute, 'exp')}, N* = ${fmt(c.n)}, D* = ${fmt(c.d)}, L* = ${c.loss.toFixed(3)}`)));
+      el.appendChild(section(`Where ${legend(r, 'l_cmin').law} meets ${legend(r, 'l_d').law}`, h('p', {}, `C* = ${fmt(c.compute, 'exp')}, N* = ${fmt(c.n)}, D* = ${fmt(c.d)}, L* = ${c.loss.toFixed(3)}`)));
     }
     if (r.excluded && r.excluded.length) {
       el.appendChild(section('Runs left out', h('ul', { class: 'skipped' },

@@ -1,7 +1,7 @@
 //! What the store keeps per sweep, job, checkpoint, dataset and worker (as JSON in
 //! [`crate::tables`]), and each record's domain view for the services to answer with.
 use ladder_core::accounting::Accounting;
-use ladder_core::job::JobConfig;
+use ladder_core::job::{DeviceRequest, JobConfig};
 use ladder_core::shape::Shape;
 use ladder_core::status::{
     CheckpointInfo, DatasetInfo, Failure as FailureView, JobCounts, JobStatus, Progress, SweepStatus,
@@ -55,6 +55,14 @@ pub struct Lease {
 /// NaN instead of failing the record.
 pub fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<f64, D::Error> {
     Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+}
+
+/// A device request as records store it; "" (older records) is `auto`.
+fn device_or_auto<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<DeviceRequest, D::Error> {
+    match String::deserialize(d)?.as_str() {
+        "" => Ok(DeviceRequest::Auto),
+        s => s.parse().map_err(serde::de::Error::custom),
+    }
 }
 
 /// A job state as a key of the count tables.
@@ -124,9 +132,9 @@ pub struct JobRecord {
     pub dataset_tokens: Option<u64>,
     pub seed: u64,
     pub dataset_sha256: String,
-    /// The job's device request (`auto`, `cpu`, `cuda`, `cuda:N`), matched against slots.
-    #[serde(default)]
-    pub device: String,
+    /// The job's device request, matched against slots.
+    #[serde(default, deserialize_with = "device_or_auto")]
+    pub device: DeviceRequest,
     pub lease: Option<Lease>,
     pub progress: Progress,
     pub failure: Option<(Failure, String)>,

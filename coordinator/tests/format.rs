@@ -11,6 +11,16 @@ use ladder_proto::pb;
 use ladder_testkit::server::*;
 use redb::{ReadableDatabase, ReadableTable};
 
+/// A job's config as the listing sends it.
+fn config_of(j: &pb::Job) -> JobConfig {
+    JobConfig::try_from(j.config.as_ref().expect("ListJobs carries each config")).expect("a valid config")
+}
+
+/// A job's config as TOML, as formats 3 and 4 kept it.
+fn toml_of(j: &pb::Job) -> String {
+    config_of(j).to_toml().expect("toml")
+}
+
 async fn submitted(path: &std::path::Path) -> Vec<pb::Job> {
     let s = start(Store::open(path).expect("store"), Duration::from_secs(30)).await;
     let mut users = s.users.clone();
@@ -27,7 +37,7 @@ async fn reports_rewrite_the_hot_record_only_and_listings_keep_the_config() {
     let path = tmp.path().join("ladder.redb");
     let jobs = submitted(&path).await;
     assert!(!jobs.is_empty());
-    assert!(jobs.iter().all(|j| j.config_toml.contains("[model]")), "ListJobs carries each config");
+    assert!(jobs.iter().all(|j| j.config.is_some()), "ListJobs carries each config");
     let db = redb::Database::open(&path).expect("open");
     let r = db.begin_read().expect("read");
     let hot = r.open_table(JOBS).expect("jobs");
@@ -37,7 +47,7 @@ async fn reports_rewrite_the_hot_record_only_and_listings_keep_the_config() {
         assert!(!record.contains("config_toml"), "job {}: the hot record holds no config: {record}", j.id);
         let stored: JobConfig =
             serde_json::from_str(cold.get(j.id).expect("get").expect("config").value()).expect("json");
-        assert_eq!(stored, JobConfig::from_toml(&j.config_toml, "wire").expect("toml"), "job {}", j.id);
+        assert_eq!(stored, config_of(j), "job {}", j.id);
     }
 }
 
@@ -55,7 +65,7 @@ async fn a_format_3_store_moves_its_configs_out_on_open() {
             for j in &jobs {
                 let mut v: serde_json::Value =
                     serde_json::from_slice(hot.get(j.id).expect("get").expect("record").value()).expect("json");
-                v["config_toml"] = serde_json::Value::String(j.config_toml.clone());
+                v["config_toml"] = serde_json::Value::String(toml_of(j));
                 v.as_object_mut().expect("object").remove("micro_seqs");
                 hot.insert(j.id, serde_json::to_vec(&v).expect("json").as_slice()).expect("insert");
             }
@@ -68,10 +78,7 @@ async fn a_format_3_store_moves_its_configs_out_on_open() {
     let mut users = s.users.clone();
     let after = users.list_jobs(pb::ListJobsRequest { sweep: "fence".into() }).await.expect("jobs").into_inner().jobs;
     s.shutdown().await;
-    assert_eq!(
-        after.iter().map(|j| j.config_toml.clone()).collect::<Vec<_>>(),
-        jobs.iter().map(|j| j.config_toml.clone()).collect::<Vec<_>>()
-    );
+    assert_eq!(after.iter().map(config_of).collect::<Vec<_>>(), jobs.iter().map(config_of).collect::<Vec<_>>());
     let db = redb::Database::open(&path).expect("open");
     let r = db.begin_read().expect("read");
     assert_eq!(
@@ -123,7 +130,7 @@ async fn a_format_4_store_reencodes_its_points_and_configs_on_open() {
             }
             let mut configs = wtx.open_table(JOB_CONFIGS).expect("configs");
             for j in &jobs {
-                configs.insert(j.id, j.config_toml.as_str()).expect("insert");
+                configs.insert(j.id, toml_of(j).as_str()).expect("insert");
             }
         }
         wtx.open_table(META).expect("meta").insert("format_version", 4).expect("format");
@@ -135,10 +142,7 @@ async fn a_format_4_store_reencodes_its_points_and_configs_on_open() {
         s.users.clone().list_jobs(pb::ListJobsRequest { sweep: "fence".into() }).await.expect("jobs").into_inner().jobs;
     s.shutdown().await;
     assert_eq!(after, before, "every point reads back as it was, attempt included");
-    assert_eq!(
-        jobs_after.iter().map(|j| j.config_toml.clone()).collect::<Vec<_>>(),
-        jobs.iter().map(|j| j.config_toml.clone()).collect::<Vec<_>>()
-    );
+    assert_eq!(jobs_after.iter().map(config_of).collect::<Vec<_>>(), jobs.iter().map(config_of).collect::<Vec<_>>());
     let db = redb::Database::open(&path).expect("open");
     let r = db.begin_read().expect("read");
     assert_eq!(
@@ -159,7 +163,7 @@ fn downgrade(path: &std::path::Path, to: u64, jobs: &[pb::Job], nan_job: u64) {
         for j in jobs {
             let mut v: serde_json::Value =
                 serde_json::from_slice(hot.get(j.id).expect("get").expect("record").value()).expect("json");
-            v["config_toml"] = serde_json::Value::String(j.config_toml.clone());
+            v["config_toml"] = serde_json::Value::String(toml_of(j));
             let o = v.as_object_mut().expect("object");
             for gone in ["micro_seqs", "contiguous", "exclusive"] {
                 o.remove(gone);
@@ -221,8 +225,8 @@ async fn carried_forward_from(format: u64) {
     let (mut users, mut workers) = (s.users.clone(), s.workers.clone());
     let after = users.list_jobs(pb::ListJobsRequest { sweep: "fence".into() }).await.expect("jobs").into_inner().jobs;
     assert_eq!(
-        after.iter().map(|j| (j.id, j.config_toml.clone())).collect::<Vec<_>>(),
-        jobs.iter().map(|j| (j.id, j.config_toml.clone())).collect::<Vec<_>>()
+        after.iter().map(|j| (j.id, config_of(j))).collect::<Vec<_>>(),
+        jobs.iter().map(|j| (j.id, config_of(j))).collect::<Vec<_>>()
     );
     let running = after.iter().find(|j| j.id == a.job_id).expect("the leased job");
     assert_eq!(running.state, pb::JobState::Running as i32);

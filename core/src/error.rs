@@ -9,9 +9,10 @@ pub enum DomainError {
     /// The document parsed but is not a valid job.
     #[error("invalid config: {key}: {message}")]
     InvalidConfig { key: String, message: String },
-    /// A device string that is neither `cpu`, `cuda`, `cuda:N` nor `auto`.
-    #[error("unknown device {0:?}: expected cpu, cuda, cuda:N or auto")]
-    UnknownDevice(String),
+    /// A device string that is neither `cpu`, `cuda`, `cuda:N` nor `auto` (`what` says which
+    /// of those it may be: a slot is `cpu` or `cuda:N` only).
+    #[error("unknown device {given:?}: expected {what}")]
+    UnknownDevice { given: String, what: &'static str },
     /// A sweep spec error, located by line and key.
     #[error("{origin}: line {line}: {key}: {message}")]
     Spec { origin: String, line: usize, key: String, message: String },

@@ -2,16 +2,7 @@
 //! could run it (each a device and its memory; 0 for a CPU slot or an unknown size). The
 //! coordinator says why a queued job waits; `ladder local`, whose slots are fixed, refuses a job
 //! no slot can hold before it submits.
-
-/// Whether a job with device request `want` may run on `slot`.
-pub fn slot_fits_device(want: &str, slot: &str) -> bool {
-    match want.trim() {
-        "cpu" => slot.trim() == "cpu",
-        "cuda" => slot.trim().starts_with("cuda"),
-        "auto" | "" => true,
-        exact => exact == slot.trim(),
-    }
-}
+use crate::job::{DeviceRequest, Slot};
 
 /// GiB, for messages.
 pub fn gib(bytes: u64) -> f64 {
@@ -20,17 +11,17 @@ pub fn gib(bytes: u64) -> f64 {
 
 /// Why no slot of `slots` can hold a job that asks for `device` and needs `memory_bytes` on a
 /// GPU; None when one can (or when there are no slots to judge by).
-pub fn unplaceable(device: &str, memory_bytes: u64, slots: &[(String, u64)]) -> Option<String> {
+pub fn unplaceable(device: DeviceRequest, memory_bytes: u64, slots: &[(Slot, u64)]) -> Option<String> {
     if slots.is_empty() {
         return None;
     }
-    let matching: Vec<&(String, u64)> = slots.iter().filter(|(s, _)| slot_fits_device(device, s)).collect();
+    let matching: Vec<&(Slot, u64)> = slots.iter().filter(|(s, _)| device.fits(*s)).collect();
     if matching.is_empty() {
-        let kinds: Vec<&str> = slots.iter().map(|(s, _)| s.as_str()).collect();
-        return Some(format!("it asks for device {device:?}; the slots are {}", kinds.join(", ")));
+        let kinds: Vec<String> = slots.iter().map(|(s, _)| s.to_string()).collect();
+        return Some(format!("it asks for device \"{device}\"; the slots are {}", kinds.join(", ")));
     }
     // A CPU slot, or a GPU of unknown size, may hold it.
-    if matching.iter().any(|(s, m)| s.trim() == "cpu" || *m == 0 || *m >= memory_bytes) {
+    if matching.iter().any(|(s, m)| *s == Slot::Cpu || *m == 0 || *m >= memory_bytes) {
         return None;
     }
     let largest = matching.iter().map(|(_, m)| *m).max().unwrap_or(0);
@@ -47,15 +38,17 @@ mod tests {
 
     #[test]
     fn a_job_waits_only_when_no_slot_can_hold_it() {
-        let gpus = [("cuda:0".to_string(), 8u64 << 30), ("cuda:1".to_string(), 16 << 30)];
-        assert_eq!(unplaceable("cuda", 12 << 30, &gpus), None, "the 16 GiB GPU holds it");
-        let why = unplaceable("cuda", 20 << 30, &gpus).expect("too big");
+        let any = DeviceRequest::AnyGpu;
+        let gpus = [(Slot::Gpu(0), 8u64 << 30), (Slot::Gpu(1), 16 << 30)];
+        assert_eq!(unplaceable(any, 12 << 30, &gpus), None, "the 16 GiB GPU holds it");
+        let why = unplaceable(any, 20 << 30, &gpus).expect("too big");
         assert!(why.contains("20.00 GiB") && why.contains("16.00 GiB"), "{why}");
         // An auto job that no GPU holds still runs on a CPU slot.
-        let mixed = [("cuda:0".to_string(), 8u64 << 30), ("cpu".to_string(), 0)];
-        assert_eq!(unplaceable("auto", 20 << 30, &mixed), None);
-        assert!(unplaceable("cuda", 1, &[("cpu".to_string(), 0)]).expect("no GPU").contains("\"cuda\""));
-        assert_eq!(unplaceable("cuda", 1 << 40, &[]), None, "no slots: nothing to judge by");
-        assert!(slot_fits_device("cuda:1", " cuda:1 ") && !slot_fits_device("cuda:1", "cuda:0"));
+        let mixed = [(Slot::Gpu(0), 8u64 << 30), (Slot::Cpu, 0)];
+        assert_eq!(unplaceable(DeviceRequest::Auto, 20 << 30, &mixed), None);
+        assert!(unplaceable(any, 1, &[(Slot::Cpu, 0)]).expect("no GPU").contains("\"cuda\""));
+        assert_eq!(unplaceable(any, 1 << 40, &[]), None, "no slots: nothing to judge by");
+        let why = unplaceable(DeviceRequest::Gpu(1), 1, &gpus[..1]).expect("GPU 1 is not there");
+        assert!(why.contains("\"cuda:1\"") && why.contains("cuda:0"), "{why}");
     }
 }

@@ -51,6 +51,11 @@ fn expands_the_grid_with_derived_n_and_steps() {
     // Kaplan eq. D.1 on the exact N of 2 × 128.
     let n = first.accounting.n as f64;
     assert!((first.lr - (0.003239 - 0.0001395 * n.ln())).abs() < 1e-15);
+    // The rate planned is the rate the job runs: written into its config as a number.
+    for j in &p.jobs {
+        assert_eq!(j.config.train.lr, ladder_core::job::LrSpec::Value(j.lr), "{}x{}", j.shape.n_layer, j.shape.d_model);
+    }
+    assert_eq!(first.config.device, ladder_core::job::DeviceRequest::AnyGpu, "\"cuda\" is any GPU");
     assert_eq!(p.jobs[2].dataset_tokens, None); // order: shape, D, B, lr, seed
     assert_eq!(p.jobs[4].dataset_tokens, Some(1_000_000));
     assert_eq!(p.jobs[1].config.train.seed, 1);
@@ -341,6 +346,19 @@ fn fuse_groups_jobs_that_differ_only_in_seed_or_learning_rate() {
 }
 
 #[test]
+fn a_device_is_any_gpu_or_one_written_as_its_index_and_nothing_else() {
+    for bad in ["cuda:01", "cuda:+1", "gpu:1", "cuda:"] {
+        let spec = SPEC.replace(r#"device = "cuda""#, &format!("device = {bad:?}"));
+        let e = err(&spec);
+        let at = format!("line {}: resources.device", line(&spec, "device"));
+        assert!(e.contains(&at) && e.contains(bad), "{bad}: {e}");
+    }
+    let spec = SPEC.replace(r#"device = "cuda""#, r#"device = "cuda:1""#);
+    let p = plan(&spec, "spec.toml", facts).expect("valid");
+    assert!(p.jobs.iter().all(|j| j.config.device == ladder_core::job::DeviceRequest::Gpu(1)));
+}
+
+#[test]
 fn a_per_width_learning_rate_falls_as_one_over_d_model() {
     let spec = SPEC.replace(r#"lr = "kaplan""#, "lr = { value = 6e-3, at_d_model = 128 }");
     let p = plan(&spec, "spec.toml", facts).expect("valid");
@@ -353,10 +371,10 @@ fn a_per_width_learning_rate_falls_as_one_over_d_model() {
         .map(|&d| p.jobs.iter().find(|j| j.shape.d_model == d).map(|j| j.lr).expect("shape"))
         .collect();
     assert_eq!(lrs, vec![6e-3, 3e-3, 2e-3]);
-    // The rule survives the trainer config's TOML round trip.
+    // The rate planned survives the trainer config's TOML round trip.
     let text = p.jobs[0].config.to_toml().expect("toml");
     let back = ladder_core::job::JobConfig::from_toml(&text, "job").expect("round trip");
-    assert_eq!(back.train.lr, p.jobs[0].config.train.lr);
+    assert_eq!(back.train.lr, ladder_core::job::LrSpec::Value(6e-3));
 }
 
 #[test]

@@ -24,20 +24,24 @@ pub(crate) fn shim(call: impl FnOnce(*mut c_char, usize) -> c_int) -> Result<()>
     Err(TrainerError::Torch(tch::TchError::Torch(msg)))
 }
 
-pub use ladder_core::job::{DeviceRequest, parse_device};
+pub use ladder_core::job::DeviceRequest;
 
-/// Resolves a request to a libtorch device, refusing CUDA where none is usable.
-pub fn select_device(s: &str) -> Result<Device> {
-    match parse_device(s)? {
+/// Resolves a request to a libtorch device, refusing CUDA where none is usable. Any GPU is the
+/// first: a worker names the GPU of its slot, so only a trainer run by hand picks.
+pub fn select_device(d: DeviceRequest) -> Result<Device> {
+    let gpu = |i: u32| {
+        let i = usize::try_from(i).unwrap_or(usize::MAX);
+        if Cuda::is_available() && i < Cuda::device_count() as usize {
+            Ok(Device::Cuda(i))
+        } else {
+            Err(TrainerError::DeviceUnavailable(d.to_string()))
+        }
+    };
+    match d {
         DeviceRequest::Cpu => Ok(Device::Cpu),
         DeviceRequest::Auto => Ok(Device::cuda_if_available()),
-        DeviceRequest::Cuda(i) => {
-            if Cuda::is_available() && i < Cuda::device_count() as usize {
-                Ok(Device::Cuda(i))
-            } else {
-                Err(TrainerError::DeviceUnavailable(s.to_string()))
-            }
-        }
+        DeviceRequest::AnyGpu => gpu(0),
+        DeviceRequest::Gpu(i) => gpu(i),
     }
 }
 

@@ -68,7 +68,7 @@ pub(crate) struct Batches<'a> {
 
 /// The job's device, with its precision and thread count applied.
 pub(crate) fn prepare_device(cfg: &crate::config::JobConfig) -> Result<Device> {
-    let device = select_device(&cfg.device)?;
+    let device = select_device(cfg.device)?;
     configure_precision(device)?;
     if let Some(t) = cfg.threads {
         tch::set_num_threads(t);

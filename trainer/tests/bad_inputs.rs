@@ -46,8 +46,12 @@ fn batch_not_a_multiple_of_micro_batch() {
 #[test]
 fn unknown_device() {
     let tmp = tempfile::tempdir().expect("tmp");
-    let text = job_text(tmp.path()).replace("device = \"cpu\"", "device = \"tpu:0\"");
-    assert_eq!(resolve_err(&text), "unknown device \"tpu:0\": expected cpu, cuda, cuda:N or auto");
+    for bad in ["tpu:0", "cuda:01"] {
+        // Refused as the config is read, with its line and key.
+        let text = job_text(tmp.path()).replace("device = \"cpu\"", &format!("device = {bad:?}"));
+        let e = JobConfig::from_toml(&text, "job.toml").expect_err("refused").to_string();
+        assert!(e.contains(&format!("unknown device {bad:?}")) && e.contains("device"), "{e}");
+    }
     if !tch::Cuda::is_available() {
         let text = job_text(tmp.path()).replace("device = \"cpu\"", "device = \"cuda:0\"");
         let job = resolve_job(&common::parse(&text)).expect("valid config");

@@ -72,11 +72,12 @@ impl GpuReservation {
     }
 }
 
-/// The device index a slot names (`cuda` is device 0); None for CPU slots.
+/// The GPU index a slot names; None for a CPU slot (or one that is no slot: `--slots` checks
+/// them).
 pub fn device_of(slot: &str) -> Option<usize> {
-    match slot.trim() {
-        "cuda" => Some(0),
-        s => s.strip_prefix("cuda:").and_then(|i| i.parse().ok()),
+    match slot.parse::<ladder_core::job::Slot>() {
+        Ok(ladder_core::job::Slot::Gpu(i)) => usize::try_from(i).ok(),
+        _ => None,
     }
 }
 
@@ -248,7 +249,7 @@ mod tests {
         let pool = GpuPool::with_budgets(&[(0, 80 << 30)]);
         assert_eq!(pool.offer("cuda:0"), (80 << 30, 80 << 30));
         assert_eq!(pool.offer("cpu"), (0, 0), "no limit off the GPU");
-        let a = pool.reserve("cuda", 50 << 30).expect("reserved");
+        let a = pool.reserve("cuda:0", 50 << 30).expect("reserved");
         assert_eq!(pool.offer("cuda:0").0, 30 << 30);
         assert!(!a.shared().load(Ordering::SeqCst), "alone so far");
         let b = pool.reserve("cuda:0", 40 << 30).expect("reserved");

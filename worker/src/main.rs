@@ -17,7 +17,7 @@ struct Args {
     name: Option<String>,
     /// Comma-separated slots, one attempt each: cpu, cuda:0, cuda:1, …
     #[arg(long, env = "LADDER_SLOTS", default_value = "cpu", value_delimiter = ',')]
-    slots: Vec<String>,
+    slots: Vec<ladder_core::job::Slot>,
     /// Cache of datasets and scratch space of attempts.
     #[arg(long, env = "LADDER_WORK_DIR", default_value = "ladder-worker")]
     work_dir: PathBuf,
@@ -98,7 +98,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let cfg = ladder_worker::WorkerConfig {
         coordinator: args.coordinator,
         name,
-        slots: args.slots,
+        slots: args.slots.iter().map(ToString::to_string).collect(),
         work_dir: args.work_dir,
         trainer,
         token: match &args.token_file {

@@ -88,7 +88,7 @@ async fn four_slots_on_one_simulated_device_never_plan_past_its_memory() {
     let sweep = submit(&mut users, &on("cuda", spec("packed", "[[1, 32]]", "[0, 1, 2, 3, 4, 5]", 60))).await;
     let estimate = {
         let js = jobs(&mut users, &sweep.name).await;
-        let cfg = ladder_core::job::JobConfig::from_toml(&js[0].config_toml, "job").expect("config");
+        let cfg = ladder_core::job::JobConfig::try_from(js[0].config.as_ref().expect("config")).expect("config");
         let job = cfg.resolve(Some(32)).expect("resolves");
         ladder_core::memory::MemoryEstimate::training(&job.shape, cfg.micro_seqs(), 1).total()
     };

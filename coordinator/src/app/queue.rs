@@ -3,7 +3,7 @@
 //! and the grace a restarted coordinator gives the leases it finds.
 use redb::{ReadableTable, WriteTransaction};
 
-use ladder_core::placement::slot_fits_device;
+use ladder_core::job::Slot;
 
 use super::lifecycle::{clear_staged, fail_attempt, settle};
 use super::state::set_state;
@@ -12,10 +12,10 @@ use crate::records::{Failure, JobRecord, JobState, Lease};
 use crate::tables::{JOBS, LEASES, QUEUE, Reader};
 
 /// What a slot asks for.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct SlotAsk<'a> {
     pub worker_id: &'a str,
-    pub slot: &'a str,
+    pub slot: Slot,
     /// Most jobs it trains fused; 0 or 1 = one.
     pub max_jobs: u32,
     /// Device memory it can give, by estimate; 0 = no limit.
@@ -29,7 +29,7 @@ impl SlotAsk<'_> {
     /// Whether this slot may take `job` as the lead of a claim. A job that fits no slot of this
     /// worker is skipped, never failed: it waits until a slot that fits asks.
     fn takes(&self, job: &JobRecord) -> bool {
-        if !slot_fits_device(&job.device, self.slot) {
+        if !job.device.fits(self.slot) {
             return false;
         }
         if self.memory_bytes > 0 && job.memory_bytes > self.memory_bytes {

@@ -2,6 +2,7 @@
 //! credential check of every later call, and the listing with each worker's running jobs.
 use redb::{ReadableTable, WriteTransaction};
 
+use ladder_core::job::Slot;
 use ladder_core::status::WorkerStatus;
 
 use crate::error::{CoordError, Result};
@@ -74,14 +75,15 @@ pub fn list<R: Reader>(r: &R) -> Result<Vec<WorkerStatus>> {
 }
 
 /// The slots of the workers heard from since `since_ms`, each with its device memory.
-pub fn live_slots<R: Reader>(r: &R, since_ms: i64) -> Result<Vec<(String, u64)>> {
+pub fn live_slots<R: Reader>(r: &R, since_ms: i64) -> Result<Vec<(Slot, u64)>> {
     let mut out = Vec::new();
     for row in r.table(WORKERS)?.iter()? {
         let (_, v) = row?;
         let Ok(w) = from_json::<WorkerRecord>(v.value()) else { continue };
         if w.last_seen_ms >= since_ms {
             let memory = w.slot_memory.iter().copied().chain(std::iter::repeat(0));
-            out.extend(w.slots.into_iter().zip(memory));
+            // Slots were checked at registration: one that does not read is an older record's.
+            out.extend(w.slots.iter().zip(memory).filter_map(|(s, m)| Some((s.parse().ok()?, m))));
         }
     }
     Ok(out)

@@ -146,8 +146,7 @@ pub fn insert(txn: &WriteTransaction, p: &Planned, now: i64) -> Result<(SweepRec
             dataset_tokens: jp.dataset_tokens,
             seed: jp.config.train.seed,
             dataset_sha256: p.dataset.sha256.clone(),
-            // Canonical form, so " cuda " and "cuda" match the same slots.
-            device: jp.config.device.trim().to_string(),
+            device: jp.config.device,
             lease: None,
             progress: Progress::default(),
             failure: None,

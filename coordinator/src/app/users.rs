@@ -42,7 +42,7 @@ impl App {
         if self.cfg.refuse_unplaceable {
             let slots = self.live_slots(&self.store.read()?)?;
             for (index, jp) in planned.plan.jobs.iter().enumerate() {
-                if let Some(why) = ladder_core::placement::unplaceable(&jp.config.device, jp.memory_bytes, &slots) {
+                if let Some(why) = ladder_core::placement::unplaceable(jp.config.device, jp.memory_bytes, &slots) {
                     return Err(CoordError::invalid(
                         "resources",
                         format!(

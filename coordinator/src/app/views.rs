@@ -1,6 +1,7 @@
 //! What callers are shown of a job: its status, with why it waits when it is queued and no live
 //! slot can hold it, and a failed job's last log lines.
 use ladder_core::JobState;
+use ladder_core::job::Slot;
 use ladder_core::status::JobStatus;
 
 use super::{App, logs, registry};
@@ -12,10 +13,10 @@ use crate::store::Read;
 pub const LOG_TAIL: usize = 8;
 
 /// A job's status as callers see it (`slots`: the live slots, see [`App::live_slots`]).
-pub fn job_status(r: &Read, job: &JobRecord, slots: &[(String, u64)]) -> Result<JobStatus> {
+pub fn job_status(r: &Read, job: &JobRecord, slots: &[(Slot, u64)]) -> Result<JobStatus> {
     let mut st = job.status();
     if job.state == JobState::Queued {
-        st.waiting = ladder_core::placement::unplaceable(&job.device, job.memory_bytes, slots);
+        st.waiting = ladder_core::placement::unplaceable(job.device, job.memory_bytes, slots);
     }
     if job.state == JobState::Failed {
         st.log_tail = logs::tail(r, job.id, LOG_TAIL)?;
@@ -25,7 +26,7 @@ pub fn job_status(r: &Read, job: &JobRecord, slots: &[(String, u64)]) -> Result<
 
 impl App {
     /// The slots of the workers heard from within three lease lengths.
-    pub fn live_slots(&self, r: &Read) -> Result<Vec<(String, u64)>> {
+    pub fn live_slots(&self, r: &Read) -> Result<Vec<(Slot, u64)>> {
         let horizon = i64::try_from(3 * self.ttl_ms()).unwrap_or(i64::MAX);
         registry::live_slots(r, self.now_ms().saturating_sub(horizon))
     }

@@ -6,6 +6,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use ladder_core::attempt::{Assignment, AttemptEvent};
+use ladder_core::job::Slot;
 
 use super::{App, attempts, blobs, lifecycle, queue, registry};
 use crate::error::{CoordError, Result};
@@ -41,13 +42,14 @@ impl App {
         if slots.is_empty() {
             return Err(CoordError::invalid("register.slots", "a worker needs at least one slot"));
         }
-        for (s, _) in &slots {
-            ladder_core::job::parse_device(s).map_err(|e| CoordError::invalid("register.slots", e.to_string()))?;
-        }
+        let slots = slots
+            .into_iter()
+            .map(|(s, m)| s.parse::<Slot>().map(|s| (s.to_string(), m)))
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| CoordError::invalid("register.slots", e.to_string()))?;
         if name.is_empty() || name.len() > 128 || name.chars().any(|c| c.is_control()) {
             return Err(CoordError::invalid("register.name", "a worker name is 1-128 printable characters"));
         }
-        let slots: Vec<(String, u64)> = slots.into_iter().map(|(s, m)| (s.trim().to_string(), m)).collect();
         let now = self.now_ms();
         let shown = slots.iter().map(|s| s.0.clone()).collect::<Vec<_>>();
         let id = self.store.write(move |txn| registry::register(txn, &name, &slots, &credential, now)).await?;
@@ -114,13 +116,17 @@ impl App {
     /// One claim for the slot asking: the jobs leased, as assignments.
     async fn claim(&self, ask: Arc<SlotRequest>) -> Result<Vec<Assignment>> {
         let (ttl, now) = (self.ttl_ms(), self.now_ms());
+        let slot: Slot = ask
+            .slot
+            .parse()
+            .map_err(|e: ladder_core::DomainError| CoordError::invalid("acquire.slot", e.to_string()))?;
         let a = ask.clone();
         let claimed = self
             .store
             .write(move |txn| {
                 let slot = queue::SlotAsk {
                     worker_id: &a.worker_id,
-                    slot: &a.slot,
+                    slot,
                     max_jobs: a.max_jobs,
                     memory_bytes: a.memory_bytes,
                     memory_total_bytes: a.memory_total_bytes,

@@ -92,7 +92,7 @@ pub(super) fn plan(
                 ));
             }
             for (step, config, kind) in children(src, i, b, &jobs[p])? {
-                if !seen.insert((p, config.to_toml()?)) {
+                if !seen.insert((p, config.identity()?)) {
                     continue;
                 }
                 let key = format!("branch[{i}]");

@@ -22,7 +22,7 @@ pub(super) struct Common {
     pub weight_decay: f64,
     pub grad_clip: f64,
     pub target_val_loss: Option<f64>,
-    pub device: String,
+    pub device: crate::job::DeviceRequest,
     pub threads: Option<i32>,
     pub cuda_graphs: bool,
     pub fuse: u32,
@@ -76,7 +76,7 @@ impl Common {
             },
             eval: self.eval.clone(),
             checkpoint: CheckpointSpec { every: self.checkpoint_every, dir: PathBuf::new(), keep: 2, at: Vec::new() },
-            device: self.device.clone(),
+            device: self.device,
             threads: self.threads,
             cuda_graphs: self.cuda_graphs,
             gns: true,
@@ -103,7 +103,7 @@ pub(super) fn expand(src: &Source<'_>, common: &Common, blocks: &[Axes]) -> Resu
                     for &lr in &axes.lrs {
                         for &seed in &axes.seeds {
                             let config = common.config(axes, &Point { shape, d, b, lr, seed });
-                            let text = config.to_toml()?;
+                            let text = config.identity()?;
                             if let Some(&i) = seen.get(&text) {
                                 mine.push(i);
                                 continue;
@@ -136,6 +136,9 @@ pub(super) fn job_plan(
     key: &str,
 ) -> Result<JobPlan> {
     let job = config.resolve(Some(vocab)).map_err(|e| src.err(0..0, key, strip_invalid(e)))?;
+    // The job runs at the rate planned here, whatever rule gave it.
+    let mut config = config;
+    config.train.lr = crate::job::LrSpec::Value(job.peak_lr);
     let own_steps = job.total_steps - config.branch.as_ref().map_or(0, |b| b.step);
     let cost_flops = 3.0 * acct.fwd_flops_per_token_exact * own_steps as f64 * config.train.batch_tokens as f64;
     Ok(JobPlan {

@@ -68,12 +68,12 @@ pub fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
 }
 
-/// The fusing class of a job config: its TOML with the seed and learning rate blanked.
+/// The fusing class of a job config: its identity with the seed and learning rate blanked.
 pub fn fuse_class(config: &JobConfig) -> Result<u64> {
     let mut c = config.clone();
     c.train.seed = 0;
     c.train.lr = LrSpec::Value(0.0);
-    Ok(fnv1a(c.to_toml()?.as_bytes()))
+    Ok(fnv1a(c.identity()?.as_bytes()))
 }
 
 /// What the coordinator knows of the named dataset.
@@ -156,9 +156,12 @@ pub fn plan(text: &str, origin: &str, mut dataset: impl FnMut(&str) -> Option<Da
 fn common(src: &Source<'_>, raw: &RawSpec, n_ctx: i64, vocab: i64) -> Result<expand::Common> {
     let t = &raw.train;
     let res = raw.resources.as_ref();
-    if let Some(d) = res.and_then(|r| r.device.as_ref()) {
-        crate::job::parse_device(d.get_ref()).map_err(|e| src.err(d.span(), "resources.device", e.to_string()))?;
-    }
+    let device = match res.and_then(|r| r.device.as_ref()) {
+        Some(d) => {
+            d.get_ref().parse().map_err(|e: DomainError| src.err(d.span(), "resources.device", e.to_string()))?
+        }
+        None => crate::job::DeviceRequest::Auto,
+    };
     let fuse = match res.and_then(|r| r.fuse.as_ref()) {
         None => 1,
         Some(f) => match u32::try_from(*f.get_ref()) {
@@ -187,7 +190,7 @@ fn common(src: &Source<'_>, raw: &RawSpec, n_ctx: i64, vocab: i64) -> Result<exp
         weight_decay: t.weight_decay.unwrap_or(0.1),
         grad_clip: t.grad_clip.unwrap_or(1.0),
         target_val_loss: t.target_val_loss,
-        device: res.and_then(|r| r.device.as_ref()).map_or_else(|| "auto".to_string(), |d| d.get_ref().clone()),
+        device,
         threads: res.and_then(|r| r.threads),
         cuda_graphs: res.and_then(|r| r.cuda_graphs).unwrap_or(true),
         fuse,

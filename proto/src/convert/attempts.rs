@@ -1,4 +1,4 @@
-//! An attempt on the wire: the assignment a worker leases (its config parsed here, once) and the
+//! An attempt on the wire: the assignment a worker leases (its config checked here, once) and the
 //! events it reports. A report's invalid events are refused one by one, never the whole batch.
 use ladder_core::attempt::{Assignment, AttemptEvent, BranchSource};
 use ladder_core::events::{MetricPoint, StopReason};
@@ -13,7 +13,7 @@ impl From<&Assignment> for pb::Assignment {
         pb::Assignment {
             job_id: a.job_id,
             attempt: a.attempt,
-            config_toml: a.config.to_toml().unwrap_or_default(),
+            config: Some(pb::JobConfig::from(&a.config)),
             dataset_sha256: a.dataset_sha256.clone(),
             resume_step: a.resume_step,
             lease_ttl_ms: a.lease_ttl_ms,
@@ -35,7 +35,9 @@ impl TryFrom<&pb::Assignment> for Assignment {
         Ok(Assignment {
             job_id: a.job_id,
             attempt: a.attempt,
-            config: JobConfig::from_toml(&a.config_toml, &format!("the assignment of job {}", a.job_id))?,
+            config: JobConfig::try_from(
+                a.config.as_ref().ok_or_else(|| DomainError::message("assignment.config", "missing"))?,
+            )?,
             dataset_sha256: a.dataset_sha256.clone(),
             resume_step: a.resume_step,
             lease_ttl_ms: a.lease_ttl_ms,

@@ -23,7 +23,7 @@ impl From<&JobStatus> for pb::Job {
             attempt: j.attempt,
             max_restarts: j.max_restarts,
             restarts: j.restarts,
-            config_toml: j.config.as_ref().and_then(|c| c.to_toml().ok()).unwrap_or_default(),
+
             n_layer: u32_of(j.shape.n_layer),
             d_model: u32_of(j.shape.d_model),
             n_ctx: u32_of(j.shape.n_ctx),
@@ -52,6 +52,7 @@ impl From<&JobStatus> for pb::Job {
             waiting: j.waiting.clone().unwrap_or_default(),
             branch: j.branch.as_ref().map(pb::Branch::from),
             log_tail: j.log_tail.clone(),
+            config: j.config.as_ref().map(pb::JobConfig::from),
         }
     }
 }
@@ -92,10 +93,7 @@ impl TryFrom<&pb::Job> for JobStatus {
             vocab: i64::from(j.vocab),
         };
         shape.validate().map_err(|e| DomainError::message(format!("job {}", j.id), e.to_string()))?;
-        let config = match j.config_toml.as_str() {
-            "" => None,
-            text => Some(JobConfig::from_toml(text, &format!("job {} config", j.id))?),
-        };
+        let config = j.config.as_ref().map(JobConfig::try_from).transpose()?;
         let failure = match pb::FailureKind::try_from(j.failure) {
             Ok(pb::FailureKind::Unspecified) => None,
             _ => Some(Failure { kind: super::failure_kind(j.failure), message: j.failure_message.clone() }),

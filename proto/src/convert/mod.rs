@@ -6,9 +6,11 @@
 //! - [`jobs`]: job status, with its shape, progress and failure;
 //! - [`sweeps`]: sweep status and its counts;
 //! - [`attempts`]: assignments and the events a worker reports;
+//! - [`config`]: the job config, field for field;
 //! - [`catalog`]: datasets, workers and checkpoints.
 pub mod attempts;
 pub mod catalog;
+pub mod config;
 pub mod jobs;
 pub mod points;
 pub mod sweeps;

@@ -31,9 +31,9 @@ enum Command {
         /// with several configs, one per config in the same order (`none` for a fresh member).
         #[arg(long)]
         resume: Vec<String>,
-        /// Override the config's device (cpu, cuda, cuda:N, auto).
+        /// Override the config's device (cpu, cuda for any GPU, cuda:N, auto).
         #[arg(long)]
-        device: Option<String>,
+        device: Option<ladder_core::job::DeviceRequest>,
         /// Override the config's checkpoint folder (single config only).
         #[arg(long)]
         checkpoint_dir: Option<PathBuf>,
@@ -117,7 +117,7 @@ fn classify(e: &TrainerError) -> FailureKind {
 struct TrainArgs {
     config: Vec<PathBuf>,
     resume: Vec<String>,
-    device: Option<String>,
+    device: Option<ladder_core::job::DeviceRequest>,
     ckpt: Option<PathBuf>,
     threads: Option<i32>,
     control: Option<String>,
@@ -153,8 +153,8 @@ fn train(a: TrainArgs) -> Result<ExitCode, TrainerError> {
     let mut resumes = Vec::with_capacity(a.config.len());
     for (i, path) in a.config.iter().enumerate() {
         let mut cfg = JobConfig::load(path)?;
-        if let Some(d) = &a.device {
-            cfg.device = d.clone();
+        if let Some(d) = a.device {
+            cfg.device = d;
         }
         if let Some(c) = &a.ckpt {
             cfg.checkpoint.dir = c.clone();

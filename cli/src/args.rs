@@ -120,6 +120,11 @@ pub enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// The checkpoints a job keeps, and why its sweep's retention policy keeps each.
+    Checkpoints {
+        /// The job's id (see `ladder jobs SWEEP`).
+        job: u64,
+    },
     /// Cancel every job of a sweep that has not ended.
     Cancel { sweep: String },
     /// Registered workers.

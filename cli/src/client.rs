@@ -6,7 +6,10 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use ladder_core::dataset::DatasetHeader;
-use ladder_core::status::{DatasetInfo, JobStatus, RecordedPoint, SweepStatus, WorkerStatus};
+use ladder_core::retention::Retention;
+use ladder_core::status::{
+    CheckpointInfo, CheckpointList, DatasetInfo, JobStatus, RecordedPoint, SweepStatus, WorkerStatus,
+};
 use ladder_proto::auth::{AuthChannel, Bearer};
 use ladder_proto::pb;
 use ladder_proto::pb::ladder_client::LadderClient;
@@ -140,6 +143,14 @@ impl Client {
     pub async fn fits(&self, key: &str) -> Result<std::result::Result<String, String>> {
         let f = self.0.clone().get_fits(pb::GetFitsRequest { sweep: key.to_string() }).await?.into_inner();
         Ok(if f.report_json.is_empty() { Err(f.error) } else { Ok(f.report_json) })
+    }
+
+    /// The checkpoints a job keeps (each with why), its sweep's policy, and how many it deleted.
+    pub async fn checkpoints(&self, job_id: u64) -> Result<CheckpointList> {
+        let r = self.0.clone().list_checkpoints(pb::ListCheckpointsRequest { job_id }).await?.into_inner();
+        let policy = r.policy.as_ref().map(Retention::from).unwrap_or_default();
+        let checkpoints = r.checkpoints.iter().map(CheckpointInfo::from).collect();
+        Ok(CheckpointList { job_id, checkpoints, policy, deleted: r.deleted })
     }
 
     pub async fn cancel(&self, key: &str) -> Result<SweepStatus> {

@@ -1,4 +1,5 @@
-//! The listing and control commands: submit, status, jobs, cancel, workers, data list.
+//! The listing and control commands: submit, status, jobs, checkpoints, cancel, workers, data
+//! list.
 use std::path::Path;
 
 use ladder_core::status::SweepStatus;
@@ -59,6 +60,11 @@ pub async fn list_jobs(client: &Client, key: &str, output: Output) -> Result<()>
 pub async fn cancel(client: &Client, key: &str, output: Output) -> Result<()> {
     let s = client.cancel(key).await?;
     emit(output, &s, || sweeps_table(std::slice::from_ref(&s)))
+}
+
+pub async fn checkpoints(client: &Client, job: u64, output: Output) -> Result<()> {
+    let list = client.checkpoints(job).await?;
+    emit(output, &list, || checkpoints_table(&list))
 }
 
 pub async fn workers(client: &Client, output: Output) -> Result<()> {

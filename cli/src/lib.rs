@@ -187,6 +187,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             export::export_sweep(&connect().await?, sweep, *format, out.as_deref()).await
         }
         Command::Cancel { sweep } => commands::cancel(&connect().await?, sweep, cli.output).await,
+        Command::Checkpoints { job } => commands::checkpoints(&connect().await?, *job, cli.output).await,
         Command::Workers => commands::workers(&connect().await?, cli.output).await,
         Command::Data(DataCommand::List) => commands::datasets(&connect().await?, cli.output).await,
         Command::Data(DataCommand::Add { name, paths, tokenizer, val_fraction, lossy_utf8, vocab, trainer }) => {

@@ -1,6 +1,6 @@
 //! What the CLI shows of sweeps, jobs, workers and datasets: each a table made from the domain
 //! view the coordinator reports, whose serde form is the `--output json` output.
-use ladder_core::status::{DatasetInfo, JobStatus, SweepStatus, WorkerStatus};
+use ladder_core::status::{CheckpointList, DatasetInfo, JobStatus, SweepStatus, WorkerStatus};
 use serde::Serialize;
 
 use crate::table::{duration, loss, render, si};
@@ -58,6 +58,32 @@ pub fn jobs_table(jobs: &[JobStatus]) -> String {
     render(
         &["JOB", "STATE", "ATT", "SHAPE", "N", "B", "D", "STEP", "TOKENS", "TRAIN", "VAL", "TOK/S", "ETA", "FROM"],
         &rows,
+    )
+}
+
+/// A job's checkpoints: step, attempt, size, hash and why each is kept; then the policy.
+pub fn checkpoints_table(l: &CheckpointList) -> String {
+    let rows: Vec<Vec<String>> = l
+        .checkpoints
+        .iter()
+        .map(|c| {
+            vec![
+                c.step.to_string(),
+                c.attempt.to_string(),
+                crate::table::bytes(c.bytes),
+                c.sha256.chars().take(12).collect(),
+                c.kept.join("; "),
+            ]
+        })
+        .collect();
+    let p = &l.policy;
+    format!(
+        "{}retention: newest {}, best {} by val loss, final {}, branch points until their branches end; {} deleted\n",
+        render(&["STEP", "ATT", "SIZE", "SHA256", "KEPT BECAUSE"], &rows),
+        p.keep_latest,
+        p.keep_best,
+        if p.keep_final { "kept" } else { "not kept" },
+        l.deleted
     )
 }
 

@@ -18,6 +18,7 @@ pub mod auth;
 pub mod clock;
 pub mod codec;
 pub mod error;
+pub mod files;
 pub mod listen;
 pub mod metrics;
 pub mod migrate;

@@ -8,7 +8,10 @@
 //!   configs as JSON instead of TOML, each job's micro-batch and contiguous curve kept on its
 //!   record, and the counts of jobs by state;
 //! - 5 → 6: the index of branches (empty: no older store has any), jobs' logs; jobs may be
-//!   `pending`.
+//!   `pending`;
+//! - 6 → 7: checkpoint bytes leave redb for files beside it ([`crate::files`]), each record
+//!   naming its file; uploads are staged as files. The store is compacted after, so the space
+//!   the bytes took goes back to the filesystem.
 //!
 //! A migration reads leniently: a record that does not read (one written by a bug, say) is left
 //! as it is and logged, never a reason the store does not open.
@@ -17,11 +20,15 @@ use redb::{ReadableTable, WriteTransaction};
 
 use crate::codec::encode_point;
 use crate::error::Result;
-use crate::records::{JobRecord, JobState};
-use crate::tables::{CURVES, FORMAT_VERSION, JOB_CONFIGS, JOBS, OPEN_JOBS, QUEUE, QUEUE_V1};
+use crate::files::Files;
+use crate::records::{CheckpointRecord, JobRecord, JobState};
+use crate::tables::{
+    CHECKPOINT_CHUNKS, CHECKPOINT_STAGING, CHECKPOINTS, CURVES, FORMAT_VERSION, JOB_CONFIGS, JOBS, OPEN_JOBS, QUEUE,
+    QUEUE_V1, from_json, to_json,
+};
 
-/// Migrates from format `from`.
-pub fn migrate(txn: &WriteTransaction, from: u64) -> Result<()> {
+/// Migrates from format `from`, writing checkpoint files into `files`.
+pub fn migrate(txn: &WriteTransaction, from: u64, files: &Files) -> Result<()> {
     if from < 2 {
         queue_by_cost(txn)?;
     }
@@ -33,6 +40,9 @@ pub fn migrate(txn: &WriteTransaction, from: u64) -> Result<()> {
     }
     if from < 5 {
         own_encodings(txn)?;
+    }
+    if from < 7 {
+        checkpoint_files(txn, files)?;
     }
     tracing::info!("store migrated from format {from} to {FORMAT_VERSION}");
     Ok(())
@@ -148,4 +158,51 @@ fn contiguous(txn: &WriteTransaction, job_id: u64) -> Result<u64> {
         last += 1;
     }
     Ok(last)
+}
+
+/// 6 → 7: each checkpoint's chunks written out as its file, the record naming it; the chunk and
+/// staging tables dropped. A checkpoint whose chunks are incomplete is dropped with a warning
+/// (it could not have been downloaded whole).
+fn checkpoint_files(txn: &WriteTransaction, files: &Files) -> Result<()> {
+    use redb::TableHandle;
+    let exists = |name: &str| -> Result<bool> { Ok(txn.list_tables()?.any(|h| h.name() == name)) };
+    if !exists(CHECKPOINT_CHUNKS.name())? {
+        return Ok(());
+    }
+    let records: Vec<((u64, u64), CheckpointRecord)> = {
+        let t = txn.open_table(CHECKPOINTS)?;
+        let mut out = Vec::new();
+        for r in t.iter()? {
+            let (k, v) = r?;
+            match from_json::<CheckpointRecord>(v.value()) {
+                Ok(rec) => out.push((k.value(), rec)),
+                Err(e) => tracing::error!(key = ?k.value(), "migrating: a checkpoint record does not read: {e}"),
+            }
+        }
+        out
+    };
+    let (mut moved, mut bytes) = (0usize, 0u64);
+    for ((job, step), mut rec) in records {
+        let chunks: Option<Vec<Vec<u8>>> = {
+            let t = txn.open_table(CHECKPOINT_CHUNKS)?;
+            (0..rec.chunks).map(|i| t.get((job, step, i)).ok().flatten().map(|v| v.value().to_vec())).collect()
+        };
+        let Some(chunks) = chunks.filter(|c| c.iter().map(|c| c.len() as u64).sum::<u64>() == rec.bytes) else {
+            tracing::warn!(job, step, "migrating: the checkpoint's chunks are incomplete; dropped");
+            txn.open_table(CHECKPOINTS)?.remove((job, step))?;
+            continue;
+        };
+        let name = files.name(job, step, rec.attempt);
+        files.write(&name, chunks)?;
+        rec.file = name;
+        txn.open_table(CHECKPOINTS)?.insert((job, step), to_json(&rec)?.as_slice())?;
+        moved += 1;
+        bytes += rec.bytes;
+    }
+    txn.delete_table(CHECKPOINT_CHUNKS)?;
+    if exists(CHECKPOINT_STAGING.name())? {
+        txn.delete_table(CHECKPOINT_STAGING)?;
+    }
+    tracing::info!(checkpoints = moved, bytes, "migrating: checkpoints moved to files");
+    Ok(())
 }

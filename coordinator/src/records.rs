@@ -24,6 +24,9 @@ pub struct SweepRecord {
     pub state: SweepState,
     pub created_ms: i64,
     pub job_ids: Vec<u64>,
+    /// Which checkpoints each job keeps (format 7; older sweeps take the default).
+    #[serde(default)]
+    pub retention: ladder_core::retention::Retention,
 }
 
 impl SweepRecord {
@@ -166,6 +169,9 @@ pub struct JobRecord {
     /// A branch: its parent, where it forks, what it changes (format 6).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub branch: Option<ladder_core::branch::BranchOf>,
+    /// Checkpoints of this job the retention policy has deleted.
+    #[serde(default)]
+    pub checkpoints_deleted: u64,
     /// The state this record had when read (None: a new job), so that saving it moves the counts.
     #[serde(skip)]
     pub loaded_state: Option<JobState>,
@@ -280,7 +286,12 @@ pub struct CheckpointRecord {
     pub attempt: u32,
     pub bytes: u64,
     pub sha256: String,
+    /// Format 6 kept the bytes in redb, in this many chunks.
+    #[serde(default, skip_serializing)]
     pub chunks: u32,
+    /// The file that holds the bytes ([`crate::files`]; format 7).
+    #[serde(default)]
+    pub file: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -324,9 +335,9 @@ pub struct WorkerRecord {
     pub slot_memory: Vec<u64>,
 }
 
-/// A stored checkpoint and the chunks it is kept in.
+/// A stored checkpoint and the file that holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredCheckpoint {
     pub info: CheckpointInfo,
-    pub chunks: u32,
+    pub file: String,
 }

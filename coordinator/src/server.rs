@@ -119,7 +119,12 @@ pub async fn serve_all(store: Store, cfg: Config, listeners: Listeners, shutdown
     if dropped > 0 {
         tracing::info!(chunks = dropped, "dropped the uploads a previous process left unfinished");
     }
+    let swept = app.sweep_files().await?;
+    if swept > 0 {
+        tracing::info!(files = swept, "deleted checkpoint files no record names (left by a crash)");
+    }
     let reaper = tokio::spawn(app.clone().reap_loop());
+    let janitor = tokio::spawn(app.clone().janitor_loop());
     let live = tokio::spawn(app.fits.clone().run(app.store.clone(), app.cfg.clock.clone(), shutdown.clone()));
     let page = web.map(|l| {
         let w = crate::web::Web { app: app.clone(), tokens: tokens.clone(), shutdown: shutdown.clone() };
@@ -186,6 +191,7 @@ pub async fn serve_all(store: Store, cfg: Config, listeners: Listeners, shutdown
         .map_err(|e| CoordError::Server(e.to_string()));
     shutdown.cancel();
     let _ = reaper.await;
+    let _ = janitor.await;
     let _ = live.await;
     for task in page.into_iter().chain(scrape) {
         let _ = task.await;

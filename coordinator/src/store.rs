@@ -1,7 +1,7 @@
 //! The store: one redb database, read by anyone, written by one writer thread that commits in
-//! batches (group commit); a write is acknowledged only once its batch is durable. The tables
-//! are defined in [`crate::tables`]; an older file is carried forward by [`crate::migrate`] when
-//! it is opened.
+//! batches (group commit); a write is acknowledged only once its batch is durable; and the
+//! checkpoint files beside it ([`crate::files`]). The tables are defined in [`crate::tables`];
+//! an older file is carried forward by [`crate::migrate`] when it is opened.
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -11,6 +11,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{CoordError, Result};
+use crate::files::Files;
 use crate::tables::{CACHE_BYTES, FORMAT_VERSION, META, Reader, create_all};
 
 /// A write operation. It may run twice: in its batch, and again alone if another operation of
@@ -73,10 +74,11 @@ impl Reader for Read {
     }
 }
 
-/// The store; clones share one database and one writer thread.
+/// The store; clones share one database, its files and one writer thread.
 #[derive(Clone)]
 pub struct Store {
     db: Arc<Database>,
+    files: Arc<Files>,
     ops: mpsc::Sender<Msg>,
     /// Cancelled when a commit failed: the store can no longer promise durability.
     failed: CancellationToken,
@@ -87,15 +89,18 @@ pub struct Store {
 }
 
 impl Store {
+    /// The store in file `path`, its checkpoint files in the same folder.
     pub fn open(path: &Path) -> Result<Self> {
         let db = Database::builder().set_cache_size(CACHE_BYTES).create(path)?;
-        Self::start(db)
+        let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        Self::start(db, Files::at(dir)?)
     }
 
-    /// A store on any redb backend (tests inject storage faults this way).
+    /// A store on any redb backend (tests inject storage faults this way), its checkpoint files
+    /// in a temporary folder.
     pub fn with_backend(backend: impl redb::StorageBackend) -> Result<Self> {
         let db = Database::builder().create_with_backend(backend)?;
-        Self::start(db)
+        Self::start(db, Files::temporary()?)
     }
 
     /// A store held in memory, for tests.
@@ -103,8 +108,11 @@ impl Store {
         Self::with_backend(redb::backends::InMemoryBackend::new())
     }
 
-    fn start(db: Database) -> Result<Self> {
-        prepare(&db)?;
+    fn start(mut db: Database, files: Files) -> Result<Self> {
+        if prepare(&db, &files)? {
+            // The bytes that left for files leave free pages behind: give them back.
+            db.compact().map_err(|e| CoordError::Storage(format!("compacting the migrated store: {e}")))?;
+        }
         let db = Arc::new(db);
         let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
         let failed = CancellationToken::new();
@@ -117,6 +125,7 @@ impl Store {
             .map_err(CoordError::storage)?;
         Ok(Self {
             db,
+            files: Arc::new(files),
             ops: tx,
             failed,
             failure,
@@ -130,6 +139,11 @@ impl Store {
         let txn = self.db.begin_read()?;
         self.reads.fetch_add(1, Ordering::Relaxed);
         Ok(Read { txn, open: self.reads.clone() })
+    }
+
+    /// The checkpoint files beside the database.
+    pub fn files(&self) -> &Files {
+        &self.files
     }
 
     /// Read transactions open now.
@@ -183,11 +197,13 @@ impl Store {
 }
 
 /// Brings a database to this build's format: creates a new one, migrates an older one. A store
-/// already at this format with every table is only read, so it opens on a full disk.
-fn prepare(db: &Database) -> Result<()> {
+/// already at this format with every table is only read, so it opens on a full disk. Returns
+/// whether checkpoint bytes left the database (it is then worth compacting).
+fn prepare(db: &Database, files: &Files) -> Result<bool> {
     if current(db)? {
-        return Ok(());
+        return Ok(false);
     }
+    let mut moved = false;
     let txn = db.begin_write()?;
     {
         let mut meta = txn.open_table(META)?;
@@ -199,7 +215,8 @@ fn prepare(db: &Database) -> Result<()> {
             Some(v) if v == FORMAT_VERSION => {}
             Some(v) if v < FORMAT_VERSION => {
                 drop(meta);
-                crate::migrate::migrate(&txn, v)?;
+                crate::migrate::migrate(&txn, v, files)?;
+                moved = v < 7;
                 txn.open_table(META)?.insert("format_version", FORMAT_VERSION)?;
             }
             Some(v) => {
@@ -211,7 +228,7 @@ fn prepare(db: &Database) -> Result<()> {
     }
     create_all(&txn)?;
     txn.commit()?;
-    Ok(())
+    Ok(moved)
 }
 
 /// Whether the database is at this build's format with every table in place.

@@ -8,7 +8,7 @@ use serde::de::DeserializeOwned;
 use crate::error::Result;
 
 /// Bumped whenever a table's key or value layout changes; [`migrate`] carries older stores forward.
-pub const FORMAT_VERSION: u64 = 6;
+pub const FORMAT_VERSION: u64 = 7;
 
 /// "format_version", "next_sweep_id", "next_job_id".
 pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
@@ -45,9 +45,13 @@ pub const QUEUE_V1: TableDefinition<u64, ()> = TableDefinition::new("queue");
 /// (job id, step) → the point and the attempt that wrote it ([`crate::codec`]; protobuf before
 /// format 5). One point per step, whatever the replays.
 pub const CURVES: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("curves");
-/// (job id, step) → CheckpointRecord (JSON), written once every chunk is in.
+/// (job id, step) → CheckpointRecord (JSON): a stored checkpoint, whose bytes are the file it
+/// names ([`crate::files`]; format 7).
 pub const CHECKPOINTS: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("checkpoints");
-/// (job id, step, chunk index) → bytes.
+/// Checkpoint files whose records are gone, to be unlinked (format 7): listed in the commit that
+/// removes the record, struck once the file is deleted.
+pub const DOOMED_FILES: TableDefinition<&str, ()> = TableDefinition::new("doomed_files");
+/// Format 6's checkpoint bytes: (job id, step, chunk index) → bytes (moved to files).
 pub const CHECKPOINT_CHUNKS: TableDefinition<(u64, u64, u32), &[u8]> = TableDefinition::new("checkpoint_chunks");
 /// dataset sha256 → DatasetRecord (JSON).
 pub const DATASETS: TableDefinition<&str, &[u8]> = TableDefinition::new("datasets");
@@ -59,7 +63,8 @@ pub const DATASET_CHUNKS: TableDefinition<(&str, u8, u32), &[u8]> = TableDefinit
 pub const WORKERS: TableDefinition<&str, &[u8]> = TableDefinition::new("workers");
 /// (worker id, job id) → attempt: the leases each worker holds.
 pub const LEASES: TableDefinition<(&str, u64), u32> = TableDefinition::new("leases");
-/// (job id, attempt, step, chunk index) → bytes of a checkpoint upload not yet complete.
+/// Format 6's staging of checkpoint uploads: (job id, attempt, step, chunk index) → bytes (uploads
+/// are staged as files since format 7).
 pub const CHECKPOINT_STAGING: TableDefinition<(u64, u32, u64, u32), &[u8]> = TableDefinition::new("checkpoint_staging");
 /// (upload id, file, chunk index) → bytes of a dataset upload not yet complete.
 pub const DATASET_STAGING: TableDefinition<(u64, u8, u32), &[u8]> = TableDefinition::new("dataset_staging");
@@ -128,13 +133,12 @@ pub fn all_exist(r: &ReadTransaction) -> Result<bool> {
         QUEUE.name(),
         CURVES.name(),
         CHECKPOINTS.name(),
-        CHECKPOINT_CHUNKS.name(),
+        DOOMED_FILES.name(),
         DATASETS.name(),
         DATASET_NAMES.name(),
         DATASET_CHUNKS.name(),
         WORKERS.name(),
         LEASES.name(),
-        CHECKPOINT_STAGING.name(),
         DATASET_STAGING.name(),
         JOB_COUNTS.name(),
         SWEEP_COUNTS.name(),
@@ -156,13 +160,12 @@ pub fn create_all(txn: &WriteTransaction) -> Result<()> {
     txn.open_table(QUEUE)?;
     txn.open_table(CURVES)?;
     txn.open_table(CHECKPOINTS)?;
-    txn.open_table(CHECKPOINT_CHUNKS)?;
+    txn.open_table(DOOMED_FILES)?;
     txn.open_table(DATASETS)?;
     txn.open_table(DATASET_NAMES)?;
     txn.open_table(DATASET_CHUNKS)?;
     txn.open_table(WORKERS)?;
     txn.open_table(LEASES)?;
-    txn.open_table(CHECKPOINT_STAGING)?;
     txn.open_table(DATASET_STAGING)?;
     txn.open_table(JOB_COUNTS)?;
     txn.open_table(SWEEP_COUNTS)?;

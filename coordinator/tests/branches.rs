@@ -7,7 +7,6 @@ use std::time::Duration;
 use ladder_coordinator::Store;
 use ladder_proto::pb;
 use ladder_testkit::server::*;
-use sha2::{Digest, Sha256};
 
 /// One trunk of 10 steps (64 tokens each), a cooldown to 512 tokens (forks at step 6) and a
 /// batch window at 256 tokens (step 4), k = 1 and 2.
@@ -40,19 +39,7 @@ async fn jobs(s: &mut Server) -> Vec<pb::Job> {
 }
 
 async fn upload(s: &mut Server, w: &str, a: &pb::Assignment, step: u64, blob: &[u8]) -> pb::CheckpointInfo {
-    let header = pb::CheckpointHeader {
-        worker_id: w.into(),
-        job_id: a.job_id,
-        attempt: a.attempt,
-        step,
-        total_bytes: blob.len() as u64,
-        sha256: hex::encode(Sha256::digest(blob)),
-    };
-    let msgs = vec![
-        pb::CheckpointUpload { part: Some(pb::checkpoint_upload::Part::Header(header)) },
-        pb::CheckpointUpload { part: Some(pb::checkpoint_upload::Part::Data(blob.to_vec())) },
-    ];
-    s.workers.upload_checkpoint(tokio_stream::iter(msgs)).await.expect("upload").into_inner()
+    upload_checkpoint(&mut s.workers, w, a, step, blob).await.expect("upload")
 }
 
 fn state(js: &[pb::Job], id: u64) -> pb::JobState {

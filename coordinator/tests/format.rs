@@ -256,3 +256,57 @@ async fn a_format_1_store_with_nulls_and_unreadable_records_opens() {
 async fn a_format_2_store_with_nulls_and_unreadable_records_opens() {
     carried_forward_from(2).await;
 }
+
+#[tokio::test]
+async fn a_format_6_store_moves_its_checkpoints_to_files_and_gives_the_space_back() {
+    use ladder_coordinator::tables::{CHECKPOINT_CHUNKS, CHECKPOINT_STAGING, CHECKPOINTS};
+    let tmp = tempfile::tempdir().expect("tmp");
+    let path = tmp.path().join("ladder.redb");
+    let s = start(Store::open(&path).expect("store"), Duration::from_secs(30)).await;
+    let (mut users, mut workers) = (s.users.clone(), s.workers.clone());
+    register_dataset(&mut users).await;
+    users.submit_sweep(pb::SubmitSweepRequest { spec_toml: SPEC.into(), ..Default::default() }).await.expect("submit");
+    let w = register_worker(&mut workers, "w").await;
+    let a = acquire(&mut workers, &w).await.expect("a job");
+    workers.report_events(report(&w, &a, vec![point(1, 2.0), point(2, 1.0)])).await.expect("report");
+    let blob: Vec<u8> = (0..(24u32 << 20)).map(|i| (i % 251) as u8).collect();
+    upload_checkpoint(&mut workers, &w, &a, 2, &blob).await.expect("upload");
+    s.shutdown().await;
+    // Written back as format 6 kept it: the bytes in 1 MiB chunks in redb, the record naming
+    // how many, no file.
+    {
+        let db = redb::Database::create(&path).expect("open");
+        let wtx = db.begin_write().expect("write");
+        {
+            let mut records = wtx.open_table(CHECKPOINTS).expect("records");
+            let rec: serde_json::Value =
+                serde_json::from_slice(records.get((a.job_id, 2)).expect("get").expect("record").value())
+                    .expect("json");
+            std::fs::remove_file(tmp.path().join("checkpoints").join(rec["file"].as_str().expect("file"))).expect("rm");
+            let old = serde_json::json!({
+                "attempt": rec["attempt"], "bytes": rec["bytes"], "sha256": rec["sha256"], "chunks": 24
+            });
+            records.insert((a.job_id, 2), serde_json::to_vec(&old).expect("json").as_slice()).expect("insert");
+            let mut chunks = wtx.open_table(CHECKPOINT_CHUNKS).expect("chunks");
+            for (i, c) in blob.chunks(1 << 20).enumerate() {
+                chunks.insert((a.job_id, 2, i as u32), c).expect("chunk");
+            }
+            wtx.open_table(CHECKPOINT_STAGING).expect("staging");
+        }
+        wtx.delete_table(ladder_coordinator::tables::DOOMED_FILES).expect("drop");
+        wtx.open_table(META).expect("meta").insert("format_version", 6).expect("format");
+        wtx.commit().expect("commit");
+    }
+    let before = std::fs::metadata(&path).expect("size").len();
+    assert!(before > 24 << 20, "the bytes are in the redb file: {before}");
+    let s = start(Store::open(&path).expect("a format 6 store opens"), Duration::from_secs(30)).await;
+    let mut workers = s.workers.clone();
+    assert_eq!(download_checkpoint(&mut workers, a.job_id, 2).await.expect("download"), blob, "the same bytes");
+    s.shutdown().await;
+    let after = std::fs::metadata(&path).expect("size").len();
+    assert!(after < before - (20 << 20), "compacted: {before} → {after} bytes");
+    let dir = tmp.path().join("checkpoints").join(a.job_id.to_string());
+    let sizes: Vec<u64> =
+        std::fs::read_dir(dir).expect("dir").flatten().map(|e| e.metadata().expect("m").len()).collect();
+    assert_eq!(sizes, vec![blob.len() as u64], "one file, the checkpoint's");
+}

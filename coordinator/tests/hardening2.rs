@@ -5,32 +5,13 @@
 
 use std::time::Duration;
 
-use ladder_coordinator::tables::{CHECKPOINT_STAGING, DATASET_STAGING};
+use ladder_coordinator::tables::DATASET_STAGING;
 use ladder_coordinator::{Config, Store};
 use ladder_proto::pb;
 use ladder_testkit::server::*;
 use redb::ReadableTableMetadata;
-use sha2::{Digest, Sha256};
 use tokio_stream::StreamExt;
 use tonic::Code;
-
-fn header_msg(worker: &str, a: &pb::Assignment, step: u64, blob: &[u8]) -> pb::CheckpointUpload {
-    let header = pb::CheckpointHeader {
-        worker_id: worker.into(),
-        job_id: a.job_id,
-        attempt: a.attempt,
-        step,
-        total_bytes: blob.len() as u64,
-        sha256: hex::encode(Sha256::digest(blob)),
-    };
-    pb::CheckpointUpload { part: Some(pb::checkpoint_upload::Part::Header(header)) }
-}
-
-fn data_msgs(blob: &[u8]) -> Vec<pb::CheckpointUpload> {
-    blob.chunks(300_000)
-        .map(|c| pb::CheckpointUpload { part: Some(pb::checkpoint_upload::Part::Data(c.to_vec())) })
-        .collect()
-}
 
 async fn upload(
     s: &mut Server,
@@ -39,16 +20,22 @@ async fn upload(
     step: u64,
     blob: &[u8],
 ) -> Result<pb::CheckpointInfo, tonic::Status> {
-    let mut msgs = vec![header_msg(w, a, step, blob)];
-    msgs.extend(data_msgs(blob));
-    s.workers.upload_checkpoint(tokio_stream::iter(msgs)).await.map(|r| r.into_inner())
+    upload_checkpoint(&mut s.workers, w, a, step, blob).await
 }
 
-fn staged(store: &Store) -> (u64, u64) {
+/// Dataset chunks staged in the store, and files under the store folder's `sub`.
+fn staged(store: &Store, dir: &std::path::Path, sub: &str) -> (u64, usize) {
     let r = store.read().expect("read");
-    let c = r.open_table(CHECKPOINT_STAGING).expect("staging").len().expect("len");
     let d = r.open_table(DATASET_STAGING).expect("staging").len().expect("len");
-    (c, d)
+    let files = walk(&dir.join(sub));
+    (d, files)
+}
+
+/// Files under `dir`, in its subfolders too.
+fn walk(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir)
+        .map(|d| d.flatten().map(|e| if e.path().is_dir() { walk(&e.path()) } else { 1 }).sum())
+        .unwrap_or(0)
 }
 
 #[tokio::test]
@@ -165,10 +152,11 @@ async fn a_checkpoint_cut_off_mid_upload_leaves_nothing_staged_once_its_attempt_
     s.workers.report_events(report(&w, &a, vec![point(1, 3.0), point(2, 2.0)])).await.expect("report");
     // The header and half the data, then the stream ends early (the worker died).
     let blob = vec![7u8; 900_000];
-    let mut msgs = vec![header_msg(&w, &a, 2, &blob)];
-    msgs.extend(data_msgs(&blob).into_iter().take(2));
+    let msgs: Vec<_> = checkpoint_msgs(&w, &a, 2, &blob).into_iter().take(3).collect();
     let e = s.workers.upload_checkpoint(tokio_stream::iter(msgs)).await.expect_err("short upload");
     assert!(matches!(e.code(), Code::InvalidArgument | Code::DataLoss | Code::Aborted), "{e}");
+    let root = store.files().root().to_path_buf();
+    assert_eq!((walk(&root.join("staging")), walk(&root.join("checkpoints"))), (0, 0), "nothing of it is kept");
     // The attempt fails: nothing it staged survives its end.
     let failed = pb::AttemptEvent {
         kind: Some(pb::attempt_event::Kind::Failed(pb::AttemptFailed {
@@ -177,7 +165,7 @@ async fn a_checkpoint_cut_off_mid_upload_leaves_nothing_staged_once_its_attempt_
         })),
     };
     s.workers.report_events(report(&w, &a, vec![failed])).await.expect("report");
-    assert_eq!(staged(&store).0, 0, "the attempt's staging is cleared at its end");
+    assert_eq!(staged(&store, &root, "staging"), (0, 0), "nothing staged survives its end");
     s.shutdown().await;
 }
 
@@ -187,17 +175,21 @@ async fn a_restart_drops_the_uploads_the_previous_process_left_staged() {
     let path = tmp.path().join("ladder.redb");
     Store::open(&path).expect("create").close().await;
     {
-        // What a coordinator killed mid-upload leaves: staged chunks of a dataset and a checkpoint.
+        // What a coordinator killed mid-upload leaves: staged chunks of a dataset, a half-written
+        // checkpoint upload, and a checkpoint file placed whose record never committed.
         let db = redb::Database::open(&path).expect("open");
         let w = db.begin_write().expect("write");
         w.open_table(DATASET_STAGING).expect("t").insert((9, 0, 0), [1u8; 1000].as_slice()).expect("insert");
-        w.open_table(CHECKPOINT_STAGING).expect("t").insert((1, 1, 5, 0), [2u8; 1000].as_slice()).expect("insert");
         w.commit().expect("commit");
+        std::fs::write(tmp.path().join("staging/1.partial"), [2u8; 1000]).expect("staged upload");
+        std::fs::create_dir_all(tmp.path().join("checkpoints/1")).expect("mkdir");
+        std::fs::write(tmp.path().join("checkpoints/1/000000000005-a1-0.tar"), [3u8; 1000]).expect("orphan");
     }
     let store = Store::open(&path).expect("reopen");
-    assert_eq!(staged(&store), (1, 1));
+    assert_eq!((staged(&store, tmp.path(), "staging"), walk(&tmp.path().join("checkpoints"))), ((1, 1), 1));
     let s = start(store.clone(), Duration::from_secs(30)).await;
-    eventually("the staging cleared", || async { staged(&store) == (0, 0) }).await;
+    eventually("the staging cleared", || async { staged(&store, tmp.path(), "staging") == (0, 0) }).await;
+    assert_eq!(walk(&tmp.path().join("checkpoints")), 0, "a file no record names is deleted");
     s.shutdown().await;
 }
 

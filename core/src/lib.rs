@@ -4,7 +4,8 @@
 //!   [`accounting`] (N and FLOPs, Kaplan Table 1), [`memory`] (device memory by estimate),
 //!   [`limits`];
 //! - the sweep: [`sweep`] (specs parsed, validated with line and key, expanded into job plans),
-//!   [`placement`] (whether any slot can hold a job, and why not);
+//!   [`placement`] (whether any slot can hold a job, and why not), [`retention`] (which
+//!   checkpoints a job keeps);
 //! - the trainer's side: [`events`] (its stdout event stream) and [`control`] (the commands it
 //!   reads on stdin), [`dataset`] (`meta.json`);
 //! - between coordinator and workers: [`attempt`] (an assignment and the events reported for
@@ -26,6 +27,7 @@ pub mod job;
 pub mod limits;
 pub mod memory;
 pub mod placement;
+pub mod retention;
 pub mod schedule;
 pub mod shape;
 pub mod state;

@@ -202,6 +202,18 @@ pub struct CheckpointInfo {
     pub attempt: u32,
     pub bytes: u64,
     pub sha256: String,
+    /// Why the retention policy keeps it ("newest 2", "final", "branch point of job 12", …).
+    #[serde(default)]
+    pub kept: Vec<String>,
+}
+
+/// The checkpoints a job keeps, its sweep's retention policy, and how many that policy deleted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckpointList {
+    pub job_id: u64,
+    pub checkpoints: Vec<CheckpointInfo>,
+    pub policy: crate::retention::Retention,
+    pub deleted: u64,
 }
 
 /// One stored point of a curve and the attempt that wrote it.

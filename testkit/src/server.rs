@@ -146,3 +146,47 @@ impl Server {
         (s, w)
     }
 }
+
+/// The messages of a checkpoint upload of `blob` for the attempt of `a` at `step`: the header,
+/// then the bytes in pieces of 300 kB.
+pub fn checkpoint_msgs(worker: &str, a: &pb::Assignment, step: u64, blob: &[u8]) -> Vec<pb::CheckpointUpload> {
+    use sha2::{Digest, Sha256};
+    let header = pb::CheckpointHeader {
+        worker_id: worker.into(),
+        job_id: a.job_id,
+        attempt: a.attempt,
+        step,
+        total_bytes: blob.len() as u64,
+        sha256: hex::encode(Sha256::digest(blob)),
+    };
+    let mut msgs = vec![pb::CheckpointUpload { part: Some(pb::checkpoint_upload::Part::Header(header)) }];
+    for c in blob.chunks(300_000) {
+        msgs.push(pb::CheckpointUpload { part: Some(pb::checkpoint_upload::Part::Data(c.to_vec())) });
+    }
+    msgs
+}
+
+/// Uploads `blob` as the checkpoint at `step` of the attempt of `a`.
+pub async fn upload_checkpoint(
+    w: &mut WorkerServiceClient<Channel>,
+    worker: &str,
+    a: &pb::Assignment,
+    step: u64,
+    blob: &[u8],
+) -> Result<pb::CheckpointInfo, tonic::Status> {
+    w.upload_checkpoint(tokio_stream::iter(checkpoint_msgs(worker, a, step, blob))).await.map(|r| r.into_inner())
+}
+
+/// The bytes of job `job_id`'s checkpoint at `step` (0: the newest), as a worker downloads them.
+pub async fn download_checkpoint(
+    w: &mut WorkerServiceClient<Channel>,
+    job_id: u64,
+    step: u64,
+) -> Result<Vec<u8>, tonic::Status> {
+    let mut stream = w.download_checkpoint(pb::FetchCheckpointRequest { job_id, step }).await?.into_inner();
+    let mut out = Vec::new();
+    while let Some(c) = tokio_stream::StreamExt::next(&mut stream).await {
+        out.extend(c?.data);
+    }
+    Ok(out)
+}

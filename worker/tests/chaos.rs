@@ -10,7 +10,9 @@
 //! The sweep is constant-LR trunks with branches (issue 20): two cooldowns per trunk and a 2×
 //! batch window on the small size. A branch that started from any checkpoint but the one it names
 //! would differ from the uninterrupted run's branch, and its curve would not begin one step after
-//! its branch point.
+//! its branch point. The default retention policy deletes checkpoints all the while (a job keeps
+//! its newest two, a checkpoint every 10 steps): a resume or a branch that found its checkpoint
+//! gone would start elsewhere and change a point.
 //!
 //! `cargo test` runs a short schedule (2 kills of each kind). `LADDER_CHAOS_KILLS=20` runs the
 //! long one; `LADDER_CHAOS_SEED` picks another schedule. The figures print at the end.
@@ -240,9 +242,19 @@ async fn random_kills_lose_nothing_and_change_no_point() {
     let attempts: u32 = js.iter().map(|j| j.attempt).sum();
     let branches = js.iter().filter(|j| j.branch.is_some()).count();
     assert_eq!(branches, 10, "4 trunks × 2 cooldowns + 2 seeds × one 2× batch window");
+    // Retention deleted checkpoints during the run; each job now keeps its final one alone.
+    let mut deleted = 0;
+    for j in &js {
+        let l = users.list_checkpoints(pb::ListCheckpointsRequest { job_id: j.id }).await.expect("list").into_inner();
+        let kept: Vec<Vec<String>> = l.checkpoints.iter().map(|c| c.kept.clone()).collect();
+        assert_eq!(kept, vec![vec!["final".to_string()]], "job {} keeps its final checkpoint only", j.id);
+        deleted += l.deleted;
+    }
+    assert!(deleted > 0, "retention deleted nothing");
     eprintln!(
         "chaos: {trainer_kills} trainer, {worker_kills} worker, {coordinator_kills} coordinator kills in {:.0} s; \
-         {} jobs ({branches} branches), {points} points equal to the uninterrupted run bit for bit; {attempts} attempts in all",
+         {} jobs ({branches} branches), {points} points equal to the uninterrupted run bit for bit; {attempts} attempts in all; \
+         retention deleted {deleted} checkpoints meanwhile",
         started.elapsed().as_secs_f64(),
         want.len()
     );

@@ -158,6 +158,55 @@ fn coverage<R: Reader>(r: &R, job_id: u64, from: u64, step: u64) -> Result<(u64,
     Ok((n, hole))
 }
 
+/// The attempt started from its checkpoint at `step` (or fresh: 0, a branch's branch point): the
+/// job's curve and checkpoints past it belong to attempts whose trajectory this one abandons.
+/// Their points go (so a curve is never stitched from two trajectories), the resume point and the
+/// hole-free prefix fall back to `step`, and their checkpoints go too, but for one a branch has
+/// forked from, which stays as it is.
+fn restart_at(txn: &WriteTransaction, job: &mut JobRecord, attempt: u32, step: u64) -> Result<()> {
+    job.resumed_from_step = step;
+    {
+        let mut t = txn.open_table(CURVES)?;
+        let stale: Vec<u64> = t
+            .range((job.id, step.saturating_add(1))..=(job.id, u64::MAX))?
+            .filter_map(|r| r.ok())
+            .filter(|(_, v)| attempt_of(v.value()) < attempt)
+            .map(|(k, _)| k.value().1)
+            .collect();
+        for s in &stale {
+            t.remove((job.id, *s))?;
+        }
+        if !stale.is_empty() {
+            tracing::info!(
+                job = job.id,
+                attempt,
+                from = step,
+                points = stale.len(),
+                "dropped an abandoned trajectory's points"
+            );
+        }
+        job.contiguous = job.contiguous.min(step);
+        let at = t.get((job.id, step))?.and_then(|v| decode_point(v.value()).ok());
+        job.progress = at.map_or_else(Progress::default, |p| Progress {
+            step: p.point.step,
+            tokens: p.point.tokens,
+            train_loss: Some(p.point.train_loss),
+            val_loss: p.point.val_loss,
+            tokens_per_s: p.point.tokens_per_s,
+        });
+    }
+    if job.checkpoint_step > step {
+        for c in super::blobs::checkpoints(txn, job.id)?.into_iter().filter(|c| c.info.step > step) {
+            if !super::branches::forked_at(txn, job.id, c.info.step)? {
+                txn.open_table(crate::tables::CHECKPOINTS)?.remove((job.id, c.info.step))?;
+                super::blobs::doom(txn, &c.file)?;
+            }
+        }
+        job.checkpoint_step = step;
+    }
+    Ok(())
+}
+
 /// Stores an attempt's events. Stale attempts are refused before anything is written.
 pub fn report(
     txn: &WriteTransaction,
@@ -222,9 +271,7 @@ pub fn report(
             AttemptEvent::Log { source, text, at_ms } => {
                 super::logs::append(txn, job_id, attempt, source, text, *at_ms)?;
             }
-            AttemptEvent::Started { resumed_from_step } => {
-                job.resumed_from_step = *resumed_from_step;
-            }
+            AttemptEvent::Started { resumed_from_step } => restart_at(txn, &mut job, attempt, *resumed_from_step)?,
             AttemptEvent::Finished { step, .. } => {
                 ended = true;
                 let from = job.branch.map_or(0, |b| b.step);

@@ -1,7 +1,7 @@
-//! Checkpoints and datasets, chunk by chunk: an upload lands in a staging table one chunk per
-//! write, and one last operation checks it whole and moves it into place, so no upload is ever
-//! held in memory whole and a half-received one is never visible. Downloads read one chunk at a
-//! time from a read transaction.
+//! Checkpoints and datasets in the store. A checkpoint's bytes are a file beside the database
+//! ([`crate::files`]) that its record names; a dataset's are chunks in redb, staged one chunk per
+//! write and moved into place whole by one last operation. Either way no upload is held in memory
+//! whole and a half-received one is never visible.
 use redb::{ReadableTable, WriteTransaction};
 
 use ladder_core::status::CheckpointInfo;
@@ -10,11 +10,10 @@ use super::lifecycle::current;
 use crate::error::{CoordError, Result};
 use crate::records::{CheckpointRecord, DatasetRecord, JobRecord, StoredCheckpoint};
 use crate::tables::{
-    CHECKPOINT_CHUNKS, CHECKPOINT_STAGING, CHECKPOINTS, DATASET_CHUNKS, DATASET_NAMES, DATASET_STAGING, DATASETS,
-    Reader, from_json, to_json,
+    CHECKPOINTS, DATASET_CHUNKS, DATASET_NAMES, DATASET_STAGING, DATASETS, DOOMED_FILES, Reader, from_json, to_json,
 };
 
-/// Where a checkpoint upload is staged: (job, attempt, step).
+/// What a checkpoint upload is for: (job, attempt, step).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CheckpointKey {
     pub job_id: u64,
@@ -35,59 +34,82 @@ pub fn check_checkpoint(job: &JobRecord, worker_id: &str, k: CheckpointKey) -> R
     Ok(())
 }
 
-/// Stages chunk `index` of an upload.
-pub fn stage_checkpoint_chunk(
-    txn: &WriteTransaction,
-    worker_id: &str,
-    k: CheckpointKey,
-    index: u32,
-    data: &[u8],
-) -> Result<()> {
-    let job = JobRecord::load(txn, k.job_id)?;
-    current(&job, worker_id, k.attempt)?;
-    txn.open_table(CHECKPOINT_STAGING)?.insert((k.job_id, k.attempt, k.step, index), data)?;
-    Ok(())
-}
-
-/// Makes a fully staged upload of `chunks` chunks the job's checkpoint at its step, replacing an
-/// older upload of the same step (its surplus chunks included). Returns the record and the job.
+/// Makes the uploaded file `file` (already in place) the job's checkpoint at its step. A
+/// checkpoint that branches have forked from is immutable: a re-upload of its step leaves it as
+/// it is (and the new file goes). Otherwise an older upload of the step is replaced (its file
+/// goes). Then the job's retention policy runs. Returns the record kept, the job, and the
+/// branches that may run now.
 pub fn commit_checkpoint(
     txn: &WriteTransaction,
     worker_id: &str,
     k: CheckpointKey,
-    chunks: u32,
     bytes: u64,
     sha256: &str,
+    file: &str,
 ) -> Result<(StoredCheckpoint, JobRecord, Vec<JobRecord>)> {
     let mut job = JobRecord::load(txn, k.job_id)?;
     check_checkpoint(&job, worker_id, k)?;
-    let mut staging = txn.open_table(CHECKPOINT_STAGING)?;
-    let mut table = txn.open_table(CHECKPOINT_CHUNKS)?;
-    for i in 0..chunks {
-        let data = staging.remove((k.job_id, k.attempt, k.step, i))?.ok_or_else(|| {
-            CoordError::storage(format!("checkpoint of job {} step {}: chunk {i} was not staged", k.job_id, k.step))
-        })?;
-        table.insert((k.job_id, k.step, i), data.value())?;
+    let old: Option<CheckpointRecord> =
+        txn.open_table(CHECKPOINTS)?.get((k.job_id, k.step))?.map(|v| from_json(v.value())).transpose()?;
+    if let Some(old) = old.clone()
+        && super::branches::forked_at(txn, k.job_id, k.step)?
+    {
+        tracing::info!(job = k.job_id, step = k.step, "a branch forked from this checkpoint: the re-upload is dropped");
+        doom(txn, file)?;
+        let info = CheckpointInfo {
+            job_id: k.job_id,
+            step: k.step,
+            attempt: old.attempt,
+            bytes: old.bytes,
+            sha256: old.sha256,
+            kept: Vec::new(),
+        };
+        return Ok((StoredCheckpoint { info, file: old.file }, job, Vec::new()));
     }
-    // A smaller re-upload of this step leaves nothing of the old one behind.
-    let stale: Vec<u32> = table
-        .range((k.job_id, k.step, chunks)..=(k.job_id, k.step, u32::MAX))?
-        .map(|r| r.map(|(key, _)| key.value().2))
-        .collect::<Result<_, _>>()?;
-    for i in stale {
-        table.remove((k.job_id, k.step, i))?;
+    if let Some(old) = old {
+        doom(txn, &old.file)?;
     }
-    drop((staging, table));
-    let rec = CheckpointRecord { attempt: k.attempt, bytes, sha256: sha256.to_string(), chunks };
+    let rec = CheckpointRecord { attempt: k.attempt, bytes, sha256: sha256.to_string(), chunks: 0, file: file.into() };
     txn.open_table(CHECKPOINTS)?.insert((k.job_id, k.step), to_json(&rec)?.as_slice())?;
     if k.step > job.checkpoint_step {
         job.checkpoint_step = k.step;
         job.save(txn)?;
     }
-    let info = CheckpointInfo { job_id: k.job_id, step: k.step, attempt: k.attempt, bytes, sha256: rec.sha256 };
     // The branches that fork here may run now.
     let released = super::branches::release(txn, k.job_id, k.step)?;
-    Ok((StoredCheckpoint { info, chunks }, job, released))
+    super::retention::collect(txn, k.job_id)?;
+    let info = CheckpointInfo {
+        job_id: k.job_id,
+        step: k.step,
+        attempt: k.attempt,
+        bytes,
+        sha256: rec.sha256,
+        kept: Vec::new(),
+    };
+    Ok((StoredCheckpoint { info, file: rec.file }, job, released))
+}
+
+/// Lists a checkpoint file for deletion once this commit is durable (see [`crate::files`]).
+pub fn doom(txn: &WriteTransaction, file: &str) -> Result<()> {
+    if !file.is_empty() {
+        txn.open_table(DOOMED_FILES)?.insert(file, ())?;
+    }
+    Ok(())
+}
+
+/// Files listed for deletion, at most `limit`.
+pub fn doomed<R: Reader>(r: &R, limit: usize) -> Result<Vec<String>> {
+    let t = r.table(DOOMED_FILES)?;
+    t.iter()?.take(limit).map(|row| row.map(|(k, _)| k.value().to_string()).map_err(Into::into)).collect()
+}
+
+/// Strikes files from the deletion list once they are gone.
+pub fn forget_doomed(txn: &WriteTransaction, files: &[String]) -> Result<()> {
+    let mut t = txn.open_table(DOOMED_FILES)?;
+    for f in files {
+        t.remove(f.as_str())?;
+    }
+    Ok(())
 }
 
 /// The checkpoints of a job, oldest first.
@@ -97,9 +119,15 @@ pub fn checkpoints<R: Reader>(r: &R, job_id: u64) -> Result<Vec<StoredCheckpoint
     for row in t.range((job_id, 0)..=(job_id, u64::MAX))? {
         let (k, v) = row?;
         let rec: CheckpointRecord = from_json(v.value())?;
-        let info =
-            CheckpointInfo { job_id, step: k.value().1, attempt: rec.attempt, bytes: rec.bytes, sha256: rec.sha256 };
-        out.push(StoredCheckpoint { info, chunks: rec.chunks });
+        let info = CheckpointInfo {
+            job_id,
+            step: k.value().1,
+            attempt: rec.attempt,
+            bytes: rec.bytes,
+            sha256: rec.sha256,
+            kept: Vec::new(),
+        };
+        out.push(StoredCheckpoint { info, file: rec.file });
     }
     Ok(out)
 }
@@ -107,17 +135,15 @@ pub fn checkpoints<R: Reader>(r: &R, job_id: u64) -> Result<Vec<StoredCheckpoint
 /// A checkpoint of a job; `step` 0 = the newest.
 pub fn checkpoint<R: Reader>(r: &R, job_id: u64, step: u64) -> Result<StoredCheckpoint> {
     let all = checkpoints(r, job_id)?;
-    if step == 0 { all.last().cloned() } else { all.into_iter().find(|c| c.info.step == step) }
-        .ok_or_else(|| CoordError::NotFound(format!("checkpoint of job {job_id} at step {step}")))
-}
-
-/// Chunk `index` of a stored checkpoint.
-pub fn checkpoint_chunk<R: Reader>(r: &R, job_id: u64, step: u64, index: u32) -> Result<Vec<u8>> {
-    let t = r.table(CHECKPOINT_CHUNKS)?;
-    let v = t.get((job_id, step, index))?.ok_or_else(|| {
-        CoordError::storage(format!("checkpoint of job {job_id} step {step}: chunk {index} is missing"))
-    })?;
-    Ok(v.value().to_vec())
+    if step == 0 { all.last().cloned() } else { all.into_iter().find(|c| c.info.step == step) }.ok_or_else(|| {
+        let deleted = JobRecord::load(r, job_id).map_or(0, |j| j.checkpoints_deleted);
+        let why = if deleted > 0 {
+            format!(" (its sweep's retention policy has deleted {deleted} of its checkpoints: `ladder checkpoints {job_id}` lists those kept)")
+        } else {
+            String::new()
+        };
+        CoordError::NotFound(format!("checkpoint of job {job_id} at step {step}{why}"))
+    })
 }
 
 /// Stages chunk `index` of `file` (0 train, 1 val) of dataset upload `upload`.
@@ -198,29 +224,27 @@ pub fn dataset_chunk<R: Reader>(r: &R, sha: &str, file: u8, index: u32) -> Resul
     Ok(v.value().to_vec())
 }
 
-/// After a restart: drops every upload left staged by the previous process (its streams died with
-/// it) and checkpoint uploads of attempts no longer current. Returns the chunks dropped.
+/// After a restart: drops every dataset upload the previous process left staged (its streams
+/// died with it). Returns the chunks dropped.
 pub fn clear_abandoned(txn: &WriteTransaction) -> Result<usize> {
-    let mut dropped = 0;
-    {
-        let mut t = txn.open_table(DATASET_STAGING)?;
-        let keys: Vec<(u64, u8, u32)> = t.iter()?.map(|r| r.map(|(k, _)| k.value())).collect::<Result<_, _>>()?;
-        for k in keys {
-            t.remove(k)?;
-            dropped += 1;
-        }
+    let mut t = txn.open_table(DATASET_STAGING)?;
+    let keys: Vec<(u64, u8, u32)> = t.iter()?.map(|r| r.map(|(k, _)| k.value())).collect::<Result<_, _>>()?;
+    for k in &keys {
+        t.remove(*k)?;
     }
-    let mut t = txn.open_table(CHECKPOINT_STAGING)?;
-    let keys: Vec<(u64, u32, u64, u32)> = t.iter()?.map(|r| r.map(|(k, _)| k.value())).collect::<Result<_, _>>()?;
-    for k in keys {
-        let live =
-            JobRecord::load(txn, k.0).is_ok_and(|j| j.state == crate::records::JobState::Running && j.attempt == k.1);
-        if !live {
-            t.remove(k)?;
-            dropped += 1;
-        }
+    Ok(keys.len())
+}
+
+/// Every checkpoint file a record names.
+pub fn named_files<R: Reader>(r: &R) -> Result<std::collections::HashSet<String>> {
+    let t = r.table(CHECKPOINTS)?;
+    let mut out = std::collections::HashSet::new();
+    for row in t.iter()? {
+        let (_, v) = row?;
+        let rec: CheckpointRecord = from_json(v.value())?;
+        out.insert(rec.file);
     }
-    Ok(dropped)
+    Ok(out)
 }
 
 /// Where a branch with no checkpoint of its own starts: its parent's checkpoint, by hash.

@@ -1,7 +1,8 @@
 //! Branches at the coordinator. A branch is `Pending` until its parent stores the checkpoint it
-//! forks from, then `Queued`. A parent that fails, is cancelled, or ends before that step takes
-//! its pending branches with it, each with a reason that names the parent. Checkpoints are
-//! never deleted, so the one a branch names stays while the branch needs it.
+//! forks from, then `Queued`. A parent that fails, is cancelled, or ends without that checkpoint
+//! takes its pending branches with it, each with a reason that names the parent. The retention
+//! policy keeps the checkpoint a branch forks from until the branch has ended, and once a branch
+//! has forked from it, no re-upload replaces it ([`forked_at`]).
 use redb::{ReadableTable, WriteTransaction};
 
 use super::state::set_state;
@@ -15,7 +16,11 @@ pub fn index(txn: &WriteTransaction, parent: u64, step: u64, child: u64) -> Resu
     Ok(())
 }
 
-fn children_at<R: Reader>(r: &R, parent: u64, steps: std::ops::RangeInclusive<u64>) -> Result<Vec<(u64, u64)>> {
+pub(super) fn children_at<R: Reader>(
+    r: &R,
+    parent: u64,
+    steps: std::ops::RangeInclusive<u64>,
+) -> Result<Vec<(u64, u64)>> {
     let t = r.table(BRANCHES)?;
     let mut out = Vec::new();
     for row in t.range((parent, *steps.start(), 0)..=(parent, *steps.end(), u64::MAX))? {
@@ -24,6 +29,17 @@ fn children_at<R: Reader>(r: &R, parent: u64, steps: std::ops::RangeInclusive<u6
         out.push((step, child));
     }
     Ok(out)
+}
+
+/// Whether a branch has forked from `parent`'s checkpoint at `step` (left `pending`): that
+/// checkpoint is then immutable.
+pub fn forked_at<R: Reader>(r: &R, parent: u64, step: u64) -> Result<bool> {
+    for (_, child) in children_at(r, parent, step..=step)? {
+        if JobRecord::load(r, child)?.state != JobState::Pending {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// The parent's checkpoint at `step` is stored: its pending branches there join the queue.
@@ -64,8 +80,11 @@ pub fn settle(txn: &WriteTransaction, job: &JobRecord) -> Result<Vec<JobRecord>>
             let why = match state {
                 JobState::Cancelled => None,
                 JobState::Failed => Some(format!("its parent job {parent} failed before step {step}, where it forks")),
-                _ => Some(format!(
+                _ if ended_at < step => Some(format!(
                     "its parent job {parent} ended at step {ended_at}, before step {step}, where it forks"
+                )),
+                _ => Some(format!(
+                    "its parent job {parent} ended at step {ended_at} without storing its checkpoint at step {step}, where it forks (its upload failed: see `ladder logs {parent}`)"
                 )),
             };
             let (to, message) = match why {

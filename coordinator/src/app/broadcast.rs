@@ -27,6 +27,8 @@ impl App {
     pub(crate) fn publish(&self, jobs: &[JobRecord]) {
         for j in jobs {
             if j.state.is_final() {
+                // Retention may have doomed its checkpoints (and its parent's).
+                self.files_doomed();
                 self.fits.job_ended(j.sweep_id);
             } else {
                 self.fits.mark(j.sweep_id);

@@ -70,10 +70,15 @@ pub fn end_attempt(txn: &WriteTransaction, job: &mut JobRecord) -> Result<()> {
     clear_staged(txn, job.id, job.attempt.saturating_add(1))
 }
 
-/// After `job` changed: if it ended, its pending branches go with it; the sweep is marked done
-/// once every job has ended. Returns the branches this changed.
+/// After `job` changed: if it ended, its pending branches go with it, and the retention policy
+/// runs for it (and for its parent, when it is a branch); the sweep is marked done once every
+/// job has ended. Returns the branches this changed.
 pub fn settle(txn: &WriteTransaction, job: &JobRecord) -> Result<Vec<JobRecord>> {
     let changed = super::branches::settle(txn, job)?;
+    super::retention::settled(txn, job)?;
+    for b in &changed {
+        super::retention::settled(txn, b)?;
+    }
     sweep_done(txn, job.sweep_id)?;
     Ok(changed)
 }

@@ -7,8 +7,8 @@
 //! - the store operations, each run inside one write or read transaction: [`sweeps`] (submit,
 //!   find, cancel, list), [`queue`] (claim, reap, grace), [`attempts`] (heartbeats, reports,
 //!   curves), [`lifecycle`] (an attempt's end, a job's settling), [`branches`], [`blobs`]
-//!   (checkpoints and datasets, chunk by chunk), [`registry`] (workers and credentials),
-//!   [`logs`];
+//!   (checkpoints and datasets), [`retention`] (which checkpoints a job keeps), [`registry`]
+//!   (workers and credentials), [`logs`];
 //! - [`renewals`]: lease renewals held in memory; [`fits`]: each sweep's live fits;
 //! - [`broadcast`]: job changes and stored points, as they happen;
 //! - [`views`]: what callers are shown of a job;
@@ -25,6 +25,7 @@ pub mod logs;
 pub mod queue;
 pub mod registry;
 pub mod renewals;
+pub mod retention;
 pub mod state;
 pub mod sweeps;
 pub mod transfer;
@@ -124,6 +125,8 @@ pub struct App {
     pub cfg: Config,
     /// Wakes one waiting Acquire per job that became queued.
     work: Arc<Notify>,
+    /// Wakes the janitor: checkpoint files are doomed.
+    janitor: Arc<Notify>,
     updates: bus::Sender<JobStatus>,
     points: bus::Sender<Arc<StoredPoints>>,
     shutdown: CancellationToken,
@@ -140,6 +143,7 @@ impl App {
             store,
             cfg,
             work: Arc::new(Notify::new()),
+            janitor: Arc::new(Notify::new()),
             updates: bus::channel(4096).0,
             points: bus::channel(4096).0,
             shutdown,
@@ -172,6 +176,64 @@ impl App {
     /// Drops the uploads a previous process left staged; returns the chunks dropped.
     pub async fn clear_abandoned(&self) -> Result<usize> {
         self.store.write(blobs::clear_abandoned).await
+    }
+
+    /// Deletes the checkpoint files no record names (a crash left them) and the staging files
+    /// of uploads that died with the previous process; returns how many.
+    pub async fn sweep_files(&self) -> Result<usize> {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || {
+            let named = blobs::named_files(&store.read()?)?;
+            let mut n = store.files().clear_staging()?;
+            for f in store.files().names()?.into_iter().filter(|f| !named.contains(f)) {
+                store.files().remove(&f)?;
+                n += 1;
+            }
+            Ok(n)
+        })
+        .await
+        .map_err(|e| CoordError::Server(format!("sweeping checkpoint files: {e}")))?
+    }
+
+    /// Unlinks the doomed checkpoint files (see [`crate::files`]) whenever some are, until
+    /// shutdown; returns how many it deleted in all.
+    pub async fn janitor_loop(self) -> u64 {
+        let mut deleted = 0;
+        loop {
+            match self.unlink_doomed().await {
+                Ok(0) => {}
+                Ok(n) => {
+                    deleted += n as u64;
+                    continue;
+                }
+                Err(e) => tracing::warn!("deleting checkpoint files: {e}"),
+            }
+            tokio::select! {
+                _ = self.shutdown.cancelled() => return deleted,
+                _ = self.janitor.notified() => {}
+                _ = tokio::time::sleep(Duration::from_secs(10)) => {}
+            }
+        }
+    }
+
+    /// One pass of the janitor: up to 256 doomed files unlinked, then struck from the list.
+    async fn unlink_doomed(&self) -> Result<usize> {
+        let doomed = blobs::doomed(&self.store.read()?, 256)?;
+        if doomed.is_empty() {
+            return Ok(0);
+        }
+        let (store, names) = (self.store.clone(), doomed.clone());
+        tokio::task::spawn_blocking(move || names.iter().try_for_each(|f| store.files().remove(f)))
+            .await
+            .map_err(|e| CoordError::Server(format!("deleting checkpoint files: {e}")))??;
+        let n = doomed.len();
+        self.store.write(move |txn| blobs::forget_doomed(txn, &doomed)).await?;
+        Ok(n)
+    }
+
+    /// Wakes the janitor (a write doomed checkpoint files).
+    pub(crate) fn files_doomed(&self) {
+        self.janitor.notify_one();
     }
 
     /// Expires the leases past their time once; returns the jobs it changed.

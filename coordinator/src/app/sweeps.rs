@@ -161,6 +161,7 @@ pub fn insert(txn: &WriteTransaction, p: &Planned, now: i64) -> Result<(SweepRec
             contiguous: branch.map_or(0, |b| b.step),
             exclusive: false,
             branch,
+            checkpoints_deleted: 0,
             loaded_state: None,
         };
         set_state(txn, &mut job, if branch.is_some() { JobState::Pending } else { JobState::Queued })?;
@@ -179,6 +180,7 @@ pub fn insert(txn: &WriteTransaction, p: &Planned, now: i64) -> Result<(SweepRec
         state: SweepState::Running,
         created_ms: now,
         job_ids,
+        retention: plan.retention,
     };
     txn.open_table(SWEEPS)?.insert(id, to_json(&rec)?.as_slice())?;
     txn.open_table(SWEEP_NAMES)?.insert(plan.name.as_str(), id)?;
@@ -220,6 +222,9 @@ pub fn cancel(txn: &WriteTransaction, key: &str) -> Result<(SweepRecord, Vec<Job
             j.save(txn)?;
             changed.push(j);
         }
+    }
+    for j in &changed {
+        super::retention::collect(txn, j.id)?;
     }
     if s.state == SweepState::Running {
         s.state = SweepState::Cancelled;

@@ -56,6 +56,29 @@ pub enum DatasetPart {
     Bytes { file: String, data: Vec<u8> },
 }
 
+/// Streams a file of `total` bytes in chunks of [`CHUNK`]; one that ends early is an error.
+fn file_stream(mut file: tokio::fs::File, total: u64, sha256: String) -> ChunkStream {
+    use tokio::io::AsyncReadExt;
+    let (tx, rx) = mpsc::channel(4);
+    tokio::spawn(async move {
+        let mut offset = 0u64;
+        while offset < total {
+            let want = usize::try_from((total - offset).min(CHUNK as u64)).unwrap_or(CHUNK);
+            let mut data = vec![0u8; want];
+            let item = match file.read_exact(&mut data).await {
+                Ok(_) => Ok(Chunk { offset, total_bytes: total, sha256: sha256.clone(), data }),
+                Err(e) => Err(CoordError::storage(format!("reading a checkpoint at byte {offset} of {total}: {e}"))),
+            };
+            let failed = item.is_err();
+            if tx.send(item).await.is_err() || failed {
+                return;
+            }
+            offset += want as u64;
+        }
+    });
+    Box::pin(ReceiverStream::new(rx))
+}
+
 /// Streams `n` chunks, each read in a read transaction of its own: a client that stops reading
 /// holds none open (one held would keep freed pages from being reused).
 fn chunk_stream<F>(store: crate::store::Store, total: u64, sha256: String, n: u32, read: F) -> ChunkStream
@@ -85,13 +108,15 @@ fn bad_dataset(name: &str, m: impl std::fmt::Display) -> CoordError {
 }
 
 impl App {
-    /// A checkpoint's chunks; `step` 0 = the newest.
+    /// A checkpoint's chunks; `step` 0 = the newest. The file is opened here: retention may
+    /// delete it meanwhile, and what is open stays readable until the stream ends.
     pub fn checkpoint_stream(&self, job_id: u64, step: u64) -> Result<ChunkStream> {
         let c = blobs::checkpoint(&self.store.read()?, job_id, step)?;
-        let (job, step) = (c.info.job_id, c.info.step);
-        Ok(chunk_stream(self.store.clone(), c.info.bytes, c.info.sha256.clone(), c.chunks, move |r, i| {
-            blobs::checkpoint_chunk(r, job, step, i)
-        }))
+        let path = self.store.files().path(&c.file)?;
+        let file = std::fs::File::open(&path).map_err(|e| {
+            CoordError::storage(format!("checkpoint of job {job_id} at step {}: {}: {e}", c.info.step, path.display()))
+        })?;
+        Ok(file_stream(tokio::fs::File::from_std(file), c.info.bytes, c.info.sha256))
     }
 
     /// One file of a dataset: "train", "val" or "meta".
@@ -266,51 +291,77 @@ impl App {
             ));
         }
         self.room_for(h.total_bytes)?;
-        let (mut sha, mut got, mut chunks, mut buf) = (Sha256::new(), 0u64, 0u32, Vec::new());
-        loop {
-            let msg = stream.next().await;
-            let end = msg.is_none();
-            if let Some(msg) = msg {
-                match msg? {
-                    CheckpointPart::Data(d) => {
-                        got = got.saturating_add(d.len() as u64);
-                        if got > h.total_bytes {
-                            return Err(CoordError::invalid("upload_checkpoint", "more bytes than announced"));
-                        }
-                        sha.update(&d);
-                        buf.extend_from_slice(&d);
-                    }
-                    CheckpointPart::Header(_) => {
-                        return Err(CoordError::invalid("upload_checkpoint", "a second header"));
-                    }
-                }
-            }
-            while buf.len() >= CHUNK || (end && !buf.is_empty()) {
-                let rest = buf.split_off(buf.len().min(CHUNK));
-                let data = std::mem::replace(&mut buf, rest);
-                let (w, i) = (h.worker_id.clone(), chunks);
-                self.store.write(move |txn| blobs::stage_checkpoint_chunk(txn, &w, k, i, &data)).await?;
-                chunks += 1;
-            }
-            if end {
-                break;
-            }
-        }
-        let digest = hex::encode(sha.finalize());
+        let (staged, file) = self.store.files().stage()?;
+        // The staging file goes whatever happens, unless it was moved into place.
+        let mut guard = Staged(Some(staged.clone()));
+        let (got, digest) = receive_file(&mut stream, tokio::fs::File::from_std(file), h.total_bytes).await?;
         if got != h.total_bytes || digest != h.sha256 {
             return Err(CoordError::DataLoss(format!(
                 "checkpoint of job {} step {}: bytes do not match the announced size and sha256",
                 h.job_id, h.step
             )));
         }
-        let w = h.worker_id.clone();
-        let (stored, job, released) =
-            self.store.write(move |txn| blobs::commit_checkpoint(txn, &w, k, chunks, got, &digest)).await?;
+        let name = self.store.files().name(k.job_id, k.step, k.attempt);
+        let (store, n) = (self.store.clone(), name.clone());
+        tokio::task::spawn_blocking(move || store.files().place(&staged, &n))
+            .await
+            .map_err(|e| CoordError::Server(format!("placing a checkpoint: {e}")))??;
+        guard.0 = None;
+        let (w, n) = (h.worker_id.clone(), name.clone());
+        let committed = self.store.write(move |txn| blobs::commit_checkpoint(txn, &w, k, got, &digest, &n)).await;
+        let (stored, job, released) = match committed {
+            Ok(c) => c,
+            Err(e) => {
+                // Refused (a stale attempt): the file is no checkpoint's.
+                let _ = self.store.files().remove(&name);
+                return Err(e);
+            }
+        };
+        self.files_doomed();
         self.counters.checkpoint_bytes.fetch_add(got, std::sync::atomic::Ordering::Relaxed);
         self.publish(std::slice::from_ref(&job));
         self.publish(&released);
         Ok(stored.info)
     }
+}
+
+/// A staging file that is deleted when dropped (an upload that did not finish), unless it was
+/// moved into place.
+struct Staged(Option<std::path::PathBuf>);
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if let Some(p) = self.0.take() {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+/// Writes a checkpoint upload's bytes to `file` as they arrive, refusing more than `total`, and
+/// syncs it; returns the bytes received and their sha256.
+async fn receive_file<S>(stream: &mut S, mut file: tokio::fs::File, total: u64) -> Result<(u64, String)>
+where
+    S: Stream<Item = Result<CheckpointPart>> + Unpin + Send,
+{
+    use tokio::io::AsyncWriteExt;
+    let (mut sha, mut got) = (Sha256::new(), 0u64);
+    let io = |e: std::io::Error| CoordError::storage(format!("writing a checkpoint upload: {e}"));
+    while let Some(msg) = stream.next().await {
+        match msg? {
+            CheckpointPart::Data(d) => {
+                got = got.saturating_add(d.len() as u64);
+                if got > total {
+                    return Err(CoordError::invalid("upload_checkpoint", "more bytes than announced"));
+                }
+                sha.update(&d);
+                file.write_all(&d).await.map_err(io)?;
+            }
+            CheckpointPart::Header(_) => return Err(CoordError::invalid("upload_checkpoint", "a second header")),
+        }
+    }
+    file.flush().await.map_err(io)?;
+    file.sync_all().await.map_err(io)?;
+    Ok((got, hex::encode(sha.finalize())))
 }
 
 /// A dataset upload as it streams in: sizes, token ids below the vocabulary, the content hash.

@@ -5,13 +5,15 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use ladder_core::JobState;
-use ladder_core::status::{CheckpointInfo, DatasetInfo, JobStatus, RecordedPoint, SweepStatus, WorkerStatus};
+use ladder_core::status::{
+    CheckpointInfo, CheckpointList, DatasetInfo, JobStatus, RecordedPoint, SweepStatus, WorkerStatus,
+};
 use tokio::sync::{broadcast, mpsc};
 
 use super::fits::SweepFits;
 use super::logs::LogLine;
 use super::views::job_status;
-use super::{App, CURVE_PAGE, CURVE_PAGE_MAX, SWEEP_PAGE, attempts, blobs, logs, registry, sweeps};
+use super::{App, CURVE_PAGE, CURVE_PAGE_MAX, SWEEP_PAGE, attempts, blobs, logs, registry, retention, sweeps};
 use crate::error::{CoordError, Result};
 use crate::records::{JobRecord, SweepRecord};
 
@@ -172,9 +174,17 @@ impl App {
         attempts::curve(&r, id, after_step, limit)
     }
 
-    /// The checkpoints a job keeps, oldest first.
-    pub fn checkpoints(&self, job_id: u64) -> Result<Vec<CheckpointInfo>> {
-        Ok(blobs::checkpoints(&self.store.read()?, job_id)?.into_iter().map(|c| c.info).collect())
+    /// The checkpoints a job keeps, oldest first, each with why; the policy; how many it deleted.
+    pub fn checkpoints(&self, job_id: u64) -> Result<CheckpointList> {
+        let r = self.store.read()?;
+        let job = JobRecord::load(&r, job_id)?;
+        let policy = retention::policy(&r, &job)?;
+        let mut why = retention::reasons(&r, &job, &policy)?;
+        let checkpoints = blobs::checkpoints(&r, job_id)?
+            .into_iter()
+            .map(|c| CheckpointInfo { kept: why.remove(&c.info.step).unwrap_or_default(), ..c.info })
+            .collect();
+        Ok(CheckpointList { job_id, checkpoints, policy, deleted: job.checkpoints_deleted })
     }
 
     /// A sweep's latest fits; fitted now when there are none yet.

@@ -72,7 +72,9 @@ impl Ladder for Grpc {
     ) -> Result<Response<pb::ListCheckpointsResponse>, Status> {
         let list = self.0.checkpoints(req.into_inner().job_id)?;
         Ok(Response::new(pb::ListCheckpointsResponse {
-            checkpoints: list.iter().map(pb::CheckpointInfo::from).collect(),
+            checkpoints: list.checkpoints.iter().map(pb::CheckpointInfo::from).collect(),
+            policy: Some(pb::RetentionPolicy::from(&list.policy)),
+            deleted: list.deleted,
         }))
     }
 

@@ -34,6 +34,8 @@ pub struct SweepPlan {
     pub max_restarts: u32,
     /// Most jobs per fused model (1 = no fusing).
     pub fuse: u32,
+    /// Which checkpoints each job keeps.
+    pub retention: crate::retention::Retention,
     pub jobs: Vec<JobPlan>,
 }
 
@@ -149,7 +151,29 @@ pub fn plan(text: &str, origin: &str, mut dataset: impl FnMut(&str) -> Option<Da
     let (mut jobs, groups) = expand::expand(&src, &common, &blocks)?;
     branch::plan(&src, &raw, &rule, &common, groups, &mut jobs)?;
     let max_restarts = raw.resources.as_ref().and_then(|r| r.max_restarts).unwrap_or(3);
-    Ok(SweepPlan { name, dataset: ds_name, max_restarts, fuse: common.fuse, jobs })
+    let retention = retention(&src, raw.retention.as_ref())?;
+    Ok(SweepPlan { name, dataset: ds_name, max_restarts, fuse: common.fuse, retention, jobs })
+}
+
+/// The `[retention]` policy, checked: a job keeps at least its newest checkpoint.
+fn retention(
+    src: &Source<'_>,
+    raw: Option<&toml::Spanned<crate::retention::Retention>>,
+) -> Result<crate::retention::Retention> {
+    use crate::retention::Retention;
+    let Some(r) = raw else { return Ok(Retention::default()) };
+    let p = *r.get_ref();
+    if p.keep_latest == 0 {
+        return Err(src.err(r.span(), "retention.keep_latest", "must be at least 1: a resume needs a checkpoint"));
+    }
+    if p.keep_latest > Retention::MAX_KEPT || p.keep_best > Retention::MAX_KEPT {
+        return Err(src.err(
+            r.span(),
+            "retention",
+            format!("keeps at most {} checkpoints per job", Retention::MAX_KEPT),
+        ));
+    }
+    Ok(p)
 }
 
 /// What every job of the sweep shares, from `[model]`, `[train]` and `[resources]`.

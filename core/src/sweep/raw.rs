@@ -22,6 +22,9 @@ pub(super) struct RawSpec {
     pub grid: Vec<RawGrid>,
     #[serde(default)]
     pub branch: Vec<RawBranch>,
+    /// Which checkpoints each job keeps.
+    #[serde(default)]
+    pub retention: Option<Spanned<crate::retention::Retention>>,
 }
 
 /// One block of `[[branch]]`: jobs that fork from every job of the grid (or branch block) it

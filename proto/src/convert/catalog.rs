@@ -1,5 +1,7 @@
-//! Datasets (registered, and the header of one being uploaded), workers and checkpoints.
+//! Datasets (registered, and the header of one being uploaded), workers, checkpoints and the
+//! retention policy that keeps them.
 use ladder_core::dataset::{DatasetHeader, DatasetMeta};
+use ladder_core::retention::Retention;
 use ladder_core::status::{CheckpointInfo, DatasetInfo, WorkerStatus};
 use ladder_core::{DomainError, Result};
 
@@ -101,12 +103,32 @@ impl From<&CheckpointInfo> for pb::CheckpointInfo {
             attempt: c.attempt,
             bytes: c.bytes,
             sha256: c.sha256.clone(),
+            kept: c.kept.clone(),
         }
     }
 }
 
 impl From<&pb::CheckpointInfo> for CheckpointInfo {
     fn from(c: &pb::CheckpointInfo) -> Self {
-        CheckpointInfo { job_id: c.job_id, step: c.step, attempt: c.attempt, bytes: c.bytes, sha256: c.sha256.clone() }
+        CheckpointInfo {
+            job_id: c.job_id,
+            step: c.step,
+            attempt: c.attempt,
+            bytes: c.bytes,
+            sha256: c.sha256.clone(),
+            kept: c.kept.clone(),
+        }
+    }
+}
+
+impl From<&Retention> for pb::RetentionPolicy {
+    fn from(r: &Retention) -> Self {
+        pb::RetentionPolicy { keep_latest: r.keep_latest, keep_best: r.keep_best, keep_final: r.keep_final }
+    }
+}
+
+impl From<&pb::RetentionPolicy> for Retention {
+    fn from(r: &pb::RetentionPolicy) -> Self {
+        Retention { keep_latest: r.keep_latest, keep_best: r.keep_best, keep_final: r.keep_final }
     }
 }

@@ -260,9 +260,20 @@ impl Running<'_> {
                     );
                     return Ok(true);
                 }
-                let ok = upload::upload(self.env, m, step, &staged).await;
-                let _ = std::fs::remove_dir_all(&staged);
-                if !ok? && drop_member(members, i, &self.control) {
+                let mut fenced = !upload::retry_pending(self.env, m).await?;
+                match upload::upload(self.env, m, step, &staged).await? {
+                    upload::Uploaded::Failed(e) if upload::branch_point(m, step) => {
+                        m.pending.push((step, staged, e.to_string()));
+                    }
+                    upload::Uploaded::Fenced => {
+                        let _ = std::fs::remove_dir_all(&staged);
+                        fenced = true;
+                    }
+                    _ => {
+                        let _ = std::fs::remove_dir_all(&staged);
+                    }
+                }
+                if fenced && drop_member(members, i, &self.control) {
                     return Ok(false);
                 }
             }

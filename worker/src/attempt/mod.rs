@@ -41,6 +41,8 @@ pub(crate) struct Member {
     last: Option<AttemptEvent>,
     /// Fenced: dropped from the child, reports nothing more.
     dropped: bool,
+    /// Branch-point checkpoints whose upload failed, still staged: (step, folder, why).
+    pending: Vec<(u64, PathBuf, String)>,
 }
 
 fn failed(kind: FailureKind, message: String) -> AttemptEvent {
@@ -65,7 +67,7 @@ pub async fn run(
         let ids = (env.worker_id.clone(), a.job_id, a.attempt);
         let spill = dir.join("events.spill");
         let (outbox, reporting) = report::start(env.rpc.clone(), ids, stop.clone(), env.stats.clone(), spill);
-        members.push(Member { a, dir, outbox, reporting, stop, last: None, dropped: false });
+        members.push(Member { a, dir, outbox, reporting, stop, last: None, dropped: false, pending: Vec::new() });
     }
     env.stats.children.fetch_add(1, Ordering::Relaxed);
     let outcome = child::run_child(&env, &slot, &mut members, share, &shutdown).await;
@@ -75,6 +77,11 @@ pub async fn run(
         let kind = if matches!(e, WorkerError::Domain(_)) { FailureKind::InvalidConfig } else { FailureKind::Crashed };
         for m in members.iter_mut().filter(|m| !m.dropped && m.last.is_none()) {
             m.last = Some(failed(kind, format!("worker {}: {e}", env.worker_id)));
+        }
+    }
+    for m in members.iter_mut().filter(|m| !m.dropped && !m.pending.is_empty()) {
+        if let Err(e) = upload::settle_pending(&env, m).await {
+            tracing::error!(job = m.a.job_id, "storing its branch-point checkpoints: {e}");
         }
     }
     let shared = shared_device.is_some_and(|s| s.load(Ordering::SeqCst));

@@ -1,7 +1,10 @@
 //! A checkpoint the trainer wrote: staged by hard links at once (before the trainer's pruning
-//! can take its files), then packed and uploaded once every point before it is durable.
+//! can take its files), then packed and uploaded once every point before it is durable. One a
+//! branch forks from is kept until it is stored: tried again at each later checkpoint and, with
+//! backoff, at the attempt's end.
 use std::path::Path;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use super::Member;
 use crate::archive;
@@ -43,11 +46,25 @@ pub(super) fn stage(src: &Path, dst: &Path) -> Result<bool> {
     Ok(true)
 }
 
+/// What became of an upload.
+#[derive(Debug)]
+pub(super) enum Uploaded {
+    Stored,
+    /// The coordinator says the attempt is no longer current.
+    Fenced,
+    /// It could not be stored (the coordinator refused it, or it never got through).
+    Failed(WorkerError),
+}
+
+/// How long the branch-point checkpoints whose upload failed are tried again at an attempt's end,
+/// before the attempt ends without them (its branches then fail, saying so).
+pub(super) const BRANCH_POINT_PATIENCE: Duration = Duration::from_secs(300);
+
 /// Uploads member `m`'s checkpoint at `step` (staged in `staged`) once every earlier point is
-/// durable. Returns false when the coordinator says the attempt is no longer current.
-pub(super) async fn upload(env: &Env, m: &mut Member, step: u64, staged: &Path) -> Result<bool> {
+/// durable.
+pub(super) async fn upload(env: &Env, m: &mut Member, step: u64, staged: &Path) -> Result<Uploaded> {
     if !m.outbox.flush().await {
-        return Ok(false);
+        return Ok(Uploaded::Fenced);
     }
     let tar = m.dir.join(format!("upload-{step}.tar"));
     let (bytes, sha256) = {
@@ -69,13 +86,72 @@ pub(super) async fn upload(env: &Env, m: &mut Member, step: u64, staged: &Path) 
     let sent = retry(&m.stop, || env.rpc.upload_checkpoint(&header, &tar)).await;
     env.stats.backlog_checkpoint_bytes.fetch_sub(held, Ordering::Relaxed);
     let _ = std::fs::remove_file(&tar);
-    match sent {
-        Ok(Some(_)) => tracing::info!(job = m.a.job_id, step, "checkpoint uploaded"),
-        Ok(None) => {}
-        Err(e) if e.is_fenced() => return Ok(false),
-        Err(e) => tracing::error!(job = m.a.job_id, step, "checkpoint upload failed: {e}"),
+    Ok(match sent {
+        Ok(Some(_)) => {
+            tracing::info!(job = m.a.job_id, step, "checkpoint uploaded");
+            Uploaded::Stored
+        }
+        Ok(None) => Uploaded::Fenced,
+        Err(e) if e.is_fenced() => Uploaded::Fenced,
+        Err(e) => {
+            tracing::error!(job = m.a.job_id, step, "checkpoint upload failed: {e}");
+            Uploaded::Failed(e)
+        }
+    })
+}
+
+/// Whether `step` is a point a branch of member `m`'s job forks from: its checkpoint must reach
+/// the coordinator, or the branch cannot run.
+pub(super) fn branch_point(m: &Member, step: u64) -> bool {
+    m.a.config.checkpoint.at.contains(&step)
+}
+
+/// Tries the member's pending branch-point uploads again, once each; returns false when fenced.
+pub(super) async fn retry_pending(env: &Env, m: &mut Member) -> Result<bool> {
+    for (step, staged, _) in std::mem::take(&mut m.pending) {
+        match upload(env, m, step, &staged).await? {
+            Uploaded::Stored => {
+                let _ = std::fs::remove_dir_all(&staged);
+            }
+            Uploaded::Fenced => return Ok(false),
+            Uploaded::Failed(e) => m.pending.push((step, staged, e.to_string())),
+        }
     }
     Ok(true)
+}
+
+/// At the attempt's end: the pending branch-point uploads, tried again with backoff for up to
+/// [`BRANCH_POINT_PATIENCE`]. One that never gets through is logged to the job's log.
+pub(super) async fn settle_pending(env: &Env, m: &mut Member) -> Result<()> {
+    let deadline = tokio::time::Instant::now() + BRANCH_POINT_PATIENCE;
+    let mut delays = crate::retry::backoff();
+    while !m.pending.is_empty() && tokio::time::Instant::now() < deadline {
+        if !retry_pending(env, m).await? {
+            return Ok(());
+        }
+        if m.pending.is_empty() {
+            break;
+        }
+        let delay = delays.next().unwrap_or(Duration::from_secs(3));
+        tokio::select! {
+            _ = m.stop.cancelled() => return Ok(()),
+            _ = tokio::time::sleep(delay) => {}
+        }
+    }
+    for (step, _, why) in &m.pending {
+        let text = format!(
+            "the checkpoint at step {step}, where a branch forks, could not be stored ({why}): its branch cannot run"
+        );
+        tracing::error!(job = m.a.job_id, step, "{text}");
+        m.outbox.send(ladder_core::attempt::AttemptEvent::Log { source: "worker".into(), text, at_ms: now_ms() });
+    }
+    Ok(())
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 #[cfg(test)]

@@ -1,0 +1,43 @@
+//! `ladder checkpoints JOB` through the real binary: what a job keeps under its sweep's retention
+//! policy, each with why, and how many the policy deleted.
+use std::time::Duration;
+
+use ladder_coordinator::Store;
+use ladder_proto::pb;
+use ladder_testkit::server::*;
+
+mod common;
+use common::{ladder, text};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn checkpoints_lists_what_a_job_keeps_and_why() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let mut s = start(Store::open(&tmp.path().join("ladder.redb")).expect("store"), Duration::from_secs(30)).await;
+    register_dataset(&mut s.users).await;
+    let spec = SPEC.replace("seeds = [0, 1]", "seeds = [0]");
+    s.users.submit_sweep(pb::SubmitSweepRequest { spec_toml: spec, ..Default::default() }).await.expect("submit");
+    let w = register_worker(&mut s.workers, "w").await;
+    let a = acquire(&mut s.workers, &w).await.expect("a job");
+    for step in 1..=3u64 {
+        s.workers.report_events(report(&w, &a, vec![point(step, 2.0)])).await.expect("report");
+        upload_checkpoint(&mut s.workers, &w, &a, step, &vec![1u8; 2048]).await.expect("upload");
+    }
+    let addr = format!("http://{}", s.addr());
+    let job = a.job_id.to_string();
+    let o = ladder(&["--coordinator", &addr, "checkpoints", &job]).await;
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    let rows: Vec<&str> = out.lines().filter(|l| l.starts_with(char::is_numeric)).collect();
+    assert_eq!(rows.len(), 2, "{out}");
+    assert!(rows[0].starts_with("2 ") && rows[1].starts_with("3 ") && rows[0].contains("2.0 KiB"), "{out}");
+    assert!(rows.iter().all(|r| r.ends_with("newest 2")), "{out}");
+    assert!(out.contains("1 deleted"), "{out}");
+    let o = ladder(&["--coordinator", &addr, "--output", "json", "checkpoints", &job]).await;
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(v["deleted"], 1);
+    assert_eq!(v["checkpoints"][1]["kept"], serde_json::json!(["newest 2"]));
+    assert_eq!(v["policy"]["keep_latest"], 2);
+    let o = ladder(&["--coordinator", &addr, "checkpoints", "999"]).await;
+    assert_eq!(o.status.code(), Some(3), "{:?}", text(&o));
+    s.shutdown().await;
+}

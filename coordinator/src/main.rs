@@ -164,9 +164,20 @@ async fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    match run(Args::parse()).await {
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("ladder-coordinator: error: starting the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let out = rt.block_on(run(args));
+    // Every task the server started has been joined; a live fit still computing on a blocking
+    // thread is abandoned, not waited for.
+    rt.shutdown_timeout(Duration::from_millis(500));
+    match out {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("ladder-coordinator: error: {e:#}");

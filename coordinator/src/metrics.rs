@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use ladder_http::Exposition;
 use redb::{ReadableTable, ReadableTableMetadata};
 
+use crate::app::fits::LiveFits;
 use crate::clock::Clock;
 use crate::records::{STATES, WorkerRecord, state_key};
 use crate::store::Store;
@@ -21,7 +22,7 @@ pub struct Counters {
 
 /// One scrape: the counts of jobs by state (five keys), the sweeps, and the workers (one record
 /// each); never every job. Store errors leave the gauges out rather than failing the scrape.
-pub fn render(store: &Store, c: &Counters, lease_ttl_ms: u64, clock: &dyn Clock) -> String {
+pub fn render(store: &Store, c: &Counters, fits: &LiveFits, lease_ttl_ms: u64, clock: &dyn Clock) -> String {
     let mut e = Exposition::default();
     let mut by_state = [0u64; STATES.len()];
     let (mut sweeps, mut workers, mut active) = (0u64, 0u64, 0u64);
@@ -59,6 +60,12 @@ pub fn render(store: &Store, c: &Counters, lease_ttl_ms: u64, clock: &dyn Clock)
         "ladder_lease_expiries_total",
         "Leases that expired without a heartbeat.",
         c.lease_expiries.load(Ordering::Relaxed) as f64,
+    );
+    e.counter("ladder_fits_total", "Live fits computed.", fits.computed.load(Ordering::Relaxed) as f64);
+    e.gauge(
+        "ladder_fit_summary_bytes",
+        "Memory the curve summaries of the live fits hold.",
+        fits.summaries.bytes() as f64,
     );
     e.counter(
         "ladder_checkpoint_bytes_total",

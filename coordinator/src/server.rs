@@ -131,9 +131,10 @@ pub async fn serve_all(store: Store, cfg: Config, listeners: Listeners, shutdown
         tokio::spawn(crate::web::serve(w, l, page_tls))
     });
     let scrape = metrics.map(|m| {
-        let (store, counters, clock) = (app.store.clone(), app.counters.clone(), app.cfg.clock.clone());
+        let (store, counters, clock, fits) =
+            (app.store.clone(), app.counters.clone(), app.cfg.clock.clone(), app.fits.clone());
         let ttl = u64::try_from(app.cfg.lease_ttl.as_millis()).unwrap_or(u64::MAX);
-        let render: Render = Arc::new(move || crate::metrics::render(&store, &counters, ttl, clock.as_ref()));
+        let render: Render = Arc::new(move || crate::metrics::render(&store, &counters, &fits, ttl, clock.as_ref()));
         tokio::spawn(serve_metrics(m, render, shutdown.clone()))
     });
     let grpc = Grpc(app);

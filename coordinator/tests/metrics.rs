@@ -8,27 +8,19 @@ use ladder_proto::pb;
 use ladder_proto::pb::ladder_client::LadderClient;
 use ladder_proto::pb::worker_service_client::WorkerServiceClient;
 use sha2::{Digest, Sha256};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
 
+/// GET /metrics of the coordinator at `addr`, checked to be OpenMetrics.
 async fn scrape(addr: std::net::SocketAddr) -> String {
-    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").await.expect("write");
-    let mut out = String::new();
-    s.read_to_string(&mut out).await.expect("read");
-    assert!(out.starts_with("HTTP/1.1 200 OK"), "{out}");
+    let a = addr.to_string();
+    let out =
+        tokio::task::spawn_blocking(move || ladder_testkit::procs::scrape(&a)).await.expect("scrape").expect("200");
     assert!(out.to_ascii_lowercase().contains("content-type: application/openmetrics-text; version=1.0.0"), "{out}");
     out
 }
 
-/// The value of the sample line that starts with `series` (name and labels).
-fn value(text: &str, series: &str) -> f64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(series).and_then(|r| r.strip_prefix(' ')))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {series} in\n{text}"))
-}
+use ladder_testkit::procs::metric as value;
 
 const SPEC: &str = "name = \"m\"\ndataset = \"tiny\"\n[model]\nn_ctx = 16\nd_head = 8\nshapes = [[1, 16]]\n[train]\nbatch_tokens = 64\nsteps = 5\nlr = 0.01\n[resources]\nmax_restarts = 3\n";
 

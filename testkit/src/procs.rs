@@ -149,6 +149,14 @@ pub fn scrape(addr: &str) -> Option<String> {
     out.starts_with("HTTP/1.1 200").then_some(out)
 }
 
+/// The value of the sample line of a scrape that starts with `series` (name and labels).
+pub fn metric(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series).and_then(|r| r.strip_prefix(' ')))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {series} in\n{text}"))
+}
+
 pub async fn connect(port: u16) -> LadderClient<Channel> {
     let channel = Channel::from_shared(format!("http://127.0.0.1:{port}")).expect("url").connect_lazy();
     LadderClient::new(channel)

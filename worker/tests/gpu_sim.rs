@@ -7,12 +7,7 @@ use ladder_proto::pb;
 use ladder_testkit::procs::*;
 
 /// The value of the sample line that starts with `series`.
-fn gauge(text: &str, series: &str) -> f64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(series).and_then(|r| r.strip_prefix(' ')))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {series} in\n{text}"))
-}
+use ladder_testkit::procs::metric as gauge;
 
 fn on(device: &str, s: String) -> String {
     s.replace("device = \"cpu\"", &format!("device = \"{device}\""))

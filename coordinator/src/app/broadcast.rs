@@ -55,11 +55,13 @@ impl App {
         self.points.subscribe()
     }
 
-    /// Announces points just stored (when anyone listens), and marks their sweep's fits due.
+    /// Announces points just stored (when anyone listens), adds them to the job's curve summary
+    /// (one that restarted from an earlier step is summarised anew), and marks their sweep's fits
+    /// due.
     pub(crate) fn stored(&self, sweep_id: u64, job_id: u64, attempt: u32, events: &[AttemptEvent]) {
         self.fits.mark(sweep_id);
-        if self.points.receiver_count() == 0 {
-            return;
+        if events.iter().any(|e| matches!(e, AttemptEvent::Started { .. })) {
+            self.fits.summaries.forget(job_id);
         }
         let points: Vec<_> = events
             .iter()
@@ -68,6 +70,10 @@ impl App {
                 _ => None,
             })
             .collect();
+        self.fits.summaries.push(job_id, &points);
+        if self.points.receiver_count() == 0 {
+            return;
+        }
         if !points.is_empty() {
             let stored_ms = SystemClock.now_ms();
             let _ = self.points.send(Arc::new(StoredPoints { sweep_id, job_id, points, stored_ms }));

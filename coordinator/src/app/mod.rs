@@ -9,7 +9,8 @@
 //!   curves), [`lifecycle`] (an attempt's end, a job's settling), [`branches`], [`blobs`]
 //!   (checkpoints and datasets), [`retention`] (which checkpoints a job keeps), [`registry`]
 //!   (workers and credentials), [`logs`];
-//! - [`renewals`]: lease renewals held in memory; [`fits`]: each sweep's live fits;
+//! - [`renewals`]: lease renewals held in memory; [`fits`]: each sweep's live fits, over
+//!   [`summary`]: each job's curve, summarised in a bounded size;
 //! - [`broadcast`]: job changes and stored points, as they happen;
 //! - [`views`]: what callers are shown of a job;
 //! - the operations by caller: [`users`] (sweeps, jobs, curves, fits, logs), [`work`]
@@ -27,6 +28,7 @@ pub mod registry;
 pub mod renewals;
 pub mod retention;
 pub mod state;
+pub mod summary;
 pub mod sweeps;
 pub mod transfer;
 pub mod users;

@@ -187,10 +187,11 @@ impl App {
         Ok(CheckpointList { job_id, checkpoints, policy, deleted: job.checkpoints_deleted })
     }
 
-    /// A sweep's latest fits; fitted now when there are none yet.
+    /// A sweep's latest fits; fitted now when there are none yet. Asking counts as watching it:
+    /// it is refitted as it changes for a while.
     pub async fn fits(&self, key: &str) -> Result<Arc<SweepFits>> {
         let id = self.sweep_id(key)?;
-        self.fits.get_or_compute(&self.store, self.now_ms(), id).await
+        self.fits.get_or_compute(&self.store, self.now_ms(), id, &self.shutdown).await
     }
 
     /// Lines of job `id`'s log after `after_seq`.

@@ -33,6 +33,7 @@ pub fn stream(w: &Web, follow: Follow) -> axum::response::Response {
     let (tx, rx) = tokio::sync::mpsc::channel(256);
     let (mut jobs, mut points, mut fits) = (w.app.subscribe_jobs(), w.app.subscribe_points(), w.app.fits.subscribe());
     let shutdown = w.shutdown.clone();
+    let live = w.app.fits.clone();
     tokio::spawn(async move {
         let wants = |sweep: u64, job: u64| match follow {
             Follow::Sweep(s) => s == sweep,
@@ -50,7 +51,12 @@ pub fn stream(w: &Web, follow: Follow) -> axum::response::Response {
             tokio::select! {
                 _ = shutdown.cancelled() => return,
                 _ = tx.closed() => return,
-                _ = tick.tick() => {}
+                _ = tick.tick() => {
+                    // An open page of a sweep watches its fits: they are refitted as it changes.
+                    if let Follow::Sweep(s) = follow {
+                        live.watch(s);
+                    }
+                }
                 j = jobs.recv() => match j {
                     Ok(j) if wants(j.sweep_id, j.id) => {
                         changed.insert(j.id, j);

@@ -172,6 +172,9 @@ pub struct JobRecord {
     /// Checkpoints of this job the retention policy has deleted.
     #[serde(default)]
     pub checkpoints_deleted: u64,
+    /// Bytes of log lines it keeps (format 7).
+    #[serde(default)]
+    pub log_bytes: u64,
     /// The state this record had when read (None: a new job), so that saving it moves the counts.
     #[serde(skip)]
     pub loaded_state: Option<JobState>,

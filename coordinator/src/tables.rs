@@ -34,6 +34,8 @@ pub const SWEEP_COUNTS: TableDefinition<(u64, u8), u32> = TableDefinition::new("
 pub const BRANCHES: TableDefinition<(u64, u64, u64), ()> = TableDefinition::new("branches");
 /// (job, seq) → a log line (JSON): trainer stderr and worker events (format 6).
 pub const LOGS: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("logs");
+/// sweep id → bytes of log lines its jobs keep (format 7).
+pub const SWEEP_LOG_BYTES: TableDefinition<u64, u64> = TableDefinition::new("sweep_log_bytes");
 
 /// redb's page cache, bytes: the coordinator's memory stays flat as the store grows.
 pub const CACHE_BYTES: usize = 256 << 20;
@@ -144,6 +146,7 @@ pub fn all_exist(r: &ReadTransaction) -> Result<bool> {
         SWEEP_COUNTS.name(),
         BRANCHES.name(),
         LOGS.name(),
+        SWEEP_LOG_BYTES.name(),
     ];
     Ok(all.iter().all(|t| names.contains(*t)))
 }
@@ -171,5 +174,6 @@ pub fn create_all(txn: &WriteTransaction) -> Result<()> {
     txn.open_table(SWEEP_COUNTS)?;
     txn.open_table(BRANCHES)?;
     txn.open_table(LOGS)?;
+    txn.open_table(SWEEP_LOG_BYTES)?;
     Ok(())
 }

@@ -27,7 +27,8 @@
     return h('dl', { class: 'facts' }, rows.map(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]));
   }
 
-  // The log, one block per attempt.
+  // The log, newest line first (how a failed job ended), one block per attempt, the newest
+  // attempt on top. `lines` come newest first.
   function logView(lines) {
     if (!lines.length) return [h('p', { class: 'muted' }, 'No log lines yet.')];
     const by = new Map();
@@ -36,7 +37,7 @@
       by.get(l.attempt).push(l);
     }
     return [...by.entries()].map(([a, ls]) => h('div', { class: 'attempt' },
-      h('div', { class: 'attempt-head' }, `Attempt ${a} · from ${clock(ls[0].at_ms)}`),
+      h('div', { class: 'attempt-head' }, `Attempt ${a} · newest first · last at ${clock(ls[0].at_ms)}`),
       h('pre', { class: 'log' }, ls.map((l) => h('span', { class: `src-${l.source}` }, `${clock(l.at_ms)} ${l.source === 'worker' ? '[worker] ' : ''}${l.text}\n`)))));
   }
 
@@ -81,10 +82,8 @@
 
     async function readLog() {
       lastLog = Date.now();
-      const atEnd = logEl.scrollTop + logEl.clientHeight >= logEl.scrollHeight - 8;
       const { lines } = await L.api.log(id);
       logEl.replaceChildren(...logView(lines || []));
-      if (atEnd) logEl.scrollTop = logEl.scrollHeight;
     }
 
     async function load() {
@@ -97,10 +96,7 @@
       points = fetched;
       draw();
       readLog().catch(() => {});
-      L.api.sweeps().then(({ sweeps }) => {
-        const s = sweeps.find((x) => x.id === job.sweep_id);
-        if (s) crumb.replaceChildren(h('a', { href: `/sweeps/${encodeURIComponent(s.name)}` }, s.name), ' / ');
-      }).catch(() => {});
+      if (r.sweep) crumb.replaceChildren(h('a', { href: `/sweeps/${encodeURIComponent(r.sweep)}` }, r.sweep), ' / ');
     }
 
     setInterval(() => {
@@ -118,6 +114,7 @@
         if (e.stored_ms) waiting.push(e.stored_ms);
         soon();
       },
+      resync: () => load().catch(() => {}),
     }, {
       onState: (on) => { live.className = on ? 'live on' : 'live off'; setText(live, on ? 'live' : 'reconnecting'); },
       onReopen: () => load().catch(() => {}),

@@ -5,6 +5,16 @@
   const { h, setText, badge, dateTime } = L.dom;
   const { fmt } = L.ticks;
   const FLUSH_MS = 60; // points arriving within this are drawn together (longer if drawing is slow)
+  const KEEP = 2000; // points a curve holds here; past them its older half thins by two
+
+  // Keeps a curve within KEEP points: every other point of its older half goes (evaluations
+  // stay), so a page left open on a long run holds a bounded curve, densest where it is newest.
+  function thin(curve) {
+    if (curve.length <= KEEP) return;
+    const half = curve.length >> 1, kept = [];
+    for (let i = 0; i < half; i++) if (i % 2 === 0 || curve[i].val_loss != null) kept.push(curve[i]);
+    curve.splice(0, half, ...kept);
+  }
 
   // Appends `pts` to `curve` in step order; a point at or before the last step (a retry resumed
   // from an older checkpoint) first drops the points it replaces.
@@ -13,6 +23,7 @@
       while (curve.length && curve[curve.length - 1].step >= p.step) curve.pop();
       curve.push(p);
     }
+    thin(curve);
   }
 
   // Replaces a curve by a fetched one, keeping streamed points newer than what it holds.
@@ -160,6 +171,8 @@
 
     L.api.stream(L.api.sweepEvents(name), {
       sweep: header,
+      // The page fell behind the coordinator: what it missed is reloaded.
+      resync: () => load().catch((e) => console.warn('ladder: reload failed', e)),
       job: upsertJob,
       points: (e) => {
         if (!curves.has(e.job_id)) curves.set(e.job_id, []);
@@ -179,5 +192,5 @@
     return load();
   }
 
-  L.sweep = { page, append, mergeInto };
+  L.sweep = { page, append, mergeInto, thin, KEEP };
 })(globalThis.Ladder = globalThis.Ladder || {});

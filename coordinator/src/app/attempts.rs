@@ -5,6 +5,8 @@
 use redb::{ReadableTable, WriteTransaction};
 
 pub const CURVE_PAGE_MAX: usize = 100_000;
+/// Points read at a time when a whole curve is read in pages.
+pub const CURVE_PAGE: usize = 10_000;
 
 use ladder_core::attempt::AttemptEvent;
 use ladder_core::status::{Progress, RecordedPoint};
@@ -269,7 +271,7 @@ pub fn report(
                 }
             }
             AttemptEvent::Log { source, text, at_ms } => {
-                super::logs::append(txn, job_id, attempt, source, text, *at_ms)?;
+                super::logs::append(txn, &mut job, attempt, source, text, *at_ms)?;
             }
             AttemptEvent::Started { resumed_from_step } => restart_at(txn, &mut job, attempt, *resumed_from_step)?,
             AttemptEvent::Finished { step, .. } => {

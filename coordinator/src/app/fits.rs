@@ -58,20 +58,22 @@ impl SweepFits {
     }
 }
 
-/// A job's summary, built from its stored curve page by page when none is held.
-fn summary_of(r: &Read, summaries: &Summaries, job: u64) -> Result<CurveSummary> {
-    summaries.get_or_build(job, || {
-        let mut s = CurveSummary::default();
-        let mut after = 0;
-        loop {
-            let (page, more) = attempts::curve(r, job, after, attempts::CURVE_PAGE_MAX)?;
-            page.iter().for_each(|p| s.push(p));
-            match more {
-                Some(m) => after = m,
-                None => return Ok(s),
-            }
+/// Job `job`'s stored curve, summarised in `s`, read a page at a time.
+pub fn summarise(r: &Read, job: u64, mut s: CurveSummary) -> Result<CurveSummary> {
+    let mut after = 0;
+    loop {
+        let (page, more) = attempts::curve(r, job, after, attempts::CURVE_PAGE)?;
+        page.iter().for_each(|p| s.push(p));
+        match more {
+            Some(m) => after = m,
+            None => return Ok(s),
         }
-    })
+    }
+}
+
+/// A job's summary: the one held, else built from its stored curve.
+pub fn summary_of(r: &Read, summaries: &Summaries, job: u64) -> Result<CurveSummary> {
+    summaries.get_or_build(job, || summarise(r, job, CurveSummary::default()))
 }
 
 /// A sweep's jobs (with their configs) and curve summaries, as the analysis takes them, and the

@@ -9,8 +9,8 @@ use std::sync::Mutex;
 
 use ladder_core::status::RecordedPoint;
 
-/// Most buckets a summary holds.
-pub const BUCKETS: u64 = 256;
+/// Most buckets a summary holds (by default).
+pub const BUCKETS: u64 = 512;
 /// Points a summary being built from the store may buffer before it is rebuilt.
 const MAX_PENDING: usize = 200_000;
 
@@ -62,9 +62,26 @@ impl Bucket {
     }
 }
 
+/// A point of a chart of a curve: a bucket's mean train loss with its least and greatest, and
+/// the last validation loss, B_simple, tokens and FLOPs in it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ChartPoint {
+    pub step: u64,
+    pub tokens: u64,
+    pub flops: f64,
+    pub train_loss: f64,
+    pub train_min: f64,
+    pub train_max: f64,
+    pub val_loss: Option<f64>,
+    pub b_simple: Option<f64>,
+    pub attempt: u32,
+}
+
 /// One job's curve, summarised.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct CurveSummary {
+    /// Most buckets it holds.
+    max_buckets: u64,
     stride: u64,
     buckets: Vec<Bucket>,
     first: Option<RecordedPoint>,
@@ -74,7 +91,26 @@ pub struct CurveSummary {
     pub count: u64,
 }
 
+impl Default for CurveSummary {
+    fn default() -> Self {
+        Self::with_buckets(BUCKETS)
+    }
+}
+
 impl CurveSummary {
+    /// A summary of at most `n` buckets (at least 1).
+    pub fn with_buckets(n: u64) -> Self {
+        Self {
+            max_buckets: n.max(1),
+            stride: 1,
+            buckets: Vec::new(),
+            first: None,
+            best_val: None,
+            last: None,
+            count: 0,
+        }
+    }
+
     /// Adds the next point of the curve; one at or before the last step (a replay) is ignored.
     pub fn push(&mut self, p: &RecordedPoint) {
         let step = p.point.step;
@@ -90,7 +126,7 @@ impl CurveSummary {
             self.best_val = Some(p.clone());
         }
         self.last = Some(p.clone());
-        while (step - 1) / self.stride >= BUCKETS {
+        while (step - 1) / self.stride >= self.max_buckets {
             self.coarsen();
         }
         let index = (step - 1) / self.stride;
@@ -127,14 +163,45 @@ impl CurveSummary {
         out
     }
 
-    /// The least and greatest train loss of each bucket, by step: what a chart of the curve needs
-    /// at a bucket's width (`pairs` buckets at most: neighbours merge until they fit).
-    pub fn envelope(&self, pairs: usize) -> Vec<(u64, f64, f64)> {
-        let mut s = self.clone();
-        while s.buckets.len() > pairs.max(1) {
-            s.coarsen();
+    /// The curve as a chart draws it: one point per bucket, at most `max_points` (neighbouring
+    /// buckets merge until they fit), the best validation point as it was.
+    pub fn chart(&self, max_points: usize) -> Vec<ChartPoint> {
+        let coarse;
+        let s = if self.buckets.len() > max_points.max(1) {
+            let mut c = self.clone();
+            while c.buckets.len() > max_points.max(1) {
+                c.coarsen();
+            }
+            coarse = c;
+            &coarse
+        } else {
+            self
+        };
+        let mut out: Vec<ChartPoint> = s
+            .buckets
+            .iter()
+            .map(|b| {
+                let p = &b.last.point;
+                ChartPoint {
+                    step: p.step,
+                    tokens: p.tokens,
+                    flops: p.flops,
+                    train_loss: b.sum_train / f64::from(b.n),
+                    train_min: b.min_train,
+                    train_max: b.max_train,
+                    val_loss: b.val,
+                    b_simple: p.b_simple,
+                    attempt: b.last.attempt,
+                }
+            })
+            .collect();
+        // The run's loss is its lowest validation loss: a chart shows it where it was.
+        if let Some(best) = &self.best_val
+            && let Some(c) = out.iter_mut().find(|c| c.step >= best.point.step)
+        {
+            c.val_loss = best.point.val_loss.map(|v| c.val_loss.map_or(v, |w| w.min(v)));
         }
-        s.buckets.iter().map(|b| (b.last.point.step, b.min_train, b.max_train)).collect()
+        out
     }
 }
 
@@ -271,7 +338,10 @@ mod tests {
         let mean = (last_bucket.index * s.stride + 1..=n).map(|k| 10.0 / (k as f64).sqrt()).sum::<f64>()
             / f64::from(last_bucket.n);
         assert!((last_bucket.point().point.train_loss - mean).abs() < 1e-12);
-        assert!(s.envelope(100).len() <= 100);
+        let chart = s.chart(100);
+        assert!(chart.len() <= 100 && chart.len() >= 50, "{}", chart.len());
+        assert!(chart.iter().all(|c| c.train_min <= c.train_loss && c.train_loss <= c.train_max));
+        assert_eq!(chart.iter().filter_map(|c| c.val_loss).fold(f64::INFINITY, f64::min), 2.0, "the best is shown");
     }
 
     #[test]

@@ -162,6 +162,7 @@ pub fn insert(txn: &WriteTransaction, p: &Planned, now: i64) -> Result<(SweepRec
             exclusive: false,
             branch,
             checkpoints_deleted: 0,
+            log_bytes: 0,
             loaded_state: None,
         };
         set_state(txn, &mut job, if branch.is_some() { JobState::Pending } else { JobState::Queued })?;

@@ -10,8 +10,9 @@ use ladder_core::status::{
 };
 use tokio::sync::{broadcast, mpsc};
 
-use super::fits::SweepFits;
+use super::fits::{self, SweepFits};
 use super::logs::LogLine;
+use super::summary::{ChartPoint, CurveSummary};
 use super::views::job_status;
 use super::{App, CURVE_PAGE, CURVE_PAGE_MAX, SWEEP_PAGE, attempts, blobs, logs, registry, retention, sweeps};
 use crate::error::{CoordError, Result};
@@ -174,6 +175,21 @@ impl App {
         attempts::curve(&r, id, after_step, limit)
     }
 
+    /// Job `id`'s curve for a chart of the sweep: from its summary (built from the store when
+    /// none is held), at most `max_points` points.
+    pub fn chart(&self, id: u64, max_points: usize) -> Result<Vec<ChartPoint>> {
+        let r = self.store.read()?;
+        Ok(fits::summary_of(&r, &self.fits.summaries, id)?.chart(max_points))
+    }
+
+    /// Job `id`'s curve for its own chart: read from the store at `max_points` buckets.
+    pub fn job_chart(&self, id: u64, max_points: usize) -> Result<Vec<ChartPoint>> {
+        let r = self.store.read()?;
+        JobRecord::load(&r, id)?;
+        let s = fits::summarise(&r, id, CurveSummary::with_buckets(max_points as u64))?;
+        Ok(s.chart(max_points))
+    }
+
     /// The checkpoints a job keeps, oldest first, each with why; the policy; how many it deleted.
     pub fn checkpoints(&self, job_id: u64) -> Result<CheckpointList> {
         let r = self.store.read()?;
@@ -199,6 +215,13 @@ impl App {
         let r = self.store.read()?;
         JobRecord::load(&r, id)?;
         logs::read(&r, id, after_seq)
+    }
+
+    /// The newest `n` lines of job `id`'s log, newest first.
+    pub fn newest_logs(&self, id: u64, n: usize) -> Result<Vec<LogLine>> {
+        let r = self.store.read()?;
+        JobRecord::load(&r, id)?;
+        logs::newest(&r, id, n)
     }
 
     pub fn datasets(&self) -> Result<Vec<DatasetInfo>> {

@@ -1,13 +1,23 @@
 //! The page's JSON: sweeps, a sweep's jobs, curves and fits, a job with its curve and log. Each
-//! answer reads one snapshot of the store, off the async runtime.
-use std::collections::BTreeMap;
-
+//! answer is read off the async runtime; a sweep's curves, thinned to at most `max_points`
+//! each, stream out a job at a time (each its own read), never built whole.
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
 use super::Web;
-use crate::app::CURVE_PAGE_MAX;
 use crate::error::{CoordError, Result};
+
+/// Log lines a job's page shows.
+pub const LOG_LINES: usize = 2000;
+
+/// Points per curve the page gets by default, and the most it may ask for.
+pub const MAX_POINTS: usize = 1000;
+pub const MAX_POINTS_LIMIT: usize = 5000;
+
+/// `max_points` as asked (clamped to 2..=[`MAX_POINTS_LIMIT`]), else [`MAX_POINTS`].
+pub fn max_points(asked: Option<usize>) -> usize {
+    asked.unwrap_or(MAX_POINTS).clamp(2, MAX_POINTS_LIMIT)
+}
 
 /// A job's status as the page reads it: the status, its ETA, and a failed job's last lines.
 fn job_json(st: &ladder_core::status::JobStatus) -> Value {
@@ -16,20 +26,6 @@ fn job_json(st: &ladder_core::status::JobStatus) -> Value {
         m.insert("eta_s".into(), json!(st.eta_s()));
     }
     v
-}
-
-/// Every point of a job.
-fn curve(app: &crate::app::App, job_id: u64) -> Result<Vec<ladder_core::status::RecordedPoint>> {
-    let mut out = Vec::new();
-    let mut after = 0;
-    loop {
-        let (page, more) = app.curve(job_id, after, CURVE_PAGE_MAX)?;
-        out.extend(page);
-        match more {
-            Some(m) => after = m,
-            None => return Ok(out),
-        }
-    }
 }
 
 impl Web {
@@ -56,15 +52,29 @@ impl Web {
         .await
     }
 
-    pub async fn curves(&self, name: String) -> Result<Value> {
-        self.read(move |app| {
-            let mut out = BTreeMap::new();
-            for j in app.jobs(&name, false)? {
-                out.insert(j.id.to_string(), curve(app, j.id)?);
+    /// The sweep's curves as a stream of JSON text: `{"curves":{"ID":[points…],…}}`, one job's
+    /// curve (at most `max_points` points) read and written at a time.
+    pub async fn curves(&self, name: String, max_points: usize) -> Result<tokio::sync::mpsc::Receiver<Result<String>>> {
+        let ids: Vec<u64> = self.read(move |app| Ok(app.jobs(&name, false)?.iter().map(|j| j.id).collect())).await?;
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        let app = self.app.clone();
+        tokio::task::spawn_blocking(move || {
+            if tx.blocking_send(Ok("{\"curves\":{".into())).is_err() {
+                return;
             }
-            Ok(json!({ "curves": out }))
-        })
-        .await
+            for (i, id) in ids.iter().enumerate() {
+                let part = app
+                    .chart(*id, max_points)
+                    .and_then(|c| Ok(serde_json::to_string(&c)?))
+                    .map(|c| format!("{}\"{id}\":{c}", if i > 0 { "," } else { "" }));
+                let failed = part.is_err();
+                if tx.blocking_send(part).is_err() || failed {
+                    return;
+                }
+            }
+            let _ = tx.blocking_send(Ok("}}".into()));
+        });
+        Ok(rx)
     }
 
     pub async fn read_sweep_id(&self, name: String) -> Result<u64> {
@@ -76,12 +86,18 @@ impl Web {
         Ok(serde_json::to_value(&*f)?)
     }
 
-    pub async fn job(&self, id: u64) -> Result<Value> {
-        self.read(move |app| Ok(json!({ "job": job_json(&app.job(id)?), "points": curve(app, id)? }))).await
+    pub async fn job(&self, id: u64, max_points: usize) -> Result<Value> {
+        self.read(move |app| {
+            let job = app.job(id)?;
+            let sweep = app.sweep(&job.sweep_id.to_string())?.name;
+            Ok(json!({ "job": job_json(&job), "sweep": sweep, "points": app.job_chart(id, max_points)? }))
+        })
+        .await
     }
 
+    /// The newest lines of a job's log, newest first (how a failed job ended comes first).
     pub async fn log(&self, id: u64) -> Result<Value> {
-        self.read(move |app| Ok(json!({ "lines": app.logs(id, 0)? }))).await
+        self.read(move |app| Ok(json!({ "lines": app.newest_logs(id, LOG_LINES)?, "newest_first": true }))).await
     }
 
     /// Whether the page of sweep `name` or job `id` exists.

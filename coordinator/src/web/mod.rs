@@ -22,6 +22,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::json;
 use tokio::net::TcpListener;
+use tokio_stream::StreamExt;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::App;
@@ -153,13 +154,11 @@ async fn job_page(State(w): State<Web>, headers: HeaderMap, Path(id): Path<Strin
 /// `/login?token=…&next=/sweeps/x`: checks the token, sets the cookie, and goes on.
 async fn login(State(w): State<Web>, RawQuery(q): RawQuery) -> Response {
     let q = q.unwrap_or_default();
-    let param =
-        |k: &str| q.split('&').find_map(|kv| kv.strip_prefix(k).and_then(|r| r.strip_prefix('='))).map(percent_decode);
-    let token = param("token").unwrap_or_default();
+    let token = param(&q, "token").unwrap_or_default();
     if !w.tokens.is_empty() && !matches!(w.tokens.role_of(&token), Some(r) if r != crate::auth::Role::Worker) {
         return unauthorized(false, "the token in this link is not one of this coordinator's");
     }
-    let next = auth::safe_next(param("next").as_deref());
+    let next = auth::safe_next(param(&q, "next").as_deref());
     let mut r = StatusCode::SEE_OTHER.into_response();
     if let Ok(v) = HeaderValue::from_str(&next) {
         r.headers_mut().insert(header::LOCATION, v);
@@ -169,6 +168,11 @@ async fn login(State(w): State<Web>, RawQuery(q): RawQuery) -> Response {
         r.headers_mut().insert(header::SET_COOKIE, v);
     }
     r
+}
+
+/// The value of `key` in a query string, percent-decoded.
+fn param(q: &str, key: &str) -> Option<String> {
+    q.split('&').find_map(|kv| kv.strip_prefix(key).and_then(|r| r.strip_prefix('='))).map(percent_decode)
 }
 
 fn percent_decode(s: &str) -> String {
@@ -225,9 +229,29 @@ async fn api_sweep(State(w): State<Web>, headers: HeaderMap, Path(name): Path<St
     json_result(w.sweep(name).await)
 }
 
-async fn api_curves(State(w): State<Web>, headers: HeaderMap, Path(name): Path<String>) -> Response {
+/// `?max_points=N`: the most points per curve the page asks for.
+fn max_points(q: &Option<String>) -> usize {
+    api::max_points(param(q.as_deref().unwrap_or_default(), "max_points").and_then(|v| v.parse().ok()))
+}
+
+async fn api_curves(
+    State(w): State<Web>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Response {
     guard!(w, headers, true);
-    json_result(w.curves(name).await)
+    match w.curves(name, max_points(&q)).await {
+        Ok(rx) => {
+            let body = tokio_stream::wrappers::ReceiverStream::new(rx)
+                .map(|part| part.map(axum::body::Bytes::from).map_err(std::io::Error::other));
+            let mut r = (StatusCode::OK, axum::body::Body::from_stream(body)).into_response();
+            r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            r
+        }
+        Err(e) => json_response(api::status_of(&e), &json!({ "error": e.to_string() })),
+    }
 }
 
 async fn api_fits(State(w): State<Web>, headers: HeaderMap, Path(name): Path<String>) -> Response {
@@ -241,10 +265,10 @@ fn job_id(id: &str) -> Result<u64, Box<Response>> {
     })
 }
 
-async fn api_job(State(w): State<Web>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+async fn api_job(State(w): State<Web>, headers: HeaderMap, Path(id): Path<String>, RawQuery(q): RawQuery) -> Response {
     guard!(w, headers, true);
     match job_id(&id) {
-        Ok(id) => json_result(w.job(id).await),
+        Ok(id) => json_result(w.job(id, max_points(&q)).await),
         Err(r) => *r,
     }
 }

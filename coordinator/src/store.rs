@@ -74,10 +74,24 @@ impl Reader for Read {
     }
 }
 
+/// The database, swapped for a reopened one when a commit failed (None while it is reopened).
+type DbSlot = Arc<std::sync::RwLock<Option<Arc<Database>>>>;
+
+/// Where a store on disk recovers from a failed commit: its file.
+#[derive(Debug, Clone)]
+struct Reopen {
+    path: std::path::PathBuf,
+    /// Set while the database is being reopened: writes are refused meanwhile.
+    why: Arc<std::sync::Mutex<Option<String>>>,
+    /// Set when the store closes: a reopening in progress gives up.
+    closing: Arc<std::sync::atomic::AtomicBool>,
+}
+
 /// The store; clones share one database, its files and one writer thread.
 #[derive(Clone)]
 pub struct Store {
-    db: Arc<Database>,
+    db: DbSlot,
+    reopen: Option<Reopen>,
     files: Arc<Files>,
     ops: mpsc::Sender<Msg>,
     /// Cancelled when a commit failed: the store can no longer promise durability.
@@ -93,14 +107,15 @@ impl Store {
     pub fn open(path: &Path) -> Result<Self> {
         let db = Database::builder().set_cache_size(CACHE_BYTES).create(path)?;
         let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        Self::start(db, Files::at(dir)?)
+        let reopen = Reopen { path: path.to_path_buf(), why: Arc::default(), closing: Arc::default() };
+        Self::start(db, Files::at(dir)?, Some(reopen))
     }
 
     /// A store on any redb backend (tests inject storage faults this way), its checkpoint files
     /// in a temporary folder.
     pub fn with_backend(backend: impl redb::StorageBackend) -> Result<Self> {
         let db = Database::builder().create_with_backend(backend)?;
-        Self::start(db, Files::temporary()?)
+        Self::start(db, Files::temporary()?, None)
     }
 
     /// A store held in memory, for tests.
@@ -108,35 +123,56 @@ impl Store {
         Self::with_backend(redb::backends::InMemoryBackend::new())
     }
 
-    fn start(mut db: Database, files: Files) -> Result<Self> {
+    fn start(mut db: Database, files: Files, reopen: Option<Reopen>) -> Result<Self> {
         if prepare(&db, &files)? {
             // The bytes that left for files leave free pages behind: give them back.
             db.compact().map_err(|e| CoordError::Storage(format!("compacting the migrated store: {e}")))?;
         }
-        let db = Arc::new(db);
+        let db: DbSlot = Arc::new(std::sync::RwLock::new(Some(Arc::new(db))));
         let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
         let failed = CancellationToken::new();
         let failure = Arc::new(std::sync::Mutex::new(None));
         let stats = Arc::new(WriterStats::default());
-        let w = Writer { db: db.clone(), failed: failed.clone(), why: failure.clone(), stats: stats.clone() };
+        let reads: Arc<AtomicU64> = Arc::default();
+        let w = Writer {
+            db: db.clone(),
+            reopen: reopen.clone(),
+            reads: reads.clone(),
+            failed: failed.clone(),
+            why: failure.clone(),
+            stats: stats.clone(),
+        };
         let handle = std::thread::Builder::new()
             .name("ladder-store-writer".into())
             .spawn(move || w.run(rx))
             .map_err(CoordError::storage)?;
         Ok(Self {
             db,
+            reopen,
             files: Arc::new(files),
             ops: tx,
             failed,
             failure,
             writer: Arc::new(std::sync::Mutex::new(Some(handle))),
             stats,
-            reads: Arc::default(),
+            reads,
         })
     }
 
+    /// The database now; refused while it is reopened after a failed commit.
+    fn db(&self) -> Result<Arc<Database>> {
+        let g = self.db.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        g.clone()
+            .ok_or_else(|| CoordError::Exhausted(self.recovering().unwrap_or_else(|| "the store is reopening".into())))
+    }
+
+    /// Why writes are refused while the store recovers from a failed commit (a full disk).
+    pub fn recovering(&self) -> Option<String> {
+        self.reopen.as_ref().and_then(|r| r.why.lock().ok().and_then(|g| g.clone()))
+    }
+
     pub fn read(&self) -> Result<Read> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db()?.begin_read()?;
         self.reads.fetch_add(1, Ordering::Relaxed);
         Ok(Read { txn, open: self.reads.clone() })
     }
@@ -178,6 +214,9 @@ impl Store {
         if self.failed.is_cancelled() {
             return Err(CoordError::Storage(self.failure().unwrap_or_else(|| "the store failed".into())));
         }
+        if let Some(why) = self.recovering() {
+            return Err(CoordError::Exhausted(why));
+        }
         let (tx, rx) = oneshot::channel();
         let op: Op = Box::new(move |txn| f(txn).map(|v| Box::new(v) as Box<dyn std::any::Any + Send>));
         self.ops.send(Msg::Op(op, tx)).await.map_err(|_| CoordError::Shutdown)?;
@@ -189,6 +228,9 @@ impl Store {
     /// Later writes, from any clone, fail with `Shutdown`.
     pub async fn close(&self) {
         let handle = self.writer.lock().ok().and_then(|mut g| g.take());
+        if let Some(r) = &self.reopen {
+            r.closing.store(true, Ordering::Release);
+        }
         if let Some(h) = handle {
             let _ = self.ops.send(Msg::Stop).await;
             let _ = tokio::task::spawn_blocking(move || h.join()).await;
@@ -263,26 +305,88 @@ fn run_op(op: &Op, txn: &WriteTransaction) -> Result<Box<dyn std::any::Any + Sen
 
 /// The writer thread's state.
 struct Writer {
-    db: Arc<Database>,
-    /// Cancelled once a commit failed.
+    db: DbSlot,
+    /// A store on disk reopens its file after a failed commit; one in memory cannot.
+    reopen: Option<Reopen>,
+    /// Read transactions open now: the file is reopened once none is.
+    reads: Arc<AtomicU64>,
+    /// Cancelled once a commit failed and the store cannot recover.
     failed: CancellationToken,
     why: Arc<std::sync::Mutex<Option<String>>>,
     stats: Arc<WriterStats>,
 }
 
 impl Writer {
-    /// Commits a transaction; a failure marks the store failed.
+    /// Commits a transaction. A failure (a full disk, an I/O error) leaves redb unusable until
+    /// its file is reopened: a store on disk refuses writes until it is (see [`Self::recover`]);
+    /// one in memory is failed for good.
     fn commit(&self, txn: WriteTransaction) -> Result<()> {
         self.stats.commits.fetch_add(1, Ordering::Relaxed);
         txn.commit().map_err(|e| {
             let msg = format!("commit failed: {e}");
-            tracing::error!("store: {msg}; the coordinator stops serving");
-            if let Ok(mut g) = self.why.lock() {
-                g.get_or_insert(msg.clone());
+            match &self.reopen {
+                Some(r) => {
+                    tracing::error!("store: {msg}; writes wait while the store reopens");
+                    if let Ok(mut g) = r.why.lock() {
+                        g.get_or_insert(format!(
+                            "the store could not commit ({e}): writes wait until it reopens, once its disk has room"
+                        ));
+                    }
+                }
+                None => {
+                    tracing::error!("store: {msg}; the coordinator stops serving");
+                    if let Ok(mut g) = self.why.lock() {
+                        g.get_or_insert(msg.clone());
+                    }
+                    self.failed.cancel();
+                }
             }
-            self.failed.cancel();
-            CoordError::Storage(msg)
+            // A full disk is a wait, not a fault: the caller retries once the store has reopened.
+            let full = matches!(&e, redb::CommitError::Storage(redb::StorageError::Io(io))
+                if io.kind() == std::io::ErrorKind::StorageFull || io.raw_os_error() == Some(nix::libc::ENOSPC));
+            if full && self.reopen.is_some() {
+                CoordError::Exhausted(format!("{msg}: the store's disk is full; free some space (it is retried)"))
+            } else {
+                CoordError::Storage(msg)
+            }
         })
+    }
+
+    /// After a failed commit: the database is closed and its file reopened (redb checks and
+    /// repairs it), tried again every second until it opens, then writes go on.
+    fn recover(&self, r: &Reopen) {
+        let old = self.db.write().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+        drop(old);
+        loop {
+            // A read in flight holds the file a moment longer.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while self.reads.load(Ordering::Acquire) > 0 && std::time::Instant::now() < deadline {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            match Database::builder().set_cache_size(CACHE_BYTES).create(&r.path) {
+                Ok(db) => {
+                    *self.db.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Arc::new(db));
+                    if let Ok(mut g) = r.why.lock() {
+                        *g = None;
+                    }
+                    tracing::warn!("store: reopened {}; writes go on", r.path.display());
+                    return;
+                }
+                Err(e) if !r.closing.load(Ordering::Acquire) => {
+                    tracing::warn!("store: reopening {} failed ({e}); trying again in a second", r.path.display());
+                    std::thread::sleep(std::time::Duration::from_secs(1));
+                }
+                Err(e) => {
+                    tracing::error!("store: closing without reopening {}: {e}", r.path.display());
+                    return;
+                }
+            }
+        }
+    }
+
+    /// The database to write to.
+    fn database(&self) -> Option<Arc<Database>> {
+        self.db.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 
     fn fail_all(batch: Vec<(Op, Reply)>, msg: &str) {
@@ -312,6 +416,13 @@ impl Writer {
                 }
             }
             self.batch(batch);
+            // A commit failed: the file is reopened before the next batch (writes are refused
+            // meanwhile, so none waits here).
+            if let Some(r) = &self.reopen
+                && r.why.lock().is_ok_and(|g| g.is_some())
+            {
+                self.recover(r);
+            }
         }
     }
 
@@ -322,7 +433,8 @@ impl Writer {
             let why = self.why.lock().ok().and_then(|g| g.clone()).unwrap_or_default();
             return Self::fail_all(batch, &format!("the store failed earlier ({why})"));
         }
-        let txn = match self.db.begin_write() {
+        let Some(db) = self.database() else { return Self::fail_all(batch, "the store is reopening") };
+        let txn = match db.begin_write() {
             Ok(t) => t,
             Err(e) => return Self::fail_all(batch, &format!("cannot begin a write: {e}")),
         };
@@ -348,7 +460,7 @@ impl Writer {
         let _ = txn.abort();
         self.stats.retried_batches.fetch_add(1, Ordering::Relaxed);
         for (op, reply) in batch {
-            let outcome = match self.db.begin_write() {
+            let outcome = match db.begin_write() {
                 Err(e) => Err(CoordError::Storage(format!("cannot begin a write: {e}"))),
                 Ok(txn) => match run_op(&op, &txn) {
                     Ok(v) => self.commit(txn).map(|()| v),

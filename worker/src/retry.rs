@@ -1,6 +1,7 @@
 //! When a call to the coordinator is tried again. Each error is classed by what it says about
-//! the coordinator ([`WorkerError::retry_class`]): away (retried for as long as it takes, until
-//! the caller stops), a passing fault (retried a few times), or final.
+//! the coordinator ([`WorkerError::retry_class`]): away (unavailable, or its disk full: retried
+//! for as long as it takes, until the caller stops), a passing fault (retried a few times), or
+//! final.
 use std::time::Duration;
 
 use backon::BackoffBuilder;
@@ -26,7 +27,10 @@ impl WorkerError {
     pub fn retry_class(&self) -> RetryClass {
         match self {
             WorkerError::Rpc(s) => match s.code() {
-                Code::Unavailable | Code::Cancelled | Code::DeadlineExceeded => RetryClass::Away,
+                // The coordinator's disk is nearly full: it goes on once space is freed.
+                Code::Unavailable | Code::Cancelled | Code::DeadlineExceeded | Code::ResourceExhausted => {
+                    RetryClass::Away
+                }
                 Code::Internal | Code::Unknown => RetryClass::Passing,
                 _ => RetryClass::Final,
             },

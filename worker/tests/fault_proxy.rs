@@ -3,7 +3,7 @@
 //!   (SIGKILL) just after an upload. The job's next attempt resumes from a checkpoint whose curve
 //!   is all stored: the finished curve is whole. (Before, an upload could overtake the points
 //!   before it, and the kill left a hole.)
-//! - refuses the first upload of a branch point, as a coordinator whose disk is full would: the
+//! - refuses the first upload of a branch point for good (the bytes arrived corrupted): the
 //!   worker keeps that checkpoint and stores it later, and the branch runs. (Before, the branch
 //!   failed for good: "its parent ended at step T, before step S", with T > S.)
 
@@ -27,7 +27,7 @@ struct Proxy {
     uploads: std::sync::Arc<std::sync::atomic::AtomicU64>,
     /// Hold each report this long.
     delay: Duration,
-    /// Refuse the first upload at this step (RESOURCE_EXHAUSTED), then let it through.
+    /// Refuse the first upload at this step (DATA_LOSS, final), then let it through.
     refuse_at: Option<u64>,
     refused: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
@@ -70,7 +70,7 @@ impl WorkerService for Proxy {
             _ => 0,
         };
         if self.refuse_at == Some(step) && !self.refused.swap(true, std::sync::atomic::Ordering::SeqCst) {
-            return Err(Status::resource_exhausted("storing it would leave the store's disk too full"));
+            return Err(Status::data_loss("bytes do not match the announced size and sha256"));
         }
         let out = self.up.clone().upload_checkpoint(tokio_stream::iter(msgs)).await;
         if out.is_ok() {

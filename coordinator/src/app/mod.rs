@@ -11,7 +11,8 @@
 //!   (workers and credentials), [`logs`];
 //! - [`renewals`]: lease renewals held in memory; [`fits`]: each sweep's live fits, over
 //!   [`summary`]: each job's curve, summarised in a bounded size;
-//! - [`broadcast`]: job changes and stored points, as they happen;
+//! - [`broadcast`]: job changes and stored points, as they happen; [`disk`]: the store's disk,
+//!   watched so that it never fills;
 //! - [`views`]: what callers are shown of a job;
 //! - the operations by caller: [`users`] (sweeps, jobs, curves, fits, logs), [`work`]
 //!   (register, heartbeat, acquire, report) and [`transfer`] (the byte streams of checkpoints
@@ -20,6 +21,7 @@ pub mod attempts;
 pub mod blobs;
 pub mod branches;
 pub mod broadcast;
+pub mod disk;
 pub mod fits;
 pub mod lifecycle;
 pub mod logs;
@@ -87,7 +89,8 @@ pub struct Config {
     pub reap_every: Option<Duration>,
     /// The folder of the store, whose disk uploads must not fill; None: no check (in memory).
     pub data_dir: Option<PathBuf>,
-    /// An upload is refused when storing it would leave less than this free on that disk.
+    /// An upload or a log line is refused when storing it would leave less than this free on
+    /// that disk; below a quarter of it, every write that grows the store waits (see [`disk`]).
     pub min_free_bytes: u64,
     /// Refuse a sweep with a job that no registered slot can hold (`ladder local`, whose slots
     /// are fixed); otherwise such a job waits for a slot that fits.
@@ -137,6 +140,8 @@ pub struct App {
     pub renewals: Arc<renewals::Renewals>,
     /// Each sweep's fits, kept current (see [`fits`]).
     pub fits: Arc<fits::LiveFits>,
+    /// The free space of the store's disk (see [`disk`]).
+    disk: Arc<disk::DiskWatch>,
 }
 
 impl App {
@@ -152,6 +157,7 @@ impl App {
             counters: Arc::default(),
             renewals: Arc::default(),
             fits: Arc::default(),
+            disk: Arc::default(),
         }
     }
 
@@ -270,27 +276,6 @@ impl App {
                 tracing::error!("reaping leases: {e}");
             }
         }
-    }
-
-    /// Refuses an upload of `bytes` that would leave less than [`Config::min_free_bytes`] free on
-    /// the store's disk (it is staged, then moved: counted twice). A full disk would fail a commit
-    /// and stop the coordinator; a refused upload stops nothing.
-    fn room_for(&self, bytes: u64) -> Result<()> {
-        let Some(dir) = &self.cfg.data_dir else { return Ok(()) };
-        let st = nix::sys::statvfs::statvfs(dir)
-            .map_err(|e| CoordError::Storage(format!("checking the free space of {}: {e}", dir.display())))?;
-        let free = st.blocks_available().saturating_mul(st.fragment_size());
-        let need = bytes.saturating_mul(2).saturating_add(self.cfg.min_free_bytes);
-        if free < need {
-            let gib = |b: u64| b as f64 / (1u64 << 30) as f64;
-            return Err(CoordError::Exhausted(format!(
-                "storing {:.2} GiB would leave less than {:.2} GiB free on the store's disk ({:.2} GiB free): free some space, or lower --min-free-bytes",
-                gib(bytes),
-                gib(self.cfg.min_free_bytes),
-                gib(free)
-            )));
-        }
-        Ok(())
     }
 
     /// Refuses a worker call whose credential is not the one its worker id registered with.

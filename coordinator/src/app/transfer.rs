@@ -345,7 +345,10 @@ where
 {
     use tokio::io::AsyncWriteExt;
     let (mut sha, mut got) = (Sha256::new(), 0u64);
-    let io = |e: std::io::Error| CoordError::storage(format!("writing a checkpoint upload: {e}"));
+    let io = |e: std::io::Error| {
+        App::out_of_space("writing a checkpoint upload", &e)
+            .unwrap_or_else(|| CoordError::storage(format!("writing a checkpoint upload: {e}")))
+    };
     while let Some(msg) = stream.next().await {
         match msg? {
             CheckpointPart::Data(d) => {

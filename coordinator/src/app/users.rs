@@ -26,6 +26,7 @@ impl App {
     /// blocking thread against a read of the datasets, then stored by one writer operation of
     /// inserts (the writer never plans). Returns the sweep and whether it is new.
     pub async fn submit(&self, spec: String, origin: String) -> Result<(SweepStatus, bool)> {
+        self.refuse_if_full("submitting a sweep")?;
         let (rec, created) = self.submit_record(spec, origin).await?;
         if created {
             tracing::info!(sweep = rec.id, name = %rec.name, jobs = rec.job_ids.len(), "sweep submitted");

@@ -75,11 +75,12 @@ impl App {
         let every = i64::try_from(ttl / 3).unwrap_or(i64::MAX);
         let persist = self.renewals.persist_due(&worker_id, now, every);
         let write = move |txn: &redb::WriteTransaction| attempts::heartbeat(txn, &worker_id, &running, ttl, now);
-        if checked.unlisted {
+        let full = matches!(self.room(), super::disk::Room::Full(_));
+        if checked.unlisted && !full {
             // A lease this worker holds but does not run: the writer releases it (a lost reply).
             let released = self.store.write(write).await?;
             self.publish(&released);
-        } else if persist {
+        } else if persist && !full {
             let app = self.clone();
             tokio::spawn(async move {
                 match app.store.write(write).await {
@@ -113,8 +114,12 @@ impl App {
         }
     }
 
-    /// One claim for the slot asking: the jobs leased, as assignments.
+    /// One claim for the slot asking: the jobs leased, as assignments. None while the disk is
+    /// full: a new attempt would only report points that must wait.
     async fn claim(&self, ask: Arc<SlotRequest>) -> Result<Vec<Assignment>> {
+        if let super::disk::Room::Full(_) = self.room() {
+            return Ok(Vec::new());
+        }
         let (ttl, now) = (self.ttl_ms(), self.now_ms());
         let slot: Slot = ask
             .slot
@@ -156,6 +161,21 @@ impl App {
     ) -> Result<ReportOutcome> {
         self.check_worker(credential, &worker_id)?;
         self.count_refused(job_id, attempt, refused_at_wire.0, refused_at_wire.1.as_deref());
+        self.refuse_if_full("reporting points")?;
+        // Log lines count against the same disk as uploads: refused first when it runs low.
+        let (events, dropped_logs) = match self.room() {
+            super::disk::Room::Low(_) => {
+                let n = events.iter().filter(|e| matches!(e, AttemptEvent::Log { .. })).count();
+                (events.into_iter().filter(|e| !matches!(e, AttemptEvent::Log { .. })).collect(), n as u32)
+            }
+            _ => (events, 0),
+        };
+        self.count_refused(
+            job_id,
+            attempt,
+            dropped_logs,
+            (dropped_logs > 0).then_some("log lines refused: the store's disk is below --min-free-bytes"),
+        );
         // An attempt that is not current never becomes current again: refused on a read, a
         // burst of stale reports (after a cancel) never reaches the writer.
         lifecycle::current(&JobRecord::load(&self.store.read()?, job_id)?, &worker_id, attempt)?;
@@ -172,7 +192,7 @@ impl App {
         self.counters.points.fetch_add(u64::from(out.stored), Ordering::Relaxed);
         self.publish(std::slice::from_ref(&out.job)); // wakes one Acquire if the job was requeued
         self.publish(&out.branches);
-        Ok(ReportOutcome { stored: out.stored, refused: refused_at_wire.0 + out.refused })
+        Ok(ReportOutcome { stored: out.stored, refused: refused_at_wire.0 + dropped_logs + out.refused })
     }
 
     /// Logs and counts `n` events of a report refused (invalid at the wire, or past the job's

@@ -66,6 +66,21 @@ pub fn check_token(t: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// HMAC-SHA256(key, "ladder-session" | role | expiry).
+fn session_mac(key: &[u8; 32], role: Role, expires_ms: i64) -> [u8; 32] {
+    use hmac::Mac;
+    let mut m = match hmac::Hmac::<Sha256>::new_from_slice(key) {
+        Ok(m) => m,
+        // HMAC takes a key of any length.
+        Err(_) => return [0; 32],
+    };
+    m.update(b"ladder-session\0");
+    m.update(role.name().as_bytes());
+    m.update(b"\0");
+    m.update(&expires_ms.to_le_bytes());
+    m.finalize().into_bytes().into()
+}
+
 fn digest(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }
@@ -81,6 +96,36 @@ impl Tokens {
 
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+
+    /// A session for whoever presented `token` (its role), valid until `expires_ms`: the role,
+    /// the expiry and an HMAC-SHA256 of both keyed by the token's digest. It names neither the
+    /// token nor lets one be derived; it dies with its expiry or with the token.
+    pub fn session(&self, token: &str, expires_ms: i64) -> Option<String> {
+        let role = self.role_of(token)?;
+        let mac = session_mac(&digest(token.trim()), role, expires_ms);
+        Some(format!("v1.{}.{expires_ms}.{}", role.name(), hex::encode(mac)))
+    }
+
+    /// The role of a session value that a configured token signed and that has not expired at
+    /// `now_ms`.
+    pub fn session_role(&self, value: &str, now_ms: i64) -> Option<Role> {
+        let mut parts = value.splitn(4, '.');
+        let (v, role, expires, mac) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+        let (role, expires): (Role, i64) = (role.parse().ok()?, expires.parse().ok()?);
+        let mac = hex::decode(mac).ok()?;
+        if v != "v1" || expires <= now_ms || mac.len() != 32 {
+            return None;
+        }
+        let mut found = None;
+        for (key, r) in &self.0 {
+            let want = session_mac(key, *r, expires);
+            let diff = want.iter().zip(&mac).fold(0u8, |acc, (x, y)| acc | (x ^ y));
+            if std::hint::black_box(diff) == 0 && *r == role {
+                found = Some(role);
+            }
+        }
+        found
     }
 
     /// The role of `presented`, comparing against every token without early exit.
@@ -103,11 +148,19 @@ pub struct Auth {
     tokens: Arc<Tokens>,
     allowed: &'static [Role],
     service: &'static str,
+    /// The connections yet to make an authenticated call: a call that passes marks its own.
+    pending: Option<Arc<crate::listen::Unauthenticated>>,
 }
 
 impl Auth {
     pub fn new(tokens: Arc<Tokens>, service: &'static str, allowed: &'static [Role]) -> Self {
-        Auth { tokens, allowed, service }
+        Auth { tokens, allowed, service, pending: None }
+    }
+
+    /// A call that passes marks its connection authenticated in `list`.
+    pub fn marking(mut self, list: Arc<crate::listen::Unauthenticated>) -> Self {
+        self.pending = Some(list);
+        self
     }
 
     /// Whether `req` may proceed.
@@ -125,6 +178,9 @@ impl Auth {
             .ok_or_else(|| Status::unauthenticated("the authorization header must be `Bearer <token>`"))?;
         let role = self.tokens.role_of(presented).ok_or_else(|| Status::unauthenticated("invalid token"))?;
         if self.allowed.contains(&role) {
+            if let (Some(list), Some(peer)) = (&self.pending, req.remote_addr()) {
+                list.passed(peer);
+            }
             Ok(())
         } else {
             Err(Status::permission_denied(format!(
@@ -167,4 +223,22 @@ pub fn worker_tokens(path: &std::path::Path) -> std::io::Result<Vec<String>> {
     let text = std::fs::read_to_string(path)?;
     out.extend(text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(str::to_string));
     Ok(out)
+}
+
+#[cfg(test)]
+mod session_tests {
+    use super::*;
+
+    #[test]
+    fn a_session_holds_its_role_until_it_expires_and_dies_with_its_token() {
+        let tokens = Tokens::new([(Role::User, "user-token-0123456789"), (Role::Admin, "admin-token-0123456789")]);
+        let s = tokens.session("user-token-0123456789", 1_000).expect("a session");
+        assert!(!s.contains("user-token"), "{s}");
+        assert_eq!(tokens.session_role(&s, 999), Some(Role::User));
+        assert_eq!(tokens.session_role(&s, 1_000), None, "expired");
+        assert_eq!(tokens.session_role(&s.replace("v1.user.", "v1.admin."), 999), None, "a role is not raised");
+        assert_eq!(tokens.session("wrong-token-0123456789", 1_000), None);
+        let rotated = Tokens::new([(Role::User, "other-token-0123456789")]);
+        assert_eq!(rotated.session_role(&s, 999), None, "a session dies with its token");
+    }
 }

@@ -1,7 +1,14 @@
-//! The coordinator's listener: a deep accept backlog, a cap on the connections held at once, and
-//! no connection kept that does not speak within [`crate::service::Config::first_bytes`].
+//! The coordinator's listener: a deep accept backlog, a cap on the connections held at once, no
+//! connection kept that does not speak within [`crate::app::Config::first_bytes`], and, once
+//! tokens are configured, none kept that has not made an authenticated call within
+//! [`crate::app::Config::auth_within`] (health checks need no token, and a prober reconnects), with
+//! at most [`MAX_UNAUTHENTICATED`] such connections at once.
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -14,14 +21,76 @@ use tonic::transport::server::{Connected, TcpConnectInfo};
 /// descriptor and HTTP/2 state).
 pub const MAX_CONNECTIONS: usize = 16_384;
 
+/// Connections held at once that have made no authenticated call yet.
+pub const MAX_UNAUTHENTICATED: usize = 1024;
+
+/// The connections that have not yet made an authenticated call, by peer address: the token
+/// check marks a connection when a call passes ([`Unauthenticated::passed`]).
+#[derive(Debug, Default)]
+pub struct Unauthenticated(Mutex<HashMap<SocketAddr, Arc<AtomicBool>>>);
+
+impl Unauthenticated {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<SocketAddr, Arc<AtomicBool>>> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A call from `peer` passed the token check: its connection is kept.
+    pub fn passed(&self, peer: SocketAddr) {
+        if let Some(flag) = self.lock().remove(&peer) {
+            flag.store(true, Ordering::Release);
+        }
+    }
+
+    /// Admits `peer`'s connection as unauthenticated; None past [`MAX_UNAUTHENTICATED`].
+    fn admit(&self, peer: SocketAddr) -> Option<Arc<AtomicBool>> {
+        let mut g = self.lock();
+        if g.len() >= MAX_UNAUTHENTICATED {
+            return None;
+        }
+        let flag = Arc::new(AtomicBool::new(false));
+        g.insert(peer, flag.clone());
+        Some(flag)
+    }
+
+    fn forget(&self, peer: SocketAddr) {
+        self.lock().remove(&peer);
+    }
+}
+
+/// Until a connection's first authenticated call: the time it has left, and where it is listed.
+struct Pending {
+    passed: Arc<AtomicBool>,
+    deadline: Pin<Box<tokio::time::Sleep>>,
+    list: Arc<Unauthenticated>,
+    peer: SocketAddr,
+}
+
 /// An accepted connection that holds one of the [`MAX_CONNECTIONS`] places while it lives.
 pub struct Capped {
     sock: TcpStream,
     _place: OwnedSemaphorePermit,
+    /// Set until it has made an authenticated call (with tokens configured).
+    pending: Option<Pending>,
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        self.list.forget(self.peer);
+    }
 }
 
 impl AsyncRead for Capped {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        if let Some(p) = self.pending.as_mut() {
+            if p.passed.load(Ordering::Acquire) {
+                self.pending = None;
+            } else if p.deadline.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "no authenticated call in time: closed",
+                )));
+            }
+        }
         Pin::new(&mut self.sock).poll_read(cx, buf)
     }
 }
@@ -47,9 +116,12 @@ impl Connected for Capped {
 
 /// The accepted connections that sent the 24 bytes of a preface (or a ClientHello) within
 /// `deadline` ([`Config::first_bytes`]): a silent connection holds nothing for long.
+/// With `auth` (tokens configured: the list, and the time a connection has for its first
+/// authenticated call), a connection that makes none in time is closed.
 pub(crate) fn guarded(
     listener: TcpListener,
     deadline: std::time::Duration,
+    auth: Option<(Arc<Unauthenticated>, std::time::Duration)>,
     shutdown: CancellationToken,
 ) -> tokio_stream::wrappers::ReceiverStream<std::io::Result<Capped>> {
     let (tx, rx) = tokio::sync::mpsc::channel(64);
@@ -72,6 +144,17 @@ pub(crate) fn guarded(
                 tracing::warn!(%peer, "closed a connection: {MAX_CONNECTIONS} are open");
                 continue;
             };
+            let pending = match &auth {
+                None => None,
+                Some((list, within)) => {
+                    let Some(passed) = list.admit(peer) else {
+                        tracing::warn!(%peer, "closed a connection: {MAX_UNAUTHENTICATED} have not authenticated");
+                        continue;
+                    };
+                    let deadline = Box::pin(tokio::time::sleep(*within));
+                    Some(Pending { passed, deadline, list: list.clone(), peer })
+                }
+            };
             // Small replies (heartbeats, acks) leave at once rather than after a delayed ACK.
             let _ = sock.set_nodelay(true);
             let tx = tx.clone();
@@ -88,7 +171,7 @@ pub(crate) fn guarded(
                 })
                 .await;
                 if matches!(ready, Ok(true)) {
-                    let _ = tx.send(Ok(Capped { sock, _place: place })).await;
+                    let _ = tx.send(Ok(Capped { sock, _place: place, pending })).await;
                 } else {
                     tracing::debug!(%peer, "closed a connection that sent no preface within {deadline:?}");
                 }

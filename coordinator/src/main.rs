@@ -59,6 +59,9 @@ struct Args {
     /// given; the same tokens as gRPC).
     #[arg(long, env = "LADDER_HTTP_LISTEN")]
     http_listen: Option<String>,
+    /// Serve addresses other machines can reach without any token (a closed network only).
+    #[arg(long, env = "LADDER_INSECURE_NO_TOKEN")]
+    insecure_no_token: bool,
     /// Log JSON lines instead of text.
     #[arg(long, env = "LADDER_LOG_JSON")]
     log_json: bool,
@@ -103,17 +106,10 @@ fn server_tls(args: &Args) -> anyhow::Result<Option<ladder_coordinator::Tls>> {
     Ok(Some(ladder_coordinator::Tls { cert_pem: read(cert)?, key_pem: read(key)?, client_ca_pem }))
 }
 
-async fn run(args: Args) -> anyhow::Result<()> {
-    init_tracing(args.log_json);
-    let store = ladder_coordinator::open_store(&args.data_dir)
-        .with_context(|| format!("opening the store in {}", args.data_dir.display()))?;
-    let listener = ladder_coordinator::bind(&args.listen).await.with_context(|| format!("binding {}", args.listen))?;
-    let addr = listener.local_addr()?;
-    println!("listening on {addr}");
-    tracing::info!(%addr, data_dir = %args.data_dir.display(), "coordinator started");
-    let token = CancellationToken::new();
-    tokio::spawn(shutdown_signal(token.clone()));
-    let tls = server_tls(&args)?;
+/// The tokens configured, checked: none a placeholder or too short, and no shared worker token
+/// beside per-worker ones (a worker id stays bound to the token that registered it: one token
+/// for every worker would let any of them act as another).
+fn tokens(args: &Args) -> anyhow::Result<Vec<(Role, String)>> {
     let mut tokens: Vec<(Role, String)> = [
         (Role::Admin, args.token.clone()),
         (Role::User, args.user_token.clone()),
@@ -123,6 +119,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
     .filter_map(|(r, t)| t.filter(|t| !t.trim().is_empty()).map(|t| (r, t)))
     .collect();
     if let Some(f) = &args.worker_tokens_file {
+        anyhow::ensure!(
+            args.worker_token.as_deref().is_none_or(|t| t.trim().is_empty()),
+            "LADDER_WORKER_TOKEN (--worker-token) is one token for every worker, and --worker-tokens-file gives each worker its own: use only the file"
+        );
         let found = ladder_coordinator::auth::worker_tokens(f).with_context(|| format!("reading {}", f.display()))?;
         anyhow::ensure!(!found.is_empty(), "{} holds no worker token", f.display());
         tokens.extend(found.into_iter().map(|t| (Role::Worker, t)));
@@ -130,6 +130,40 @@ async fn run(args: Args) -> anyhow::Result<()> {
     for (role, t) in &tokens {
         ladder_coordinator::auth::check_token(t).map_err(|why| anyhow::anyhow!("the {} token {why}", role.name()))?;
     }
+    Ok(tokens)
+}
+
+/// Refuses to serve `addr` (given as `flag`) to other machines without a token.
+async fn refuse_exposed(flag: &str, addr: &str) -> anyhow::Result<()> {
+    let resolved: Vec<std::net::SocketAddr> =
+        tokio::net::lookup_host(addr).await.with_context(|| format!("resolving {flag} {addr}"))?.collect();
+    if resolved.iter().any(|a| !a.ip().is_loopback()) {
+        anyhow::bail!(
+            "{flag} {addr} is reachable from other machines and no token is configured: anyone could submit, cancel and read sweeps. Set LADDER_TOKEN (and worker tokens), listen on 127.0.0.1, or pass --insecure-no-token"
+        );
+    }
+    Ok(())
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    init_tracing(args.log_json);
+    // Settings are checked before anything is opened or listens.
+    let tokens = tokens(&args)?;
+    if tokens.is_empty() && !args.insecure_no_token {
+        refuse_exposed("--listen", &args.listen).await?;
+        if let Some(a) = &args.http_listen {
+            refuse_exposed("--http-listen", a).await?;
+        }
+    }
+    let store = ladder_coordinator::open_store(&args.data_dir)
+        .with_context(|| format!("opening the store in {}", args.data_dir.display()))?;
+    let listener = ladder_coordinator::bind(&args.listen).await.with_context(|| format!("binding {}", args.listen))?;
+    let addr = listener.local_addr()?;
+    println!("listening on {addr}");
+    tracing::info!(%addr, data_dir = %args.data_dir.display(), "coordinator started");
+    let token = CancellationToken::new();
+    tokio::spawn(shutdown_signal(token.clone()));
+    let tls = server_tls(&args)?;
     let ttl = Duration::from_millis(args.lease_ttl_ms);
     let cfg = ladder_coordinator::Config {
         tls,

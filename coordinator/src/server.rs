@@ -109,6 +109,16 @@ pub async fn serve_all(store: Store, cfg: Config, listeners: Listeners, shutdown
         _ => None,
     };
     let first_bytes = cfg.first_bytes;
+    // With tokens, a connection that makes no authenticated call in time is closed.
+    let unauthenticated =
+        (!tokens.is_empty()).then(|| (Arc::new(crate::listen::Unauthenticated::default()), cfg.auth_within));
+    let auth = |service, allowed| {
+        let a = Auth::new(tokens.clone(), service, allowed);
+        match &unauthenticated {
+            Some((list, _)) => a.marking(list.clone()),
+            None => a,
+        }
+    };
     let app = App::new(store.clone(), cfg, shutdown.clone());
     // Leases found at start get a grace period: the coordinator's own downtime charges no restart.
     let renewed = app.grace_leases().await?;
@@ -181,11 +191,11 @@ pub async fn serve_all(store: Store, cfg: Config, listeners: Listeners, shutdown
         .concurrency_limit_per_connection(MAX_STREAMS_PER_CONNECTION)
         .max_concurrent_streams(Some(MAX_STREAMS_PER_CONNECTION as u32))
         .add_service(health_service)
-        .add_service(InterceptedService::new(reflection, Auth::new(tokens.clone(), "reflection", ANY)))
-        .add_service(InterceptedService::new(users, Auth::new(tokens.clone(), "Ladder", USERS)))
-        .add_service(InterceptedService::new(workers, Auth::new(tokens, "WorkerService", WORKERS)))
+        .add_service(InterceptedService::new(reflection, auth("reflection", ANY)))
+        .add_service(InterceptedService::new(users, auth("Ladder", USERS)))
+        .add_service(InterceptedService::new(workers, auth("WorkerService", WORKERS)))
         .serve_with_incoming_shutdown(
-            crate::listen::guarded(listener, first_bytes, shutdown.clone()),
+            crate::listen::guarded(listener, first_bytes, unauthenticated.clone(), shutdown.clone()),
             shutdown.clone().cancelled_owned(),
         )
         .await

@@ -245,3 +245,47 @@ fn worker_tokens_come_from_a_file_of_lines_or_a_folder_of_files() {
     let from_dir = ladder_coordinator::auth::worker_tokens(&dir).expect("reads");
     assert_eq!(from_dir, vec!["token-of-worker-0-aaaabbbbccccdddd", "token-of-worker-1-aaaabbbbccccdddd"]);
 }
+
+/// Unauthenticated HTTP/2 connections: one that makes no authenticated call within
+/// `auth_within` is closed, however it keeps the connection alive; one that does is kept.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_connection_that_never_authenticates_is_closed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let stop = CancellationToken::new();
+    let cfg = Config {
+        tokens: vec![(Role::Admin, ADMIN.into())],
+        auth_within: std::time::Duration::from_millis(500),
+        ..Config::default()
+    };
+    let s = stop.clone();
+    tokio::spawn(async move { serve(Store::in_memory().expect("store"), cfg, listener, s).await });
+    // The HTTP/2 preface and a SETTINGS frame, then nothing but silence.
+    let mut sock = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    sock.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00").await.expect("preface");
+    let began = std::time::Instant::now();
+    let mut buf = [0u8; 4096];
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        loop {
+            match sock.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "an unauthenticated connection was kept past its 500 ms");
+    assert!(began.elapsed() >= std::time::Duration::from_millis(400), "closed too soon: {:?}", began.elapsed());
+    // An authenticated client's calls go on past that time on one connection.
+    let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
+        .expect("url")
+        .connect()
+        .await
+        .expect("connect");
+    let mut users = LadderClient::new(AuthChannel::new(channel, Bearer::new(Some(ADMIN)).expect("token")));
+    users.list_sweeps(pb::ListSweepsRequest::default()).await.expect("first call");
+    tokio::time::sleep(std::time::Duration::from_millis(900)).await;
+    users.list_sweeps(pb::ListSweepsRequest::default()).await.expect("a call after the deadline");
+    stop.cancel();
+}

@@ -90,3 +90,33 @@ async fn out_of_memory_beside_others_is_retried_alone_without_a_restart() {
     assert_eq!((b.job_id, b.attempt), (a.job_id, 2));
     s.shutdown().await;
 }
+
+#[tokio::test]
+async fn an_idle_slot_does_not_walk_the_queue_again_until_a_job_joins_it() {
+    let store = Store::in_memory().expect("store");
+    let mut s = start(store.clone(), Duration::from_secs(30)).await;
+    register_dataset(&mut s.users).await;
+    // 2,000 jobs that only a GPU can run, and a worker with a CPU slot.
+    let gpu = SPEC
+        .replace("device = \"cpu\"", "device = \"cuda\"")
+        .replace("name = \"fence\"", "name = \"gpu\"")
+        .replace("seeds = [0, 1]", &format!("seeds = {:?}", (0..2000).collect::<Vec<u64>>()));
+    s.users.submit_sweep(pb::SubmitSweepRequest { spec_toml: gpu, ..Default::default() }).await.expect("submit");
+    let w = register_worker(&mut s.workers, "cpu-only").await;
+    let idle = pb::AcquireRequest { worker_id: w.clone(), slot: "cpu".into(), wait_ms: 0, ..Default::default() };
+    assert!(s.workers.acquire(idle.clone()).await.expect("acquire").into_inner().assignment.is_none());
+    let ops = store.stats().ops.load(std::sync::atomic::Ordering::Relaxed);
+    for _ in 0..20 {
+        assert!(s.workers.acquire(idle.clone()).await.expect("acquire").into_inner().assignment.is_none());
+    }
+    let after = store.stats().ops.load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(after, ops, "idle Acquires of a slot nothing fits reached the writer {} times", after - ops);
+    // A job it can run joins the queue: the next Acquire finds it.
+    s.users
+        .submit_sweep(pb::SubmitSweepRequest { spec_toml: SPEC.into(), ..Default::default() })
+        .await
+        .expect("submit");
+    let a = s.workers.acquire(idle).await.expect("acquire").into_inner().assignment;
+    assert!(a.is_some(), "the CPU job is leased");
+    s.shutdown().await;
+}

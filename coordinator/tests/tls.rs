@@ -100,3 +100,67 @@ async fn mtls_refuses_a_client_without_a_certificate() {
     assert!(list(port, Some(foreign)).await.is_err());
     stop.cancel();
 }
+
+/// GET / of the page at `port` over TLS trusting `p`'s CA, presenting `client` (cert, key) if
+/// given: the status line, or why the handshake failed.
+async fn page_over_tls(port: u16, p: &Pki, client: Option<&(String, String)>) -> Result<String, String> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(CertificateDer::from_pem_slice(p.ca_pem.as_bytes()).expect("ca")).expect("root");
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_root_certificates(roots);
+    let cfg = match client {
+        None => builder.with_no_client_auth(),
+        Some((cert, key)) => builder
+            .with_client_auth_cert(
+                vec![CertificateDer::from_pem_slice(cert.as_bytes()).expect("cert")],
+                PrivateKeyDer::from_pem_slice(key.as_bytes()).expect("key"),
+            )
+            .expect("client cert"),
+    };
+    let sock = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.map_err(|e| e.to_string())?;
+    let name = ServerName::try_from("localhost").expect("name");
+    let mut tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(cfg))
+        .connect(name, sock)
+        .await
+        .map_err(|e| format!("handshake: {e}"))?;
+    tls.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut out = String::new();
+    tls.read_to_string(&mut out).await.map_err(|e| format!("read: {e}"))?;
+    Ok(out.lines().next().unwrap_or_default().to_string())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mtls_covers_the_page_too() {
+    let p = pki();
+    let grpc = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let web = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = web.local_addr().expect("addr").port();
+    let stop = CancellationToken::new();
+    let cfg = Config { tls: Some(server_tls(&p, true)), ..Config::default() };
+    let s = stop.clone();
+    tokio::spawn(async move {
+        let listeners = ladder_coordinator::Listeners { grpc, metrics: None, web: Some(web) };
+        ladder_coordinator::serve_all(Store::in_memory().expect("store"), cfg, listeners, s).await
+    });
+    let without = page_over_tls(port, &p, None).await;
+    assert!(
+        without.as_ref().map_or(true, |l| !l.contains("200")),
+        "a browser without a certificate got the page: {without:?}"
+    );
+    assert_eq!(page_over_tls(port, &p, Some(&p.client)).await.as_deref(), Ok("HTTP/1.1 200 OK"));
+    let other = pki();
+    let foreign = page_over_tls(port, &p, Some(&other.client)).await;
+    assert!(
+        foreign.as_ref().map_or(true, |l| !l.contains("200")),
+        "another CA's certificate got the page: {foreign:?}"
+    );
+    stop.cancel();
+}

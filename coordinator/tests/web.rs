@@ -74,12 +74,33 @@ async fn with_a_token_the_page_and_its_json_refuse_requests_without_one() {
     }
     // The admin token opens them, as a header or as the cookie /login sets.
     let (code, _, body) = get(p.web, "/api/sweeps", &[("Authorization", &bearer(ADMIN))]).await;
-    assert_eq!((code, body.trim()), (200, r#"{"sweeps":[]}"#));
+    assert_eq!((code, body.trim()), (200, r#"{"next_before":null,"sweeps":[]}"#));
     let (code, head, _) = get(p.web, &format!("/login?token={ADMIN}&next=/sweeps/x"), &[]).await;
     assert_eq!(code, 303, "{head}");
-    assert!(head.contains("ladder_token=") && head.contains("HttpOnly") && head.contains("/sweeps/x"), "{head}");
-    let cookie = format!("ladder_token={ADMIN}");
+    // The cookie is a signed, expiring session, not the token; the browser leaves the token's URL.
+    let set = head.lines().find_map(|l| l.strip_prefix("set-cookie: ")).expect("a cookie");
+    assert!(set.starts_with("ladder_session=v1.admin.") && !set.contains(ADMIN), "{set}");
+    for attr in ["HttpOnly", "SameSite=Strict", "Max-Age=43200", "Path=/"] {
+        assert!(set.contains(attr), "{attr} missing: {set}");
+    }
+    assert!(!set.contains("Secure"), "no Secure over plain HTTP: {set}");
+    assert!(head.to_lowercase().contains("location: /sweeps/x"), "{head}");
+    let cookie = set.split(';').next().expect("value").to_string();
     assert_eq!(get(p.web, "/api/sweeps", &[("Cookie", &cookie)]).await.0, 200);
+    // The raw token as a cookie, a forged session and an altered expiry open nothing.
+    let value = cookie.strip_prefix("ladder_session=").expect("value");
+    let mut parts: Vec<&str> = value.split('.').collect();
+    let later = (parts[2].parse::<i64>().expect("expiry") + 1).to_string();
+    parts[2] = &later;
+    let altered = format!("ladder_session={}", parts.join("."));
+    for bad in [
+        format!("ladder_token={ADMIN}"),
+        format!("ladder_session={ADMIN}"),
+        altered,
+        "ladder_session=v1.admin.99999999999999.00".into(),
+    ] {
+        assert_eq!(get(p.web, "/api/sweeps", &[("Cookie", &bad)]).await.0, 401, "{bad}");
+    }
     // A bad link logs nobody in, and never sends the browser to another host.
     assert_eq!(get(p.web, "/login?token=wrong&next=/", &[]).await.0, 401);
     let (_, head, _) = get(p.web, &format!("/login?token={ADMIN}&next=//evil.example/"), &[]).await;

@@ -170,3 +170,31 @@ async fn a_job_log_keeps_its_newest_lines_within_its_caps_and_shows_them_newest_
     assert!(kept.last().is_some_and(|l| l.text.starts_with("line 011999")), "the newest are the ones kept");
     p.server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_index_pages_past_five_hundred_sweeps() {
+    let (mut p, _, _) = start(5).await;
+    for i in 0..520 {
+        let spec =
+            SPEC.replace("name = \"fence\"", &format!("name = \"s{i:03}\"")).replace("seeds = [0, 1]", "seeds = [0]");
+        p.server
+            .users
+            .submit_sweep(pb::SubmitSweepRequest { spec_toml: spec, ..Default::default() })
+            .await
+            .expect("submit");
+    }
+    let (code, _, body) = get(p.web, "/api/sweeps").await;
+    assert_eq!(code, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).expect("json");
+    let first = v["sweeps"].as_array().expect("sweeps");
+    assert_eq!(first.len(), 500);
+    assert_eq!(first[0]["name"], "s519", "newest first");
+    let before = v["next_before"].as_u64().expect("older ones follow");
+    let (_, _, body) = get(p.web, &format!("/api/sweeps?before={before}")).await;
+    let v: serde_json::Value = serde_json::from_str(&body).expect("json");
+    let rest: Vec<&str> = v["sweeps"].as_array().expect("sweeps").iter().filter_map(|s| s["name"].as_str()).collect();
+    assert_eq!(rest.len(), 21, "the 20 oldest and the first sweep, fence: {rest:?}");
+    assert_eq!(rest.last(), Some(&"fence"));
+    assert!(v["next_before"].is_null());
+    p.server.shutdown().await;
+}

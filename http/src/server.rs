@@ -1,11 +1,12 @@
 //! Serving an axum router over hyper (HTTP/1.1) with bounded resources: at most
-//! [`Limits::max_connections`] at once, a request head read within [`Limits::head_timeout`], and
-//! every connection closed after [`Limits::deadline`] when one is set.
+//! [`Limits::max_connections`] at once, each request's head read within [`Limits::head_timeout`],
+//! and every connection closed after [`Limits::deadline`] when one is set.
 //!
-//! A connection past the cap evicts the oldest one still waiting for its request head, so idle
-//! connections (a port scan, a stalled client, someone holding them on purpose) cannot keep a
-//! probe that sends its request at once from being answered. When every connection is busy
-//! answering, the new one is closed.
+//! A connection past the cap evicts the oldest one waiting for a request head (before its first,
+//! or idle between two), so idle connections (a port scan, a stalled client, someone holding
+//! them on purpose, trickling requests) cannot keep a probe that sends its request at once from
+//! being answered. A request refused for want of credentials (401, 403) ends its connection.
+//! When every connection is busy answering (or streaming events), the new one is closed.
 use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -133,10 +134,21 @@ async fn connection<IO>(
 {
     let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
         waiting.store(false, Ordering::SeqCst);
-        let app = app.clone();
+        let (app, waiting) = (app.clone(), waiting.clone());
         async move {
             use tower::ServiceExt;
-            Ok::<_, Infallible>(app.oneshot(req.map(Body::new)).await.unwrap_or_else(|e| match e {}))
+            let mut r = app.oneshot(req.map(Body::new)).await.unwrap_or_else(|e| match e {});
+            use axum::body::HttpBody;
+            use axum::http::{HeaderValue, header};
+            if matches!(r.status().as_u16(), 401 | 403) {
+                r.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            // A body of known size is soon written: the connection then waits for its next head
+            // and is evictable. One that streams (events, a sweep's curves) stays busy.
+            if r.body().size_hint().exact().is_some() {
+                waiting.store(true, Ordering::SeqCst);
+            }
+            Ok::<_, Infallible>(r)
         }
     });
     let conn = hyper::server::conn::http1::Builder::new()

@@ -25,7 +25,7 @@
 
   const enc = encodeURIComponent;
   const api = {
-    sweeps: () => get('/api/sweeps'),
+    sweeps: (before) => get(before ? `/api/sweeps?before=${before}` : '/api/sweeps'),
     sweep: (name) => get(`/api/sweeps/${enc(name)}`),
     curves: (name) => get(`/api/sweeps/${enc(name)}/curves`),
     fits: (name) => get(`/api/sweeps/${enc(name)}/fits`),

@@ -4,13 +4,24 @@
   'use strict';
   const { h } = L.dom;
 
+  // The sweeps, newest first, a page (500) at a time: "Older sweeps" loads the next page.
   async function sweepsPage(root) {
     root.append(h('header', { class: 'page-head' }, h('h1', {}, 'Sweeps')));
     const box = h('section', { class: 'panel' });
     root.appendChild(box);
+    let pages = 1;
     const refresh = async () => {
-      const { sweeps } = await L.api.sweeps();
-      box.replaceChildren(L.tables.sweepsTable(sweeps));
+      let all = [], before = 0, next = null;
+      for (let i = 0; i < pages; i++) {
+        const r = await L.api.sweeps(before);
+        all = all.concat(r.sweeps);
+        next = r.next_before;
+        if (next == null) break;
+        before = next;
+      }
+      const more = next == null ? null
+        : h('button', { class: 'more', onclick: () => { pages += 1; refresh().catch(() => {}); } }, 'Older sweeps');
+      box.replaceChildren(L.tables.sweepsTable(all), ...(more ? [more] : []));
     };
     await refresh();
     setInterval(() => refresh().catch(() => {}), 5000);

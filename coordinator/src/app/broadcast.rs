@@ -36,6 +36,7 @@ impl App {
             let _ = self.updates.send(j.status());
         }
         for _ in jobs.iter().filter(|j| j.state == JobState::Queued) {
+            self.idle.queue_changed();
             self.work.notify_one();
         }
     }

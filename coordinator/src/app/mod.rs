@@ -83,6 +83,9 @@ pub struct Config {
     /// A connection must send its first bytes (the HTTP/2 preface or a TLS ClientHello) within
     /// this, and finish a TLS handshake within it.
     pub first_bytes: Duration,
+    /// With tokens configured, a connection that has made no authenticated call within this is
+    /// closed.
+    pub auth_within: Duration,
     /// Where lease times come from.
     pub clock: Arc<dyn Clock>,
     /// How often expired leases are reaped (default: a quarter of the lease length).
@@ -108,6 +111,7 @@ impl Default for Config {
             tls: None,
             startup_grace: Duration::from_secs(30),
             first_bytes: Duration::from_secs(10),
+            auth_within: Duration::from_secs(30),
             clock: Arc::new(SystemClock),
             reap_every: None,
             data_dir: None,
@@ -130,6 +134,8 @@ pub struct App {
     pub cfg: Config,
     /// Wakes one waiting Acquire per job that became queued.
     work: Arc<Notify>,
+    /// The queue as claims last found it (see [`work`]): which asks it had nothing for.
+    idle: Arc<work::Idle>,
     /// Wakes the janitor: checkpoint files are doomed.
     janitor: Arc<Notify>,
     updates: bus::Sender<JobStatus>,
@@ -150,6 +156,7 @@ impl App {
             store,
             cfg,
             work: Arc::new(Notify::new()),
+            idle: Arc::default(),
             janitor: Arc::new(Notify::new()),
             updates: bus::channel(4096).0,
             points: bus::channel(4096).0,

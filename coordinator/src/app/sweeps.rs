@@ -262,6 +262,27 @@ pub fn status<R: Reader>(r: &R, s: &SweepRecord) -> Result<SweepStatus> {
     Ok(s.status(counts(r, s)?))
 }
 
+/// Sweeps with id < `before_id` (0: all), newest first, at most `limit`; the second value is the
+/// last id when older ones follow.
+pub fn list_newest<R: Reader>(r: &R, before_id: u64, limit: usize) -> Result<(Vec<SweepRecord>, Option<u64>)> {
+    let t = r.table(SWEEPS)?;
+    let end = if before_id == 0 { u64::MAX } else { before_id };
+    let mut out = Vec::new();
+    let mut more = None;
+    for row in t.range(..end)?.rev() {
+        let (k, v) = row?;
+        if out.len() == limit {
+            more = out.last().map(|s: &SweepRecord| s.id);
+            break;
+        }
+        match from_json::<SweepRecord>(v.value()) {
+            Ok(s) => out.push(s),
+            Err(e) => tracing::error!(sweep = k.value(), "listing sweeps: its record does not read: {e}"),
+        }
+    }
+    Ok((out, more))
+}
+
 /// Sweeps with id > `after_id`, at most `limit`; the second value is the last id when more follow.
 pub fn list<R: Reader>(r: &R, after_id: u64, limit: usize) -> Result<(Vec<SweepRecord>, Option<u64>)> {
     let t = r.table(SWEEPS)?;

@@ -30,6 +30,7 @@ impl App {
         let (rec, created) = self.submit_record(spec, origin).await?;
         if created {
             tracing::info!(sweep = rec.id, name = %rec.name, jobs = rec.job_ids.len(), "sweep submitted");
+            self.idle.queue_changed();
             self.work.notify_waiters();
         }
         Ok((sweeps::status(&self.store.read()?, &rec)?, created))
@@ -80,6 +81,16 @@ impl App {
         let limit = if limit == 0 { SWEEP_PAGE } else { limit.min(SWEEP_PAGE) };
         let r = self.store.read()?;
         let (list, more) = sweeps::list(&r, after_id, limit)?;
+        let out = list.iter().map(|s| sweeps::status(&r, s)).collect::<Result<_>>()?;
+        Ok((out, more))
+    }
+
+    /// Sweeps older than `before_id` (0: the newest), newest first, at most `limit` (0:
+    /// [`SWEEP_PAGE`]); and the id to ask before for the next page.
+    pub fn newest_sweeps(&self, before_id: u64, limit: usize) -> Result<Page<SweepStatus>> {
+        let limit = if limit == 0 { SWEEP_PAGE } else { limit.min(SWEEP_PAGE) };
+        let r = self.store.read()?;
+        let (list, more) = sweeps::list_newest(&r, before_id, limit)?;
         let out = list.iter().map(|s| sweeps::status(&r, s)).collect::<Result<_>>()?;
         Ok((out, more))
     }

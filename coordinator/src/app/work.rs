@@ -1,8 +1,9 @@
 //! What worker daemons ask of the coordinator: register, heartbeat, the Acquire long-poll, and
 //! the events of each attempt. Every call after Register must carry the credential that
 //! registered its worker id; every write names (job, attempt) and is fenced.
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ladder_core::attempt::{Assignment, AttemptEvent};
@@ -24,6 +25,45 @@ pub struct SlotRequest {
     pub memory_bytes: u64,
     /// Its whole device's memory; 0 = unknown.
     pub memory_total_bytes: u64,
+}
+
+/// What a slot asks, as a key: (slot, memory it offers, its device's, most jobs).
+type AskKey = (Slot, u64, u64, u32);
+
+/// The asks the queue had nothing for, since it last gained a job: an idle slot's Acquire does
+/// not walk the queue again (inside the writer) until a job is queued.
+#[derive(Debug, Default)]
+pub struct Idle {
+    /// Bumped whenever a job joins the queue.
+    generation: AtomicU64,
+    /// (generation, asks that found nothing in it).
+    empty: Mutex<(u64, HashSet<AskKey>)>,
+}
+
+impl Idle {
+    /// A job joined the queue: every ask may find something again.
+    pub fn queue_changed(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+
+    fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Whether `key` found nothing in the queue as it is now.
+    fn known_empty(&self, key: &AskKey) -> bool {
+        let g = self.empty.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        g.0 == self.generation() && g.1.contains(key)
+    }
+
+    /// `key` found nothing in the queue of `generation` (read before the claim began).
+    fn found_nothing(&self, key: AskKey, generation: u64) {
+        let mut g = self.empty.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if g.0 != generation {
+            *g = (generation, HashSet::new());
+        }
+        g.1.insert(key);
+    }
 }
 
 /// What a report stored.
@@ -125,6 +165,11 @@ impl App {
             .slot
             .parse()
             .map_err(|e: ladder_core::DomainError| CoordError::invalid("acquire.slot", e.to_string()))?;
+        let key: AskKey = (slot, ask.memory_bytes, ask.memory_total_bytes, ask.max_jobs);
+        if self.idle.known_empty(&key) {
+            return Ok(Vec::new());
+        }
+        let generation = self.idle.generation();
         let a = ask.clone();
         let claimed = self
             .store
@@ -139,6 +184,9 @@ impl App {
                 queue::claim(txn, slot, ttl, now)
             })
             .await?;
+        if claimed.leased.is_empty() {
+            self.idle.found_nothing(key, generation);
+        }
         let r = self.store.read()?;
         let mut out = Vec::with_capacity(claimed.leased.len());
         for job in &claimed.leased {

@@ -40,8 +40,14 @@ impl Web {
             .map_err(|e| CoordError::Server(format!("reading for the page: {e}")))?
     }
 
-    pub async fn sweeps(&self) -> Result<Value> {
-        self.read(|app| Ok(json!({ "sweeps": app.sweeps(0, crate::app::SWEEP_PAGE)?.0 }))).await
+    /// A page of sweeps, newest first: those before `before` (0: the newest), and where the next
+    /// page starts (null: none older).
+    pub async fn sweeps(&self, before: u64, limit: usize) -> Result<Value> {
+        self.read(move |app| {
+            let (sweeps, more) = app.newest_sweeps(before, limit)?;
+            Ok(json!({ "sweeps": sweeps, "next_before": more }))
+        })
+        .await
     }
 
     pub async fn sweep(&self, name: String) -> Result<Value> {

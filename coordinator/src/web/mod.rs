@@ -117,7 +117,7 @@ fn unauthorized(api: bool, why: &str) -> Response {
 
 macro_rules! guard {
     ($w:expr, $headers:expr, $api:expr) => {
-        if let Some(why) = auth::refused(&$w.tokens, &$headers) {
+        if let Some(why) = auth::refused(&$w.tokens, &$headers, $w.app.cfg.clock.now_ms()) {
             return unauthorized($api, why);
         }
     };
@@ -163,10 +163,13 @@ async fn login(State(w): State<Web>, RawQuery(q): RawQuery) -> Response {
     if let Ok(v) = HeaderValue::from_str(&next) {
         r.headers_mut().insert(header::LOCATION, v);
     }
-    let cookie = format!("{}={token}; Path=/; HttpOnly; SameSite=Strict", auth::COOKIE);
-    if let Ok(v) = HeaderValue::from_str(&cookie) {
+    // Without tokens there is nothing to sign: no cookie.
+    let cookie = auth::session_cookie(&w.tokens, &token, w.app.cfg.clock.now_ms(), w.app.cfg.tls.is_some());
+    if let Some(v) = cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
         r.headers_mut().insert(header::SET_COOKIE, v);
     }
+    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r.headers_mut().insert("referrer-policy", HeaderValue::from_static("no-referrer"));
     r
 }
 
@@ -219,9 +222,12 @@ async fn not_found(headers: HeaderMap, uri: axum::http::Uri) -> Response {
     message_page(StatusCode::NOT_FOUND, "Not found", &format!("Nothing lives at {}.", uri.path()))
 }
 
-async fn api_sweeps(State(w): State<Web>, headers: HeaderMap) -> Response {
+async fn api_sweeps(State(w): State<Web>, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
     guard!(w, headers, true);
-    json_result(w.sweeps().await)
+    let q = q.unwrap_or_default();
+    let before = param(&q, "before").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let limit = param(&q, "limit").and_then(|v| v.parse().ok()).unwrap_or(0);
+    json_result(w.sweeps(before, limit).await)
 }
 
 async fn api_sweep(State(w): State<Web>, headers: HeaderMap, Path(name): Path<String>) -> Response {

@@ -4,6 +4,7 @@
 //! Where each concern lives, bottom up (each module uses only those above it):
 //! - [`error`]: the one error type and its one map to gRPC status codes; [`clock`]: lease time;
 //! - [`tables`]: every table and its layout; [`codec`]: the store's encoding of points;
+//!   [`curves`]: a job's points in blocks of 32 steps; [`files`]: checkpoint bytes as files;
 //!   [`records`]: the records kept and their domain views;
 //! - [`store`]: the database and its one writer thread (group commit); [`migrate`]: older
 //!   formats carried forward on open;
@@ -17,6 +18,7 @@ pub mod app;
 pub mod auth;
 pub mod clock;
 pub mod codec;
+pub mod curves;
 pub mod error;
 pub mod files;
 pub mod listen;

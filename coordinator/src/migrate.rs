@@ -44,6 +44,9 @@ pub fn migrate(txn: &WriteTransaction, from: u64, files: &Files) -> Result<()> {
     if from < 7 {
         checkpoint_files(txn, files)?;
     }
+    if from < 8 {
+        curve_blocks(txn)?;
+    }
     tracing::info!("store migrated from format {from} to {FORMAT_VERSION}");
     Ok(())
 }
@@ -143,6 +146,32 @@ fn reencode_points(txn: &WriteTransaction) -> Result<()> {
             }
         }
     }
+    Ok(())
+}
+
+/// Every point from one key per step into blocks of 32 steps ([`crate::curves`]); a point of the
+/// wrong size (it could not be served either) is dropped and logged. The old table goes.
+fn curve_blocks(txn: &WriteTransaction) -> Result<()> {
+    {
+        let old = txn.open_table(CURVES)?;
+        let mut blocks = crate::curves::Curves::open(txn)?;
+        let (mut moved, mut dropped) = (0u64, 0u64);
+        for row in old.iter()? {
+            let (k, v) = row?;
+            let (job, step) = k.value();
+            let rec = v.value();
+            if rec.len() != crate::codec::POINT_BYTES || crate::curves::step_of(rec) != step {
+                tracing::error!(job, step, "migrating: a stored point does not read, dropped");
+                dropped += 1;
+                continue;
+            }
+            blocks.put(job, rec, |_| false)?;
+            moved += 1;
+        }
+        blocks.flush()?;
+        tracing::info!(moved, dropped, "points moved into blocks of {} steps", crate::curves::BLOCK_STEPS);
+    }
+    txn.delete_table(CURVES)?;
     Ok(())
 }
 

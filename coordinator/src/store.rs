@@ -125,7 +125,7 @@ impl Store {
 
     fn start(mut db: Database, files: Files, reopen: Option<Reopen>) -> Result<Self> {
         if prepare(&db, &files)? {
-            // The bytes that left for files leave free pages behind: give them back.
+            // The bytes that left for files or blocks leave free pages behind: give them back.
             db.compact().map_err(|e| CoordError::Storage(format!("compacting the migrated store: {e}")))?;
         }
         let db: DbSlot = Arc::new(std::sync::RwLock::new(Some(Arc::new(db))));
@@ -240,7 +240,8 @@ impl Store {
 
 /// Brings a database to this build's format: creates a new one, migrates an older one. A store
 /// already at this format with every table is only read, so it opens on a full disk. Returns
-/// whether checkpoint bytes left the database (it is then worth compacting).
+/// whether checkpoint bytes or the per-step points left the database (it is then worth
+/// compacting).
 fn prepare(db: &Database, files: &Files) -> Result<bool> {
     if current(db)? {
         return Ok(false);
@@ -258,7 +259,7 @@ fn prepare(db: &Database, files: &Files) -> Result<bool> {
             Some(v) if v < FORMAT_VERSION => {
                 drop(meta);
                 crate::migrate::migrate(&txn, v, files)?;
-                moved = v < 7;
+                moved = v < 8;
                 txn.open_table(META)?.insert("format_version", FORMAT_VERSION)?;
             }
             Some(v) => {

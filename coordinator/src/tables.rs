@@ -8,7 +8,7 @@ use serde::de::DeserializeOwned;
 use crate::error::Result;
 
 /// Bumped whenever a table's key or value layout changes; [`migrate`] carries older stores forward.
-pub const FORMAT_VERSION: u64 = 7;
+pub const FORMAT_VERSION: u64 = 8;
 
 /// "format_version", "next_sweep_id", "next_job_id".
 pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
@@ -38,14 +38,17 @@ pub const LOGS: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("logs"
 pub const SWEEP_LOG_BYTES: TableDefinition<u64, u64> = TableDefinition::new("sweep_log_bytes");
 
 /// redb's page cache, bytes: the coordinator's memory stays flat as the store grows.
-pub const CACHE_BYTES: usize = 256 << 20;
+pub const CACHE_BYTES: usize = 64 << 20;
 /// Queued jobs as (rank, job id): the costliest first (longest processing time first keeps a
 /// sweep's makespan short), then by id. See [`crate::records::JobRecord::rank`].
 pub const QUEUE: TableDefinition<(u64, u64), ()> = TableDefinition::new("queue_by_cost");
 /// Format 1's queue: job ids, lowest first.
 pub const QUEUE_V1: TableDefinition<u64, ()> = TableDefinition::new("queue");
-/// (job id, step) → the point and the attempt that wrote it ([`crate::codec`]; protobuf before
-/// format 5). One point per step, whatever the replays.
+/// (job id, step / 32) → the points of those 32 steps, each with the attempt that wrote it, in
+/// step order ([`crate::curves`], [`crate::codec`]; format 8). One point per step, whatever the
+/// replays.
+pub const CURVE_BLOCKS: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("curve_blocks");
+/// Formats 1 to 7: (job id, step) → one point (protobuf before format 5); moved into blocks.
 pub const CURVES: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("curves");
 /// (job id, step) → CheckpointRecord (JSON): a stored checkpoint, whose bytes are the file it
 /// names ([`crate::files`]; format 7).
@@ -133,7 +136,7 @@ pub fn all_exist(r: &ReadTransaction) -> Result<bool> {
         JOB_CONFIGS.name(),
         OPEN_JOBS.name(),
         QUEUE.name(),
-        CURVES.name(),
+        CURVE_BLOCKS.name(),
         CHECKPOINTS.name(),
         DOOMED_FILES.name(),
         DATASETS.name(),
@@ -161,7 +164,7 @@ pub fn create_all(txn: &WriteTransaction) -> Result<()> {
     txn.open_table(JOB_CONFIGS)?;
     txn.open_table(OPEN_JOBS)?;
     txn.open_table(QUEUE)?;
-    txn.open_table(CURVES)?;
+    txn.open_table(CURVE_BLOCKS)?;
     txn.open_table(CHECKPOINTS)?;
     txn.open_table(DOOMED_FILES)?;
     txn.open_table(DATASETS)?;

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use ladder_coordinator::Store;
-use ladder_coordinator::tables::{CURVES, FORMAT_VERSION, JOB_CONFIGS, JOBS, META};
+use ladder_coordinator::tables::{CURVE_BLOCKS, CURVES, FORMAT_VERSION, JOB_CONFIGS, JOBS, META};
 use ladder_core::job::JobConfig;
 use ladder_proto::pb;
 use ladder_testkit::server::*;
@@ -128,6 +128,8 @@ async fn a_format_4_store_reencodes_its_points_and_configs_on_open() {
             for p in &before {
                 curves.insert((a.job_id, p.step), p.encode_to_vec().as_slice()).expect("insert");
             }
+            drop(curves);
+            wtx.delete_table(CURVE_BLOCKS).expect("blocks");
             let mut configs = wtx.open_table(JOB_CONFIGS).expect("configs");
             for j in &jobs {
                 configs.insert(j.id, toml_of(j).as_str()).expect("insert");
@@ -175,13 +177,29 @@ fn downgrade(path: &std::path::Path, to: u64, jobs: &[pb::Job], nan_job: u64) {
             hot.insert(j.id, serde_json::to_vec(&v).expect("json").as_slice()).expect("insert");
         }
         hot.insert(777, b"{\"id\": 777, \"state\": ".as_slice()).expect("garbage");
+        // Points one key per step, as protobuf, as formats before 5 kept them.
         let mut curves = w.open_table(CURVES).expect("curves");
-        let keys: Vec<(u64, u64)> = curves.iter().expect("iter").map(|r| r.expect("row").0.value()).collect();
-        for k in keys {
-            let p = ladder_coordinator::codec::decode_point(curves.get(k).expect("get").expect("point").value())
-                .expect("decodes");
-            curves.insert(k, pb::MetricPoint::from(&p).encode_to_vec().as_slice()).expect("insert");
+        let blocks: Vec<(u64, Vec<u8>)> = w
+            .open_table(CURVE_BLOCKS)
+            .expect("blocks")
+            .iter()
+            .expect("iter")
+            .map(|r| {
+                let (k, v) = r.expect("row");
+                (k.value().0, v.value().to_vec())
+            })
+            .collect();
+        for (job, block) in blocks {
+            for rec in block.chunks_exact(ladder_coordinator::codec::POINT_BYTES) {
+                let p = ladder_coordinator::codec::decode_point(rec).expect("decodes");
+                curves
+                    .insert((job, p.point.step), pb::MetricPoint::from(&p).encode_to_vec().as_slice())
+                    .expect("insert");
+            }
         }
+        drop(curves);
+        w.delete_table(CURVE_BLOCKS).expect("drop");
+        let mut curves = w.open_table(CURVES).expect("curves");
         curves.insert((nan_job, 40), [0xffu8; 7].as_slice()).expect("garbage point");
     }
     if to < 2 {
@@ -309,4 +327,62 @@ async fn a_format_6_store_moves_its_checkpoints_to_files_and_gives_the_space_bac
     let sizes: Vec<u64> =
         std::fs::read_dir(dir).expect("dir").flatten().map(|e| e.metadata().expect("m").len()).collect();
     assert_eq!(sizes, vec![blob.len() as u64], "one file, the checkpoint's");
+}
+
+#[tokio::test]
+async fn a_format_7_store_moves_its_points_into_blocks_and_serves_the_same_curve() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let path = tmp.path().join("ladder.redb");
+    let s = start(Store::open(&path).expect("store"), Duration::from_secs(30)).await;
+    let (mut users, mut workers) = (s.users.clone(), s.workers.clone());
+    register_dataset(&mut users).await;
+    let spec = SPEC.replace("steps = 5", "steps = 40");
+    users.submit_sweep(pb::SubmitSweepRequest { spec_toml: spec, ..Default::default() }).await.expect("submit");
+    let w = register_worker(&mut workers, "w").await;
+    let a = acquire(&mut workers, &w).await.expect("a job");
+    // Steps 1..=40 but 35: across two blocks, with a hole.
+    let events = (1..=40).filter(|k| *k != 35).map(|k| point(k, 2.0 / k as f64)).collect();
+    workers.report_events(report(&w, &a, events)).await.expect("report");
+    let curve = |mut users: pb::ladder_client::LadderClient<tonic::transport::Channel>, after_step, limit| async move {
+        users.get_curve(pb::GetCurveRequest { job_id: a.job_id, after_step, limit }).await.expect("curve").into_inner()
+    };
+    let before = curve(users.clone(), 0, 0).await.points;
+    s.shutdown().await;
+    assert_eq!(before.len(), 39);
+    // Written back as format 7 kept it: one key per step.
+    {
+        let db = redb::Database::create(&path).expect("open");
+        let wtx = db.begin_write().expect("write");
+        {
+            let blocks: Vec<(u64, Vec<u8>)> = wtx
+                .open_table(CURVE_BLOCKS)
+                .expect("blocks")
+                .iter()
+                .expect("iter")
+                .map(|r| {
+                    let (k, v) = r.expect("row");
+                    (k.value().0, v.value().to_vec())
+                })
+                .collect();
+            let mut curves = wtx.open_table(CURVES).expect("curves");
+            for (job, block) in blocks {
+                for rec in block.chunks_exact(ladder_coordinator::codec::POINT_BYTES) {
+                    curves.insert((job, ladder_coordinator::curves::step_of(rec)), rec).expect("insert");
+                }
+            }
+        }
+        wtx.delete_table(CURVE_BLOCKS).expect("drop");
+        wtx.open_table(META).expect("meta").insert("format_version", 7).expect("format");
+        wtx.commit().expect("commit");
+    }
+    let s = start(Store::open(&path).expect("a format 7 store opens"), Duration::from_secs(30)).await;
+    assert_eq!(curve(s.users.clone(), 0, 0).await.points, before, "every point as it was");
+    let page = curve(s.users.clone(), 30, 3).await;
+    assert_eq!(page.points.iter().map(|p| p.step).collect::<Vec<_>>(), vec![31, 32, 33]);
+    let page = curve(s.users.clone(), 33, 3).await;
+    assert_eq!(page.points.iter().map(|p| p.step).collect::<Vec<_>>(), vec![34, 36, 37], "the hole stays a hole");
+    s.shutdown().await;
+    let db = redb::Database::open(&path).expect("open");
+    let r = db.begin_read().expect("read");
+    assert!(r.open_table(CURVES).is_err(), "the per-step table is gone");
 }

@@ -2,6 +2,8 @@
 //! (job, step); a point a newer attempt reports beyond the step it resumed from replaces what a
 //! dead attempt left there, so a resumed curve is one trajectory. A job finishes only with its
 //! whole curve, steps 1..S each once.
+use std::ops::ControlFlow;
+
 use redb::{ReadableTable, WriteTransaction};
 
 pub const CURVE_PAGE_MAX: usize = 100_000;
@@ -14,9 +16,10 @@ use ladder_core::status::{Progress, RecordedPoint};
 use super::lifecycle::{current, end_attempt, fail_attempt, finished_by, release, settle, unindex_lease_of};
 use super::state::set_state;
 use crate::codec::{attempt_of, decode_point, encode_point};
+use crate::curves::{self, Curves};
 use crate::error::{CoordError, Result};
 use crate::records::{Failure, JobRecord, JobState, WorkerRecord};
-use crate::tables::{CURVES, LEASES, Reader, WORKERS, from_json, to_json};
+use crate::tables::{LEASES, Reader, WORKERS, from_json, to_json};
 
 /// Persists a heartbeat: renews the leases of attempts that are still current (which must stop
 /// is [`check_beat`]'s answer) and returns the jobs it released. A job leased to this worker half
@@ -133,8 +136,8 @@ pub struct Reported {
 }
 
 /// Moves the job's hole-free prefix past every point stored right after it.
-fn extend_contiguous(t: &redb::Table<(u64, u64), &[u8]>, job: &mut JobRecord) -> Result<()> {
-    while t.get((job.id, job.contiguous + 1))?.is_some() {
+fn extend_contiguous(c: &mut Curves<'_>, job: &mut JobRecord) -> Result<()> {
+    while c.contains(job.id, job.contiguous + 1)? {
         job.contiguous += 1;
     }
     Ok(())
@@ -143,17 +146,16 @@ fn extend_contiguous(t: &redb::Table<(u64, u64), &[u8]>, job: &mut JobRecord) ->
 /// Points stored for `job_id` at steps `from`+1..=`step` (a branch's curve starts after its
 /// branch point), and the first step missing (if any).
 fn coverage<R: Reader>(r: &R, job_id: u64, from: u64, step: u64) -> Result<(u64, Option<u64>)> {
-    let t = r.table(CURVES)?;
     let (mut n, mut expect, mut hole) = (0u64, from + 1, None);
-    for row in t.range((job_id, from + 1)..=(job_id, step))? {
-        let (k, _) = row?;
-        let s = k.value().1;
+    curves::for_each(r, job_id, from + 1, step, |p| {
+        let s = curves::step_of(p);
         if s != expect && hole.is_none() {
             hole = Some(expect);
         }
         expect = s + 1;
         n += 1;
-    }
+        ControlFlow::Continue(())
+    })?;
     if hole.is_none() && expect <= step {
         hole = Some(expect);
     }
@@ -168,27 +170,20 @@ fn coverage<R: Reader>(r: &R, job_id: u64, from: u64, step: u64) -> Result<(u64,
 fn restart_at(txn: &WriteTransaction, job: &mut JobRecord, attempt: u32, step: u64) -> Result<()> {
     job.resumed_from_step = step;
     {
-        let mut t = txn.open_table(CURVES)?;
-        let stale: Vec<u64> = t
-            .range((job.id, step.saturating_add(1))..=(job.id, u64::MAX))?
-            .filter_map(|r| r.ok())
-            .filter(|(_, v)| attempt_of(v.value()) < attempt)
-            .map(|(k, _)| k.value().1)
-            .collect();
-        for s in &stale {
-            t.remove((job.id, *s))?;
-        }
-        if !stale.is_empty() {
+        let mut c = Curves::open(txn)?;
+        let stale = c.remove_after(job.id, step, |p| attempt_of(p) < attempt)?;
+        if stale > 0 {
             tracing::info!(
                 job = job.id,
                 attempt,
                 from = step,
-                points = stale.len(),
+                points = stale,
                 "dropped an abandoned trajectory's points"
             );
         }
         job.contiguous = job.contiguous.min(step);
-        let at = t.get((job.id, step))?.and_then(|v| decode_point(v.value()).ok());
+        let at = c.get(job.id, step)?.and_then(|v| decode_point(&v).ok());
+        c.flush()?;
         job.progress = at.map_or_else(Progress::default, |p| Progress {
             step: p.point.step,
             tokens: p.point.tokens,
@@ -224,13 +219,15 @@ pub fn report(
     let mut ended = false;
     // Open across a run of points (one table open per report, not per point); closed before any
     // other event, whose handling may open it again.
-    let mut curves: Option<redb::Table<(u64, u64), &[u8]>> = None;
+    let mut curves: Option<Curves<'_>> = None;
     for ev in events {
         if ended {
             break;
         }
-        if !matches!(ev, AttemptEvent::Point(_)) {
-            curves = None;
+        if !matches!(ev, AttemptEvent::Point(_))
+            && let Some(mut c) = curves.take()
+        {
+            c.flush()?;
         }
         match ev {
             AttemptEvent::Point(m) if m.step > job.total_steps => {
@@ -238,26 +235,21 @@ pub fn report(
                 why.get_or_insert_with(|| format!("step {} is past the job's last step, {}", m.step, job.total_steps));
             }
             AttemptEvent::Point(m) => {
-                let t = match curves.as_mut() {
-                    Some(t) => t,
-                    None => curves.insert(txn.open_table(CURVES)?),
+                let c = match curves.as_mut() {
+                    Some(c) => c,
+                    None => curves.insert(Curves::open(txn)?),
                 };
-                // One traversal in the common case: insert, and put the old point back only when
-                // it must win (the same or a newer attempt's, or at or before the resume point).
-                // A dead attempt's point past this attempt's resume point is replaced.
+                // The old point wins when it is the same or a newer attempt's, or at or before
+                // the resume point; a dead attempt's point past this attempt's resume point is
+                // replaced.
                 let p = RecordedPoint { point: m.clone(), attempt };
-                let old = t.insert((job_id, m.step), encode_point(&p).as_slice())?.map(|v| v.value().to_vec());
-                let keep_old = old.as_ref().is_some_and(|bytes| {
-                    let a = attempt_of(bytes);
-                    !(a < attempt && m.step > job.resumed_from_step)
-                });
-                if let (true, Some(bytes)) = (keep_old, old) {
-                    t.insert((job_id, m.step), bytes.as_slice())?;
-                } else {
+                let resumed = job.resumed_from_step;
+                let keep_old = |old: &[u8]| !(attempt_of(old) < attempt && m.step > resumed);
+                if c.put(job_id, &encode_point(&p), keep_old)? {
                     stored += 1;
                 }
                 if m.step == job.contiguous + 1 {
-                    extend_contiguous(t, &mut job)?;
+                    extend_contiguous(c, &mut job)?;
                 }
                 if m.step >= job.progress.step {
                     let val = m.val_loss.or(job.progress.val_loss);
@@ -311,6 +303,9 @@ pub fn report(
             }
         }
     }
+    if let Some(mut c) = curves.take() {
+        c.flush()?;
+    }
     if ended {
         unindex_lease_of(txn, worker_id, job_id)?;
     }
@@ -327,19 +322,19 @@ pub fn curve<R: Reader>(
     after_step: u64,
     limit: usize,
 ) -> Result<(Vec<RecordedPoint>, Option<u64>)> {
-    let t = r.table(CURVES)?;
     let mut out = Vec::new();
     let mut more = None;
-    for row in t.range((job_id, after_step.saturating_add(1))..=(job_id, u64::MAX))? {
-        let (k, v) = row?;
+    let Some(from) = after_step.checked_add(1) else { return Ok((out, more)) };
+    curves::for_each(r, job_id, from, u64::MAX, |rec| {
         if out.len() == limit {
             more = out.last().map(|p: &RecordedPoint| p.point.step);
-            break;
+            return ControlFlow::Break(());
         }
-        match decode_point(v.value()) {
+        match decode_point(rec) {
             Ok(p) => out.push(p),
-            Err(e) => tracing::error!(job = job_id, step = k.value().1, "a stored point does not read: {e}"),
+            Err(e) => tracing::error!(job = job_id, step = curves::step_of(rec), "a stored point does not read: {e}"),
         }
-    }
+        ControlFlow::Continue(())
+    })?;
     Ok((out, more))
 }

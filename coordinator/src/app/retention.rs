@@ -18,7 +18,7 @@ use super::blobs::{checkpoints, doom};
 use crate::codec::decode_point;
 use crate::error::Result;
 use crate::records::{JobRecord, SweepRecord};
-use crate::tables::{CHECKPOINTS, CURVES, Reader, SWEEPS, from_json};
+use crate::tables::{CHECKPOINTS, Reader, SWEEPS, from_json};
 
 /// The policy of job `job`'s sweep (the default for a sweep that reads no longer).
 pub fn policy<R: Reader>(r: &R, job: &JobRecord) -> Result<Retention> {
@@ -48,11 +48,10 @@ pub fn reasons<R: Reader>(r: &R, job: &JobRecord, p: &Retention) -> Result<BTree
         add(last, "final".into());
     }
     if p.keep_best > 0 {
-        let curves = r.table(CURVES)?;
         let mut by_val: Vec<(f64, u64)> = Vec::new();
         for &s in &steps {
             let val =
-                curves.get((job.id, s))?.and_then(|v| decode_point(v.value()).ok()).and_then(|p| p.point.val_loss);
+                crate::curves::get(r, job.id, s)?.and_then(|v| decode_point(&v).ok()).and_then(|p| p.point.val_loss);
             if let Some(v) = val.filter(|v| v.is_finite()) {
                 by_val.push((v, s));
             }

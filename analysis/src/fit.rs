@@ -7,7 +7,7 @@ use ladder_laws::{
 };
 
 use crate::error::{AnalysisError, Result};
-use crate::inputs::{Inputs, RunCurve, RunKind, RunPoint};
+use crate::inputs::{CurvePoint, Inputs, RunCurve, RunKind, RunPoint};
 use crate::options::{Ctx, Options};
 use crate::report::{BSimple, ChinchillaReport, ComputeAxis, Report, SminSource};
 use crate::select::{at_base, base_batch, distinct, distinct_values, frontier_curves, l_d_points, l_n_points};
@@ -221,6 +221,37 @@ fn required(r: &Report, inputs: &Inputs, laws: &[Law]) -> Result<()> {
     Ok(())
 }
 
+/// L(N,S) takes at most this many points per curve, and about this many in all (at least
+/// [`NS_MIN_PER_CURVE`] per curve), log-spaced in step: a curve's later points say no more about
+/// its shape than its earlier ones, and the fit's cost grows with the points (500 curves of 400
+/// validation points took hours to bootstrap).
+const NS_PER_CURVE: usize = 64;
+const NS_POINTS: usize = 2048;
+const NS_MIN_PER_CURVE: usize = 8;
+
+/// At most `k` of `points` (in step order), the nearest to `k` log-spaced steps from the first
+/// to the last; all of them when there are no more than `k`.
+fn log_spaced<'a>(points: &[&'a CurvePoint], k: usize) -> Vec<&'a CurvePoint> {
+    if points.len() <= k || k < 2 {
+        return points.to_vec();
+    }
+    let (lo, hi) = (points[0].step.max(1.0).ln(), points[points.len() - 1].step.max(1.0).ln());
+    let mut out: Vec<&CurvePoint> = Vec::with_capacity(k);
+    let mut at = 0;
+    for i in 0..k {
+        let target = lo + (hi - lo) * i as f64 / (k - 1) as f64;
+        while at + 1 < points.len()
+            && (points[at + 1].step.max(1.0).ln() - target).abs() <= (points[at].step.max(1.0).ln() - target).abs()
+        {
+            at += 1;
+        }
+        if out.last().is_none_or(|l| !std::ptr::eq(*l, points[at])) {
+            out.push(points[at]);
+        }
+    }
+    out
+}
+
 /// L(N, S_min) (eq. 1.6) over the validation points of the runs at the shared batch size (with
 /// branches, of the constant-rate trunks), past warmup and the first tenth of training. Those
 /// runs share one schedule length: a cosine anneals at its run's end, so curves of other lengths
@@ -252,13 +283,14 @@ fn l_ns(
         let at_base = |c: &&RunCurve| {
             !c.data_limited && base_batch.is_none_or(|b| c.b == b) && (!trunks || c.kind == RunKind::Trunk)
         };
-        for c in inputs.curves.iter().filter(at_base) {
+        let curves: Vec<&RunCurve> = inputs.curves.iter().filter(at_base).collect();
+        let per_curve = (NS_POINTS / curves.len().max(1)).clamp(NS_MIN_PER_CURVE, NS_PER_CURVE);
+        for c in curves {
             let last = c.points.last().map_or(0.0, |p| p.step);
-            for p in &c.points {
+            let past = |p: &&CurvePoint| p.val.is_some() && p.step > c.warmup_steps.max(0.1 * last);
+            let eligible: Vec<&CurvePoint> = c.points.iter().filter(past).collect();
+            for p in log_spaced(&eligible, per_curve) {
                 let Some(v) = p.val else { continue };
-                if p.step <= c.warmup_steps.max(0.1 * last) {
-                    continue;
-                }
                 let bc = match (p.b_simple.filter(|b| b.is_finite() && *b > 0.0), law) {
                     (Some(b), _) => b,
                     (None, Some(law)) => law.predict_within(v),
@@ -280,5 +312,31 @@ fn l_ns(
             ctx.skip(Law::NS, e.to_string());
             (None, None)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(step: f64) -> CurvePoint {
+        CurvePoint { step, tokens: step, flops: step, train: 1.0, smooth: 1.0, val: Some(1.0), b_simple: None }
+    }
+
+    #[test]
+    fn log_spaced_keeps_short_curves_and_thins_long_ones_evenly_in_log_step() {
+        let short: Vec<CurvePoint> = (1..=10).map(|s| at(s as f64 * 100.0)).collect();
+        let refs: Vec<&CurvePoint> = short.iter().collect();
+        assert_eq!(log_spaced(&refs, 64).len(), 10);
+
+        let long: Vec<CurvePoint> = (1..=40_000).map(|s| at(s as f64)).collect();
+        let refs: Vec<&CurvePoint> = long.iter().collect();
+        let picked: Vec<f64> = log_spaced(&refs, 5).iter().map(|p| p.step).collect();
+        // 1, 40000^(1/4) ≈ 14, 40000^(1/2) = 200, 40000^(3/4) ≈ 2828, 40000.
+        assert_eq!(picked, vec![1.0, 14.0, 200.0, 2828.0, 40_000.0]);
+        // Steps in order, none twice, even where the early steps are closer than the targets.
+        let picked: Vec<f64> = log_spaced(&refs, 64).iter().map(|p| p.step).collect();
+        assert!(picked.windows(2).all(|w| w[0] < w[1]), "{picked:?}");
+        assert!((50..=64).contains(&picked.len()), "{}", picked.len());
     }
 }

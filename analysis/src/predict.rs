@@ -15,8 +15,13 @@ pub fn num(v: f64) -> String {
         "-".into()
     } else if v != 0.0 && (v.abs() >= 1e4 || v.abs() < 1e-3) {
         format!("{v:.3e}")
+    } else if v.fract() == 0.0 {
+        // A count or a batch size: 1024, not 1024.0000.
+        format!("{v:.0}")
     } else {
-        format!("{v:.4}")
+        // Four significant digits: 0.3470, 3.312, 331.2.
+        let decimals = (3 - v.abs().log10().floor() as i32).max(0) as usize;
+        format!("{v:.decimals$}")
     }
 }
 

@@ -120,10 +120,17 @@ pub enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
-    /// The checkpoints a job keeps, and why its sweep's retention policy keeps each.
+    /// The checkpoints a job keeps, and why its sweep's retention policy keeps each; with
+    /// `--fetch STEP --out DIR`, downloads one and unpacks it into DIR.
     Checkpoints {
         /// The job's id (see `ladder jobs SWEEP`).
         job: u64,
+        /// Download the checkpoint at this step (0: the newest kept).
+        #[arg(long, requires = "out")]
+        fetch: Option<u64>,
+        /// An empty or new folder to unpack the fetched checkpoint into.
+        #[arg(long, requires = "fetch")]
+        out: Option<PathBuf>,
     },
     /// Cancel every job of a sweep that has not ended.
     Cancel { sweep: String },
@@ -218,6 +225,9 @@ pub struct FitArgs {
     /// this fraction of the k = 1 window's loss (default 0.01).
     #[arg(long)]
     pub cbs_epsilon: Option<f64>,
+    /// Also list each run's streamed B_simple and every run that came from a branch.
+    #[arg(long, short)]
+    pub verbose: bool,
 }
 
 /// `--law`'s help, with the values it takes (each law's own clap name).

@@ -29,6 +29,16 @@ const PIECE: usize = 1 << 20;
 #[derive(Clone)]
 pub struct Client(LadderClient<AuthChannel>);
 
+/// A piece of a blob: where it starts, its bytes, and (on the last) the whole blob's sha256.
+pub struct Piece {
+    pub offset: u64,
+    pub data: Vec<u8>,
+    pub sha256: String,
+}
+
+/// A blob's pieces in order.
+pub type Pieces = Pin<Box<dyn Stream<Item = Result<Piece>> + Send>>;
+
 /// Job updates as they happen.
 pub type JobUpdates = Pin<Box<dyn Stream<Item = Result<JobStatus>> + Send>>;
 
@@ -151,6 +161,15 @@ impl Client {
         let policy = r.policy.as_ref().map(Retention::from).unwrap_or_default();
         let checkpoints = r.checkpoints.iter().map(CheckpointInfo::from).collect();
         Ok(CheckpointList { job_id, checkpoints, policy, deleted: r.deleted })
+    }
+
+    /// A checkpoint's archive as the coordinator streams it.
+    pub async fn fetch_checkpoint(&self, job_id: u64, step: u64) -> Result<Pieces> {
+        let s = self.0.clone().fetch_checkpoint(pb::FetchCheckpointRequest { job_id, step }).await?.into_inner();
+        Ok(Box::pin(s.map(|c| {
+            let c = c?;
+            Ok(Piece { offset: c.offset, data: c.data, sha256: c.sha256 })
+        })))
     }
 
     pub async fn cancel(&self, key: &str) -> Result<SweepStatus> {

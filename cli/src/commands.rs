@@ -67,6 +67,22 @@ pub async fn checkpoints(client: &Client, job: u64, output: Output) -> Result<()
     emit(output, &list, || checkpoints_table(&list))
 }
 
+/// Downloads a job's checkpoint, checks its sha256, and unpacks it into `out` (new or empty).
+pub async fn fetch_checkpoint(client: &Client, job: u64, step: u64, out: &std::path::Path) -> Result<()> {
+    let fetched = crate::fetch::checkpoint(client, job, step, out).await?;
+    println!(
+        "job {job}, step {}: {} files, {} unpacked into {}",
+        fetched.step,
+        fetched.files.len(),
+        crate::table::bytes(fetched.bytes),
+        out.display()
+    );
+    for f in &fetched.files {
+        println!("  {f}");
+    }
+    Ok(())
+}
+
 pub async fn workers(client: &Client, output: Output) -> Result<()> {
     let ws = client.workers().await?;
     let now =

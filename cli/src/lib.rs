@@ -16,6 +16,7 @@ pub mod csvin;
 pub mod data;
 pub mod error;
 pub mod export;
+pub mod fetch;
 pub mod gather;
 pub mod local;
 pub mod logs;
@@ -131,7 +132,7 @@ fn print_fit(cli: &Cli, a: &args::FitArgs, report: &Report) -> Result<()> {
     match cli.output {
         Output::Json => commands::emit(cli.output, &FitOutput { report, predictions, budget, warnings }, String::new),
         Output::Table => {
-            print!("{}", report::text(report));
+            print!("{}", report::text(report, a.verbose));
             if let Some(p) = predictions {
                 println!("\nPredictions at {}:", a.predict.as_deref().unwrap_or(""));
                 for (law, v) in p {
@@ -187,7 +188,10 @@ pub async fn run(cli: Cli) -> Result<()> {
             export::export_sweep(&connect().await?, sweep, *format, out.as_deref()).await
         }
         Command::Cancel { sweep } => commands::cancel(&connect().await?, sweep, cli.output).await,
-        Command::Checkpoints { job } => commands::checkpoints(&connect().await?, *job, cli.output).await,
+        Command::Checkpoints { job, fetch: Some(step), out: Some(out) } => {
+            commands::fetch_checkpoint(&connect().await?, *job, *step, out).await
+        }
+        Command::Checkpoints { job, .. } => commands::checkpoints(&connect().await?, *job, cli.output).await,
         Command::Workers => commands::workers(&connect().await?, cli.output).await,
         Command::Data(DataCommand::List) => commands::datasets(&connect().await?, cli.output).await,
         Command::Data(DataCommand::Add { name, paths, tokenizer, val_fraction, lossy_utf8, vocab, trainer }) => {

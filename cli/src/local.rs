@@ -294,7 +294,7 @@ async fn drive(args: &LocalArgs, output: Output, ctx: &Drive<'_>) -> Result<()> 
     let report = ladder_analysis::fit_all(&inputs, &opts)?;
     match output {
         Output::Json => crate::commands::emit(output, &report, String::new)?,
-        Output::Table => print!("{}", crate::report::text(&report)),
+        Output::Table => print!("{}", crate::report::text(&report, false)),
     }
     let out = args.out.clone().unwrap_or_else(|| dir.join("plots").join(&sweep.name));
     let files = crate::plot::plot_all(&inputs, &report, &out)?;

@@ -75,26 +75,53 @@ fn two(out: &mut String, f: &TwoVarLaw, var: &str, kaplan: (f64, f64, f64, f64))
     form_choice(out, f.choice.as_ref());
 }
 
-pub fn text(r: &Report) -> String {
+/// The report as text; `verbose` adds the per-job lists (B_simple, the branch runs).
+pub fn text(r: &Report, verbose: bool) -> String {
     let mut out = String::new();
     header_lines(&mut out, r);
     laws(&mut out, r);
-    bcrit(&mut out, r);
+    bcrit(&mut out, r, verbose);
     chinchilla(&mut out, r);
-    crate::report_branches::text(&mut out, r);
+    crate::report_branches::text(&mut out, r, verbose);
     checks(&mut out, r);
     out
 }
 
-/// The source, the jobs used and left out, and the base batch size.
+/// Job ids as ranges: `1-8, 12, 17-80`.
+pub fn id_ranges(ids: &[u64]) -> String {
+    let mut sorted = ids.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let mut parts: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < sorted.len() {
+        let mut j = i;
+        while j + 1 < sorted.len() && sorted[j + 1] == sorted[j] + 1 {
+            j += 1;
+        }
+        parts.push(if j == i { sorted[i].to_string() } else { format!("{}-{}", sorted[i], sorted[j]) });
+        i = j + 1;
+    }
+    parts.join(", ")
+}
+
+/// The source, the jobs used and left out (grouped by reason), and the base batch size.
 fn header_lines(out: &mut String, r: &Report) {
     let _ = writeln!(out, "Fits to {} ({} runs; intervals: 95% bootstrap)", r.source, r.runs);
     if !r.used_jobs.is_empty() {
-        let ids: Vec<String> = r.used_jobs.iter().map(u64::to_string).collect();
-        let _ = writeln!(out, "  jobs used: {}", ids.join(", "));
+        let _ = writeln!(out, "  jobs used: {}", id_ranges(&r.used_jobs));
     }
+    // One line per reason, in the order each reason first appears.
+    let mut groups: Vec<(&str, Vec<u64>)> = Vec::new();
     for e in &r.excluded {
-        let _ = writeln!(out, "  left out: job {}: {}", e.job, e.reason);
+        match groups.iter_mut().find(|(why, _)| *why == e.reason) {
+            Some((_, ids)) => ids.push(e.job),
+            None => groups.push((&e.reason, vec![e.job])),
+        }
+    }
+    for (why, ids) in &groups {
+        let jobs = if ids.len() == 1 { "job" } else { "jobs" };
+        let _ = writeln!(out, "  left out, {why}: {jobs} {}", id_ranges(ids));
     }
     if let Some(b) = r.base_batch {
         let _ = writeln!(
@@ -147,7 +174,7 @@ fn laws(out: &mut String, r: &Report) {
 }
 
 /// B_crit at each target loss, B_crit(L), and the streamed B_simple beside them.
-fn bcrit(out: &mut String, r: &Report) {
+fn bcrit(out: &mut String, r: &Report, verbose: bool) {
     if !r.bcrit_at.is_empty() {
         let _ = writeln!(out, "\nB_crit = {} from S = S_min + E_min/B", Law::BCrit.formula(false));
         for b in &r.bcrit_at {
@@ -189,10 +216,23 @@ fn bcrit(out: &mut String, r: &Report) {
             logs.len()
         );
     }
-    if !r.b_simple.is_empty() {
+    if !r.b_simple.is_empty() && verbose {
         let _ = writeln!(out, "\nB_simple (streamed, median of the last tenth of each run), tokens:");
         for b in &r.b_simple {
             let _ = writeln!(out, "  job {}: {} at L = {:.4}", b.job.unwrap_or(0), num(b.b_simple), b.loss);
+        }
+    } else if !r.b_simple.is_empty() {
+        let mut v: Vec<f64> = r.b_simple.iter().map(|b| b.b_simple).filter(|b| b.is_finite()).collect();
+        v.sort_by(f64::total_cmp);
+        if let (Some(lo), Some(hi)) = (v.first(), v.last()) {
+            let _ = writeln!(
+                out,
+                "\nB_simple (streamed, median of each run's last tenth): {} runs, median {} tokens, from {} to {} (--verbose lists each)",
+                r.b_simple.len(),
+                num(v[v.len() / 2]),
+                num(*lo),
+                num(*hi)
+            );
         }
     }
 }
@@ -272,4 +312,44 @@ pub fn allocation_text(a: &Allocation) -> String {
         a.loss.map_or("-".into(), num),
         a.batch_tokens.map_or(format!("- (no {} fit)", Law::BCritL), |b| format!("{} tokens", num(b)))
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ladder_analysis::inputs::{Excluded, Inputs};
+    use ladder_analysis::report::BSimple;
+
+    fn report(excluded: &[(u64, &str)], b_simple: &[(u64, f64)]) -> Report {
+        let inputs = Inputs {
+            source: "sweep 1".into(),
+            excluded: excluded.iter().map(|&(job, why)| Excluded { job, reason: why.into() }).collect(),
+            ..Default::default()
+        };
+        let mut r = ladder_analysis::fit::fit_laws(&inputs, &Default::default());
+        r.b_simple = b_simple.iter().map(|&(job, b)| BSimple { job: Some(job), loss: 3.5, b_simple: b }).collect();
+        r
+    }
+
+    #[test]
+    fn ids_print_as_ranges() {
+        assert_eq!(id_ranges(&[5, 1, 2, 3, 4, 12, 17, 18]), "1-5, 12, 17-18");
+        assert_eq!(id_ranges(&[]), "");
+        assert_eq!(id_ranges(&[7, 7]), "7");
+    }
+
+    #[test]
+    fn left_out_jobs_are_grouped_by_reason_and_per_job_lists_wait_for_verbose() {
+        let excluded: Vec<(u64, &str)> =
+            (1..=40).map(|j| (j, if j == 9 { "cancelled" } else { "still queued" })).collect();
+        let b: Vec<(u64, f64)> = (1..=40).map(|j| (j, 1000.0 * j as f64)).collect();
+        let short = text(&report(&excluded, &b), false);
+        assert!(short.contains("  left out, still queued: jobs 1-8, 10-40\n"), "{short}");
+        assert!(short.contains("  left out, cancelled: job 9\n"), "{short}");
+        assert!(short.contains("B_simple (streamed, median of each run's last tenth): 40 runs, median 2.100e4 tokens, from 1000 to 4.000e4"), "{short}");
+        assert!(!short.contains("job 17: "), "{short}");
+        assert!(short.lines().count() < 20, "{short}");
+        let long = text(&report(&excluded, &b), true);
+        assert!(long.contains("  job 17: 1.700e4 at L = 3.5000"), "{long}");
+    }
 }

@@ -12,7 +12,7 @@ fn est(e: &Estimate) -> String {
 }
 
 /// CBS, its laws, the branch runs and the compute saved; nothing for a sweep without branches.
-pub fn text(out: &mut String, r: &Report) {
+pub fn text(out: &mut String, r: &Report, verbose: bool) {
     if !r.cbs.is_empty() {
         let _ = writeln!(
             out,
@@ -58,11 +58,19 @@ pub fn text(out: &mut String, r: &Report) {
         let _ = writeln!(out, "  CBS at D=1M  {} tokens", est(&v.at_1m));
         let _ = writeln!(out, "  R² on log CBS = {:.4}, {} points", v.r2, v.points);
     }
-    if !r.branch_runs.is_empty() {
+    if !r.branch_runs.is_empty() && verbose {
         let _ = writeln!(out, "\nPoints from branches:");
         for (job, what) in &r.branch_runs {
             let _ = writeln!(out, "  job {job}: {what}");
         }
+    } else if !r.branch_runs.is_empty() {
+        let ids: Vec<u64> = r.branch_runs.iter().map(|(job, _)| *job).collect();
+        let _ = writeln!(
+            out,
+            "\nPoints from branches: {} runs, jobs {} (--verbose lists each)",
+            ids.len(),
+            crate::report::id_ranges(&ids)
+        );
     }
     let c = r.compute;
     if c.from_scratch > 0.0 && c.trained < c.from_scratch {

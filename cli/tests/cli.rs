@@ -232,7 +232,7 @@ async fn local_runs_a_spec_end_to_end_fits_and_plots() {
     .await;
     let (out, err) = text(&o);
     assert_eq!(o.status.code(), Some(0), "stdout {out}\nstderr {err}");
-    assert!(out.contains("jobs used: 1, 2, 3, 4"), "{out}");
+    assert!(out.contains("jobs used: 1-4"), "{out}");
     assert!(out.contains("L(N) = (N_c/N)^α"), "{out}");
     for name in ["fig2_loss_vs_tokens", "fig1_loss_vs_compute", "fig1_l_of_n", "b_simple", "fig3_n_opt"] {
         let png = std::fs::read(plots.join(format!("{name}.png"))).unwrap_or_else(|e| panic!("{name}.png: {e}"));

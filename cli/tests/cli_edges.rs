@@ -1,7 +1,7 @@
-//! Issue 19 through the real `ladder` binary: Epoch's Chinchilla file fits through `fit --csv`
-//! (16), TLS options with an http:// address are refused (13), `data add` prepares into a private
-//! temp folder (14), `ladder local` refuses a job its slots cannot hold (1), and stops within 10 s
-//! on Ctrl-C or SIGTERM, losing no acknowledged point (6).
+//! The real `ladder` binary at its edges: Epoch's Chinchilla file fits through `fit --csv`, TLS
+//! options with an http:// address are refused, `data add` prepares into a private temp folder,
+//! `ladder local` refuses a job its slots cannot hold, and stops within 10 s on Ctrl-C or
+//! SIGTERM, losing no acknowledged point.
 use std::path::Path;
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};

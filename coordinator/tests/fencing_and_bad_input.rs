@@ -1,4 +1,4 @@
-//! Issue 9's findings, each against a real server: invalid points (and points past a job's last
+//! Fencing and bad input, each against a real server: invalid points (and points past a job's last
 //! step) refused one by one (and never stored), checkpoints refused ahead of their curve, holes refused at the finish, a newer
 //! attempt's points replacing a dead one's, worker ids bound to their credential, a lost Acquire
 //! reply released without a restart, leases surviving the coordinator's own downtime, curves and

@@ -1,7 +1,7 @@
-//! Issue 19's coordinator findings, each against a real server: a resubmission costs the writer
-//! nothing (4), a hole before a checkpoint refuses it (5), unknown worker ids are refused (10), a
-//! stalled download holds no read transaction (11), staged uploads never outlive their attempt or
-//! process, and a store that would fill its disk refuses the upload instead (12).
+//! Uploads, restarts and the writer, each against a real server: a resubmission costs the writer
+//! nothing, a hole before a checkpoint refuses it, unknown worker ids are refused, a stalled
+//! download holds no read transaction, staged uploads never outlive their attempt or process,
+//! and a store that would fill its disk refuses the upload instead.
 
 use std::time::Duration;
 

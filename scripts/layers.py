@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The layers of the code, read from the tree: per crate, its largest file, its longest function,
 every function longer than LIMIT lines (default 120), and every import cycle between its
-modules. With --check, exits 1 when any function is too long or any cycle exists (CI runs this).
+modules; functions are counted in src/ and benches/, and in the page's JavaScript (web/). With
+--check, exits 1 when any function is too long or any cycle exists (CI runs this).
 
     python3 scripts/layers.py [--check] [ROOT]
 """
@@ -44,16 +45,53 @@ def modname(crate_src, path):
     parts = rel[:-3].split(os.sep)
     if parts[-1] in ('mod',): parts = parts[:-1]
     return parts[0] if parts else 'lib'
+def sources(d, ext):
+    out = []
+    for dp, _, fs in os.walk(d):
+        out.extend(os.path.join(dp, f) for f in fs if f.endswith(ext))
+    return sorted(out)
+js_fn_re = re.compile(r'^\s*(async\s+)?function\s*\*?\s*(\w+)\s*\(')
+def js_strip(line):
+    line = re.sub(r"'(\\.|[^'\\])*'", "''", line)
+    line = re.sub(r'"(\\.|[^"\\])*"', '""', line)
+    line = re.sub(r'//.*', '', line)
+    return line
+def js_functions(path):
+    """Named JavaScript functions (`function name(`) and their lengths, by brace depth."""
+    lines = open(path, encoding='utf-8').read().split('\n')
+    out = []
+    for i, line in enumerate(lines):
+        m = js_fn_re.match(line)
+        if not m: continue
+        depth = 0; started = False
+        for j in range(i, len(lines)):
+            for ch in js_strip(lines[j]):
+                if ch == '{': depth += 1; started = True
+                elif ch == '}': depth -= 1
+            if started and depth <= 0:
+                out.append((j - i + 1, m.group(2), i + 1)); break
+    return out
+web = os.path.join(root, 'web')
+if os.path.isdir(web):
+    fns = sorted(((n, f'{os.path.relpath(f, root)}:{line} {name}')
+                  for f in sources(web, '.js') + sources(web, '.mjs') if 'node_modules' not in f
+                  for n, name, line in js_functions(f)), reverse=True)
+    if fns:
+        print(f'web: longest function {fns[0][1]} ({fns[0][0]} lines)')
+    for n, where in fns:
+        if n > limit:
+            print(f'   long fn {n:4d} {where}')
+            bad += 1
 for c in crates:
     src = os.path.join(root, c, 'src')
-    files = []
-    for dp, _, fs in os.walk(src):
-        for f in fs:
-            if f.endswith('.rs'): files.append(os.path.join(dp, f))
+    files = sources(src, '.rs')
     if not files: continue
     sizes = sorted(((sum(1 for _ in open(f)), os.path.relpath(f, root)) for f in files), reverse=True)
     fns = []
     graph = collections.defaultdict(set)
+    for f in sources(os.path.join(root, c, 'benches'), '.rs'):
+        for n, name, line in functions(f):
+            fns.append((n, f'{os.path.relpath(f, root)}:{line} {name}'))
     for f in files:
         for n, name, line in functions(f):
             fns.append((n, f'{os.path.relpath(f, root)}:{line} {name}'))

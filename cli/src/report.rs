@@ -87,29 +87,11 @@ pub fn text(r: &Report, verbose: bool) -> String {
     out
 }
 
-/// Job ids as ranges: `1-8, 12, 17-80`.
-pub fn id_ranges(ids: &[u64]) -> String {
-    let mut sorted = ids.to_vec();
-    sorted.sort_unstable();
-    sorted.dedup();
-    let mut parts: Vec<String> = Vec::new();
-    let mut i = 0;
-    while i < sorted.len() {
-        let mut j = i;
-        while j + 1 < sorted.len() && sorted[j + 1] == sorted[j] + 1 {
-            j += 1;
-        }
-        parts.push(if j == i { sorted[i].to_string() } else { format!("{}-{}", sorted[i], sorted[j]) });
-        i = j + 1;
-    }
-    parts.join(", ")
-}
-
 /// The source, the jobs used and left out (grouped by reason), and the base batch size.
 fn header_lines(out: &mut String, r: &Report) {
     let _ = writeln!(out, "Fits to {} ({} runs; intervals: 95% bootstrap)", r.source, r.runs);
     if !r.used_jobs.is_empty() {
-        let _ = writeln!(out, "  jobs used: {}", id_ranges(&r.used_jobs));
+        let _ = writeln!(out, "  jobs used: {}", crate::table::id_ranges(&r.used_jobs));
     }
     // One line per reason, in the order each reason first appears.
     let mut groups: Vec<(&str, Vec<u64>)> = Vec::new();
@@ -121,7 +103,7 @@ fn header_lines(out: &mut String, r: &Report) {
     }
     for (why, ids) in &groups {
         let jobs = if ids.len() == 1 { "job" } else { "jobs" };
-        let _ = writeln!(out, "  left out, {why}: {jobs} {}", id_ranges(ids));
+        let _ = writeln!(out, "  left out, {why}: {jobs} {}", crate::table::id_ranges(ids));
     }
     if let Some(b) = r.base_batch {
         let _ = writeln!(
@@ -333,9 +315,9 @@ mod tests {
 
     #[test]
     fn ids_print_as_ranges() {
-        assert_eq!(id_ranges(&[5, 1, 2, 3, 4, 12, 17, 18]), "1-5, 12, 17-18");
-        assert_eq!(id_ranges(&[]), "");
-        assert_eq!(id_ranges(&[7, 7]), "7");
+        assert_eq!(crate::table::id_ranges(&[5, 1, 2, 3, 4, 12, 17, 18]), "1-5, 12, 17-18");
+        assert_eq!(crate::table::id_ranges(&[]), "");
+        assert_eq!(crate::table::id_ranges(&[7, 7]), "7");
     }
 
     #[test]

@@ -69,7 +69,7 @@ pub fn text(out: &mut String, r: &Report, verbose: bool) {
             out,
             "\nPoints from branches: {} runs, jobs {} (--verbose lists each)",
             ids.len(),
-            crate::report::id_ranges(&ids)
+            crate::table::id_ranges(&ids)
         );
     }
     let c = r.compute;

@@ -281,14 +281,192 @@ fn mib(b: f64) -> f64 {
     b / (1u64 << 20) as f64
 }
 
-#[tokio::main]
-async fn main() {
-    let size = Arc::new(size());
-    let total = size.jobs * size.points;
+/// Registers the dataset and submits the sweep: ten sizes, as many seeds of each as the job count
+/// asks. Returns each job's N and the size with its real job count.
+async fn submit(users: &mut LadderClient<tonic::transport::Channel>, size: Size) -> (HashMap<u64, f64>, Size) {
+    let tokens = ladder_testkit::data::cycle_tokens(10_000, 100);
+    let msgs = ladder_testkit::data::upload("bench", tokens.clone(), tokens, 128);
+    users.register_dataset(tokio_stream::iter(msgs)).await.expect("dataset");
+    let shapes = "[[1, 32], [2, 32], [2, 48], [2, 64], [3, 64], [4, 64], [4, 96], [4, 128], [6, 128], [8, 128]]";
+    let seeds: Vec<String> = (0..size.jobs.div_ceil(10)).map(|s| s.to_string()).collect();
+    let spec = format!(
+        "name = \"real\"\ndataset = \"bench\"\nseeds = [{}]\n[model]\nn_ctx = 64\nd_head = 16\nshapes = {shapes}\n[train]\nbatch_tokens = 1024\nsteps = {}\nlr = 0.001\n[resources]\ndevice = \"cpu\"\n",
+        seeds.join(", "),
+        size.points
+    );
+    users.submit_sweep(pb::SubmitSweepRequest { spec_toml: spec, ..Default::default() }).await.expect("submit");
+    let listed = users.list_jobs(pb::ListJobsRequest { sweep: "real".into() }).await.expect("jobs").into_inner().jobs;
+    let n = listed.iter().map(|j| (j.id, j.n_params as f64)).collect();
+    (n, Size { jobs: listed.len() as u64, ..size })
+}
+
+/// What watching the run saw: RSS at 10/50/100% of the points (with when), the page's paint at
+/// 50%, the peak RSS, and the points done when the coordinator died, if it did.
+#[derive(Default)]
+struct Watched {
+    marks: Vec<(u64, f64, f64)>,
+    paint_mid: Option<Result<(f64, f64), String>>,
+    peak: f64,
+    died: Option<u64>,
+}
+
+/// Samples the coordinator's RSS every 500 ms until every point is in (or it died).
+async fn follow(coord: &Coordinator, run: &Run, total: u64, page_addr: &str, began: Instant) -> Watched {
+    let mut w = Watched::default();
+    while run.points.load(Ordering::Relaxed) < total {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let (rss, hwm) = coord.rss_mib();
+        if !rss.is_finite() {
+            w.died = Some(run.points.load(Ordering::Relaxed));
+            break;
+        }
+        w.peak = w.peak.max(hwm);
+        let done = run.points.load(Ordering::Relaxed);
+        for pct in [10, 50] {
+            if done * 100 >= total * pct && !w.marks.iter().any(|m| m.0 == pct) {
+                w.marks.push((pct, rss, began.elapsed().as_secs_f64()));
+                println!(
+                    "real_size: {pct}% of the points after {:.0} s: RSS {rss:.0} MiB",
+                    began.elapsed().as_secs_f64()
+                );
+                if pct == 50 {
+                    w.paint_mid = Some(first_paint(&format!("http://{page_addr}/sweeps/real")));
+                }
+            }
+        }
+        if run.failed.lock().await.is_some() {
+            break;
+        }
+    }
+    w
+}
+
+/// The latencies and RSS of the run.
+async fn print_run(run: &Run, w: &Watched) {
+    let mut hb = run.heartbeat.lock().await.clone();
+    let mut rep = run.report.lock().await.clone();
     println!(
-        "real_size: {} jobs × {} points = {total} points, {} checkpoints of {} MiB a job ({:.1} GiB), {} workers, {} points/s",
+        "  Heartbeat p50 {:.1} ms, p99 {:.1} ms ({} calls); ReportEvents p50 {:.1} ms, p99 {:.1} ms ({} calls)",
+        pct(&mut hb, 0.5),
+        pct(&mut hb, 0.99),
+        hb.len(),
+        pct(&mut rep, 0.5),
+        pct(&mut rep, 0.99),
+        rep.len()
+    );
+    for (p, rss, at) in &w.marks {
+        println!("  RSS at {p:>3}% of the points ({at:.0} s): {rss:.0} MiB");
+    }
+    println!("  peak RSS {:.0} MiB", w.peak);
+    if let (Some(a), Some(b)) = (w.marks.iter().find(|m| m.0 == 10), w.marks.iter().find(|m| m.0 == 100)) {
+        println!("  RSS at 100% / RSS at 10% = {:.2}", b.1 / a.1);
+    }
+}
+
+/// The sweep's final fit: waits for the one that saw every job ended, and prints its time and
+/// the coordinator's peak RSS while it ran (sampled every 20 ms).
+async fn final_fit(coord: &Coordinator, page_addr: &str) {
+    let t = Instant::now();
+    let stop = Arc::new(AtomicBool::new(false));
+    let sampler = {
+        let (pid, stop) = (coord.pid(), stop.clone());
+        tokio::spawn(async move {
+            let mut top = 0.0f64;
+            while !stop.load(Ordering::Relaxed) {
+                let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+                let rss = s
+                    .lines()
+                    .find_map(|l| l.strip_prefix("VmRSS:"))
+                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok());
+                top = top.max(rss.unwrap_or(0.0) / 1024.0);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            top
+        })
+    };
+    let mut fits = page_json(page_addr, "/api/sweeps/real/fits").await;
+    for _ in 0..600 {
+        let text = fits.to_string();
+        if !text.contains("still queued") && !text.contains("still running") && fits != serde_json::Value::Null {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        fits = page_json(page_addr, "/api/sweeps/real/fits").await;
+    }
+    let took = fits["took_ms"].as_f64().unwrap_or(f64::NAN);
+    if let Some(e) = fits["error"].as_str() {
+        println!("  the final fit failed: {e}");
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    stop.store(true, Ordering::Relaxed);
+    let top = sampler.await.unwrap_or(f64::NAN);
+    println!(
+        "  the final fit: {took:.0} ms over {} points summarised ({:.0} ms to answer); peak RSS while it ran {top:.0} MiB",
+        fits["points"].as_u64().unwrap_or(0),
+        ms(t)
+    );
+}
+
+/// Bytes a folder's files take on disk (the filesystem's blocks, not their lengths).
+fn blocks(path: &std::path::Path, pick: &dyn Fn(&std::path::Path) -> bool) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::read_dir(path)
+        .map(|d| d.flatten().filter(|e| pick(&e.path())).map(|e| e.metadata().map_or(0, |m| m.blocks() * 512)).sum())
+        .unwrap_or(0)
+}
+
+/// The store on disk, once the janitor is done, against what the policy keeps plus the points.
+async fn store_on_disk(coord: &Coordinator, users: &mut LadderClient<tonic::transport::Channel>, points: u64) {
+    let mut kept = 0u64;
+    let jobs = users.list_jobs(pb::ListJobsRequest { sweep: "real".into() }).await.expect("jobs").into_inner().jobs;
+    for j in &jobs {
+        match users.list_checkpoints(pb::ListCheckpointsRequest { job_id: j.id }).await {
+            Ok(l) => kept += l.into_inner().checkpoints.iter().map(|c| c.bytes).sum::<u64>(),
+            Err(e) => println!("  ListCheckpoints for job {}: {e}", j.id),
+        }
+    }
+    let point_bytes = points * 119;
+    // Deleted checkpoints' files go once their deletion is durable: wait until the folder stops
+    // shrinking for longer than the janitor's period (10 s), at most 120 s.
+    let mut disk = du(coord.dir.path());
+    let mut still = 0;
+    for _ in 0..120 {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let now = du(coord.dir.path());
+        still = if now == disk { still + 1 } else { 0 };
+        disk = now;
+        if still >= 15 {
+            break;
+        }
+    }
+    let redb = blocks(coord.dir.path(), &|p| p.extension().is_some_and(|x| x == "redb"));
+    // The disk guard's ballast, a fixed reserve it frees when the disk fills, is not the store.
+    let ballast = blocks(coord.dir.path(), &|p| p.file_name().is_some_and(|n| n == "ballast"));
+    let disk = disk - ballast;
+    println!(
+        "  the store file {:.0} MiB, checkpoint files {:.0} MiB (and the disk guard's ballast, {:.0} MiB)",
+        mib(redb as f64),
+        mib((disk - redb) as f64),
+        mib(ballast as f64)
+    );
+    println!(
+        "  store on disk {:.0} MiB; checkpoints kept {:.0} MiB + points {:.0} MiB ({points} × 119 bytes) = {:.0} MiB; ratio {:.2}",
+        mib(disk as f64),
+        mib(kept as f64),
+        mib(point_bytes as f64),
+        mib((kept + point_bytes) as f64),
+        disk as f64 / (kept + point_bytes) as f64
+    );
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let size = size();
+    println!(
+        "real_size: {} jobs × {} points = {} points, {} checkpoints of {} MiB a job ({:.1} GiB), {} workers, {} points/s",
         size.jobs,
         size.points,
+        size.jobs * size.points,
         size.checkpoints,
         size.checkpoint_bytes >> 20,
         (size.jobs * size.checkpoints * size.checkpoint_bytes as u64) as f64 / (1u64 << 30) as f64,
@@ -301,21 +479,8 @@ async fn main() {
     let addr = coord.addr.clone();
     let page_addr = coord.page.clone().expect("the page's address");
     let mut users = LadderClient::new(channel(&addr));
-    let tokens = ladder_testkit::data::cycle_tokens(10_000, 100);
-    let msgs = ladder_testkit::data::upload("bench", tokens.clone(), tokens, 128);
-    users.register_dataset(tokio_stream::iter(msgs)).await.expect("dataset");
-    // Ten sizes, as many seeds of each as the job count asks.
-    let shapes = "[[1, 32], [2, 32], [2, 48], [2, 64], [3, 64], [4, 64], [4, 96], [4, 128], [6, 128], [8, 128]]";
-    let seeds: Vec<String> = (0..size.jobs.div_ceil(10)).map(|s| s.to_string()).collect();
-    let spec = format!(
-        "name = \"real\"\ndataset = \"bench\"\nseeds = [{}]\n[model]\nn_ctx = 64\nd_head = 16\nshapes = {shapes}\n[train]\nbatch_tokens = 1024\nsteps = {}\nlr = 0.001\n[resources]\ndevice = \"cpu\"\n",
-        seeds.join(", "),
-        size.points
-    );
-    users.submit_sweep(pb::SubmitSweepRequest { spec_toml: spec, ..Default::default() }).await.expect("submit");
-    let listed = users.list_jobs(pb::ListJobsRequest { sweep: "real".into() }).await.expect("jobs").into_inner().jobs;
-    let n: Arc<HashMap<u64, f64>> = Arc::new(listed.iter().map(|j| (j.id, j.n_params as f64)).collect());
-    let size = Arc::new(Size { jobs: listed.len() as u64, ..Arc::try_unwrap(size).ok().expect("one owner") });
+    let (n, size) = submit(&mut users, size).await;
+    let (n, size) = (Arc::new(n), Arc::new(size));
     let total = size.jobs * size.points;
 
     let run = Arc::new(Run::default());
@@ -336,46 +501,17 @@ async fn main() {
         .map(|w| tokio::spawn(worker(addr.clone(), w, size.clone(), run.clone(), blob.clone(), n.clone())))
         .collect();
 
-    // RSS through the run, and at 10%, 50% and 100% of the points; the page's paint at 50%.
-    let mut marks: Vec<(u64, f64, f64)> = Vec::new();
-    let mut paint_mid = None;
-    let mut peak = 0.0f64;
-    let mut died = None;
-    while run.points.load(Ordering::Relaxed) < total {
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        let (rss, hwm) = coord.rss_mib();
-        if !rss.is_finite() {
-            died = Some(run.points.load(Ordering::Relaxed));
-            break;
-        }
-        peak = peak.max(hwm);
-        let done = run.points.load(Ordering::Relaxed);
-        for pct in [10, 50] {
-            if done * 100 >= total * pct && !marks.iter().any(|m| m.0 == pct) {
-                marks.push((pct, rss, began.elapsed().as_secs_f64()));
-                println!(
-                    "real_size: {pct}% of the points after {:.0} s: RSS {rss:.0} MiB",
-                    began.elapsed().as_secs_f64()
-                );
-                if pct == 50 {
-                    paint_mid = Some(first_paint(&format!("http://{page_addr}/sweeps/real")));
-                }
-            }
-        }
-        if run.failed.lock().await.is_some() {
-            break;
-        }
-    }
+    let mut w = follow(&coord, &run, total, &page_addr, began).await;
     let secs = began.elapsed().as_secs_f64();
     for w in workers {
         let _ = w.await;
     }
     let failure = run.failed.lock().await.clone();
-    if failure.is_none() && died.is_none() {
-        // The sweep ends: its final fit runs; wait for it (the tab's fits say when).
+    let whole = failure.is_none() && w.died.is_none();
+    if whole {
         let (rss, hwm) = coord.rss_mib();
-        marks.push((100, rss, secs));
-        peak = peak.max(hwm);
+        w.marks.push((100, rss, secs));
+        w.peak = w.peak.max(hwm);
     }
     run.done.store(true, Ordering::Relaxed);
     watch.abort();
@@ -385,137 +521,42 @@ async fn main() {
         points as f64 / secs,
         run.uploaded.load(Ordering::Relaxed) as f64 / (1u64 << 30) as f64
     );
-    if let Some(n) = died {
+    if let Some(n) = w.died {
         println!(
-            "real_size: THE COORDINATOR DIED after {n} points ({:.0}% of the run), peak RSS {peak:.0} MiB",
-            100.0 * n as f64 / total as f64
+            "real_size: THE COORDINATOR DIED after {n} points ({:.0}% of the run), peak RSS {:.0} MiB",
+            100.0 * n as f64 / total as f64,
+            w.peak
         );
     }
     if let Some(f) = &failure {
         println!("real_size: the run stopped: {f}");
     }
-    let mut hb = run.heartbeat.lock().await.clone();
-    let mut rep = run.report.lock().await.clone();
-    println!(
-        "  Heartbeat p50 {:.1} ms, p99 {:.1} ms ({} calls); ReportEvents p50 {:.1} ms, p99 {:.1} ms ({} calls)",
-        pct(&mut hb, 0.5),
-        pct(&mut hb, 0.99),
-        hb.len(),
-        pct(&mut rep, 0.5),
-        pct(&mut rep, 0.99),
-        rep.len()
-    );
-    for (p, rss, at) in &marks {
-        println!("  RSS at {p:>3}% of the points ({at:.0} s): {rss:.0} MiB");
-    }
-    println!("  peak RSS {peak:.0} MiB");
-    if let (Some(a), Some(b)) = (marks.iter().find(|m| m.0 == 10), marks.iter().find(|m| m.0 == 100)) {
-        println!("  RSS at 100% / RSS at 10% = {:.2}", b.1 / a.1);
-    }
-    if failure.is_none() && died.is_none() {
-        // One refit at the end, timed, with the RSS sampled while it runs.
-        let t = Instant::now();
-        let sampler = {
-            let pid = coord.pid();
-            tokio::spawn(async move {
-                let mut top = 0.0f64;
-                loop {
-                    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-                    let rss = s
-                        .lines()
-                        .find_map(|l| l.strip_prefix("VmRSS:"))
-                        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok());
-                    top = top.max(rss.unwrap_or(0.0) / 1024.0);
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                    if top < 0.0 {
-                        return top;
-                    }
-                }
-            })
-        };
-        // The sweep's final fit runs once its last job ends: wait for the one that saw every job.
-        let mut fits = page_json(&page_addr, "/api/sweeps/real/fits").await;
-        for _ in 0..600 {
-            let text = fits.to_string();
-            if !text.contains("still queued") && !text.contains("still running") && fits != serde_json::Value::Null {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(500)).await;
-            fits = page_json(&page_addr, "/api/sweeps/real/fits").await;
-        }
-        let took = fits["took_ms"].as_f64().unwrap_or(f64::NAN);
-        if let Some(e) = fits["error"].as_str() {
-            println!("  the final fit failed: {e}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        sampler.abort();
-        let (rss, _) = coord.rss_mib();
-        println!(
-            "  the final fit: {took:.0} ms over {} points summarised ({:.0} ms to answer); RSS after it {rss:.0} MiB; ladder_fit_summary_bytes in /metrics",
-            fits["points"].as_u64().unwrap_or(0),
-            ms(t)
-        );
-        // The store on disk against what the policy keeps plus the points.
-        let mut kept = 0u64;
-        let jobs = users.list_jobs(pb::ListJobsRequest { sweep: "real".into() }).await.expect("jobs").into_inner().jobs;
-        for j in &jobs {
-            match users.list_checkpoints(pb::ListCheckpointsRequest { job_id: j.id }).await {
-                Ok(l) => kept += l.into_inner().checkpoints.iter().map(|c| c.bytes).sum::<u64>(),
-                Err(e) => println!("  ListCheckpoints for job {}: {e}", j.id),
-            }
-        }
-        let point_bytes = points * 119;
-        // Deleted checkpoints' files go once their deletion is durable: wait until the folder
-        // stops shrinking for longer than the janitor's period (10 s), at most 120 s.
-        let mut disk = du(coord.dir.path());
-        let mut still = 0;
-        for _ in 0..120 {
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            let now = du(coord.dir.path());
-            still = if now == disk { still + 1 } else { 0 };
-            disk = now;
-            if still >= 15 {
-                break;
-            }
-        }
-        let redb: u64 = std::fs::read_dir(coord.dir.path())
-            .map(|d| {
-                d.flatten()
-                    .filter(|e| e.path().extension().is_some_and(|x| x == "redb"))
-                    .map(|e| {
-                        use std::os::unix::fs::MetadataExt;
-                        e.metadata().map_or(0, |m| m.blocks() * 512)
-                    })
-                    .sum()
-            })
-            .unwrap_or(0);
-        // The disk guard's ballast, a fixed reserve it frees when the disk fills, is not the store.
-        let ballast = std::fs::metadata(coord.dir.path().join("ballast")).map_or(0, |m| {
-            use std::os::unix::fs::MetadataExt;
-            m.blocks() * 512
-        });
-        let disk = disk - ballast;
-        println!(
-            "  the store file {:.0} MiB, checkpoint files {:.0} MiB (and the disk guard's ballast, {:.0} MiB)",
-            mib(redb as f64),
-            mib((disk - redb) as f64),
-            mib(ballast as f64)
-        );
-        println!(
-            "  store on disk {:.0} MiB; checkpoints kept {:.0} MiB + points {:.0} MiB ({points} × 119 bytes) = {:.0} MiB; ratio {:.2}",
-            mib(disk as f64),
-            mib(kept as f64),
-            mib(point_bytes as f64),
-            mib((kept + point_bytes) as f64),
-            disk as f64 / (kept + point_bytes) as f64
-        );
-        if let Some(p) = &paint_mid {
+    print_run(&run, &w).await;
+    let mut code = std::process::ExitCode::SUCCESS;
+    if whole {
+        final_fit(&coord, &page_addr).await;
+        store_on_disk(&coord, &mut users, points).await;
+        if let Some(p) = &w.paint_mid {
             print_paint("50%", p);
         }
-        print_paint("100%", &first_paint(&format!("http://{page_addr}/sweeps/real")));
+        let paint = first_paint(&format!("http://{page_addr}/sweeps/real"));
+        print_paint("100%", &paint);
+        // LADDER_BENCH_PAINT_LIMIT_MS: the page must have drawn its curves within this.
+        if let Some(limit) = std::env::var("LADDER_BENCH_PAINT_LIMIT_MS").ok().and_then(|v| v.parse::<f64>().ok()) {
+            match paint {
+                Ok((_, drawn)) if drawn <= limit => println!("  first paint within {limit:.0} ms"),
+                other => {
+                    println!("real_size: FAILED: the page drew its curves in {other:?} ms, over {limit:.0} ms");
+                    code = std::process::ExitCode::FAILURE;
+                }
+            }
+        }
+    } else {
+        code = std::process::ExitCode::FAILURE;
     }
     tab.abort();
     drop(coord);
+    code
 }
 
 fn print_paint(at: &str, p: &Result<(f64, f64), String>) {

@@ -1,24 +1,16 @@
 //! The coordinator's Prometheus metrics: jobs by state, sweeps, workers, and counters of points
 //! ingested, lease expiries and checkpoint bytes (rates are Prometheus' `rate()` of these).
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 
 use ladder_http::Exposition;
 use redb::{ReadableTable, ReadableTableMetadata};
 
+use crate::app::counters::Counters;
 use crate::app::fits::LiveFits;
 use crate::clock::Clock;
 use crate::records::{STATES, WorkerRecord, state_key};
 use crate::store::Store;
 use crate::tables::{JOB_COUNTS, SWEEPS, WORKERS, from_json};
-
-#[derive(Debug, Default)]
-pub struct Counters {
-    pub points: AtomicU64,
-    /// Events refused as invalid (the rest of their batches were stored).
-    pub refused: AtomicU64,
-    pub lease_expiries: AtomicU64,
-    pub checkpoint_bytes: AtomicU64,
-}
 
 /// One scrape: the counts of jobs by state (five keys), the sweeps, and the workers (one record
 /// each); never every job. Store errors leave the gauges out rather than failing the scrape.

@@ -21,6 +21,7 @@ pub mod attempts;
 pub mod blobs;
 pub mod branches;
 pub mod broadcast;
+pub mod counters;
 pub mod disk;
 pub mod fits;
 pub mod lifecycle;
@@ -141,7 +142,7 @@ pub struct App {
     updates: bus::Sender<JobStatus>,
     points: bus::Sender<Arc<StoredPoints>>,
     shutdown: CancellationToken,
-    pub counters: Arc<crate::metrics::Counters>,
+    pub counters: Arc<counters::Counters>,
     /// Lease renewals of heartbeats, held in memory (see [`renewals`]).
     pub renewals: Arc<renewals::Renewals>,
     /// Each sweep's fits, kept current (see [`fits`]).

@@ -164,8 +164,8 @@
         r.bcrit_at.map((b) => [b.target_loss.toFixed(3), est('B_crit', b.b_crit), est('S_min', b.s_min), est('E_min', b.e_min), b.points]))));
     }
     if (r.cbs && r.cbs.length) {
-      el.appendChild(section('Critical batch size by branching', table(['Trunk', 'N', 'Tokens', 'Loss', 'CBS (tokens)', 'B_simple', 'CBS / B_simple'],
-        r.cbs.map((c) => [h('a', { href: `/jobs/${c.job}` }, `#${c.job}`), fmt(c.n), fmt(c.tokens), c.loss.toFixed(3), fmt(c.cbs),
+      el.appendChild(section('Critical batch size by branching', table(['Trunk', 'N', 'Step', 'Tokens', 'Loss', 'CBS (tokens)', 'B_simple', 'CBS / B_simple'],
+        r.cbs.map((c) => [h('a', { href: `/jobs/${c.trunk}` }, `#${c.trunk}`), fmt(c.n), fmt(c.step), fmt(c.tokens), c.loss.toFixed(3), `${c.lower_bound ? '≥ ' : ''}${fmt(c.cbs)}`,
           c.b_simple == null ? '–' : fmt(c.b_simple), c.ratio == null ? '–' : c.ratio.toFixed(2)]))));
     }
     if (r.contradiction) {
@@ -173,8 +173,10 @@
       el.appendChild(section(`Where ${legend(r, 'l_cmin').law} meets ${legend(r, 'l_d').law}`, h('p', {}, `C* = ${fmt(c.compute, 'exp')}, N* = ${fmt(c.n)}, D* = ${fmt(c.d)}, L* = ${c.loss.toFixed(3)}`)));
     }
     if (r.excluded && r.excluded.length) {
-      el.appendChild(section('Runs left out', h('ul', { class: 'skipped' },
-        r.excluded.map((x) => h('li', {}, h('a', { href: `/jobs/${x.job}` }, `#${x.job}`), `: ${x.reason}`)))));
+      el.appendChild(section(`Runs left out (${r.excluded.length})`, h('ul', { class: 'skipped' },
+        L.groups.byReason(r.excluded).map((g) => h('li', { dataset: { reason: g.reason } }, `${g.reason}: `,
+          g.jobs.length === 1 ? h('a', { href: `/jobs/${g.jobs[0]}` }, `job #${g.jobs[0]}`)
+            : h('span', { class: 'ids' }, `${g.jobs.length} jobs: ${L.groups.idRanges(g.jobs)}`))))));
     }
   }
 

@@ -14,7 +14,7 @@
       ['Shape', `${j.n_layer} layers × d_model ${j.d_model}, ${j.n_heads} heads, d_ff ${j.d_ff}, n_ctx ${j.n_ctx}, vocab ${fmt(j.vocab)}`],
       ['N (non-embedding)', `${fmt(j.n)} (${(j.n || 0).toLocaleString()})`],
       ['Batch B', `${fmt(j.batch_tokens)} tokens`],
-      ['Data D', j.dataset_tokens == null ? 'all' : `${fmt(j.dataset_tokens)} tokens`],
+      ['Data D', L.groups.dataTokens(j) == null ? 'all' : `${fmt(L.groups.dataTokens(j))} tokens${j.dataset_tokens == null ? ` (the ${j.branch.kind === 'cooldown' ? 'cooldown' : 'batch window'}'s end)` : ''}`],
       ['Seed · peak LR', `${j.seed} · ${j.lr}`],
       ['Step', `${(j.step || 0).toLocaleString()} / ${(j.total_steps || 0).toLocaleString()} (${fmt(j.tokens || 0)} tokens)`],
       ['Loss (train · val)', `${loss(j.train_loss)} · ${loss(j.val_loss)}`],
@@ -22,7 +22,7 @@
       ['Checkpoint', j.checkpoint_step ? `step ${j.checkpoint_step}` : 'none'],
     ];
     if (j.resumed_from_step) rows.push(['Resumed from', `step ${j.resumed_from_step}`]);
-    if (j.branch) rows.push(['Branch', [`${j.branch.kind}${j.branch.k != null ? ` ×${j.branch.k}` : ''} of `, h('a', { href: `/jobs/${j.branch.parent}` }, `#${j.branch.parent}`), ` at step ${j.branch.step}`]]);
+    if (j.branch) rows.push(['Branch', [`${j.branch.kind}${j.branch.k != null ? ` ×${j.branch.k}` : ''} of `, h('a', { href: `/jobs/${j.branch.parent}` }, `#${j.branch.parent}`), ` at step ${j.branch.step}`, j.branch.kind === 'cooldown' ? `, to ${fmt(j.branch.to_tokens)} tokens` : '']]);
     if (j.failure_message) rows.push(['Failure', h('span', { class: 'fail' }, `${j.failure}: ${j.failure_message}`)]);
     return h('dl', { class: 'facts' }, rows.map(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]));
   }

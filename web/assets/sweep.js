@@ -35,26 +35,70 @@
     curves.set(id, curve);
   }
 
+  // The page's panels: its header, the curves (a loss picker and the colour bar of N), the fitted
+  // laws and the jobs.
+  function layout(root, name, onPick) {
+    const el = {
+      title: h('h1', {}, name), state: h('span'), live: h('span', { class: 'live off' }, 'connecting'),
+      summary: h('div', { class: 'summary' }), cbar: h('div', { class: 'cbar' }), grid: h('div', { class: 'chart-grid' }),
+      fits: h('div', { id: 'fits' }), table: h('div'),
+    };
+    el.pick = h('select', { onchange: () => onPick(el.pick.value) },
+      h('option', { value: 'train_loss' }, 'train loss'), h('option', { value: 'val_loss' }, 'validation loss'));
+    const panel = (title, ...kids) => h('section', { class: 'panel' }, h('div', { class: 'panel-head' }, h('h2', {}, title), ...kids.slice(0, -1)), kids[kids.length - 1]);
+    root.append(
+      h('header', { class: 'page-head' }, h('div', {}, el.title, el.state), el.live),
+      el.summary,
+      panel('Curves', h('label', { class: 'pick' }, 'Loss: ', el.pick), el.cbar, el.grid),
+      panel('Fitted laws', el.fits),
+      panel('Jobs', el.table));
+    return el;
+  }
+
+  // Each job's colour: its N on a log scale over the sweep's.
+  function colourOf(jobs) {
+    const ns = [...jobs.values()].map((j) => j.n).filter((n) => n > 0);
+    const lo = Math.min(...ns), hi = Math.max(...ns);
+    const t = L.colours.logScale(lo, hi);
+    return { of: (n) => L.colours.css(t(n)), lo, hi };
+  }
+
+  function label(j) {
+    return `#${j.id} · N ${fmt(j.n)} · ${j.n_layer}×${j.d_model} · B ${fmt(j.batch_tokens)}`;
+  }
+
+  // One line per job of `yKey` against `xKey`, smallest N first.
+  function series(jobs, curves, xKey, yKey, col) {
+    const out = [];
+    for (const j of [...jobs.values()].sort((a, b) => a.n - b.n || a.id - b.id)) {
+      const c = curves.get(j.id) || [];
+      out.push({ key: j.id, label: label(j), colour: col.of(j.n), width: 1.5, dash: j.state === 'failed' ? [4, 3] : undefined,
+        xs: c.map((p) => p[xKey]), ys: c.map((p) => p[yKey]) });
+    }
+    return out;
+  }
+
+  // The CBS by branching against tokens: one line of dots per trunk.
+  function cbsSeries(jobs, cbs, col) {
+    const by = new Map();
+    for (const c of cbs) {
+      if (!by.has(c.trunk)) by.set(c.trunk, []);
+      by.get(c.trunk).push(c);
+    }
+    return [...by.entries()].map(([id, list]) => {
+      list.sort((a, b) => a.tokens - b.tokens);
+      const j = jobs.get(id);
+      return { key: id, label: j ? label(j) : `#${id}`, colour: col.of(list[0].n), dots: true, width: 1.5,
+        xs: list.map((c) => c.tokens), ys: list.map((c) => c.cbs) };
+    });
+  }
+
   function page(root, name) {
     const jobs = new Map(), curves = new Map();
     let fits = null, metric = 'train_loss', pending = null, waiting = [], cost = 0;
     window.__ladderLatencies = window.__ladderLatencies || [];
-
-    const title = h('h1', {}, name), state = h('span'), live = h('span', { class: 'live off' }, 'connecting');
-    const summary = h('div', { class: 'summary' });
-    const cbar = h('div', { class: 'cbar' });
-    const pick = h('select', { onchange: () => { metric = pick.value; draw(); } },
-      h('option', { value: 'train_loss' }, 'train loss'), h('option', { value: 'val_loss' }, 'validation loss'));
-    const grid = h('div', { class: 'chart-grid' });
-    const fitsEl = h('div', { id: 'fits' });
-    const tableEl = h('div');
-    root.append(
-      h('header', { class: 'page-head' }, h('div', {}, title, state), live),
-      summary,
-      h('section', { class: 'panel' }, h('div', { class: 'panel-head' }, h('h2', {}, 'Curves'),
-        h('label', { class: 'pick' }, 'Loss: ', pick), cbar), grid),
-      h('section', { class: 'panel' }, h('div', { class: 'panel-head' }, h('h2', {}, 'Fitted laws')), fitsEl),
-      h('section', { class: 'panel' }, h('div', { class: 'panel-head' }, h('h2', {}, 'Jobs')), tableEl));
+    const el = layout(root, name, (m) => { metric = m; draw(); });
+    const { state, live, summary, cbar, grid } = el, fitsEl = el.fits;
 
     const tok = { label: 'tokens', style: 'si', unit: 'tokens' };
     const lossY = { label: 'loss', style: 'plain' };
@@ -62,56 +106,25 @@
     const cFlops = L.charts.chart(grid, { title: 'Loss vs compute', x: { label: 'FLOPs', style: 'exp', unit: 'FLOPs' }, y: lossY });
     const cBs = L.charts.chart(grid, { title: 'B_simple (gradient noise scale) vs tokens', x: tok, y: { label: 'B_simple', style: 'si' }, empty: 'No B_simple measured yet' });
     let cCbs = null;
-    const table = L.tables.jobsTable(tableEl);
+    const table = L.tables.jobsTable(el.table);
     const merge = (id, pts) => mergeInto(curves, id, pts);
-
-    function colourOf() {
-      const ns = [...jobs.values()].map((j) => j.n).filter((n) => n > 0);
-      const lo = Math.min(...ns), hi = Math.max(...ns);
-      const t = L.colours.logScale(lo, hi);
-      return { of: (n) => L.colours.css(t(n)), lo, hi };
-    }
-
-    function label(j) {
-      return `#${j.id} · N ${fmt(j.n)} · ${j.n_layer}×${j.d_model} · B ${fmt(j.batch_tokens)}`;
-    }
-
-    function series(xKey, yKey, col) {
-      const out = [];
-      for (const j of [...jobs.values()].sort((a, b) => a.n - b.n || a.id - b.id)) {
-        const c = curves.get(j.id) || [];
-        out.push({ key: j.id, label: label(j), colour: col.of(j.n), width: 1.5, dash: j.state === 'failed' ? [4, 3] : undefined,
-          xs: c.map((p) => p[xKey]), ys: c.map((p) => p[yKey]) });
-      }
-      return out;
-    }
 
     function drawCbs(col) {
       const cbs = fits && fits.report && fits.report.cbs;
       if (!cbs || !cbs.length) return;
       if (!cCbs) cCbs = L.charts.chart(grid, { title: 'Critical batch size (branching) vs tokens', x: tok, y: { label: 'CBS (tokens)', style: 'si' } });
-      const by = new Map();
-      for (const c of cbs) {
-        if (!by.has(c.job)) by.set(c.job, []);
-        by.get(c.job).push(c);
-      }
-      cCbs.update([...by.entries()].map(([id, list]) => {
-        list.sort((a, b) => a.tokens - b.tokens);
-        const j = jobs.get(id);
-        return { key: id, label: j ? label(j) : `#${id}`, colour: col.of(list[0].n), dots: true, width: 1.5,
-          xs: list.map((c) => c.tokens), ys: list.map((c) => c.cbs) };
-      }));
+      cCbs.update(cbsSeries(jobs, cbs, col));
     }
 
     // Redraws every chart from the curves, then records the latency of the points it shows.
     function draw() {
       pending = null;
       const began = performance.now();
-      const col = colourOf();
+      const col = colourOf(jobs);
       L.colours.colourBar(cbar, col.lo, col.hi, 'N');
-      cLoss.update(series('tokens', metric, col));
-      cFlops.update(series('flops', metric, col));
-      cBs.update(series('tokens', 'b_simple', col));
+      cLoss.update(series(jobs, curves, 'tokens', metric, col));
+      cFlops.update(series(jobs, curves, 'flops', metric, col));
+      cBs.update(series(jobs, curves, 'tokens', 'b_simple', col));
       drawCbs(col);
       for (const [id, c] of curves) table.points(id, c.length);
       cost = performance.now() - began;
@@ -139,7 +152,7 @@
       const merged = Object.assign(jobs.get(j.id) || {}, j);
       const isNew = !jobs.has(j.id);
       jobs.set(j.id, merged);
-      const col = colourOf();
+      const col = colourOf(jobs);
       if (isNew) for (const o of jobs.values()) table.upsert(o, col.of(o.n));
       else table.upsert(merged, col.of(merged.n));
       table.points(j.id, (curves.get(j.id) || []).length);
@@ -161,7 +174,7 @@
       const [s, c, f] = await Promise.all([L.api.sweep(name), L.api.curves(name), L.api.fits(name).catch(() => null)]);
       header(s.sweep);
       for (const j of s.jobs) jobs.set(j.id, Object.assign(jobs.get(j.id) || {}, j));
-      const col = colourOf();
+      const col = colourOf(jobs);
       for (const j of jobs.values()) table.upsert(j, col.of(j.n));
       for (const [key, pts] of Object.entries(c.curves || {})) merge(Number(key), pts);
       fits = f;

@@ -1,9 +1,12 @@
 // ladder web: the sweeps table and a sweep's jobs table (rows keyed by job id, updated in place;
-// each row carries data-job-id, data-state and data-points for the browser test).
+// each row carries data-job-id, data-state and data-points for the browser test). A branch's row
+// sits under its trunk, folded until the trunk is opened; a state filter shows every job in it.
 (function (L) {
   'use strict';
   const { h, setText, duration, dateTime, loss, badge } = L.dom;
   const { fmt } = L.ticks;
+  const G = L.groups;
+  const STATES = ['running', 'queued', 'pending', 'succeeded', 'failed', 'cancelled'];
 
   // "3 running · 12/20 succeeded · 1 failed".
   function counts(s) {
@@ -53,7 +56,7 @@
       [h('span', { class: 'swatch', style: `background:${colour}` }), h('a', { href: `/jobs/${j.id}` }, `#${j.id}`), branchNote(j.branch)],
       fmt(j.n),
       `${j.n_layer}×${j.d_model}`,
-      j.dataset_tokens == null ? 'all' : fmt(j.dataset_tokens),
+      G.dataTokens(j) == null ? 'all' : fmt(G.dataTokens(j)),
       j.batch_tokens < 1e5 ? String(j.batch_tokens) : fmt(j.batch_tokens),
       j.seed,
       state,
@@ -82,37 +85,93 @@
     const body = h('tbody');
     const table = h('table', { class: 'grid jobs' },
       h('thead', {}, h('tr', {}, COLS.map(([c, cls]) => h('th', { class: cls }, c)))), body);
+    const rows = new Map(), parentOf = new Map(), branches = new Map(), open = new Set();
+    let filter = '';
+    const pick = h('select', { name: 'state', onchange: () => { filter = pick.value; rows.forEach(place); } },
+      h('option', { value: '' }, 'all'), STATES.map((s) => h('option', { value: s }, s)));
+    const folded = h('span', { class: 'sub' });
+    parent.appendChild(h('div', { class: 'table-bar' }, h('label', { class: 'pick' }, 'State: ', pick), folded));
     parent.appendChild(h('div', { class: 'scroll' }, table));
-    const rows = new Map();
+
+    function place(r) {
+      const hide = !G.shown(r, filter, open);
+      if (r.tr.hidden !== hide) r.tr.hidden = hide;
+      if (r.detail) r.detail.hidden = hide;
+    }
+
+    // The trunk's toggle: "▸ 8 branches", or "▾" when open.
+    function toggle(id) {
+      const n = branches.get(id) || 0;
+      if (!n) return null;
+      return h('button', { class: 'fold', type: 'button', dataset: { trunk: id }, onclick: () => {
+        if (open.has(id)) open.delete(id); else open.add(id);
+        rows.forEach((o) => { if (o.trunk === id) place(o); });
+        const r = rows.get(id);
+        if (r) r.tr.querySelector('button.fold')?.replaceWith(toggle(id));
+        foldedText();
+      } }, `${open.has(id) ? '▾' : '▸'} ${n} branch${n === 1 ? '' : 'es'}`);
+    }
+
+    function foldedText() {
+      let n = 0;
+      branches.forEach((k, id) => { if (!open.has(id)) n += k; });
+      setText(folded, n ? `${n} branch runs folded under their trunks` : '');
+    }
 
     function upsert(j, colour) {
       let r = rows.get(j.id);
       if (!r) {
-        r = { tr: h('tr', { class: 'job', dataset: { jobId: j.id, points: 0 } }), key: '', detail: null, index: j.index ?? j.id };
+        r = { tr: h('tr', { class: 'job', dataset: { jobId: j.id, points: 0 } }), key: '', detail: null, index: j.index ?? j.id, trunk: null, state: j.state };
         rows.set(j.id, r);
-        let after = null;
-        for (const o of rows.values()) if (o !== r && o.index <= r.index && (!after || o.index >= after.index)) after = o;
+        if (j.branch) {
+          parentOf.set(j.id, j.branch.parent);
+          r.trunk = G.trunkOf(j.id, parentOf);
+        }
+        // Rows in the order (trunk's index, trunk before its branches, index).
+        const order = (o) => [o.trunk == null ? o.index : (rows.get(o.trunk)?.index ?? o.index), o.trunk == null ? 0 : 1, o.index];
+        const before = (a, b) => a[0] - b[0] || a[1] - b[1] || a[2] - b[2];
+        const mine = order(r);
+        let after = null, at = null;
+        for (const o of rows.values()) {
+          if (o === r) continue;
+          const k = order(o);
+          if (before(k, mine) <= 0 && (!at || before(k, at) >= 0)) [after, at] = [o, k];
+        }
         const next = after ? (after.detail || after.tr).nextSibling : body.firstChild;
         body.insertBefore(r.tr, next);
+        if (j.branch) {
+          r.tr.classList.add('branch');
+          r.tr.dataset.trunk = r.trunk;
+          branches.set(r.trunk, (branches.get(r.trunk) || 0) + 1);
+          const t = rows.get(r.trunk);
+          if (t && t.tr.firstChild) {
+            t.tr.querySelector('button.fold')?.remove();
+            t.tr.firstChild.appendChild(toggle(r.trunk));
+          }
+          foldedText();
+        }
       }
-      r.tr.dataset.state = j.state;
+      r.tr.dataset.state = r.state = j.state;
       const key = JSON.stringify([j, colour]);
-      if (key === r.key) return;
-      r.key = key;
-      const content = cells(j, colour);
-      if (r.tr.children.length !== content.length) {
-        r.tr.textContent = '';
-        COLS.forEach(([, cls]) => r.tr.appendChild(h('td', { class: cls })));
+      if (key !== r.key) {
+        r.key = key;
+        const content = cells(j, colour);
+        content[0].push(r.trunk == null ? toggle(j.id) : null);
+        if (r.tr.children.length !== content.length) {
+          r.tr.textContent = '';
+          COLS.forEach(([, cls]) => r.tr.appendChild(h('td', { class: cls })));
+        }
+        content.forEach((c, i) => {
+          const td = r.tr.children[i];
+          if (typeof c === 'string' || typeof c === 'number') setText(td, c);
+          else td.replaceChildren(...[].concat(c).filter((x) => x != null));
+        });
+        const d = detail(j);
+        if (r.detail) r.detail.remove();
+        r.detail = d;
+        if (d) r.tr.after(d);
       }
-      content.forEach((c, i) => {
-        const td = r.tr.children[i];
-        if (typeof c === 'string' || typeof c === 'number') setText(td, c);
-        else td.replaceChildren(...[].concat(c).filter((x) => x != null));
-      });
-      const d = detail(j);
-      if (r.detail) r.detail.remove();
-      r.detail = d;
-      if (d) r.tr.after(d);
+      place(r);
     }
 
     function points(id, n) {

@@ -1,7 +1,9 @@
 // ladder web test: runs a small real sweep with `ladder local --serve`, opens its page in headless
-// Chromium (playwright-core) and checks what a researcher would see: every job listed, curves
-// growing live, the fitted α_N with its interval, a drawn screenshot, nothing fetched from other
-// hosts, SSE latency p95 ≤ 2 s, 404s for unknown sweeps, and a clean SIGINT exit.
+// Chromium (playwright-core) and checks what a researcher would see: every job listed, its two
+// cooldown branches folded under their trunks with their own D, the state filter, curves growing
+// live, the fitted α_N with its interval, the CBS and left-out tables on a given report, a drawn
+// screenshot, no "undefined" or "NaN" anywhere, nothing fetched from other hosts, SSE latency
+// p95 ≤ 2 s, 404s for unknown sweeps, and a clean SIGINT exit.
 // Env: LADDER_BIN (folder of ladder and ladder-train; default target/debug), LADDER_NODE_DIR
 // (where playwright-core is installed), CHROMIUM (default /usr/bin/chromium), OUT (screenshot
 // folder; default ./browser-results), LADDER_TEST_STEPS (default 300).
@@ -73,23 +75,73 @@ shapes = [[1, 16], [1, 32], [2, 32], [2, 48]]
 batch_tokens = 512
 steps = ${STEPS}
 lr = 3e-3
+schedule = "constant"
 warmup_steps = 20
 micro_batch = 4
 eval_every = 10
 checkpoint_every = 50
 
+[[branch]]
+name = "cool"
+from = "main"
+shapes = [[1, 16], [1, 32]]
+cooldown = { to_tokens = [1.2e5], fraction = 0.2 }
+
 [resources]
 device = "cpu"
 threads = 1
 `;
+const JOBS = 6, TRUNKS = 4;
 
-async function main() {
-  mkdirSync(OUT, { recursive: true });
-  const tmp = mkdtempSync(join(tmpdir(), 'ladder-browser-'));
-  writeFileSync(join(tmp, 'corpus.txt'), corpus());
-  writeFileSync(join(tmp, 'sweep.toml'), SPEC);
+// The branches start folded under their trunks, each trunk's toggle counts them, a branch's D is
+// its cooldown's end (120k), and opening a trunk shows its branch.
+async function branchesFold() {
+  const view = () => page.$$eval('tr[data-job-id]', (rs) => rs.map((r) => ({ id: r.dataset.jobId, trunk: r.dataset.trunk,
+    hidden: r.hidden, d: r.children[3] && r.children[3].textContent, fold: (r.querySelector('button.fold') || {}).textContent })));
+  const v = await view();
+  const branches = v.filter((r) => r.trunk), trunks = v.filter((r) => !r.trunk);
+  if (branches.length !== JOBS - TRUNKS || trunks.length !== TRUNKS) await fail(`${branches.length} branch rows and ${trunks.length} trunks: ${JSON.stringify(v)}`);
+  if (branches.some((r) => !r.hidden)) await fail(`branch rows are not folded: ${JSON.stringify(v)}`);
+  if (branches.some((r) => r.d !== '120k')) await fail(`a cooldown's D reads ${JSON.stringify(branches.map((r) => r.d))}, expected 120k`);
+  const t = trunks.find((r) => r.id === branches[0].trunk);
+  if (!t || t.fold !== '▸ 1 branch') await fail(`trunk #${branches[0].trunk}'s toggle reads ${t && t.fold}`);
+  await page.click(`button.fold[data-trunk="${t.id}"]`);
+  const after = await view();
+  const opened = after.find((r) => r.id === branches[0].id);
+  if (opened.hidden || after.find((r) => r.id === t.id).fold !== '▾ 1 branch') await fail(`opening #${t.id} left ${JSON.stringify(after)}`);
+  await page.click(`button.fold[data-trunk="${t.id}"]`);
+  log(`branches: ${branches.length} folded under ${new Set(branches.map((r) => r.trunk)).size} trunks, D ${branches[0].d}, toggle opens and closes`);
+}
 
-  // 1. ladder local, serving the page.
+// The state filter shows every job in that state, folded branches included.
+async function stateFilter() {
+  const visible = () => page.$$eval('tr[data-job-id]', (rs) => rs.filter((r) => !r.hidden).length);
+  if (await visible() !== TRUNKS) await fail(`${await visible()} rows show unfiltered, expected the ${TRUNKS} trunks`);
+  await page.selectOption('select[name=state]', 'succeeded');
+  if (await visible() !== JOBS) await fail(`filtered by succeeded, ${await visible()} rows show, expected ${JOBS}`);
+  await page.selectOption('select[name=state]', 'failed');
+  if (await visible() !== 0) await fail(`filtered by failed, ${await visible()} rows show`);
+  await page.selectOption('select[name=state]', '');
+}
+
+// The fits panel on a given report: the CBS table names each trunk, runs left out group by reason.
+async function givenReport() {
+  const text = await page.evaluate(() => {
+    const el = document.createElement('div');
+    const excluded = [1, 2, 3, 5, 9].map((job) => ({ job, reason: job === 9 ? 'cancelled' : 'still queued' }));
+    const cbs = [{ trunk: 7, n: 3.3e4, step: 200, tokens: 2e5, loss: 2.5, cbs: 4096, lower_bound: false, excess: [], b_simple: 2048, ratio: 2 }];
+    Ladder.fits.render(el, { report: { runs: 3, cbs, excluded, skipped: [] }, computed_ms: 0 });
+    return el.textContent;
+  });
+  for (const want of ['#7', '4.1k', 'still queued: 4 jobs: 1-3, 5', 'cancelled: job #9']) {
+    if (!text.includes(want)) await fail(`the fits panel on a given report lacks "${want}": ${text}`);
+  }
+  if (/undefined|NaN/.test(text)) await fail(`the fits panel reads: ${text}`);
+}
+
+// Starts `ladder local --serve` on the spec in `tmp`; resolves with the page's URL (from its
+// stderr) and a promise of its exit.
+async function startLadder(tmp) {
   const args = ['local', join(tmp, 'sweep.toml'), '--dataset', `toy=${join(tmp, 'corpus.txt')}`, '--tokenizer', 'byte',
     '--data-dir', join(tmp, 'data'), '--trainer', join(BIN, 'ladder-train'), '--slots', 'cpu,cpu',
     '--http-listen', '127.0.0.1:0', '--serve'];
@@ -112,6 +164,38 @@ async function main() {
   const exited = new Promise((r) => ladder.on('exit', (code, signal) => r({ code, signal })));
   ladder.on('exit', (code, signal) => { if (!stopping) fail(`ladder local exited early (code ${code}, signal ${signal})`); });
   await until("the 'ladder local: page at URL' line", 120_000, () => pageUrl);
+
+  return { pageUrl, exited };
+}
+
+// A full-page screenshot that is not blank, with curves drawn on the loss chart.
+async function screenshot() {
+  await sleep(500);
+  const shot = join(OUT, 'sweep.png');
+  await page.screenshot({ path: shot, fullPage: true });
+  const size = statSync(shot).size, png = pngColours(readFileSync(shot));
+  if (size <= 20_000) await fail(`screenshot ${shot} is ${size} bytes (≤ 20 kB): blank?`);
+  if (png.colours <= 256) await fail(`screenshot ${shot} has ${png.colours} colours: blank?`);
+  const inked = await page.evaluate(() => {
+    const c = document.querySelector('figure.chart canvas');
+    if (!c) return 0;
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    let n = 0;
+    for (let i = 0; i < d.length; i += 4) if (d[i + 3] > 0 && Math.max(d[i], d[i + 1], d[i + 2]) - Math.min(d[i], d[i + 1], d[i + 2]) > 40) n++;
+    return n;
+  });
+  if (inked < 300) await fail(`the loss chart has ${inked} coloured pixels: no curves drawn`);
+  return { shot, size, png };
+}
+
+async function main() {
+  mkdirSync(OUT, { recursive: true });
+  const tmp = mkdtempSync(join(tmpdir(), 'ladder-browser-'));
+  writeFileSync(join(tmp, 'corpus.txt'), corpus());
+  writeFileSync(join(tmp, 'sweep.toml'), SPEC);
+
+  // 1. ladder local, serving the page.
+  const { pageUrl, exited } = await startLadder(tmp);
   const base = new URL(pageUrl).origin;
   if (!new URL(pageUrl).pathname.startsWith(`/sweeps/${SWEEP}`)) await fail(`page URL ${pageUrl} is not /sweeps/${SWEEP}`);
 
@@ -127,10 +211,11 @@ async function main() {
 
   // 3. Every job listed.
   const rows = () => page.$$eval('tr[data-job-id]', (rs) => rs.map((r) => ({ id: r.dataset.jobId, state: r.dataset.state, points: Number(r.dataset.points) })));
-  await until('4 job rows', 60_000, async () => (await rows()).length >= 4);
+  await until(`${JOBS} job rows`, 60_000, async () => (await rows()).length >= JOBS);
   const listed = await rows();
-  if (listed.length !== 4) await fail(`the jobs table lists ${listed.length} jobs, expected 4`);
+  if (listed.length !== JOBS) await fail(`the jobs table lists ${listed.length} jobs, expected ${JOBS}`);
   log(`jobs table: ${listed.length} rows (${listed.map((r) => `#${r.id}`).join(' ')})`);
+  await branchesFold();
 
   // 4. A running job's point count grows between two reads.
   let prev = null, grew = null;
@@ -142,7 +227,7 @@ async function main() {
         if (p && p.state === 'running' && p.points > 0 && r.points > p.points) grew = `#${r.id}: ${p.points} → ${r.points} points`;
       }
     }
-    if (!grew && now.every((r) => ['succeeded', 'failed', 'cancelled'].includes(r.state))) await fail('the sweep ended before a running job was seen to grow');
+    if (!grew && now.every((r) => ['succeeded', 'failed', 'cancelled', 'pending'].includes(r.state))) await fail('the sweep ended before a running job was seen to grow');
     prev = now;
     return grew;
   }, 400);
@@ -163,28 +248,20 @@ async function main() {
     return alpha.test(t || '') && !/still running/.test(t) && t;
   }, 1000);
   const head = await page.textContent('.summary');
-  if (!/4\/4 succeeded/.test(head) || /running|queued/.test(head)) await fail(`the header reads "${head}" after the sweep ended`);
+  if (!new RegExp(`${JOBS}/${JOBS} succeeded`).test(head) || /running|queued/.test(head)) await fail(`the header reads "${head}" after the sweep ended`);
   log(`fits: ${fitText.match(alpha)[0]}`);
   // Each fitted law names the point it misses most.
   const worstRow = /Worst fitted point[\s\S]*[+-]\d+\.\d\d% at N /;
   if (!worstRow.test(fitText)) await fail('the laws table names no worst fitted point');
 
+  await stateFilter();
+  await givenReport();
+  const body = await page.textContent('main');
+  const bad = body.match(/.{0,40}(undefined|NaN).{0,40}/);
+  if (bad) await fail(`the page reads "${bad[0]}"`);
+
   // 6. A screenshot that is not blank, with the loss chart drawn.
-  await sleep(500);
-  const shot = join(OUT, 'sweep.png');
-  await page.screenshot({ path: shot, fullPage: true });
-  const size = statSync(shot).size, png = pngColours(readFileSync(shot));
-  if (size <= 20_000) await fail(`screenshot ${shot} is ${size} bytes (≤ 20 kB): blank?`);
-  if (png.colours <= 256) await fail(`screenshot ${shot} has ${png.colours} colours: blank?`);
-  const inked = await page.evaluate(() => {
-    const c = document.querySelector('figure.chart canvas');
-    if (!c) return 0;
-    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-    let n = 0;
-    for (let i = 0; i < d.length; i += 4) if (d[i + 3] > 0 && Math.max(d[i], d[i + 1], d[i + 2]) - Math.min(d[i], d[i + 1], d[i + 2]) > 40) n++;
-    return n;
-  });
-  if (inked < 300) await fail(`the loss chart has ${inked} coloured pixels: no curves drawn`);
+  const { shot, size, png } = await screenshot();
 
   // 7. SSE latency: points committed → drawn.
   const lat = (await page.evaluate(() => window.__ladderLatencies || [])).slice().sort((a, b) => a - b);

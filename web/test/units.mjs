@@ -1,13 +1,13 @@
-// ladder web: unit checks of the tick, label and colour functions (web/assets/ticks.js,
-// colours.js), run with plain node: `node web/test/units.mjs`. Exits 1 on the first failure.
+// ladder web: unit checks of the tick, label, colour and grouping functions (web/assets/ticks.js,
+// colours.js, groups.js), run with plain node: `node web/test/units.mjs`. Exits 1 on the first failure.
 import { readFileSync } from 'node:fs';
 import vm from 'node:vm';
 import assert from 'node:assert/strict';
 
 const here = new URL('../assets/', import.meta.url);
 const ctx = vm.createContext({});
-for (const f of ['ticks.js', 'colours.js']) vm.runInContext(readFileSync(new URL(f, here), 'utf8'), ctx, { filename: f });
-const { ticks, colours } = ctx.Ladder;
+for (const f of ['ticks.js', 'colours.js', 'groups.js']) vm.runInContext(readFileSync(new URL(f, here), 'utf8'), ctx, { filename: f });
+const { ticks, colours, groups } = ctx.Ladder;
 const { fmt, logTicks, linTicks } = ticks;
 
 let n = 0;
@@ -122,6 +122,39 @@ check('log colour scale', () => {
   assert.ok(Math.abs(t(1e5) - 0.5) < 1e-12);
   assert.equal(t(1e9), 1);
   assert.equal(colours.logScale(5, 5)(5), 0.5);
+});
+
+check('job ids print as ranges', () => {
+  assert.equal(groups.idRanges([5, 1, 2, 3, 12, 13]), '1-3, 5, 12-13');
+  assert.equal(groups.idRanges([7, 7]), '7');
+  assert.equal(groups.idRanges([]), '');
+});
+
+check('runs left out group by reason in the order reasons first appear', () => {
+  const g = groups.byReason([{ job: 3, reason: 'cancelled' }, { job: 1, reason: 'still queued' }, { job: 2, reason: 'cancelled' }]);
+  assert.deepEqual(JSON.parse(JSON.stringify(g)), [{ reason: 'cancelled', jobs: [3, 2] }, { reason: 'still queued', jobs: [1] }]);
+});
+
+check("a branch's D is its own end, not 'all'", () => {
+  assert.equal(groups.dataTokens({ dataset_tokens: 5e5 }), 5e5);
+  assert.equal(groups.dataTokens({ dataset_tokens: null }), null);
+  const cooldown = { dataset_tokens: null, branch: { parent: 3, step: 80, tokens: 1e6, kind: 'cooldown', to_tokens: 1.2e6 } };
+  assert.equal(groups.dataTokens(cooldown), 1.2e6);
+  const batch = { branch: { parent: 3, step: 80, tokens: 1e6, kind: 'batch', k: 4, window_tokens: 2e5 } };
+  assert.equal(groups.dataTokens(batch), 1.2e6);
+});
+
+check('a branch of a branch hangs under the root trunk; folded rows show only when opened or filtered', () => {
+  const parentOf = new Map([[10, 3], [11, 10], [12, 12]]);
+  assert.equal(groups.trunkOf(11, parentOf), 3);
+  assert.equal(groups.trunkOf(3, parentOf), 3);
+  assert.equal(groups.trunkOf(12, parentOf), 12, 'a cycle stops');
+  const open = new Set([3]);
+  assert.equal(groups.shown({ trunk: null, state: 'running' }, '', new Set()), true);
+  assert.equal(groups.shown({ trunk: 5, state: 'running' }, '', open), false);
+  assert.equal(groups.shown({ trunk: 3, state: 'running' }, '', open), true);
+  assert.equal(groups.shown({ trunk: 5, state: 'failed' }, 'failed', new Set()), true, 'a filter shows folded branches');
+  assert.equal(groups.shown({ trunk: null, state: 'succeeded' }, 'failed', open), false);
 });
 
 console.log(`units: ${n} checks passed`);

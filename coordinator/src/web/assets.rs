@@ -28,6 +28,7 @@ pub const ASSETS: &[(&str, &str, &[u8])] = &[
     ("fits.js", JS, web!("assets/fits.js")),
     ("job.js", JS, web!("assets/job.js")),
     ("sweep.js", JS, web!("assets/sweep.js")),
+    ("groups.js", JS, web!("assets/groups.js")),
     ("tables.js", JS, web!("assets/tables.js")),
     ("ticks.js", JS, web!("assets/ticks.js")),
 ];

@@ -158,11 +158,10 @@ pub async fn serve_all(store: Store, cfg: Config, listeners: Listeners, shutdown
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<LadderServer<Grpc>>().await;
     health.set_serving::<WorkerServiceServer<Grpc>>().await;
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(ladder_proto::pb::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()
-        .map_err(|e| CoordError::Server(format!("reflection: {e}")))?;
+    // Reflection in both versions: v1, and v1alpha for grpcio-reflection, grpcui and older grpcurl.
+    let reflection = reflection_builder().build_v1().map_err(|e| CoordError::Server(format!("reflection: {e}")))?;
+    let reflection_v1alpha =
+        reflection_builder().build_v1alpha().map_err(|e| CoordError::Server(format!("reflection v1alpha: {e}")))?;
     let mut builder = tonic::transport::Server::builder();
     if let Some(tls) = tls {
         let tls = grpc_tls(&tls).timeout(first_bytes);
@@ -192,6 +191,7 @@ pub async fn serve_all(store: Store, cfg: Config, listeners: Listeners, shutdown
         .max_concurrent_streams(Some(MAX_STREAMS_PER_CONNECTION as u32))
         .add_service(health_service)
         .add_service(InterceptedService::new(reflection, auth("reflection", ANY)))
+        .add_service(InterceptedService::new(reflection_v1alpha, auth("reflection", ANY)))
         .add_service(InterceptedService::new(users, auth("Ladder", USERS)))
         .add_service(InterceptedService::new(workers, auth("WorkerService", WORKERS)))
         .serve_with_incoming_shutdown(
@@ -213,4 +213,11 @@ pub async fn serve_all(store: Store, cfg: Config, listeners: Listeners, shutdown
         return Err(CoordError::Storage(why));
     }
     result
+}
+
+/// The services reflection describes: ladder's and health's.
+fn reflection_builder() -> tonic_reflection::server::Builder<'static> {
+    tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(ladder_proto::pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
 }

@@ -212,7 +212,7 @@ async fn health_needs_no_token_and_reflection_needs_one() {
     let err = anon.server_reflection_info(list()).await.expect_err("reflection without a token");
     assert_eq!(err.code(), Code::Unauthenticated);
     let mut authed =
-        ServerReflectionClient::new(InterceptedService::new(channel, Bearer::new(Some(USER)).expect("token")));
+        ServerReflectionClient::new(InterceptedService::new(channel.clone(), Bearer::new(Some(USER)).expect("token")));
     let mut stream = authed.server_reflection_info(list()).await.expect("reflection").into_inner();
     let first = stream.message().await.expect("reply").expect("one message");
     let Some(MessageResponse::ListServicesResponse(l)) = first.message_response else { panic!("{first:?}") };
@@ -221,6 +221,29 @@ async fn health_needs_no_token_and_reflection_needs_one() {
         names.contains(&"ladder.v1.Ladder".to_string()) && names.contains(&"ladder.v1.WorkerService".to_string()),
         "{names:?}"
     );
+
+    // v1alpha too (grpcio-reflection, grpcui and older grpcurl speak only it), behind the token.
+    use tonic_reflection::pb::v1alpha as alpha;
+    let list = || {
+        tokio_stream::iter(vec![alpha::ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(alpha::server_reflection_request::MessageRequest::ListServices(String::new())),
+        }])
+    };
+    let mut anon = alpha::server_reflection_client::ServerReflectionClient::new(channel.clone());
+    let err = anon.server_reflection_info(list()).await.expect_err("v1alpha without a token");
+    assert_eq!(err.code(), Code::Unauthenticated);
+    let mut authed = alpha::server_reflection_client::ServerReflectionClient::new(InterceptedService::new(
+        channel,
+        Bearer::new(Some(USER)).expect("token"),
+    ));
+    let mut stream = authed.server_reflection_info(list()).await.expect("v1alpha reflection").into_inner();
+    let first = stream.message().await.expect("reply").expect("one message");
+    let Some(alpha::server_reflection_response::MessageResponse::ListServicesResponse(l)) = first.message_response
+    else {
+        panic!("{first:?}")
+    };
+    assert!(l.service.iter().any(|s| s.name == "ladder.v1.Ladder"), "{:?}", l.service);
     stop.cancel();
     let _ = server.await;
 }

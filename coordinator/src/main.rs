@@ -67,28 +67,6 @@ struct Args {
     log_json: bool,
 }
 
-async fn shutdown_signal(token: CancellationToken) {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                token.cancel();
-                return;
-            }
-        };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
-    token.cancel();
-}
-
 fn init_tracing(json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("LADDER_LOG").unwrap_or_else(|_| "info".into());
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
@@ -162,7 +140,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     println!("listening on {addr}");
     tracing::info!(%addr, data_dir = %args.data_dir.display(), "coordinator started");
     let token = CancellationToken::new();
-    tokio::spawn(shutdown_signal(token.clone()));
+    let signals = tokio::spawn(ladder_http::signal::cancel_on_signal(token.clone()));
     let tls = server_tls(&args)?;
     let ttl = Duration::from_millis(args.lease_ttl_ms);
     let cfg = ladder_coordinator::Config {
@@ -193,7 +171,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
         None => None,
     };
     let listeners = ladder_coordinator::Listeners { grpc: listener, metrics, web };
-    ladder_coordinator::serve_all(store, cfg, listeners, token).await?;
+    let served = ladder_coordinator::serve_all(store, cfg, listeners, token.clone()).await;
+    token.cancel();
+    let _ = signals.await;
+    served?;
     tracing::info!("coordinator stopped");
     Ok(())
 }

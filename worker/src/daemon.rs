@@ -167,11 +167,15 @@ pub async fn run_with_metrics(
     let Some((worker_id, ttl_ms)) = register(&cfg, &rpc, &slot_memory, &shutdown).await? else { return Ok(()) };
     tracing::info!(worker = %worker_id, slots = ?cfg.slots, "registered");
     let stats = Arc::new(WorkerStats::default());
+    // Every task below ends by `finished` at the latest, which is cancelled once the slots and
+    // the heartbeats have: a stop for any reason (a signal, or a coordinator that lost this
+    // worker) reaches them all, and each is joined before this returns.
+    let finished = CancellationToken::new();
     let mut metrics = None;
     if let Some(listener) = metrics_listener {
         let (stats, slots, gpu) = (stats.clone(), cfg.slots.len(), gpu.clone());
         let render: ladder_http::Render = Arc::new(move || stats.exposition(slots, &gpu.usage()));
-        metrics = Some(tokio::spawn(ladder_http::serve_metrics(listener, render, shutdown.clone())));
+        metrics = Some(tokio::spawn(ladder_http::serve_metrics(listener, render, finished.clone())));
     }
     let cores = cfg.cpu_cores.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let env = Env {
@@ -189,13 +193,15 @@ pub async fn run_with_metrics(
     // coordinator that no longer knows this worker stops it (`lost`).
     let (beats_done, lost) = (CancellationToken::new(), CancellationToken::new());
     let stop = shutdown.child_token();
-    {
-        let (lost, stop) = (lost.clone(), stop.clone());
+    let lost_stops = {
+        let (lost, stop, finished) = (lost.clone(), stop.clone(), finished.clone());
         tokio::spawn(async move {
-            lost.cancelled().await;
-            stop.cancel();
-        });
-    }
+            tokio::select! {
+                _ = lost.cancelled() => stop.cancel(),
+                _ = finished.cancelled() => {}
+            }
+        })
+    };
     let beat =
         tokio::spawn(heartbeats(rpc, worker_id.clone(), running.clone(), ttl_ms, beats_done.clone(), lost.clone()));
     let slots: Vec<_> = cfg
@@ -208,6 +214,8 @@ pub async fn run_with_metrics(
     }
     beats_done.cancel();
     let _ = beat.await;
+    finished.cancel();
+    let _ = lost_stops.await;
     if let Some(m) = metrics {
         let _ = m.await;
     }

@@ -80,21 +80,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .or_else(|| std::fs::read_to_string("/etc/hostname").ok().map(|s| s.trim().to_string()))
         .unwrap_or_else(|| "worker".into());
     let token = CancellationToken::new();
-    let t = token.clone();
-    tokio::spawn(async move {
-        let _ = tokio::signal::ctrl_c().await;
-        t.cancel();
-    });
-    #[cfg(unix)]
-    {
-        let t = token.clone();
-        if let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            tokio::spawn(async move {
-                term.recv().await;
-                t.cancel();
-            });
-        }
-    }
+    let signals = tokio::spawn(ladder_http::signal::cancel_on_signal(token.clone()));
     let cfg = ladder_worker::WorkerConfig {
         coordinator: args.coordinator,
         name,
@@ -126,7 +112,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
         }
         None => None,
     };
-    ladder_worker::run_with_metrics(cfg, metrics, token).await?;
+    let ran = ladder_worker::run_with_metrics(cfg, metrics, token.clone()).await;
+    token.cancel();
+    let _ = signals.await;
+    ran?;
     Ok(())
 }
 

@@ -21,7 +21,6 @@ pub mod gather;
 pub mod local;
 pub mod logs;
 pub mod plot;
-pub mod plot_style;
 pub mod report;
 pub mod report_branches;
 pub mod table;

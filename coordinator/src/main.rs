@@ -1,4 +1,15 @@
 //! `ladder-coordinator`: the stateful gRPC server of a ladder cluster.
+// jemalloc returns freed memory to the system (decay-based purging); glibc's arenas held it, so
+// the RSS of a long run grew with the churn of points and uploads, not with what it kept.
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+/// jemalloc's options: a background thread purges freed pages within a second.
+#[cfg(not(target_env = "msvc"))]
+#[unsafe(export_name = "_rjem_malloc_conf")]
+pub static MALLOC_CONF: &[u8] = b"background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0\0";
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;

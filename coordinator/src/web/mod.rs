@@ -235,9 +235,13 @@ async fn api_sweep(State(w): State<Web>, headers: HeaderMap, Path(name): Path<St
     json_result(w.sweep(name).await)
 }
 
-/// `?max_points=N`: the most points per curve the page asks for.
+/// `?max_points=N`: the most points per curve the page asks for, if it asks.
+fn asked_points(q: &Option<String>) -> Option<usize> {
+    param(q.as_deref().unwrap_or_default(), "max_points").and_then(|v| v.parse().ok())
+}
+
 fn max_points(q: &Option<String>) -> usize {
-    api::max_points(param(q.as_deref().unwrap_or_default(), "max_points").and_then(|v| v.parse().ok()))
+    api::max_points(asked_points(q))
 }
 
 async fn api_curves(
@@ -247,7 +251,7 @@ async fn api_curves(
     RawQuery(q): RawQuery,
 ) -> Response {
     guard!(w, headers, true);
-    match w.curves(name, max_points(&q)).await {
+    match w.curves(name, asked_points(&q)).await {
         Ok(rx) => {
             let body = tokio_stream::wrappers::ReceiverStream::new(rx)
                 .map(|part| part.map(axum::body::Bytes::from).map_err(std::io::Error::other));

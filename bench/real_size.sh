@@ -8,13 +8,24 @@
 # LADDER_BENCH_JOBS, _POINTS, _CHECKPOINTS, _CHECKPOINT_MIB, _WORKERS set the size, LADDER_BENCH_RATE
 # the points per second of all workers together (default 40,000; 0: as fast as it takes them).
 # Before/after: LADDER_BENCH_OLD=path/to/an/older/ladder-coordinator runs the same sweep on it
-# first, under an address-space limit of LADDER_BENCH_OLD_LIMIT (default 12G) so that a
-# coordinator whose memory grows with every point dies instead of the machine.
+# first, killed by a watchdog once its RSS passes LADDER_BENCH_OLD_LIMIT_MIB (default 12288) so
+# that a coordinator whose memory grows with every point dies instead of the machine (an
+# address-space limit, prlimit --as, kills every process at start in some sandboxes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -n "${LADDER_BENCH_OLD:-}" ]; then
   wrap=$(mktemp)
-  printf '#!/bin/sh\nexec prlimit --as=%s -- %q "$@"\n' "${LADDER_BENCH_OLD_LIMIT:-12G}" "$(realpath "$LADDER_BENCH_OLD")" >"$wrap"
+  # The watchdog watches the wrapper's own pid, which exec hands to the coordinator.
+  cat >"$wrap" <<EOF
+#!/bin/sh
+limit_kb=\$(( ${LADDER_BENCH_OLD_LIMIT_MIB:-12288} * 1024 ))
+( while kill -0 \$\$ 2>/dev/null; do
+    rss=\$(awk '/^VmRSS/ {print \$2}' /proc/\$\$/status 2>/dev/null)
+    if [ "\${rss:-0}" -gt "\$limit_kb" ]; then echo "watchdog: RSS \$rss kB over the limit; killed" >&2; kill -9 \$\$; fi
+    sleep 0.5
+  done ) >/dev/null &
+exec "$(realpath "$LADDER_BENCH_OLD")" "\$@"
+EOF
   chmod +x "$wrap"
   echo "== before: $LADDER_BENCH_OLD"
   LADDER_BENCH_COORDINATOR="$wrap" LADDER_BENCH_OLD_FORMAT=1 cargo bench -p ladder-coordinator --bench real_size || true

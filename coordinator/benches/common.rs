@@ -94,9 +94,14 @@ impl Coordinator {
         cpu_s(&self.pid().to_string())
     }
 
-    /// The coordinator's pid: the child's, or under strace the child's only child.
+    /// The coordinator's pid: the child's, or under strace the child's only child (a wrapper
+    /// that execs the coordinator keeps the child's pid, whatever it forked before).
     pub fn pid(&self) -> u32 {
         let id = self.child.id();
+        let comm = std::fs::read_to_string(format!("/proc/{id}/comm")).unwrap_or_default();
+        if comm.trim() != "strace" {
+            return id;
+        }
         std::fs::read_to_string(format!("/proc/{id}/task/{id}/children"))
             .ok()
             .and_then(|c| c.split_whitespace().next().and_then(|p| p.parse().ok()))

@@ -190,7 +190,7 @@ impl Inputs {
                     window_tokens: window_tokens as f64,
                     loss,
                 });
-                inputs.excluded.push(Excluded { job: j.id, reason: format!("a batch window (k = {k}) for the CBS") });
+                inputs.excluded.push(Excluded { job: j.id, reason: "a batch window for the CBS".into() });
                 continue;
             }
             let (run, mut curve) = run_of(j, points, all_tokens);

@@ -31,26 +31,27 @@ fn power(out: &mut String, f: &PowerLaw, var: &str, kaplan: Option<(f64, f64)>) 
         row(out, "E", e, None);
     }
     let _ = writeln!(out, "  R² on log L = {:.4}, {} points, {var} in {}", f.r2, f.points, span(&f.x_range));
-    worst(out, f.worst.as_ref(), var, "");
-    form_choice(out, f.choice.as_ref());
+    notes(out, f.worst.as_ref(), var, "", f.choice.as_ref());
 }
 
 /// The fitted point the law misses most, as predicted / measured − 1.
 fn worst(out: &mut String, w: Option<&WorstPoint>, var: &str, var2: &str) {
-    if let Some(w) = w {
-        let at2 = w.x2.map_or(String::new(), |x2| format!(", {var2} = {}", num(x2)));
-        let _ = writeln!(out, "  worst fitted point: {:+.2}% at {var} = {}{at2}", 100.0 * w.error, num(w.x));
-    }
+    notes(out, w, var, var2, None);
 }
 
-/// Why the law has E or not, when AICc chose.
-fn form_choice(out: &mut String, choice: Option<&FormChoice>) {
+/// The point the law misses most and why it has E or not (when AICc chose), on one line.
+fn notes(out: &mut String, w: Option<&WorstPoint>, var: &str, var2: &str, choice: Option<&FormChoice>) {
+    let mut parts = Vec::new();
+    if let Some(w) = w {
+        let at2 = w.x2.map_or(String::new(), |x2| format!(", {var2} = {}", num(x2)));
+        parts.push(format!("worst fitted point {:+.2}% at {var} = {}{at2}", 100.0 * w.error, num(w.x)));
+    }
     if let Some(c) = choice {
-        let (kept, with, without) = (if c.keeps_e() { "with" } else { "without" }, c.aicc_with, c.aicc_without);
-        let _ = writeln!(
-            out,
-            "  form {kept} E by AICc: {with:.1} with E, {without:.1} without (--floor, --no-floor force one)"
-        );
+        let kept = if c.keeps_e() { "with" } else { "without" };
+        parts.push(format!("form {kept} E by AICc ({:.1} with, {:.1} without)", c.aicc_with, c.aicc_without));
+    }
+    if !parts.is_empty() {
+        let _ = writeln!(out, "  {}", parts.join("; "));
     }
 }
 
@@ -71,19 +72,18 @@ fn two(out: &mut String, f: &TwoVarLaw, var: &str, kaplan: (f64, f64, f64, f64))
         span(&f.n_range),
         span(&f.x2_range)
     );
-    worst(out, f.worst.as_ref(), "N", var);
-    form_choice(out, f.choice.as_ref());
+    notes(out, f.worst.as_ref(), "N", var, f.choice.as_ref());
 }
 
 /// The report as text; `verbose` adds the per-job lists (B_simple, the branch runs).
 pub fn text(r: &Report, verbose: bool) -> String {
     let mut out = String::new();
     header_lines(&mut out, r);
-    laws(&mut out, r);
+    laws(&mut out, r, verbose);
     bcrit(&mut out, r, verbose);
     chinchilla(&mut out, r);
     crate::report_branches::text(&mut out, r, verbose);
-    checks(&mut out, r);
+    checks(&mut out, r, verbose);
     out
 }
 
@@ -117,7 +117,7 @@ fn header_lines(out: &mut String, r: &Report) {
 }
 
 /// L(N), L(D), L(C), L(N,D), L(N,S) and the compute frontier.
-fn laws(out: &mut String, r: &Report) {
+fn laws(out: &mut String, r: &Report, verbose: bool) {
     if let Some(f) = &r.l_n {
         power(out, f, "N", Some(published::L_N));
     }
@@ -139,7 +139,9 @@ fn laws(out: &mut String, r: &Report) {
     if let Some(fr) = &r.frontier {
         let c_pf = published::L_CMIN.1 * published::PF_DAY;
         power(out, &fr.l_cmin, "C", Some((published::L_CMIN.0, c_pf)));
-        let _ = writeln!(out, "  (compute: {} in FLOPs; Kaplan's C_c = 3.1e8 PF-days)", r.frontier_compute);
+        if verbose {
+            let _ = writeln!(out, "  (compute: {} in FLOPs; Kaplan's C_c = 3.1e8 PF-days)", r.frontier_compute);
+        }
         let _ = writeln!(out, "\nN_opt = {}{:>43}", Law::Frontier.formula(false), "Kaplan 2020");
         row(out, "a", &fr.n_opt_exponent, Some(published::FRONTIER_N));
         row(out, "k", &fr.n_opt_coeff, None);
@@ -223,7 +225,6 @@ fn bcrit(out: &mut String, r: &Report, verbose: bool) {
 fn chinchilla(out: &mut String, r: &Report) {
     if let Some(c) = &r.chinchilla {
         header(out, Law::Chinchilla, true, "Hoffmann 2022");
-        let _ = writeln!(out, "  (Huber δ=1e-3 on log L, L-BFGS from Hoffmann's grid)");
         let names = ["E", "A", "B", "α", "β"];
         let published = [1.69, 406.4, 410.7, 0.34, 0.28];
         for (i, e) in c.intervals.iter().enumerate() {
@@ -231,7 +232,7 @@ fn chinchilla(out: &mut String, r: &Report) {
         }
         let _ = writeln!(
             out,
-            "  Huber objective {:.5e}, {} runs ({} highest-loss left out)",
+            "  Huber δ=1e-3 on log L, L-BFGS from Hoffmann's grid: objective {:.5e}, {} runs ({} highest-loss left out)",
             c.fit.objective, c.fit.runs, c.excluded_highest_loss
         );
         let _ = writeln!(
@@ -246,7 +247,7 @@ fn chinchilla(out: &mut String, r: &Report) {
 }
 
 /// The contradiction point, the hold-out check, and the laws not fitted.
-fn checks(out: &mut String, r: &Report) {
+fn checks(out: &mut String, r: &Report, verbose: bool) {
     if let Some(c) = &r.contradiction {
         let _ = writeln!(
             out,
@@ -260,26 +261,63 @@ fn checks(out: &mut String, r: &Report) {
             c.loss
         );
     }
-    if !r.holdout.is_empty() {
-        let _ = writeln!(out, "\nHold-out: each law refitted without the largest size(s), predicting them:");
-        for h in &r.holdout {
-            let _ = writeln!(
-                out,
-                "  {:<26} at {:<10} measured {:.4}, predicted {:.4}: error {:+.2}% [{:+.2}%, {:+.2}%]",
-                h.label(),
-                num(h.x),
-                h.actual,
-                h.predicted,
-                100.0 * h.error.value,
-                100.0 * h.error.lo,
-                100.0 * h.error.hi
-            );
-        }
-    }
+    holdout(out, r, verbose);
     if !r.skipped.is_empty() {
         let _ = writeln!(out, "\nNot fitted:");
         for s in &r.skipped {
             let _ = writeln!(out, "  {}: {}", s.law, s.reason);
+        }
+    }
+}
+
+/// The hold-out: each law's prediction of the sizes left out. A law predicted at several D
+/// prints one line (its errors' range and the worst) unless `verbose`.
+fn holdout(out: &mut String, r: &Report, verbose: bool) {
+    if r.holdout.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "\nHold-out: each law refitted without the largest size(s), predicting them:");
+    let mut laws: Vec<Law> = Vec::new();
+    for h in &r.holdout {
+        if !laws.contains(&h.law) {
+            laws.push(h.law);
+        }
+    }
+    for law in laws {
+        let rows: Vec<_> = r.holdout.iter().filter(|h| h.law == law).collect();
+        if verbose || rows.len() == 1 {
+            for h in rows {
+                let _ = writeln!(
+                    out,
+                    "  {:<26} at {:<10} measured {:.4}, predicted {:.4}: error {:+.2}% [{:+.2}%, {:+.2}%]",
+                    h.label(),
+                    num(h.x),
+                    h.actual,
+                    h.predicted,
+                    100.0 * h.error.value,
+                    100.0 * h.error.lo,
+                    100.0 * h.error.hi
+                );
+            }
+            continue;
+        }
+        let worst = rows.iter().max_by(|a, b| a.error.value.abs().total_cmp(&b.error.value.abs()));
+        let (lo, hi) = rows
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), h| (a.min(h.error.value), b.max(h.error.value)));
+        let covered = rows.iter().filter(|h| h.error.lo <= 0.0 && 0.0 <= h.error.hi).count();
+        if let Some(w) = worst {
+            let _ = writeln!(
+                out,
+                "  {:<26} at {:<10} {} points: error {:+.2}% to {:+.2}%, worst {}; {covered} of {} within their band (--verbose lists each)",
+                law.to_string(),
+                num(w.x),
+                rows.len(),
+                100.0 * lo,
+                100.0 * hi,
+                w.label(),
+                rows.len()
+            );
         }
     }
 }

@@ -19,7 +19,32 @@ pub fn text(out: &mut String, r: &Report, verbose: bool) {
             "\nCritical batch size by branching (largest batch within {:.1}% of the k = 1 window's loss):",
             100.0 * r.cbs_epsilon
         );
-        for p in &r.cbs {
+        // How well the streamed B_simple stands in for the CBS.
+        let ratios: Vec<f64> = r.cbs.iter().filter(|p| !p.lower_bound).filter_map(|p| p.ratio).collect();
+        let proxy = if ratios.is_empty() {
+            String::new()
+        } else {
+            let gm = (ratios.iter().map(|x| x.ln()).sum::<f64>() / ratios.len() as f64).exp();
+            let within = ratios.iter().filter(|x| (0.5..=2.0).contains(*x)).count();
+            format!("geometric mean {gm:.2}, {within} of {} within a factor of 2", ratios.len())
+        };
+        if !verbose {
+            let mut trunks: Vec<u64> = r.cbs.iter().map(|p| p.trunk).collect();
+            trunks.dedup();
+            let (lo, hi) = r.cbs.iter().fold((f64::INFINITY, 0.0f64), |(a, b), p| (a.min(p.cbs), b.max(p.cbs)));
+            let bounds = r.cbs.iter().filter(|p| p.lower_bound).count();
+            let _ = writeln!(
+                out,
+                "  {} branch points on trunk{} {}: CBS from {} to {} tokens{}; B_simple/CBS {proxy} (--verbose lists each)",
+                r.cbs.len(),
+                if trunks.len() == 1 { "" } else { "s" },
+                crate::table::id_ranges(&trunks),
+                num(lo),
+                num(hi),
+                if bounds > 0 { format!(", {bounds} of them lower bounds") } else { String::new() }
+            );
+        }
+        for p in r.cbs.iter().filter(|_| verbose) {
             let bound = if p.lower_bound { "≥ " } else { "" };
             let simple = match (p.b_simple, p.ratio) {
                 (Some(b), Some(ratio)) => format!("; B_simple {} (B_simple/CBS = {ratio:.2})", num(b)),
@@ -35,51 +60,56 @@ pub fn text(out: &mut String, r: &Report, verbose: bool) {
                 num(p.cbs)
             );
         }
-        let ratios: Vec<f64> = r.cbs.iter().filter(|p| !p.lower_bound).filter_map(|p| p.ratio).collect();
-        if !ratios.is_empty() {
-            let gm = (ratios.iter().map(|x| x.ln()).sum::<f64>() / ratios.len() as f64).exp();
-            let within = ratios.iter().filter(|x| (0.5..=2.0).contains(*x)).count();
-            let _ = writeln!(
-                out,
-                "  B_simple/CBS: geometric mean {gm:.2}, {within} of {} within a factor of 2 (Merrill et al. find B_simple a poor proxy)",
-                ratios.len()
-            );
+        if verbose && !proxy.is_empty() {
+            let _ = writeln!(out, "  B_simple/CBS: {proxy} (Merrill et al. find B_simple a poor proxy)");
         }
     }
     if let Some(b) = &r.cbs_law {
         let _ = writeln!(out, "\n{}, fitted to the CBS points", Law::CbsL.equation(false));
-        let _ = writeln!(out, "  B*   {}", est(&b.b_star));
-        let _ = writeln!(out, "  α_B  {}", est(&b.alpha_b));
-        let _ = writeln!(out, "  R² on log B = {:.4}, {} points, L in {}", b.r2, b.points, span(&b.loss_range));
+        let _ = writeln!(
+            out,
+            "  B* {}, α_B {}; R² on log B = {:.4}, {} points, L in {}",
+            est(&b.b_star),
+            est(&b.alpha_b),
+            b.r2,
+            b.points,
+            span(&b.loss_range)
+        );
     }
     if let Some(v) = &r.cbs_vs_d {
         let _ = writeln!(out, "\n{} (Zhang et al.: it grows with data)", Law::CbsD.equation(false));
-        let _ = writeln!(out, "  γ            {}", est(&v.gamma));
-        let _ = writeln!(out, "  CBS at D=1M  {} tokens", est(&v.at_1m));
-        let _ = writeln!(out, "  R² on log CBS = {:.4}, {} points", v.r2, v.points);
+        let _ = writeln!(
+            out,
+            "  γ {}, CBS at D = 1M {} tokens; R² on log CBS = {:.4}, {} points",
+            est(&v.gamma),
+            est(&v.at_1m),
+            v.r2,
+            v.points
+        );
     }
     if !r.branch_runs.is_empty() && verbose {
         let _ = writeln!(out, "\nPoints from branches:");
         for (job, what) in &r.branch_runs {
             let _ = writeln!(out, "  job {job}: {what}");
         }
-    } else if !r.branch_runs.is_empty() {
-        let ids: Vec<u64> = r.branch_runs.iter().map(|(job, _)| *job).collect();
-        let _ = writeln!(
-            out,
-            "\nPoints from branches: {} runs, jobs {} (--verbose lists each)",
-            ids.len(),
-            crate::table::id_ranges(&ids)
-        );
     }
+    // The runs that came from branches, in short, and the compute they saved.
+    let from_branches = if r.branch_runs.is_empty() || verbose {
+        String::new()
+    } else {
+        let ids: Vec<u64> = r.branch_runs.iter().map(|(job, _)| *job).collect();
+        format!("{} runs from branches (jobs {}; --verbose lists each); ", ids.len(), crate::table::id_ranges(&ids))
+    };
     let c = r.compute;
     if c.from_scratch > 0.0 && c.trained < c.from_scratch {
         let _ = writeln!(
             out,
-            "\nCompute: trained {} FLOPs; the same measurements from scratch: {} FLOPs (ratio {:.2})",
+            "\nCompute: {from_branches}trained {} FLOPs; the same measurements from scratch: {} FLOPs (ratio {:.2})",
             num(c.trained),
             num(c.from_scratch),
             c.ratio()
         );
+    } else if !from_branches.is_empty() {
+        let _ = writeln!(out, "\n{}", from_branches.trim_end_matches("; "));
     }
 }

@@ -25,7 +25,13 @@
     return [ox, oy];
   }
 
-  // Series with their own x → uPlot's aligned table: the sorted union of x, nulls elsewhere.
+  // Cells of uPlot's aligned table (series × distinct x) past which x snaps to a shared grid.
+  const MAX_CELLS = 2_000_000;
+
+  // Series with their own x → uPlot's aligned table: the sorted union of x, nulls elsewhere. When
+  // that table would pass MAX_CELLS (1,000 curves whose x differ made it 1,000 × 200,000), x
+  // snaps to MAX_POINTS log-spaced columns shared by every series, the last point of each
+  // series in a column kept: under a pixel apart on a chart a few hundred pixels wide.
   function align(series) {
     const cols = series.map((s) => {
       const xs = [], ys = [];
@@ -40,6 +46,7 @@
     });
     const all = new Set();
     for (const [xs] of cols) for (const x of xs) all.add(x);
+    if (all.size * cols.length > MAX_CELLS) return gridded(cols, all);
     const x0 = Float64Array.from(all).sort();
     const at = new Map();
     x0.forEach((x, i) => at.set(x, i));
@@ -49,6 +56,32 @@
       for (let i = 0; i < xs.length; i++) col[at.get(xs[i])] = ys[i];
       out.push(col);
     }
+    return out;
+  }
+
+  // The aligned table on MAX_POINTS log-spaced columns over the range of `all`.
+  function gridded(cols, all) {
+    let lo = Infinity, hi = -Infinity;
+    for (const x of all) {
+      if (x < lo) lo = x;
+      if (x > hi) hi = x;
+    }
+    const l0 = Math.log(lo), span = Math.log(hi) - l0 || 1, n = MAX_POINTS;
+    const bin = (x) => Math.min(n - 1, Math.round(((Math.log(x) - l0) / span) * (n - 1)));
+    const used = new Array(n).fill(false);
+    const grid = cols.map(([xs, ys]) => {
+      const col = new Array(n).fill(null);
+      for (let i = 0; i < xs.length; i++) {
+        const b = bin(xs[i]);
+        col[b] = ys[i];
+        used[b] = true;
+      }
+      return col;
+    });
+    const keep = [];
+    for (let b = 0; b < n; b++) if (used[b]) keep.push(b);
+    const out = [keep.map((b) => Math.exp(l0 + (span * b) / (n - 1)))];
+    for (const col of grid) out.push(keep.map((b) => col[b]));
     return out;
   }
 
@@ -173,5 +206,5 @@
     return api;
   }
 
-  L.charts = { chart, align, thin };
+  L.charts = { chart, align, gridded, thin };
 })(globalThis.Ladder = globalThis.Ladder || {});

@@ -6,8 +6,8 @@ import assert from 'node:assert/strict';
 
 const here = new URL('../assets/', import.meta.url);
 const ctx = vm.createContext({});
-for (const f of ['ticks.js', 'colours.js', 'groups.js']) vm.runInContext(readFileSync(new URL(f, here), 'utf8'), ctx, { filename: f });
-const { ticks, colours, groups } = ctx.Ladder;
+for (const f of ['dom.js', 'ticks.js', 'colours.js', 'groups.js', 'charts.js']) vm.runInContext(readFileSync(new URL(f, here), 'utf8'), ctx, { filename: f });
+const { ticks, colours, groups, charts } = ctx.Ladder;
 const { fmt, logTicks, linTicks } = ticks;
 
 let n = 0;
@@ -155,6 +155,25 @@ check('a branch of a branch hangs under the root trunk; folded rows show only wh
   assert.equal(groups.shown({ trunk: 3, state: 'running' }, '', open), true);
   assert.equal(groups.shown({ trunk: 5, state: 'failed' }, 'failed', new Set()), true, 'a filter shows folded branches');
   assert.equal(groups.shown({ trunk: null, state: 'succeeded' }, 'failed', open), false);
+});
+
+check('curves whose x differ share x exactly while the table is small, and a log grid past it', () => {
+  const small = charts.align([{ xs: [1, 10], ys: [5, 4] }, { xs: [2, 10], ys: [6, 3] }]);
+  assert.deepEqual(JSON.parse(JSON.stringify(small)), [[1, 2, 10], [5, null, 4], [null, 6, 3]]);
+  // 1,000 curves of 200 points each at x of their own: 200,000 distinct x.
+  const many = Array.from({ length: 1000 }, (_, k) => {
+    const xs = Array.from({ length: 200 }, (_, i) => (i + 1) * 1000 + k);
+    return { xs, ys: xs.map((x) => 10 / Math.log(x)) };
+  });
+  const t = charts.align(many);
+  assert.equal(t.length, 1001);
+  assert.ok(t[0].length <= 1200, `${t[0].length} columns`);
+  for (let i = 1; i < t[0].length; i++) assert.ok(t[0][i] > t[0][i - 1]);
+  // Each curve keeps its ends, each within half a column of log x of where it was.
+  const step = Math.log(t[0][t[0].length - 1] / t[0][0]) / 1199;
+  const col = t[1], first = col.findIndex((y) => y != null);
+  assert.ok(Math.abs(Math.log(t[0][first] / 1000)) <= step / 2 + 1e-12);
+  assert.equal(col.filter((y) => y != null).pop(), 10 / Math.log(200_000));
 });
 
 console.log(`units: ${n} checks passed`);

@@ -15,10 +15,6 @@ pub struct Fetched {
     pub files: Vec<String>,
 }
 
-fn io(context: String) -> impl FnOnce(std::io::Error) -> CliError {
-    move |source| CliError::Io { context, source }
-}
-
 /// Downloads job `job`'s checkpoint at `step` (0: the newest kept) into `out`.
 pub async fn checkpoint(client: &Client, job: u64, step: u64, out: &Path) -> Result<Fetched> {
     let step = if step == 0 {
@@ -31,10 +27,12 @@ pub async fn checkpoint(client: &Client, job: u64, step: u64, out: &Path) -> Res
     } else {
         step
     };
-    if out.exists() && std::fs::read_dir(out).map_err(io(format!("reading {}", out.display())))?.next().is_some() {
+    if out.exists()
+        && std::fs::read_dir(out).map_err(|e| CliError::io(format!("reading {}", out.display()), e))?.next().is_some()
+    {
         return Err(CliError::Input { what: format!("--out {}", out.display()), message: "is not empty".into() });
     }
-    std::fs::create_dir_all(out).map_err(io(format!("creating {}", out.display())))?;
+    std::fs::create_dir_all(out).map_err(|e| CliError::io(format!("creating {}", out.display()), e))?;
     // The archive sits inside `out` while it downloads, so it never lands anywhere else.
     let tar = out.join(format!(".job-{job}-step-{step}.tar"));
     let fetched = download(client, job, step, &tar).await.and_then(|bytes| {
@@ -44,7 +42,7 @@ pub async fn checkpoint(client: &Client, job: u64, step: u64, out: &Path) -> Res
     let _ = std::fs::remove_file(&tar);
     let bytes = fetched?;
     let mut files: Vec<String> = std::fs::read_dir(out)
-        .map_err(io(format!("reading {}", out.display())))?
+        .map_err(|e| CliError::io(format!("reading {}", out.display()), e))?
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
         .collect();
     files.sort();
@@ -54,7 +52,7 @@ pub async fn checkpoint(client: &Client, job: u64, step: u64, out: &Path) -> Res
 /// Streams the archive into `to`; returns its size once its sha256 matches.
 async fn download(client: &Client, job: u64, step: u64, to: &Path) -> Result<u64> {
     let mut chunks = client.fetch_checkpoint(job, step).await?;
-    let mut file = std::fs::File::create(to).map_err(io(format!("creating {}", to.display())))?;
+    let mut file = std::fs::File::create(to).map_err(|e| CliError::io(format!("creating {}", to.display()), e))?;
     let (mut h, mut sha, mut bytes) = (Sha256::new(), String::new(), 0u64);
     while let Some(c) = tokio_stream::StreamExt::next(&mut chunks).await {
         let c = c?;
@@ -62,13 +60,13 @@ async fn download(client: &Client, job: u64, step: u64, to: &Path) -> Result<u64
             return Err(CliError::Reply(format!("checkpoint chunk at offset {} after {bytes} bytes", c.offset)));
         }
         h.update(&c.data);
-        file.write_all(&c.data).map_err(io(format!("writing {}", to.display())))?;
+        file.write_all(&c.data).map_err(|e| CliError::io(format!("writing {}", to.display()), e))?;
         bytes += c.data.len() as u64;
         if !c.sha256.is_empty() {
             sha = c.sha256;
         }
     }
-    file.sync_all().map_err(io(format!("syncing {}", to.display())))?;
+    file.sync_all().map_err(|e| CliError::io(format!("syncing {}", to.display()), e))?;
     if hex::encode(h.finalize()) != sha {
         return Err(CliError::Reply(format!("checkpoint of job {job} at step {step}: sha256 mismatch")));
     }

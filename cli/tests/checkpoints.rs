@@ -9,15 +9,22 @@ use ladder_testkit::server::*;
 mod common;
 use common::{ladder, text};
 
-#[tokio::test(flavor = "multi_thread")]
-async fn checkpoints_lists_what_a_job_keeps_and_why() {
-    let tmp = tempfile::tempdir().expect("tmp");
-    let mut s = start(Store::open(&tmp.path().join("ladder.redb")).expect("store"), Duration::from_secs(30)).await;
+/// A server on a store in `dir` (checkpoint files beside it) with a one-job sweep, and that job
+/// leased by worker "w": the server, the worker's id and the assignment.
+async fn one_job_leased(dir: &std::path::Path) -> (Server, String, pb::Assignment) {
+    let mut s = start(Store::open(&dir.join("ladder.redb")).expect("store"), Duration::from_secs(30)).await;
     register_dataset(&mut s.users).await;
     let spec = SPEC.replace("seeds = [0, 1]", "seeds = [0]");
     s.users.submit_sweep(pb::SubmitSweepRequest { spec_toml: spec, ..Default::default() }).await.expect("submit");
     let w = register_worker(&mut s.workers, "w").await;
     let a = acquire(&mut s.workers, &w).await.expect("a job");
+    (s, w, a)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn checkpoints_lists_what_a_job_keeps_and_why() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (mut s, w, a) = one_job_leased(tmp.path()).await;
     for step in 1..=3u64 {
         s.workers.report_events(report(&w, &a, vec![point(step, 2.0)])).await.expect("report");
         upload_checkpoint(&mut s.workers, &w, &a, step, &vec![1u8; 2048]).await.expect("upload");
@@ -45,12 +52,7 @@ async fn checkpoints_lists_what_a_job_keeps_and_why() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_kept_checkpoint_is_fetched_checked_and_unpacked_into_a_new_folder() {
     let tmp = tempfile::tempdir().expect("tmp");
-    let mut s = start(Store::open(&tmp.path().join("ladder.redb")).expect("store"), Duration::from_secs(30)).await;
-    register_dataset(&mut s.users).await;
-    let spec = SPEC.replace("seeds = [0, 1]", "seeds = [0]");
-    s.users.submit_sweep(pb::SubmitSweepRequest { spec_toml: spec, ..Default::default() }).await.expect("submit");
-    let w = register_worker(&mut s.workers, "w").await;
-    let a = acquire(&mut s.workers, &w).await.expect("a job");
+    let (mut s, w, a) = one_job_leased(tmp.path()).await;
     // Two checkpoints packed as a worker packs them: a folder of files in one tar.
     for k in 1..=4 {
         s.workers.report_events(report(&w, &a, vec![point(k, 2.0)])).await.expect("report");

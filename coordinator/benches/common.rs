@@ -77,11 +77,7 @@ impl Coordinator {
     }
 
     pub fn stat(&self, key: &str) -> f64 {
-        let s = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
-        s.lines()
-            .find_map(|l| l.strip_prefix(key))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-            .map_or(f64::NAN, |kb| kb / 1024.0)
+        status_mib(self.pid(), key)
     }
 
     /// Resident memory now and at its peak, MiB.
@@ -155,4 +151,13 @@ pub async fn register(client: &mut WorkerServiceClient<Channel>, w: usize) -> St
         }
     }
     panic!("register: 20 transport errors in a row")
+}
+
+/// A memory line of process `pid`'s /proc status (`VmRSS:`, `VmHWM:`), MiB; NaN once it is gone.
+pub fn status_mib(pid: u32, key: &str) -> f64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    s.lines()
+        .find_map(|l| l.strip_prefix(key))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
 }

@@ -373,12 +373,7 @@ async fn final_fit(coord: &Coordinator, page_addr: &str) {
         tokio::spawn(async move {
             let mut top = 0.0f64;
             while !stop.load(Ordering::Relaxed) {
-                let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-                let rss = s
-                    .lines()
-                    .find_map(|l| l.strip_prefix("VmRSS:"))
-                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok());
-                top = top.max(rss.unwrap_or(0.0) / 1024.0);
+                top = top.max(status_mib(pid, "VmRSS:"));
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
             top

@@ -50,17 +50,31 @@ fi
 leftovers() { buildah rm ladder-image-coordinator ladder-image-worker >/dev/null 2>&1 || true; }
 leftovers
 
-# buildah stages layers under TMPDIR (/var/tmp) and commits them into podman's graph root: the
-# worker image (libtorch's CUDA closure) needs about 3 GB in each, twice that while it commits.
-need_kb=$((8 * 1024 * 1024))
+# The worker image holds libtorch's CUDA closure (about 2.7 GB): it is staged under /tmp, copied
+# into buildah's working container, written as a blob under TMPDIR (/var/tmp) and committed into
+# podman's graph root. Where those share a filesystem (the usual case) it needs them all at once:
+# four copies, and a CI run once ran out of space at the commit with 8 GB free.
 graphroot=$(podman info --format '{{.Store.GraphRoot}}')
 mkdir -p "$graphroot"
-for dir in "${TMPDIR:-/var/tmp}" "$graphroot"; do
+# The libraries the worker image takes (what ldd resolves outside Debian's own), in KiB.
+lib_kb=$(ldd "$bin/ladder-train" | awk '$3 ~ /^\// && $3 !~ /^\/(usr\/)?lib\// { print $3 }' | xargs -r du -ckL | awk 'END { print $1 + 0 }')
+[ "$lib_kb" -gt 0 ] || { echo "images: ldd finds no libtorch for $bin/ladder-train" >&2; exit 1; }
+declare -A need_on dirs_on
+for dir in /tmp "${TMPDIR:-/var/tmp}" "$graphroot"; do
+  dev=$(stat -c %d "$dir")
+  need_on[$dev]=$(( ${need_on[$dev]:-0} + lib_kb + (lib_kb / 3) ))
+  [ "$dir" = "$graphroot" ] && need_on[$dev]=$(( ${need_on[$dev]} + lib_kb ))
+  dirs_on[$dev]="${dirs_on[$dev]:-}${dirs_on[$dev]:+, }$dir"
+done
+for dev in "${!need_on[@]}"; do
+  dir=${dirs_on[$dev]%%,*}
   free_kb=$(df -Pk "$dir" | awk 'NR == 2 { print $4 }')
-  if [ "$free_kb" -lt "$need_kb" ]; then
-    echo "images: $dir has $((free_kb / 1024)) MiB free; building the images needs $((need_kb / 1024)) MiB" >&2
+  if [ "$free_kb" -lt "${need_on[$dev]}" ]; then
+    echo "images: the filesystem of ${dirs_on[$dev]} has $((free_kb / 1024)) MiB free;" \
+      "building the images needs $((need_on[$dev] / 1024)) MiB there (the worker's libraries are $((lib_kb / 1024)) MiB)" >&2
     exit 1
   fi
+  say "$((free_kb / 1024)) MiB free for ${dirs_on[$dev]}; the build needs $((need_on[$dev] / 1024)) MiB"
 done
 
 stage=$(mktemp -d /tmp/ladder-image.XXXXXX)

@@ -1,11 +1,11 @@
 //! `ladder fit --holdout K`: every law refitted without the runs of the K largest model sizes,
 //! then scored on them: the relative error of its prediction for each held-out run, with the
-//! interval that the refit's bootstrap band gives. The check to run before trusting an
-//! extrapolation.
-use ladder_laws::{HoldoutError, Law, chinchilla_band};
+//! refit's 95% prediction interval, beside what persistence and a two-point line in log–log
+//! predicted from the same fitted runs. The check to run before trusting an extrapolation.
+use ladder_laws::{Baselines, HoldoutError, Law, chinchilla_interval};
 
 use crate::error::{AnalysisError, Result};
-use crate::inputs::Inputs;
+use crate::inputs::{Inputs, RunPoint};
 use crate::options::Options;
 use crate::report::Report;
 use crate::select::distinct_values;
@@ -49,28 +49,45 @@ pub fn holdout(
     let mut out = Vec::new();
     if let Some(law) = &fit.l_n {
         // The held-out sizes' points of the full L(N) fit: what the refit should predict.
+        let fitted: Vec<(f64, f64)> = full.l_n_points.iter().copied().filter(|p| !held.contains(&p.0)).collect();
         for &(n, loss) in full.l_n_points.iter().filter(|p| held.contains(&p.0)) {
-            out.push(HoldoutError::new(Law::N, (n, None), loss, law.predict(n), law.band(n)));
+            let baselines = Baselines::from_fitted(fitted.iter().copied(), n);
+            out.push(
+                HoldoutError::new(Law::N, (n, None), loss, law.predict(n), law.interval(n)).with_baselines(baselines),
+            );
         }
     }
     // L(N, D) and Chinchilla describe the runs at the shared batch size, as they were fitted.
-    let held_runs: Vec<_> =
-        inputs.runs.iter().filter(|r| is_held(r.n) && (full.base_batch.is_none() || r.b == full.base_batch)).collect();
-    for r in &held_runs {
+    let at_base = |r: &&RunPoint| full.base_batch.is_none() || r.b == full.base_batch;
+    let fitted_at = |d: f64| -> Vec<(f64, f64)> {
+        inputs
+            .runs
+            .iter()
+            .filter(at_base)
+            .filter(|r| !is_held(r.n) && r.d == Some(d))
+            .filter_map(|r| Some((r.n?, r.loss)))
+            .collect()
+    };
+    for r in inputs.runs.iter().filter(at_base).filter(|r| is_held(r.n)) {
         let (Some(n), Some(d)) = (r.n, r.d) else { continue };
+        let baselines = Baselines::from_fitted(fitted_at(d), n);
         if let Some(law) = &fit.l_nd {
-            out.push(HoldoutError::new(Law::ND, (n, Some(d)), r.loss, law.predict(n, d), law.band(n, d)));
+            let e = HoldoutError::new(Law::ND, (n, Some(d)), r.loss, law.predict(n, d), law.interval(n, d));
+            out.push(e.with_baselines(baselines));
         }
         if let Some(ch) = &fit.chinchilla {
-            let band = chinchilla_band(&ch.draws, n, d);
-            out.push(HoldoutError::new(Law::Chinchilla, (n, Some(d)), r.loss, ch.fit.predict(n, d), band));
+            let interval = chinchilla_interval(&ch.fit, &ch.draws, n, d);
+            let e = HoldoutError::new(Law::Chinchilla, (n, Some(d)), r.loss, ch.fit.predict(n, d), interval);
+            out.push(e.with_baselines(baselines));
         }
     }
     if let (Some(all), Some(part)) = (&full.frontier, &fit.frontier)
         && let Some(last) = all.envelope.last()
     {
         let c = last.compute;
-        out.push(HoldoutError::new(Law::CMin, (c, None), last.loss, part.l_cmin.predict(c), part.l_cmin.band(c)));
+        let baselines = Baselines::from_fitted(part.envelope.iter().map(|p| (p.compute, p.loss)), c);
+        let e = HoldoutError::new(Law::CMin, (c, None), last.loss, part.l_cmin.predict(c), part.l_cmin.interval(c));
+        out.push(e.with_baselines(baselines));
     }
     Ok(out)
 }

@@ -91,12 +91,18 @@ pub struct Window {
     pub loss: f64,
 }
 
-/// Compute trained by a sweep, and what the same measurements would cost if every run started
-/// from scratch (each branch a run of its own from the root).
+/// Compute trained by a sweep, and what the measurements the fits use would cost if each were a
+/// run of its own from scratch (a branch from the root). Trunks, runs left out and anything else
+/// trained count in `trained` only: the ratio compares like for like.
 #[derive(Debug, Clone, Copy, Default, Serialize, serde::Deserialize)]
 pub struct Compute {
+    /// Every job's own compute (a branch's from its branch point on), trunks included.
     pub trained: f64,
+    /// The measurements' cost from scratch.
     pub from_scratch: f64,
+    /// How many measurements `from_scratch` counts: runs fitted and batch windows.
+    #[serde(default)]
+    pub measurements: u64,
 }
 
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
@@ -170,7 +176,7 @@ impl Inputs {
             .filter_map(|jc| jc.job.branch.filter(|b| matches!(b.kind, BranchKind::Cooldown { .. })).map(|b| b.parent))
             .collect();
         for JobCurve { job: j, points } in jobs {
-            inputs.compute.add(j, points);
+            inputs.compute.train(j, points);
             if let Some(reason) = exclusion(j, points) {
                 inputs.excluded.push(Excluded { job: j.id, reason });
                 continue;
@@ -190,6 +196,7 @@ impl Inputs {
                     window_tokens: window_tokens as f64,
                     loss,
                 });
+                inputs.compute.measure(points);
                 inputs.excluded.push(Excluded { job: j.id, reason: "a batch window for the CBS".into() });
                 continue;
             }
@@ -205,6 +212,7 @@ impl Inputs {
                 inputs.curves.push(curve);
                 continue;
             }
+            inputs.compute.measure(points);
             inputs.runs.push(run);
             inputs.curves.push(curve);
         }
@@ -271,17 +279,23 @@ fn run_of(j: &JobStatus, points: &[RecordedPoint], all_tokens: Option<f64>) -> (
 }
 
 impl Compute {
-    /// Counts a job: its own compute (a branch's from its branch point on), and its cost from
-    /// scratch (everything from the root).
-    fn add(&mut self, j: &JobStatus, points: &[RecordedPoint]) {
+    /// Counts a job's own compute (a branch's from its branch point on; points record FLOPs
+    /// from the root).
+    fn train(&mut self, j: &JobStatus, points: &[RecordedPoint]) {
         let Some(last) = points.last() else { return };
         let end = last.point.flops;
-        let own = match j.branch {
+        self.trained += match j.branch {
             Some(b) if last.point.tokens > 0 => end * (1.0 - b.tokens as f64 / last.point.tokens as f64),
             _ => end,
         };
-        self.trained += own;
-        self.from_scratch += end;
+    }
+
+    /// Counts a measurement the fits use at its cost from scratch (everything from the root).
+    fn measure(&mut self, points: &[RecordedPoint]) {
+        if let Some(last) = points.last() {
+            self.from_scratch += last.point.flops;
+            self.measurements += 1;
+        }
     }
 
     /// Trained compute as a share of the from-scratch cost.

@@ -3,7 +3,7 @@
 //! range a law was fitted over.
 use std::collections::BTreeMap;
 
-use ladder_laws::{FitRange, Law, compute_optimal};
+use ladder_laws::{Estimate, FitRange, Law, chinchilla_interval, compute_optimal};
 use serde::Serialize;
 
 use crate::error::{AnalysisError, Result};
@@ -108,28 +108,33 @@ fn parse_at(spec: &str) -> Result<BTreeMap<String, f64>> {
     Ok(at)
 }
 
-/// `--predict N=…,D=…`: the fitted laws evaluated there.
-pub fn predict(r: &Report, spec: &str) -> Result<BTreeMap<Law, f64>> {
+/// `--predict N=…,D=…`: each fitted law evaluated there, with its 95% prediction interval (the
+/// bootstrap's spread of the law plus the residual scatter of a run about it; NaN ends where the
+/// fit had no resamples).
+pub fn predict(r: &Report, spec: &str) -> Result<BTreeMap<Law, Estimate>> {
     let at = parse_at(spec)?;
     let mut out = BTreeMap::new();
+    let mut put = |law: Law, value: f64, (lo, hi): (f64, f64)| {
+        out.insert(law, Estimate { value, lo, hi });
+    };
     let (n, d, c, s) = (at.get("N"), at.get("D"), at.get("C"), at.get("S"));
     if let (Some(f), Some(&n)) = (&r.l_n, n) {
-        out.insert(Law::N, f.predict(n));
+        put(Law::N, f.predict(n), f.interval(n));
     }
     if let (Some(f), Some(&d)) = (&r.l_d, d) {
-        out.insert(Law::D, f.predict(d));
+        put(Law::D, f.predict(d), f.interval(d));
     }
     if let (Some(f), Some(&n), Some(&d)) = (&r.l_nd, n, d) {
-        out.insert(Law::ND, f.predict(n, d));
+        put(Law::ND, f.predict(n, d), f.interval(n, d));
     }
     if let (Some(f), Some(&n), Some(&s)) = (&r.l_ns, n, s) {
-        out.insert(Law::NS, f.predict(n, s));
+        put(Law::NS, f.predict(n, s), f.interval(n, s));
     }
     if let (Some(f), Some(&c)) = (&r.frontier, c) {
-        out.insert(Law::CMin, f.l_cmin.predict(c));
+        put(Law::CMin, f.l_cmin.predict(c), f.l_cmin.interval(c));
     }
     if let (Some(ch), Some(&n), Some(&d)) = (&r.chinchilla, n, d) {
-        out.insert(Law::Chinchilla, ch.fit.predict(n, d));
+        put(Law::Chinchilla, ch.fit.predict(n, d), chinchilla_interval(&ch.fit, &ch.draws, n, d));
     }
     if out.is_empty() {
         return Err(AnalysisError::NoFit(format!("no fitted law takes the variables given in --predict {spec:?}")));

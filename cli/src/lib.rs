@@ -38,7 +38,8 @@ use serde::Serialize;
 #[derive(Serialize)]
 struct FitOutput<'a> {
     report: &'a Report,
-    predictions: Option<std::collections::BTreeMap<ladder_laws::Law, f64>>,
+    /// Each law's prediction with its 95% prediction interval (lo, hi).
+    predictions: Option<std::collections::BTreeMap<ladder_laws::Law, ladder_laws::Estimate>>,
     budget: Option<Allocation>,
     /// Predictions outside the ranges the laws were fitted over.
     warnings: Vec<String>,
@@ -82,7 +83,9 @@ async fn live_report(cli: &Cli, a: &args::FitArgs) -> Result<Option<Report>> {
         && a.exclude_top == 0
         && a.holdout.is_none()
         && a.law.is_empty()
-        && a.cbs_epsilon.is_none();
+        && a.cbs_epsilon.is_none()
+        // Prediction intervals need the bootstrap's resamples, which the live fits do not carry.
+        && a.predict.is_none();
     if !defaults {
         return Ok(None);
     }
@@ -133,10 +136,7 @@ fn print_fit(cli: &Cli, a: &args::FitArgs, report: &Report) -> Result<()> {
         Output::Table => {
             print!("{}", report::text(report, a.verbose));
             if let Some(p) = predictions {
-                println!("\nPredictions at {}:", a.predict.as_deref().unwrap_or(""));
-                for (law, v) in p {
-                    println!("  {law:<12} {v:.4}");
-                }
+                print!("{}", report::predictions_text(a.predict.as_deref().unwrap_or(""), &p));
             }
             if let Some(b) = budget {
                 print!("{}", report::allocation_text(&b));

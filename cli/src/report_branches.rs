@@ -101,11 +101,14 @@ pub fn text(out: &mut String, r: &Report, verbose: bool) {
         format!("{} runs from branches (jobs {}; --verbose lists each); ", ids.len(), crate::table::id_ranges(&ids))
     };
     let c = r.compute;
-    if c.from_scratch > 0.0 && c.trained < c.from_scratch {
+    let branched = !r.branch_runs.is_empty() || !r.cbs.is_empty();
+    if c.from_scratch > 0.0 && branched {
         let _ = writeln!(
             out,
-            "\nCompute: {from_branches}trained {} FLOPs; the same measurements from scratch: {} FLOPs (ratio {:.2})",
+            "\nCompute: {from_branches}trained {} FLOPs (every job, trunks included); the {} measurements the fits use \
+             (runs and batch windows), each trained from scratch: {} FLOPs (ratio {:.2})",
             num(c.trained),
+            c.measurements,
             num(c.from_scratch),
             c.ratio()
         );

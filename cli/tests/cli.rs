@@ -179,7 +179,7 @@ async fn csv_fit_recovers_a_power_law_and_predicts() {
     let alpha = v["report"]["l_n"]["alpha"]["value"].as_f64().expect("alpha");
     let n_c = v["report"]["l_n"]["x_c"]["value"].as_f64().expect("N_c");
     assert!((alpha - 0.076).abs() < 1e-9 && (n_c / 8.8e13 - 1.0).abs() < 1e-6, "{alpha} {n_c}");
-    let pred = v["predictions"]["L(N)"].as_f64().expect("prediction");
+    let pred = v["predictions"]["L(N)"]["value"].as_f64().expect("prediction");
     assert!((pred - (8.8e13f64 / 1e10).powf(0.076)).abs() < 1e-9, "{pred}");
     let o = ladder(&["fit", "--csv", &p, "--predict", "Q=3"]).await;
     refused(&o, 2, "the keys are N, D, C and S");

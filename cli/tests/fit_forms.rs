@@ -103,3 +103,36 @@ async fn each_law_names_the_fitted_point_it_misses_most() {
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains("worst fitted point -5.") && out.contains("% at N = 1.277e4, D = 1.505e5"), "{out}");
 }
+
+/// The issue that asked for baselines measured persistence on these points by hand: "5x160's loss
+/// equals 4x128's" misses by at most 1.00% at all eight D, worst +1.00% at D = 8.5e5; and
+/// L(N,D)'s and Chinchilla's worst misses (+3.47%, −1.39%) exceed it. The report says so.
+#[tokio::test]
+async fn on_the_demo_persistence_misses_by_at_most_one_percent_and_the_report_sets_each_law_beside_it() {
+    let v = fit(DEMO, &[]).await;
+    let rows: Vec<&serde_json::Value> =
+        v["report"]["holdout"].as_array().expect("rows").iter().filter(|h| h["law"] == "Chinchilla").collect();
+    assert_eq!(rows.len(), 8);
+    let persistence: Vec<(f64, f64)> = rows
+        .iter()
+        .map(|h| {
+            let (p, actual) =
+                (h["baselines"]["persistence"].as_f64().expect("persistence"), h["actual"].as_f64().expect("actual"));
+            (h["x2"].as_f64().expect("D"), (p - actual) / actual)
+        })
+        .collect();
+    let worst = persistence.iter().copied().max_by(|a, b| a.1.abs().total_cmp(&b.1.abs())).expect("a row");
+    assert!((worst.1 - 0.0100).abs() < 5e-5, "worst persistence miss {worst:?}");
+    assert!((worst.0 / 8.5e5 - 1.0).abs() < 0.02, "at D {}", worst.0);
+
+    let o = ladder(&["fit", "--csv", DEMO, "--holdout", "1", "--bootstrap", "40"]).await;
+    let all = String::from_utf8_lossy(&o.stdout);
+    let out = &all[all.find("Hold-out:").expect("a hold-out section")..];
+    let ratio = |law: &str| -> f64 {
+        let at = out.lines().position(|l| l.trim_start().starts_with(law)).unwrap_or_else(|| panic!("{law}:\n{out}"));
+        let line = out.lines().nth(at + 1).expect("the baseline line");
+        line.split("ratio ").nth(1).and_then(|r| r.split(',').next()).and_then(|r| r.parse().ok()).expect("a ratio")
+    };
+    // On the demo's design neither two-variable law beats persistence: the hold-out is too near.
+    assert!(ratio("L(N,D)") > 1.0 && ratio("Chinchilla") > 1.0, "{out}");
+}

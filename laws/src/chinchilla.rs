@@ -41,6 +41,9 @@ pub struct ChinchillaFit {
     /// The fitted run it misses most (a resample's fit carries the full fit's).
     #[serde(default)]
     pub worst: Option<WorstPoint>,
+    /// The residual standard deviation on log L over the runs fitted, for prediction intervals.
+    #[serde(default = "crate::interval::unknown")]
+    pub resid_sd: f64,
 }
 
 impl ChinchillaFit {
@@ -232,8 +235,10 @@ pub fn fit_chinchilla(runs: &[Run], opts: &ChinchillaOptions) -> Result<Chinchil
         d_range: FitRange::of(&runs.iter().map(|r| r.d).collect::<Vec<_>>()),
         r2: f64::NAN,
         worst: None,
+        resid_sd: f64::NAN,
     };
     let predicted: Vec<f64> = runs.iter().map(|r| fit.predict(r.n, r.d).ln()).collect();
+    fit.resid_sd = crate::interval::residual_sd(&obj.log_l, &predicted, 5);
     fit.r2 = r_squared(&obj.log_l, &predicted);
     fit.worst = worst_point(runs.iter().map(|r| (r.n, Some(r.d))), &obj.log_l, &predicted);
     Ok(fit)
@@ -292,6 +297,12 @@ pub fn chinchilla_bootstrap(
 /// The 95% band of the resamples' predictions at (N, D) (NaN without resamples).
 pub fn chinchilla_band(draws: &[ChinchillaFit], n: f64, d: f64) -> (f64, f64) {
     central(draws.iter().map(|f| f.predict(n, d)).collect(), 0.95)
+}
+
+/// The 95% prediction interval of a run's loss at (N, D): the resamples' predictions with the
+/// full fit's residual scatter added (NaN without resamples).
+pub fn chinchilla_interval(fit: &ChinchillaFit, draws: &[ChinchillaFit], n: f64, d: f64) -> (f64, f64) {
+    crate::interval::prediction_interval(draws.iter().map(|f| f.predict(n, d)), fit.resid_sd, 0.95)
 }
 
 /// Hoffmann et al. eq. 4: the N and D that minimise L(N, D) under C = 6·N·D.

@@ -58,6 +58,9 @@ pub struct TwoVarLaw {
     /// The N and the D (or S) the law was fitted on.
     pub n_range: FitRange,
     pub x2_range: FitRange,
+    /// The residual standard deviation on log L, for prediction intervals.
+    #[serde(default = "crate::interval::unknown")]
+    pub resid_sd: f64,
     /// Bootstrap resamples' constants (α_N, α_2, N_c, c_2[, E]), for the prediction band.
     #[serde(skip)]
     pub draws: Vec<Vec<f64>>,
@@ -101,6 +104,13 @@ impl TwoVarLaw {
     pub fn band(&self, n: f64, x2: f64) -> (f64, f64) {
         let form = self.form();
         central(self.draws.iter().map(|c| eval(form, c, n, x2)).collect(), 0.95)
+    }
+
+    /// The 95% prediction interval of a run's loss at (N, D or S): the band with the residual
+    /// scatter added (NaN without resamples).
+    pub fn interval(&self, n: f64, x2: f64) -> (f64, f64) {
+        let form = self.form();
+        crate::interval::prediction_interval(self.draws.iter().map(|c| eval(form, c, n, x2)), self.resid_sd, 0.95)
     }
 }
 
@@ -208,9 +218,11 @@ fn fit_two(
         points: n.len(),
         n_range: FitRange::of(n),
         x2_range: FitRange::of(x2),
+        resid_sd: f64::NAN,
         draws,
     };
     let pred: Vec<f64> = (0..n.len()).map(|i| out.predict(n[i], x2[i]).ln()).collect();
+    out.resid_sd = crate::interval::residual_sd(&ll, &pred, if with_e { 5 } else { 4 });
     out.r2 = r_squared(&ll, &pred);
     out.worst = worst_point(n.iter().zip(x2).map(|(&a, &b)| (a, Some(b))), &ll, &pred);
     Ok(out)

@@ -9,6 +9,7 @@ pub mod error;
 pub mod form;
 pub mod frontier;
 pub mod holdout;
+pub mod interval;
 pub mod kaplan;
 pub mod law;
 pub mod optimize;
@@ -20,13 +21,14 @@ pub use bcrit::{BcritAtLoss, BcritLaw, c_min, fit_bcrit_at, fit_bcrit_law, s_min
 pub use bootstrap::{Bootstrap, Estimate, SplitMix64};
 pub use chinchilla::{
     ChinchillaFit, ChinchillaOptions, Run, chinchilla_band, chinchilla_bootstrap, chinchilla_draws,
-    chinchilla_intervals, compute_optimal, fit_chinchilla,
+    chinchilla_interval, chinchilla_intervals, compute_optimal, fit_chinchilla,
 };
 pub use contradiction::{Contradiction, contradiction};
 pub use error::LawsError;
 pub use form::{Floor, FormChoice, aicc};
 pub use frontier::{ComputeCurve, Frontier, FrontierPoint, IsoFlop, fit_frontier, loss_at};
-pub use holdout::{HoldoutError, relative_error};
+pub use holdout::{Baselines, HoldoutError, relative_error};
+pub use interval::{prediction_interval, residual_sd};
 pub use kaplan::{TwoVarLaw, fit_l_nd, fit_l_ns, published};
 pub use law::{Law, LawInfo};
 pub use optimize::r_squared;

@@ -30,6 +30,9 @@ pub struct PowerLaw {
     pub points: usize,
     /// The x the law was fitted on.
     pub x_range: FitRange,
+    /// The residual standard deviation on log L, for prediction intervals.
+    #[serde(default = "crate::interval::unknown")]
+    pub resid_sd: f64,
     /// Bootstrap resamples' constants (α, x_c[, E]), for the prediction band.
     #[serde(skip)]
     pub draws: Vec<Vec<f64>>,
@@ -52,6 +55,7 @@ impl PowerLaw {
             worst: None,
             points: 0,
             x_range: FitRange::of(&[]),
+            resid_sd: f64::NAN,
             draws: Vec::new(),
         }
     }
@@ -63,6 +67,12 @@ impl PowerLaw {
     /// The 95% bootstrap band of the prediction at `x` (NaN without resamples).
     pub fn band(&self, x: f64) -> (f64, f64) {
         central(self.draws.iter().map(|p| eval(p, x)).collect(), 0.95)
+    }
+
+    /// The 95% prediction interval of a run's loss at `x`: the band with the residual scatter
+    /// added (NaN without resamples).
+    pub fn interval(&self, x: f64) -> (f64, f64) {
+        crate::interval::prediction_interval(self.draws.iter().map(|p| eval(p, x)), self.resid_sd, 0.95)
     }
 }
 
@@ -149,9 +159,11 @@ pub fn fit_power_law(law: crate::Law, x: &[f64], loss: &[f64], floor: Floor, boo
         worst: None,
         points: x.len(),
         x_range: FitRange::of(x),
+        resid_sd: f64::NAN,
         draws,
     };
     let predicted: Vec<f64> = x.iter().map(|&v| out.predict(v).ln()).collect();
+    out.resid_sd = crate::interval::residual_sd(&ll, &predicted, if floor { 3 } else { 2 });
     out.r2 = r_squared(&ll, &predicted);
     out.worst = worst_point(x.iter().map(|&v| (v, None)), &ll, &predicted);
     Ok(out)

@@ -174,6 +174,7 @@ fn compute_frontier_of_a_chinchilla_family() {
         d_range: none,
         r2: f64::NAN,
         worst: None,
+        resid_sd: f64::NAN,
     };
     let (n, d) = compute_optimal(&fit, 1e21);
     assert!(rel(6.0 * n * d, 1e21) < 1e-12);

@@ -155,9 +155,12 @@
     if (!plots.children.length) plots.remove();
 
     if (r.holdout && r.holdout.length) {
-      el.appendChild(section('Hold-out (largest sizes left out, then predicted)', table(['Law', 'At', 'Actual', 'Predicted', 'Rel. error [band]'],
+      // Beside each prediction, persistence's: the largest fitted size's loss at the same D.
+      const naive = (o, p) => (p == null ? '–' : `${(((p - o.actual) / o.actual) * 100).toFixed(1)}%`);
+      el.appendChild(section('Hold-out (largest sizes left out, then predicted)', table(['Law', 'At', 'Actual', 'Predicted', 'Rel. error [95% prediction interval]', 'Persistence', 'Two-point line'],
         r.holdout.map((o) => [o.law, holdoutAt(r, o), o.actual.toFixed(4), o.predicted.toFixed(4),
-          `${(o.error.value * 100).toFixed(1)}% [${(o.error.lo * 100).toFixed(1)}%, ${(o.error.hi * 100).toFixed(1)}%]`]))));
+          `${(o.error.value * 100).toFixed(1)}% [${(o.error.lo * 100).toFixed(1)}%, ${(o.error.hi * 100).toFixed(1)}%]`,
+          naive(o, (o.baselines || {}).persistence), naive(o, (o.baselines || {}).two_point)]))));
     }
     if (r.bcrit_at && r.bcrit_at.length) {
       el.appendChild(section('Critical batch size by batch sweep', table(['Target loss', 'B_crit (tokens)', 'S_min', 'E_min', 'Points'],

@@ -2,7 +2,7 @@
 //! out and why; laws the data cannot support are listed with the reason. [`fit_all`] runs the
 //! whole pipeline: the laws, the hold-out check when asked, and the laws required.
 use ladder_laws::{
-    Bootstrap, ChinchillaOptions, Law, Run, TwoVarLaw, chinchilla_bootstrap, contradiction, fit_chinchilla,
+    Bootstrap, ChinchillaOptions, Law, Run, TwoVarLaw, chinchilla_resampled, contradiction, fit_chinchilla,
     fit_frontier, fit_l_nd, fit_l_ns, s_min,
 };
 
@@ -144,8 +144,8 @@ fn chinchilla(at_base: &[&RunPoint], exclude_top: usize, ctx: &mut Ctx<'_>) -> O
     match fit_chinchilla(&ch, &ChinchillaOptions::default()) {
         Ok(fit) => {
             let boot = Bootstrap { resamples: ctx.boot.resamples.min(100), ..ctx.boot };
-            let (intervals, draws) = chinchilla_bootstrap(&ch, &fit, &boot);
-            Some(ChinchillaReport { fit, intervals, excluded_highest_loss: exclude_top, draws })
+            let (intervals, draws, tally) = chinchilla_resampled(&ch, &fit, &boot);
+            Some(ChinchillaReport { fit, intervals, excluded_highest_loss: exclude_top, tally, draws })
         }
         Err(e) => {
             ctx.skip(Law::Chinchilla, e.to_string());

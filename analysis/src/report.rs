@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use ladder_laws::{
     BcritAtLoss, BcritLaw, ChinchillaFit, Contradiction, Estimate, Frontier, HoldoutError, Law, LawInfo, PowerLaw,
-    TwoVarLaw,
+    Tally, TwoVarLaw,
 };
 use serde::Serialize;
 
@@ -55,6 +55,9 @@ pub struct ChinchillaReport {
     /// E, A, B, α, β.
     pub intervals: [Estimate; 5],
     pub excluded_highest_loss: usize,
+    /// How the bootstrap went: resamples, failures, and the sizes (or runs) drawn.
+    #[serde(default)]
+    pub tally: Tally,
     /// Bootstrap refits, for prediction bands.
     #[serde(skip)]
     pub draws: Vec<ChinchillaFit>,

@@ -73,6 +73,25 @@ fn two(out: &mut String, f: &TwoVarLaw, var: &str, kaplan: (f64, f64, f64, f64))
         span(&f.x2_range)
     );
     notes(out, f.worst.as_ref(), "N", var, f.choice.as_ref());
+    resampling(out, &f.tally);
+}
+
+/// How a law's intervals were drawn: `bootstrap: 200 resamples of the 8 sizes (each with all its
+/// points), 3 failed to fit and were dropped`.
+fn resampling(out: &mut String, t: &ladder_laws::Tally) {
+    if t.resamples == 0 {
+        return;
+    }
+    let units = if t.sizes {
+        format!("the {} sizes (each with all its points)", t.units)
+    } else {
+        format!("the {} points", t.units)
+    };
+    let failed = match t.failed {
+        0 => "none failed".to_string(),
+        f => format!("{f} ({:.1}%) failed to fit and were dropped", 100.0 * f as f64 / t.resamples as f64),
+    };
+    let _ = writeln!(out, "  bootstrap: {} resamples of {units}; {failed}", t.resamples);
 }
 
 /// The report as text; `verbose` adds the per-job lists (B_simple, the branch runs).
@@ -243,6 +262,7 @@ fn chinchilla(out: &mut String, r: &Report) {
             span(&c.fit.d_range)
         );
         worst(out, c.fit.worst.as_ref(), "N", "D");
+        resampling(out, &c.tally);
     }
 }
 

@@ -7,7 +7,7 @@ use argmin::solver::linesearch::MoreThuenteLineSearch;
 use argmin::solver::quasinewton::LBFGS;
 use rayon::prelude::*;
 
-use crate::bootstrap::{Bootstrap, Estimate, central, intervals_and_draws};
+use crate::bootstrap::{Bootstrap, Estimate, Resampled, central, resample, resample_weighted};
 use crate::error::{LawsError, Result};
 use crate::optimize::r_squared;
 use crate::range::FitRange;
@@ -102,6 +102,8 @@ struct Objective {
     log_n: Vec<f64>,
     log_d: Vec<f64>,
     log_l: Vec<f64>,
+    /// Each run's weight in the objective (a weighted bootstrap's); empty: all 1.
+    weight: Vec<f64>,
     delta: f64,
 }
 
@@ -124,6 +126,8 @@ impl Objective {
             } else {
                 (self.delta * (r.abs() - 0.5 * self.delta), self.delta * r.signum())
             };
+            let wi = self.weight.get(i).copied().unwrap_or(1.0);
+            let (h, dh) = (wi * h, wi * dh);
             total += h;
             let (s0, s1, s2) = (w[0] / z, w[1] / z, w[2] / z);
             g[0] += dh * s0;
@@ -176,6 +180,11 @@ fn minimise(obj: &Objective, start: Vec<f64>, max_iters: u64) -> Option<(Vec<f64
 
 /// Fits L = E + A/N^α + B/D^β to `runs` (all of them: exclude outliers before calling).
 pub fn fit_chinchilla(runs: &[Run], opts: &ChinchillaOptions) -> Result<ChinchillaFit> {
+    fit_weighted(runs, &[], opts)
+}
+
+/// [`fit_chinchilla`] with a weight per run in the objective (empty: all 1).
+fn fit_weighted(runs: &[Run], weight: &[f64], opts: &ChinchillaOptions) -> Result<ChinchillaFit> {
     if runs.len() < 6 {
         return Err(LawsError::TooFewPoints { law: LAW, got: runs.len(), need: 6 });
     }
@@ -190,6 +199,7 @@ pub fn fit_chinchilla(runs: &[Run], opts: &ChinchillaOptions) -> Result<Chinchil
         log_n: runs.iter().map(|r| r.n.ln()).collect(),
         log_d: runs.iter().map(|r| r.d.ln()).collect(),
         log_l: runs.iter().map(|r| r.loss.ln()).collect(),
+        weight: weight.to_vec(),
         delta: opts.huber_delta,
     };
     let mut starts = Vec::new();
@@ -263,6 +273,18 @@ pub fn chinchilla_bootstrap(
     fit: &ChinchillaFit,
     boot: &Bootstrap,
 ) -> ([Estimate; 5], Vec<ChinchillaFit>) {
+    let (est, fits, _) = chinchilla_resampled(runs, fit, boot);
+    (est, fits)
+}
+
+/// [`chinchilla_bootstrap`], with the resampling's tally (failures, units drawn). With
+/// [`crate::Unit::Sizes`] every resample keeps every run and weighs each size's runs together
+/// ([`resample_weighted`]); with [`crate::Unit::Points`] it draws runs with replacement.
+pub fn chinchilla_resampled(
+    runs: &[Run],
+    fit: &ChinchillaFit,
+    boot: &Bootstrap,
+) -> ([Estimate; 5], Vec<ChinchillaFit>, crate::Tally) {
     let opts = ChinchillaOptions {
         alpha_grid: vec![fit.alpha],
         beta_grid: vec![fit.beta],
@@ -273,10 +295,21 @@ pub fn chinchilla_bootstrap(
     };
     // The last two columns (objective, R²) ride along so that each draw is a whole fit.
     let value = [fit.e, fit.a, fit.b, fit.alpha, fit.beta, fit.objective, fit.r2];
-    let (est, draws) = intervals_and_draws(runs.len(), &value, boot, |idx| {
-        let sample: Vec<Run> = idx.iter().map(|&i| runs[i]).collect();
-        fit_chinchilla(&sample, &opts).ok().map(|f| vec![f.e, f.a, f.b, f.alpha, f.beta, f.objective, f.r2])
-    });
+    let ns: Vec<f64> = runs.iter().map(|r| r.n).collect();
+    let refit = |sample: &[Run]| {
+        fit_chinchilla(sample, &opts).ok().map(|f| vec![f.e, f.a, f.b, f.alpha, f.beta, f.objective, f.r2])
+    };
+    let resampled: Resampled = match boot.unit {
+        crate::Unit::Sizes => resample_weighted(&boot.units(&ns), &value, boot, |w| {
+            fit_weighted(runs, w, &opts).ok().map(|f| vec![f.e, f.a, f.b, f.alpha, f.beta, f.objective, f.r2])
+        }),
+        crate::Unit::Points => resample(&boot.units(&ns), &value, boot, |idx| {
+            let sample: Vec<Run> = idx.iter().map(|&i| runs[i]).collect();
+            refit(&sample)
+        }),
+    };
+    let tally = resampled.tally(boot);
+    let (est, draws) = (resampled.estimates, resampled.draws);
     let fits = draws
         .iter()
         .map(|v| ChinchillaFit {
@@ -291,7 +324,7 @@ pub fn chinchilla_bootstrap(
             ..*fit
         })
         .collect();
-    ([est[0], est[1], est[2], est[3], est[4]], fits)
+    ([est[0], est[1], est[2], est[3], est[4]], fits, tally)
 }
 
 /// The 95% band of the resamples' predictions at (N, D) (NaN without resamples).
@@ -322,6 +355,7 @@ mod tests {
             log_n: vec![18.0, 20.0, 22.0, 19.5],
             log_d: vec![21.0, 23.0, 24.0, 22.5],
             log_l: vec![1.2, 1.0, 0.8, 0.95],
+            weight: vec![1.0, 2.0, 0.5, 1.5],
             delta: 1e-3,
         };
         let p = [6.0, 7.0, 0.5, 0.34, 0.28];

@@ -3,7 +3,7 @@
 //! loss E (Henighan et al. 2020), kept or not by [`Floor`].
 use serde::Serialize;
 
-use crate::bootstrap::{Bootstrap, Estimate, central, intervals_and_draws};
+use crate::bootstrap::{Bootstrap, Estimate, Tally, central, resample, resample_weighted};
 use crate::error::{LawsError, Result};
 use crate::form::{Floor, FormChoice, choose};
 use crate::optimize::{lse, minimise, r_squared};
@@ -61,6 +61,9 @@ pub struct TwoVarLaw {
     /// The residual standard deviation on log L, for prediction intervals.
     #[serde(default = "crate::interval::unknown")]
     pub resid_sd: f64,
+    /// How the bootstrap went: resamples, failures, and the sizes (or points) drawn.
+    #[serde(default)]
+    pub tally: Tally,
     /// Bootstrap resamples' constants (α_N, α_2, N_c, c_2[, E]), for the prediction band.
     #[serde(skip)]
     pub draws: Vec<Vec<f64>>,
@@ -114,12 +117,21 @@ impl TwoVarLaw {
     }
 }
 
-fn objective(form: Form, ln: &[f64], l2: &[f64], ll: &[f64]) -> impl Fn(&[f64]) -> f64 + Sync {
+/// The sum of squared residuals on log L, each weighted by `w` (empty: all 1).
+fn objective<'a>(
+    form: Form,
+    ln: &'a [f64],
+    l2: &'a [f64],
+    ll: &'a [f64],
+    w: &'a [f64],
+) -> impl Fn(&[f64]) -> f64 + Sync + 'a {
     move |p: &[f64]| -> f64 {
         if p[1] <= 1e-4 || p[0] <= 1e-4 {
             return f64::MAX;
         }
-        (0..ll.len()).map(|i| (log_pred(form, p, ln[i], l2[i]) - ll[i]).powi(2)).sum()
+        (0..ll.len())
+            .map(|i| w.get(i).copied().unwrap_or(1.0) * (log_pred(form, p, ln[i], l2[i]) - ll[i]).powi(2))
+            .sum()
     }
 }
 
@@ -154,13 +166,13 @@ fn starts(form: Form, ln: &[f64], l2: &[f64], ll: &[f64], le: Option<f64>) -> Ve
     starts
 }
 
-fn fit_raw(form: Form, ln: &[f64], l2: &[f64], ll: &[f64], starts: &[Vec<f64>]) -> Option<Vec<f64>> {
+fn fit_raw(form: Form, (ln, l2, ll): (&[f64], &[f64], &[f64]), w: &[f64], starts: &[Vec<f64>]) -> Option<Vec<f64>> {
     let scale: &[f64] = if starts.first().is_some_and(|s| s.len() == 5) {
         &[0.02, 0.02, 1.0, 1.0, 0.1]
     } else {
         &[0.02, 0.02, 1.0, 1.0]
     };
-    minimise(&objective(form, ln, l2, ll), starts, scale, 6000).map(|(p, _)| p)
+    minimise(&objective(form, ln, l2, ll, w), starts, scale, 6000).map(|(p, _)| p)
 }
 
 /// The starts without E, or with E at three fractions of the lowest loss.
@@ -188,9 +200,9 @@ fn fit_two(
     let ln: Vec<f64> = n.iter().map(|v| v.ln()).collect();
     let l2: Vec<f64> = x2.iter().map(|v| v.ln()).collect();
     let ll: Vec<f64> = loss.iter().map(|v| v.ln()).collect();
-    let sse = objective(form, &ln, &l2, &ll);
+    let sse = objective(form, &ln, &l2, &ll, &[]);
     let point = |with_e: bool| {
-        let p = fit_raw(form, &ln, &l2, &ll, &all_starts(form, &ln, &l2, &ll, with_e))?;
+        let p = fit_raw(form, (&ln, &l2, &ll), &[], &all_starts(form, &ln, &l2, &ll, with_e))?;
         let s = sse(&p);
         Some((p, s))
     };
@@ -200,11 +212,19 @@ fn fit_two(
     let value: Vec<f64> = natural(p.clone());
     // Each resample starts from the full fit: a resample's optimum lies near it, and the grid of
     // 60 (180 with E) starts per resample made one bootstrap of 1,000 points take 40 s.
-    let (est, draws) = intervals_and_draws(n.len(), &value, boot, |idx| {
-        let pick = |v: &[f64]| idx.iter().map(|&i| v[i]).collect::<Vec<f64>>();
-        let (bn, b2, bl) = (pick(&ln), pick(&l2), pick(&ll));
-        fit_raw(form, &bn, &b2, &bl, std::slice::from_ref(&p)).map(natural)
-    });
+    let start = std::slice::from_ref(&p);
+    let resampled = match boot.unit {
+        // Every size kept, weighed by one draw each (see `resample_weighted`).
+        crate::Unit::Sizes => {
+            resample_weighted(&boot.units(n), &value, boot, |w| fit_raw(form, (&ln, &l2, &ll), w, start).map(natural))
+        }
+        crate::Unit::Points => resample(&boot.units(n), &value, boot, |idx| {
+            let pick = |v: &[f64]| idx.iter().map(|&i| v[i]).collect::<Vec<f64>>();
+            fit_raw(form, (&pick(&ln), &pick(&l2), &pick(&ll)), &[], start).map(natural)
+        }),
+    };
+    let tally = resampled.tally(boot);
+    let (est, draws) = (resampled.estimates, resampled.draws);
     let mut out = TwoVarLaw {
         law,
         alpha_n: est[0],
@@ -219,6 +239,7 @@ fn fit_two(
         n_range: FitRange::of(n),
         x2_range: FitRange::of(x2),
         resid_sd: f64::NAN,
+        tally,
         draws,
     };
     let pred: Vec<f64> = (0..n.len()).map(|i| out.predict(n[i], x2[i]).ln()).collect();

@@ -18,10 +18,10 @@ pub mod range;
 pub mod residual;
 
 pub use bcrit::{BcritAtLoss, BcritLaw, c_min, fit_bcrit_at, fit_bcrit_law, s_min, steps_to_loss};
-pub use bootstrap::{Bootstrap, Estimate, SplitMix64};
+pub use bootstrap::{Bootstrap, Estimate, Resampled, SplitMix64, Tally, Unit};
 pub use chinchilla::{
     ChinchillaFit, ChinchillaOptions, Run, chinchilla_band, chinchilla_bootstrap, chinchilla_draws,
-    chinchilla_interval, chinchilla_intervals, compute_optimal, fit_chinchilla,
+    chinchilla_interval, chinchilla_intervals, chinchilla_resampled, compute_optimal, fit_chinchilla,
 };
 pub use contradiction::{Contradiction, contradiction};
 pub use error::LawsError;

@@ -13,8 +13,14 @@ fn width(band: (f64, f64), at: f64) -> f64 {
 #[test]
 fn kaplan_l_nd_band_covers_inside_and_widens_beyond() {
     let (ns, ds, ls) = kaplan_grid(&mut SplitMix64::new(21));
-    let fit =
-        fit_l_nd(&ns, &ds, &ls, Floor::Without, &Bootstrap { resamples: 100, level: 0.95, seed: 3 }).expect("fit");
+    let fit = fit_l_nd(
+        &ns,
+        &ds,
+        &ls,
+        Floor::Without,
+        &Bootstrap { resamples: 100, level: 0.95, seed: 3, ..Bootstrap::default() },
+    )
+    .expect("fit");
     assert!(fit.draws.len() >= 50 && fit.draws.iter().all(|c| c.len() == 4), "{} draws", fit.draws.len());
     let (n_in, d_in) = (3e7, 3e8);
     let inside = fit.band(n_in, d_in);
@@ -35,7 +41,8 @@ fn kaplan_l_ns_has_a_band_too() {
     let truth = |n: f64, s: f64| (nc / n).powf(an) + (sc / s).powf(as_);
     let mut rng = SplitMix64::new(22);
     let (ns, ss, ls) = noisy_grid(&mut rng, &logspace(1e6, 1e9, 6), &logspace(1e3, 1e5, 6), truth);
-    let fit = fit_l_ns(&ns, &ss, &ls, &Bootstrap { resamples: 60, level: 0.95, seed: 4 }).expect("fit");
+    let fit = fit_l_ns(&ns, &ss, &ls, &Bootstrap { resamples: 60, level: 0.95, seed: 4, ..Bootstrap::default() })
+        .expect("fit");
     let inside = fit.band(3e7, 1e4);
     assert!(inside.0 <= truth(3e7, 1e4) && truth(3e7, 1e4) <= inside.1, "{inside:?}");
     let beyond = fit.band(1e10, 1e6);
@@ -66,7 +73,7 @@ fn chinchilla_band_covers_inside_and_widens_beyond() {
         ..Default::default()
     };
     let fit = fit_chinchilla(&runs, &opts).expect("fit");
-    let boot = Bootstrap { resamples: 100, level: 0.95, seed: 5 };
+    let boot = Bootstrap { resamples: 100, level: 0.95, seed: 5, ..Bootstrap::default() };
     let (est, draws) = chinchilla_bootstrap(&runs, &fit, &boot);
     assert!(draws.len() >= 50, "{} draws", draws.len());
     // The one-pass bootstrap agrees with the separate entry points (same seed, same resamples).

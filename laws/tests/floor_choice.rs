@@ -5,8 +5,9 @@ use ladder_laws::*;
 mod common;
 use common::{kaplan_grid, logspace, noisy, noisy_grid, rel};
 
+/// Each point's noise is drawn on its own: the points are the units to redraw.
 fn boot() -> Bootstrap {
-    Bootstrap { resamples: 100, level: 0.95, seed: 11 }
+    Bootstrap { resamples: 100, level: 0.95, seed: 11, unit: Unit::Points }
 }
 
 #[test]

@@ -10,7 +10,7 @@ fn close(a: f64, b: f64) -> bool {
 }
 
 fn boot() -> Bootstrap {
-    Bootstrap { resamples: 40, level: 0.95, seed: 11 }
+    Bootstrap { resamples: 40, level: 0.95, seed: 11, ..Bootstrap::default() }
 }
 
 #[test]

@@ -9,7 +9,7 @@ mod common;
 use common::{kaplan_grid, kaplan_l_nd, logspace, noisy, noisy_grid, rel};
 
 fn boot() -> Bootstrap {
-    Bootstrap { resamples: 200, level: 0.95, seed: 7 }
+    Bootstrap { resamples: 200, level: 0.95, seed: 7, ..Bootstrap::default() }
 }
 
 /// Standard errors of slope and intercept of y = a + b·u with noise σ, at u0 (the intercept

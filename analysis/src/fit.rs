@@ -19,6 +19,9 @@ pub fn fit_all(inputs: &Inputs, opts: &Options) -> Result<Report> {
     if let Some(k) = opts.holdout {
         report.holdout = crate::holdout::holdout(inputs, &report, opts, k, fit_all)?;
     }
+    if opts.backtest {
+        report.backtest = crate::backtest::backtest(inputs, &report, opts, fit_all)?;
+    }
     required(&report, inputs, &opts.law)?;
     if !report.any_fitted() {
         let why: Vec<String> = report.skipped.iter().map(|s| format!("{}: {}", s.law, s.reason)).collect();
@@ -106,6 +109,7 @@ pub fn fit_laws(inputs: &Inputs, opts: &Options) -> Report {
         contradiction,
         base_batch,
         holdout: Vec::new(),
+        backtest: Vec::new(),
         skipped,
         cbs,
         cbs_law,

@@ -40,7 +40,7 @@ pub fn holdout(
         windows: inputs.windows.iter().filter(|w| !held.contains(&w.n)).cloned().collect(),
         compute: inputs.compute,
     };
-    let sub_opts = Options { holdout: None, law: Vec::new(), ..opts.clone() };
+    let sub_opts = Options { holdout: None, backtest: false, law: Vec::new(), ..opts.clone() };
     let fit = refit(&sub, &sub_opts).map_err(|e| match e {
         AnalysisError::NoFit(m) => AnalysisError::NoFit(format!("--holdout {k}: {m}")),
         other => other,

@@ -8,10 +8,12 @@
 //!   largest N with a data axis, the frontier's curves);
 //! - [`fit`]: every law the data supports ([`fit::fit_all`]), with [`bcrit`] for the batch-size
 //!   axis, [`cbs`] for the critical batch size by branching, [`holdout`] for the check before an
-//!   extrapolation, [`options`] for how to fit and
+//!   extrapolation, [`backtest`] for how the error grows with the distance, [`options`] for how
+//!   to fit and
 //!   [`report`] for what comes out;
 //! - [`predict`]: predictions, compute-optimal allocations, and warnings beyond the fitted range;
 //! - [`error`]: the one error type.
+pub mod backtest;
 pub mod bcrit;
 pub mod cbs;
 pub mod error;

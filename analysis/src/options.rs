@@ -22,6 +22,8 @@ pub struct Options {
     pub exclude_top: usize,
     /// Refit without the K largest model sizes and score each law on them.
     pub holdout: Option<usize>,
+    /// Refit on the k smallest sizes for every k and score each law on every larger size.
+    pub backtest: bool,
     /// Laws that must be fitted.
     pub law: Vec<Law>,
     /// The CBS rule's relative loss tolerance (None: 1%).

@@ -82,6 +82,19 @@ pub struct BSimple {
     pub b_simple: f64,
 }
 
+/// One prediction of a backtest.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct BacktestRow {
+    /// How many of the smallest sizes the refit saw.
+    pub sizes_fitted: usize,
+    /// log10(N / the largest N fitted).
+    pub decades_n: f64,
+    /// log10(6·N·D / the largest 6·N·D fitted); NaN where the row has no D (L(N)).
+    pub decades_c: f64,
+    #[serde(flatten)]
+    pub score: HoldoutError,
+}
+
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Report {
     pub source: String,
@@ -112,6 +125,10 @@ pub struct Report {
     pub base_batch: Option<f64>,
     /// `--holdout K`: each law refitted without the K largest sizes, scored on them.
     pub holdout: Vec<HoldoutError>,
+    /// `--backtest`: each law refitted on the k smallest sizes for every k, scored on every
+    /// larger one.
+    #[serde(default)]
+    pub backtest: Vec<BacktestRow>,
     pub skipped: Vec<Skipped>,
     /// The critical batch size by branching at each branch point, B_crit(L) fitted to those
     /// points, and the CBS against D.

@@ -217,6 +217,11 @@ pub struct FitArgs {
     /// report the prediction error on the held-out runs: the check before trusting an extrapolation.
     #[arg(long)]
     pub holdout: Option<usize>,
+    /// Refit each law on the k smallest model sizes, for every k from 3, and predict every larger
+    /// size: the error against the distance in decades of N and of compute, beside persistence's,
+    /// and how often the 95% prediction intervals held the measured loss.
+    #[arg(long)]
+    pub backtest: bool,
     /// Laws that must be fitted; one the data cannot support is an error instead of a line
     /// under "Not fitted".
     #[arg(long, value_delimiter = ',', value_enum, hide_possible_values = true, help = law_help())]

@@ -23,6 +23,7 @@ pub mod logs;
 pub mod plot;
 pub mod report;
 pub mod report_branches;
+pub mod report_predictions;
 pub mod table;
 pub mod views;
 pub mod watch;
@@ -56,6 +57,7 @@ impl From<&args::FitArgs> for Options {
             },
             exclude_top: a.exclude_top,
             holdout: a.holdout,
+            backtest: a.backtest,
             law: a.law.clone(),
             cbs_epsilon: a.cbs_epsilon,
         }
@@ -82,6 +84,7 @@ async fn live_report(cli: &Cli, a: &args::FitArgs) -> Result<Option<Report>> {
         && !a.no_floor
         && a.exclude_top == 0
         && a.holdout.is_none()
+        && !a.backtest
         && a.law.is_empty()
         && a.cbs_epsilon.is_none()
         // Prediction intervals need the bootstrap's resamples, which the live fits do not carry.
@@ -136,7 +139,7 @@ fn print_fit(cli: &Cli, a: &args::FitArgs, report: &Report) -> Result<()> {
         Output::Table => {
             print!("{}", report::text(report, a.verbose));
             if let Some(p) = predictions {
-                print!("{}", report::predictions_text(a.predict.as_deref().unwrap_or(""), &p));
+                print!("{}", report_predictions::predictions_text(a.predict.as_deref().unwrap_or(""), &p));
             }
             if let Some(b) = budget {
                 print!("{}", report::allocation_text(&b));

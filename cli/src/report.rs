@@ -281,108 +281,14 @@ fn checks(out: &mut String, r: &Report, verbose: bool) {
             c.loss
         );
     }
-    holdout(out, r, verbose);
+    crate::report_predictions::holdout(out, r, verbose);
+    crate::report_predictions::backtest(out, r, verbose);
     if !r.skipped.is_empty() {
         let _ = writeln!(out, "\nNot fitted:");
         for s in &r.skipped {
             let _ = writeln!(out, "  {}: {}", s.law, s.reason);
         }
     }
-}
-
-/// The hold-out: each law's prediction of the sizes left out, with its 95% prediction interval,
-/// and beside it the naive guesses' errors. A law predicted at several D prints one line (its
-/// errors' range and the worst) unless `verbose`.
-fn holdout(out: &mut String, r: &Report, verbose: bool) {
-    if r.holdout.is_empty() {
-        return;
-    }
-    let _ = writeln!(
-        out,
-        "\nHold-out: each law refitted without the largest size(s), predicting them (95% prediction intervals);\n\
-         beside each, two naive guesses: persistence (the largest fitted size's loss at that D, or the largest fitted \
-         compute's) and a line in log-log through the two largest:"
-    );
-    let mut laws: Vec<Law> = Vec::new();
-    for h in &r.holdout {
-        if !laws.contains(&h.law) {
-            laws.push(h.law);
-        }
-    }
-    for law in laws {
-        let rows: Vec<_> = r.holdout.iter().filter(|h| h.law == law).collect();
-        let covered = rows.iter().filter(|h| h.error.lo <= 0.0 && 0.0 <= h.error.hi).count();
-        if verbose || rows.len() == 1 {
-            for h in &rows {
-                let _ = writeln!(
-                    out,
-                    "  {:<26} at {:<10} measured {:.4}, predicted {:.4}: error {:+.2}% [{:+.2}%, {:+.2}%]",
-                    h.label(),
-                    num(h.x),
-                    h.actual,
-                    h.predicted,
-                    100.0 * h.error.value,
-                    100.0 * h.error.lo,
-                    100.0 * h.error.hi
-                );
-            }
-        } else if let Some(w) = rows.iter().max_by(|a, b| a.error.value.abs().total_cmp(&b.error.value.abs())) {
-            let (lo, hi) = rows
-                .iter()
-                .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), h| (a.min(h.error.value), b.max(h.error.value)));
-            let _ = writeln!(
-                out,
-                "  {:<26} at {:<10} {} points: error {:+.2}% to {:+.2}%, worst {}; {covered} of {} within their interval (--verbose lists each)",
-                law.to_string(),
-                num(w.x),
-                rows.len(),
-                100.0 * lo,
-                100.0 * hi,
-                w.label(),
-                rows.len()
-            );
-        }
-        if let Some(line) = against_baselines(&rows) {
-            let _ = writeln!(out, "  {:<26} {line}", "");
-        }
-    }
-}
-
-/// A law's mean |error| on the held-out points against persistence's and the two-point line's on
-/// the same points; None where no point has a persistence baseline.
-fn against_baselines(rows: &[&ladder_laws::HoldoutError]) -> Option<String> {
-    let with: Vec<_> = rows.iter().filter(|h| h.baselines.persistence.is_some()).collect();
-    if with.is_empty() {
-        return None;
-    }
-    let mean = |v: Vec<f64>| v.iter().sum::<f64>() / v.len() as f64;
-    let law = mean(with.iter().map(|h| h.error.value.abs()).collect());
-    let persistence = mean(with.iter().filter_map(|h| h.baseline_errors().0).collect());
-    let two: Vec<f64> = with.iter().filter_map(|h| h.baseline_errors().1).collect();
-    let two =
-        if two.len() == with.len() { format!(", two-point line {:.2}%", 100.0 * mean(two)) } else { String::new() };
-    Some(format!(
-        "mean |error| {:.2}% vs persistence {:.2}%: ratio {:.2}{two}",
-        100.0 * law,
-        100.0 * persistence,
-        law / persistence
-    ))
-}
-
-/// `--predict`: each law's prediction and its 95% prediction interval.
-pub fn predictions_text(at: &str, p: &std::collections::BTreeMap<Law, ladder_laws::Estimate>) -> String {
-    let mut out = format!(
-        "\nPredictions at {at} (95% prediction intervals: the law's bootstrap spread and a run's scatter about it):\n"
-    );
-    for (law, e) in p {
-        let interval = if e.lo.is_finite() && e.hi.is_finite() {
-            format!("[{:.4}, {:.4}]", e.lo, e.hi)
-        } else {
-            "(no interval: fitted without resamples)".to_string()
-        };
-        let _ = writeln!(out, "  {:<12} {:.4}  {interval}", law.to_string(), e.value);
-    }
-    out
 }
 
 pub fn allocation_text(a: &Allocation) -> String {

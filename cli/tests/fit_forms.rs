@@ -136,3 +136,51 @@ async fn on_the_demo_persistence_misses_by_at_most_one_percent_and_the_report_se
     // On the demo's design neither two-variable law beats persistence: the hold-out is too near.
     assert!(ratio("L(N,D)") > 1.0 && ratio("Chinchilla") > 1.0, "{out}");
 }
+
+/// `--backtest` refits on the 3 to 7 smallest sizes and predicts every larger one: its rows at 7
+/// sizes are the `--holdout 1` rows, each row's distance is log10 of N over the largest fitted,
+/// and the table bins the rows by that distance.
+#[tokio::test]
+async fn the_backtest_predicts_every_larger_size_from_each_prefix_of_sizes() {
+    let o =
+        ladder(&["--output", "json", "fit", "--csv", DEMO, "--backtest", "--holdout", "1", "--bootstrap", "40"]).await;
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    let rows = v["report"]["backtest"].as_array().expect("backtest rows");
+    let sizes: Vec<f64> = {
+        let mut n: Vec<f64> = rows.iter().map(|r| r["x"].as_f64().expect("N")).collect();
+        n.sort_by(f64::total_cmp);
+        n.dedup();
+        n
+    };
+    // Sizes 4 to 8 are predicted (the smallest 3 are always fitted).
+    assert_eq!(sizes.len(), 5, "{sizes:?}");
+    let chinchilla = |k: u64| rows.iter().filter(move |r| r["law"] == "Chinchilla" && r["sizes_fitted"] == k);
+    // From 3 sizes, Chinchilla predicts 5 sizes × 8 D; from 7, the largest size's 8.
+    assert_eq!(chinchilla(3).count(), 40);
+    assert_eq!(chinchilla(7).count(), 8);
+    let holdout: Vec<f64> = errors(&v, "Chinchilla");
+    let at7: Vec<f64> = chinchilla(7).map(|r| r["error"]["value"].as_f64().expect("error")).collect();
+    assert_eq!(holdout, at7, "the backtest at 7 sizes is the hold-out of 1");
+    for r in rows {
+        let (n, dn) = (r["x"].as_f64().expect("N"), r["decades_n"].as_f64().expect("decades"));
+        let k = r["sizes_fitted"].as_u64().expect("k") as usize;
+        assert!(dn > 0.0, "{r}");
+        // The largest fitted is the k-th smallest of the sweep's 8 sizes (3312 the smallest).
+        let largest_fitted = n / 10f64.powf(dn);
+        assert!(largest_fitted < n && largest_fitted >= 3312.0, "{r}");
+        assert!((3..=7).contains(&k), "{r}");
+    }
+
+    let o = ladder(&["fit", "--csv", DEMO, "--backtest", "--bootstrap", "40"]).await;
+    let all = String::from_utf8_lossy(&o.stdout);
+    let out = &all[all.find("Backtest:").expect("a backtest section")..];
+    let line = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("Chinchilla") && l.contains("1.00-"))
+        .expect("a ≥ 1 decade bin");
+    let preds: usize = line.split_whitespace().nth(2).and_then(|p| p.parse().ok()).expect("a count");
+    let json_count =
+        rows.iter().filter(|r| r["law"] == "Chinchilla" && r["decades_n"].as_f64().is_some_and(|d| d >= 1.0)).count();
+    assert_eq!(preds, json_count, "{line}");
+}

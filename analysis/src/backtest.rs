@@ -1,0 +1,120 @@
+//! `ladder fit --backtest`: every law refitted on the k smallest model sizes, for every k from
+//! the least the laws need to one fewer than all, and asked to predict every larger size. Each
+//! prediction is scored by its distance beyond what was fitted, in decades of N and of compute
+//! (6·N·D), beside persistence's and the two-point line's errors on the same runs, and with
+//! whether its 95% prediction interval held the measured loss. One hold-out says how a law did
+//! at one distance; a backtest says how its error grows with the distance.
+use serde::Serialize;
+
+use crate::error::{AnalysisError, Result};
+use crate::inputs::Inputs;
+use crate::options::Options;
+use crate::report::{BacktestRow, Report};
+use crate::select::distinct_values;
+
+/// The fewest sizes a backtest fits: L(N) needs three points and Chinchilla two sizes.
+pub const LEAST_SIZES: usize = 3;
+
+/// Refits on the k smallest sizes for every k ≥ [`LEAST_SIZES`] below all of them and scores
+/// each law on every larger size (`refit` is the pipeline without a hold-out or backtest).
+pub fn backtest(
+    inputs: &Inputs,
+    full: &Report,
+    opts: &Options,
+    refit: impl Fn(&Inputs, &Options) -> Result<Report> + Copy,
+) -> Result<Vec<BacktestRow>> {
+    let sizes = distinct_values(inputs.runs.iter().filter_map(|r| r.n));
+    if sizes.len() <= LEAST_SIZES {
+        return Err(AnalysisError::input(
+            "--backtest",
+            format!(
+                "{} has {} model sizes; a backtest fits at least {LEAST_SIZES} and predicts a larger one",
+                inputs.source,
+                sizes.len()
+            ),
+        ));
+    }
+    let mut rows = Vec::new();
+    for k in LEAST_SIZES..sizes.len() {
+        let n_max = sizes[k - 1];
+        let c_max = inputs
+            .runs
+            .iter()
+            .filter(|r| r.n.is_some_and(|n| n <= n_max))
+            .filter_map(|r| Some(6.0 * r.n? * r.d?))
+            .fold(f64::NAN, f64::max);
+        // A refit that cannot be made on this few sizes leaves its k out; the others go on.
+        let scored = match crate::holdout::holdout(inputs, full, opts, sizes.len() - k, refit) {
+            Ok(s) => s,
+            Err(AnalysisError::NoFit(_)) => continue,
+            Err(e) => return Err(e),
+        };
+        // L(C_min) predicts one point on its own compute axis: the hold-out reports it.
+        for score in scored.into_iter().filter(|s| s.law != ladder_laws::Law::CMin) {
+            let decades_n = (score.x / n_max).log10();
+            let decades_c = score.x2.map_or(f64::NAN, |d| (6.0 * score.x * d / c_max).log10());
+            rows.push(BacktestRow { sizes_fitted: k, decades_n, decades_c, score });
+        }
+    }
+    Ok(rows)
+}
+
+/// How a law did over the rows at one distance: the bins are [0, 0.25), [0.25, 0.5), [0.5, 1)
+/// and ≥ 1 decade of N.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BacktestBin {
+    pub law: ladder_laws::Law,
+    /// The bin's lower edge in decades.
+    pub from: f64,
+    pub to: f64,
+    pub rows: usize,
+    /// Mean |relative error| of the law, of persistence and of the two-point line (over the rows
+    /// that have one).
+    pub law_error: f64,
+    pub persistence_error: f64,
+    pub two_point_error: f64,
+    /// The share of rows whose 95% prediction interval held the measured loss (of those with an
+    /// interval).
+    pub coverage: f64,
+}
+
+/// The bins' edges, in decades.
+pub const BINS: [(f64, f64); 4] = [(0.0, 0.25), (0.25, 0.5), (0.5, 1.0), (1.0, f64::INFINITY)];
+
+/// Each law's rows summarised per distance bin, in the order the laws first appear.
+pub fn summarise(rows: &[BacktestRow]) -> Vec<BacktestBin> {
+    let mut laws = Vec::new();
+    for r in rows {
+        if !laws.contains(&r.score.law) {
+            laws.push(r.score.law);
+        }
+    }
+    let mean = |v: &[f64]| if v.is_empty() { f64::NAN } else { v.iter().sum::<f64>() / v.len() as f64 };
+    let mut out = Vec::new();
+    for law in laws {
+        for (from, to) in BINS {
+            let at: Vec<&BacktestRow> =
+                rows.iter().filter(|r| r.score.law == law && (from..to).contains(&r.decades_n)).collect();
+            if at.is_empty() {
+                continue;
+            }
+            let errs: Vec<f64> = at.iter().map(|r| r.score.error.value.abs()).collect();
+            let pers: Vec<f64> = at.iter().filter_map(|r| r.score.baseline_errors().0).collect();
+            let two: Vec<f64> = at.iter().filter_map(|r| r.score.baseline_errors().1).collect();
+            let with_interval: Vec<&&BacktestRow> =
+                at.iter().filter(|r| r.score.error.lo.is_finite() && r.score.error.hi.is_finite()).collect();
+            let held = with_interval.iter().filter(|r| r.score.error.lo <= 0.0 && 0.0 <= r.score.error.hi).count();
+            out.push(BacktestBin {
+                law,
+                from,
+                to,
+                rows: at.len(),
+                law_error: mean(&errs),
+                persistence_error: mean(&pers),
+                two_point_error: mean(&two),
+                coverage: if with_interval.is_empty() { f64::NAN } else { held as f64 / with_interval.len() as f64 },
+            });
+        }
+    }
+    out
+}

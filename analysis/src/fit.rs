@@ -42,7 +42,7 @@ pub fn fit_all(inputs: &Inputs, opts: &Options) -> Result<Report> {
 pub fn fit_laws(inputs: &Inputs, opts: &Options) -> Report {
     let mut skipped = Vec::new();
     let boot = Bootstrap { resamples: opts.bootstrap.max(20), ..Bootstrap::default() };
-    let mut ctx = Ctx { boot, floor: opts.floor, skipped: &mut skipped };
+    let mut ctx = Ctx { boot, floor: opts.floor, cheap_resamples: opts.cheap_resamples, skipped: &mut skipped };
     let runs = &inputs.runs;
     let base_batch = base_batch(runs);
     let at_base = at_base(runs, base_batch);

@@ -15,6 +15,10 @@ pub struct Skipped {
 pub struct Options {
     /// Bootstrap resamples for the intervals (at least 20 are drawn).
     pub bootstrap: usize,
+    /// The fewest resamples for the one-variable laws, whose fits are cheap (a point per size):
+    /// `ladder fit` draws [`CHEAP_RESAMPLES`], where percentile intervals from 200 would rest on
+    /// 5 draws in each tail; the coordinator's live fits, refitted every few seconds, none extra.
+    pub cheap_resamples: usize,
     /// An irreducible term E in L(N), L(D), L(C), L(C_min) and L(N,D): chosen by AICc (the
     /// default), always, or never.
     pub floor: Floor,
@@ -30,10 +34,14 @@ pub struct Options {
     pub cbs_epsilon: Option<f64>,
 }
 
+/// What `ladder fit` draws for the one-variable laws at least.
+pub const CHEAP_RESAMPLES: usize = 1000;
+
 /// Where fitting laws notes what it could not fit.
 pub(crate) struct Ctx<'a> {
     pub boot: Bootstrap,
     pub floor: Floor,
+    pub cheap_resamples: usize,
     pub skipped: &'a mut Vec<Skipped>,
 }
 
@@ -42,9 +50,11 @@ impl Ctx<'_> {
         self.skipped.push(Skipped { law, reason: reason.into() });
     }
 
-    /// A one-variable law; with an irreducible term as `floor` says.
+    /// A one-variable law; with an irreducible term as `floor` says, and at least
+    /// `cheap_resamples` resamples.
     pub(crate) fn power(&mut self, law: Law, x: &[f64], y: &[f64]) -> Option<PowerLaw> {
-        match fit_power_law(law, x, y, self.floor, &self.boot) {
+        let boot = Bootstrap { resamples: self.boot.resamples.max(self.cheap_resamples), ..self.boot };
+        match fit_power_law(law, x, y, self.floor, &boot) {
             Ok(f) => Some(f),
             Err(e) => {
                 self.skip(law, e.to_string());

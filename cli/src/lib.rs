@@ -50,6 +50,7 @@ impl From<&args::FitArgs> for Options {
     fn from(a: &args::FitArgs) -> Self {
         Options {
             bootstrap: a.bootstrap,
+            cheap_resamples: ladder_analysis::options::CHEAP_RESAMPLES,
             floor: match (a.floor, a.no_floor) {
                 (true, _) => ladder_laws::Floor::With,
                 (_, true) => ladder_laws::Floor::Without,

@@ -290,7 +290,12 @@ async fn drive(args: &LocalArgs, output: Output, ctx: &Drive<'_>) -> Result<()> 
     );
     let (_, _, inputs) = crate::gather::sweep_inputs(&client, &sweep.name).await?;
     // The demo checks its own extrapolation: every law refitted without the largest model.
-    let opts = Options { bootstrap: 200, holdout: args.spec.is_none().then_some(1), ..Default::default() };
+    let opts = Options {
+        bootstrap: 200,
+        cheap_resamples: ladder_analysis::options::CHEAP_RESAMPLES,
+        holdout: args.spec.is_none().then_some(1),
+        ..Default::default()
+    };
     let report = ladder_analysis::fit_all(&inputs, &opts)?;
     match output {
         Output::Json => crate::commands::emit(output, &report, String::new)?,

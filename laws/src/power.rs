@@ -3,7 +3,7 @@
 //! Fitted by least squares on log L.
 use serde::Serialize;
 
-use crate::bootstrap::{Bootstrap, Estimate, central, intervals_and_draws};
+use crate::bootstrap::{Bootstrap, Estimate, Tally, central, resample};
 use crate::error::{LawsError, Result};
 use crate::form::{Floor, FormChoice, choose};
 use crate::optimize::{linear, lse, minimise, r_squared};
@@ -33,7 +33,11 @@ pub struct PowerLaw {
     /// The residual standard deviation on log L, for prediction intervals.
     #[serde(default = "crate::interval::unknown")]
     pub resid_sd: f64,
-    /// Bootstrap resamples' constants (α, x_c[, E]), for the prediction band.
+    /// How the bootstrap went: resamples, failures, the points drawn.
+    #[serde(default)]
+    pub tally: Tally,
+    /// Bootstrap resamples' constants (α, x_c, E; E = 0 where a resample chose the form without),
+    /// for the prediction band.
     #[serde(skip)]
     pub draws: Vec<Vec<f64>>,
 }
@@ -56,6 +60,7 @@ impl PowerLaw {
             points: 0,
             x_range: FitRange::of(&[]),
             resid_sd: f64::NAN,
+            tally: Tally::default(),
             draws: Vec::new(),
         }
     }
@@ -91,7 +96,17 @@ fn pure(lx: &[f64], ll: &[f64]) -> Option<Vec<f64>> {
 }
 
 fn with_floor(lx: &[f64], ll: &[f64]) -> Option<Vec<f64>> {
+    with_floor_from(lx, ll, &floor_starts(lx, ll))
+}
+
+/// L = E + (x_c/x)^α by least squares on log L from each of `starts` ([α, ln x_c, ln E]).
+fn with_floor_from(lx: &[f64], ll: &[f64], starts: &[Vec<f64>]) -> Option<Vec<f64>> {
     let obj = |p: &[f64]| -> f64 { lx.iter().zip(ll).map(|(x, l)| (log_pred(p, *x) - l).powi(2)).sum() };
+    minimise(&obj, starts, &[0.05, 1.0, 0.1], 4000).map(|(p, _)| p)
+}
+
+/// A grid of starts: exponents from 0.05 to 1.5, E a share of the lowest loss.
+fn floor_starts(lx: &[f64], ll: &[f64]) -> Vec<Vec<f64>> {
     let lmin = ll.iter().copied().fold(f64::INFINITY, f64::min);
     let mid = lx.len() / 2;
     let mut order: Vec<usize> = (0..lx.len()).collect();
@@ -107,7 +122,7 @@ fn with_floor(lx: &[f64], ll: &[f64]) -> Option<Vec<f64>> {
             }
         }
     }
-    minimise(&obj, &starts, &[0.05, 1.0, 0.1], 4000).map(|(p, _)| p)
+    starts
 }
 
 /// log L̂ at ln x: p = [α, ln x_c] or [α, ln x_c, ln E].
@@ -136,19 +151,32 @@ pub fn fit_power_law(law: crate::Law, x: &[f64], loss: &[f64], floor: Floor, boo
     let (p, floor, choice) =
         choose(floor, x.len(), 2, || scored(pure(&lx, &ll), &lx, &ll), || scored(with_floor(&lx, &ll), &lx, &ll))
             .ok_or_else(|| LawsError::NoSolution { law, message: "degenerate data".into() })?;
-    let fit = |lx: &[f64], ll: &[f64]| if floor { with_floor(lx, ll) } else { pure(lx, ll) };
-    let natural = |p: &[f64]| -> Vec<f64> {
-        let mut v = vec![p[0], p[1].exp()];
-        if floor {
-            v.push(p[2].exp());
-        }
-        v
-    };
+    // Constants as [α, x_c, E], E = 0 for the form without: a resample may choose the other form.
+    let natural = |p: &[f64]| -> Vec<f64> { vec![p[0], p[1].exp(), p.get(2).map_or(0.0, |le| le.exp())] };
     let value = natural(&p);
-    let (est, draws) = intervals_and_draws(x.len(), &value, boot, |idx| {
+    let points = x.len();
+    // Under Auto each resample chooses its form again (the choice is part of the estimate); its
+    // fit with E starts from the full data's, as a resample's optimum lies near it.
+    let mode = if choice.is_some() {
+        Floor::Auto
+    } else if floor {
+        Floor::With
+    } else {
+        Floor::Without
+    };
+    let start_with: Vec<Vec<f64>> = match mode {
+        Floor::Without => Vec::new(),
+        _ if floor => vec![p.clone()],
+        _ => with_floor(&lx, &ll).into_iter().collect(),
+    };
+    let resampled = resample(&boot.units(x), &value, boot, |idx| {
         let (bx, bl): (Vec<f64>, Vec<f64>) = idx.iter().map(|&i| (lx[i], ll[i])).unzip();
-        fit(&bx, &bl).map(|p| natural(&p))
+        let fit_with = || scored(with_floor_from(&bx, &bl, &start_with), &bx, &bl);
+        let (p, _, _) = choose(mode, points, 2, || scored(pure(&bx, &bl), &bx, &bl), fit_with)?;
+        Some(natural(&p))
     });
+    let tally = resampled.tally(boot);
+    let (est, draws) = (resampled.estimates, resampled.draws);
     let mut out = PowerLaw {
         law,
         alpha: est[0],
@@ -160,6 +188,7 @@ pub fn fit_power_law(law: crate::Law, x: &[f64], loss: &[f64], floor: Floor, boo
         points: x.len(),
         x_range: FitRange::of(x),
         resid_sd: f64::NAN,
+        tally,
         draws,
     };
     let predicted: Vec<f64> = x.iter().map(|&v| out.predict(v).ln()).collect();

@@ -69,3 +69,49 @@ async fn fits_run_only_while_watched_and_requests_at_once_share_one() {
     assert_eq!(f.points, 140);
     stop.cancel();
 }
+
+/// A sweep that has ended is fitted once more with the hold-out of its largest size, each row
+/// beside persistence and the two-point line: the page's hold-out table. While it runs, the live
+/// fits carry none.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_ended_sweeps_fits_hold_out_its_largest_size_beside_the_naive_guesses() {
+    let mut s = start(Store::in_memory().expect("store"), Duration::from_secs(30)).await;
+    register_dataset(&mut s.users).await;
+    let spec = SPEC
+        .replace("seeds = [0, 1]", "seeds = [0]")
+        .replace("shapes = [[1, 16]]", "shapes = [[1, 16], [1, 24], [1, 32], [2, 32], [2, 48]]")
+        .replace("steps = 5", "steps = 20");
+    s.users.submit_sweep(pb::SubmitSweepRequest { spec_toml: spec, ..Default::default() }).await.expect("submit");
+    let w = register_worker(&mut s.workers, "w").await;
+    let mut jobs = 0;
+    while let Some(a) = acquire(&mut s.workers, &w).await {
+        // L = 1 + 60/d_model^0.8 plus a pattern standing in for seed scatter, at the last step.
+        let m = a.config.as_ref().and_then(|c| c.model.as_ref()).expect("a model");
+        let size = (m.n_layer * m.d_model * m.d_model) as f64;
+        let loss = 1.0 + 60.0 / size.powf(0.4) * (1.0 + [0.01, -0.012, 0.006, -0.004, 0.0][jobs % 5]);
+        let mut evs: Vec<pb::AttemptEvent> = (1..=20).map(|k| point(k, loss * (1.0 + 2.0 / k as f64))).collect();
+        if let Some(pb::attempt_event::Kind::Metrics(p)) = evs.last_mut().and_then(|e| e.kind.as_mut()) {
+            p.val_loss = Some(loss);
+        }
+        evs.push(finished(20));
+        s.workers.report_events(report(&w, &a, evs)).await.expect("report");
+        jobs += 1;
+    }
+    assert_eq!(jobs, 5);
+    let mut rows = Vec::new();
+    for _ in 0..100 {
+        let f = s.users.get_fits(pb::GetFitsRequest { sweep: "fence".into() }).await.expect("fits").into_inner();
+        let v: serde_json::Value = serde_json::from_str(&f.report_json).unwrap_or_default();
+        rows = v["holdout"].as_array().cloned().unwrap_or_default();
+        if !rows.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let l_n = rows.iter().find(|h| h["law"] == "L(N)").unwrap_or_else(|| panic!("no L(N) hold-out in {rows:?}"));
+    let (actual, persistence) = (l_n["actual"].as_f64(), l_n["baselines"]["persistence"].as_f64());
+    // Persistence is the second-largest size's loss, above the largest's.
+    assert!(matches!((actual, persistence), (Some(a), Some(p)) if p > a), "{l_n}");
+    assert!(l_n["baselines"]["two_point"].as_f64().is_some(), "{l_n}");
+    s.shutdown().await;
+}

@@ -191,11 +191,17 @@
       }
     }
 
+    // The chart follows its cell: a grid that gains a sibling chart narrows the cells after the
+    // first chart was drawn at the whole row's width (it overlapped its neighbours).
     const resize = () => {
-      if (u && plot.clientWidth) u.setSize({ width: plot.clientWidth, height: opts.height || 300 });
+      const width = Math.max(240, plot.clientWidth);
+      if (u && plot.clientWidth && width !== u.width) u.setSize({ width, height: opts.height || 300 });
     };
+    const observer = typeof ResizeObserver === 'function' ? new ResizeObserver(resize) : null;
+    if (observer) observer.observe(plot);
     window.addEventListener('resize', resize);
     const destroy = () => {
+      if (observer) observer.disconnect();
       window.removeEventListener('resize', resize);
       if (u) u.destroy();
       u = null;

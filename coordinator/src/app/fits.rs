@@ -4,7 +4,8 @@
 //! so its memory grows with jobs, not points.
 //!
 //! A change to a sweep (a point stored, a job ended) marks it; a background task refits marked,
-//! watched sweeps at most every [`PERIOD`], one at a time, with [`BOOTSTRAP`] resamples. Its CPU
+//! watched sweeps at most every [`PERIOD`], one at a time, with [`BOOTSTRAP`] resamples (an
+//! ended sweep's fit adds the hold-out of its largest size). Its CPU
 //! budget: after a fit that took t seconds it waits at least 3t before the next. A sweep whose
 //! last job ends is refitted at once. Requests that find no current fit wait for one fit, not
 //! one each; fits and summaries of sweeps nobody has watched for [`FORGET`] are dropped.
@@ -100,8 +101,16 @@ fn compute(store: &Store, summaries: &Summaries, sweep_id: u64, now_ms: i64, gen
     let (inputs, points) = sweep_inputs(&r, &s, summaries)?;
     drop(r);
     let began = Instant::now();
-    let opts = Options { bootstrap: BOOTSTRAP, ..Options::default() };
-    let (report, error) = match fit_all(&inputs, &opts) {
+    let live = Options { bootstrap: BOOTSTRAP, ..Options::default() };
+    // A sweep that has ended is fitted once more, with the hold-out of its largest size beside
+    // the naive guesses (the page's hold-out table); one too small for a hold-out is fitted
+    // without.
+    let ended = s.state != ladder_core::SweepState::Running;
+    let fitted = match ended {
+        true => fit_all(&inputs, &Options { holdout: Some(1), ..live.clone() }).or_else(|_| fit_all(&inputs, &live)),
+        false => fit_all(&inputs, &live),
+    };
+    let (report, error) = match fitted {
         Ok(rep) => (Some(serde_json::to_value(&rep)?), None),
         Err(e) => (None, Some(e.to_string())),
     };

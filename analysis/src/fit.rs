@@ -147,7 +147,9 @@ fn chinchilla(at_base: &[&RunPoint], exclude_top: usize, ctx: &mut Ctx<'_>) -> O
     }
     match fit_chinchilla(&ch, &ChinchillaOptions::default()) {
         Ok(fit) => {
-            let boot = Bootstrap { resamples: ctx.boot.resamples.min(100), ..ctx.boot };
+            // Each resample refits by L-BFGS from the full fit's optimum: about 1 ms, cheap
+            // enough for the one-variable laws' floor of resamples.
+            let boot = Bootstrap { resamples: ctx.boot.resamples.max(ctx.cheap_resamples), ..ctx.boot };
             let (intervals, draws, tally) = chinchilla_resampled(&ch, &fit, &boot);
             Some(ChinchillaReport { fit, intervals, excluded_highest_loss: exclude_top, tally, draws })
         }

@@ -210,8 +210,8 @@ pub struct FitArgs {
     /// Leave out the K highest-loss points from the Chinchilla fit.
     #[arg(long, default_value_t = 0)]
     pub exclude_top: usize,
-    /// Bootstrap resamples for the intervals (the one-variable laws draw at least 1000,
-    /// Chinchilla at most 100).
+    /// Bootstrap resamples for the intervals (the one-variable laws and Chinchilla, whose
+    /// resamples are cheap, draw at least 1000).
     #[arg(long, default_value_t = 200)]
     pub bootstrap: usize,
     /// Fit each law on all but the K largest model sizes (the frontier: below their compute) and

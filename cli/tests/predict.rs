@@ -87,3 +87,20 @@ fn the_holdout_sets_each_law_beside_persistence_and_a_two_point_line() {
     assert!(ratio.is_finite() && ratio > 0.0, "{line}");
     assert!(line.contains("two-point line"), "{line}");
 }
+
+#[test]
+fn a_backtest_of_too_few_sizes_names_them_and_exits_2() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut body = String::from("N,D,loss\n");
+    for n in [1e6, 2e6, 4e6] {
+        for d in [1e7, 2e7, 4e7] {
+            body.push_str(&format!("{n},{d},{}\n", 1.7 + 400.0 / f64::powf(n, 0.34) + 410.0 / f64::powf(d, 0.28)));
+        }
+    }
+    let p = dir.path().join("three.csv");
+    std::fs::write(&p, body).expect("write csv");
+    let o = ladder(&["fit", "--csv", &p.display().to_string(), "--backtest"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("--backtest") && err.contains("has 3 model sizes"), "{err}");
+}

@@ -124,6 +124,17 @@ async function stateFilter() {
   await page.selectOption('select[name=state]', '');
 }
 
+// Each law's plot stays in its cell: a chart drawn before its siblings joined the grid kept the
+// whole row's width and covered them.
+async function plotsInTheirCells() {
+  const overflow = await page.evaluate(() => [...document.querySelectorAll('#fits figure.chart')]
+    .map((f) => [f.querySelector('canvas'), f.getBoundingClientRect().width])
+    .filter(([c, w]) => c && c.getBoundingClientRect().width > w + 1).length);
+  const drawn = await page.evaluate(() => document.querySelectorAll('#fits figure.chart canvas').length);
+  if (drawn < 2 || overflow) await fail(`${overflow} of the fits' ${drawn} plots are wider than their cells`);
+  log(`fits: ${drawn} plots, each within its cell`);
+}
+
 // The fits panel on a given report: the CBS table names each trunk, runs left out group by reason.
 async function givenReport() {
   const text = await page.evaluate(() => {
@@ -250,14 +261,7 @@ async function main() {
   const head = await page.textContent('.summary');
   if (!new RegExp(`${JOBS}/${JOBS} succeeded`).test(head) || /running|queued/.test(head)) await fail(`the header reads "${head}" after the sweep ended`);
   log(`fits: ${fitText.match(alpha)[0]}`);
-  // Each law's plot stays in its cell: a chart drawn before its siblings joined the grid kept
-  // the whole row's width and covered them.
-  const overflow = await page.evaluate(() => [...document.querySelectorAll('#fits figure.chart')]
-    .map((f) => [f.querySelector('canvas'), f.getBoundingClientRect().width])
-    .filter(([c, w]) => c && c.getBoundingClientRect().width > w + 1).length);
-  const drawn = await page.evaluate(() => document.querySelectorAll('#fits figure.chart canvas').length);
-  if (drawn < 2 || overflow) await fail(`${overflow} of the fits' ${drawn} plots are wider than their cells`);
-  log(`fits: ${drawn} plots, each within its cell`);
+  await plotsInTheirCells();
   // Each fitted law names the point it misses most.
   const worstRow = /Worst fitted point[\s\S]*[+-]\d+\.\d\d% at N /;
   if (!worstRow.test(fitText)) await fail('the laws table names no worst fitted point');

@@ -56,7 +56,7 @@ impl Bootstrap {
     /// otherwise each index alone.
     pub fn units(&self, n: &[f64]) -> Vec<Vec<usize>> {
         match self.unit {
-            Unit::Points => (0..n.len()).map(|i| vec![i]).collect(),
+            Unit::Points => singletons(n.len()),
             Unit::Sizes => {
                 let mut keys: Vec<f64> = Vec::new();
                 let mut units: Vec<Vec<usize>> = Vec::new();
@@ -73,6 +73,11 @@ impl Bootstrap {
             }
         }
     }
+}
+
+/// Each of `n` points a unit of its own.
+fn singletons(n: usize) -> Vec<Vec<usize>> {
+    (0..n).map(|i| vec![i]).collect()
 }
 
 /// How a law's bootstrap went, for the report: how many resamples, how many failed to fit, and
@@ -174,8 +179,7 @@ pub fn intervals_and_draws<F>(n: usize, point: &[f64], cfg: &Bootstrap, fit: F) 
 where
     F: Fn(&[usize]) -> Option<Vec<f64>> + Sync,
 {
-    let units: Vec<Vec<usize>> = (0..n).map(|i| vec![i]).collect();
-    let r = resample(&units, point, cfg, fit);
+    let r = resample(&singletons(n), point, cfg, fit);
     (r.estimates, r.draws)
 }
 

@@ -148,9 +148,11 @@ pub fn fit_power_law(law: crate::Law, x: &[f64], loss: &[f64], floor: Floor, boo
     check(law, "loss", loss)?;
     let lx: Vec<f64> = x.iter().map(|v| v.ln()).collect();
     let ll: Vec<f64> = loss.iter().map(|v| v.ln()).collect();
-    let (p, floor, choice) =
-        choose(floor, x.len(), 2, || scored(pure(&lx, &ll), &lx, &ll), || scored(with_floor(&lx, &ll), &lx, &ll))
-            .ok_or_else(|| LawsError::NoSolution { law, message: "degenerate data".into() })?;
+    // The full data's fit with E, made at most once: the choice and the resamples' start share it.
+    let with_full = std::cell::OnceCell::new();
+    let full_with = || with_full.get_or_init(|| scored(with_floor(&lx, &ll), &lx, &ll)).clone();
+    let (p, floor, choice) = choose(floor, x.len(), 2, || scored(pure(&lx, &ll), &lx, &ll), full_with)
+        .ok_or_else(|| LawsError::NoSolution { law, message: "degenerate data".into() })?;
     // Constants as [α, x_c, E], E = 0 for the form without: a resample may choose the other form.
     let natural = |p: &[f64]| -> Vec<f64> { vec![p[0], p[1].exp(), p.get(2).map_or(0.0, |le| le.exp())] };
     let value = natural(&p);
@@ -166,8 +168,7 @@ pub fn fit_power_law(law: crate::Law, x: &[f64], loss: &[f64], floor: Floor, boo
     };
     let start_with: Vec<Vec<f64>> = match mode {
         Floor::Without => Vec::new(),
-        _ if floor => vec![p.clone()],
-        _ => with_floor(&lx, &ll).into_iter().collect(),
+        _ => full_with().map(|(p, _)| p).into_iter().collect(),
     };
     let resampled = resample(&boot.units(x), &value, boot, |idx| {
         let (bx, bl): (Vec<f64>, Vec<f64>) = idx.iter().map(|&i| (lx[i], ll[i])).unzip();

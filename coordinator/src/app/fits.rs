@@ -101,15 +101,15 @@ fn compute(store: &Store, summaries: &Summaries, sweep_id: u64, now_ms: i64, gen
     let (inputs, points) = sweep_inputs(&r, &s, summaries)?;
     drop(r);
     let began = Instant::now();
-    let live = Options { bootstrap: BOOTSTRAP, ..Options::default() };
-    // A sweep that has ended is fitted once more, with the hold-out of its largest size beside
-    // the naive guesses (the page's hold-out table); one too small for a hold-out is fitted
-    // without.
-    let ended = s.state != ladder_core::SweepState::Running;
-    let fitted = match ended {
-        true => fit_all(&inputs, &Options { holdout: Some(1), ..live.clone() }).or_else(|_| fit_all(&inputs, &live)),
-        false => fit_all(&inputs, &live),
-    };
+    let opts = Options { bootstrap: BOOTSTRAP, ..Options::default() };
+    let mut fitted = fit_all(&inputs, &opts);
+    // A sweep that has ended adds the hold-out of its largest size beside the naive guesses (the
+    // page's hold-out table); one too small for a hold-out goes without.
+    if let Ok(rep) = &mut fitted
+        && s.state != ladder_core::SweepState::Running
+    {
+        rep.holdout = ladder_analysis::holdout::holdout(&inputs, rep, &opts, 1, fit_all).unwrap_or_default();
+    }
     let (report, error) = match fitted {
         Ok(rep) => (Some(serde_json::to_value(&rep)?), None),
         Err(e) => (None, Some(e.to_string())),

@@ -12,6 +12,7 @@
 //!   to fit and
 //!   [`report`] for what comes out;
 //! - [`predict`]: predictions, compute-optimal allocations, and warnings beyond the fitted range;
+//! - [`sealed`]: sealed targets: their locked predictions and their scores;
 //! - [`error`]: the one error type.
 pub mod backtest;
 pub mod bcrit;
@@ -23,6 +24,7 @@ pub mod inputs;
 pub mod options;
 pub mod predict;
 pub mod report;
+pub mod sealed;
 pub mod select;
 
 pub use error::{AnalysisError, Result};

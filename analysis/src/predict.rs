@@ -112,7 +112,36 @@ fn parse_at(spec: &str) -> Result<BTreeMap<String, f64>> {
 /// bootstrap's spread of the law plus the residual scatter of a run about it; NaN ends where the
 /// fit had no resamples).
 pub fn predict(r: &Report, spec: &str) -> Result<BTreeMap<Law, Estimate>> {
-    let at = parse_at(spec)?;
+    let out = evaluate(r, &parse_at(spec)?);
+    if out.is_empty() {
+        return Err(AnalysisError::NoFit(format!("no fitted law takes the variables given in --predict {spec:?}")));
+    }
+    Ok(out)
+}
+
+/// A prediction as it is stored: its interval's ends None where the fit had no resamples.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
+pub struct Prediction {
+    pub value: f64,
+    pub lo: Option<f64>,
+    pub hi: Option<f64>,
+}
+
+/// Each fitted law evaluated at `at` (keys N, D, C, S), with its 95% prediction interval.
+pub fn predict_at(r: &Report, at: &BTreeMap<String, f64>) -> Result<BTreeMap<Law, Prediction>> {
+    let finite = |v: f64| v.is_finite().then_some(v);
+    let out: BTreeMap<Law, Prediction> = evaluate(r, at)
+        .into_iter()
+        .filter(|(_, e)| e.value.is_finite())
+        .map(|(law, e)| (law, Prediction { value: e.value, lo: finite(e.lo), hi: finite(e.hi) }))
+        .collect();
+    if out.is_empty() {
+        return Err(AnalysisError::NoFit("no fitted law takes the target's N, D, C or S".into()));
+    }
+    Ok(out)
+}
+
+fn evaluate(r: &Report, at: &BTreeMap<String, f64>) -> BTreeMap<Law, Estimate> {
     let mut out = BTreeMap::new();
     let mut put = |law: Law, value: f64, (lo, hi): (f64, f64)| {
         out.insert(law, Estimate { value, lo, hi });
@@ -136,10 +165,7 @@ pub fn predict(r: &Report, spec: &str) -> Result<BTreeMap<Law, Estimate>> {
     if let (Some(ch), Some(&n), Some(&d)) = (&r.chinchilla, n, d) {
         put(Law::Chinchilla, ch.fit.predict(n, d), chinchilla_interval(&ch.fit, &ch.draws, n, d));
     }
-    if out.is_empty() {
-        return Err(AnalysisError::NoFit(format!("no fitted law takes the variables given in --predict {spec:?}")));
-    }
-    Ok(out)
+    out
 }
 
 #[derive(Debug, Serialize, serde::Deserialize)]

@@ -35,6 +35,7 @@ fn job(id: u64, branch: Option<BranchOf>) -> JobStatus {
         resumed_from_step: 0,
         waiting: None,
         log_tail: Vec::new(),
+        sealed: false,
         branch,
         config: None,
     }

@@ -141,6 +141,16 @@ pub enum Command {
     Data(DataCommand),
     /// Fit the scaling laws to a sweep, or to points in a CSV file.
     Fit(FitArgs),
+    /// A sweep's sealed targets: each law's locked prediction with its 95% interval, the naive
+    /// baselines, and once a target has ended its measured loss, error and coverage.
+    Predict {
+        /// The sweep's name or id.
+        sweep: String,
+        /// Lock the predictions now, fitted on every job that is not a target (the coordinator
+        /// locks by itself once all of those have ended); refused once a target has been read.
+        #[arg(long)]
+        lock: bool,
+    },
     /// Write the plots of a sweep (SVG and PNG).
     Plot {
         sweep: String,
@@ -160,7 +170,7 @@ pub enum DataCommand {
     Add {
         /// The dataset's name, as specs name it.
         name: String,
-        /// Text files, or one folder with train.bin and val.bin.
+        /// Text files, folders of *.txt files, or one folder with train.bin and val.bin.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
         /// How text is turned into tokens: bytes, or GPT-2's BPE.
@@ -274,7 +284,8 @@ pub struct LocalArgs {
     /// Keep serving after the sweep ends (Ctrl-C stops), so other `ladder` commands can attach.
     #[arg(long)]
     pub serve: bool,
-    /// Register a dataset first: NAME=PATH, PATH a text file or a prepared folder (repeatable).
+    /// Register a dataset first: NAME=PATH, PATH a text file, a folder of *.txt files (each split
+    /// into train and validation) or a prepared folder (repeatable).
     #[arg(long = "dataset", value_name = "NAME=PATH")]
     pub datasets: Vec<String>,
     /// Tokenizer for --dataset text files.

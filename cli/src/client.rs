@@ -5,6 +5,7 @@ use std::error::Error as _;
 use std::pin::Pin;
 use std::time::Duration;
 
+use ladder_analysis::sealed::Predictions;
 use ladder_core::dataset::DatasetHeader;
 use ladder_core::retention::Retention;
 use ladder_core::status::{
@@ -155,6 +156,18 @@ impl Client {
         Ok(if f.report_json.is_empty() { Err(f.error) } else { Ok(f.report_json) })
     }
 
+    /// A sweep's sealed targets and their locked predictions, scored where they have ended.
+    pub async fn predictions(&self, key: &str) -> Result<Predictions> {
+        let req = pb::GetPredictionsRequest { sweep: key.to_string() };
+        predictions_of(&self.0.clone().get_predictions(req).await?.into_inner())
+    }
+
+    /// Locks a sweep's predictions now.
+    pub async fn lock_predictions(&self, key: &str) -> Result<Predictions> {
+        let req = pb::LockPredictionsRequest { sweep: key.to_string() };
+        predictions_of(&self.0.clone().lock_predictions(req).await?.into_inner())
+    }
+
     /// The checkpoints a job keeps (each with why), its sweep's policy, and how many it deleted.
     pub async fn checkpoints(&self, job_id: u64) -> Result<CheckpointList> {
         let r = self.0.clone().list_checkpoints(pb::ListCheckpointsRequest { job_id }).await?.into_inner();
@@ -200,4 +213,8 @@ impl Client {
         let d = self.0.clone().register_dataset(tokio_stream::iter(msgs)).await?.into_inner();
         Ok(DatasetInfo::from(&d))
     }
+}
+
+fn predictions_of(p: &pb::Predictions) -> Result<Predictions> {
+    serde_json::from_str(&p.predictions_json).map_err(|e| CliError::Reply(format!("predictions: {e}")))
 }

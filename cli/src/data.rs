@@ -100,6 +100,34 @@ pub async fn upload(client: &Client, name: &str, dir: &Path, vocab: Option<u32>)
     })
 }
 
+/// The text files to tokenize: each path a file, or a folder whose `*.txt` files (in name order)
+/// are taken, each split into train and validation on its own.
+fn text_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for p in paths {
+        if p.is_file() {
+            out.push(p.clone());
+            continue;
+        }
+        let not_text =
+            || CliError::input(p.display().to_string(), "not a text file, nor a folder with train.bin or *.txt");
+        if !p.is_dir() {
+            return Err(not_text());
+        }
+        let mut txt: Vec<PathBuf> = std::fs::read_dir(p)
+            .map_err(|e| CliError::io(format!("reading {}", p.display()), e))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|f| f.is_file() && f.extension().is_some_and(|x| x == "txt"))
+            .collect();
+        if txt.is_empty() {
+            return Err(not_text());
+        }
+        txt.sort();
+        out.extend(txt);
+    }
+    Ok(out)
+}
+
 /// `ladder data add`.
 #[allow(clippy::too_many_arguments)]
 pub async fn add(
@@ -117,11 +145,7 @@ pub async fn add(
     {
         return upload(client, name, dir, vocab).await;
     }
-    for p in paths {
-        if !p.is_file() {
-            return Err(CliError::input(p.display().to_string(), "not a text file, nor a folder with train.bin"));
-        }
-    }
+    let paths = text_files(paths)?;
     let trainer = trainer_path(trainer)?;
     // A fresh folder of our own (random name, mode 0700): nothing another user placed in the
     // temp folder under a name we would pick can be written through.
@@ -130,6 +154,6 @@ pub async fn add(
     #[cfg(unix)]
     b.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700));
     let tmp = b.tempdir().map_err(|e| CliError::io("creating a temporary folder for the tokens", e))?;
-    prepare(&trainer, paths, tokenizer, val_fraction, lossy_utf8, tmp.path()).await?;
+    prepare(&trainer, &paths, tokenizer, val_fraction, lossy_utf8, tmp.path()).await?;
     upload(client, name, tmp.path(), None).await
 }

@@ -102,7 +102,14 @@ pub async fn export_job(client: &Client, job_id: u64, format: Format, out: Optio
 }
 
 pub async fn export_sweep(client: &Client, key: &str, format: Format, out: Option<&Path>) -> Result<()> {
-    let js = client.jobs(key).await?;
+    let (js, sealed): (Vec<_>, Vec<_>) = client.jobs(key).await?.into_iter().partition(|j| !j.sealed);
+    if !sealed.is_empty() {
+        let ids: Vec<u64> = sealed.iter().map(|j| j.id).collect();
+        eprintln!(
+            "ladder: left out the sealed targets (jobs {}): `ladder predict {key}` scores them, and `ladder curves JOB` prints one once the predictions are locked",
+            crate::table::id_ranges(&ids)
+        );
+    }
     let mut w = sink(out)?;
     for (i, job) in js.iter().enumerate() {
         let points = client.curve(job.id).await?;

@@ -24,6 +24,7 @@ pub mod plot;
 pub mod report;
 pub mod report_branches;
 pub mod report_predictions;
+pub mod report_sealed;
 pub mod table;
 pub mod views;
 pub mod watch;
@@ -204,6 +205,11 @@ pub async fn run(cli: Cli) -> Result<()> {
             commands::emit(cli.output, &ds, || views::datasets_table(std::slice::from_ref(&ds)))
         }
         Command::Fit(a) => fit_cmd(&cli, a, None).await,
+        Command::Predict { sweep, lock } => {
+            let c = connect().await?;
+            let p = if *lock { c.lock_predictions(sweep).await? } else { c.predictions(sweep).await? };
+            commands::emit(cli.output, &p, || report_sealed::text(&p))
+        }
         Command::Plot { sweep, out } => {
             let a = args::FitArgs { sweep: Some(sweep.clone()), bootstrap: 200, ..Default::default() };
             fit_cmd(&cli, &a, Some(out)).await

@@ -248,6 +248,19 @@ async fn worker_registered(client: &Client, ctx: &Drive<'_>) -> Result<()> {
     }
 }
 
+/// A sweep's predictions once locked: the coordinator locks them as the last fitted run ends,
+/// which may be a moment after the sweep's own end.
+async fn locked_predictions(client: &Client, sweep: &str) -> Result<ladder_analysis::sealed::Predictions> {
+    for _ in 0..600 {
+        let p = client.predictions(sweep).await?;
+        if p.lock.is_some() {
+            return Ok(p);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    client.predictions(sweep).await
+}
+
 async fn drive(args: &LocalArgs, output: Output, ctx: &Drive<'_>) -> Result<()> {
     let (trainer, dir, shutdown, began) = (ctx.trainer, ctx.dir, ctx.shutdown, ctx.began);
     let client = connect_retrying(ctx.url).await?;
@@ -300,6 +313,9 @@ async fn drive(args: &LocalArgs, output: Output, ctx: &Drive<'_>) -> Result<()> 
     match output {
         Output::Json => crate::commands::emit(output, &report, String::new)?,
         Output::Table => print!("{}", crate::report::text(&report, false)),
+    }
+    if output == Output::Table && jobs.iter().any(|j| j.sealed) {
+        print!("\n{}", crate::report_sealed::text(&locked_predictions(&client, &sweep.name).await?));
     }
     let out = args.out.clone().unwrap_or_else(|| dir.join("plots").join(&sweep.name));
     let files = crate::plot::plot_all(&inputs, &report, &out)?;

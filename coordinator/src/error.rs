@@ -33,6 +33,10 @@ pub enum CoordError {
     /// A follower of live changes fell too far behind to be told every one.
     #[error("{0}")]
     Lagged(String),
+    /// A sealed target's data before the predictions are locked, or a lock that may no longer
+    /// change.
+    #[error("{0}")]
+    Sealed(String),
     #[error("storage: {0}")]
     Storage(String),
     /// A move between job states that the state machine does not allow: a bug, never a refusal
@@ -95,6 +99,7 @@ impl From<CoordError> for Status {
             CoordError::Exhausted(m) => Status::resource_exhausted(m),
             CoordError::Stream(m) => Status::cancelled(format!("the upload broke off: {m}")),
             CoordError::Lagged(m) => Status::data_loss(m),
+            CoordError::Sealed(m) => Status::failed_precondition(m),
             CoordError::Storage(m) => Status::internal(format!("storage: {m}")),
             CoordError::Illegal(m) => Status::internal(format!("internal: {m}")),
             CoordError::Server(m) => Status::internal(format!("server: {m}")),

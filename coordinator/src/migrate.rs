@@ -12,6 +12,9 @@
 //! - 6 → 7: checkpoint bytes leave redb for files beside it ([`crate::files`]), each record
 //!   naming its file; uploads are staged as files. The store is compacted after, so the space
 //!   the bytes took goes back to the filesystem.
+//! - 7 → 8: points in blocks of 32 steps;
+//! - 8 → 9: the sealed targets' locked predictions (a new, empty table: no older sweep has
+//!   targets).
 //!
 //! A migration reads leniently: a record that does not read (one written by a bug, say) is left
 //! as it is and logged, never a reason the store does not open.

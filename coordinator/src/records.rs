@@ -27,6 +27,9 @@ pub struct SweepRecord {
     /// Which checkpoints each job keeps (format 7; older sweeps take the default).
     #[serde(default)]
     pub retention: ladder_core::retention::Retention,
+    /// Its sealed targets' job ids (format 9), in plan order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<u64>,
 }
 
 impl SweepRecord {
@@ -175,6 +178,10 @@ pub struct JobRecord {
     /// Bytes of log lines it keeps (format 7).
     #[serde(default)]
     pub log_bytes: u64,
+    /// A sealed target (format 9): no fit sees it; its losses are withheld until the sweep's
+    /// predictions are locked ([`crate::app::predictions`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sealed: bool,
     /// The state this record had when read (None: a new job), so that saving it moves the counts.
     #[serde(skip)]
     pub loaded_state: Option<JobState>,
@@ -249,8 +256,13 @@ impl JobRecord {
         u64::MAX - (mflops.min(u64::MAX as f64 / 2.0) as u64)
     }
 
-    /// What the services report of the job.
+    /// What the services report of the job; a sealed target's losses are left out (they are
+    /// read through `ladder predict`, once the predictions are locked).
     pub fn status(&self) -> JobStatus {
+        let mut progress = self.progress.clone();
+        if self.sealed {
+            (progress.train_loss, progress.val_loss) = (None, None);
+        }
         JobStatus {
             id: self.id,
             sweep_id: self.sweep_id,
@@ -266,7 +278,7 @@ impl JobRecord {
             seed: self.seed,
             lr: self.lr,
             total_steps: self.total_steps,
-            progress: self.progress.clone(),
+            progress,
             worker_id: self.lease.as_ref().map(|l| l.worker_id.clone()),
             failure: self.failure.as_ref().map(|(kind, message)| FailureView { kind: *kind, message: message.clone() }),
             checkpoint_step: self.checkpoint_step,
@@ -279,6 +291,7 @@ impl JobRecord {
             },
             branch: self.branch,
             log_tail: Vec::new(),
+            sealed: self.sealed,
             config: self.config.clone(),
         }
     }

@@ -8,7 +8,7 @@ use serde::de::DeserializeOwned;
 use crate::error::Result;
 
 /// Bumped whenever a table's key or value layout changes; [`migrate`] carries older stores forward.
-pub const FORMAT_VERSION: u64 = 8;
+pub const FORMAT_VERSION: u64 = 9;
 
 /// "format_version", "next_sweep_id", "next_job_id".
 pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
@@ -36,6 +36,10 @@ pub const BRANCHES: TableDefinition<(u64, u64, u64), ()> = TableDefinition::new(
 pub const LOGS: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("logs");
 /// sweep id → bytes of log lines its jobs keep (format 7).
 pub const SWEEP_LOG_BYTES: TableDefinition<u64, u64> = TableDefinition::new("sweep_log_bytes");
+
+/// sweep id → its sealed targets' locked predictions ([`crate::app::predictions`]; JSON;
+/// format 9).
+pub const PREDICTION_LOCKS: TableDefinition<u64, &[u8]> = TableDefinition::new("prediction_locks");
 
 /// redb's page cache, bytes: the coordinator's memory stays flat as the store grows.
 pub const CACHE_BYTES: usize = 64 << 20;
@@ -150,6 +154,7 @@ pub fn all_exist(r: &ReadTransaction) -> Result<bool> {
         BRANCHES.name(),
         LOGS.name(),
         SWEEP_LOG_BYTES.name(),
+        PREDICTION_LOCKS.name(),
     ];
     Ok(all.iter().all(|t| names.contains(*t)))
 }
@@ -178,5 +183,6 @@ pub fn create_all(txn: &WriteTransaction) -> Result<()> {
     txn.open_table(BRANCHES)?;
     txn.open_table(LOGS)?;
     txn.open_table(SWEEP_LOG_BYTES)?;
+    txn.open_table(PREDICTION_LOCKS)?;
     Ok(())
 }

@@ -84,6 +84,10 @@ pub struct JobStatus {
     /// Set for a branch: its parent, where it forks and what it changes.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub branch: Option<crate::branch::BranchOf>,
+    /// A sealed target: no fit sees it, and its losses are withheld (None in `progress`, its
+    /// curve refused) until the sweep's predictions are locked; `ladder predict` scores it.
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    pub sealed: bool,
     /// The trainer config; present in listings, absent in watch updates (the hot progress only).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub config: Option<JobConfig>,

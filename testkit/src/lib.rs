@@ -3,6 +3,7 @@
 //! - [`data`]: token streams and the messages that register them as a dataset;
 //! - [`server`]: a coordinator served in-process on 127.0.0.1:0, its clients, and the steps most
 //!   RPC tests begin with (a dataset, a sweep, a registered worker holding a lease);
+//! - [`sealed`]: a sweep with a sealed target and the points of a known law for it;
 //! - [`procs`]: the real binaries as child processes (a coordinator reports the port it bound),
 //!   and polling a sweep until a condition holds.
 //!
@@ -10,6 +11,7 @@
 //! (`cargo test --workspace` and `scripts/test.sh` build them all first) or fails saying so.
 pub mod data;
 pub mod procs;
+pub mod sealed;
 pub mod server;
 
 /// What a test needs from the machine (root, a tool): `Ok` to run, or why it cannot. Where it

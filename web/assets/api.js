@@ -29,6 +29,7 @@
     sweep: (name) => get(`/api/sweeps/${enc(name)}`),
     curves: (name) => get(`/api/sweeps/${enc(name)}/curves`),
     fits: (name) => get(`/api/sweeps/${enc(name)}/fits`),
+    predictions: (name) => get(`/api/sweeps/${enc(name)}/predictions`),
     job: (id) => get(`/api/jobs/${enc(id)}`),
     log: (id) => get(`/api/jobs/${enc(id)}/log`),
   };

@@ -17,7 +17,7 @@
       ['Data D', L.groups.dataTokens(j) == null ? 'all' : `${fmt(L.groups.dataTokens(j))} tokens${j.dataset_tokens == null ? ` (the ${j.branch.kind === 'cooldown' ? 'cooldown' : 'batch window'}'s end)` : ''}`],
       ['Seed · peak LR', `${j.seed} · ${j.lr}`],
       ['Step', `${(j.step || 0).toLocaleString()} / ${(j.total_steps || 0).toLocaleString()} (${fmt(j.tokens || 0)} tokens)`],
-      ['Loss (train · val)', `${loss(j.train_loss)} · ${loss(j.val_loss)}`],
+      ['Loss (train · val)', j.sealed ? 'sealed target: see the sweep\'s predictions' : `${loss(j.train_loss)} · ${loss(j.val_loss)}`],
       ['Speed · ETA', j.state === 'running' ? `${fmt(j.tokens_per_s)} tokens/s · ${duration(j.eta_s)}` : '–'],
       ['Checkpoint', j.checkpoint_step ? `step ${j.checkpoint_step}` : 'none'],
     ];
@@ -89,6 +89,7 @@
     async function load() {
       const r = await L.api.job(id);
       show(r.job);
+      if (r.withheld && !root.querySelector('.withheld')) title.after(h('p', { class: 'sub warn withheld' }, r.withheld));
       const fetched = [];
       L.sweep.append(fetched, r.points || []);
       const last = fetched.length ? fetched[fetched.length - 1].step : -1;

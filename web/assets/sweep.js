@@ -41,7 +41,7 @@
     const el = {
       title: h('h1', {}, name), state: h('span'), live: h('span', { class: 'live off' }, 'connecting'),
       summary: h('div', { class: 'summary' }), cbar: h('div', { class: 'cbar' }), grid: h('div', { class: 'chart-grid' }),
-      fits: h('div', { id: 'fits' }), table: h('div'),
+      fits: h('div', { id: 'fits' }), table: h('div'), targets: h('div', { id: 'targets' }),
     };
     el.pick = h('select', { onchange: () => onPick(el.pick.value) },
       h('option', { value: 'train_loss' }, 'train loss'), h('option', { value: 'val_loss' }, 'validation loss'));
@@ -51,7 +51,9 @@
       el.summary,
       panel('Curves', h('label', { class: 'pick' }, 'Loss: ', el.pick), el.cbar, el.grid),
       panel('Fitted laws', el.fits),
+      el.targetsPanel = panel('Sealed targets', el.targets),
       panel('Jobs', el.table));
+    el.targetsPanel.hidden = true;
     return el;
   }
 
@@ -107,6 +109,13 @@
     const cBs = L.charts.chart(grid, { title: 'B_simple (gradient noise scale) vs tokens', x: tok, y: { label: 'B_simple', style: 'si' }, empty: 'No B_simple measured yet' });
     let cCbs = null;
     const table = L.tables.jobsTable(el.table);
+    // The sealed targets' predictions, read again as jobs end (a sweep without targets has none).
+    async function loadTargets() {
+      if (![...jobs.values()].some((j) => j.sealed)) return;
+      el.targetsPanel.hidden = false;
+      L.predictions.render(el.targets, await L.api.predictions(name));
+    }
+    const targetsSoon = () => loadTargets().catch((e) => console.warn('ladder: predictions', e));
     const merge = (id, pts) => mergeInto(curves, id, pts);
 
     function drawCbs(col) {
@@ -158,6 +167,7 @@
       table.points(j.id, (curves.get(j.id) || []).length);
       if (sweepInfo) header(recount(sweepInfo));
       if (isNew) soon();
+      if (['succeeded', 'failed', 'cancelled'].includes(j.state)) targetsSoon();
     }
 
     // The sweep's counts and state from the jobs as this page last heard of them.
@@ -180,6 +190,7 @@
       fits = f;
       L.fits.render(fitsEl, fits);
       draw();
+      targetsSoon();
     }
 
     L.api.stream(L.api.sweepEvents(name), {

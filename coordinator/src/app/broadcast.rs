@@ -56,10 +56,11 @@ impl App {
         self.points.subscribe()
     }
 
-    /// Announces points just stored (when anyone listens), adds them to the job's curve summary
-    /// (one that restarted from an earlier step is summarised anew), and marks their sweep's fits
-    /// due.
-    pub(crate) fn stored(&self, sweep_id: u64, job_id: u64, attempt: u32, events: &[AttemptEvent]) {
+    /// Announces points just stored (when anyone listens; never a sealed target's), adds them to
+    /// the job's curve summary (one that restarted from an earlier step is summarised anew), and
+    /// marks their sweep's fits due.
+    pub(crate) fn stored(&self, job: &JobRecord, attempt: u32, events: &[AttemptEvent]) {
+        let (sweep_id, job_id) = (job.sweep_id, job.id);
         self.fits.mark(sweep_id);
         if events.iter().any(|e| matches!(e, AttemptEvent::Started { .. })) {
             self.fits.summaries.forget(job_id);
@@ -72,7 +73,7 @@ impl App {
             })
             .collect();
         self.fits.summaries.push(job_id, &points);
-        if self.points.receiver_count() == 0 {
+        if job.sealed || self.points.receiver_count() == 0 {
             return;
         }
         if !points.is_empty() {

@@ -78,20 +78,30 @@ pub fn summary_of(r: &Read, summaries: &Summaries, job: u64) -> Result<CurveSumm
 }
 
 /// A sweep's jobs (with their configs) and curve summaries, as the analysis takes them, and the
-/// points summarised.
+/// points summarised. Sealed targets are left out, each named with why.
 pub fn sweep_inputs(r: &Read, s: &SweepRecord, summaries: &Summaries) -> Result<(Inputs, u64)> {
     let all_tokens = blobs::dataset_by_sha(r, &s.dataset_sha256)?.map(|d| d.train_bytes / 2);
     let mut jobs: Vec<JobStatus> = Vec::with_capacity(s.job_ids.len());
     let mut curves = Vec::with_capacity(s.job_ids.len());
     let mut points = 0;
+    let mut targets = Vec::new();
     for j in sweeps::jobs_of(r, s)? {
+        if j.sealed {
+            targets.push(j.id);
+            continue;
+        }
         let summary = summary_of(r, summaries, j.id)?;
         points += summary.count;
         jobs.push(j.with_config(r)?.status());
         curves.push(summary.points());
     }
     let pairs: Vec<JobCurve<'_>> = jobs.iter().zip(&curves).map(|(job, points)| JobCurve { job, points }).collect();
-    Ok((Inputs::from_jobs(format!("sweep {}", s.name), &pairs, all_tokens), points))
+    let mut inputs = Inputs::from_jobs(format!("sweep {}", s.name), &pairs, all_tokens);
+    inputs.excluded.extend(targets.into_iter().map(|job| ladder_analysis::inputs::Excluded {
+        job,
+        reason: "a sealed target: no fit sees it (`ladder predict` scores it)".into(),
+    }));
+    Ok((inputs, points))
 }
 
 /// Fits one sweep now (blocking: run it off the runtime).
@@ -179,18 +189,24 @@ impl LiveFits {
         self.wake.notify_one();
     }
 
-    /// Of the sweeps whose jobs ended lately, those with no job left to run.
-    fn finished_sweeps(&self, store: &Store) -> Vec<u64> {
+    /// Of the sweeps whose jobs ended lately, those with no job left to run, and those due their
+    /// predictions' lock ([`super::predictions::lock_due`]).
+    fn finished_sweeps(&self, store: &Store) -> (Vec<u64>, Vec<u64>) {
         let ids: Vec<u64> = std::mem::take(&mut *self.ended.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
             .into_iter()
             .collect();
-        let Ok(r) = store.read() else { return vec![] };
-        ids.into_iter()
-            .filter(|id| {
-                let counts = sweeps::find(&r, &id.to_string()).and_then(|s| sweeps::counts(&r, &s));
-                counts.is_ok_and(|c| c.queued + c.running + c.pending == 0)
-            })
-            .collect()
+        let Ok(r) = store.read() else { return (vec![], vec![]) };
+        let (mut done, mut lock) = (Vec::new(), Vec::new());
+        for id in ids {
+            let Ok(s) = sweeps::find(&r, &id.to_string()) else { continue };
+            if super::predictions::lock_due(&r, &s).unwrap_or(false) {
+                lock.push(id);
+            }
+            if sweeps::counts(&r, &s).is_ok_and(|c| c.queued + c.running + c.pending == 0) {
+                done.push(id);
+            }
+        }
+        (done, lock)
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<SweepFits>> {
@@ -309,7 +325,18 @@ impl LiveFits {
                     _ = self.wake.notified() => {}
                 }
                 let (st, me) = (store.clone(), self.clone());
-                let done = tokio::task::spawn_blocking(move || me.finished_sweeps(&st)).await.unwrap_or_default();
+                let (done, lock) =
+                    tokio::task::spawn_blocking(move || me.finished_sweeps(&st)).await.unwrap_or_default();
+                for id in lock {
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        locked = super::predictions::lock_if_due(&store, &self, id, clock.now_ms()) => {
+                            if let Err(e) = locked {
+                                tracing::warn!(sweep = id, "locking the predictions: {e}");
+                            }
+                        }
+                    }
+                }
                 for id in done {
                     match self.refit(&store, id, clock.now_ms(), &shutdown).await {
                         Err(CoordError::Shutdown) => return,

@@ -26,6 +26,7 @@ pub mod disk;
 pub mod fits;
 pub mod lifecycle;
 pub mod logs;
+pub mod predictions;
 pub mod queue;
 pub mod registry;
 pub mod renewals;

@@ -163,6 +163,7 @@ pub fn insert(txn: &WriteTransaction, p: &Planned, now: i64) -> Result<(SweepRec
             branch,
             checkpoints_deleted: 0,
             log_bytes: 0,
+            sealed: jp.sealed,
             loaded_state: None,
         };
         set_state(txn, &mut job, if branch.is_some() { JobState::Pending } else { JobState::Queued })?;
@@ -180,6 +181,7 @@ pub fn insert(txn: &WriteTransaction, p: &Planned, now: i64) -> Result<(SweepRec
         dataset_sha256: p.dataset.sha256.clone(),
         state: SweepState::Running,
         created_ms: now,
+        targets: plan.jobs.iter().zip(&job_ids).filter(|(jp, _)| jp.sealed).map(|(_, &id)| id).collect(),
         job_ids,
         retention: plan.retention,
     };

@@ -231,7 +231,7 @@ impl App {
         let evs = events.clone();
         let out = self.store.write(move |txn| attempts::report(txn, &worker_id, job_id, attempt, &evs)).await?;
         if out.stored > 0 || events.iter().any(|e| matches!(e, AttemptEvent::Started { .. })) {
-            self.stored(out.job.sweep_id, job_id, attempt, &events);
+            self.stored(&out.job, attempt, &events);
         }
         self.count_refused(job_id, attempt, out.refused, out.why.as_deref());
         if out.job.state != JobState::Running {

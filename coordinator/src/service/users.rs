@@ -61,6 +61,7 @@ impl Ladder for Grpc {
 
     async fn get_curve(&self, req: Request<pb::GetCurveRequest>) -> Result<Response<pb::Curve>, Status> {
         let q = req.into_inner();
+        self.0.unseal(q.job_id).await?;
         let (points, more) = self.0.curve(q.job_id, q.after_step, q.limit as usize)?;
         let points = points.iter().map(pb::MetricPoint::from).collect();
         Ok(Response::new(pb::Curve { job_id: q.job_id, points, next_after_step: more.unwrap_or(0) }))
@@ -85,6 +86,7 @@ impl Ladder for Grpc {
         req: Request<pb::FetchCheckpointRequest>,
     ) -> Result<Response<Self::FetchCheckpointStream>, Status> {
         let q = req.into_inner();
+        self.0.unseal(q.job_id).await?;
         Ok(Response::new(chunks(self.0.checkpoint_stream(q.job_id, q.step)?)))
     }
 
@@ -134,8 +136,25 @@ impl Ladder for Grpc {
         }))
     }
 
+    async fn get_predictions(
+        &self,
+        req: Request<pb::GetPredictionsRequest>,
+    ) -> Result<Response<pb::Predictions>, Status> {
+        let p = self.0.predictions(&req.into_inner().sweep).await?;
+        Ok(Response::new(pb::Predictions { predictions_json: serde_json::to_string(&p).map_err(CoordError::from)? }))
+    }
+
+    async fn lock_predictions(
+        &self,
+        req: Request<pb::LockPredictionsRequest>,
+    ) -> Result<Response<pb::Predictions>, Status> {
+        let p = self.0.lock_predictions(&req.into_inner().sweep).await?;
+        Ok(Response::new(pb::Predictions { predictions_json: serde_json::to_string(&p).map_err(CoordError::from)? }))
+    }
+
     async fn get_logs(&self, req: Request<pb::GetLogsRequest>) -> Result<Response<pb::Logs>, Status> {
         let q = req.into_inner();
+        self.0.unseal(q.job_id).await?;
         let lines = self
             .0
             .logs(q.job_id, q.after_seq)?

@@ -80,7 +80,15 @@ impl Web {
         name: String,
         max_points: Option<usize>,
     ) -> Result<tokio::sync::mpsc::Receiver<Result<String>>> {
-        let ids: Vec<u64> = self.read(move |app| Ok(app.jobs(&name, false)?.iter().map(|j| j.id).collect())).await?;
+        let jobs: Vec<(u64, bool)> =
+            self.read(move |app| Ok(app.jobs(&name, false)?.iter().map(|j| (j.id, j.sealed)).collect())).await?;
+        // A sealed target's curve is left out until the predictions are locked.
+        let mut ids = Vec::with_capacity(jobs.len());
+        for (id, sealed) in jobs {
+            if !sealed || self.open(id).await? {
+                ids.push(id);
+            }
+        }
         let max_points = per_curve(max_points, ids.len());
         let (tx, rx) = tokio::sync::mpsc::channel(4);
         let app = self.app.clone();
@@ -112,18 +120,47 @@ impl Web {
         Ok(serde_json::to_value(&*f)?)
     }
 
+    /// Whether job `id`'s data may be shown: false for a sealed target before the lock (see
+    /// [`crate::app::App::unseal`]).
+    async fn open(&self, id: u64) -> Result<bool> {
+        match self.app.unseal(id).await {
+            Ok(()) => Ok(true),
+            Err(CoordError::Sealed(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A job with its curve; a sealed target before the lock without it, saying why.
     pub async fn job(&self, id: u64, max_points: usize) -> Result<Value> {
+        let withheld = match self.app.unseal(id).await {
+            Ok(()) => None,
+            Err(CoordError::Sealed(why)) => Some(why),
+            Err(e) => return Err(e),
+        };
         self.read(move |app| {
             let job = app.job(id)?;
             let sweep = app.sweep(&job.sweep_id.to_string())?.name;
-            Ok(json!({ "job": job_json(&job), "sweep": sweep, "points": app.job_chart(id, max_points)? }))
+            let points = match withheld {
+                None => serde_json::to_value(app.job_chart(id, max_points)?)?,
+                Some(_) => json!([]),
+            };
+            Ok(json!({ "job": job_json(&job), "sweep": sweep, "points": points, "withheld": withheld }))
         })
         .await
     }
 
-    /// The newest lines of a job's log, newest first (how a failed job ended comes first).
+    /// The newest lines of a job's log, newest first (how a failed job ended comes first); none
+    /// of a sealed target's before the lock.
     pub async fn log(&self, id: u64) -> Result<Value> {
+        if !self.open(id).await? {
+            return Ok(json!({ "lines": [], "newest_first": true }));
+        }
         self.read(move |app| Ok(json!({ "lines": app.newest_logs(id, LOG_LINES)?, "newest_first": true }))).await
+    }
+
+    /// A sweep's sealed targets, their locked predictions and their scores.
+    pub async fn predictions(&self, name: String) -> Result<Value> {
+        Ok(serde_json::to_value(self.app.predictions(&name).await?)?)
     }
 
     /// Whether the page of sweep `name` or job `id` exists.
@@ -145,6 +182,7 @@ impl Web {
 pub fn status_of(e: &CoordError) -> StatusCode {
     match e {
         CoordError::NotFound(_) => StatusCode::NOT_FOUND,
+        CoordError::Sealed(_) => StatusCode::CONFLICT,
         e if e.is_refusal() => StatusCode::BAD_REQUEST,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     }

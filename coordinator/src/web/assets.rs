@@ -26,6 +26,7 @@ pub const ASSETS: &[(&str, &str, &[u8])] = &[
     ("colours.js", JS, web!("assets/colours.js")),
     ("dom.js", JS, web!("assets/dom.js")),
     ("fits.js", JS, web!("assets/fits.js")),
+    ("predictions.js", JS, web!("assets/predictions.js")),
     ("job.js", JS, web!("assets/job.js")),
     ("sweep.js", JS, web!("assets/sweep.js")),
     ("groups.js", JS, web!("assets/groups.js")),

@@ -63,6 +63,7 @@ pub fn router(web: Web) -> Router {
         .route("/api/sweeps/{name}", get(api_sweep))
         .route("/api/sweeps/{name}/curves", get(api_curves))
         .route("/api/sweeps/{name}/fits", get(api_fits))
+        .route("/api/sweeps/{name}/predictions", get(api_predictions))
         .route("/api/sweeps/{name}/events", get(api_sweep_events))
         .route("/api/jobs/{id}", get(api_job))
         .route("/api/jobs/{id}/log", get(api_log))
@@ -267,6 +268,11 @@ async fn api_curves(
 async fn api_fits(State(w): State<Web>, headers: HeaderMap, Path(name): Path<String>) -> Response {
     guard!(w, headers, true);
     json_result(w.fits(name).await)
+}
+
+async fn api_predictions(State(w): State<Web>, headers: HeaderMap, Path(name): Path<String>) -> Response {
+    guard!(w, headers, true);
+    json_result(w.predictions(name).await)
 }
 
 fn job_id(id: &str) -> Result<u64, Box<Response>> {

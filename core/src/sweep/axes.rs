@@ -53,6 +53,8 @@ pub(super) struct Axes {
     /// The block's name (`main` for a spec without `[[grid]]`); branches name it in `from`.
     pub name: Option<String>,
     pub schedule: Option<crate::job::Schedule>,
+    /// Sealed targets (`sealed = true`), and the key that says so.
+    pub sealed: Option<String>,
 }
 
 impl Axes {
@@ -156,6 +158,7 @@ fn block(
         key_batch: key("batch_tokens", "train"),
         name,
         schedule: g.schedule,
+        sealed: g.sealed.as_ref().filter(|s| *s.get_ref()).map(|_| key("sealed", "grid")),
     })
 }
 

@@ -101,6 +101,9 @@ pub(super) fn plan(
                 let tokens = Span::of(&jobs[p]).tokens_at(step);
                 plan.parent = Some(p);
                 plan.branch = Some(BranchOf { parent: 0, step, tokens, kind });
+                // A target's branches are targets too: a sealed trunk's cooldown is how a
+                // target is trained the way the fitted runs are.
+                plan.sealed = jobs[p].sealed;
                 let at = &mut jobs[p].config.checkpoint.at;
                 if !at.contains(&step) {
                     at.push(step);

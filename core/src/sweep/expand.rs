@@ -92,7 +92,7 @@ pub(super) type Groups = Vec<(String, Vec<usize>)>;
 /// returns, for each named block, the indices of its jobs (a shared job in each block's list).
 pub(super) fn expand(src: &Source<'_>, common: &Common, blocks: &[Axes]) -> Result<(Vec<JobPlan>, Groups)> {
     let total = blocks.iter().map(Axes::jobs).fold(0usize, usize::saturating_add);
-    let mut jobs = Vec::with_capacity(total);
+    let mut jobs: Vec<JobPlan> = Vec::with_capacity(total);
     let mut seen: HashMap<String, usize> = HashMap::new();
     let mut groups = Vec::new();
     for axes in blocks {
@@ -105,13 +105,28 @@ pub(super) fn expand(src: &Source<'_>, common: &Common, blocks: &[Axes]) -> Resu
                             let config = common.config(axes, &Point { shape, d, b, lr, seed });
                             let text = config.identity()?;
                             if let Some(&i) = seen.get(&text) {
+                                if jobs[i].sealed != axes.sealed.is_some() {
+                                    let key = axes.sealed.clone().unwrap_or_else(|| axes.key_batch.clone());
+                                    return Err(src.err(
+                                        0..0,
+                                        &key,
+                                        format!(
+                                            "job {} ({}x{}, seed {seed}) is both a sealed target and a fitted run: a target must be a run no fit sees",
+                                            i + 1,
+                                            shape.n_layer,
+                                            shape.d_model
+                                        ),
+                                    ));
+                                }
                                 mine.push(i);
                                 continue;
                             }
                             seen.insert(text, jobs.len());
                             mine.push(jobs.len());
                             let key = format!("{}[{bi}]", axes.key_batch);
-                            jobs.push(job_plan(src, common.vocab, common.fuse, config, shape, acct, &key)?);
+                            let mut plan = job_plan(src, common.vocab, common.fuse, config, shape, acct, &key)?;
+                            plan.sealed = axes.sealed.is_some();
+                            jobs.push(plan);
                         }
                     }
                 }
@@ -154,5 +169,6 @@ pub(super) fn job_plan(
         config,
         parent: None,
         branch: None,
+        sealed: false,
     })
 }

@@ -63,6 +63,8 @@ pub struct JobPlan {
     /// how it forks (its `parent` field unused until the coordinator assigns ids).
     pub parent: Option<usize>,
     pub branch: Option<crate::branch::BranchOf>,
+    /// A sealed target: stored, but withheld from the fits until the predictions are locked.
+    pub sealed: bool,
 }
 
 /// FNV-1a, 64 bits: a stable hash for grouping (not for security).

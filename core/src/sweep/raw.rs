@@ -94,6 +94,10 @@ pub(super) struct RawGrid {
     pub steps: Option<Spanned<Num>>,
     #[serde(default)]
     pub patience: Option<Spanned<Num>>,
+    /// Its jobs are sealed targets: trained and stored, but withheld from every fit until the
+    /// sweep's predictions are locked, then scored against them.
+    #[serde(default)]
+    pub sealed: Option<Spanned<bool>>,
 }
 
 #[derive(Deserialize)]

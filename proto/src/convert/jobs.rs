@@ -53,6 +53,7 @@ impl From<&JobStatus> for pb::Job {
             branch: j.branch.as_ref().map(pb::Branch::from),
             log_tail: j.log_tail.clone(),
             config: j.config.as_ref().map(pb::JobConfig::from),
+            sealed: j.sealed,
         }
     }
 }
@@ -127,6 +128,7 @@ impl TryFrom<&pb::Job> for JobStatus {
             waiting: (!j.waiting.is_empty()).then(|| j.waiting.clone()),
             branch: j.branch.as_ref().map(BranchOf::try_from).transpose()?,
             log_tail: j.log_tail.clone(),
+            sealed: j.sealed,
             config,
         })
     }

@@ -1,0 +1,120 @@
+//! `ladder predict SWEEP`: a sweep's sealed targets, each law's locked prediction with its 95%
+//! prediction interval, the naive baselines, and once a target has succeeded its measured loss,
+//! each prediction's error, whether its interval covered it, and its error against persistence's.
+use std::fmt::Write;
+
+use ladder_analysis::predict::num;
+use ladder_analysis::sealed::{LockCause, Predictions, TargetScore};
+
+use crate::table::render;
+
+fn pct(v: Option<f64>) -> String {
+    v.map_or("-".into(), |e| format!("{:+.2}%", 100.0 * e))
+}
+
+fn when(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC", rest / 3600, rest % 3600 / 60, rest % 60)
+}
+
+/// The predictions as text.
+pub fn text(p: &Predictions) -> String {
+    let mut out = String::new();
+    let n = p.targets.len();
+    let _ = write!(out, "sweep {}: {n} sealed target{}", p.sweep, if n == 1 { "" } else { "s" });
+    match &p.lock {
+        None => {
+            let _ = writeln!(
+                out,
+                "; predictions not locked yet: they lock once every job the fits use has ended, or with \
+                 `ladder predict {} --lock`. Until then no target's loss can be read.",
+                p.sweep
+            );
+        }
+        Some(l) => {
+            let cause = match l.cause {
+                LockCause::FitsEnded => "every job the fits use had ended",
+                LockCause::Asked => "`ladder predict --lock`",
+            };
+            let _ =
+                writeln!(out, "; predictions locked {} ({cause}), fitted on {} runs", when(l.locked_ms), l.fitted_runs);
+            let _ = writeln!(out, "  options sha256 {}\n  points sha256  {}", l.options_sha256, l.points_sha256);
+            match p.revealed_ms {
+                Some(ms) => {
+                    let _ = writeln!(out, "  a target was first read {}: the lock is final", when(ms));
+                }
+                None => {
+                    let _ = writeln!(out, "  no target has been read since: `--lock` may still replace it");
+                }
+            }
+        }
+    }
+    for t in &p.targets {
+        target(&mut out, t);
+    }
+    out
+}
+
+fn target(out: &mut String, t: &TargetScore) {
+    let g = &t.target;
+    let measured = t.measured.map_or_else(|| t.state.name().to_string(), |m| format!("measured {m:.4}"));
+    let _ = writeln!(
+        out,
+        "\ntarget job {}: {} (N = {}, D = {}, C = {}): {measured}",
+        g.job,
+        g.label,
+        num(g.n),
+        num(g.d),
+        num(g.c)
+    );
+    if t.laws.is_empty() {
+        return;
+    }
+    let mut rows: Vec<Vec<String>> = t
+        .laws
+        .iter()
+        .map(|l| {
+            let band = match (l.predicted.lo, l.predicted.hi) {
+                (Some(lo), Some(hi)) => format!("[{lo:.4}, {hi:.4}]"),
+                _ => "-".into(),
+            };
+            let covered = l.covered.map_or("-", |c| if c { "yes" } else { "no" });
+            let vs = l.vs_persistence.map_or("-".into(), |v| format!("{v:.2}"));
+            vec![l.law.to_string(), format!("{:.4}", l.predicted.value), band, pct(l.error), covered.into(), vs]
+        })
+        .collect();
+    for (name, v, e) in [
+        ("persistence", t.baselines.persistence, t.persistence_error),
+        ("two-point line", t.baselines.two_point, t.two_point_error),
+    ] {
+        if let Some(v) = v {
+            rows.push(vec![name.into(), format!("{v:.4}"), "-".into(), pct(e), "-".into(), "-".into()]);
+        }
+    }
+    let header = ["law", "predicted", "95% prediction interval", "error", "covered", "|error| / persistence's"];
+    for line in render(&header, &rows).lines() {
+        let _ = writeln!(out, "  {line}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::when;
+
+    #[test]
+    fn lock_times_print_as_utc_dates() {
+        assert_eq!(when(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(when(1_796_601_600_000 + 3_723_000), "2026-12-07 01:02:03 UTC");
+    }
+}

@@ -1,0 +1,103 @@
+//! Issue 32: sealed targets in a sweep spec. A `[[grid]]` block with `sealed = true` plans jobs
+//! marked as targets (and a branch of a target is a target); a target that is also a fitted run
+//! is refused with the key at fault.
+use ladder_core::sweep::{DatasetFacts, SweepPlan, plan};
+
+fn facts(_: &str) -> Option<DatasetFacts> {
+    Some(DatasetFacts { vocab: 256, train_tokens: 10_000_000 })
+}
+
+const BASE: &str = r#"name = "sealed"
+dataset = "d"
+[model]
+n_ctx = 32
+d_head = 8
+shapes = [[1, 16]]
+[train]
+batch_tokens = 256
+tokens = 102400
+lr = 0.004
+
+[[grid]]
+name = "fitted"
+shapes = [[1, 16], [1, 32], [2, 32]]
+dataset_tokens = [25600, 51200]
+tokens = 51200
+schedule = "constant"
+"#;
+
+fn ok(spec: &str) -> SweepPlan {
+    plan(spec, "spec.toml", facts).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn err(spec: &str) -> String {
+    plan(spec, "spec.toml", facts).expect_err("refused").to_string()
+}
+
+#[test]
+fn a_sealed_block_plans_targets_and_only_those() {
+    let p = ok(&format!("{BASE}\n[[grid]]\nshapes = [[4, 64]]\nseeds = [0, 1]\nsealed = true\n"));
+    assert_eq!(p.jobs.len(), 6 + 2);
+    let targets: Vec<_> = p.jobs.iter().filter(|j| j.sealed).collect();
+    assert_eq!(targets.len(), 2, "{:?}", p.jobs.iter().map(|j| j.sealed).collect::<Vec<_>>());
+    assert!(targets.iter().all(|t| t.shape.n_layer == 4 && t.shape.d_model == 64), "the 4x64 block is sealed");
+    assert!(p.jobs.iter().filter(|j| j.shape.n_layer != 4).all(|j| !j.sealed), "the fitted block is not");
+    // `sealed = false` is the default, said out loud.
+    let p = ok(&format!("{BASE}\n[[grid]]\nshapes = [[4, 64]]\nsealed = false\n"));
+    assert!(p.jobs.iter().all(|j| !j.sealed));
+}
+
+#[test]
+fn a_target_that_is_also_a_fitted_run_is_refused() {
+    let e = err(&format!(
+        "{BASE}\n[[grid]]\nshapes = [[2, 32]]\ndataset_tokens = 51200\ntokens = 51200\nschedule = \"constant\"\nsealed = true\n"
+    ));
+    assert!(e.contains("grid[1].sealed") && e.contains("both a sealed target and a fitted run"), "{e}");
+}
+
+#[test]
+fn a_branch_of_a_target_is_a_target() {
+    let spec = format!(
+        "{BASE}\n[[grid]]\nname = \"t\"\nshapes = [[4, 64]]\nschedule = \"constant\"\nsealed = true\n\n\
+         [[branch]]\nfrom = \"t\"\ncooldown = {{ to_tokens = [51200] }}\n\n\
+         [[branch]]\nfrom = \"fitted\"\ncooldown = {{ to_tokens = [51200] }}\n"
+    );
+    let p = ok(&spec);
+    let sealed: Vec<_> = p.jobs.iter().filter(|j| j.sealed).collect();
+    assert_eq!(sealed.len(), 2, "the target trunk and its cooldown");
+    assert!(sealed.iter().all(|j| j.shape.n_layer == 4), "only the 4x64 trunk's jobs");
+    assert!(sealed.iter().any(|j| j.branch.is_some()), "its cooldown is sealed too");
+    assert_eq!(p.jobs.iter().filter(|j| j.branch.is_some() && !j.sealed).count(), 6, "the fitted cooldowns are not");
+}
+
+#[test]
+fn sealed_must_be_a_boolean() {
+    let e = err(&format!("{BASE}\n[[grid]]\nshapes = [[4, 64]]\nsealed = \"yes\"\n"));
+    assert!(e.contains("line 2") || e.contains("sealed") || e.contains("bool"), "{e}");
+}
+
+/// The predictable demo (cli/demo/predictable.toml) is what docs/predictable-demo.md fixed: the
+/// largest fitted size sees ≥ 5 tokens per parameter, and the sealed target lies ≥ 0.5 decades
+/// of compute beyond the largest fitted run.
+#[test]
+fn the_predictable_demo_plans_as_designed() {
+    let spec = include_str!("../../cli/demo/predictable.toml");
+    let p = plan(spec, "predictable.toml", |_| Some(DatasetFacts { vocab: 256, train_tokens: 11_000_000 }))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let d_of = |j: &ladder_core::sweep::JobPlan| j.total_steps as f64 * j.config.train.batch_tokens as f64;
+    let fitted: Vec<_> = p.jobs.iter().filter(|j| !j.sealed && j.branch.is_some()).collect();
+    let targets: Vec<_> = p.jobs.iter().filter(|j| j.sealed && j.branch.is_some()).collect();
+    assert_eq!((fitted.len(), targets.len()), (7 * 8, 2), "seven trunks × eight D; two target cooldowns");
+    assert_eq!(p.jobs.iter().filter(|j| j.sealed).count(), 4, "two target trunks and their cooldowns");
+    let largest = fitted
+        .iter()
+        .max_by(|a, b| (a.accounting.n as f64 * d_of(a)).total_cmp(&(b.accounting.n as f64 * d_of(b))))
+        .unwrap();
+    let n_fit = largest.accounting.n as f64;
+    assert!(d_of(largest) / n_fit >= 5.0, "{} tokens per parameter", d_of(largest) / n_fit);
+    for t in &targets {
+        let decades = (t.accounting.n as f64 * d_of(t) / (n_fit * d_of(largest))).log10();
+        assert!(decades >= 0.5, "the target is {decades:.2} decades beyond");
+        assert_eq!((t.shape.n_layer, t.shape.d_model), (4, 128));
+    }
+}

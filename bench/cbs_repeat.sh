@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Issue 20, must-show 5: the critical batch size by branching on two seeds of the same trunks
-# (bench/branches/cbs_repeat.toml: two sizes, four points, k = 1 to 16 on windows of 1e5
-# tokens). Prints the CBS of both seeds at every point and the share within a factor of 2
+# (bench/branches/cbs_repeat.toml: two sizes, four points, k = 1 to 8 on windows of 40 steps at k = 8,
+# 327,680 tokens; the CBS by token overhead). Prints the CBS of both seeds at every point and the share within a factor of 2
 # (target: at least 75%). LADDER_BIN: the binaries (default target/release, built if missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -1,20 +1,25 @@
-//! The critical batch size by branching (Merrill et al. 2025). At a point of a constant-LR trunk,
-//! branches continue for the same window of tokens at k = 1, 2, 4, … times the batch, the
-//! learning rate scaled by √k. A larger batch that keeps up ends the window at the loss of the
-//! k = 1 branch; past the critical batch size it falls behind.
+//! The critical batch size by branching (Merrill et al. 2025), by token overhead (Zhang et al.
+//! 2024). At a point of a constant-LR trunk, branches continue for the same window of tokens at
+//! k = 1, 2, 4, … times the batch, the learning rate scaled by a stated rule (√k by default). A
+//! larger batch that keeps up ends its window at the loss the k = 1 window reaches in about as
+//! many tokens; past the critical batch size it needs more.
 //!
-//! The rule: the CBS is the largest batch whose window-end validation loss is within a relative
-//! tolerance ε of the k = 1 branch's (default 1%), interpolated in log B where the excess first
-//! crosses ε. Why this rule rather than a test against the evaluation noise: every branch of a
-//! point is evaluated on the same fixed held-out windows, so the comparison is paired and the
-//! evaluation's sampling noise largely cancels; what remains is the training noise of a window,
-//! which ε bounds from above for the windows these studies use (the seed-repeat bench measures
-//! how well). A point where every batch keeps up is reported as a lower bound and not fitted.
+//! The rule: map each window's end loss onto the k = 1 window's loss-against-tokens curve (its
+//! evaluations, at least ten per window, interpolated in tokens); the window's token overhead is
+//! its tokens over the tokens k = 1 took to that loss, minus one. The CBS is the largest k·B
+//! whose overhead is at most 20% (`ladder fit --cbs-overhead`), interpolated in log B where the
+//! overhead first crosses it; its interval is the bracket of batches tried on either side (the
+//! grid's resolution). A point where every batch keeps up is a lower bound and is not fitted.
+//! Unlike a tolerance on the loss itself, the overhead means the same at every D: late in
+//! training a window's whole gain can be a small share of the loss.
 use ladder_laws::{BcritLaw, Estimate, Law, fit_bcrit_law};
 use serde::Serialize;
 
 use crate::inputs::{Inputs, Window, group_by};
 use crate::options::Ctx;
+
+/// The token overhead a window may have and still count as keeping up.
+pub const OVERHEAD: f64 = 0.2;
 
 /// The CBS at one point of one trunk.
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
@@ -28,10 +33,16 @@ pub struct CbsPoint {
     pub loss: f64,
     /// Tokens per batch.
     pub cbs: f64,
+    /// The batches tried either side of the crossing (hi None: every batch kept up).
+    #[serde(default)]
+    pub lo: f64,
+    #[serde(default)]
+    pub hi: Option<f64>,
     /// Every batch tried kept up: the CBS is at least `cbs`.
     pub lower_bound: bool,
-    /// (batch, relative excess loss over the k = 1 window) per window.
-    pub excess: Vec<(f64, f64)>,
+    /// (batch, token overhead against the k = 1 window) per window.
+    #[serde(default)]
+    pub overhead: Vec<(f64, f64)>,
     /// The streamed gradient noise scale at the branch point, and B_simple / CBS.
     pub b_simple: Option<f64>,
     pub ratio: Option<f64>,
@@ -47,29 +58,80 @@ pub struct CbsVsD {
     pub points: usize,
 }
 
-/// The CBS where the window losses of one point cross `epsilon`; (cbs, lower bound).
-pub fn crossing(windows: &[(f64, f64)], epsilon: f64) -> Option<(f64, bool)> {
-    let mut w: Vec<(f64, f64)> = windows.iter().copied().filter(|(b, l)| b.is_finite() && l.is_finite()).collect();
+/// Where the overheads of one point's windows cross a threshold.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Crossing {
+    pub cbs: f64,
+    pub lower_bound: bool,
+    pub lo: f64,
+    pub hi: Option<f64>,
+}
+
+/// The CBS where the `(batch, overhead)` of one point's windows first cross `threshold`,
+/// interpolated in log B.
+pub fn crossing(overheads: &[(f64, f64)], threshold: f64) -> Option<Crossing> {
+    let mut w: Vec<(f64, f64)> = overheads.iter().copied().filter(|(b, o)| b.is_finite() && !o.is_nan()).collect();
     w.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let &(b0, l0) = w.first()?;
-    let excess = |l: f64| (l - l0) / l0;
-    let mut prev = (b0, 0.0);
-    for &(b, l) in &w[1..] {
-        let e = excess(l);
-        if e > epsilon {
-            let t = ((epsilon - prev.1) / (e - prev.1)).clamp(0.0, 1.0);
-            return Some(((prev.0.ln() + t * (b.ln() - prev.0.ln())).exp(), false));
+    let mut prev = *w.first()?;
+    for &(b, o) in &w[1..] {
+        if o > threshold {
+            let t = if o.is_finite() { ((threshold - prev.1) / (o - prev.1)).clamp(0.0, 1.0) } else { 0.0 };
+            let cbs = (prev.0.ln() + t * (b.ln() - prev.0.ln())).exp();
+            return Some(Crossing { cbs, lower_bound: false, lo: prev.0, hi: Some(b) });
         }
-        prev = (b, e);
+        prev = (b, o);
     }
-    Some((prev.0, true))
+    Some(Crossing { cbs: prev.0, lower_bound: true, lo: prev.0, hi: None })
+}
+
+/// Tokens the k = 1 window took to first reach `loss`: its evaluations `(tokens, loss)`
+/// interpolated in tokens. A loss above its first evaluation maps to that evaluation (so the
+/// overhead is a lower bound); None when it never got there (the other window did better).
+pub fn tokens_to(curve: &[(f64, f64)], loss: f64) -> Option<f64> {
+    let mut prev: Option<(f64, f64)> = None;
+    for &(t, l) in curve {
+        if l <= loss {
+            return Some(match prev {
+                Some((t0, l0)) if l0 > l => t0 + (t - t0) * (l0 - loss) / (l0 - l),
+                _ => t,
+            });
+        }
+        prev = Some((t, l));
+    }
+    None
+}
+
+/// Each window's token overhead against the point's k = 1 window, as `(batch, overhead)`; None
+/// without a k = 1 window evaluated at least twice.
+pub fn overheads(ws: &[Window]) -> Option<Vec<(f64, f64)>> {
+    let base = ws.iter().find(|w| w.k == 1.0)?;
+    if base.curve.len() < 2 {
+        return None;
+    }
+    let out = ws
+        .iter()
+        .filter(|w| w.loss.is_finite())
+        .map(|w| {
+            let o = if w.k == 1.0 {
+                0.0
+            } else {
+                match tokens_to(&base.curve, w.loss) {
+                    Some(t) if t > 0.0 => w.window_tokens / t - 1.0,
+                    Some(_) => f64::INFINITY,
+                    None => 0.0,
+                }
+            };
+            (w.batch, o)
+        })
+        .collect();
+    Some(out)
 }
 
 /// The CBS at each branch point, B_crit(L) fitted to them, and the CBS against D.
 pub(crate) fn cbs(
     inputs: &Inputs,
     ctx: &mut Ctx<'_>,
-    epsilon: f64,
+    threshold: f64,
 ) -> (Vec<CbsPoint>, Option<BcritLaw>, Option<CbsVsD>) {
     let mut out = Vec::new();
     if inputs.windows.is_empty() {
@@ -79,9 +141,8 @@ pub(crate) fn cbs(
         if ws.len() < 2 {
             continue;
         }
-        let pairs: Vec<(f64, f64)> = ws.iter().map(|w| (w.batch, w.loss)).collect();
-        let Some((cbs, lower_bound)) = crossing(&pairs, epsilon) else { continue };
-        let base = pairs.iter().copied().fold((f64::INFINITY, 0.0), |a, p| if p.0 < a.0 { p } else { a });
+        let Some(overhead) = overheads(&ws) else { continue };
+        let Some(c) = crossing(&overhead, threshold) else { continue };
         let curve = inputs.curves.iter().find(|c| c.job == trunk);
         let at = curve.and_then(|c| c.points.iter().rev().find(|p| p.step <= step as f64));
         let b_simple = at.and_then(|p| p.b_simple).filter(|b| b.is_finite() && *b > 0.0);
@@ -91,11 +152,13 @@ pub(crate) fn cbs(
             step,
             tokens: ws[0].tokens,
             loss: at.map_or(f64::NAN, |p| p.smooth),
-            cbs,
-            lower_bound,
-            excess: pairs.iter().map(|&(b, l)| (b, (l - base.1) / base.1)).collect(),
+            cbs: c.cbs,
+            lo: c.lo,
+            hi: c.hi,
+            lower_bound: c.lower_bound,
+            overhead,
             b_simple,
-            ratio: b_simple.map(|b| b / cbs),
+            ratio: b_simple.map(|b| b / c.cbs),
         });
     }
     out.sort_by(|a, b| a.n.total_cmp(&b.n).then(a.tokens.total_cmp(&b.tokens)));
@@ -136,18 +199,54 @@ fn vs_d(measured: &[&CbsPoint], ctx: &mut Ctx<'_>) -> Option<CbsVsD> {
 mod tests {
     use super::*;
 
+    fn window(k: f64, loss: f64, curve: Vec<(f64, f64)>) -> Window {
+        Window {
+            job: 0,
+            trunk: 1,
+            step: 10,
+            tokens: 1e5,
+            n: 1e5,
+            k,
+            batch: 1024.0 * k,
+            window_tokens: 1e5,
+            loss,
+            curve,
+        }
+    }
+
     #[test]
-    fn the_cbs_is_where_the_excess_loss_crosses_epsilon() {
-        // Losses at B = 1k, 2k, 4k, 8k: 4k is 0.5% behind, 8k 2.5% behind: ε = 1% is crossed
+    fn the_cbs_is_where_the_token_overhead_crosses_its_threshold() {
+        // Overheads at B = 1k, 2k, 4k, 8k: 4k needs 10% more tokens, 8k 50% more: 20% is crossed
         // a quarter of the way from 4k to 8k in log B.
-        let w = [(1024.0, 2.0), (2048.0, 2.002), (4096.0, 2.01), (8192.0, 2.05)];
-        let (cbs, bound) = crossing(&w, 0.01).expect("a crossing");
-        assert!(!bound);
-        assert!((cbs - 4096.0 * 2f64.powf(0.25)).abs() < 1e-6, "{cbs}");
-        // Every batch keeps up: a lower bound at the largest.
-        assert_eq!(crossing(&w[..3], 0.01), Some((4096.0, true)));
-        // Order of the windows does not matter.
-        let shuffled = [w[2], w[0], w[3], w[1]];
-        assert_eq!(crossing(&shuffled, 0.01), crossing(&w, 0.01));
+        let o = [(1024.0, 0.0), (2048.0, 0.02), (4096.0, 0.1), (8192.0, 0.5)];
+        let c = crossing(&o, 0.2).expect("a crossing");
+        assert!(!c.lower_bound && c.lo == 4096.0 && c.hi == Some(8192.0), "{c:?}");
+        assert!((c.cbs - 4096.0 * 2f64.powf(0.25)).abs() < 1e-6, "{c:?}");
+        let all = crossing(&o[..3], 0.2).expect("a bound");
+        assert!(all.lower_bound && all.cbs == 4096.0 && all.hi.is_none(), "{all:?}");
+        let shuffled = [o[2], o[0], o[3], o[1]];
+        assert_eq!(crossing(&shuffled, 0.2), crossing(&o, 0.2));
+    }
+
+    #[test]
+    fn a_windows_end_loss_is_mapped_onto_the_k1_curve() {
+        // k = 1 falls linearly from 3.0 at 1e4 tokens to 2.0 at 1e5.
+        let curve: Vec<(f64, f64)> = (1..=10).map(|i| (1e4 * i as f64, 3.0 - (i - 1) as f64 / 9.0)).collect();
+        assert!((tokens_to(&curve, 2.5).unwrap() - 5.5e4).abs() < 1e-6);
+        assert_eq!(tokens_to(&curve, 1.9), None, "better than k = 1 ever got");
+        assert_eq!(tokens_to(&curve, 3.5), Some(1e4), "above its first evaluation");
+        let ws = vec![
+            window(1.0, 2.0, curve.clone()),
+            window(2.0, 2.0 + 1.0 / 9.0, Vec::new()), // k = 1 reached it at 9e4: 11% overhead
+            window(4.0, 2.5, Vec::new()),             // at 5.5e4: 82%
+        ];
+        let o = overheads(&ws).expect("overheads");
+        assert_eq!(o[0], (1024.0, 0.0));
+        assert!((o[1].1 - (1e5 / 9e4 - 1.0)).abs() < 1e-9, "{o:?}");
+        assert!((o[2].1 - (1e5 / 5.5e4 - 1.0)).abs() < 1e-9, "{o:?}");
+        let c = crossing(&o, OVERHEAD).expect("a crossing");
+        assert!(c.lo == 2048.0 && c.hi == Some(4096.0) && c.cbs > 2048.0 && c.cbs < 4096.0, "{c:?}");
+        // Without a k = 1 curve there is nothing to map onto.
+        assert!(overheads(&ws[1..]).is_none());
     }
 }

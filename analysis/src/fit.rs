@@ -63,8 +63,8 @@ pub fn fit_laws(inputs: &Inputs, opts: &Options) -> Report {
     };
     let l_nd = l_nd(&at_base, &mut ctx);
     let (bcrit_at, bcrit_law, bcrit_vs_simple) = crate::bcrit::bcrit(inputs, &mut ctx);
-    let cbs_epsilon = opts.cbs_epsilon.unwrap_or(0.01);
-    let (cbs, cbs_law, cbs_vs_d) = crate::cbs::cbs(inputs, &mut ctx, cbs_epsilon);
+    let cbs_overhead = opts.cbs_overhead.unwrap_or(crate::cbs::OVERHEAD);
+    let (cbs, cbs_law, cbs_vs_d) = crate::cbs::cbs(inputs, &mut ctx, cbs_overhead);
     let (l_ns, l_ns_bcrit) = l_ns(inputs, bcrit_law.as_ref(), base_batch, &mut ctx);
     // The frontier against C_min = C/(1 + B/B_crit(L)) (Kaplan eq. 5.5) when B_crit(L) is fitted:
     // the compute each point would have needed at a batch far below B_crit.
@@ -114,7 +114,7 @@ pub fn fit_laws(inputs: &Inputs, opts: &Options) -> Report {
         cbs,
         cbs_law,
         cbs_vs_d,
-        cbs_epsilon,
+        cbs_overhead,
         branch_runs: runs.iter().filter_map(|r| Some((r.job?, r.branch.clone()?))).collect(),
         compute: inputs.compute,
         laws: crate::report::legend(),

@@ -89,6 +89,9 @@ pub struct Window {
     pub window_tokens: f64,
     /// Validation loss at the window's end.
     pub loss: f64,
+    /// (tokens since the branch point, validation loss) at each of its evaluations, in order.
+    #[serde(default)]
+    pub curve: Vec<(f64, f64)>,
 }
 
 /// Compute trained by a sweep, and what the measurements the fits use would cost if each were a
@@ -195,6 +198,10 @@ impl Inputs {
                     batch: j.batch_tokens as f64,
                     window_tokens: window_tokens as f64,
                     loss,
+                    curve: points
+                        .iter()
+                        .filter_map(|p| Some((p.point.tokens as f64 - b.tokens as f64, p.point.val_loss?)))
+                        .collect(),
                 });
                 inputs.compute.measure(points);
                 inputs.excluded.push(Excluded { job: j.id, reason: "a batch window for the CBS".into() });

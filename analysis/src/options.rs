@@ -30,8 +30,8 @@ pub struct Options {
     pub backtest: bool,
     /// Laws that must be fitted.
     pub law: Vec<Law>,
-    /// The CBS rule's relative loss tolerance (None: 1%).
-    pub cbs_epsilon: Option<f64>,
+    /// The CBS rule's token overhead (None: [`crate::cbs::OVERHEAD`], 20%).
+    pub cbs_overhead: Option<f64>,
 }
 
 /// What `ladder fit` draws for the one-variable laws at least.

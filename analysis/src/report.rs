@@ -135,8 +135,9 @@ pub struct Report {
     pub cbs: Vec<crate::cbs::CbsPoint>,
     pub cbs_law: Option<BcritLaw>,
     pub cbs_vs_d: Option<crate::cbs::CbsVsD>,
-    /// The tolerance the CBS rule used.
-    pub cbs_epsilon: f64,
+    /// The token overhead the CBS rule allowed.
+    #[serde(default)]
+    pub cbs_overhead: f64,
     /// The runs that came from branches, as `(job, what)`.
     pub branch_runs: Vec<(u64, String)>,
     /// FLOPs trained, and what the same measurements would cost from scratch.

@@ -237,10 +237,10 @@ pub struct FitArgs {
     /// under "Not fitted".
     #[arg(long, value_delimiter = ',', value_enum, hide_possible_values = true, help = law_help())]
     pub law: Vec<ladder_laws::Law>,
-    /// The critical batch size rule's tolerance: the largest batch whose window ends within
-    /// this fraction of the k = 1 window's loss (default 0.01).
+    /// The critical batch size rule's token overhead: the largest batch whose window needs at
+    /// most this fraction more tokens than the k = 1 window to reach its end loss (default 0.2).
     #[arg(long)]
-    pub cbs_epsilon: Option<f64>,
+    pub cbs_overhead: Option<f64>,
     /// Also list each run's streamed B_simple and every run that came from a branch.
     #[arg(long, short)]
     pub verbose: bool,

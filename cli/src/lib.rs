@@ -61,7 +61,7 @@ impl From<&args::FitArgs> for Options {
             holdout: a.holdout,
             backtest: a.backtest,
             law: a.law.clone(),
-            cbs_epsilon: a.cbs_epsilon,
+            cbs_overhead: a.cbs_overhead,
         }
     }
 }
@@ -88,7 +88,7 @@ async fn live_report(cli: &Cli, a: &args::FitArgs) -> Result<Option<Report>> {
         && a.holdout.is_none()
         && !a.backtest
         && a.law.is_empty()
-        && a.cbs_epsilon.is_none()
+        && a.cbs_overhead.is_none()
         // Prediction intervals need the bootstrap's resamples, which the live fits do not carry.
         && a.predict.is_none();
     if !defaults {

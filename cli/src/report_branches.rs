@@ -16,8 +16,8 @@ pub fn text(out: &mut String, r: &Report, verbose: bool) {
     if !r.cbs.is_empty() {
         let _ = writeln!(
             out,
-            "\nCritical batch size by branching (largest batch within {:.1}% of the k = 1 window's loss):",
-            100.0 * r.cbs_epsilon
+            "\nCritical batch size by branching (largest batch that needs at most {:.0}% more tokens than k = 1 to reach its loss):",
+            100.0 * r.cbs_overhead
         );
         // How well the streamed B_simple stands in for the CBS.
         let ratios: Vec<f64> = r.cbs.iter().filter(|p| !p.lower_bound).filter_map(|p| p.ratio).collect();
@@ -50,9 +50,11 @@ pub fn text(out: &mut String, r: &Report, verbose: bool) {
                 (Some(b), Some(ratio)) => format!("; B_simple {} (B_simple/CBS = {ratio:.2})", num(b)),
                 _ => String::new(),
             };
+            let bracket =
+                p.hi.map_or(String::new(), |hi| format!(" (between the batches {} and {})", num(p.lo), num(hi)));
             let _ = writeln!(
                 out,
-                "  job {} (N = {}) at {} tokens, L = {:.4}: CBS {bound}{} tokens{simple}",
+                "  job {} (N = {}) at {} tokens, L = {:.4}: CBS {bound}{} tokens{bracket}{simple}",
                 p.trunk,
                 num(p.n),
                 num(p.tokens),

@@ -289,7 +289,7 @@ async fn branch_blocks_submit_as_pending_jobs_and_bad_ones_name_file_line_and_ke
     let cases = [
         (
             "past.toml",
-            "[[branch]]\nfrom = \"main\"\nbatch = { at_tokens = [51200], multipliers = [1, 2], window_tokens = 2560 }\n",
+            "[[branch]]\nfrom = \"main\"\nbatch = { at_tokens = [51200], multipliers = [1, 2], window_tokens = 2560, min_steps = 1 }\n",
             "line 14",
             "branch[0].batch.at_tokens",
         ),
@@ -307,7 +307,7 @@ async fn branch_blocks_submit_as_pending_jobs_and_bad_ones_name_file_line_and_ke
         ),
         (
             "kb.toml",
-            "[[branch]]\nfrom = \"main\"\nbatch = { at_tokens = [12800], multipliers = [1, 1.5], window_tokens = 2560 }\n",
+            "[[branch]]\nfrom = \"main\"\nbatch = { at_tokens = [12800], multipliers = [1, 1.5], window_tokens = 2560, min_steps = 1 }\n",
             "not a multiple of n_ctx 32",
             "branch[0].batch.multipliers",
         ),

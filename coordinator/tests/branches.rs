@@ -31,7 +31,7 @@ cooldown = { to_tokens = [512], fraction = 0.25 }
 
 [[branch]]
 from = "main"
-batch = { at_tokens = [256], multipliers = [1, 2], window_tokens = 128 }
+batch = { at_tokens = [256], multipliers = [1, 2], window_tokens = 128, min_steps = 1 }
 "#;
 
 async fn jobs(s: &mut Server) -> Vec<pb::Job> {

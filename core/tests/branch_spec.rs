@@ -34,7 +34,7 @@ cooldown = { to_tokens = [25600, 51200, 102400], fraction = 0.2, shape = "1-sqrt
 [[branch]]
 from = "main"
 shapes = [[2, 32]]
-batch = { at_tokens = [25600, 76800], multipliers = [1, 2, 4], window_tokens = 12800 }
+batch = { at_tokens = [25600, 76800], multipliers = [1, 2, 4], window_tokens = 12800, min_steps = 1 }
 "#;
 
 fn ok(spec: &str) -> SweepPlan {
@@ -85,7 +85,7 @@ fn trunks_with_cooldowns_and_batch_windows_plan_after_their_parents() {
 #[test]
 fn a_branch_point_past_its_parent_is_refused_with_line_and_key() {
     let e = err(&format!(
-        "{TRUNK}\n[[branch]]\nfrom = \"main\"\nbatch = {{ at_tokens = [200000], multipliers = [1, 2], window_tokens = 1000 }}\n"
+        "{TRUNK}\n[[branch]]\nfrom = \"main\"\nbatch = {{ at_tokens = [200000], multipliers = [1, 2], window_tokens = 1000, min_steps = 1 }}\n"
     ));
     assert!(e.contains("spec.toml") && e.contains("line 18") && e.contains("branch[0].batch.at_tokens"), "{e}");
     assert!(e.contains("200000 tokens is not within the parent's run"), "{e}");
@@ -108,7 +108,7 @@ fn an_unknown_parent_and_a_cycle_are_refused() {
 #[test]
 fn a_batch_multiplier_off_the_context_length_is_refused() {
     let e = err(&format!(
-        "{TRUNK}\n[[branch]]\nfrom = \"main\"\nbatch = {{ at_tokens = [25600], multipliers = [1, 1.5, 0.03], window_tokens = 1000 }}\n"
+        "{TRUNK}\n[[branch]]\nfrom = \"main\"\nbatch = {{ at_tokens = [25600], multipliers = [1, 1.5, 0.03], window_tokens = 1000, min_steps = 1 }}\n"
     ));
     assert!(e.contains("branch[0].batch.multipliers") && e.contains("not a multiple of n_ctx 32"), "{e}");
 }
@@ -117,4 +117,24 @@ fn a_batch_multiplier_off_the_context_length_is_refused() {
 fn branches_fork_only_from_constant_learning_rates() {
     let e = err(&format!("{}{BRANCHES}", TRUNK.replace("schedule = \"constant\"", "schedule = \"cosine\"")));
     assert!(e.contains("branch[0].from") && e.contains("constant"), "{e}");
+}
+
+#[test]
+fn a_batch_window_shorter_than_40_steps_is_refused() {
+    // At k = 4 (B = 1024), 12,800 tokens is 12 steps: inside Adam's memory of the trunk.
+    let e = err(&format!(
+        "{TRUNK}\n[[branch]]\nfrom = \"main\"\nbatch = {{ at_tokens = [25600], multipliers = [1, 2, 4], window_tokens = 12800 }}\n"
+    ));
+    assert!(e.contains("branch[0].batch.window_tokens") && e.contains("12 optimizer steps"), "{e}");
+    assert!(e.contains("at least 40") && e.contains("window_tokens ≥ 40960"), "{e}");
+    // Long enough at every k, it plans; and the k = 1 window is evaluated at least ten times.
+    let p = ok(&format!(
+        "{TRUNK}\n[[branch]]\nfrom = \"main\"\nbatch = {{ at_tokens = [25600], multipliers = [1, 2, 4], window_tokens = 40960 }}\n"
+    ));
+    let k1 = p
+        .jobs
+        .iter()
+        .find(|j| matches!(j.branch.map(|b| b.kind), Some(BranchKind::Batch { k, .. }) if k == 1.0))
+        .expect("k = 1");
+    assert_eq!(k1.config.eval.every, 16, "160 steps at k = 1: every 16");
 }

@@ -168,7 +168,7 @@
     }
     if (r.cbs && r.cbs.length) {
       el.appendChild(section('Critical batch size by branching', table(['Trunk', 'N', 'Step', 'Tokens', 'Loss', 'CBS (tokens)', 'B_simple', 'CBS / B_simple'],
-        r.cbs.map((c) => [h('a', { href: `/jobs/${c.trunk}` }, `#${c.trunk}`), fmt(c.n), fmt(c.step), fmt(c.tokens), c.loss.toFixed(3), `${c.lower_bound ? '≥ ' : ''}${fmt(c.cbs)}`,
+        r.cbs.map((c) => [h('a', { href: `/jobs/${c.trunk}` }, `#${c.trunk}`), fmt(c.n), fmt(c.step), fmt(c.tokens), c.loss.toFixed(3), `${c.lower_bound ? '≥ ' : ''}${fmt(c.cbs)}${c.hi != null ? ` (${fmt(c.lo)}–${fmt(c.hi)})` : ''}`,
           c.b_simple == null ? '–' : fmt(c.b_simple), c.ratio == null ? '–' : c.ratio.toFixed(2)]))));
     }
     if (r.contradiction) {

@@ -140,14 +140,34 @@ async function givenReport() {
   const text = await page.evaluate(() => {
     const el = document.createElement('div');
     const excluded = [1, 2, 3, 5, 9].map((job) => ({ job, reason: job === 9 ? 'cancelled' : 'still queued' }));
-    const cbs = [{ trunk: 7, n: 3.3e4, step: 200, tokens: 2e5, loss: 2.5, cbs: 4096, lower_bound: false, excess: [], b_simple: 2048, ratio: 2 }];
+    const cbs = [{ trunk: 7, n: 3.3e4, step: 200, tokens: 2e5, loss: 2.5, cbs: 4096, lo: 2048, hi: 8192, lower_bound: false,
+      overhead: [[1024, 0], [2048, 0.1], [8192, 0.5]], b_simple: 2048, ratio: 2 }];
     Ladder.fits.render(el, { report: { runs: 3, cbs, excluded, skipped: [] }, computed_ms: 0 });
     return el.textContent;
   });
-  for (const want of ['#7', '4.1k', 'still queued: 4 jobs: 1-3, 5', 'cancelled: job #9']) {
+  for (const want of ['#7', '4.1k (', 'still queued: 4 jobs: 1-3, 5', 'cancelled: job #9']) {
     if (!text.includes(want)) await fail(`the fits panel on a given report lacks "${want}": ${text}`);
   }
   if (/undefined|NaN/.test(text)) await fail(`the fits panel reads: ${text}`);
+  await givenPredictions();
+}
+
+// The sealed targets' panel on given predictions: the lock, each law's interval and score.
+async function givenPredictions() {
+  const text = await page.evaluate(() => {
+    const el = document.createElement('div');
+    const target = { job: 17, label: '2x48 D=3.840e3 seed 0', n: 56640, d: 3840, tokens: 3840, c: 1.3e9, s: 60 };
+    const laws = [{ law: 'chinchilla', predicted: { value: 3.0247, lo: 2.9178, hi: 3.0675 }, error: -0.0004, covered: true, vs_persistence: 0.01 }];
+    const p = { sweep_id: 1, sweep: 's', revealed_ms: 1, targets: [{ target, state: 'succeeded', measured: 3.0259,
+      baselines: { persistence: 3.2398, two_point: 2.9862 }, persistence_error: 0.0707, two_point_error: -0.0131, laws }],
+      lock: { locked_ms: 1, cause: 'fits_ended', options_sha256: 'ab'.repeat(32), points_sha256: 'cd'.repeat(32), fitted_runs: 16 } };
+    Ladder.predictions.render(el, p);
+    return el.textContent;
+  });
+  for (const want of ['fitted on 16 runs', '#17', 'measured 3.0259', 'Chinchilla', '[2.9178, 3.0675]', '-0.04%', 'yes', 'persistence', '+7.07%']) {
+    if (!text.includes(want)) await fail(`the sealed targets' panel lacks "${want}": ${text}`);
+  }
+  if (/undefined|NaN/.test(text)) await fail(`the sealed targets' panel reads: ${text}`);
 }
 
 // Starts `ladder local --serve` on the spec in `tmp`; resolves with the page's URL (from its

@@ -86,7 +86,7 @@ fn chaos_spec(name: &str) -> String {
         + &format!(
             "[[branch]]\nfrom = \"main\"\ncooldown = {{ to_tokens = [{half}, {tokens}] }}\n\
              [[branch]]\nfrom = \"main\"\nshapes = [[1, 32]]\n\
-             batch = {{ at_tokens = [{third}], multipliers = [2], window_tokens = 5120 }}\n"
+             batch = {{ at_tokens = [{third}], multipliers = [2], window_tokens = 5120, min_steps = 1 }}\n"
         )
 }
 

@@ -133,7 +133,7 @@ async fn a_branch_point_upload_refused_once_is_stored_later_and_the_branch_runs(
     register_markov(&mut users).await;
     // A constant-rate trunk of 60 steps; a cooldown branch forks at step 20 (10240 tokens).
     let spec = spec("bp", "[[1, 32]]", "[0]", 60).replace("lr = 0.01", "lr = 0.01\nschedule = \"constant\"")
-        + "[[branch]]\nfrom = \"main\"\ncooldown = { to_tokens = [20480], fraction = 0.5 }\n[[branch]]\nfrom = \"main\"\nbatch = { at_tokens = [10240], multipliers = [2], window_tokens = 2048 }\n";
+        + "[[branch]]\nfrom = \"main\"\ncooldown = { to_tokens = [20480], fraction = 0.5 }\n[[branch]]\nfrom = \"main\"\nbatch = { at_tokens = [10240], multipliers = [2], window_tokens = 2048, min_steps = 1 }\n";
     submit(&mut users, &spec).await;
     let uploads = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let (proxy_port, stop, serving) = proxy(_c.port, Duration::ZERO, Some(20), uploads).await;

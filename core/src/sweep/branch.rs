@@ -258,6 +258,10 @@ fn cooldowns(
     Ok(out)
 }
 
+/// The fewest optimizer steps a batch window may take at any multiplier: shorter, it sits inside
+/// Adam's memory of the trunk (~20 steps at β2 = 0.95) and measures the optimizer, not the batch.
+pub const MIN_WINDOW_STEPS: u64 = 40;
+
 fn batches(
     src: &Source<'_>,
     i: usize,
@@ -287,6 +291,13 @@ fn batches(
     if rb.multipliers.get_ref().is_empty() {
         return Err(src.err(rb.multipliers.span(), &mkey, "give at least one multiplier"));
     }
+    let min_steps = match &rb.min_steps {
+        None => MIN_WINDOW_STEPS,
+        Some(n) => n
+            .get_ref()
+            .count()
+            .ok_or_else(|| src.err(n.span(), &format!("{key}.min_steps"), "expected a positive count"))?,
+    };
     let mut sizes = Vec::new();
     for &m in rb.multipliers.get_ref() {
         let b = m * span.batch as f64;
@@ -303,6 +314,21 @@ fn batches(
         }
         sizes.push((m, bt));
     }
+    // The largest batch takes the fewest steps.
+    if let Some(&(m, bt)) = sizes.iter().max_by_key(|s| s.1) {
+        let steps = window / bt;
+        if steps < min_steps {
+            return Err(src.err(
+                rb.window_tokens.span(),
+                &format!("{key}.window_tokens"),
+                format!(
+                    "at k = {m} (B = {bt} tokens) a window of {window} tokens is {steps} optimizer steps; a window needs at least {min_steps} (twice Adam's memory at β2 = 0.95): give window_tokens ≥ {} or drop the largest multipliers",
+                    min_steps.saturating_mul(bt)
+                ),
+            ));
+        }
+    }
+
     let mut out = Vec::new();
     for t in counts(src, &rb.at_tokens, &format!("{key}.at_tokens"))? {
         let step = span
@@ -312,6 +338,12 @@ fn batches(
             let mut config = fork(parent, step, span.tokens_at(step) + window);
             config.train.batch_tokens = bt;
             config.train.lr = LrSpec::Value(parent.lr * scale(m).unwrap_or(1.0));
+            if m == 1.0 {
+                // The k = 1 window's curve is what the other windows' losses are mapped onto:
+                // evaluated at least ten times.
+                let every = (window / bt / 10).max(1);
+                config.eval.every = config.eval.every.min(every);
+            }
             out.push((step, config, BranchKind::Batch { k: m, window_tokens: window }));
         }
     }

@@ -67,6 +67,10 @@ pub(super) struct RawBatch {
     pub window_tokens: Spanned<Num>,
     #[serde(default)]
     pub lr_scaling: Option<Spanned<String>>,
+    /// The fewest optimizer steps a window may take at any k (default 40; tests of the
+    /// machinery set it lower on purpose).
+    #[serde(default)]
+    pub min_steps: Option<Spanned<Num>>,
 }
 
 /// One block of `[[grid]]`: the axes it sweeps; absent keys take `[model]`'s and `[train]`'s.

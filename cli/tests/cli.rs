@@ -424,3 +424,40 @@ async fn fit_on_a_running_sweep_answers_from_the_live_fits() {
     assert!(!err.contains("live fits"), "--holdout must fit here: {err}");
     s.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_folder_of_text_files_is_tokenized_file_by_file() {
+    let (addr, stop) = coordinator(None).await;
+    let dir = tempfile::tempdir().expect("tmp");
+    let books = dir.path().join("books");
+    std::fs::create_dir(&books).expect("mkdir");
+    std::fs::write(books.join("a.txt"), "a".repeat(2000)).expect("a");
+    std::fs::write(books.join("b.txt"), "b".repeat(1000)).expect("b");
+    std::fs::write(books.join("README"), "not a book").expect("readme");
+    let trainer = trainer().display().to_string();
+    let b = books.display().to_string();
+    let args = [
+        "--coordinator",
+        &addr,
+        "--output",
+        "json",
+        "data",
+        "add",
+        "books",
+        &b,
+        "--tokenizer",
+        "byte",
+        "--trainer",
+        &trainer,
+    ];
+    let o = ladder(&args).await;
+    assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+    let ds: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    // Each .txt file keeps its last 0.5% for validation (10 + 5 bytes); the README is not read.
+    assert_eq!((ds["train_tokens"].as_u64(), ds["val_tokens"].as_u64()), (Some(2985), Some(15)), "{ds}");
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).expect("mkdir");
+    let e = empty.display().to_string();
+    refused(&ladder(&["--coordinator", &addr, "data", "add", "none", &e, "--tokenizer", "byte"]).await, 2, "*.txt");
+    stop.cancel();
+}

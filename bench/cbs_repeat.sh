@@ -7,8 +7,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${LADDER_BIN:-target/release}
 [ -x "$bin/ladder" ] || cargo build --release --quiet -p ladder-cli -p ladder-trainer --bins
-state=$(mktemp -d)
-trap 'rm -rf "$state"' EXIT
+# LADDER_BENCH_STATE=DIR keeps the sweep's state there (to refit it under another rule).
+if [ -n "${LADDER_BENCH_STATE:-}" ]; then
+  state=$LADDER_BENCH_STATE
+  mkdir -p "$state"
+else
+  state=$(mktemp -d)
+  trap 'rm -rf "$state"' EXIT
+fi
 start=$(date +%s)
 "$bin/ladder" --output json local bench/branches/cbs_repeat.toml --data-dir "$state" --trainer "$bin/ladder-train" \
   >"$state/report.json" 2>"$state/log" || { tail -5 "$state/log" >&2; exit 1; }

@@ -5,11 +5,12 @@
 //! many tokens; past the critical batch size it needs more.
 //!
 //! The rule: map each window's end loss onto the k = 1 window's loss-against-tokens curve (its
-//! evaluations, at least ten per window, interpolated in tokens); the window's token overhead is
-//! its tokens over the tokens k = 1 took to that loss, minus one. The CBS is the largest k·B
-//! whose overhead is at most 20% (`ladder fit --cbs-overhead`), interpolated in log B where the
-//! overhead first crosses it; its interval is the bracket of batches tried on either side (the
-//! grid's resolution). A point where every batch keeps up is a lower bound and is not fitted.
+//! evaluations, at least ten per window, smoothed as L = a + b·ln T in tokens from the root);
+//! the window's token overhead is its tokens over the tokens k = 1 takes to that loss, minus
+//! one. The CBS is the largest k·B whose overhead is at most 20% (`ladder fit
+//! --cbs-overhead`), interpolated in log B towards the next batch tried; its interval is the
+//! bracket of batches tried on either side (the grid's resolution). A point where every batch
+//! keeps up is a lower bound and is not fitted.
 //! Unlike a tolerance on the loss itself, the overhead means the same at every D: late in
 //! training a window's whole gain can be a small share of the loss.
 use ladder_laws::{BcritLaw, Estimate, Law, fit_bcrit_law};
@@ -67,21 +68,21 @@ pub struct Crossing {
     pub hi: Option<f64>,
 }
 
-/// The CBS where the `(batch, overhead)` of one point's windows first cross `threshold`,
-/// interpolated in log B.
+/// The CBS from the `(batch, overhead)` of one point's windows: the largest batch whose overhead
+/// is at most `threshold`, interpolated in log B towards the next larger batch tried (which
+/// needs more); a lower bound when the largest batch tried keeps up.
 pub fn crossing(overheads: &[(f64, f64)], threshold: f64) -> Option<Crossing> {
     let mut w: Vec<(f64, f64)> = overheads.iter().copied().filter(|(b, o)| b.is_finite() && !o.is_nan()).collect();
     w.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let mut prev = *w.first()?;
-    for &(b, o) in &w[1..] {
-        if o > threshold {
-            let t = if o.is_finite() { ((threshold - prev.1) / (o - prev.1)).clamp(0.0, 1.0) } else { 0.0 };
-            let cbs = (prev.0.ln() + t * (b.ln() - prev.0.ln())).exp();
-            return Some(Crossing { cbs, lower_bound: false, lo: prev.0, hi: Some(b) });
-        }
-        prev = (b, o);
-    }
-    Some(Crossing { cbs: prev.0, lower_bound: true, lo: prev.0, hi: None })
+    let last_ok = w.iter().rposition(|&(_, o)| o <= threshold).unwrap_or(0);
+    let prev = *w.get(last_ok)?;
+    let Some(&(b, o)) = w.get(last_ok + 1) else {
+        return Some(Crossing { cbs: prev.0, lower_bound: true, lo: prev.0, hi: None });
+    };
+    let o0 = prev.1.min(threshold);
+    let t = if o.is_finite() && o > o0 { ((threshold - o0) / (o - o0)).clamp(0.0, 1.0) } else { 0.0 };
+    let cbs = (prev.0.ln() + t * (b.ln() - prev.0.ln())).exp();
+    Some(Crossing { cbs, lower_bound: false, lo: prev.0, hi: Some(b) })
 }
 
 /// Tokens the k = 1 window took to first reach `loss`: its evaluations `(tokens, loss)`
@@ -101,25 +102,58 @@ pub fn tokens_to(curve: &[(f64, f64)], loss: f64) -> Option<f64> {
     None
 }
 
-/// Each window's token overhead against the point's k = 1 window, as `(batch, overhead)`; None
+/// The k = 1 window's loss against tokens, smoothed: L = a + b·ln(T0 + t) fitted by least
+/// squares to its evaluations (T0 the tokens at the branch point), so that one noisy evaluation
+/// late in training, where a window gains little, does not decide where another window's loss
+/// maps. None with fewer than three evaluations or a curve that does not fall.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct K1Curve {
+    pub a: f64,
+    pub b: f64,
+    pub t0: f64,
+}
+
+impl K1Curve {
+    pub fn fit(t0: f64, curve: &[(f64, f64)]) -> Option<K1Curve> {
+        let pts: Vec<(f64, f64)> =
+            curve.iter().filter(|(t, l)| *t > 0.0 && l.is_finite()).map(|&(t, l)| ((t0 + t).ln(), l)).collect();
+        if pts.len() < 3 {
+            return None;
+        }
+        let (x, y): (Vec<f64>, Vec<f64>) = pts.into_iter().unzip();
+        let (a, b) = ladder_laws::optimize::linear(&x, &y)?;
+        (b < 0.0 && a.is_finite()).then_some(K1Curve { a, b, t0 })
+    }
+
+    /// Tokens since the branch point at which the smoothed k = 1 curve reaches `loss`.
+    pub fn tokens_to(&self, loss: f64) -> f64 {
+        ((loss - self.a) / self.b).exp() - self.t0
+    }
+}
+
+/// Each window's token overhead against the point's k = 1 window, as `(batch, overhead)`: its
+/// tokens over the tokens the (smoothed) k = 1 curve takes to its end loss, minus one. None
 /// without a k = 1 window evaluated at least twice.
 pub fn overheads(ws: &[Window]) -> Option<Vec<(f64, f64)>> {
     let base = ws.iter().find(|w| w.k == 1.0)?;
     if base.curve.len() < 2 {
         return None;
     }
+    let smooth = K1Curve::fit(base.tokens, &base.curve);
     let out = ws
         .iter()
         .filter(|w| w.loss.is_finite())
         .map(|w| {
-            let o = if w.k == 1.0 {
-                0.0
-            } else {
-                match tokens_to(&base.curve, w.loss) {
-                    Some(t) if t > 0.0 => w.window_tokens / t - 1.0,
-                    Some(_) => f64::INFINITY,
-                    None => 0.0,
-                }
+            let t = match smooth {
+                _ if w.k == 1.0 => Some(w.window_tokens),
+                Some(c) => Some(c.tokens_to(w.loss)),
+                None => tokens_to(&base.curve, w.loss),
+            };
+            let o = match t {
+                _ if w.k == 1.0 => 0.0,
+                Some(t) if t > 0.0 => w.window_tokens / t - 1.0,
+                Some(_) => f64::INFINITY,
+                None => 0.0,
             };
             (w.batch, o)
         })
@@ -229,24 +263,41 @@ mod tests {
     }
 
     #[test]
-    fn a_windows_end_loss_is_mapped_onto_the_k1_curve() {
-        // k = 1 falls linearly from 3.0 at 1e4 tokens to 2.0 at 1e5.
-        let curve: Vec<(f64, f64)> = (1..=10).map(|i| (1e4 * i as f64, 3.0 - (i - 1) as f64 / 9.0)).collect();
-        assert!((tokens_to(&curve, 2.5).unwrap() - 5.5e4).abs() < 1e-6);
-        assert_eq!(tokens_to(&curve, 1.9), None, "better than k = 1 ever got");
-        assert_eq!(tokens_to(&curve, 3.5), Some(1e4), "above its first evaluation");
+    fn a_windows_end_loss_is_mapped_onto_the_smoothed_k1_curve() {
+        // k = 1 follows L = 10 − 0.5·ln(1e5 + t) from its branch point at 1e5 tokens.
+        let l = |t: f64| 10.0 - 0.5 * (1e5 + t).ln();
+        let curve: Vec<(f64, f64)> = (1..=10).map(|i| (1e4 * i as f64, l(1e4 * i as f64))).collect();
         let ws = vec![
-            window(1.0, 2.0, curve.clone()),
-            window(2.0, 2.0 + 1.0 / 9.0, Vec::new()), // k = 1 reached it at 9e4: 11% overhead
-            window(4.0, 2.5, Vec::new()),             // at 5.5e4: 82%
+            window(1.0, l(1e5), curve.clone()),
+            window(2.0, l(9e4), Vec::new()),   // k = 1 reached it at 9e4: 11% overhead
+            window(4.0, l(5.5e4), Vec::new()), // at 5.5e4: 82%
         ];
         let o = overheads(&ws).expect("overheads");
         assert_eq!(o[0], (1024.0, 0.0));
-        assert!((o[1].1 - (1e5 / 9e4 - 1.0)).abs() < 1e-9, "{o:?}");
-        assert!((o[2].1 - (1e5 / 5.5e4 - 1.0)).abs() < 1e-9, "{o:?}");
+        assert!((o[1].1 - (1e5 / 9e4 - 1.0)).abs() < 1e-6, "{o:?}");
+        assert!((o[2].1 - (1e5 / 5.5e4 - 1.0)).abs() < 1e-6, "{o:?}");
         let c = crossing(&o, OVERHEAD).expect("a crossing");
         assert!(c.lo == 2048.0 && c.hi == Some(4096.0) && c.cbs > 2048.0 && c.cbs < 4096.0, "{c:?}");
+        // One noisy evaluation moves the smoothed curve little: a window's overhead stays near.
+        let mut noisy = curve.clone();
+        noisy[8].1 -= 0.01;
+        let ws2 = vec![window(1.0, l(1e5), noisy), ws[1].clone()];
+        let o2 = overheads(&ws2).expect("overheads");
+        assert!((o2[1].1 - o[1].1).abs() < 0.05, "{o2:?} against {o:?}");
         // Without a k = 1 curve there is nothing to map onto.
         assert!(overheads(&ws[1..]).is_none());
+        // With two evaluations only, the curve is interpolated.
+        assert!((tokens_to(&curve, l(5.5e4)).unwrap() - 5.5e4).abs() < 2e3);
+        assert_eq!(tokens_to(&curve, l(2e5)), None, "better than k = 1 ever got");
+        assert_eq!(tokens_to(&curve, l(0.0)), Some(1e4), "above its first evaluation");
+    }
+
+    #[test]
+    fn the_cbs_is_the_largest_batch_that_keeps_up() {
+        // k = 2 is unlucky (30%), k = 4 keeps up (10%), k = 8 does not (50%): the CBS lies
+        // between 4k and 8k, not below 2k.
+        let o = [(1024.0, 0.0), (2048.0, 0.3), (4096.0, 0.1), (8192.0, 0.5)];
+        let c = crossing(&o, 0.2).expect("a crossing");
+        assert!(c.lo == 4096.0 && c.hi == Some(8192.0) && !c.lower_bound, "{c:?}");
     }
 }

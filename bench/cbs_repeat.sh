@@ -42,5 +42,7 @@ for (n, step), ps in sorted(by.items()):
     print(f"{n:>8.0f} {a['tokens']:>8.0f} {mark(a):>11} {mark(b):>11} {ratio:>6.2f}  {simple}")
 share = within / total if total else 0
 print(f"{within} of {total} points within a factor of 2 ({100 * share:.0f}%; target: at least 75%)")
+bounds = sum(1 for ps in by.values() if len(ps) == 2 and all(p["lower_bound"] for p in ps))
+print(f"{bounds} of them lower bounds at both seeds (every batch tried kept up): agreement there says only that")
 sys.exit(0 if total >= 8 and share >= 0.75 else 1)
 PY

@@ -144,13 +144,14 @@ pub fn overheads(ws: &[Window]) -> Option<Vec<(f64, f64)>> {
         .iter()
         .filter(|w| w.loss.is_finite())
         .map(|w| {
+            if w.k == 1.0 {
+                return (w.batch, 0.0);
+            }
             let t = match smooth {
-                _ if w.k == 1.0 => Some(w.window_tokens),
                 Some(c) => Some(c.tokens_to(w.loss)),
                 None => tokens_to(&base.curve, w.loss),
             };
             let o = match t {
-                _ if w.k == 1.0 => 0.0,
                 Some(t) if t > 0.0 => w.window_tokens / t - 1.0,
                 Some(_) => f64::INFINITY,
                 None => 0.0,

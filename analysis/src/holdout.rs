@@ -58,7 +58,7 @@ pub fn holdout(
         }
     }
     // L(N, D) and Chinchilla describe the runs at the shared batch size, as they were fitted.
-    let at_base = |r: &&RunPoint| full.base_batch.is_none() || r.b == full.base_batch;
+    let at_base = |r: &&RunPoint| full.at_base_batch(r);
     let fitted_at = |d: f64| -> Vec<(f64, f64)> {
         inputs
             .runs

@@ -136,6 +136,12 @@ fn smooth(train: &[f64]) -> Vec<f64> {
         .collect()
 }
 
+/// A run's loss: its best validation loss (None before its first evaluation).
+pub fn best_val_loss(points: &[RecordedPoint]) -> Option<f64> {
+    let best = points.iter().filter_map(|p| p.point.val_loss).fold(f64::INFINITY, f64::min);
+    best.is_finite().then_some(best)
+}
+
 /// Why a job cannot feed a fit, if it cannot.
 pub fn exclusion(j: &JobStatus, points: &[RecordedPoint]) -> Option<String> {
     match j.state {
@@ -150,10 +156,9 @@ pub fn exclusion(j: &JobStatus, points: &[RecordedPoint]) -> Option<String> {
     let Some(first) = points.first().map(|p| p.point.train_loss) else {
         return Some("no metric points".into());
     };
-    let min_val = points.iter().filter_map(|p| p.point.val_loss).fold(f64::INFINITY, f64::min);
-    if !min_val.is_finite() {
+    let Some(min_val) = best_val_loss(points) else {
         return Some("no validation loss".into());
-    }
+    };
     // A run whose loss never fell 10% below where it started did not learn: not converged. (A
     // branch starts where its parent had got to: the parent's own curve answers for it.)
     if j.branch.is_none() && min_val > 0.9 * first {

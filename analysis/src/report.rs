@@ -171,6 +171,12 @@ pub fn legend() -> BTreeMap<String, LawInfo> {
 }
 
 impl Report {
+    /// Whether run `r` is at the batch size L(N), L(D), L(N,D) and Chinchilla were fitted at
+    /// (every run, when the sweep has no shared batch size).
+    pub fn at_base_batch(&self, r: &crate::inputs::RunPoint) -> bool {
+        self.base_batch.is_none() || r.b == self.base_batch
+    }
+
     /// Whether any law was fitted.
     pub fn any_fitted(&self) -> bool {
         self.l_n.is_some()

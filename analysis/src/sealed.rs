@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use ladder_core::JobState;
-use ladder_core::status::{JobStatus, RecordedPoint};
+use ladder_core::status::JobStatus;
 use ladder_laws::{Baselines, Law, relative_error};
 use serde::{Deserialize, Serialize};
 
@@ -109,8 +109,7 @@ pub fn predict_targets(inputs: &Inputs, report: &Report, targets: &[Target]) -> 
 /// Persistence and the two-point line for `t`: the fitted runs at the shared batch size and at
 /// the fitted D nearest `t.d` in log D.
 fn baselines(inputs: &Inputs, report: &Report, t: &Target) -> (Baselines, Option<f64>) {
-    let at_base = |b: Option<f64>| report.base_batch.is_none() || b == report.base_batch;
-    let runs: Vec<_> = inputs.runs.iter().filter(|r| at_base(r.b)).collect();
+    let runs: Vec<_> = inputs.runs.iter().filter(|r| report.at_base_batch(r)).collect();
     let nearest = runs
         .iter()
         .filter_map(|r| r.d)
@@ -119,12 +118,6 @@ fn baselines(inputs: &Inputs, report: &Report, t: &Target) -> (Baselines, Option
     let Some(d) = nearest else { return (Baselines::default(), None) };
     let fitted = runs.iter().filter(|r| r.d == Some(d)).filter_map(|r| Some((r.n?, r.loss)));
     (Baselines::from_fitted(fitted, t.n), Some(d))
-}
-
-/// A target's measured loss: its best validation loss, as a fitted run's (None until it has one).
-pub fn measured_loss(points: &[RecordedPoint]) -> Option<f64> {
-    let best = points.iter().filter_map(|p| p.point.val_loss).fold(f64::INFINITY, f64::min);
-    best.is_finite().then_some(best)
 }
 
 /// One law's prediction of a target, scored once the target has ended.
@@ -152,6 +145,21 @@ pub struct TargetScore {
     pub two_point_error: Option<f64>,
     /// Empty before the lock.
     pub laws: Vec<LawScore>,
+}
+
+impl TargetScore {
+    /// A target before the lock: its plan and state, nothing predicted or measured.
+    pub fn unlocked(target: Target, state: JobState) -> Self {
+        TargetScore {
+            target,
+            state,
+            measured: None,
+            baselines: Baselines::default(),
+            persistence_error: None,
+            two_point_error: None,
+            laws: Vec::new(),
+        }
+    }
 }
 
 /// Scores a locked target against its measured loss (None: not yet ended).

@@ -122,7 +122,7 @@ pub(crate) fn n_opt_chart(report: &Report) -> Option<Chart> {
 pub(crate) fn kaplan_nd(inputs: &Inputs, report: &Report) -> Vec<Chart> {
     let Some(f) = &report.l_nd else { return vec![] };
     // The runs the fit used: those at the shared batch size.
-    let runs: Vec<_> = inputs.runs.iter().filter(|r| report.base_batch.is_none() || r.b == report.base_batch).collect();
+    let runs: Vec<_> = inputs.runs.iter().filter(|r| report.at_base_batch(r)).collect();
     let sizes = ladder_analysis::select::distinct_values(runs.iter().filter(|r| r.d.is_some()).filter_map(|r| r.n));
     let (d_lo, d_hi) = (f.x2_range.lo, f.x2_range.hi);
     let mut by_d = Vec::new();

@@ -77,10 +77,20 @@ pub fn summary_of(r: &Read, summaries: &Summaries, job: u64) -> Result<CurveSumm
     summaries.get_or_build(job, || summarise(r, job, CurveSummary::default()))
 }
 
+/// The training tokens of sweep `s`'s dataset (D of a job that uses them all).
+pub fn all_tokens(r: &Read, s: &SweepRecord) -> Result<Option<u64>> {
+    Ok(blobs::dataset_by_sha(r, &s.dataset_sha256)?.map(|d| d.train_bytes / 2))
+}
+
 /// A sweep's jobs (with their configs) and curve summaries, as the analysis takes them, and the
-/// points summarised. Sealed targets are left out, each named with why.
-pub fn sweep_inputs(r: &Read, s: &SweepRecord, summaries: &Summaries) -> Result<(Inputs, u64)> {
-    let all_tokens = blobs::dataset_by_sha(r, &s.dataset_sha256)?.map(|d| d.train_bytes / 2);
+/// points summarised; `all_tokens` from [`all_tokens`]. Sealed targets are left out, each named
+/// with why.
+pub fn sweep_inputs(
+    r: &Read,
+    s: &SweepRecord,
+    summaries: &Summaries,
+    all_tokens: Option<u64>,
+) -> Result<(Inputs, u64)> {
     let mut jobs: Vec<JobStatus> = Vec::with_capacity(s.job_ids.len());
     let mut curves = Vec::with_capacity(s.job_ids.len());
     let mut points = 0;
@@ -108,7 +118,7 @@ pub fn sweep_inputs(r: &Read, s: &SweepRecord, summaries: &Summaries) -> Result<
 fn compute(store: &Store, summaries: &Summaries, sweep_id: u64, now_ms: i64, generation: u64) -> Result<SweepFits> {
     let r = store.read()?;
     let s = sweeps::find(&r, &sweep_id.to_string())?;
-    let (inputs, points) = sweep_inputs(&r, &s, summaries)?;
+    let (inputs, points) = sweep_inputs(&r, &s, summaries, all_tokens(&r, &s)?)?;
     drop(r);
     let began = Instant::now();
     let opts = Options { bootstrap: BOOTSTRAP, ..Options::default() };
@@ -189,24 +199,22 @@ impl LiveFits {
         self.wake.notify_one();
     }
 
-    /// Of the sweeps whose jobs ended lately, those with no job left to run, and those due their
-    /// predictions' lock ([`super::predictions::lock_due`]).
+    /// The sweeps whose jobs ended lately, and of those the ones with no job left to run.
     fn finished_sweeps(&self, store: &Store) -> (Vec<u64>, Vec<u64>) {
-        let ids: Vec<u64> = std::mem::take(&mut *self.ended.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
-            .into_iter()
+        let ended: Vec<u64> =
+            std::mem::take(&mut *self.ended.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
+                .into_iter()
+                .collect();
+        let Ok(r) = store.read() else { return (ended, vec![]) };
+        let done = ended
+            .iter()
+            .copied()
+            .filter(|id| {
+                let counts = sweeps::find(&r, &id.to_string()).and_then(|s| sweeps::counts(&r, &s));
+                counts.is_ok_and(|c| c.queued + c.running + c.pending == 0)
+            })
             .collect();
-        let Ok(r) = store.read() else { return (vec![], vec![]) };
-        let (mut done, mut lock) = (Vec::new(), Vec::new());
-        for id in ids {
-            let Ok(s) = sweeps::find(&r, &id.to_string()) else { continue };
-            if super::predictions::lock_due(&r, &s).unwrap_or(false) {
-                lock.push(id);
-            }
-            if sweeps::counts(&r, &s).is_ok_and(|c| c.queued + c.running + c.pending == 0) {
-                done.push(id);
-            }
-        }
-        (done, lock)
+        (ended, done)
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<SweepFits>> {
@@ -325,9 +333,11 @@ impl LiveFits {
                     _ = self.wake.notified() => {}
                 }
                 let (st, me) = (store.clone(), self.clone());
-                let (done, lock) =
+                let (ended, done) =
                     tokio::task::spawn_blocking(move || me.finished_sweeps(&st)).await.unwrap_or_default();
-                for id in lock {
+                // A sweep whose last fitted job ended locks its targets' predictions (the lock
+                // checks whether it is due).
+                for id in ended {
                     tokio::select! {
                         _ = shutdown.cancelled() => return,
                         locked = super::predictions::lock_if_due(&store, &self, id, clock.now_ms()) => {

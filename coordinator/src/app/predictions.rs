@@ -10,8 +10,9 @@
 //! is final. `ladder predict SWEEP` and the page score each target that has succeeded.
 use std::sync::Arc;
 
+use ladder_analysis::inputs::best_val_loss;
 use ladder_analysis::sealed::{
-    Lock, LockCause, LockSummary, Predictions, Target, lock_options, measured_loss, predict_targets, scorable, score,
+    Lock, LockCause, LockSummary, Predictions, Target, TargetScore, lock_options, predict_targets, scorable, score,
 };
 use ladder_analysis::{Report, fit_all};
 use ladder_core::branch::BranchKind;
@@ -20,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::summary::Summaries;
-use super::{App, attempts, blobs, fits, sweeps};
+use super::{App, fits, sweeps};
 use crate::error::{CoordError, Result};
 use crate::records::{JobRecord, SweepRecord};
 use crate::store::{Read, Store};
@@ -79,8 +80,8 @@ fn sha256_hex(bytes: &[u8]) -> String {
 
 /// Fits sweep `s` without its targets and predicts each (blocking: run it off the runtime).
 pub fn compute(r: &Read, s: &SweepRecord, summaries: &Summaries, cause: LockCause, now_ms: i64) -> Result<Lock> {
-    let (inputs, _) = fits::sweep_inputs(r, s, summaries)?;
-    let all_tokens = blobs::dataset_by_sha(r, &s.dataset_sha256)?.map(|d| d.train_bytes / 2);
+    let all_tokens = fits::all_tokens(r, s)?;
+    let (inputs, _) = fits::sweep_inputs(r, s, summaries, all_tokens)?;
     let targets: Vec<Target> = scored_targets(r, s)?.iter().map(|j| Target::of(&j.status(), all_tokens)).collect();
     let opts = lock_options();
     let report: Report = fit_all(&inputs, &opts)
@@ -124,39 +125,38 @@ fn final_lock(sweep_id: u64, rec: &LockRecord) -> CoordError {
     ))
 }
 
-/// Locks sweep `sweep_id` by itself when it is due (see [`lock_due`]); returns whether it did.
-pub async fn lock_if_due(store: &Store, live: &Arc<fits::LiveFits>, sweep_id: u64, now_ms: i64) -> Result<bool> {
-    let (st, live) = (store.clone(), live.clone());
-    let lock = tokio::task::spawn_blocking(move || -> Result<Option<Lock>> {
+/// Fits sweep `key` and stores its lock with `cause` (off the runtime); an automatic lock
+/// (`FitsEnded`) only when [`lock_due`]. Returns the sweep's id when it locked.
+async fn lock_now(
+    store: &Store,
+    live: &Arc<fits::LiveFits>,
+    key: String,
+    cause: LockCause,
+    now_ms: i64,
+) -> Result<Option<u64>> {
+    let (st, live, what) = (store.clone(), live.clone(), key.clone());
+    let lock = tokio::task::spawn_blocking(move || -> Result<Option<(u64, Lock)>> {
         let r = st.read()?;
-        let s = sweeps::find(&r, &sweep_id.to_string())?;
-        if !lock_due(&r, &s)? {
+        let s = sweeps::find(&r, &key)?;
+        if cause == LockCause::FitsEnded && !lock_due(&r, &s)? {
             return Ok(None);
         }
-        compute(&r, &s, &live.summaries, LockCause::FitsEnded, now_ms).map(Some)
+        Ok(Some((s.id, compute(&r, &s, &live.summaries, cause, now_ms)?)))
     })
     .await
-    .map_err(|e| CoordError::Server(format!("locking sweep {sweep_id}'s predictions: {e}")))??;
-    let Some(lock) = lock else { return Ok(false) };
-    store.write(move |txn| put(txn, sweep_id, &lock)).await?;
-    tracing::info!(sweep = sweep_id, "predictions locked: every job the fits use has ended");
-    Ok(true)
+    .map_err(|e| CoordError::Server(format!("locking sweep {what}'s predictions: {e}")))??;
+    let Some((id, lock)) = lock else { return Ok(None) };
+    store.write(move |txn| put(txn, id, &lock)).await?;
+    Ok(Some(id))
 }
 
-/// A target's best validation loss, read from its stored curve.
-fn best_val(r: &Read, job: u64) -> Result<Option<f64>> {
-    let mut best: Option<f64> = None;
-    let mut after = 0;
-    loop {
-        let (page, more) = attempts::curve(r, job, after, attempts::CURVE_PAGE)?;
-        if let Some(v) = measured_loss(&page) {
-            best = Some(best.map_or(v, |b| b.min(v)));
-        }
-        match more {
-            Some(m) => after = m,
-            None => return Ok(best),
-        }
+/// Locks sweep `sweep_id` by itself when it is due (see [`lock_due`]); returns whether it did.
+pub async fn lock_if_due(store: &Store, live: &Arc<fits::LiveFits>, sweep_id: u64, now_ms: i64) -> Result<bool> {
+    let locked = lock_now(store, live, sweep_id.to_string(), LockCause::FitsEnded, now_ms).await?.is_some();
+    if locked {
+        tracing::info!(sweep = sweep_id, "predictions locked: every job the fits use has ended");
     }
+    Ok(locked)
 }
 
 impl App {
@@ -179,22 +179,22 @@ impl App {
             Some(rec) if rec.revealed_ms.is_some() => Ok(()),
             Some(_) => {
                 drop(r);
-                self.reveal(job.sweep_id).await
+                self.reveal(job.sweep_id).await.map(|_| ())
             }
         }
     }
 
-    async fn reveal(&self, sweep_id: u64) -> Result<()> {
+    /// Marks sweep `sweep_id`'s lock revealed (once); returns when it was.
+    async fn reveal(&self, sweep_id: u64) -> Result<Option<i64>> {
         let now = self.now_ms();
         self.store
             .write(move |txn| {
-                if let Some(mut rec) = load(txn, sweep_id)?
-                    && rec.revealed_ms.is_none()
-                {
+                let Some(mut rec) = load(txn, sweep_id)? else { return Ok(None) };
+                if rec.revealed_ms.is_none() {
                     rec.revealed_ms = Some(now);
                     save(txn, sweep_id, &rec)?;
                 }
-                Ok(())
+                Ok(rec.revealed_ms)
             })
             .await
     }
@@ -216,52 +216,40 @@ impl App {
             return Err(final_lock(s.id, &old));
         }
         drop(r);
-        let (id, name) = (s.id, s.name.clone());
-        let (st, live, now) = (self.store.clone(), self.fits.clone(), self.now_ms());
-        let lock =
-            tokio::task::spawn_blocking(move || compute(&st.read()?, &s, &live.summaries, LockCause::Asked, now))
-                .await
-                .map_err(|e| CoordError::Server(format!("locking sweep {name}'s predictions: {e}")))??;
-        self.store.write(move |txn| put(txn, id, &lock)).await?;
-        tracing::info!(sweep = id, "predictions locked on request");
-        self.predictions(&name).await
+        lock_now(&self.store, &self.fits, s.id.to_string(), LockCause::Asked, self.now_ms()).await?;
+        tracing::info!(sweep = s.id, "predictions locked on request");
+        self.predictions(&s.name).await
     }
 
     /// Sweep `key`'s targets with their locked predictions, each scored once it has succeeded
-    /// (which reads its points: the lock is final from then on).
+    /// (its measured loss from its curve summary, as the fits read a run's: the lock is final
+    /// from then on).
     pub async fn predictions(&self, key: &str) -> Result<Predictions> {
         let r = self.store.read()?;
         let s = sweeps::find(&r, key)?;
         let rec = load(&r, s.id)?;
-        let all_tokens = blobs::dataset_by_sha(&r, &s.dataset_sha256)?.map(|d| d.train_bytes / 2);
+        let all_tokens = fits::all_tokens(&r, &s)?;
         let mut targets = Vec::with_capacity(s.targets.len());
         let mut read_any = false;
         for job in scored_targets(&r, &s)? {
             let id = job.id;
             let locked = rec.as_ref().and_then(|l| l.lock.targets.iter().find(|t| t.target.job == id));
             let measured = match locked {
-                Some(_) if scorable(job.state) => best_val(&r, id)?,
+                Some(_) if scorable(job.state) => {
+                    best_val_loss(&fits::summary_of(&r, &self.fits.summaries, id)?.points())
+                }
                 _ => None,
             };
             read_any |= measured.is_some();
             targets.push(match locked {
                 Some(p) => score(p, job.state, measured),
-                None => ladder_analysis::sealed::TargetScore {
-                    target: Target::of(&job.status(), all_tokens),
-                    state: job.state,
-                    measured: None,
-                    baselines: Default::default(),
-                    persistence_error: None,
-                    two_point_error: None,
-                    laws: Vec::new(),
-                },
+                None => TargetScore::unlocked(Target::of(&job.status(), all_tokens), job.state),
             });
         }
         drop(r);
         let mut revealed_ms = rec.as_ref().and_then(|l| l.revealed_ms);
         if read_any && revealed_ms.is_none() {
-            self.reveal(s.id).await?;
-            revealed_ms = load(&self.store.read()?, s.id)?.and_then(|l| l.revealed_ms);
+            revealed_ms = self.reveal(s.id).await?;
         }
         Ok(Predictions {
             sweep_id: s.id,

@@ -85,7 +85,7 @@ impl Web {
         // A sealed target's curve is left out until the predictions are locked.
         let mut ids = Vec::with_capacity(jobs.len());
         for (id, sealed) in jobs {
-            if !sealed || self.open(id).await? {
+            if !sealed || self.withheld(id).await?.is_none() {
                 ids.push(id);
             }
         }
@@ -120,23 +120,19 @@ impl Web {
         Ok(serde_json::to_value(&*f)?)
     }
 
-    /// Whether job `id`'s data may be shown: false for a sealed target before the lock (see
-    /// [`crate::app::App::unseal`]).
-    async fn open(&self, id: u64) -> Result<bool> {
+    /// Why job `id`'s data may not be shown: a sealed target before the lock (see
+    /// [`crate::app::App::unseal`]); None when it may.
+    async fn withheld(&self, id: u64) -> Result<Option<String>> {
         match self.app.unseal(id).await {
-            Ok(()) => Ok(true),
-            Err(CoordError::Sealed(_)) => Ok(false),
+            Ok(()) => Ok(None),
+            Err(CoordError::Sealed(why)) => Ok(Some(why)),
             Err(e) => Err(e),
         }
     }
 
     /// A job with its curve; a sealed target before the lock without it, saying why.
     pub async fn job(&self, id: u64, max_points: usize) -> Result<Value> {
-        let withheld = match self.app.unseal(id).await {
-            Ok(()) => None,
-            Err(CoordError::Sealed(why)) => Some(why),
-            Err(e) => return Err(e),
-        };
+        let withheld = self.withheld(id).await?;
         self.read(move |app| {
             let job = app.job(id)?;
             let sweep = app.sweep(&job.sweep_id.to_string())?.name;
@@ -152,7 +148,7 @@ impl Web {
     /// The newest lines of a job's log, newest first (how a failed job ended comes first); none
     /// of a sealed target's before the lock.
     pub async fn log(&self, id: u64) -> Result<Value> {
-        if !self.open(id).await? {
+        if self.withheld(id).await?.is_some() {
             return Ok(json!({ "lines": [], "newest_first": true }));
         }
         self.read(move |app| Ok(json!({ "lines": app.newest_logs(id, LOG_LINES)?, "newest_first": true }))).await

@@ -23,6 +23,8 @@ pub fn backtest(
     opts: &Options,
     refit: impl Fn(&Inputs, &Options) -> Result<Report> + Copy,
 ) -> Result<Vec<BacktestRow>> {
+    let deep = inputs.deep_enough(opts.min_layers());
+    let inputs = &*deep;
     let sizes = distinct_values(inputs.runs.iter().filter_map(|r| r.n));
     if sizes.len() <= LEAST_SIZES {
         return Err(AnalysisError::input(

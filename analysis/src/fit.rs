@@ -15,6 +15,8 @@ use crate::select::{at_base, base_batch, distinct, distinct_values, frontier_cur
 /// The whole pipeline: the laws, the hold-out check (`opts.holdout`), the laws required
 /// (`opts.law`); an error when the data supports no law at all.
 pub fn fit_all(inputs: &Inputs, opts: &Options) -> Result<Report> {
+    let deep = inputs.deep_enough(opts.min_layers());
+    let inputs = &deep;
     let mut report = fit_laws(inputs, opts);
     if let Some(k) = opts.holdout {
         report.holdout = crate::holdout::holdout(inputs, &report, opts, k, fit_all)?;
@@ -40,6 +42,8 @@ pub fn fit_all(inputs: &Inputs, opts: &Options) -> Result<Report> {
 
 /// Every law the data supports, each fitted to the runs and points [`crate::select`] picks.
 pub fn fit_laws(inputs: &Inputs, opts: &Options) -> Report {
+    let deep = inputs.deep_enough(opts.min_layers());
+    let inputs = &deep;
     let mut skipped = Vec::new();
     let boot = Bootstrap { resamples: opts.bootstrap.max(20), ..Bootstrap::default() };
     let mut ctx = Ctx { boot, floor: opts.floor, cheap_resamples: opts.cheap_resamples, skipped: &mut skipped };
@@ -91,6 +95,8 @@ pub fn fit_laws(inputs: &Inputs, opts: &Options) -> Report {
         runs: runs.len(),
         used_jobs: runs.iter().filter_map(|r| r.job).collect(),
         excluded: inputs.excluded.clone(),
+        shallow_sizes: inputs.shallow_sizes.clone(),
+        min_layers: opts.min_layers(),
         l_n,
         l_n_points,
         l_d_points,

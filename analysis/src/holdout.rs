@@ -18,6 +18,9 @@ pub fn holdout(
     k: usize,
     refit: impl Fn(&Inputs, &Options) -> Result<Report>,
 ) -> Result<Vec<HoldoutError>> {
+    // The sizes the full fit left out stay out of the refit's count and points.
+    let deep = inputs.deep_enough(opts.min_layers());
+    let inputs = &*deep;
     let sizes = distinct_values(inputs.runs.iter().filter_map(|r| r.n));
     if k == 0 || k >= sizes.len() {
         return Err(AnalysisError::input(
@@ -39,6 +42,7 @@ pub fn holdout(
         excluded: Vec::new(),
         windows: inputs.windows.iter().filter(|w| !held.contains(&w.n)).cloned().collect(),
         compute: inputs.compute,
+        shallow_sizes: inputs.shallow_sizes.clone(),
     };
     let sub_opts = Options { holdout: None, backtest: false, law: Vec::new(), ..opts.clone() };
     let fit = refit(&sub, &sub_opts).map_err(|e| match e {

@@ -12,6 +12,9 @@ use serde::Serialize;
 pub struct RunPoint {
     pub job: Option<u64>,
     pub n: Option<f64>,
+    /// Transformer layers (None for points read from a CSV file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layers: Option<u32>,
     /// Unique training tokens: min(D limit, tokens trained).
     pub d: Option<f64>,
     /// Tokens trained.
@@ -122,6 +125,39 @@ pub struct Inputs {
     pub excluded: Vec<Excluded>,
     pub windows: Vec<Window>,
     pub compute: Compute,
+    /// The N of sizes [`Inputs::deep_enough`] left out.
+    #[serde(default)]
+    pub shallow_sizes: Vec<f64>,
+}
+
+/// The fewest deeper sizes for which [`Inputs::deep_enough`] leaves shallow ones out: what
+/// L(N) and a backtest need.
+pub const MIN_DEEP_SIZES: usize = 3;
+
+impl Inputs {
+    /// These inputs without the sizes of fewer than `min_layers` layers: their runs and curves
+    /// leave, each such job joins the left-out list and each size `shallow_sizes`. Runs of
+    /// unknown depth stay, and every size stays where fewer than [`MIN_DEEP_SIZES`] deeper ones
+    /// would be left (a sweep of toy models is fitted as it is). Borrowed where nothing leaves.
+    pub fn deep_enough(&self, min_layers: u32) -> std::borrow::Cow<'_, Inputs> {
+        let shallow = |r: &RunPoint| r.layers.is_some_and(|l| l < min_layers);
+        let deep_sizes = crate::select::distinct(self.runs.iter().filter(|r| !shallow(r)).filter_map(|r| r.n));
+        if !self.runs.iter().any(shallow) || deep_sizes < MIN_DEEP_SIZES {
+            return std::borrow::Cow::Borrowed(self);
+        }
+        let mut out = self.clone();
+        let (deep, left): (Vec<RunPoint>, Vec<RunPoint>) = out.runs.into_iter().partition(|r| !shallow(r));
+        out.runs = deep;
+        let sizes = crate::select::distinct_values(left.iter().filter_map(|r| r.n));
+        // A size's trunk curves go with its runs (same N, exactly).
+        out.curves.retain(|c| !sizes.contains(&c.n));
+        let reason = format!(
+            "fewer than {min_layers} layers (off the deeper models' trend, Kaplan et al. 2020 Fig. 6; --min-layers 1 keeps them)"
+        );
+        out.excluded.extend(left.iter().filter_map(|r| Some(Excluded { job: r.job?, reason: reason.clone() })));
+        out.shallow_sizes.extend(sizes);
+        std::borrow::Cow::Owned(out)
+    }
 }
 
 /// Half-width of the moving average over train losses.
@@ -258,6 +294,7 @@ fn run_of(j: &JobStatus, points: &[RecordedPoint], all_tokens: Option<f64>) -> (
     let run = RunPoint {
         job: Some(j.id),
         n: Some(n),
+        layers: u32::try_from(n_layer).ok(),
         d: Some(d_limit.min(tokens)),
         tokens: Some(tokens),
         b: Some(j.batch_tokens as f64),

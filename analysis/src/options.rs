@@ -24,6 +24,9 @@ pub struct Options {
     pub floor: Floor,
     /// Leave out the K highest-loss runs from the Chinchilla fit.
     pub exclude_top: usize,
+    /// The fits leave out model sizes with fewer layers than this (None: [`MIN_LAYERS`]; runs
+    /// of unknown depth stay in).
+    pub min_layers: Option<u32>,
     /// Refit without the K largest model sizes and score each law on them.
     pub holdout: Option<usize>,
     /// Refit on the k smallest sizes for every k and score each law on every larger size.
@@ -32,6 +35,18 @@ pub struct Options {
     pub law: Vec<Law>,
     /// The CBS rule's token overhead (None: [`crate::cbs::OVERHEAD`], 20%).
     pub cbs_overhead: Option<f64>,
+}
+
+/// The fits leave out 1-layer models: Kaplan et al. 2020 (Fig. 6) find them off the trend that
+/// deeper models share, and on the demo sweeps' backtests every law extrapolates better without
+/// them (docs/predictable-demo.md).
+pub const MIN_LAYERS: u32 = 2;
+
+impl Options {
+    /// The fewest layers a fitted size has.
+    pub fn min_layers(&self) -> u32 {
+        self.min_layers.unwrap_or(MIN_LAYERS)
+    }
 }
 
 /// What `ladder fit` draws for the one-variable laws at least.

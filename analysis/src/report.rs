@@ -101,6 +101,11 @@ pub struct Report {
     pub runs: usize,
     pub used_jobs: Vec<u64>,
     pub excluded: Vec<Excluded>,
+    /// The N of the sizes left out for having fewer than `min_layers` layers.
+    #[serde(default)]
+    pub shallow_sizes: Vec<f64>,
+    #[serde(default)]
+    pub min_layers: u32,
     pub l_n: Option<PowerLaw>,
     /// The (N, loss) points L(N) was fitted to, and L(D)'s (D, loss).
     pub l_n_points: Vec<(f64, f64)>,

@@ -83,6 +83,7 @@ mod tests {
         RunPoint {
             job: None,
             n: Some(n),
+            layers: None,
             d: Some(d_limit.min(1e6)),
             tokens: Some(1e6),
             b: Some(b),

@@ -220,6 +220,10 @@ pub struct FitArgs {
     /// Leave out the K highest-loss points from the Chinchilla fit.
     #[arg(long, default_value_t = 0)]
     pub exclude_top: usize,
+    /// Leave model sizes with fewer layers than this out of every fit (default 2: 1-layer
+    /// models fall off the deeper models' trend, Kaplan et al. 2020 Fig. 6; 1 keeps every size).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub min_layers: Option<u32>,
     /// Bootstrap resamples for the intervals (the one-variable laws and Chinchilla, whose
     /// resamples are cheap, draw at least 1000).
     #[arg(long, default_value_t = 200)]

@@ -1,7 +1,8 @@
 //! `ladder fit --csv FILE`: points from anywhere. A header row names the columns; other projects
 //! name them in many ways, so the common names are recognised (any case): N as `N`, `params`,
 //! `parameters` or `Model Size`; D as `D`, `tokens` or `Training Tokens`; C as `C`, `FLOPs`,
-//! `compute` or `Training FLOP`; B as `B` or `batch_tokens`; S as `S` or `steps`; and `loss`.
+//! `compute` or `Training FLOP`; B as `B` or `batch_tokens`; S as `S` or `steps`; layers as
+//! `layers` or `n_layer` (the fits leave 1-layer sizes out); and `loss`.
 //! `--columns N=...,C=...` names them explicitly. Where D is missing and C is given, D = C/(6N),
 //! as Epoch AI's Chinchilla analysis takes it. Other columns are ignored; every error names the
 //! file, line and column.
@@ -13,20 +14,21 @@ use ladder_analysis::inputs::RunPoint;
 use crate::error::{CliError, Result};
 
 /// Each variable and the names a header may give it (lowercase).
-const ALIASES: [(&str, &[&str]); 6] = [
+const ALIASES: [(&str, &[&str]); 7] = [
     ("N", &["n", "params", "parameters", "n_params", "model size", "model_size"]),
     ("D", &["d", "tokens", "training tokens", "training_tokens", "dataset_tokens"]),
     ("C", &["c", "flops", "compute", "training flop", "training flops", "training_flops"]),
     ("B", &["b", "batch", "batch_tokens", "batch size"]),
     ("S", &["s", "steps"]),
     ("loss", &["loss", "val_loss"]),
+    ("layers", &["layers", "n_layer", "n_layers", "depth"]),
 ];
 
 /// Which column holds each variable.
 #[derive(Debug, Default)]
 struct Columns {
     /// Indexed like [`ALIASES`].
-    at: [Option<usize>; 6],
+    at: [Option<usize>; 7],
 }
 
 impl Columns {
@@ -43,7 +45,7 @@ impl Columns {
                 .split_once('=')
                 .ok_or_else(|| CliError::input("--columns", format!("{part:?}: expected VAR=column, e.g. N=params")))?;
             let k = ALIASES.iter().position(|(v, _)| v.eq_ignore_ascii_case(var.trim())).ok_or_else(|| {
-                CliError::input("--columns", format!("{var:?}: the variables are N, D, C, B, S and loss"))
+                CliError::input("--columns", format!("{var:?}: the variables are N, D, C, B, S, layers and loss"))
             })?;
             let want = name.trim().trim_matches('"').to_ascii_lowercase();
             let c = lower.iter().position(|h| *h == want).ok_or_else(|| {
@@ -127,9 +129,15 @@ pub fn parse(text: &str, origin: &str, mapping: Option<&str>) -> Result<Inputs> 
             _ => None,
         };
         let (b, s) = (num("B")?, num("S")?);
+        let layers = match num("layers")? {
+            Some(l) if l.fract() != 0.0 || l > f64::from(u32::MAX) => {
+                return Err(bad(lineno, format!("column `layers`: {l} is not a whole number of layers")));
+            }
+            l => l.map(|l| l as u32),
+        };
         let group = String::new();
         let d_limit = d.unwrap_or(f64::INFINITY);
-        runs.push(RunPoint { job: None, n, d, tokens: d, b, s, c, loss, d_limit, group, branch: None });
+        runs.push(RunPoint { job: None, n, layers, d, tokens: d, b, s, c, loss, d_limit, group, branch: None });
     }
     if runs.is_empty() {
         return Err(CliError::input(origin.to_string(), "a header but no rows"));

@@ -58,6 +58,7 @@ impl From<&args::FitArgs> for Options {
                 _ => ladder_laws::Floor::Auto,
             },
             exclude_top: a.exclude_top,
+            min_layers: a.min_layers,
             holdout: a.holdout,
             backtest: a.backtest,
             law: a.law.clone(),
@@ -85,6 +86,7 @@ async fn live_report(cli: &Cli, a: &args::FitArgs) -> Result<Option<Report>> {
         && !a.floor
         && !a.no_floor
         && a.exclude_top == 0
+        && a.min_layers.is_none()
         && a.holdout.is_none()
         && !a.backtest
         && a.law.is_empty()

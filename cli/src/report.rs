@@ -124,6 +124,16 @@ fn header_lines(out: &mut String, r: &Report) {
         let jobs = if ids.len() == 1 { "job" } else { "jobs" };
         let _ = writeln!(out, "  left out, {why}: {jobs} {}", crate::table::id_ranges(ids));
     }
+    // A sweep's jobs are listed above with the reason; points from a file have no job ids.
+    if !r.shallow_sizes.is_empty() && r.used_jobs.is_empty() {
+        let sizes: Vec<String> = r.shallow_sizes.iter().map(|&n| num(n)).collect();
+        let _ = writeln!(
+            out,
+            "  left out of every fit, sizes with fewer than {} layers: N = {}",
+            r.min_layers,
+            sizes.join(", ")
+        );
+    }
     if let Some(b) = r.base_batch {
         let _ = writeln!(
             out,

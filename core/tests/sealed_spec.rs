@@ -77,8 +77,9 @@ fn sealed_must_be_a_boolean() {
 }
 
 /// The predictable demo (cli/demo/predictable.toml) is what docs/predictable-demo.md fixed: the
-/// largest fitted size sees ≥ 5 tokens per parameter, and the sealed target lies ≥ 0.5 decades
-/// of compute beyond the largest fitted run.
+/// largest fitted size sees ≥ 5 tokens per parameter, the first sealed target (4x128 to 3.4e6)
+/// and the second (5x160 to 2.38e6) lie ≥ 0.5 decades of compute beyond the largest fitted run,
+/// and the second's cooldown to 1.19e6 (reported, not judged) lies below that.
 #[test]
 fn the_predictable_demo_plans_as_designed() {
     let spec = include_str!("../../cli/demo/predictable.toml");
@@ -87,17 +88,24 @@ fn the_predictable_demo_plans_as_designed() {
     let d_of = |j: &ladder_core::sweep::JobPlan| j.total_steps as f64 * j.config.train.batch_tokens as f64;
     let fitted: Vec<_> = p.jobs.iter().filter(|j| !j.sealed && j.branch.is_some()).collect();
     let targets: Vec<_> = p.jobs.iter().filter(|j| j.sealed && j.branch.is_some()).collect();
-    assert_eq!((fitted.len(), targets.len()), (7 * 8, 2), "seven trunks × eight D; two target cooldowns");
-    assert_eq!(p.jobs.iter().filter(|j| j.sealed).count(), 4, "two target trunks and their cooldowns");
+    assert_eq!((fitted.len(), targets.len()), (7 * 8, 4), "seven trunks × eight D; four target cooldowns");
+    assert_eq!(p.jobs.iter().filter(|j| j.sealed).count(), 7, "three target trunks and their cooldowns");
     let largest = fitted
         .iter()
         .max_by(|a, b| (a.accounting.n as f64 * d_of(a)).total_cmp(&(b.accounting.n as f64 * d_of(b))))
         .unwrap();
     let n_fit = largest.accounting.n as f64;
     assert!(d_of(largest) / n_fit >= 5.0, "{} tokens per parameter", d_of(largest) / n_fit);
+    let mut judged = Vec::new();
     for t in &targets {
         let decades = (t.accounting.n as f64 * d_of(t) / (n_fit * d_of(largest))).log10();
-        assert!(decades >= 0.5, "the target is {decades:.2} decades beyond");
-        assert_eq!((t.shape.n_layer, t.shape.d_model), (4, 128));
+        let shape = (t.shape.n_layer, t.shape.d_model);
+        if decades >= 0.5 {
+            judged.push((shape, (d_of(t) / 1e4).round() * 1e4));
+        } else {
+            assert_eq!((shape, d_of(t) < 1.3e6), ((5, 160), true), "only the reported point is nearer");
+        }
     }
+    judged.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    assert_eq!(judged, vec![((4, 128), 3.4e6), ((4, 128), 3.4e6), ((5, 160), 2.38e6)]);
 }

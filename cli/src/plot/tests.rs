@@ -35,6 +35,7 @@ fn inputs(b_simple: bool) -> Inputs {
     let run = |job: u64, n: f64| RunPoint {
         job: Some(job),
         n: Some(n),
+        layers: None,
         d: None,
         tokens: Some(20_480.0),
         b: Some(1024.0),

@@ -1,9 +1,9 @@
 //! The fits leave 1-layer sizes out by default (Kaplan et al. 2020, Fig. 6: they fall off the
 //! deeper models' trend), say so in the report, and keep them on request.
-use ladder_analysis::inputs::RunPoint;
-use ladder_analysis::options::Options;
 use ladder_analysis::Inputs;
 use ladder_analysis::fit_all;
+use ladder_analysis::inputs::RunPoint;
+use ladder_analysis::options::Options;
 
 /// The true law of the deeper sizes.
 const E: f64 = 1.2;
@@ -31,7 +31,8 @@ fn run(n: f64, layers: u32, d: f64, loss: f64) -> RunPoint {
 
 /// Two 1-layer sizes 15% above the law (off the trend), four deeper sizes on it.
 fn inputs() -> Inputs {
-    let sizes: [(f64, u32, f64); 6] = [(3e3, 1, 1.15), (1e4, 1, 1.15), (3e4, 2, 1.0), (1e5, 2, 1.0), (3e5, 3, 1.0), (1e6, 4, 1.0)];
+    let sizes: [(f64, u32, f64); 6] =
+        [(3e3, 1, 1.15), (1e4, 1, 1.15), (3e4, 2, 1.0), (1e5, 2, 1.0), (3e5, 3, 1.0), (1e6, 4, 1.0)];
     let mut runs = Vec::new();
     for (n, layers, off) in sizes {
         for d in [2e5f64, 4e5, 8e5, 1.6e6, 3.2e6] {
@@ -72,7 +73,10 @@ fn min_layers_1_keeps_every_size_and_the_off_trend_ones_bend_the_fit() {
     assert_eq!(c.fit.n_range.lo, 3e3);
     let truth = E + A / 3e6f64.powf(ALPHA) + B / 3.2e6f64.powf(BETA);
     let predicted = c.fit.predict(3e6, 3.2e6);
-    assert!((predicted / truth - 1.0).abs() > 0.01, "the 1-layer sizes moved the extrapolation: {predicted} against {truth}");
+    assert!(
+        (predicted / truth - 1.0).abs() > 0.01,
+        "the 1-layer sizes moved the extrapolation: {predicted} against {truth}"
+    );
 }
 
 #[test]

@@ -104,3 +104,44 @@ fn a_backtest_of_too_few_sizes_names_them_and_exits_2() {
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("--backtest") && err.contains("has 3 model sizes"), "{err}");
 }
+
+/// The grid with a `layers` column: the two smallest sizes have one layer and lie 15% above
+/// the law the deeper ones follow.
+fn grid_with_layers(dir: &std::path::Path) -> String {
+    let mut body = String::from("N,n_layer,D,loss\n");
+    for i in 0..6 {
+        for j in 0..5 {
+            let n = 1e6 * 2f64.powi(i);
+            let d = 1e7 * 2f64.powi(j);
+            let (layers, off) = if i < 2 { (1, 1.15) } else { (i, 1.0) };
+            let loss = (1.7 + 400.0 / n.powf(0.34) + 410.0 / d.powf(0.28)) * off;
+            body.push_str(&format!("{n},{layers},{d},{loss}\n"));
+        }
+    }
+    let p = dir.join("layers.csv");
+    std::fs::write(&p, body).expect("write csv");
+    p.display().to_string()
+}
+
+#[test]
+fn one_layer_sizes_are_left_out_and_said_so_unless_min_layers_1() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = grid_with_layers(dir.path());
+    let o = ladder(&["fit", "--csv", &p, "--law", "chinchilla", "--bootstrap", "20"]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{text}{}", String::from_utf8_lossy(&o.stderr));
+    assert!(text.contains("left out of every fit, sizes with fewer than 2 layers: N = 1.000e6, 2.000e6"), "{text}");
+    assert!(text.contains("N in [4.000e6, 3.200e7]"), "the fits start at the first 2-layer size: {text}");
+
+    let o = ladder(&["fit", "--csv", &p, "--law", "chinchilla", "--bootstrap", "20", "--min-layers", "1"]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(!text.contains("fewer than"), "{text}");
+    assert!(text.contains("N in [1.000e6, 3.200e7]"), "{text}");
+
+    // A depth that is not a whole number is bad input, named with its line.
+    std::fs::write(dir.path().join("bad.csv"), "N,layers,D,loss\n1e6,1.5,1e7,3.0\n").expect("write");
+    let o = ladder(&["fit", "--csv", &dir.path().join("bad.csv").display().to_string()]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("bad.csv:2") && err.contains("layers"), "{err}");
+}

@@ -130,6 +130,19 @@ pub struct Inputs {
     pub shallow_sizes: Vec<f64>,
 }
 
+/// The distinct values, ascending.
+pub fn distinct_values(v: impl Iterator<Item = f64>) -> Vec<f64> {
+    let mut xs: Vec<f64> = v.collect();
+    xs.sort_by(f64::total_cmp);
+    xs.dedup();
+    xs
+}
+
+/// How many distinct values.
+pub fn distinct(v: impl Iterator<Item = f64>) -> usize {
+    distinct_values(v).len()
+}
+
 /// The fewest deeper sizes for which [`Inputs::deep_enough`] leaves shallow ones out: what
 /// L(N) and a backtest need.
 pub const MIN_DEEP_SIZES: usize = 3;
@@ -141,14 +154,14 @@ impl Inputs {
     /// would be left (a sweep of toy models is fitted as it is). Borrowed where nothing leaves.
     pub fn deep_enough(&self, min_layers: u32) -> std::borrow::Cow<'_, Inputs> {
         let shallow = |r: &RunPoint| r.layers.is_some_and(|l| l < min_layers);
-        let deep_sizes = crate::select::distinct(self.runs.iter().filter(|r| !shallow(r)).filter_map(|r| r.n));
+        let deep_sizes = distinct(self.runs.iter().filter(|r| !shallow(r)).filter_map(|r| r.n));
         if !self.runs.iter().any(shallow) || deep_sizes < MIN_DEEP_SIZES {
             return std::borrow::Cow::Borrowed(self);
         }
         let mut out = self.clone();
         let (deep, left): (Vec<RunPoint>, Vec<RunPoint>) = out.runs.into_iter().partition(|r| !shallow(r));
         out.runs = deep;
-        let sizes = crate::select::distinct_values(left.iter().filter_map(|r| r.n));
+        let sizes = distinct_values(left.iter().filter_map(|r| r.n));
         // A size's trunk curves go with its runs (same N, exactly).
         out.curves.retain(|c| !sizes.contains(&c.n));
         let reason = format!(

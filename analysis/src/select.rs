@@ -2,19 +2,7 @@
 //! differ in one or two variables, so they take the runs at the batch size most sizes share; a
 //! data-limited run (one that repeats its data) feeds neither the compute frontier nor L(N,S).
 use crate::inputs::{CurvePoint, RunCurve, RunPoint};
-
-/// The distinct values, ascending.
-pub fn distinct_values(v: impl Iterator<Item = f64>) -> Vec<f64> {
-    let mut xs: Vec<f64> = v.collect();
-    xs.sort_by(f64::total_cmp);
-    xs.dedup();
-    xs
-}
-
-/// How many distinct values.
-pub fn distinct(v: impl Iterator<Item = f64>) -> usize {
-    distinct_values(v).len()
-}
+pub use crate::inputs::{distinct, distinct_values};
 
 /// The batch size shared by the most distinct model sizes (ties: the smallest B); None when no
 /// run has one.

@@ -17,6 +17,8 @@ pub struct LrSchedule {
     /// WSD: the 0-based step whose update is the first of the cooldown.
     pub decay_start: u64,
     pub decay_shape: DecayShape,
+    /// A branch's re-warmup: (first step, steps, starting rate).
+    pub rewarmup: Option<(u64, u64, f64)>,
 }
 
 impl LrSchedule {
@@ -33,6 +35,10 @@ impl LrSchedule {
             min_ratio: t.min_lr_ratio,
             decay_start: t.decay_start.unwrap_or(total - total / 5),
             decay_shape: t.decay_shape.unwrap_or_default(),
+            rewarmup: match (t.rewarmup_steps, t.rewarmup_from_lr, &job.config.branch) {
+                (Some(n), Some(from), Some(b)) => Some((b.step, n, from)),
+                _ => None,
+            },
         }
     }
 
@@ -41,6 +47,13 @@ impl LrSchedule {
         let peak = self.peak;
         if step < self.warmup {
             return peak * (step + 1) as f64 / self.warmup as f64;
+        }
+        // A batch window's steps after its branch point ramp from the trunk's rate to its own.
+        if let Some((first, steps, from)) = self.rewarmup
+            && step >= first
+            && step - first < steps
+        {
+            return from + (peak - from) * (step - first + 1) as f64 / steps as f64;
         }
         let min = peak * self.min_ratio;
         match self.schedule {
@@ -78,7 +91,24 @@ mod tests {
             min_ratio: 0.0,
             decay_start: 90,
             decay_shape: shape,
+            rewarmup: None,
         }
+    }
+
+    #[test]
+    fn a_rewarmup_ramps_from_the_trunks_rate_to_the_windows_then_holds() {
+        // A √4-scaled window branched at step 50 from a trunk at 1e-3, re-warmed over 10 steps.
+        let s = LrSchedule {
+            peak: 2e-3,
+            schedule: Schedule::Constant,
+            rewarmup: Some((50, 10, 1e-3)),
+            ..wsd(DecayShape::Linear)
+        };
+        assert!((s.at(50) - 1.1e-3).abs() < 1e-15, "the first step moves a tenth of the way: {}", s.at(50));
+        assert!((s.at(54) - 1.5e-3).abs() < 1e-15, "{}", s.at(54));
+        assert_eq!(s.at(59), 2e-3, "the last ramp step reaches the window's rate");
+        assert_eq!(s.at(80), 2e-3);
+        assert_eq!(LrSchedule { rewarmup: None, ..s }.at(50), 2e-3, "without one the window starts at its rate");
     }
 
     #[test]

@@ -138,3 +138,34 @@ fn a_batch_window_shorter_than_40_steps_is_refused() {
         .expect("k = 1");
     assert_eq!(k1.config.eval.every, 16, "160 steps at k = 1: every 16");
 }
+
+/// Issue 32: an optional short re-warmup for batch windows, at most half the shortest window.
+#[test]
+fn a_batch_rewarmup_ramps_from_the_trunks_rate_and_is_bounded_by_the_window() {
+    let spec = |steps: u64| {
+        format!(
+            "{TRUNK}\n[[branch]]\nfrom = \"main\"\nshapes = [[2, 32]]\nbatch = {{ at_tokens = [25600], multipliers = [1, 4], window_tokens = 12800, min_steps = 1, rewarmup_steps = {steps} }}\n"
+        )
+    };
+    // k = 4: 1024-token batches, 12 steps; at most 6 steps of re-warmup.
+    let p = ok(&spec(6));
+    let windows: Vec<_> =
+        p.jobs.iter().filter(|j| matches!(j.branch.map(|b| b.kind), Some(BranchKind::Batch { .. }))).collect();
+    assert_eq!(windows.len(), 2);
+    for w in &windows {
+        assert_eq!(w.config.train.rewarmup_steps, Some(6));
+        assert_eq!(w.config.train.rewarmup_from_lr, Some(0.004), "from the trunk's rate");
+    }
+    let k4 = windows.iter().find(|w| w.config.train.batch_tokens == 1024).expect("the k = 4 window");
+    let s = ladder_core::schedule::LrSchedule::of(&k4.config.resolve(Some(256)).unwrap_or_else(|e| panic!("{e}")));
+    let first = k4.branch.expect("a branch").step;
+    assert!((s.at(first) - (0.004 + 0.004 / 6.0)).abs() < 1e-12, "one sixth of the way to 2·0.004: {}", s.at(first));
+    assert!((s.at(first + 5) - 0.008).abs() < 1e-12, "√4 · 0.004 after the ramp: {}", s.at(first + 5));
+
+    let e = err(&spec(7));
+    assert!(e.contains("branch[0].batch.rewarmup_steps") && e.contains("give at most 6"), "{e}");
+    assert!(
+        ok(&format!("{TRUNK}{BRANCHES}")).jobs.iter().all(|j| j.config.train.rewarmup_steps.is_none()),
+        "none by default"
+    );
+}

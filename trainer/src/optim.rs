@@ -17,6 +17,7 @@ pub fn lr_at(step: u64, peak: f64, warmup: u64, total: u64, schedule: Schedule, 
         schedule,
         min_ratio,
         decay_start: total,
+        rewarmup: None,
         decay_shape: Default::default(),
     };
     s.at(step)

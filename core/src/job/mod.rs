@@ -143,6 +143,12 @@ pub struct TrainSpec {
     /// WSD: `linear` or `1-sqrt` (default).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decay_shape: Option<DecayShape>,
+    /// A branch's re-warmup: over this many steps from the branch point the rate ramps linearly
+    /// from `rewarmup_from_lr` (the trunk's) to this job's (a batch window's scaled rate).
+    #[serde(default, deserialize_with = "count::opt_count", skip_serializing_if = "Option::is_none")]
+    pub rewarmup_steps: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rewarmup_from_lr: Option<f64>,
 }
 
 /// When the attempt ends: the first rule met wins. Steps or tokens is required.

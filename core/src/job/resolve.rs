@@ -129,6 +129,16 @@ impl JobConfig {
                 format!("step {d} is not before the last step {total_steps}"),
             ));
         }
+        match (t.rewarmup_steps, t.rewarmup_from_lr, &self.branch) {
+            (None, None, _) => {}
+            (Some(n), Some(from), Some(_)) if n >= 1 && from.is_finite() && from > 0.0 => {}
+            _ => {
+                return Err(DomainError::invalid(
+                    "train.rewarmup_steps",
+                    "a re-warmup needs a branch start, rewarmup_steps ≥ 1 and a positive rewarmup_from_lr",
+                ));
+            }
+        }
         if self.eval.every == 0 || self.eval.windows == 0 {
             return Err(DomainError::invalid("eval", "every and windows must be >= 1"));
         }

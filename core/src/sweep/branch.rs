@@ -329,6 +329,8 @@ fn batches(
         }
     }
 
+    let fewest = sizes.iter().map(|s| window / s.1).min().unwrap_or(0);
+    let rewarmup = rewarmup_steps(src, rb, &key, fewest)?;
     let mut out = Vec::new();
     for t in counts(src, &rb.at_tokens, &format!("{key}.at_tokens"))? {
         let step = span
@@ -338,6 +340,10 @@ fn batches(
             let mut config = fork(parent, step, span.tokens_at(step) + window);
             config.train.batch_tokens = bt;
             config.train.lr = LrSpec::Value(parent.lr * scale(m).unwrap_or(1.0));
+            if let Some(steps) = rewarmup {
+                config.train.rewarmup_steps = Some(steps);
+                config.train.rewarmup_from_lr = Some(parent.lr);
+            }
             if m == 1.0 {
                 // The k = 1 window's curve is what the other windows' losses are mapped onto:
                 // evaluated at least ten times.
@@ -348,4 +354,22 @@ fn batches(
         }
     }
     Ok(out)
+}
+
+/// A batch branch's re-warmup, at most half its shortest window (`fewest` steps).
+fn rewarmup_steps(src: &Source<'_>, rb: &RawBatch, key: &str, fewest: u64) -> Result<Option<u64>> {
+    let Some(n) = &rb.rewarmup_steps else { return Ok(None) };
+    let rkey = format!("{key}.rewarmup_steps");
+    let steps = n.get_ref().count().ok_or_else(|| src.err(n.span(), &rkey, "expected a positive count"))?;
+    if steps.saturating_mul(2) > fewest {
+        return Err(src.err(
+            n.span(),
+            &rkey,
+            format!(
+                "{steps} steps of re-warmup is more than half the shortest window ({fewest} steps): give at most {}",
+                fewest / 2
+            ),
+        ));
+    }
+    Ok(Some(steps))
 }

@@ -67,6 +67,8 @@ impl Common {
                 gns_ema: crate::job::DEFAULT_GNS_EMA,
                 decay_start: None,
                 decay_shape: None,
+                rewarmup_steps: None,
+                rewarmup_from_lr: None,
             },
             stop: StopRule {
                 steps: axes.steps,

@@ -58,7 +58,8 @@ pub(super) struct RawCooldown {
 }
 
 /// At each of `at_tokens`, a window of `window_tokens` at each batch multiplier k, the learning
-/// rate scaled by √k (`lr_scaling = "sqrt"`, the default), k (`"linear"`) or not (`"none"`).
+/// rate scaled by √k (`lr_scaling = "sqrt"`, the default), k (`"linear"`) or not (`"none"`),
+/// optionally re-warmed from the trunk's rate over `rewarmup_steps`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawBatch {
@@ -71,6 +72,10 @@ pub(super) struct RawBatch {
     /// machinery set it lower on purpose).
     #[serde(default)]
     pub min_steps: Option<Spanned<Num>>,
+    /// A short re-warmup: each window's first steps ramp the rate linearly from the trunk's to
+    /// the window's (at most half the shortest window; default none).
+    #[serde(default)]
+    pub rewarmup_steps: Option<Spanned<Num>>,
 }
 
 /// One block of `[[grid]]`: the axes it sweeps; absent keys take `[model]`'s and `[train]`'s.

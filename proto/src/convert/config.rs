@@ -44,6 +44,8 @@ impl From<&JobConfig> for pb::JobConfig {
                 gns_ema: t.gns_ema,
                 decay_start: t.decay_start,
                 decay_shape: t.decay_shape.map_or(pb::DecayShape::Unspecified, decay_shape) as i32,
+                rewarmup_steps: t.rewarmup_steps,
+                rewarmup_from_lr: t.rewarmup_from_lr,
             }),
             stop: Some(pb::StopRule {
                 steps: s.steps,
@@ -212,6 +214,8 @@ fn train(t: &pb::TrainConfig) -> Result<TrainSpec> {
         gns_ema: t.gns_ema,
         decay_start: t.decay_start,
         decay_shape,
+        rewarmup_steps: t.rewarmup_steps,
+        rewarmup_from_lr: t.rewarmup_from_lr,
     })
 }
 
@@ -244,6 +248,8 @@ warmup_steps = 10
 schedule = "wsd"
 decay_start = 80
 decay_shape = "linear"
+rewarmup_steps = 5
+rewarmup_from_lr = 1.5e-3
 seed = 7
 [stop]
 steps = 100

@@ -84,6 +84,7 @@ pub fn compute(r: &Read, s: &SweepRecord, summaries: &Summaries, cause: LockCaus
     let (inputs, _) = fits::sweep_inputs(r, s, summaries, all_tokens)?;
     let targets: Vec<Target> = scored_targets(r, s)?.iter().map(|j| Target::of(&j.status(), all_tokens)).collect();
     let opts = lock_options();
+    let fitted = inputs.deep_enough(opts.min_layers());
     let report: Report = fit_all(&inputs, &opts)
         .map_err(|e| CoordError::Sealed(format!("sweep {}: its predictions cannot be locked yet: {e}", s.name)))?;
     let targets = predict_targets(&inputs, &report, &targets);
@@ -97,7 +98,8 @@ pub fn compute(r: &Read, s: &SweepRecord, summaries: &Summaries, cause: LockCaus
         locked_ms: now_ms,
         cause,
         options_sha256: sha256_hex(format!("{opts:?}").as_bytes()),
-        points_sha256: sha256_hex(&serde_json::to_vec(&(&inputs.runs, &inputs.windows))?),
+        // The runs the fits used: without the sizes they leave out.
+        points_sha256: sha256_hex(&serde_json::to_vec(&(&fitted.runs, &fitted.windows))?),
         fitted_runs: inputs.runs.len(),
         targets,
     })

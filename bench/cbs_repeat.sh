@@ -16,7 +16,9 @@ else
   trap 'rm -rf "$state"' EXIT
 fi
 start=$(date +%s)
-"$bin/ladder" --output json local bench/branches/cbs_repeat.toml --data-dir "$state" --trainer "$bin/ladder-train" \
+# LADDER_BENCH_SPEC: another spec of the same shape (bench/branches/cbs_repeat_rewarmup.toml).
+spec=${LADDER_BENCH_SPEC:-bench/branches/cbs_repeat.toml}
+"$bin/ladder" --output json local "$spec" --data-dir "$state" --trainer "$bin/ladder-train" \
   >"$state/report.json" 2>"$state/log" || { tail -5 "$state/log" >&2; exit 1; }
 echo "sweep took $(( $(date +%s) - start )) s"
 # LADDER_BENCH_KEEP=FILE keeps the fit report (JSON) for another look.

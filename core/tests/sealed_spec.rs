@@ -76,29 +76,49 @@ fn sealed_must_be_a_boolean() {
     assert!(e.contains("line 2") || e.contains("sealed") || e.contains("bool"), "{e}");
 }
 
+/// A demo spec's targets, planned on the Gutenberg corpus: how many fitted and sealed jobs it
+/// plans, the tokens per parameter of its largest fitted run (most N·D), and each target
+/// cooldown's shape, tokens and decades of compute beyond that run.
+struct Demo {
+    fitted: usize,
+    sealed: usize,
+    tokens_per_parameter: f64,
+    targets: Vec<((i64, i64), f64, f64)>,
+}
+
+fn demo(spec: &str, origin: &str) -> Demo {
+    let p = plan(spec, origin, |_| Some(DatasetFacts { vocab: 256, train_tokens: 11_000_000 }))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let d_of = |j: &ladder_core::sweep::JobPlan| j.total_steps as f64 * j.config.train.batch_tokens as f64;
+    let nd = |j: &ladder_core::sweep::JobPlan| j.accounting.n as f64 * d_of(j);
+    let fitted: Vec<_> = p.jobs.iter().filter(|j| !j.sealed && j.branch.is_some()).collect();
+    let largest = fitted.iter().max_by(|a, b| nd(a).total_cmp(&nd(b))).expect("a fitted run");
+    let targets = p
+        .jobs
+        .iter()
+        .filter(|j| j.sealed && j.branch.is_some())
+        .map(|t| ((t.shape.n_layer, t.shape.d_model), d_of(t), (nd(t) / nd(largest)).log10()))
+        .collect();
+    Demo {
+        fitted: fitted.len(),
+        sealed: p.jobs.iter().filter(|j| j.sealed).count(),
+        tokens_per_parameter: d_of(largest) / largest.accounting.n as f64,
+        targets,
+    }
+}
+
 /// The predictable demo (cli/demo/predictable.toml) is what docs/predictable-demo.md fixed: the
 /// largest fitted size sees ≥ 5 tokens per parameter, and the sealed target lies ≥ 0.5 decades
 /// of compute beyond the largest fitted run.
 #[test]
 fn the_predictable_demo_plans_as_designed() {
-    let spec = include_str!("../../cli/demo/predictable.toml");
-    let p = plan(spec, "predictable.toml", |_| Some(DatasetFacts { vocab: 256, train_tokens: 11_000_000 }))
-        .unwrap_or_else(|e| panic!("{e}"));
-    let d_of = |j: &ladder_core::sweep::JobPlan| j.total_steps as f64 * j.config.train.batch_tokens as f64;
-    let fitted: Vec<_> = p.jobs.iter().filter(|j| !j.sealed && j.branch.is_some()).collect();
-    let targets: Vec<_> = p.jobs.iter().filter(|j| j.sealed && j.branch.is_some()).collect();
-    assert_eq!((fitted.len(), targets.len()), (7 * 8, 2), "seven trunks × eight D; two target cooldowns");
-    assert_eq!(p.jobs.iter().filter(|j| j.sealed).count(), 4, "two target trunks and their cooldowns");
-    let largest = fitted
-        .iter()
-        .max_by(|a, b| (a.accounting.n as f64 * d_of(a)).total_cmp(&(b.accounting.n as f64 * d_of(b))))
-        .unwrap();
-    let n_fit = largest.accounting.n as f64;
-    assert!(d_of(largest) / n_fit >= 5.0, "{} tokens per parameter", d_of(largest) / n_fit);
-    for t in &targets {
-        let decades = (t.accounting.n as f64 * d_of(t) / (n_fit * d_of(largest))).log10();
+    let d = demo(include_str!("../../cli/demo/predictable.toml"), "predictable.toml");
+    assert_eq!((d.fitted, d.targets.len()), (7 * 8, 2), "seven trunks × eight D; two target cooldowns");
+    assert_eq!(d.sealed, 4, "two target trunks and their cooldowns");
+    assert!(d.tokens_per_parameter >= 5.0, "{} tokens per parameter", d.tokens_per_parameter);
+    for &(shape, _, decades) in &d.targets {
         assert!(decades >= 0.5, "the target is {decades:.2} decades beyond");
-        assert_eq!((t.shape.n_layer, t.shape.d_model), (4, 128));
+        assert_eq!(shape, (4, 128));
     }
 }
 
@@ -107,27 +127,15 @@ fn the_predictable_demo_plans_as_designed() {
 /// and the second's cooldown to 1.19e6 (reported, not judged) below that.
 #[test]
 fn the_predictable_demos_second_run_plans_as_designed() {
-    let spec = include_str!("../../cli/demo/predictable-second.toml");
-    let p = plan(spec, "predictable-second.toml", |_| Some(DatasetFacts { vocab: 256, train_tokens: 11_000_000 }))
-        .unwrap_or_else(|e| panic!("{e}"));
-    let d_of = |j: &ladder_core::sweep::JobPlan| j.total_steps as f64 * j.config.train.batch_tokens as f64;
-    let fitted: Vec<_> = p.jobs.iter().filter(|j| !j.sealed && j.branch.is_some()).collect();
-    let targets: Vec<_> = p.jobs.iter().filter(|j| j.sealed && j.branch.is_some()).collect();
-    assert_eq!((fitted.len(), targets.len()), (7 * 8, 4), "seven trunks × eight D; four target cooldowns");
-    assert_eq!(p.jobs.iter().filter(|j| j.sealed).count(), 7, "three target trunks and their cooldowns");
-    let largest = fitted
-        .iter()
-        .max_by(|a, b| (a.accounting.n as f64 * d_of(a)).total_cmp(&(b.accounting.n as f64 * d_of(b))))
-        .unwrap();
-    let n_fit = largest.accounting.n as f64;
+    let d = demo(include_str!("../../cli/demo/predictable-second.toml"), "predictable-second.toml");
+    assert_eq!((d.fitted, d.targets.len()), (7 * 8, 4), "seven trunks × eight D; four target cooldowns");
+    assert_eq!(d.sealed, 7, "three target trunks and their cooldowns");
     let mut judged = Vec::new();
-    for t in &targets {
-        let decades = (t.accounting.n as f64 * d_of(t) / (n_fit * d_of(largest))).log10();
-        let shape = (t.shape.n_layer, t.shape.d_model);
+    for &(shape, tokens, decades) in &d.targets {
         if decades >= 0.5 {
-            judged.push((shape, (d_of(t) / 1e4).round() * 1e4));
+            judged.push((shape, (tokens / 1e4).round() * 1e4));
         } else {
-            assert_eq!((shape, d_of(t) < 1.3e6), ((5, 160), true), "only the reported point is nearer");
+            assert_eq!((shape, tokens < 1.3e6), ((5, 160), true), "only the reported point is nearer");
         }
     }
     judged.sort_by(|a, b| a.partial_cmp(b).unwrap());

@@ -122,6 +122,9 @@ fn compute(store: &Store, summaries: &Summaries, sweep_id: u64, now_ms: i64, gen
     drop(r);
     let began = Instant::now();
     let opts = Options { bootstrap: BOOTSTRAP, ..Options::default() };
+    // Once for the fits and the hold-out (each would otherwise copy the inputs to drop the
+    // same 1-layer sizes).
+    let inputs = inputs.deep_enough(opts.min_layers());
     let mut fitted = fit_all(&inputs, &opts);
     // A sweep that has ended adds the hold-out of its largest size beside the naive guesses (the
     // page's hold-out table); one too small for a hold-out goes without.

@@ -84,8 +84,9 @@ pub fn compute(r: &Read, s: &SweepRecord, summaries: &Summaries, cause: LockCaus
     let (inputs, _) = fits::sweep_inputs(r, s, summaries, all_tokens)?;
     let targets: Vec<Target> = scored_targets(r, s)?.iter().map(|j| Target::of(&j.status(), all_tokens)).collect();
     let opts = lock_options();
+    // Dropped once: `fit_all` finds nothing more to drop.
     let fitted = inputs.deep_enough(opts.min_layers());
-    let report: Report = fit_all(&inputs, &opts)
+    let report: Report = fit_all(&fitted, &opts)
         .map_err(|e| CoordError::Sealed(format!("sweep {}: its predictions cannot be locked yet: {e}", s.name)))?;
     let targets = predict_targets(&inputs, &report, &targets);
     if targets.iter().all(|t| t.laws.is_empty()) {

@@ -21,7 +21,7 @@ async fn a_target_is_withheld_until_the_lock_then_scored_against_it() {
     let (mut s, w) = Server::with_sweep(Duration::from_secs(60), Some(SPEC)).await;
     let t = register_worker(&mut s.workers, "t").await;
     let jobs = s.users.list_jobs(pb::ListJobsRequest { sweep: "sealed".into() }).await.expect("jobs").into_inner().jobs;
-    assert_eq!(jobs.len(), 17);
+    assert_eq!(jobs.len(), 21);
     let targets: Vec<&pb::Job> = jobs.iter().filter(|j| j.sealed).collect();
     assert_eq!(targets.len(), 1, "one sealed target");
     let target = targets[0].clone();
@@ -56,7 +56,11 @@ async fn a_target_is_withheld_until_the_lock_then_scored_against_it() {
     }
     let p = locked.expect("the lock, once every fitted run ended");
     let lock = p.lock.as_ref().expect("lock");
-    assert_eq!((lock.cause, lock.fitted_runs, p.revealed_ms), (LockCause::FitsEnded, 16, None));
+    assert_eq!(
+        (lock.cause, lock.fitted_runs, p.revealed_ms),
+        (LockCause::FitsEnded, 16, None),
+        "the 1-layer 1x16's four runs are not fitted"
+    );
     assert_eq!((lock.options_sha256.len(), lock.points_sha256.len()), (64, 64));
     let scored = &p.targets[0];
     assert_eq!(scored.target.job, target.id);

@@ -2,8 +2,9 @@
 //! follow a known Chinchilla law, so a test knows what the lock should predict.
 use ladder_proto::pb;
 
-/// Four fitted sizes at four D (runs of 8 to 60 steps of 64 tokens on "tiny", all its 4000
-/// tokens), and a sealed target two sizes up at the largest D.
+/// Five fitted sizes at four D (runs of 8 to 60 steps of 64 tokens on "tiny", all its 4000
+/// tokens), and a sealed target above the largest (2x48) at the largest D. The fits leave the one 1-layer
+/// size (1x16) out: four deeper sizes remain.
 pub const SPEC: &str = r#"name = "sealed"
 dataset = "tiny"
 [model]
@@ -19,16 +20,16 @@ device = "cpu"
 max_restarts = 0
 
 [[grid]]
-shapes = [[1, 16], [1, 24], [1, 32], [2, 32]]
+shapes = [[1, 16], [2, 16], [2, 24], [2, 32], [3, 32]]
 steps = 8
 [[grid]]
-shapes = [[1, 16], [1, 24], [1, 32], [2, 32]]
+shapes = [[1, 16], [2, 16], [2, 24], [2, 32], [3, 32]]
 steps = 16
 [[grid]]
-shapes = [[1, 16], [1, 24], [1, 32], [2, 32]]
+shapes = [[1, 16], [2, 16], [2, 24], [2, 32], [3, 32]]
 steps = 32
 [[grid]]
-shapes = [[1, 16], [1, 24], [1, 32], [2, 32]]
+shapes = [[1, 16], [2, 16], [2, 24], [2, 32], [3, 32]]
 steps = 60
 [[grid]]
 shapes = [[2, 48]]

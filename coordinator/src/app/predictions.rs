@@ -101,7 +101,7 @@ pub fn compute(r: &Read, s: &SweepRecord, summaries: &Summaries, cause: LockCaus
         options_sha256: sha256_hex(format!("{opts:?}").as_bytes()),
         // The runs the fits used: without the sizes they leave out.
         points_sha256: sha256_hex(&serde_json::to_vec(&(&fitted.runs, &fitted.windows))?),
-        fitted_runs: inputs.runs.len(),
+        fitted_runs: fitted.runs.len(),
         targets,
     })
 }

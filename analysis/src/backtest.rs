@@ -85,12 +85,7 @@ pub const BINS: [(f64, f64); 4] = [(0.0, 0.25), (0.25, 0.5), (0.5, 1.0), (1.0, f
 
 /// Each law's rows summarised per distance bin, in the order the laws first appear.
 pub fn summarise(rows: &[BacktestRow]) -> Vec<BacktestBin> {
-    let mut laws = Vec::new();
-    for r in rows {
-        if !laws.contains(&r.score.law) {
-            laws.push(r.score.law);
-        }
-    }
+    let laws = laws_of(rows.iter());
     let mean = |v: &[f64]| if v.is_empty() { f64::NAN } else { v.iter().sum::<f64>() / v.len() as f64 };
     let mut out = Vec::new();
     for law in laws {
@@ -119,4 +114,79 @@ pub fn summarise(rows: &[BacktestRow]) -> Vec<BacktestBin> {
         }
     }
     out
+}
+
+/// The distance from which a backtest is read for bias: 0.5 decades of N, where issue 32 asks a
+/// law to beat persistence by half.
+pub const BIAS_FROM_DECADES: f64 = 0.5;
+/// The share of predictions on one side of the measured loss that counts as one-sided.
+pub const ONE_SIDED: f64 = 0.8;
+/// The fewest predictions that can show a bias.
+pub const BIAS_MIN_ROWS: usize = 6;
+
+/// A law's signed errors and coverage from a distance on.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Bias {
+    pub law: ladder_laws::Law,
+    /// The least distance counted, in decades of N.
+    pub from: f64,
+    pub rows: usize,
+    /// Predictions above the measured loss (error > 0).
+    pub high: usize,
+    /// Predictions below it.
+    pub low: usize,
+    /// Mean signed relative error.
+    pub mean_error: f64,
+    /// The share whose 95% prediction interval held the measured loss (NaN without intervals).
+    pub coverage: f64,
+}
+
+impl Bias {
+    /// Its 95% intervals held under 90% of at least [`BIAS_MIN_ROWS`] predictions (or it has
+    /// none): too narrow at these distances. Rows of one refit share its parameters, so this
+    /// describes the backtest; it is no significance test.
+    pub fn under_covered(&self) -> bool {
+        self.rows >= BIAS_MIN_ROWS && (self.coverage.is_nan() || self.coverage < 0.9)
+    }
+
+    /// At least [`ONE_SIDED`] of the predictions on one side of the measured loss.
+    pub fn one_sided(&self) -> bool {
+        self.rows > 0 && self.high.max(self.low) as f64 >= ONE_SIDED * self.rows as f64
+    }
+}
+
+/// Each law's [`Bias`] over the rows at least `from` decades of N beyond the fit, in the order
+/// the laws first appear.
+pub fn biases(rows: &[BacktestRow], from: f64) -> Vec<Bias> {
+    let far: Vec<&BacktestRow> =
+        rows.iter().filter(|r| r.decades_n >= from && r.score.error.value.is_finite()).collect();
+    laws_of(far.iter().copied())
+        .into_iter()
+        .map(|law| {
+            let errors: Vec<&ladder_laws::Estimate> =
+                far.iter().filter(|r| r.score.law == law).map(|r| &r.score.error).collect();
+            let with_interval = errors.iter().filter(|e| e.lo.is_finite() && e.hi.is_finite()).count();
+            let held = errors.iter().filter(|e| e.lo <= 0.0 && 0.0 <= e.hi).count();
+            Bias {
+                law,
+                from,
+                rows: errors.len(),
+                high: errors.iter().filter(|e| e.value > 0.0).count(),
+                low: errors.iter().filter(|e| e.value < 0.0).count(),
+                mean_error: errors.iter().map(|e| e.value).sum::<f64>() / errors.len() as f64,
+                coverage: if with_interval == 0 { f64::NAN } else { held as f64 / with_interval as f64 },
+            }
+        })
+        .collect()
+}
+
+/// The laws of `rows`, in the order they first appear.
+fn laws_of<'a>(rows: impl Iterator<Item = &'a BacktestRow>) -> Vec<ladder_laws::Law> {
+    let mut laws = Vec::new();
+    for r in rows {
+        if !laws.contains(&r.score.law) {
+            laws.push(r.score.law);
+        }
+    }
+    laws
 }

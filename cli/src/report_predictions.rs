@@ -102,6 +102,29 @@ pub fn predictions_text(at: &str, p: &std::collections::BTreeMap<Law, ladder_law
     out
 }
 
+/// Each law whose intervals held too few of its backtest's predictions from 0.5 decades of N on,
+/// with the sign of its errors: a mean |error| hides whether a law errs one way.
+fn bias(out: &mut String, rows: &[ladder_analysis::report::BacktestRow]) {
+    use ladder_analysis::backtest::{BIAS_FROM_DECADES, biases};
+    for b in biases(rows, BIAS_FROM_DECADES).iter().filter(|b| b.under_covered()) {
+        let sides = match (b.one_sided(), b.high >= b.low) {
+            (true, true) => format!("{} of them above the measured loss", b.high),
+            (true, false) => format!("{} of them below the measured loss", b.low),
+            (false, _) => format!("{} above the measured loss and {} below", b.high, b.low),
+        };
+        let held =
+            if b.coverage.is_finite() { format!("held {:.0}%", 100.0 * b.coverage) } else { "are missing".into() };
+        let _ = writeln!(
+            out,
+            "  {}: from {BIAS_FROM_DECADES} decades of N on, its 95% intervals {held} of {} predictions ({sides}, \
+             mean error {:+.2}%): too narrow at these distances.",
+            b.law,
+            b.rows,
+            100.0 * b.mean_error
+        );
+    }
+}
+
 /// `--backtest`: per law and distance bin, the mean |error| beside persistence's and the
 /// two-point line's, and the intervals' coverage; `verbose` lists every prediction.
 pub fn backtest(out: &mut String, r: &Report, verbose: bool) {
@@ -138,6 +161,7 @@ pub fn backtest(out: &mut String, r: &Report, verbose: bool) {
             coverage
         );
     }
+    bias(out, &r.backtest);
     if verbose {
         for b in &r.backtest {
             let c = if b.decades_c.is_finite() { format!(", {:+.2} decades of C", b.decades_c) } else { String::new() };

@@ -125,7 +125,7 @@ pub const ONE_SIDED: f64 = 0.8;
 pub const BIAS_MIN_ROWS: usize = 6;
 
 /// A law's signed errors and coverage from a distance on.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Bias {
     pub law: ladder_laws::Law,
     /// The least distance counted, in decades of N.
@@ -137,8 +137,8 @@ pub struct Bias {
     pub low: usize,
     /// Mean signed relative error.
     pub mean_error: f64,
-    /// The share whose 95% prediction interval held the measured loss (NaN without intervals).
-    pub coverage: f64,
+    /// The share whose 95% prediction interval held the measured loss (None without intervals).
+    pub coverage: Option<f64>,
 }
 
 impl Bias {
@@ -146,7 +146,7 @@ impl Bias {
     /// none): too narrow at these distances. Rows of one refit share its parameters, so this
     /// describes the backtest; it is no significance test.
     pub fn under_covered(&self) -> bool {
-        self.rows >= BIAS_MIN_ROWS && (self.coverage.is_nan() || self.coverage < 0.9)
+        self.rows >= BIAS_MIN_ROWS && self.coverage.is_none_or(|c| c < 0.9)
     }
 
     /// At least [`ONE_SIDED`] of the predictions on one side of the measured loss.
@@ -174,7 +174,7 @@ pub fn biases(rows: &[BacktestRow], from: f64) -> Vec<Bias> {
                 high: errors.iter().filter(|e| e.value > 0.0).count(),
                 low: errors.iter().filter(|e| e.value < 0.0).count(),
                 mean_error: errors.iter().map(|e| e.value).sum::<f64>() / errors.len() as f64,
-                coverage: if with_interval == 0 { f64::NAN } else { held as f64 / with_interval as f64 },
+                coverage: (with_interval > 0).then(|| held as f64 / with_interval as f64),
             }
         })
         .collect()

@@ -10,10 +10,11 @@ use ladder_core::status::JobStatus;
 use ladder_laws::{Baselines, Law, relative_error};
 use serde::{Deserialize, Serialize};
 
+use crate::backtest::{BIAS_FROM_DECADES, Bias, biases};
 use crate::inputs::Inputs;
 use crate::options::{CHEAP_RESAMPLES, Options};
 use crate::predict::{Prediction, predict_at};
-use crate::report::Report;
+use crate::report::{BacktestRow, Report};
 
 /// How a lock fits: as `ladder fit` does (200 resamples over sizes, at least 1,000 for the
 /// one-variable laws and Chinchilla), the form of each law chosen by AICc.
@@ -90,6 +91,17 @@ pub struct Lock {
     /// Runs the fits used.
     pub fitted_runs: usize,
     pub targets: Vec<TargetPrediction>,
+    /// The backtest of the same fitted runs at the lock: each law's signed errors and coverage
+    /// over all its predictions and from [`BIAS_FROM_DECADES`] on (none where the sweep has too
+    /// few sizes for one, and in locks made before it was kept).
+    #[serde(default)]
+    pub backtest: Vec<Bias>,
+}
+
+/// Each law's record in a backtest of `rows`: over all its predictions, then from
+/// [`BIAS_FROM_DECADES`] of N on (where it reached that far).
+pub fn backtest_record(rows: &[BacktestRow]) -> Vec<Bias> {
+    [0.0, BIAS_FROM_DECADES].into_iter().flat_map(|from| biases(rows, from)).collect()
 }
 
 /// Each target's predictions from `report`, fitted on `inputs` (which hold no target).
@@ -213,6 +225,9 @@ pub struct LockSummary {
     pub options_sha256: String,
     pub points_sha256: String,
     pub fitted_runs: usize,
+    /// As [`Lock::backtest`].
+    #[serde(default)]
+    pub backtest: Vec<Bias>,
 }
 
 impl From<&Lock> for LockSummary {
@@ -223,6 +238,7 @@ impl From<&Lock> for LockSummary {
             options_sha256: l.options_sha256.clone(),
             points_sha256: l.points_sha256.clone(),
             fitted_runs: l.fitted_runs,
+            backtest: l.backtest.clone(),
         }
     }
 }

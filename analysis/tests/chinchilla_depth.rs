@@ -1,8 +1,9 @@
 //! The fits leave 1-layer sizes out by default (Kaplan et al. 2020, Fig. 6: they fall off the
 //! deeper models' trend), say so in the report, and keep them on request.
+mod common;
+use common::run;
 use ladder_analysis::Inputs;
 use ladder_analysis::fit_all;
-use ladder_analysis::inputs::RunPoint;
 use ladder_analysis::options::Options;
 
 /// The true law of the deeper sizes.
@@ -11,23 +12,6 @@ const A: f64 = 40.0;
 const ALPHA: f64 = 0.35;
 const B: f64 = 300.0;
 const BETA: f64 = 0.4;
-
-fn run(n: f64, layers: u32, d: f64, loss: f64) -> RunPoint {
-    RunPoint {
-        job: None,
-        n: Some(n),
-        layers: Some(layers),
-        d: Some(d),
-        tokens: Some(d),
-        b: Some(1024.0),
-        s: Some(d / 1024.0),
-        c: Some(6.0 * n * d),
-        loss,
-        d_limit: f64::INFINITY,
-        group: String::new(),
-        branch: None,
-    }
-}
 
 /// Two 1-layer sizes 15% above the law (off the trend), four deeper sizes on it.
 fn inputs() -> Inputs {

@@ -112,8 +112,7 @@ fn bias(out: &mut String, rows: &[ladder_analysis::report::BacktestRow]) {
             (true, false) => format!("{} of them below the measured loss", b.low),
             (false, _) => format!("{} above the measured loss and {} below", b.high, b.low),
         };
-        let held =
-            if b.coverage.is_finite() { format!("held {:.0}%", 100.0 * b.coverage) } else { "are missing".into() };
+        let held = b.coverage.map_or("are missing".to_string(), |c| format!("held {:.0}%", 100.0 * c));
         let _ = writeln!(
             out,
             "  {}: from {BIAS_FROM_DECADES} decades of N on, its 95% intervals {held} of {} predictions ({sides}, \

@@ -3,6 +3,7 @@
 //! each prediction's error, whether its interval covered it, and its error against persistence's.
 use std::fmt::Write;
 
+use ladder_analysis::backtest::Bias;
 use ladder_analysis::predict::num;
 use ladder_analysis::sealed::{LockCause, Predictions, TargetScore};
 
@@ -19,6 +20,31 @@ fn when(ms: i64) -> String {
         .ok()
         .and_then(|t| t.format(&format).ok())
         .unwrap_or_else(|| format!("{ms} ms"))
+}
+
+/// What the backtest of the fitted runs said of each law at the lock: from 0.5 decades of N
+/// where its predictions reached that far, else over all of them.
+fn backtest(out: &mut String, record: &[Bias]) {
+    if record.is_empty() {
+        let _ = writeln!(out, "  backtest at the lock: none (it needs at least 4 fitted sizes)");
+        return;
+    }
+    let _ = writeln!(out, "  backtest at the lock (refits on the smallest sizes, predicting each larger one):");
+    for all in record.iter().filter(|b| b.from == 0.0) {
+        let b = record.iter().find(|b| b.law == all.law && b.from > 0.0).unwrap_or(all);
+        let from = if b.from > 0.0 { format!("from {} decades of N", b.from) } else { "at every distance".into() };
+        let held = b.coverage.map_or("no intervals".into(), |c| format!("intervals held {:.0}%", 100.0 * c));
+        let flag = if b.under_covered() { ": too narrow" } else { "" };
+        let _ = writeln!(
+            out,
+            "    {:<12} {from}: {held} of {}{flag}; {} above the measured loss, {} below, mean error {:+.2}%",
+            b.law.to_string(),
+            b.rows,
+            b.high,
+            b.low,
+            100.0 * b.mean_error
+        );
+    }
 }
 
 /// The predictions as text.
@@ -51,6 +77,7 @@ pub fn text(p: &Predictions) -> String {
                     let _ = writeln!(out, "  no target has been read since: `--lock` may still replace it");
                 }
             }
+            backtest(&mut out, &l.backtest);
         }
     }
     for t in &p.targets {

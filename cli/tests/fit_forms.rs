@@ -185,11 +185,16 @@ async fn the_backtest_predicts_every_larger_size_from_each_prefix_of_sizes() {
     assert_eq!(preds, json_count, "{line}");
 }
 
-/// The lines after the backtest's table that name a law whose 95% intervals held under 90% of its
-/// predictions from 0.5 decades of N on.
-fn too_narrow(stdout: &[u8]) -> Vec<String> {
-    let all = String::from_utf8_lossy(stdout);
-    all.lines().filter(|l| l.contains("too narrow at these distances")).map(|l| l.trim().to_string()).collect()
+/// The line after the backtest's table that names Chinchilla's 95% intervals as too narrow
+/// from 0.5 decades of N on, and whether one names L(N, D)'s, for `ladder fit --csv CSV
+/// --backtest`.
+async fn too_narrow(csv: &str) -> (String, bool) {
+    let o = ladder(&["fit", "--csv", csv, "--backtest"]).await;
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let all = String::from_utf8_lossy(&o.stdout);
+    let lines: Vec<&str> = all.lines().filter(|l| l.contains("too narrow at these distances")).map(str::trim).collect();
+    let chinchilla = lines.iter().find(|l| l.starts_with("Chinchilla:")).unwrap_or_else(|| panic!("{lines:?}"));
+    (chinchilla.to_string(), lines.iter().any(|l| l.starts_with("L(N,D):")))
 }
 
 /// The backtest says in words whose intervals are too narrow far out and which way that law
@@ -198,15 +203,12 @@ fn too_narrow(stdout: &[u8]) -> Vec<String> {
 /// intervals hold with every size.
 #[tokio::test]
 async fn the_backtest_names_the_laws_whose_intervals_miss_and_the_way_they_err() {
-    let o = ladder(&["fit", "--csv", DEMO, "--backtest"]).await;
-    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
-    let lines = too_narrow(&o.stdout);
-    let chinchilla = lines.iter().find(|l| l.starts_with("Chinchilla:")).unwrap_or_else(|| panic!("{lines:?}"));
+    let (chinchilla, nd) = too_narrow(DEMO).await;
     assert!(
         chinchilla.contains("of 88 predictions") && chinchilla.contains("of them below the measured loss"),
         "{chinchilla}"
     );
-    assert!(!lines.iter().any(|l| l.starts_with("L(N,D):")), "{lines:?}");
+    assert!(!nd, "L(N, D)'s intervals hold");
 
     // The same ends with each size's depth: 3312 and 12768 are the 1-layer 1x16 and 1x32.
     let dir = tempfile::tempdir().expect("tempdir");
@@ -220,10 +222,7 @@ async fn the_backtest_names_the_laws_whose_intervals_miss_and_the_way_they_err()
         body.push_str(&format!("{line},{layers}\n"));
     }
     let csv = write(dir.path(), "layers.csv", &body);
-    let o = ladder(&["fit", "--csv", &csv, "--backtest"]).await;
-    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
-    let lines = too_narrow(&o.stdout);
-    let chinchilla = lines.iter().find(|l| l.starts_with("Chinchilla:")).unwrap_or_else(|| panic!("{lines:?}"));
+    let (chinchilla, _) = too_narrow(&csv).await;
     assert!(
         chinchilla.contains("of 32 predictions") && chinchilla.contains("of them above the measured loss"),
         "{chinchilla}"

@@ -53,6 +53,9 @@ async fn ladder_predict_shows_the_lock_and_scores_the_target() {
             locked = true;
             assert!(out.contains("every job the fits use had ended") && out.contains("fitted on 16 runs"), "{out}");
             assert!(out.contains("Chinchilla") && out.contains("persistence") && out.contains("running"), "{out}");
+            let backtest =
+                out.lines().find(|l| l.trim_start().starts_with("Chinchilla") && l.contains("at every distance"));
+            assert!(backtest.is_some_and(|l| l.contains("of 4")), "the backtest at the lock: {out}");
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -71,7 +74,9 @@ async fn ladder_predict_shows_the_lock_and_scores_the_target() {
     let (out, err) = text(&o);
     assert!(o.status.success(), "{err}");
     assert!(out.contains(&format!("measured {target_loss:.4}")) && out.contains("the lock is final"), "{out}");
-    let chinchilla = out.lines().find(|l| l.trim_start().starts_with("Chinchilla")).expect("Chinchilla's row");
+    // The target's table follows its header ("measured …"); the lock's backtest lines precede it.
+    let table = &out[out.find(&format!("measured {target_loss:.4}")).expect("the target's header")..];
+    let chinchilla = table.lines().find(|l| l.trim_start().starts_with("Chinchilla")).expect("Chinchilla's row");
     assert!(chinchilla.contains("yes"), "its interval covers the target: {chinchilla}");
     let o = run_cli(cli(&["--output", "json", "predict", "sealed"])).await;
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");

@@ -62,6 +62,12 @@ async fn a_target_is_withheld_until_the_lock_then_scored_against_it() {
         "the 1-layer 1x16's four runs are not fitted"
     );
     assert_eq!((lock.options_sha256.len(), lock.points_sha256.len()), (64, 64));
+    // The backtest at the lock: the three smaller deep sizes refitted, predicting 3x32 at its
+    // four D (0.17 decades of N: nothing from 0.5 on).
+    let ch = lock.backtest.iter().find(|b| b.law == Law::Chinchilla).expect("Chinchilla's backtest");
+    assert_eq!((ch.from, ch.rows, ch.high + ch.low), (0.0, 4, 4), "{:?}", lock.backtest);
+    assert!(ch.coverage.is_some() && ch.mean_error.abs() < 0.05, "{ch:?}");
+    assert!(lock.backtest.iter().all(|b| b.from == 0.0), "{:?}", lock.backtest);
     let scored = &p.targets[0];
     assert_eq!(scored.target.job, target.id);
     assert!(scored.measured.is_none(), "a running target has no score");

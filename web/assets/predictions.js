@@ -22,6 +22,23 @@
       p.revealed_ms ? `final: a target was read ${dateTime(p.revealed_ms)}` : 'no target read yet');
   }
 
+  // What the backtest of the fitted runs said of each law at the lock: from 0.5 decades of N
+  // where its predictions reached that far, else at every distance. Intervals that held under
+  // 90% of at least 6 predictions are marked.
+  function backtest(l) {
+    const all = (l && l.backtest) || [];
+    const rows = all.filter((b) => b.from === 0).map((a) => all.find((b) => b.law === a.law && b.from > 0) || a);
+    if (!rows.length) return [];
+    const held = (b) => (b.coverage == null ? '–'
+      : h('span', { class: b.rows >= 6 && b.coverage < 0.9 ? 'fail' : 'ok' }, `${(100 * b.coverage).toFixed(0)}%`));
+    const cells = rows.map((b) => [h('strong', {}, LAWS[b.law] || b.law), b.from > 0 ? `≥ ${b.from}` : 'all',
+      String(b.rows), held(b), `${b.high} / ${b.low}`, pct(b.mean_error)]);
+    const head = ['Law', 'Decades of N', 'Predictions', '95% intervals held', 'Above / below', 'Mean error'];
+    return [h('section', { class: 'sub-panel backtest' }, h('h3', {}, 'Backtest at the lock: refits on the smallest sizes, predicting each larger one'),
+      h('table', { class: 'grid predictions' }, h('thead', {}, h('tr', {}, head.map((c) => h('th', {}, c)))),
+        h('tbody', {}, cells.map((r) => h('tr', {}, r.map((c) => h('td', {}, c)))))))];
+  }
+
   function targetRows(t) {
     const rows = t.laws.map((l) => [h('strong', {}, LAWS[l.law] || l.law), f4(l.predicted.value),
       l.predicted.lo == null ? '–' : `[${f4(l.predicted.lo)}, ${f4(l.predicted.hi)}]`, pct(l.error),
@@ -47,7 +64,7 @@
   // Draws `p` (the sweep's predictions) into `el`.
   function render(el, p) {
     if (!p) return;
-    el.replaceChildren(lockLine(p), ...p.targets.map(target));
+    el.replaceChildren(lockLine(p), ...backtest(p.lock), ...p.targets.map(target));
   }
 
   L.predictions = { render };

@@ -160,11 +160,14 @@ async function givenPredictions() {
     const laws = [{ law: 'chinchilla', predicted: { value: 3.0247, lo: 2.9178, hi: 3.0675 }, error: -0.0004, covered: true, vs_persistence: 0.01 }];
     const p = { sweep_id: 1, sweep: 's', revealed_ms: 1, targets: [{ target, state: 'succeeded', measured: 3.0259,
       baselines: { persistence: 3.2398, two_point: 2.9862 }, persistence_error: 0.0707, two_point_error: -0.0131, laws }],
-      lock: { locked_ms: 1, cause: 'fits_ended', options_sha256: 'ab'.repeat(32), points_sha256: 'cd'.repeat(32), fitted_runs: 16 } };
+      lock: { locked_ms: 1, cause: 'fits_ended', options_sha256: 'ab'.repeat(32), points_sha256: 'cd'.repeat(32), fitted_runs: 16,
+        backtest: [{ law: 'chinchilla', from: 0, rows: 88, high: 70, low: 18, mean_error: 0.012, coverage: 0.7 },
+          { law: 'chinchilla', from: 0.5, rows: 32, high: 28, low: 4, mean_error: 0.0171, coverage: 0.59 },
+          { law: 'nd', from: 0, rows: 88, high: 40, low: 48, mean_error: -0.001, coverage: 0.95 }] } };
     Ladder.predictions.render(el, p);
     return el.textContent;
   });
-  for (const want of ['fitted on 16 runs', '#17', 'measured 3.0259', 'Chinchilla', '[2.9178, 3.0675]', '-0.04%', 'yes', 'persistence', '+7.07%']) {
+  for (const want of ['fitted on 16 runs', 'Backtest at the lock', '≥ 0.5', '59%', '28 / 4', '+1.71%', '95%', '40 / 48', '#17', 'measured 3.0259', 'Chinchilla', '[2.9178, 3.0675]', '-0.04%', 'yes', 'persistence', '+7.07%']) {
     if (!text.includes(want)) await fail(`the sealed targets' panel lacks "${want}": ${text}`);
   }
   if (/undefined|NaN/.test(text)) await fail(`the sealed targets' panel reads: ${text}`);

@@ -12,7 +12,8 @@ use std::sync::Arc;
 
 use ladder_analysis::inputs::best_val_loss;
 use ladder_analysis::sealed::{
-    Lock, LockCause, LockSummary, Predictions, Target, TargetScore, lock_options, predict_targets, scorable, score,
+    Lock, LockCause, LockSummary, Predictions, Target, TargetScore, backtest_record, lock_options, predict_targets,
+    scorable, score,
 };
 use ladder_analysis::{Report, fit_all};
 use ladder_core::branch::BranchKind;
@@ -89,6 +90,14 @@ pub fn compute(r: &Read, s: &SweepRecord, summaries: &Summaries, cause: LockCaus
     let report: Report = fit_all(&fitted, &opts)
         .map_err(|e| CoordError::Sealed(format!("sweep {}: its predictions cannot be locked yet: {e}", s.name)))?;
     let targets = predict_targets(&inputs, &report, &targets);
+    // What the backtest said of each law when it locked; a sweep too small for one locks without.
+    let backtest = match ladder_analysis::backtest::backtest(&fitted, &report, &opts, fit_all) {
+        Ok(rows) => backtest_record(&rows),
+        Err(e) => {
+            tracing::info!(sweep = %s.name, "locked without a backtest: {e}");
+            Vec::new()
+        }
+    };
     if targets.iter().all(|t| t.laws.is_empty()) {
         return Err(CoordError::Sealed(format!(
             "sweep {}: no fitted law takes its targets' N, D, C or S yet, so there is nothing to lock",
@@ -103,6 +112,7 @@ pub fn compute(r: &Read, s: &SweepRecord, summaries: &Summaries, cause: LockCaus
         points_sha256: sha256_hex(&serde_json::to_vec(&(&fitted.runs, &fitted.windows))?),
         fitted_runs: fitted.runs.len(),
         targets,
+        backtest,
     })
 }
 

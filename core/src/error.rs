@@ -14,7 +14,7 @@ pub enum DomainError {
     #[error("unknown device {given:?}: expected {what}")]
     UnknownDevice { given: String, what: &'static str },
     /// A sweep spec error, located by line and key.
-    #[error("{origin}: line {line}: {key}: {message}")]
+    #[error("{origin}: line {line}: {}{message}", key_prefix(.key))]
     Spec { origin: String, line: usize, key: String, message: String },
     /// A message from the wire is missing a field or holds an impossible value.
     #[error("invalid message: {field}: {message}")]
@@ -35,3 +35,8 @@ impl DomainError {
 }
 
 pub type Result<T, E = DomainError> = std::result::Result<T, E>;
+
+/// `key: `, or nothing where no key is known.
+fn key_prefix(key: &str) -> String {
+    if key.is_empty() { String::new() } else { format!("{key}: ") }
+}

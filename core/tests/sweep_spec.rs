@@ -70,16 +70,33 @@ fn expands_the_grid_with_derived_n_and_steps() {
 fn unknown_key_names_line_and_key() {
     let spec = SPEC.replace("warmup_steps = 250", "warmup_steps = 250\nwarmup_tokens = 5");
     let e = err(&spec);
-    assert!(e.contains(&format!("line {}", line(&spec, "warmup_tokens"))), "{e}");
-    assert!(e.contains("unknown field `warmup_tokens`"), "{e}");
+    assert!(
+        e.contains(&format!(
+            "line {}: train.warmup_tokens: unknown field `warmup_tokens`",
+            line(&spec, "warmup_tokens")
+        )),
+        "{e}"
+    );
 }
 
 #[test]
 fn wrong_type_names_line_and_key() {
     let spec = SPEC.replace("n_ctx = 256", "n_ctx = \"long\"");
     let e = err(&spec);
-    assert!(e.contains(&format!("line {}", line(&spec, "n_ctx"))), "{e}");
-    assert!(e.contains("invalid type"), "{e}");
+    assert!(e.contains(&format!("line {}: model.n_ctx: invalid type", line(&spec, "n_ctx"))), "{e}");
+}
+
+/// A list where one number belongs says so, with the block and key, not serde's "did not match
+/// any variant".
+#[test]
+fn a_list_for_one_number_names_the_block_key_and_what_it_takes() {
+    let spec = GRIDS.replace("tokens = 2e6", "tokens = [1e6, 2e6]");
+    let e = err(&spec);
+    let at = line(&spec, "tokens = [");
+    assert_eq!(e, format!("spec.toml: line {at}: grid[2].tokens: expected one number, such as 1024 or 1.2e6"));
+    let e = err(&SPEC.replace("dataset_tokens = [\"all\", 1e6]", "dataset_tokens = [\"all\", true]"));
+    assert!(e.contains(": train.dataset_tokens: expected one value or a list of them"), "{e}");
+    assert!(!e.contains("did not match"), "{e}");
 }
 
 #[test]

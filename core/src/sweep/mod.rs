@@ -111,6 +111,29 @@ pub fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].matches('\n').count() + 1
 }
 
+/// The key whose line holds byte `offset`, with its table: `model.n_ctx`, `grid[1].tokens` (the
+/// second `[[grid]]`); empty where that line assigns no key.
+pub fn key_at(text: &str, offset: usize) -> String {
+    let offset = offset.min(text.len());
+    let start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+    let line = text[start..].lines().next().unwrap_or("");
+    let Some((key, _)) = line.split_once('=') else { return String::new() };
+    let key = key.trim().trim_matches('"');
+    // A header line without its comment.
+    let bare = |l: &str| l.split('#').next().unwrap_or("").trim().to_string();
+    let header = text[..start].lines().rev().map(bare).find(|l| l.starts_with('['));
+    let table = match header {
+        Some(h) if h.starts_with("[[") => {
+            let name = h.trim_start_matches('[').trim_end_matches(']').trim();
+            let nth = text[..start].lines().filter(|l| bare(l) == h).count();
+            format!("{name}[{}].", nth.saturating_sub(1))
+        }
+        Some(h) => format!("{}.", h.trim_start_matches('[').trim_end_matches(']').trim()),
+        None => String::new(),
+    };
+    format!("{table}{key}")
+}
+
 /// Parses, validates and expands a spec. `dataset` answers for the dataset the spec names
 /// (None = unknown dataset).
 pub fn plan(text: &str, origin: &str, mut dataset: impl FnMut(&str) -> Option<DatasetFacts>) -> Result<SweepPlan> {
@@ -118,7 +141,7 @@ pub fn plan(text: &str, origin: &str, mut dataset: impl FnMut(&str) -> Option<Da
     let raw: RawSpec = toml::from_str(text).map_err(|e| DomainError::Spec {
         origin: origin.to_string(),
         line: e.span().map(|s| line_of(text, s.start)).unwrap_or(0),
-        key: String::new(),
+        key: e.span().map(|s| key_at(text, s.start)).unwrap_or_default(),
         message: e.message().trim_end().to_string(),
     })?;
     let name = raw.name.get_ref().trim().to_string();

@@ -125,7 +125,7 @@ pub(super) struct RawModel {
 }
 
 #[derive(Deserialize)]
-#[serde(untagged)]
+#[serde(untagged, expecting = "expected one number, such as 1024 or 1.2e6")]
 pub(super) enum Num {
     Int(i64),
     Float(f64),
@@ -143,7 +143,7 @@ impl Num {
 }
 
 #[derive(Deserialize)]
-#[serde(untagged)]
+#[serde(untagged, expecting = "expected one value or a list of them, such as 1024 or [1024, 2048]")]
 pub(super) enum OneOrMany<T> {
     One(T),
     Many(Vec<T>),
@@ -159,7 +159,7 @@ impl<T> OneOrMany<T> {
 }
 
 #[derive(Deserialize)]
-#[serde(untagged)]
+#[serde(untagged, expecting = "expected a token count, such as 1.2e6, or \"all\"")]
 pub(super) enum DTokens {
     Word(String),
     Num(Num),

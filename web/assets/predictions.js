@@ -24,13 +24,14 @@
 
   // What the backtest of the fitted runs said of each law at the lock: from 0.5 decades of N
   // where its predictions reached that far, else at every distance. Intervals that held under
-  // 90% of at least 6 predictions are marked.
+  // 90% of at least 6 predictions are marked in red.
   function backtest(l) {
     const all = (l && l.backtest) || [];
     const rows = all.filter((b) => b.from === 0).map((a) => all.find((b) => b.law === a.law && b.from > 0) || a);
     if (!rows.length) return [];
-    const held = (b) => (b.coverage == null ? '–'
-      : h('span', { class: b.rows >= 6 && b.coverage < 0.9 ? 'fail' : 'ok' }, `${(100 * b.coverage).toFixed(0)}%`));
+    // Fewer than 6 predictions are too few to judge: no colour.
+    const held = (b) => (b.coverage == null ? '–' : h('span', { class: b.rows < 6 ? '' : b.coverage < 0.9 ? 'fail' : 'ok' },
+      `${(100 * b.coverage).toFixed(0)}%`));
     const cells = rows.map((b) => [h('strong', {}, LAWS[b.law] || b.law), b.from > 0 ? `≥ ${b.from}` : 'all',
       String(b.rows), held(b), `${b.high} / ${b.low}`, pct(b.mean_error)]);
     const head = ['Law', 'Decades of N', 'Predictions', '95% intervals held', 'Above / below', 'Mean error'];

@@ -154,7 +154,7 @@ async function givenReport() {
 
 // The sealed targets' panel on given predictions: the lock, each law's interval and score.
 async function givenPredictions() {
-  const text = await page.evaluate(() => {
+  const shown = await page.evaluate(() => {
     const el = document.createElement('div');
     const target = { job: 17, label: '2x48 D=3.840e3 seed 0', n: 56640, d: 3840, tokens: 3840, c: 1.3e9, s: 60 };
     const laws = [{ law: 'chinchilla', predicted: { value: 3.0247, lo: 2.9178, hi: 3.0675 }, error: -0.0004, covered: true, vs_persistence: 0.01 }];
@@ -163,10 +163,13 @@ async function givenPredictions() {
       lock: { locked_ms: 1, cause: 'fits_ended', options_sha256: 'ab'.repeat(32), points_sha256: 'cd'.repeat(32), fitted_runs: 16,
         backtest: [{ law: 'chinchilla', from: 0, rows: 88, high: 70, low: 18, mean_error: 0.012, coverage: 0.7 },
           { law: 'chinchilla', from: 0.5, rows: 32, high: 28, low: 4, mean_error: 0.0171, coverage: 0.59 },
-          { law: 'nd', from: 0, rows: 88, high: 40, low: 48, mean_error: -0.001, coverage: 0.95 }] } };
+          { law: 'nd', from: 0, rows: 88, high: 40, low: 48, mean_error: -0.001, coverage: 0.95 },
+          { law: 'n', from: 0, rows: 4, high: 0, low: 4, mean_error: -0.03, coverage: 0.25 }] } };
     Ladder.predictions.render(el, p);
-    return el.textContent;
+    return { text: el.textContent, red: [...el.querySelectorAll('.backtest .fail')].map((e) => e.textContent) };
   });
+  const { text, red } = shown;
+  if (red.join() !== '59%') await fail(`the backtest marks in red ${JSON.stringify(red)}, not Chinchilla's 59% alone (L(N)'s 25% of 4 is too few to judge)`);
   for (const want of ['fitted on 16 runs', 'Backtest at the lock', '≥ 0.5', '59%', '28 / 4', '+1.71%', '95%', '40 / 48', '#17', 'measured 3.0259', 'Chinchilla', '[2.9178, 3.0675]', '-0.04%', 'yes', 'persistence', '+7.07%']) {
     if (!text.includes(want)) await fail(`the sealed targets' panel lacks "${want}": ${text}`);
   }

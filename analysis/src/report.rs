@@ -134,6 +134,10 @@ pub struct Report {
     /// larger one.
     #[serde(default)]
     pub backtest: Vec<BacktestRow>,
+    /// Each law's record in the backtest, over every distance and from 0.5 decades of N on
+    /// ([`crate::sealed::backtest_record`]): what a lock keeps.
+    #[serde(default)]
+    pub backtest_record: Vec<crate::backtest::Bias>,
     pub skipped: Vec<Skipped>,
     /// The critical batch size by branching at each branch point, B_crit(L) fitted to those
     /// points, and the CBS against D.

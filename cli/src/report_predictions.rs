@@ -104,9 +104,8 @@ pub fn predictions_text(at: &str, p: &std::collections::BTreeMap<Law, ladder_law
 
 /// Each law whose intervals held too few of its backtest's predictions from 0.5 decades of N on,
 /// with the sign of its errors: a mean |error| hides whether a law errs one way.
-fn bias(out: &mut String, rows: &[ladder_analysis::report::BacktestRow]) {
-    use ladder_analysis::backtest::{BIAS_FROM_DECADES, biases};
-    for b in biases(rows, BIAS_FROM_DECADES).iter().filter(|b| b.under_covered()) {
+fn bias(out: &mut String, record: &[ladder_analysis::backtest::Bias]) {
+    for b in record.iter().filter(|b| b.from > 0.0 && b.under_covered()) {
         let sides = match (b.one_sided(), b.high >= b.low) {
             (true, true) => format!("{} of them above the measured loss", b.high),
             (true, false) => format!("{} of them below the measured loss", b.low),
@@ -115,9 +114,10 @@ fn bias(out: &mut String, rows: &[ladder_analysis::report::BacktestRow]) {
         let held = b.coverage.map_or("are missing".to_string(), |c| format!("held {:.0}%", 100.0 * c));
         let _ = writeln!(
             out,
-            "  {}: from {BIAS_FROM_DECADES} decades of N on, its 95% intervals {held} of {} predictions ({sides}, \
+            "  {}: from {} decades of N on, its 95% intervals {held} of {} predictions ({sides}, \
              mean error {:+.2}%): too narrow at these distances.",
             b.law,
+            b.from,
             b.rows,
             100.0 * b.mean_error
         );
@@ -160,7 +160,7 @@ pub fn backtest(out: &mut String, r: &Report, verbose: bool) {
             coverage
         );
     }
-    bias(out, &r.backtest);
+    bias(out, &r.backtest_record);
     if verbose {
         for b in &r.backtest {
             let c = if b.decades_c.is_finite() { format!(", {:+.2} decades of C", b.decades_c) } else { String::new() };

@@ -159,6 +159,14 @@ async fn the_backtest_predicts_every_larger_size_from_each_prefix_of_sizes() {
     // From 3 sizes, Chinchilla predicts 5 sizes × 8 D; from 7, the largest size's 8.
     assert_eq!(chinchilla(3).count(), 40);
     assert_eq!(chinchilla(7).count(), 8);
+    // The JSON carries each law's record beside the rows: Chinchilla's from 0.5 decades on
+    // counts its rows there.
+    let record = v["report"]["backtest_record"].as_array().expect("the backtest's record");
+    let far = record.iter().find(|b| b["law"] == "Chinchilla" && b["from"] == 0.5).expect("Chinchilla from 0.5");
+    let far_rows =
+        rows.iter().filter(|r| r["law"] == "Chinchilla" && r["decades_n"].as_f64().is_some_and(|d| d >= 0.5));
+    assert_eq!(far["rows"].as_u64(), Some(far_rows.count() as u64), "{far}");
+    assert_eq!(far["high"].as_u64().zip(far["low"].as_u64()).map(|(h, l)| h + l), far["rows"].as_u64(), "{far}");
     let holdout: Vec<f64> = errors(&v, "Chinchilla");
     let at7: Vec<f64> = chinchilla(7).map(|r| r["error"]["value"].as_f64().expect("error")).collect();
     assert_eq!(holdout, at7, "the backtest at 7 sizes is the hold-out of 1");

@@ -141,3 +141,15 @@ fn the_predictable_demos_second_run_plans_as_designed() {
     judged.sort_by(|a, b| a.partial_cmp(b).unwrap());
     assert_eq!(judged, vec![((4, 128), 3.4e6), ((4, 128), 3.4e6), ((5, 160), 2.38e6)]);
 }
+
+/// The fourth target's spec (cli/demo/predictable-target-4.toml): predictable.toml's fitted runs
+/// and one target, 5x160 to D = 3.4e6, 0.82 decades of compute beyond the largest fitted run.
+#[test]
+fn the_predictable_demos_fourth_target_plans_as_designed() {
+    let d = demo(include_str!("../../cli/demo/predictable-target-4.toml"), "predictable-target-4.toml");
+    assert_eq!((d.fitted, d.sealed), (7 * 8, 2), "seven trunks × eight D; the target's trunk and cooldown");
+    let [(shape, tokens, decades)] = d.targets[..] else { panic!("one target: {:?}", d.targets) };
+    // D rounds up to whole batches of 1024 tokens.
+    assert_eq!((shape, tokens), ((5, 160), 3_400_704.0));
+    assert!((decades - 0.82).abs() < 0.01, "{decades:.3} decades beyond");
+}

@@ -12,6 +12,9 @@ use crate::options::Options;
 use crate::report::{BacktestRow, Report};
 use crate::select::distinct_values;
 
+/// A law's record in a backtest lives with the report that carries it.
+pub use crate::report::{BIAS_FROM_DECADES, BIAS_MIN_ROWS, Bias, ONE_SIDED};
+
 /// The fewest sizes a backtest fits: L(N) needs three points and Chinchilla two sizes.
 pub const LEAST_SIZES: usize = 3;
 
@@ -114,45 +117,6 @@ pub fn summarise(rows: &[BacktestRow]) -> Vec<BacktestBin> {
         }
     }
     out
-}
-
-/// The distance from which a backtest is read for bias: 0.5 decades of N, where issue 32 asks a
-/// law to beat persistence by half.
-pub const BIAS_FROM_DECADES: f64 = 0.5;
-/// The share of predictions on one side of the measured loss that counts as one-sided.
-pub const ONE_SIDED: f64 = 0.8;
-/// The fewest predictions that can show a bias.
-pub const BIAS_MIN_ROWS: usize = 6;
-
-/// A law's signed errors and coverage from a distance on.
-#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
-pub struct Bias {
-    pub law: ladder_laws::Law,
-    /// The least distance counted, in decades of N.
-    pub from: f64,
-    pub rows: usize,
-    /// Predictions above the measured loss (error > 0).
-    pub high: usize,
-    /// Predictions below it.
-    pub low: usize,
-    /// Mean signed relative error.
-    pub mean_error: f64,
-    /// The share whose 95% prediction interval held the measured loss (None without intervals).
-    pub coverage: Option<f64>,
-}
-
-impl Bias {
-    /// Its 95% intervals held under 90% of at least [`BIAS_MIN_ROWS`] predictions (or it has
-    /// none): too narrow at these distances. Rows of one refit share its parameters, so this
-    /// describes the backtest; it is no significance test.
-    pub fn under_covered(&self) -> bool {
-        self.rows >= BIAS_MIN_ROWS && self.coverage.is_none_or(|c| c < 0.9)
-    }
-
-    /// At least [`ONE_SIDED`] of the predictions on one side of the measured loss.
-    pub fn one_sided(&self) -> bool {
-        self.rows > 0 && self.high.max(self.low) as f64 >= ONE_SIDED * self.rows as f64
-    }
 }
 
 /// Each law's [`Bias`] over the rows at least `from` decades of N beyond the fit, in the order

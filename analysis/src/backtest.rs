@@ -101,9 +101,6 @@ pub fn summarise(rows: &[BacktestRow]) -> Vec<BacktestBin> {
             let errs: Vec<f64> = at.iter().map(|r| r.score.error.value.abs()).collect();
             let pers: Vec<f64> = at.iter().filter_map(|r| r.score.baseline_errors().0).collect();
             let two: Vec<f64> = at.iter().filter_map(|r| r.score.baseline_errors().1).collect();
-            let with_interval: Vec<&&BacktestRow> =
-                at.iter().filter(|r| r.score.error.lo.is_finite() && r.score.error.hi.is_finite()).collect();
-            let held = with_interval.iter().filter(|r| r.score.error.lo <= 0.0 && 0.0 <= r.score.error.hi).count();
             out.push(BacktestBin {
                 law,
                 from,
@@ -112,7 +109,7 @@ pub fn summarise(rows: &[BacktestRow]) -> Vec<BacktestBin> {
                 law_error: mean(&errs),
                 persistence_error: mean(&pers),
                 two_point_error: mean(&two),
-                coverage: if with_interval.is_empty() { f64::NAN } else { held as f64 / with_interval.len() as f64 },
+                coverage: coverage(at.iter().map(|r| &r.score.error)).unwrap_or(f64::NAN),
             });
         }
     }
@@ -129,8 +126,6 @@ pub fn biases(rows: &[BacktestRow], from: f64) -> Vec<Bias> {
         .map(|law| {
             let errors: Vec<&ladder_laws::Estimate> =
                 far.iter().filter(|r| r.score.law == law).map(|r| &r.score.error).collect();
-            let with_interval = errors.iter().filter(|e| e.lo.is_finite() && e.hi.is_finite()).count();
-            let held = errors.iter().filter(|e| e.lo <= 0.0 && 0.0 <= e.hi).count();
             Bias {
                 law,
                 from,
@@ -138,10 +133,27 @@ pub fn biases(rows: &[BacktestRow], from: f64) -> Vec<Bias> {
                 high: errors.iter().filter(|e| e.value > 0.0).count(),
                 low: errors.iter().filter(|e| e.value < 0.0).count(),
                 mean_error: errors.iter().map(|e| e.value).sum::<f64>() / errors.len() as f64,
-                coverage: (with_interval > 0).then(|| held as f64 / with_interval as f64),
+                coverage: coverage(errors.iter().copied()),
             }
         })
         .collect()
+}
+
+/// Each law's record in a backtest of `rows`: over all its predictions, then from
+/// [`BIAS_FROM_DECADES`] of N on (where it reached that far). A lock keeps it.
+pub fn record(rows: &[BacktestRow]) -> Vec<Bias> {
+    [0.0, BIAS_FROM_DECADES].into_iter().flat_map(|from| biases(rows, from)).collect()
+}
+
+/// The share of `errors` with a 95% interval whose interval held the measured loss (error 0);
+/// None where none has an interval.
+fn coverage<'a>(errors: impl Iterator<Item = &'a ladder_laws::Estimate>) -> Option<f64> {
+    let (mut with_interval, mut held) = (0usize, 0usize);
+    for e in errors.filter(|e| e.lo.is_finite() && e.hi.is_finite()) {
+        with_interval += 1;
+        held += usize::from(e.lo <= 0.0 && 0.0 <= e.hi);
+    }
+    (with_interval > 0).then(|| held as f64 / with_interval as f64)
 }
 
 /// The laws of `rows`, in the order they first appear.

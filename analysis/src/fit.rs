@@ -23,7 +23,7 @@ pub fn fit_all(inputs: &Inputs, opts: &Options) -> Result<Report> {
     }
     if opts.backtest {
         report.backtest = crate::backtest::backtest(inputs, &report, opts, fit_all)?;
-        report.backtest_record = crate::sealed::backtest_record(&report.backtest);
+        report.backtest_record = crate::backtest::record(&report.backtest);
     }
     required(&report, inputs, &opts.law)?;
     if !report.any_fitted() {

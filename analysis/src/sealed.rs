@@ -10,11 +10,11 @@ use ladder_core::status::JobStatus;
 use ladder_laws::{Baselines, Law, relative_error};
 use serde::{Deserialize, Serialize};
 
-use crate::backtest::{BIAS_FROM_DECADES, Bias, biases};
+use crate::backtest::Bias;
 use crate::inputs::Inputs;
 use crate::options::{CHEAP_RESAMPLES, Options};
 use crate::predict::{Prediction, predict_at};
-use crate::report::{BacktestRow, Report};
+use crate::report::Report;
 
 /// How a lock fits: as `ladder fit` does (200 resamples over sizes, at least 1,000 for the
 /// one-variable laws and Chinchilla), the form of each law chosen by AICc.
@@ -91,17 +91,11 @@ pub struct Lock {
     /// Runs the fits used.
     pub fitted_runs: usize,
     pub targets: Vec<TargetPrediction>,
-    /// The backtest of the same fitted runs at the lock: each law's signed errors and coverage
-    /// over all its predictions and from [`BIAS_FROM_DECADES`] on (none where the sweep has too
-    /// few sizes for one, and in locks made before it was kept).
+    /// The backtest of the same fitted runs at the lock ([`crate::backtest::record`]): each law's
+    /// signed errors and coverage over all its predictions and from 0.5 decades of N on (none
+    /// where the sweep has too few sizes for one, and in locks made before it was kept).
     #[serde(default)]
     pub backtest: Vec<Bias>,
-}
-
-/// Each law's record in a backtest of `rows`: over all its predictions, then from
-/// [`BIAS_FROM_DECADES`] of N on (where it reached that far).
-pub fn backtest_record(rows: &[BacktestRow]) -> Vec<Bias> {
-    [0.0, BIAS_FROM_DECADES].into_iter().flat_map(|from| biases(rows, from)).collect()
 }
 
 /// Each target's predictions from `report`, fitted on `inputs` (which hold no target).

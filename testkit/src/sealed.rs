@@ -3,8 +3,8 @@
 use ladder_proto::pb;
 
 /// Five fitted sizes at four D (runs of 8 to 60 steps of 64 tokens on "tiny", all its 4000
-/// tokens), and a sealed target above the largest (2x48) at the largest D. The fits leave the one 1-layer
-/// size (1x16) out: four deeper sizes remain.
+/// tokens), and a sealed target (2x48) above the largest at the largest D. The fits leave the
+/// one 1-layer size (1x16) out: four deeper sizes remain.
 pub const SPEC: &str = r#"name = "sealed"
 dataset = "tiny"
 [model]

@@ -12,8 +12,7 @@ use std::sync::Arc;
 
 use ladder_analysis::inputs::best_val_loss;
 use ladder_analysis::sealed::{
-    Lock, LockCause, LockSummary, Predictions, Target, TargetScore, backtest_record, lock_options, predict_targets,
-    scorable, score,
+    Lock, LockCause, LockSummary, Predictions, Target, TargetScore, lock_options, predict_targets, scorable, score,
 };
 use ladder_analysis::{Report, fit_all};
 use ladder_core::branch::BranchKind;
@@ -92,7 +91,7 @@ pub fn compute(r: &Read, s: &SweepRecord, summaries: &Summaries, cause: LockCaus
     let targets = predict_targets(&inputs, &report, &targets);
     // What the backtest said of each law when it locked; a sweep too small for one locks without.
     let backtest = match ladder_analysis::backtest::backtest(&fitted, &report, &opts, fit_all) {
-        Ok(rows) => backtest_record(&rows),
+        Ok(rows) => ladder_analysis::backtest::record(&rows),
         Err(e) => {
             tracing::info!(sweep = %s.name, "locked without a backtest: {e}");
             Vec::new()

@@ -134,7 +134,9 @@ pub fn biases(rows: &[BacktestRow], from: f64) -> Vec<Bias> {
                 low: errors.iter().filter(|e| e.value < 0.0).count(),
                 mean_error: errors.iter().map(|e| e.value).sum::<f64>() / errors.len() as f64,
                 coverage: coverage(errors.iter().copied()),
+                too_narrow: false,
             }
+            .judged()
         })
         .collect()
 }

@@ -2,7 +2,7 @@
 //! out and why; laws the data cannot support are listed with the reason. [`fit_all`] runs the
 //! whole pipeline: the laws, the hold-out check when asked, and the laws required.
 use ladder_laws::{
-    Bootstrap, ChinchillaOptions, Law, Run, TwoVarLaw, chinchilla_resampled, contradiction, fit_chinchilla,
+    Bootstrap, ChinchillaOptions, Law, Run, TwoVarLaw, additivity, chinchilla_resampled, contradiction, fit_chinchilla,
     fit_frontier, fit_l_nd, fit_l_ns, s_min,
 };
 
@@ -86,7 +86,9 @@ pub fn fit_laws(inputs: &Inputs, opts: &Options) -> Report {
         }
         None
     };
-    let chinchilla = chinchilla(&at_base, opts.exclude_top, &mut ctx);
+    let ch_runs = chinchilla_runs(&at_base, opts.exclude_top);
+    let chinchilla = chinchilla(&ch_runs, opts.exclude_top, &mut ctx);
+    let additivity = additivity(&ch_runs);
     let contradiction = match (&frontier, &l_d) {
         (Some(fr), Some(ld)) => contradiction(&fr.l_cmin, ld, fr.n_opt_coeff.value, fr.n_opt_exponent.value),
         _ => None,
@@ -113,6 +115,7 @@ pub fn fit_laws(inputs: &Inputs, opts: &Options) -> Report {
         b_simple: b_simple_ends(&inputs.curves),
         bcrit_vs_simple,
         chinchilla,
+        additivity,
         contradiction,
         base_batch,
         holdout: Vec::new(),
@@ -144,21 +147,27 @@ fn l_nd(at_base: &[&RunPoint], ctx: &mut Ctx<'_>) -> Option<TwoVarLaw> {
 
 /// Chinchilla on (N, D, loss), D the unique tokens seen: a run that repeats a small data set
 /// gets no credit for its repeats.
-fn chinchilla(at_base: &[&RunPoint], exclude_top: usize, ctx: &mut Ctx<'_>) -> Option<ChinchillaReport> {
+/// The runs Chinchilla's form is fitted to (and its additivity tested on): those at the base
+/// batch with N and D, less the `exclude_top` of highest loss.
+fn chinchilla_runs(at_base: &[&RunPoint], exclude_top: usize) -> Vec<Run> {
     let mut ch: Vec<Run> =
         at_base.iter().filter_map(|r| Some(Run { n: r.n?, d: r.d.or(r.tokens)?, loss: r.loss })).collect();
     ch.sort_by(|a, b| a.loss.total_cmp(&b.loss));
     ch.truncate(ch.len().saturating_sub(exclude_top));
+    ch
+}
+
+fn chinchilla(ch: &[Run], exclude_top: usize, ctx: &mut Ctx<'_>) -> Option<ChinchillaReport> {
     if ch.len() < 6 || distinct(ch.iter().map(|r| r.d)) < 2 || distinct(ch.iter().map(|r| r.n)) < 2 {
         ctx.skip(Law::Chinchilla, format!("{} runs; needs ≥ 6 with ≥ 2 distinct N and ≥ 2 distinct D", ch.len()));
         return None;
     }
-    match fit_chinchilla(&ch, &ChinchillaOptions::default()) {
+    match fit_chinchilla(ch, &ChinchillaOptions::default()) {
         Ok(fit) => {
             // Each resample refits by L-BFGS from the full fit's optimum: about 1 ms, cheap
             // enough for the one-variable laws' floor of resamples.
             let boot = Bootstrap { resamples: ctx.boot.resamples.max(ctx.cheap_resamples), ..ctx.boot };
-            let (intervals, draws, tally) = chinchilla_resampled(&ch, &fit, &boot);
+            let (intervals, draws, tally) = chinchilla_resampled(ch, &fit, &boot);
             Some(ChinchillaReport { fit, intervals, excluded_highest_loss: exclude_top, tally, draws })
         }
         Err(e) => {

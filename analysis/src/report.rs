@@ -124,6 +124,10 @@ pub struct Report {
     pub b_simple: Vec<BSimple>,
     pub bcrit_vs_simple: Vec<BcritVsSimple>,
     pub chinchilla: Option<ChinchillaReport>,
+    /// Whether the gain from data depends on N, on Chinchilla's runs: the assumption of its
+    /// additive form, tested (None: fewer than 3 sizes share 2 D).
+    #[serde(default)]
+    pub additivity: Option<ladder_laws::Additivity>,
     /// Kaplan §6.3: where L(C_min) meets L(D) along the frontier's data use.
     pub contradiction: Option<Contradiction>,
     /// The batch size of the runs behind L(N) and L(D) (the one most sizes share).
@@ -223,9 +227,19 @@ pub struct Bias {
     pub mean_error: f64,
     /// The share whose 95% prediction interval held the measured loss (None without intervals).
     pub coverage: Option<f64>,
+    /// [`Bias::under_covered`], for readers of the JSON (the page); set by [`Bias::judged`].
+    #[serde(default)]
+    pub too_narrow: bool,
 }
 
 impl Bias {
+    /// This record with [`Bias::too_narrow`] set from its counts (a lock made before the field
+    /// was kept has it false).
+    pub fn judged(mut self) -> Self {
+        self.too_narrow = self.under_covered();
+        self
+    }
+
     /// Its 95% intervals held under 90% of at least [`BIAS_MIN_ROWS`] predictions (or it has
     /// none): too narrow at these distances. Rows of one refit share its parameters, so this
     /// describes the backtest; it is no significance test.

@@ -96,6 +96,10 @@ pub struct Lock {
     /// where the sweep has too few sizes for one, and in locks made before it was kept).
     #[serde(default)]
     pub backtest: Vec<Bias>,
+    /// The test of Chinchilla's additivity on the same fitted runs ([`crate::Report::additivity`];
+    /// None where fewer than 3 sizes share 2 D, and in locks made before it was kept).
+    #[serde(default)]
+    pub additivity: Option<ladder_laws::Additivity>,
 }
 
 /// Each target's predictions from `report`, fitted on `inputs` (which hold no target).
@@ -222,6 +226,9 @@ pub struct LockSummary {
     /// As [`Lock::backtest`].
     #[serde(default)]
     pub backtest: Vec<Bias>,
+    /// As [`Lock::additivity`].
+    #[serde(default)]
+    pub additivity: Option<ladder_laws::Additivity>,
 }
 
 impl From<&Lock> for LockSummary {
@@ -232,7 +239,8 @@ impl From<&Lock> for LockSummary {
             options_sha256: l.options_sha256.clone(),
             points_sha256: l.points_sha256.clone(),
             fitted_runs: l.fitted_runs,
-            backtest: l.backtest.clone(),
+            backtest: l.backtest.iter().cloned().map(Bias::judged).collect(),
+            additivity: l.additivity.clone(),
         }
     }
 }

@@ -61,6 +61,7 @@ fn under_coverage_needs_enough_rows_and_one_side_needs_four_fifths() {
         low: rows - high,
         mean_error: 0.02,
         coverage,
+        too_narrow: false,
     };
     assert!(b(10, 8, Some(0.5)).under_covered() && b(10, 8, Some(0.5)).one_sided());
     assert!(!b(10, 7, Some(0.5)).one_sided(), "70% on one side is not one-sided");
@@ -68,4 +69,5 @@ fn under_coverage_needs_enough_rows_and_one_side_needs_four_fifths() {
     assert!(!b(5, 5, Some(0.0)).under_covered(), "five predictions are too few");
     assert!(!b(10, 10, Some(0.9)).under_covered(), "intervals that hold 90% are not flagged");
     assert!(b(10, 0, None).under_covered(), "no intervals hold nothing");
+    assert!(b(10, 8, Some(0.5)).judged().too_narrow && !b(5, 5, Some(0.0)).judged().too_narrow);
 }

@@ -22,6 +22,7 @@ pub mod local;
 pub mod logs;
 pub mod plot;
 pub mod report;
+pub mod report_additivity;
 pub mod report_branches;
 pub mod report_predictions;
 pub mod report_sealed;

@@ -78,6 +78,9 @@ pub fn text(p: &Predictions) -> String {
                 }
             }
             backtest(&mut out, &l.backtest);
+            if let Some(a) = &l.additivity {
+                crate::report_additivity::text(&mut out, "  Chinchilla's additivity at the lock", a, None);
+            }
         }
     }
     for t in &p.targets {

@@ -4,7 +4,7 @@
 //! the refit predicts 5x160 within 2%. Without 2x32 (the demo's earlier seven sizes) the refit has
 //! six sizes, on which E cannot pay for itself, and misses by more than 3%.
 mod common;
-use common::{ladder, write};
+use common::{demo_ends_with_layers, ladder, write};
 
 const DEMO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../testdata/demo_cooldown_ends.csv");
 
@@ -218,18 +218,9 @@ async fn the_backtest_names_the_laws_whose_intervals_miss_and_the_way_they_err()
     );
     assert!(!nd, "L(N, D)'s intervals hold");
 
-    // The same ends with each size's depth: 3312 and 12768 are the 1-layer 1x16 and 1x32.
+    // The same ends with each size's depth, the 1-layer sizes left out.
     let dir = tempfile::tempdir().expect("tempdir");
-    let text = std::fs::read_to_string(DEMO).expect("the demo's ends");
-    let mut body = String::from("N,D,loss,layers\n");
-    for line in text.lines().skip(1) {
-        let layers = match line.split(',').next() {
-            Some("3312" | "12768") => 1,
-            _ => 2,
-        };
-        body.push_str(&format!("{line},{layers}\n"));
-    }
-    let csv = write(dir.path(), "layers.csv", &body);
+    let csv = demo_ends_with_layers(dir.path());
     let (chinchilla, _) = too_narrow(&csv).await;
     assert!(
         chinchilla.contains("of 32 predictions") && chinchilla.contains("of them above the measured loss"),

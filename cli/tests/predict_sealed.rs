@@ -56,6 +56,7 @@ async fn ladder_predict_shows_the_lock_and_scores_the_target() {
             let backtest =
                 out.lines().find(|l| l.trim_start().starts_with("Chinchilla") && l.contains("at every distance"));
             assert!(backtest.is_some_and(|l| l.contains("of 4")), "the backtest at the lock: {out}");
+            assert!(out.contains("Chinchilla's additivity at the lock holds: from D = 512 to 3840"), "{out}");
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;

@@ -68,6 +68,10 @@ async fn a_target_is_withheld_until_the_lock_then_scored_against_it() {
     assert_eq!((ch.from, ch.rows, ch.high + ch.low), (0.0, 4, 4), "{:?}", lock.backtest);
     assert!(ch.coverage.is_some() && ch.mean_error.abs() < 0.05, "{ch:?}");
     assert!(lock.backtest.iter().all(|b| b.from == 0.0), "{:?}", lock.backtest);
+    // Chinchilla's additivity on the fitted runs: the truth is additive, so it holds, from the
+    // least D every deep size has (8 steps of 64 tokens) to the most (60).
+    let add = lock.additivity.as_ref().expect("four deep sizes share four D");
+    assert_eq!((add.d_lo, add.d_hi, add.sizes.len(), add.rejected), (512.0, 3840.0, 4, false), "{add:?}");
     let scored = &p.targets[0];
     assert_eq!(scored.target.job, target.id);
     assert!(scored.measured.is_none(), "a running target has no score");

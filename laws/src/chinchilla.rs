@@ -50,6 +50,11 @@ impl ChinchillaFit {
     pub fn predict(&self, n: f64, d: f64) -> f64 {
         self.e + self.a / n.powf(self.alpha) + self.b / d.powf(self.beta)
     }
+
+    /// L(N, d_lo) − L(N, d_hi): the same at every N, as the form is additive.
+    pub fn gain(&self, d_lo: f64, d_hi: f64) -> f64 {
+        self.b / d_lo.powf(self.beta) - self.b / d_hi.powf(self.beta)
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -1,6 +1,7 @@
 //! `ladder-laws`: the pure mathematics of scaling laws: fits of Hoffmann et al. 2022
 //! (Chinchilla) and Kaplan et al. 2020 to measured runs, with bootstrap confidence intervals.
 //! No I/O, no RPC, no libtorch.
+pub mod additivity;
 pub mod bcrit;
 pub mod bootstrap;
 pub mod chinchilla;
@@ -17,6 +18,7 @@ pub mod power;
 pub mod range;
 pub mod residual;
 
+pub use additivity::{Additivity, SizeGain, additivity};
 pub use bcrit::{BcritAtLoss, BcritLaw, c_min, fit_bcrit_at, fit_bcrit_law, s_min, steps_to_loss};
 pub use bootstrap::{Bootstrap, Estimate, Resampled, SplitMix64, Tally, Unit};
 pub use chinchilla::{

@@ -23,14 +23,13 @@
   }
 
   // What the backtest of the fitted runs said of each law at the lock: from 0.5 decades of N
-  // where its predictions reached that far, else at every distance. Intervals that held under
-  // 90% of at least 6 predictions are marked in red.
+  // where its predictions reached that far, else at every distance. Intervals the server judged
+  // too narrow (too_narrow) are red; too few predictions to judge are uncoloured.
   function backtest(l) {
     const all = (l && l.backtest) || [];
     const rows = all.filter((b) => b.from === 0).map((a) => all.find((b) => b.law === a.law && b.from > 0) || a);
     if (!rows.length) return [];
-    // Fewer than 6 predictions are too few to judge: no colour.
-    const held = (b) => (b.coverage == null ? '–' : h('span', { class: b.rows < 6 ? '' : b.coverage < 0.9 ? 'fail' : 'ok' },
+    const held = (b) => (b.coverage == null ? '–' : h('span', { class: b.too_narrow ? 'fail' : '' },
       `${(100 * b.coverage).toFixed(0)}%`));
     const cells = rows.map((b) => [h('strong', {}, LAWS[b.law] || b.law), b.from > 0 ? `≥ ${b.from}` : 'all',
       String(b.rows), held(b), `${b.high} / ${b.low}`, pct(b.mean_error)]);
@@ -38,6 +37,23 @@
     return [h('section', { class: 'sub-panel backtest' }, h('h3', {}, 'Backtest at the lock: refits on the smallest sizes, predicting each larger one'),
       h('table', { class: 'grid predictions' }, h('thead', {}, h('tr', {}, head.map((c) => h('th', {}, c)))),
         h('tbody', {}, cells.map((r) => h('tr', {}, r.map((c) => h('td', {}, c)))))))];
+  }
+
+  // The test of Chinchilla's additivity on the fitted runs at the lock: does the loss a model
+  // gains from D_lo to D_hi change with N? (ladder fit prints the same.)
+  function additivity(l) {
+    const a = l && l.additivity;
+    if (!a || !a.sizes || a.sizes.length < 2) return [];
+    const [first, last] = [a.sizes[0], a.sizes[a.sizes.length - 1]];
+    const s = a.slope;
+    const sign = (v) => `${v >= 0 ? '+' : ''}${v.toFixed(3)}`;
+    const verdict = h('span', { class: a.rejected ? 'fail' : 'ok' }, a.rejected ? 'rejected' : 'holds');
+    const way = !a.rejected ? '' : s.value > 0
+      ? ' Larger sizes gain more from data than an additive form allows: expect Chinchilla to over-predict sizes beyond the fitted ones at large D (L(N,D) couples N and D).'
+      : ' Smaller sizes gain more from data than an additive form allows: expect Chinchilla to under-predict sizes beyond the fitted ones at large D (L(N,D) couples N and D).';
+    return [h('p', { class: 'additivity' }, 'Chinchilla\'s additivity at the lock ', verdict,
+      `: from D ${fmt(a.d_lo)} to ${fmt(a.d_hi)} the loss falls ${first.gain.toFixed(3)} at N ${fmt(first.n)} and ${last.gain.toFixed(3)} at N ${fmt(last.n)} `
+      + `(${a.sizes.length} sizes): ${sign(s.value)} [${sign(s.lo)}, ${sign(s.hi)}] nats per decade of N.${way}`)];
   }
 
   function targetRows(t) {
@@ -65,7 +81,7 @@
   // Draws `p` (the sweep's predictions) into `el`.
   function render(el, p) {
     if (!p) return;
-    el.replaceChildren(lockLine(p), ...backtest(p.lock), ...p.targets.map(target));
+    el.replaceChildren(lockLine(p), ...backtest(p.lock), ...additivity(p.lock), ...p.targets.map(target));
   }
 
   L.predictions = { render };

@@ -161,16 +161,23 @@ async function givenPredictions() {
     const p = { sweep_id: 1, sweep: 's', revealed_ms: 1, targets: [{ target, state: 'succeeded', measured: 3.0259,
       baselines: { persistence: 3.2398, two_point: 2.9862 }, persistence_error: 0.0707, two_point_error: -0.0131, laws }],
       lock: { locked_ms: 1, cause: 'fits_ended', options_sha256: 'ab'.repeat(32), points_sha256: 'cd'.repeat(32), fitted_runs: 16,
-        backtest: [{ law: 'chinchilla', from: 0, rows: 88, high: 70, low: 18, mean_error: 0.012, coverage: 0.7 },
-          { law: 'chinchilla', from: 0.5, rows: 32, high: 28, low: 4, mean_error: 0.0171, coverage: 0.59 },
-          { law: 'nd', from: 0, rows: 88, high: 40, low: 48, mean_error: -0.001, coverage: 0.95 },
-          { law: 'n', from: 0, rows: 4, high: 0, low: 4, mean_error: -0.03, coverage: 0.25 }] } };
+        backtest: [{ law: 'chinchilla', from: 0, rows: 88, high: 70, low: 18, mean_error: 0.012, coverage: 0.7, too_narrow: true },
+          { law: 'chinchilla', from: 0.5, rows: 32, high: 28, low: 4, mean_error: 0.0171, coverage: 0.59, too_narrow: true },
+          { law: 'nd', from: 0, rows: 88, high: 40, low: 48, mean_error: -0.001, coverage: 0.95, too_narrow: false },
+          { law: 'n', from: 0, rows: 4, high: 0, low: 4, mean_error: -0.03, coverage: 0.25, too_narrow: false }],
+        // From the demo's ends without 1-layer sizes (`ladder fit` prints the same numbers).
+        additivity: { d_lo: 106496, d_hi: 1200128, mean_gain: 0.6, rejected: true,
+          sizes: [{ n: 25472, gain: 0.5622, runs: 1 }, { n: 1546720, gain: 0.6361, runs: 1 }],
+          slope: { value: 0.0471, lo: 0.0332, hi: 0.0610 } } } };
     Ladder.predictions.render(el, p);
-    return { text: el.textContent, red: [...el.querySelectorAll('.backtest .fail')].map((e) => e.textContent) };
+    return { text: el.textContent, red: [...el.querySelectorAll('.backtest .fail')].map((e) => e.textContent),
+      additivity: [...el.querySelectorAll('.additivity .fail')].map((e) => e.textContent) };
   });
-  const { text, red } = shown;
+  const { text, red, additivity } = shown;
   if (red.join() !== '59%') await fail(`the backtest marks in red ${JSON.stringify(red)}, not Chinchilla's 59% alone (L(N)'s 25% of 4 is too few to judge)`);
-  for (const want of ['fitted on 16 runs', 'Backtest at the lock', '≥ 0.5', '59%', '28 / 4', '+1.71%', '95%', '40 / 48', '#17', 'measured 3.0259', 'Chinchilla', '[2.9178, 3.0675]', '-0.04%', 'yes', 'persistence', '+7.07%']) {
+  if (additivity.join() !== 'rejected') await fail(`the additivity line marks in red ${JSON.stringify(additivity)}, not "rejected"`);
+  for (const want of ['fitted on 16 runs', 'Backtest at the lock', '≥ 0.5', '59%', '28 / 4', '+1.71%', '95%', '40 / 48', '#17', 'measured 3.0259', 'Chinchilla', '[2.9178, 3.0675]', '-0.04%', 'yes', 'persistence', '+7.07%',
+    "Chinchilla's additivity at the lock rejected", 'falls 0.562 at N', '0.636 at N', '(2 sizes): +0.047 [+0.033, +0.061] nats per decade of N', 'expect Chinchilla to over-predict']) {
     if (!text.includes(want)) await fail(`the sealed targets' panel lacks "${want}": ${text}`);
   }
   if (/undefined|NaN/.test(text)) await fail(`the sealed targets' panel reads: ${text}`);

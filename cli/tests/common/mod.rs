@@ -32,3 +32,21 @@ pub fn trainer() -> PathBuf {
     assert!(p.is_file(), "{} is not built: run `cargo build --workspace --bins` first", p.display());
     p
 }
+
+/// The demo's 64 cooldown ends (`testdata/demo_cooldown_ends.csv`).
+pub const DEMO_ENDS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../testdata/demo_cooldown_ends.csv");
+
+/// The demo's ends with each size's depth, written to `dir`: 3312 and 12768 are the 1-layer
+/// 1x16 and 1x32, which the fits leave out by default given a `layers` column.
+pub fn demo_ends_with_layers(dir: &Path) -> String {
+    let text = std::fs::read_to_string(DEMO_ENDS).expect("the demo's ends");
+    let mut body = String::from("N,D,loss,layers\n");
+    for line in text.lines().skip(1) {
+        let layers = match line.split(',').next() {
+            Some("3312" | "12768") => 1,
+            _ => 2,
+        };
+        body.push_str(&format!("{line},{layers}\n"));
+    }
+    write(dir, "layers.csv", &body)
+}

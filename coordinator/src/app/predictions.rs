@@ -110,6 +110,7 @@ pub fn compute(r: &Read, s: &SweepRecord, summaries: &Summaries, cause: LockCaus
         // The runs the fits used: without the sizes they leave out.
         points_sha256: sha256_hex(&serde_json::to_vec(&(&fitted.runs, &fitted.windows))?),
         fitted_runs: fitted.runs.len(),
+        additivity: report.additivity.clone(),
         targets,
         backtest,
     })

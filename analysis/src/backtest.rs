@@ -4,7 +4,6 @@
 //! (6·N·D), beside persistence's and the two-point line's errors on the same runs, and with
 //! whether its 95% prediction interval held the measured loss. One hold-out says how a law did
 //! at one distance; a backtest says how its error grows with the distance.
-use serde::Serialize;
 
 use crate::error::{AnalysisError, Result};
 use crate::inputs::Inputs;
@@ -13,7 +12,7 @@ use crate::report::{BacktestRow, Report};
 use crate::select::distinct_values;
 
 /// A law's record in a backtest lives with the report that carries it.
-pub use crate::report::{BIAS_FROM_DECADES, BIAS_MIN_ROWS, Bias, ONE_SIDED};
+pub use crate::report::{BIAS_FROM_DECADES, BIAS_MIN_ROWS, BacktestBin, Bias, ONE_SIDED};
 
 /// The fewest sizes a backtest fits: L(N) needs three points and Chinchilla two sizes.
 pub const LEAST_SIZES: usize = 3;
@@ -62,25 +61,6 @@ pub fn backtest(
         }
     }
     Ok(rows)
-}
-
-/// How a law did over the rows at one distance: the bins are [0, 0.25), [0.25, 0.5), [0.5, 1)
-/// and ≥ 1 decade of N.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct BacktestBin {
-    pub law: ladder_laws::Law,
-    /// The bin's lower edge in decades.
-    pub from: f64,
-    pub to: f64,
-    pub rows: usize,
-    /// Mean |relative error| of the law, of persistence and of the two-point line (over the rows
-    /// that have one).
-    pub law_error: f64,
-    pub persistence_error: f64,
-    pub two_point_error: f64,
-    /// The share of rows whose 95% prediction interval held the measured loss (of those with an
-    /// interval).
-    pub coverage: f64,
 }
 
 /// The bins' edges, in decades.

@@ -23,6 +23,7 @@ pub fn fit_all(inputs: &Inputs, opts: &Options) -> Result<Report> {
     }
     if opts.backtest {
         report.backtest = crate::backtest::backtest(inputs, &report, opts, fit_all)?;
+        report.backtest_bins = crate::backtest::summarise(&report.backtest);
         report.backtest_record = crate::backtest::record(&report.backtest);
     }
     required(&report, inputs, &opts.law)?;
@@ -120,6 +121,7 @@ pub fn fit_laws(inputs: &Inputs, opts: &Options) -> Report {
         base_batch,
         holdout: Vec::new(),
         backtest: Vec::new(),
+        backtest_bins: Vec::new(),
         backtest_record: Vec::new(),
         skipped,
         cbs,

@@ -138,6 +138,10 @@ pub struct Report {
     /// larger one.
     #[serde(default)]
     pub backtest: Vec<BacktestRow>,
+    /// The backtest per law and distance bin (`crate::backtest::summarise`): what `ladder fit
+    /// --backtest` prints as a table. Written, not read back (∞ is null in JSON).
+    #[serde(default, skip_deserializing)]
+    pub backtest_bins: Vec<BacktestBin>,
     /// Each law's record in the backtest, over every distance and from 0.5 decades of N on:
     /// what a lock keeps.
     #[serde(default)]
@@ -211,6 +215,25 @@ pub const BIAS_FROM_DECADES: f64 = 0.5;
 pub const ONE_SIDED: f64 = 0.8;
 /// The fewest predictions that can show a bias.
 pub const BIAS_MIN_ROWS: usize = 6;
+
+/// How a law did over the rows at one distance: the bins are [0, 0.25), [0.25, 0.5), [0.5, 1)
+/// and ≥ 1 decade of N.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BacktestBin {
+    pub law: ladder_laws::Law,
+    /// The bin's edges in decades (the last bin's upper edge is ∞: null in JSON).
+    pub from: f64,
+    pub to: f64,
+    pub rows: usize,
+    /// Mean |relative error| of the law, of persistence and of the two-point line (over the rows
+    /// that have one).
+    pub law_error: f64,
+    pub persistence_error: f64,
+    pub two_point_error: f64,
+    /// The share of rows whose 95% prediction interval held the measured loss (of those with an
+    /// interval).
+    pub coverage: f64,
+}
 
 /// A law's signed errors and coverage from a distance on.
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]

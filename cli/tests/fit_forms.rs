@@ -191,6 +191,11 @@ async fn the_backtest_predicts_every_larger_size_from_each_prefix_of_sizes() {
     let json_count =
         rows.iter().filter(|r| r["law"] == "Chinchilla" && r["decades_n"].as_f64().is_some_and(|d| d >= 1.0)).count();
     assert_eq!(preds, json_count, "{line}");
+    // The JSON carries the table's bins too: the ≥ 1 decade bin (upper edge ∞, null) counts
+    // the same rows.
+    let bins = v["report"]["backtest_bins"].as_array().expect("the backtest's bins");
+    let far = bins.iter().find(|b| b["law"] == "Chinchilla" && b["from"] == 1.0).expect("Chinchilla's ≥ 1 decade bin");
+    assert_eq!((far["rows"].as_u64(), far["to"].is_null()), (Some(json_count as u64), true), "{far}");
 }
 
 /// The line after the backtest's table that names Chinchilla's 95% intervals as too narrow

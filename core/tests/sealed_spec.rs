@@ -153,3 +153,16 @@ fn the_predictable_demos_fourth_target_plans_as_designed() {
     assert_eq!((shape, tokens), ((5, 160), 3_400_704.0));
     assert!((decades - 0.82).abs() < 0.01, "{decades:.3} decades beyond");
 }
+
+/// The fifth target's spec (cli/demo/predictable-sotu.toml): predictable.toml's design on
+/// another corpus, with one seed of its target, 4x128 to D = 3.4e6, 0.52 decades of compute
+/// beyond the largest fitted run.
+#[test]
+fn the_predictable_demos_fifth_target_plans_as_designed() {
+    let d = demo(include_str!("../../cli/demo/predictable-sotu.toml"), "predictable-sotu.toml");
+    assert_eq!((d.fitted, d.sealed), (7 * 8, 2), "seven trunks × eight D; the target's trunk and cooldown");
+    assert!(d.tokens_per_parameter >= 5.0, "{} tokens per parameter", d.tokens_per_parameter);
+    let [(shape, tokens, decades)] = d.targets[..] else { panic!("one target: {:?}", d.targets) };
+    assert_eq!((shape, tokens), ((4, 128), 3_400_704.0));
+    assert!((decades - 0.52).abs() < 0.01, "{decades:.3} decades beyond");
+}

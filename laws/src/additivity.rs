@@ -14,6 +14,10 @@ use crate::chinchilla::Run;
 /// Sizes needed: three leave one degree of freedom for the slope's interval.
 pub const MIN_SIZES: usize = 3;
 
+/// A slope smaller than this (nats per decade of N) is no coupling, whatever its interval: on
+/// exact data from an additive law the residuals vanish and rounding alone would reject.
+pub const NEGLIGIBLE_SLOPE: f64 = 1e-6;
+
 /// One size's gain from D_lo to D_hi (each loss the mean over the runs at that N and D).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct SizeGain {
@@ -85,7 +89,8 @@ pub fn additivity(runs: &[Run]) -> Option<Additivity> {
         .collect();
     let slope = ols_slope(&sizes)?;
     let mean_gain = sizes.iter().map(|s| s.gain).sum::<f64>() / sizes.len() as f64;
-    Some(Additivity { d_lo, d_hi, sizes, rejected: !slope.contains(0.0), slope, mean_gain })
+    let rejected = !slope.contains(0.0) && slope.value.abs() > NEGLIGIBLE_SLOPE;
+    Some(Additivity { d_lo, d_hi, sizes, rejected, slope, mean_gain })
 }
 
 /// The slope of gain on log10 N with its 95% t-interval; None when N does not vary.
@@ -132,6 +137,16 @@ mod tests {
         let coupled = additivity(&sweep(0.05)).expect("four sizes share three D");
         assert!(coupled.rejected, "{:?}", coupled.slope);
         assert!((coupled.slope.value - 0.05).abs() < 0.01, "{:?}", coupled.slope);
+    }
+
+    #[test]
+    fn exact_additive_data_holds() {
+        let exact: Vec<Run> = sweep(0.0)
+            .into_iter()
+            .map(|r| Run { loss: 2.0 + 1e2 / r.n.powf(0.3) + 30.0 / r.d.powf(0.3), ..r })
+            .collect();
+        let a = additivity(&exact).expect("four sizes share three D");
+        assert!(!a.rejected, "{:?}", a.slope);
     }
 
     #[test]

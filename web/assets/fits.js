@@ -68,6 +68,23 @@
     return rows;
   }
 
+  // Chinchilla's additivity test (`report.additivity`, as a lock keeps it) as the children of a
+  // sentence that starts after "… additivity": its verdict, each end's gain from D_lo to D_hi,
+  // the slope on log N, and when rejected which way Chinchilla will err. `fall`: the fit's own
+  // gain over the same D, where there is a fit. Null when there is nothing to say.
+  function additivity(a, fall) {
+    if (!a || !a.sizes || a.sizes.length < 2 || !a.slope) return null;
+    const [first, last] = [a.sizes[0], a.sizes[a.sizes.length - 1]];
+    const s = a.slope;
+    const sign = (v) => `${v >= 0 ? '+' : ''}${v.toFixed(3)}`;
+    const verdict = h('span', { class: a.rejected ? 'fail' : 'ok' }, a.rejected ? 'rejected' : 'holds');
+    const fit = fall == null ? '' : `; the fit's fall is ${fall.toFixed(3)} at every N`;
+    const who = s.value > 0 ? ['Larger', 'over'] : ['Smaller', 'under'];
+    const way = a.rejected ? ` ${who[0]} sizes gain more from data than an additive form allows: expect Chinchilla to ${who[1]}-predict sizes beyond the fitted ones at large D (L(N,D) couples N and D).` : '';
+    return [verdict, `: from D ${fmt(a.d_lo)} to ${fmt(a.d_hi)} the loss falls ${first.gain.toFixed(3)} at N ${fmt(first.n)} and ${last.gain.toFixed(3)} at N ${fmt(last.n)} `
+      + `(${a.sizes.length} sizes): ${sign(s.value)} [${sign(s.lo)}, ${sign(s.hi)}] nats per decade of N${fit}.${way}`];
+  }
+
   function table(head, rows, cls) {
     return h('table', { class: `grid ${cls || ''}` },
       h('thead', {}, h('tr', {}, head.map((c) => h('th', {}, c)))),
@@ -141,6 +158,10 @@
         rows.map(([law, form, params, r2, n, on, w]) => [h('strong', {}, law), h('code', {}, form), params.filter(Boolean),
           r2 == null ? '–' : r2.toFixed(3), n, on, w]), 'laws'));
     }
+    const c = r.chinchilla, a = r.additivity;
+    const fall = c && a ? c.fit.b * (a.d_lo ** -c.fit.beta - a.d_hi ** -c.fit.beta) : null;
+    const said = c && additivity(a, fall);
+    if (said) el.appendChild(h('p', { class: 'additivity' }, 'Chinchilla\'s additivity ', ...said));
     if (r.skipped && r.skipped.length) {
       el.appendChild(section('Not fitted', h('ul', { class: 'skipped' },
         r.skipped.map((s) => h('li', {}, h('strong', {}, s.law), ': ', s.reason)))));
@@ -183,5 +204,5 @@
     }
   }
 
-  L.fits = { render, num, est };
+  L.fits = { render, num, est, additivity };
 })(globalThis.Ladder = globalThis.Ladder || {});

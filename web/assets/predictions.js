@@ -39,21 +39,12 @@
         h('tbody', {}, cells.map((r) => h('tr', {}, r.map((c) => h('td', {}, c)))))))];
   }
 
-  // The test of Chinchilla's additivity on the fitted runs at the lock: does the loss a model
-  // gains from D_lo to D_hi change with N? (ladder fit prints the same.)
+  // The test of Chinchilla's additivity on the fitted runs at the lock (the sentence the live
+  // fits show too).
   function additivity(l) {
     const a = l && l.additivity;
-    if (!a || !a.sizes || a.sizes.length < 2) return [];
-    const [first, last] = [a.sizes[0], a.sizes[a.sizes.length - 1]];
-    const s = a.slope;
-    const sign = (v) => `${v >= 0 ? '+' : ''}${v.toFixed(3)}`;
-    const verdict = h('span', { class: a.rejected ? 'fail' : 'ok' }, a.rejected ? 'rejected' : 'holds');
-    const way = !a.rejected ? '' : s.value > 0
-      ? ' Larger sizes gain more from data than an additive form allows: expect Chinchilla to over-predict sizes beyond the fitted ones at large D (L(N,D) couples N and D).'
-      : ' Smaller sizes gain more from data than an additive form allows: expect Chinchilla to under-predict sizes beyond the fitted ones at large D (L(N,D) couples N and D).';
-    return [h('p', { class: 'additivity' }, 'Chinchilla\'s additivity at the lock ', verdict,
-      `: from D ${fmt(a.d_lo)} to ${fmt(a.d_hi)} the loss falls ${first.gain.toFixed(3)} at N ${fmt(first.n)} and ${last.gain.toFixed(3)} at N ${fmt(last.n)} `
-      + `(${a.sizes.length} sizes): ${sign(s.value)} [${sign(s.lo)}, ${sign(s.hi)}] nats per decade of N.${way}`)];
+    const p = a && L.fits.additivity(a, null);
+    return p ? [h('p', { class: 'additivity' }, 'Chinchilla\'s additivity at the lock ', ...p)] : [];
   }
 
   function targetRows(t) {

@@ -149,7 +149,28 @@ async function givenReport() {
     if (!text.includes(want)) await fail(`the fits panel on a given report lacks "${want}": ${text}`);
   }
   if (/undefined|NaN/.test(text)) await fail(`the fits panel reads: ${text}`);
+  await givenAdditivity();
   await givenPredictions();
+}
+
+// The fits panel says whether Chinchilla's additive form fits the runs: the demo's ends without
+// the 1-layer sizes, as `ladder fit` prints them (the fit's fall from Chinchilla's B and β).
+async function givenAdditivity() {
+  const { text, red } = await page.evaluate(() => {
+    const el = document.createElement('div');
+    const e = (value) => ({ value, lo: value * 0.9, hi: value * 1.1 });
+    const chinchilla = { intervals: [e(1.049), e(3.461), e(68.47), e(0.2631), e(0.3581)], excluded_highest_loss: 0,
+      fit: { r2: 0.995, runs: 48, b: 68.47, beta: 0.3581, n_range: { lo: 25472, hi: 1546720 }, d_range: { lo: 106496, hi: 1200128 } } };
+    const additivity = { d_lo: 106496, d_hi: 1200128, mean_gain: 0.6, rejected: true,
+      sizes: [{ n: 25472, gain: 0.5622, runs: 1 }, { n: 1546720, gain: 0.6361, runs: 1 }], slope: { value: 0.0471, lo: 0.0332, hi: 0.0610 } };
+    Ladder.fits.render(el, { report: { runs: 48, chinchilla, additivity, excluded: [], skipped: [] }, computed_ms: 0 });
+    return { text: el.textContent, red: [...el.querySelectorAll('.additivity .fail')].map((x) => x.textContent) };
+  });
+  if (red.join() !== 'rejected') await fail(`the fits panel's additivity marks in red ${JSON.stringify(red)}, not "rejected"`);
+  for (const want of ["Chinchilla's additivity rejected", '+0.047 [+0.033, +0.061] nats per decade of N', "the fit's fall is 0.629 at every N", 'expect Chinchilla to over-predict']) {
+    if (!text.includes(want)) await fail(`the fits panel lacks "${want}": ${text}`);
+  }
+  if (/undefined|NaN/.test(text)) await fail(`the fits panel reads: ${text}`);
 }
 
 // The sealed targets' panel on given predictions: the lock, each law's interval and score.

@@ -34,6 +34,17 @@ async fn on_the_demo_larger_sizes_gain_more_from_data_than_chinchillas_form_allo
     assert!((0.03..0.06).contains(&value) && lo > 0.0, "{slope}");
 }
 
+/// The fifth sealed target's fitted ends (State of the Union; `testdata/README.md`): the test
+/// says what the sweep's lock held before the target was read.
+#[tokio::test]
+async fn on_a_second_corpus_it_says_what_the_lock_held() {
+    let csv = concat!(env!("CARGO_MANIFEST_DIR"), "/../testdata/sotu_cooldown_ends.csv");
+    let lines = additivity_lines(csv).await;
+    assert!(lines[0].starts_with("additivity rejected: from D = 2.109e5 to 2.381e6"), "{lines:?}");
+    assert!(lines[0].contains("(4 sizes): +0.094 [+0.050, +0.137] nats per decade of N"), "{lines:?}");
+    assert!(lines[1].contains("expect Chinchilla to over-predict"), "{lines:?}");
+}
+
 #[tokio::test]
 async fn on_ends_from_an_additive_law_it_holds() {
     // Chinchilla's form with the demo's scale, a grid of 5 sizes × 6 D, and a ±0.2% wobble.

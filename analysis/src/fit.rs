@@ -147,8 +147,6 @@ fn l_nd(at_base: &[&RunPoint], ctx: &mut Ctx<'_>) -> Option<TwoVarLaw> {
     }
 }
 
-/// Chinchilla on (N, D, loss), D the unique tokens seen: a run that repeats a small data set
-/// gets no credit for its repeats.
 /// The runs Chinchilla's form is fitted to (and its additivity tested on): those at the base
 /// batch with N and D, less the `exclude_top` of highest loss.
 fn chinchilla_runs(at_base: &[&RunPoint], exclude_top: usize) -> Vec<Run> {
@@ -159,6 +157,8 @@ fn chinchilla_runs(at_base: &[&RunPoint], exclude_top: usize) -> Vec<Run> {
     ch
 }
 
+/// Chinchilla on (N, D, loss), D the unique tokens seen: a run that repeats a small data set
+/// gets no credit for its repeats.
 fn chinchilla(ch: &[Run], exclude_top: usize, ctx: &mut Ctx<'_>) -> Option<ChinchillaReport> {
     if ch.len() < 6 || distinct(ch.iter().map(|r| r.d)) < 2 || distinct(ch.iter().map(|r| r.n)) < 2 {
         ctx.skip(Law::Chinchilla, format!("{} runs; needs ≥ 6 with ≥ 2 distinct N and ≥ 2 distinct D", ch.len()));

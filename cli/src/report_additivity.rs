@@ -30,13 +30,14 @@ pub fn text(out: &mut String, lead: &str, a: &Additivity, fitted: Option<f64>) {
     );
     if a.rejected {
         let (who, way) = if s.value > 0.0 { ("larger", "over") } else { ("smaller", "under") };
+        // Kaplan's coupled form lets larger sizes gain more, never less.
+        let coupled = if s.value > 0.0 { format!(" ({} couples N and D)", Law::ND) } else { String::new() };
         let pad = " ".repeat(lead.len() - lead.trim_start().len());
         let _ = writeln!(
             out,
             "{pad}{who} sizes gain more from data than an additive form allows: expect {} to {way}-predict \
-             sizes beyond the fitted ones at large D ({} couples N and D)",
+             sizes beyond the fitted ones at large D{coupled}",
             Law::Chinchilla,
-            Law::ND
         );
     }
 }

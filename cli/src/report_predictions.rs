@@ -141,7 +141,13 @@ pub fn backtest(out: &mut String, r: &Report, verbose: bool) {
         "  {:<12} {:<14} {:>5} {:>10} {:>12} {:>7} {:>10} {:>9}",
         "law", "decades of N", "preds", "|error|", "persistence", "ratio", "two-point", "coverage"
     );
-    for b in &r.backtest_bins {
+    // A report read back from JSON has no bins (they are written, not read): summarise again.
+    let bins = if r.backtest_bins.is_empty() {
+        ladder_analysis::backtest::summarise(&r.backtest)
+    } else {
+        r.backtest_bins.clone()
+    };
+    for b in &bins {
         let to = if b.to.is_finite() { format!("{:.2}", b.to) } else { "".to_string() };
         let pct = |v: f64| if v.is_finite() { format!("{:.2}%", 100.0 * v) } else { "-".to_string() };
         let ratio = b.law_error / b.persistence_error;

@@ -60,5 +60,4 @@ async fn on_ends_from_an_additive_law_it_holds() {
     let csv = write(dir.path(), "additive.csv", &body);
     let lines = additivity_lines(&csv).await;
     assert!(lines[0].starts_with("additivity holds:") && lines[0].contains("(5 sizes)"), "{lines:?}");
-    assert!(!lines[1].contains("gain more from data"), "{lines:?}");
 }

@@ -89,6 +89,12 @@ pub fn additivity(runs: &[Run]) -> Option<Additivity> {
         .collect();
     let slope = ols_slope(&sizes)?;
     let mean_gain = sizes.iter().map(|s| s.gain).sum::<f64>() / sizes.len() as f64;
+    // Finite losses can still overflow a difference; a NaN would not survive JSON (null).
+    let finite = [d_lo, d_hi, mean_gain, slope.value, slope.lo, slope.hi].iter().all(|v| v.is_finite())
+        && sizes.iter().all(|s| s.gain.is_finite());
+    if !finite {
+        return None;
+    }
     let rejected = !slope.contains(0.0) && slope.value.abs() > NEGLIGIBLE_SLOPE;
     Some(Additivity { d_lo, d_hi, sizes, rejected, slope, mean_gain })
 }
@@ -137,6 +143,25 @@ mod tests {
         let coupled = additivity(&sweep(0.05)).expect("four sizes share three D");
         assert!(coupled.rejected, "{:?}", coupled.slope);
         assert!((coupled.slope.value - 0.05).abs() < 0.01, "{:?}", coupled.slope);
+    }
+
+    #[test]
+    fn the_interval_uses_students_t_on_sizes_minus_two_degrees_of_freedom() {
+        // Three sizes on a line but for one residual: t(1) = 12.706, so half-width = 12.706·se.
+        let sizes: Vec<SizeGain> =
+            [(1e4, 0.5), (1e5, 0.6), (1e6, 0.8)].into_iter().map(|(n, gain)| SizeGain { n, gain, runs: 1 }).collect();
+        let e = ols_slope(&sizes).expect("N varies");
+        // x = 4, 5, 6 (Sxx = 2): slope 0.15, residuals (1, −2, 1)/60, SSE = 6/3600, se = √(SSE/1/2).
+        let half = 12.706_2 * (6.0 / 3600.0 / 2.0_f64).sqrt();
+        assert!((e.value - 0.15).abs() < 1e-12 && ((e.hi - e.value) - half).abs() < 1e-4, "{e:?}");
+    }
+
+    #[test]
+    fn overflowing_losses_give_no_test() {
+        let mut runs = sweep(0.0);
+        runs[0].loss = f64::MAX;
+        runs[2].loss = -f64::MAX;
+        assert!(additivity(&runs).is_none());
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The additivity test's false alarms and power, on synthetic sweeps shaped like the demo's: five
-//! sizes, eight D, each size one trunk (an offset shared by its D) plus per-run noise.
+//! sizes, eight D, each size one trunk (an offset shared by its D, which cancels in a gain as a
+//! real trunk's does) plus per-run noise.
 use ladder_laws::{Run, SplitMix64, additivity};
 
 /// `coupling`: extra gain per decade of N from the smallest D to the largest (0: additive).

@@ -80,7 +80,9 @@
     const verdict = h('span', { class: a.rejected ? 'fail' : 'ok' }, a.rejected ? 'rejected' : 'holds');
     const fit = fall == null ? '' : `; the fit's fall is ${fall.toFixed(3)} at every N`;
     const who = s.value > 0 ? ['Larger', 'over'] : ['Smaller', 'under'];
-    const way = a.rejected ? ` ${who[0]} sizes gain more from data than an additive form allows: expect Chinchilla to ${who[1]}-predict sizes beyond the fitted ones at large D (L(N,D) couples N and D).` : '';
+    // Kaplan's coupled L(N,D) lets larger sizes gain more, never less.
+    const coupled = s.value > 0 ? ' (L(N,D) couples N and D)' : '';
+    const way = a.rejected ? ` ${who[0]} sizes gain more from data than an additive form allows: expect Chinchilla to ${who[1]}-predict sizes beyond the fitted ones at large D${coupled}.` : '';
     return [verdict, `: from D ${fmt(a.d_lo)} to ${fmt(a.d_hi)} the loss falls ${first.gain.toFixed(3)} at N ${fmt(first.n)} and ${last.gain.toFixed(3)} at N ${fmt(last.n)} `
       + `(${a.sizes.length} sizes): ${sign(s.value)} [${sign(s.lo)}, ${sign(s.hi)}] nats per decade of N${fit}.${way}`];
   }

@@ -24,7 +24,7 @@
 
   // What the backtest of the fitted runs said of each law at the lock: from 0.5 decades of N
   // where its predictions reached that far, else at every distance. Intervals the server judged
-  // too narrow (too_narrow) are red; too few predictions to judge are uncoloured.
+  // too narrow (too_narrow) are red; the rest are uncoloured (held, or too few to judge).
   function backtest(l) {
     const all = (l && l.backtest) || [];
     const rows = all.filter((b) => b.from === 0).map((a) => all.find((b) => b.law === a.law && b.from > 0) || a);

@@ -154,7 +154,8 @@ async function givenReport() {
 }
 
 // The fits panel says whether Chinchilla's additive form fits the runs: the demo's ends without
-// the 1-layer sizes, as `ladder fit` prints them (the fit's fall from Chinchilla's B and β).
+// the 1-layer sizes, as `ladder fit` prints them, but only the two end sizes of its six (the
+// fit's fall from Chinchilla's B and β).
 async function givenAdditivity() {
   const { text, red } = await page.evaluate(() => {
     const el = document.createElement('div');
@@ -186,7 +187,8 @@ async function givenPredictions() {
           { law: 'chinchilla', from: 0.5, rows: 32, high: 28, low: 4, mean_error: 0.0171, coverage: 0.59, too_narrow: true },
           { law: 'nd', from: 0, rows: 88, high: 40, low: 48, mean_error: -0.001, coverage: 0.95, too_narrow: false },
           { law: 'n', from: 0, rows: 4, high: 0, low: 4, mean_error: -0.03, coverage: 0.25, too_narrow: false }],
-        // From the demo's ends without 1-layer sizes (`ladder fit` prints the same numbers).
+        // The demo's ends without 1-layer sizes, as `ladder fit` prints them, but only the two
+        // end sizes of its six (so "(2 sizes)").
         additivity: { d_lo: 106496, d_hi: 1200128, mean_gain: 0.6, rejected: true,
           sizes: [{ n: 25472, gain: 0.5622, runs: 1 }, { n: 1546720, gain: 0.6361, runs: 1 }],
           slope: { value: 0.0471, lo: 0.0332, hi: 0.0610 } } } };

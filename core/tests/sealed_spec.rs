@@ -166,3 +166,22 @@ fn the_predictable_demos_fifth_target_plans_as_designed() {
     assert_eq!((shape, tokens), ((4, 128), 3_400_704.0));
     assert!((decades - 0.52).abs() < 0.01, "{decades:.3} decades beyond");
 }
+
+/// The sixth target's spec (cli/demo/predictable-sotu-target-6.toml): 6x192 to D = 3.4e6, as
+/// the fifth sweep's fitted sizes were trained, 1.06 decades of compute beyond its largest run.
+#[test]
+fn the_predictable_demos_sixth_target_plans_as_designed() {
+    let p = plan(
+        include_str!("../../cli/demo/predictable-sotu-target-6.toml"),
+        "predictable-sotu-target-6.toml",
+        |_| Some(DatasetFacts { vocab: 256, train_tokens: 10_000_000 }),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let ends: Vec<_> = p.jobs.iter().filter(|j| j.branch.is_some()).collect();
+    let [end] = ends[..] else { panic!("one cooldown: {}", ends.len()) };
+    let tokens = end.total_steps * end.config.train.batch_tokens as u64;
+    assert_eq!(((end.shape.n_layer, end.shape.d_model), end.accounting.n, tokens), ((6, 192), 2_669_568, 3_400_704));
+    // The fifth sweep's largest fitted run: 3x96 (N = 335,712) to D = 2,380,800.
+    let decades = ((end.accounting.n as f64 * tokens as f64) / (335_712.0 * 2_380_800.0)).log10();
+    assert!((decades - 1.06).abs() < 0.01, "{decades:.3} decades beyond");
+}

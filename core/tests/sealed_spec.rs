@@ -171,12 +171,11 @@ fn the_predictable_demos_fifth_target_plans_as_designed() {
 /// the fifth sweep's fitted sizes were trained, 1.06 decades of compute beyond its largest run.
 #[test]
 fn the_predictable_demos_sixth_target_plans_as_designed() {
-    let p = plan(
-        include_str!("../../cli/demo/predictable-sotu-target-6.toml"),
-        "predictable-sotu-target-6.toml",
-        |_| Some(DatasetFacts { vocab: 256, train_tokens: 10_000_000 }),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    let p =
+        plan(include_str!("../../cli/demo/predictable-sotu-target-6.toml"), "predictable-sotu-target-6.toml", |_| {
+            Some(DatasetFacts { vocab: 256, train_tokens: 10_000_000 })
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
     let ends: Vec<_> = p.jobs.iter().filter(|j| j.branch.is_some()).collect();
     let [end] = ends[..] else { panic!("one cooldown: {}", ends.len()) };
     let tokens = end.total_steps * end.config.train.batch_tokens as u64;

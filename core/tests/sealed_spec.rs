@@ -178,7 +178,7 @@ fn the_predictable_demos_sixth_target_plans_as_designed() {
         .unwrap_or_else(|e| panic!("{e}"));
     let ends: Vec<_> = p.jobs.iter().filter(|j| j.branch.is_some()).collect();
     let [end] = ends[..] else { panic!("one cooldown: {}", ends.len()) };
-    let tokens = end.total_steps * end.config.train.batch_tokens as u64;
+    let tokens = end.total_steps * end.config.train.batch_tokens;
     assert_eq!(((end.shape.n_layer, end.shape.d_model), end.accounting.n, tokens), ((6, 192), 2_669_568, 3_400_704));
     // The fifth sweep's largest fitted run: 3x96 (N = 335,712) to D = 2,380,800.
     let decades = ((end.accounting.n as f64 * tokens as f64) / (335_712.0 * 2_380_800.0)).log10();

@@ -4,9 +4,7 @@
 //! the refit predicts 5x160 within 2%. Without 2x32 (the demo's earlier seven sizes) the refit has
 //! six sizes, on which E cannot pay for itself, and misses by more than 3%.
 mod common;
-use common::{demo_ends_with_layers, ladder, write};
-
-const DEMO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../testdata/demo_cooldown_ends.csv");
+use common::{DEMO_ENDS as DEMO, demo_ends_with_layers, ladder, write};
 
 /// N of the demo's 2x32, the size the demo gained so that its hold-out refit keeps seven sizes.
 const N_2X32: &str = "25472,";

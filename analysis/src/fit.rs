@@ -89,7 +89,7 @@ pub fn fit_laws(inputs: &Inputs, opts: &Options) -> Report {
     };
     let ch_runs = chinchilla_runs(&at_base, opts.exclude_top);
     let chinchilla = chinchilla(&ch_runs, opts.exclude_top, &mut ctx);
-    let additivity = additivity(&ch_runs);
+    let additivity = additivity(&ch_runs).map(|a| a.with_fit(chinchilla.as_ref().map(|c| &c.fit)));
     let contradiction = match (&frontier, &l_d) {
         (Some(fr), Some(ld)) => contradiction(&fr.l_cmin, ld, fr.n_opt_coeff.value, fr.n_opt_exponent.value),
         _ => None,

@@ -274,7 +274,7 @@ fn chinchilla(out: &mut String, r: &Report) {
         worst(out, c.fit.worst.as_ref(), "N", "D");
         resampling(out, &c.tally);
         if let Some(a) = &r.additivity {
-            crate::report_additivity::text(out, "  additivity", a, Some(c.fit.gain(a.d_lo, a.d_hi)));
+            crate::report_additivity::text(out, "  additivity", a, a.fit_gain);
         }
     }
 }

@@ -25,6 +25,8 @@ async fn on_the_demo_larger_sizes_gain_more_from_data_than_chinchillas_form_allo
     assert!(lines[0].starts_with("additivity rejected:"), "{lines:?}");
     assert!(lines[0].contains("0.562 at N = 2.547e4") && lines[0].contains("0.636 at N = 1.547e6"), "{lines:?}");
     assert!(lines[0].contains("(6 sizes)"), "{lines:?}");
+    // Chinchilla's own fall over the same D, B·(D_lo^−β − D_hi^−β) of its fit.
+    assert!(lines[0].ends_with("the fit's fall is 0.629 at every N"), "{lines:?}");
     assert!(lines[1].starts_with("larger sizes gain more") && lines[1].contains("over-predict"), "{lines:?}");
 
     let o = ladder(&["--output", "json", "fit", "--csv", &csv, "--bootstrap", "20"]).await;
@@ -32,6 +34,8 @@ async fn on_the_demo_larger_sizes_gain_more_from_data_than_chinchillas_form_allo
     let slope = &v["report"]["additivity"]["slope"];
     let (value, lo) = (slope["value"].as_f64().expect("slope"), slope["lo"].as_f64().expect("lo"));
     assert!((0.03..0.06).contains(&value) && lo > 0.0, "{slope}");
+    let fit_gain = v["report"]["additivity"]["fit_gain"].as_f64().expect("the fit's gain");
+    assert!((fit_gain - 0.629).abs() < 5e-4, "{fit_gain}");
 }
 
 /// The fifth sealed target's fitted ends (State of the Union; `testdata/README.md`): the test

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use statrs::distribution::{ContinuousCDF, StudentsT};
 
 use crate::bootstrap::Estimate;
-use crate::chinchilla::Run;
+use crate::chinchilla::{ChinchillaFit, Run};
 
 /// Sizes needed: three leave one degree of freedom for the slope's interval.
 pub const MIN_SIZES: usize = 3;
@@ -43,6 +43,18 @@ pub struct Additivity {
     pub mean_gain: f64,
     /// The slope's interval excludes 0: the gain from data depends on N.
     pub rejected: bool,
+    /// Chinchilla's own gain from D_lo to D_hi, the same at every N, where it was fitted
+    /// ([`Additivity::with_fit`]; [`ChinchillaFit::gain`]).
+    #[serde(default)]
+    pub fit_gain: Option<f64>,
+}
+
+impl Additivity {
+    /// This test with the gain `fit` gives over the same D (None without a fit).
+    pub fn with_fit(self, fit: Option<&ChinchillaFit>) -> Self {
+        let fit_gain = fit.map(|f| f.gain(self.d_lo, self.d_hi)).filter(|g| g.is_finite());
+        Additivity { fit_gain, ..self }
+    }
 }
 
 /// Exact equality of D: a sweep's runs share a D grid; a CSV's repeat the same text.
@@ -96,7 +108,7 @@ pub fn additivity(runs: &[Run]) -> Option<Additivity> {
         return None;
     }
     let rejected = !slope.contains(0.0) && slope.value.abs() > NEGLIGIBLE_SLOPE;
-    Some(Additivity { d_lo, d_hi, sizes, rejected, slope, mean_gain })
+    Some(Additivity { d_lo, d_hi, sizes, rejected, slope, mean_gain, fit_gain: None })
 }
 
 /// The slope of gain on log10 N with its 95% t-interval; None when N does not vary.

@@ -160,9 +160,8 @@
         rows.map(([law, form, params, r2, n, on, w]) => [h('strong', {}, law), h('code', {}, form), params.filter(Boolean),
           r2 == null ? '–' : r2.toFixed(3), n, on, w]), 'laws'));
     }
-    const c = r.chinchilla, a = r.additivity;
-    const fall = c && a ? c.fit.b * (a.d_lo ** -c.fit.beta - a.d_hi ** -c.fit.beta) : null;
-    const said = c && additivity(a, fall);
+    const a = r.additivity;
+    const said = r.chinchilla && additivity(a, a ? a.fit_gain : null);
     if (said) el.appendChild(h('p', { class: 'additivity' }, 'Chinchilla\'s additivity ', ...said));
     if (r.skipped && r.skipped.length) {
       el.appendChild(section('Not fitted', h('ul', { class: 'skipped' },

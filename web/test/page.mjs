@@ -155,14 +155,14 @@ async function givenReport() {
 
 // The fits panel says whether Chinchilla's additive form fits the runs: the demo's ends without
 // the 1-layer sizes, as `ladder fit` prints them, but only the two end sizes of its six (the
-// fit's fall from Chinchilla's B and β).
+// fit's fall is the report's, as the server computes it from Chinchilla's B and β).
 async function givenAdditivity() {
   const { text, red } = await page.evaluate(() => {
     const el = document.createElement('div');
     const e = (value) => ({ value, lo: value * 0.9, hi: value * 1.1 });
     const chinchilla = { intervals: [e(1.049), e(3.461), e(68.47), e(0.2631), e(0.3581)], excluded_highest_loss: 0,
-      fit: { r2: 0.995, runs: 48, b: 68.47, beta: 0.3581, n_range: { lo: 25472, hi: 1546720 }, d_range: { lo: 106496, hi: 1200128 } } };
-    const additivity = { d_lo: 106496, d_hi: 1200128, mean_gain: 0.6, rejected: true,
+      fit: { r2: 0.995, runs: 48, n_range: { lo: 25472, hi: 1546720 }, d_range: { lo: 106496, hi: 1200128 } } };
+    const additivity = { d_lo: 106496, d_hi: 1200128, mean_gain: 0.6, rejected: true, fit_gain: 0.6290,
       sizes: [{ n: 25472, gain: 0.5622, runs: 1 }, { n: 1546720, gain: 0.6361, runs: 1 }], slope: { value: 0.0471, lo: 0.0332, hi: 0.0610 } };
     Ladder.fits.render(el, { report: { runs: 48, chinchilla, additivity, excluded: [], skipped: [] }, computed_ms: 0 });
     return { text: el.textContent, red: [...el.querySelectorAll('.additivity .fail')].map((x) => x.textContent) };
